@@ -1,0 +1,106 @@
+/**
+ * Every error Proxima raises on purpose is a {@link ProximaError} with a stable string code.
+ * Tests and scripts match codes, never messages. The README's error table lists every code;
+ * a test keeps the two in step.
+ */
+
+/** The stable codes, grouped by the layer that raises them. */
+export const ErrorCodes = {
+  // configuration and command line
+  CONFIG_INVALID: 'PRX_ERR_CONFIG_INVALID',
+  USAGE: 'PRX_ERR_USAGE',
+
+  // multiplexer (src/mux)
+  MUX_PROTOCOL: 'PRX_ERR_MUX_PROTOCOL',
+  MUX_BAD_VERSION: 'PRX_ERR_MUX_BAD_VERSION',
+  MUX_UNKNOWN_TYPE: 'PRX_ERR_MUX_UNKNOWN_TYPE',
+  MUX_STREAM_ID: 'PRX_ERR_MUX_STREAM_ID',
+  MUX_WINDOW_EXCEEDED: 'PRX_ERR_MUX_WINDOW_EXCEEDED',
+  MUX_TOO_MANY_STREAMS: 'PRX_ERR_MUX_TOO_MANY_STREAMS',
+  MUX_STREAM_RESET: 'PRX_ERR_MUX_STREAM_RESET',
+  MUX_GOAWAY: 'PRX_ERR_MUX_GOAWAY',
+  MUX_REMOTE_GOAWAY: 'PRX_ERR_MUX_REMOTE_GOAWAY',
+  MUX_KEEPALIVE_TIMEOUT: 'PRX_ERR_MUX_KEEPALIVE_TIMEOUT',
+  MUX_CONNECTION_LOST: 'PRX_ERR_MUX_CONNECTION_LOST',
+  MUX_SESSION_CLOSED: 'PRX_ERR_MUX_SESSION_CLOSED',
+
+  // control connection and handshake (src/proto, src/server, src/client)
+  HANDSHAKE_MAGIC: 'PRX_ERR_HANDSHAKE_MAGIC',
+  VERSION_MISMATCH: 'PRX_ERR_VERSION_MISMATCH',
+  HANDSHAKE_TIMEOUT: 'PRX_ERR_HANDSHAKE_TIMEOUT',
+  MESSAGE_TOO_LARGE: 'PRX_ERR_MESSAGE_TOO_LARGE',
+  MESSAGE_INVALID: 'PRX_ERR_MESSAGE_INVALID',
+  AUTH_FAILED: 'PRX_ERR_AUTH_FAILED',
+  SESSION_REPLACED: 'PRX_ERR_SESSION_REPLACED',
+  SERVER_DRAINING: 'PRX_ERR_SERVER_DRAINING',
+
+  // public HTTP (tunnel)
+  HTTP_HEAD_TOO_LARGE: 'PRX_ERR_HTTP_HEAD_TOO_LARGE',
+  HTTP_HEAD_TIMEOUT: 'PRX_ERR_HTTP_HEAD_TIMEOUT',
+  HTTP_BAD_REQUEST: 'PRX_ERR_HTTP_BAD_REQUEST',
+  HTTP_AMBIGUOUS_FRAMING: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING',
+  HTTP_MISDIRECTED: 'PRX_ERR_HTTP_MISDIRECTED',
+  UNKNOWN_HOST: 'PRX_ERR_UNKNOWN_HOST',
+  NODE_OFFLINE: 'PRX_ERR_NODE_OFFLINE',
+  SERVICE_UNKNOWN: 'PRX_ERR_SERVICE_UNKNOWN',
+  TARGET_UNREACHABLE: 'PRX_ERR_TARGET_UNREACHABLE',
+  NODE_TIMEOUT: 'PRX_ERR_NODE_TIMEOUT',
+
+  // registry and store
+  STORE_CORRUPT: 'PRX_ERR_STORE_CORRUPT',
+  STORE_LOCKED: 'PRX_ERR_STORE_LOCKED',
+  NAME_INVALID: 'PRX_ERR_NAME_INVALID',
+  NAME_RESERVED: 'PRX_ERR_NAME_RESERVED',
+  NAME_TAKEN: 'PRX_ERR_NAME_TAKEN',
+  NODE_NOT_FOUND: 'PRX_ERR_NODE_NOT_FOUND',
+  RATE_LIMITED: 'PRX_ERR_RATE_LIMITED',
+  UNAUTHORIZED: 'PRX_ERR_UNAUTHORIZED',
+  FORBIDDEN: 'PRX_ERR_FORBIDDEN',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Options every Proxima error accepts. */
+export interface ProximaErrorOptions {
+  /** The underlying error, usually a system error from a socket or a file. */
+  cause?: unknown;
+}
+
+/** The base of every error Proxima raises on purpose. Match on `code`, not on `message`. */
+export class ProximaError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options: ProximaErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** True when `err` is a ProximaError carrying `code`. */
+export function hasCode(err: unknown, code: ErrorCode): err is ProximaError {
+  return err instanceof ProximaError && err.code === code;
+}
+
+/** One problem in a config file, with the path of the field it concerns. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+/** A config file that does not validate; `problems` lists every problem found, not just the first. */
+export class ConfigError extends ProximaError {
+  readonly problems: readonly ConfigProblem[];
+  readonly file: string | undefined;
+
+  constructor(problems: readonly ConfigProblem[], file?: string) {
+    const where = file === undefined ? 'config' : file;
+    const lines = problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
+    super(ErrorCodes.CONFIG_INVALID, `${where} is invalid:\n${lines}`);
+    this.problems = problems;
+    this.file = file;
+  }
+}

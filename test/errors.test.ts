@@ -1,0 +1,28 @@
+import t from 'tap';
+import fs from 'node:fs';
+import { ErrorCodes, ProximaError, ConfigError, hasCode } from '../src/errors.js';
+import { repoPath } from './fixtures/paths.js';
+
+t.test('every error code is listed in the README error table, and nothing else is', async (t) => {
+  const readme = fs.readFileSync(repoPath('README.md'), 'utf8');
+  const documented = new Set([...readme.matchAll(/^\|\s*`(PRX_ERR_[A-Z_]+)`/gm)].map((m) => m[1]));
+  const codes = new Set(Object.values(ErrorCodes));
+  for (const code of codes) t.ok(documented.has(code), `${code} is documented`);
+  for (const code of documented) t.ok(codes.has(code as never), `${code} in the README exists in src/errors.ts`);
+  t.equal(new Set(Object.values(ErrorCodes)).size, Object.keys(ErrorCodes).length, 'codes are unique');
+});
+
+t.test('ProximaError keeps code, cause and subclass name', async (t) => {
+  const cause = new Error('ECONNREFUSED');
+  const err = new ProximaError(ErrorCodes.TARGET_UNREACHABLE, 'target refused', { cause });
+  t.equal(err.code, 'PRX_ERR_TARGET_UNREACHABLE');
+  t.equal(err.cause, cause);
+  t.equal(err.name, 'ProximaError');
+  t.ok(hasCode(err, ErrorCodes.TARGET_UNREACHABLE));
+  t.notOk(hasCode(new Error('x'), ErrorCodes.TARGET_UNREACHABLE));
+  const cfg = new ConfigError([{ path: 'control.listen', message: 'must be host:port' }, { path: 'domain', message: 'required' }], 'server.yaml');
+  t.equal(cfg.name, 'ConfigError');
+  t.equal(cfg.code, 'PRX_ERR_CONFIG_INVALID');
+  t.match(cfg.message, /server\.yaml is invalid:\n  control\.listen: must be host:port\n  domain: required/);
+  t.ok(cfg instanceof ProximaError);
+});

@@ -1,0 +1,37 @@
+import t from 'tap';
+import { createLogger, redact } from '../src/log.js';
+import { ProximaError, ErrorCodes } from '../src/errors.js';
+
+function capture(): { lines: () => Record<string, unknown>[]; stream: { write: (s: string) => boolean } } {
+  const out: string[] = [];
+  return { lines: () => out.map((l) => JSON.parse(l)), stream: { write: (s: string) => (out.push(s), true) } };
+}
+
+t.test('writes one JSON object per line with level, message and bindings', async (t) => {
+  const c = capture();
+  const log = createLogger({ level: 'info', stream: c.stream, now: () => new Date(0) }).child({ node: 'alpha' });
+  log.debug('hidden');
+  log.info('online', { services: 2 });
+  log.error('failed', { err: new ProximaError(ErrorCodes.AUTH_FAILED, 'bad token') });
+  t.same(c.lines(), [
+    { time: '1970-01-01T00:00:00.000Z', level: 'info', msg: 'online', node: 'alpha', services: 2 },
+    { time: '1970-01-01T00:00:00.000Z', level: 'error', msg: 'failed', node: 'alpha',
+      err: { name: 'ProximaError', message: 'bad token', code: 'PRX_ERR_AUTH_FAILED' } },
+  ]);
+});
+
+t.test('secrets are redacted at any depth', async (t) => {
+  const c = capture();
+  const log = createLogger({ level: 'debug', stream: c.stream });
+  log.info('config', { token: 'prx_abc', admin: { token: 's3cret' }, headers: { authorization: 'Bearer x', host: 'a' }, apiKey: 'k' });
+  const line = JSON.stringify(c.lines()[0]);
+  t.notMatch(line, /prx_abc|s3cret|Bearer x|"k"/);
+  t.match(line, /"host":"a"/);
+  t.same(redact({ key: 'k', keyId: 'id1' }), { key: '[redacted]', keyId: 'id1' });
+});
+
+t.test('silent level writes nothing', async (t) => {
+  const c = capture();
+  createLogger({ level: 'silent', stream: c.stream }).error('x');
+  t.same(c.lines(), []);
+});
