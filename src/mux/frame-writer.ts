@@ -1,0 +1,115 @@
+import type { Duplex } from 'node:stream';
+
+type Callback = (err?: Error | null) => void;
+
+/** A stream as the writer sees it: something that can emit one frame at a time. */
+export interface Sendable {
+  inReady: boolean;
+  hasSendable(): boolean;
+  writeFrame(sink: (buf: Buffer) => void, maxFrameBytes: number, done: Callback[]): void;
+}
+
+/**
+ * Schedules frames onto the socket. Control frames (window updates, pings, SYN/ACK/FIN/RST) go
+ * first; then ready streams take turns, one frame of at most `maxFrameBytes` each, so a bulk
+ * upload cannot hold back a chat stream for more than a frame per competing stream. All writes
+ * of one tick are corked into one writev; header and payload are written as separate buffers,
+ * never copied together. When the socket's buffer passes `sendBufferBytes`, data waits for
+ * 'drain': the socket's own backpressure reaches every stream's `write()`.
+ */
+export class FrameWriter {
+  private readonly control: Buffer[] = [];
+  private readonly ready: Sendable[] = [];
+  private scheduled = false;
+  private waitingDrain = false;
+  private closed = false;
+  private readonly sink = (buf: Buffer): void => {
+    this.socket.write(buf);
+  };
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly maxFrameBytes: number,
+    private readonly sendBufferBytes: number,
+  ) {
+    socket.on('drain', this.onDrain);
+  }
+
+  /** Bytes waiting in the socket's own buffer. */
+  get buffered(): number {
+    return this.socket.writableLength;
+  }
+
+  /** True while data waits for the socket to drain. */
+  get congested(): boolean {
+    return this.waitingDrain || this.socket.writableLength >= this.sendBufferBytes;
+  }
+
+  /** Queues a frame without payload; it is written before any data. */
+  writeControl(header: Buffer): void {
+    if (this.closed) return;
+    this.control.push(header);
+    this.schedule();
+  }
+
+  /** A stream has something to send. */
+  markReady(stream: Sendable): void {
+    if (this.closed || stream.inReady) return;
+    stream.inReady = true;
+    this.ready.push(stream);
+    this.schedule();
+  }
+
+  /** Writes what is queued now, synchronously (used before ending the socket). */
+  flushNow(): void {
+    this.flush();
+  }
+
+  /** Drops everything queued; nothing more will be written. */
+  close(): void {
+    this.closed = true;
+    this.control.length = 0;
+    for (const s of this.ready) s.inReady = false;
+    this.ready.length = 0;
+    this.socket.off('drain', this.onDrain);
+  }
+
+  private readonly schedule = (): void => {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(this.flush);
+  };
+
+  private readonly onDrain = (): void => {
+    this.waitingDrain = false;
+    if (this.ready.length > 0) this.schedule();
+  };
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+    const done: Callback[] = [];
+    this.socket.cork();
+    for (const header of this.control) this.socket.write(header);
+    this.control.length = 0;
+    while (!this.waitingDrain && this.ready.length > 0) {
+      const stream = this.ready.shift()!;
+      stream.inReady = false;
+      if (!stream.hasSendable()) continue;
+      stream.writeFrame(this.sink, this.maxFrameBytes, done);
+      if (stream.hasSendable() && !stream.inReady) {
+        stream.inReady = true;
+        this.ready.push(stream);
+      }
+      if (this.socket.writableLength >= this.sendBufferBytes) {
+        // A write has returned false, so 'drain' will come; a Duplex with a larger high-water mark
+        // may not promise one, so look again on the next turn of the loop instead.
+        if (this.socket.writableNeedDrain) this.waitingDrain = true;
+        else setImmediate(this.schedule);
+        break;
+      }
+    }
+    this.socket.uncork();
+    for (const cb of done) cb();
+  };
+}
