@@ -8,6 +8,7 @@ import { Keepalive } from './keepalive.js';
 import { MuxError, protocolError, sessionEnded } from './mux-error.js';
 import { resolveMuxOptions, type MuxOptions } from './options.js';
 import { MuxStream, type StreamHost } from './stream.js';
+import { StreamTable } from './stream-table.js';
 
 /** How long an ended socket may linger (flushing a GoAway) before it is destroyed. */
 const LINGER_MS = 2_000;
@@ -28,12 +29,10 @@ export interface SessionEvents {
 export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   readonly options: MuxOptions;
   readonly maxWindowBytes: number;
-  private readonly streams = new Map<number, MuxStream>();
+  private readonly streams: StreamTable;
   private readonly decoder: FrameDecoder;
   private readonly writer: FrameWriter;
   private readonly keepalive: Keepalive;
-  private nextId: number;
-  private lastRemoteId = 0;
   private state: 'open' | 'closing' | 'ended' = 'open';
   private localGoAway = false;
   private remoteGoAway = false;
@@ -46,7 +45,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     super();
     this.options = resolveMuxOptions(options);
     this.maxWindowBytes = this.options.maxWindowBytes;
-    this.nextId = this.options.role === 'client' ? 1 : 2;
+    this.streams = new StreamTable(this.options.role, this.options.maxStreams);
     this.writer = new FrameWriter(socket, this.options.maxFrameBytes, this.options.sendBufferBytes);
     this.decoder = new FrameDecoder({
       onHeader: (h) => this.onHeader(h),
@@ -106,13 +105,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     if (this.state === 'closing' || this.remoteGoAway) {
       throw new MuxError(ErrorCodes.MUX_GOAWAY, 'the session is going away: no new streams');
     }
-    if (this.streams.size >= this.options.maxStreams) {
-      throw new MuxError(ErrorCodes.MUX_TOO_MANY_STREAMS, `at most ${this.options.maxStreams} streams may be open`);
-    }
-    if (this.nextId > 0xffff_ffff) throw new MuxError(ErrorCodes.MUX_GOAWAY, 'stream ids are exhausted');
-    const stream = new MuxStream(this, this.nextId);
-    this.nextId += 2;
-    this.streams.set(stream.id, stream);
+    const stream = new MuxStream(this, this.streams.nextId());
+    this.streams.add(stream);
     this.sendControl(FrameType.WindowUpdate, Flag.SYN, stream.id, 0);
     return stream;
   }
@@ -159,7 +153,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   }
 
   forget(stream: MuxStream): void {
-    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    this.streams.remove(stream);
     if (this.state === 'closing' && this.streams.size === 0) this.endSocket(true);
   }
 
@@ -190,11 +184,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       return;
     }
     if (h.streamId === 0) throw protocolError(ErrorCodes.MUX_STREAM_ID, 'stream frame on stream id 0');
-    let stream = this.streams.get(h.streamId);
-    if (h.flags & Flag.SYN) {
-      if (stream !== undefined) throw protocolError(ErrorCodes.MUX_STREAM_ID, `stream id ${h.streamId} reused while open`);
-      stream = this.accept(h.streamId);
-    }
+    const stream = h.flags & Flag.SYN ? this.accept(h.streamId) : this.streams.get(h.streamId);
     if (stream === undefined) return; // a stream already closed or refused: its payload is dropped
     if (h.type === FrameType.Data) stream.expectData(h.length);
     else stream.grantSend(h.length);
@@ -209,19 +199,13 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   }
 
   private accept(id: number): MuxStream | undefined {
-    const remoteParity = this.options.role === 'client' ? 0 : 1;
-    if ((id & 1) !== remoteParity) {
-      throw protocolError(ErrorCodes.MUX_STREAM_ID, `peer opened stream ${id}, an id of the wrong parity`);
-    }
-    if (id <= this.lastRemoteId) throw protocolError(ErrorCodes.MUX_STREAM_ID, `peer reused stream id ${id}`);
-    this.lastRemoteId = id;
-    if (this.state !== 'open' || this.streams.size >= this.options.maxStreams) {
+    if (!this.streams.admitRemote(id) || this.state !== 'open') {
       this.sendControl(FrameType.WindowUpdate, Flag.RST, id, 0);
       this.options.logger.debug('refused a stream', { streamId: id, open: this.streams.size });
       return undefined;
     }
     const stream = new MuxStream(this, id);
-    this.streams.set(id, stream);
+    this.streams.add(stream);
     this.sendControl(FrameType.WindowUpdate, Flag.ACK, id, 0);
     this.emit('stream', stream);
     return stream;
