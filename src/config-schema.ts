@@ -181,17 +181,18 @@ function unknownKey(key: string, known: readonly string[]): string {
   return `unknown key (expected ${known.length === 0 ? 'none' : known.join(', ')})`;
 }
 
-/** Levenshtein distance, for suggesting the key a typo meant. */
+/** Edit distance counting a swap of neighbours as one edit (optimal string alignment), for typos. */
 function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    const next = [i];
     for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
     }
-    row = next;
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** A list whose items all match `item`; each item's problems carry its index: `services[1].local`. */

@@ -13,7 +13,7 @@ export function parseYaml(text: string, file?: string): Record<string, unknown> 
     doc = yaml.load(text, file === undefined ? {} : { filename: file });
   } catch (err) {
     if (!(err instanceof yaml.YAMLException)) throw err;
-    const where = `line ${err.mark.line + 1}, column ${err.mark.column + 1}`;
+    const where = `line ${err.mark.line + 1} column ${err.mark.column + 1}`;
     throw new ConfigError([{ path: where, message: `YAML syntax error: ${err.reason}` }], file, { cause: err });
   }
   if (doc === undefined || doc === null) return {};

@@ -106,7 +106,13 @@ export function parseServerConfig(raw: unknown, source: ConfigSource = {}): Serv
  * The embedded defaults, as `proxima-server` runs with no file. Its `dataDir` is relative
  * (`data`); {@link loadServerConfig} resolves it against the working directory.
  */
-export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze(parseServerConfig({}, { baseDir: '' }));
+export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = deepFreeze(parseServerConfig({}, { baseDir: '' }));
+
+/** Frozen all the way down, so no caller can change the defaults for every other. */
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) if (typeof child === 'object' && child !== null) deepFreeze(child as object);
+  return Object.freeze(value);
+}
 
 /** Reads and validates server.yaml; with no file, the embedded defaults with `dataDir` under the working directory. */
 export function loadServerConfig(file?: string): ServerConfig {
