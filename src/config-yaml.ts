@@ -13,7 +13,9 @@ export function parseYaml(text: string, file?: string): Record<string, unknown> 
     doc = yaml.load(text, file === undefined ? {} : { filename: file });
   } catch (err) {
     if (!(err instanceof yaml.YAMLException)) throw err;
-    const where = `line ${err.mark.line + 1} column ${err.mark.column + 1}`;
+    // Most errors carry a position; "more than one document" does not.
+    const mark = err.mark as typeof err.mark | undefined;
+    const where = mark === undefined ? '(top level)' : `line ${mark.line + 1} column ${mark.column + 1}`;
     throw new ConfigError([{ path: where, message: `YAML syntax error: ${err.reason}` }], file, { cause: err });
   }
   if (doc === undefined || doc === null) return {};
