@@ -2,7 +2,8 @@
  * A tiny declarative validator for config files, in the manner of frp and rathole: describe the
  * shape once, then check a parsed document against it, collecting every problem with its field path
  * (`services[1].local: must be host:port, e.g. 127.0.0.1:11434`) and filling defaults on the way.
- * Unknown keys are problems too: a misspelt key silently ignored is how frp once lost its token (#4114).
+ * Unknown keys are problems too: a key in the wrong place, silently ignored, is how an frp server
+ * once ran without its token (frp #4114).
  */
 import path from 'node:path';
 import { ConfigError, type ConfigProblem } from './errors.js';
@@ -37,13 +38,12 @@ export function fail(ctx: CheckContext, path: string, message: string): typeof I
 }
 
 /** A schema for a single value: `problem` says what is wrong with it, or returns undefined. */
-export function scalar<T>(expected: string, problem: (value: unknown) => string | undefined, convert?: (value: T) => T): Schema<T> {
+export function scalar<T>(expected: string, problem: (value: unknown) => string | undefined): Schema<T> {
   return {
     expected,
     check(value, path, ctx) {
       const wrong = problem(value);
-      if (wrong !== undefined) return fail(ctx, path, wrong);
-      return convert === undefined ? (value as T) : convert(value as T);
+      return wrong === undefined ? (value as T) : fail(ctx, path, wrong);
     },
   };
 }
@@ -136,17 +136,14 @@ export function object<S extends Shape>(shape: S, rules?: KeyRules): Schema<Obje
     expected: `a mapping with keys ${keys.join(', ')}`,
     check(value, path, ctx) {
       if (!isMapping(value)) return fail(ctx, path, 'must be a mapping of keys to values');
-      let ok = true;
+      const before = ctx.problems.length;
       const ruledOut = new Set<string>();
       rules?.(value, (key, message) => {
         fail(ctx, pathOf(path, key), message);
         ruledOut.add(key);
-        ok = false;
       });
       for (const key of Object.keys(value)) {
-        if (Object.hasOwn(shape, key)) continue;
-        fail(ctx, pathOf(path, key), unknownKey(key, keys));
-        ok = false;
+        if (!Object.hasOwn(shape, key)) fail(ctx, pathOf(path, key), unknownKeyMessage(key, keys));
       }
       const out: Record<string, unknown> = {};
       for (const key of keys.filter((k) => !ruledOut.has(k))) {
@@ -154,18 +151,15 @@ export function object<S extends Shape>(shape: S, rules?: KeyRules): Schema<Obje
         const at = pathOf(path, key);
         let raw = value[key];
         if (raw === undefined || raw === null) {
-          if (field.absent === undefined) {
-            fail(ctx, at, 'required');
-            ok = false;
-          }
+          if (field.absent === undefined) fail(ctx, at, 'required');
           if (field.absent?.fallback === undefined) continue;
           raw = field.absent.fallback;
         }
         const checked = field.check(raw, at, ctx);
-        if (checked === INVALID) ok = false;
-        else out[key] = checked;
+        if (checked !== INVALID) out[key] = checked;
       }
-      return ok ? (out as ObjectOf<S>) : INVALID;
+      // Every failed check records a problem, so a count that grew means something failed below.
+      return ctx.problems.length === before ? (out as ObjectOf<S>) : INVALID;
     },
   };
 }
@@ -175,7 +169,8 @@ export function section<S extends Shape>(shape: S, rules?: KeyRules): Schema<Obj
   return withDefault(object(shape, rules), {});
 }
 
-function unknownKey(key: string, known: readonly string[]): string {
+/** The problem for an unknown key: the key it most likely meant, else the keys allowed there. */
+function unknownKeyMessage(key: string, known: readonly string[]): string {
   const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= Math.max(1, Math.floor(k.length / 4)));
   if (near !== undefined) return `unknown key; did you mean "${near}"?`;
   return `unknown key (expected ${known.length === 0 ? 'none' : known.join(', ')})`;
@@ -202,14 +197,9 @@ export function list<T>(item: Schema<T>, minItems = 0): Schema<T[]> {
     check(value, path, ctx) {
       if (!Array.isArray(value)) return fail(ctx, path, 'must be a list');
       if (value.length < minItems) return fail(ctx, path, `must list at least ${minItems} item${minItems === 1 ? '' : 's'}`);
-      const out: T[] = [];
-      let ok = true;
-      value.forEach((raw: unknown, i) => {
-        const checked = item.check(raw, pathOf(path, i), ctx);
-        if (checked === INVALID) ok = false;
-        else out.push(checked);
-      });
-      return ok ? out : INVALID;
+      const before = ctx.problems.length;
+      const out = value.map((raw: unknown, i) => item.check(raw, pathOf(path, i), ctx));
+      return ctx.problems.length === before ? (out as T[]) : INVALID;
     },
   };
 }

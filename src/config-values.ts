@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fail, isSet, oneOf, optional, pathOf, scalar, section, withDefault, type CheckContext, type Checked, type KeyRules, type Schema } from './config-schema.js';
+import { fail, isSet, map, oneOf, optional, pathOf, scalar, section, withDefault, type CheckContext, type Checked, type KeyRules, type Schema } from './config-schema.js';
 
 /** A parsed `host:port`. */
 export interface HostPort {
@@ -24,9 +24,8 @@ function hostnameProblem(v: string): string | undefined {
 
 /** A DNS hostname such as `proxima.example.com` or `localhost`, lower-cased. */
 export function hostname(): Schema<string> {
-  return scalar('a hostname', (v) => (typeof v === 'string' ? hostnameProblem(v) : 'must be a hostname, e.g. proxima.example.com'), (v) =>
-    v.toLowerCase(),
-  );
+  const name = scalar<string>('a hostname', (v) => (typeof v === 'string' ? hostnameProblem(v) : 'must be a hostname, e.g. proxima.example.com'));
+  return map(name, (v) => v.toLowerCase());
 }
 
 const HOST_PORT = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/;
