@@ -2,27 +2,13 @@ import t from 'tap';
 import path from 'node:path';
 import { ConfigError } from '../../src/errors.js';
 import { loadClientConfig, parseClientConfig } from '../../src/client/config.js';
-import { configFixtures, problemPaths } from '../fixtures/config-fixtures.js';
+import { testConfigFixtures } from '../fixtures/config-fixtures.js';
 import { repoPath } from '../fixtures/paths.js';
 
-const fixtures = configFixtures('client');
 const fixture = (name: string): string => repoPath('test/fixtures/config/client', name);
 const TOKEN = '0123456789abcdef0123456789abcdef';
 
-t.test('every valid client fixture loads', async (t) => {
-  t.ok(fixtures.valid.length >= 3, 'the valid folder is not empty');
-  for (const file of fixtures.valid) t.doesNotThrow(() => loadClientConfig(file), path.basename(file));
-});
-
-t.test('every invalid client fixture reports exactly its expected paths, all at once', async (t) => {
-  t.ok(fixtures.invalid.length >= 10, 'the invalid folder is not empty');
-  for (const { file, expected } of fixtures.invalid) {
-    const name = path.basename(file);
-    t.not(expected.length, 0, `${name} states what it expects on its first line`);
-    t.same(problemPaths(() => loadClientConfig(file)), expected, name);
-    t.throws(() => loadClientConfig(file), { code: 'PRX_ERR_CONFIG_INVALID', file }, `${name} names its file`);
-  }
-});
+testConfigFixtures('client', loadClientConfig);
 
 t.test('server, name and token are enough: the node shares the local Ollama', async (t) => {
   t.same(loadClientConfig(fixture('valid/minimal.yaml')), {

@@ -3,25 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../src/errors.js';
 import { DEFAULT_SERVER_CONFIG, loadServerConfig, parseServerConfig } from '../../src/server/config.js';
-import { configFixtures, problemPaths } from '../fixtures/config-fixtures.js';
+import { testConfigFixtures } from '../fixtures/config-fixtures.js';
 import { repoPath } from '../fixtures/paths.js';
 
-const fixtures = configFixtures('server');
 
-t.test('every valid server fixture loads', async (t) => {
-  t.ok(fixtures.valid.length >= 4, 'the valid folder is not empty');
-  for (const file of fixtures.valid) t.doesNotThrow(() => loadServerConfig(file), path.basename(file));
-});
-
-t.test('every invalid server fixture reports exactly its expected paths, all at once', async (t) => {
-  t.ok(fixtures.invalid.length >= 10, 'the invalid folder is not empty');
-  for (const { file, expected } of fixtures.invalid) {
-    const name = path.basename(file);
-    t.not(expected.length, 0, `${name} states what it expects on its first line`);
-    t.same(problemPaths(() => loadServerConfig(file)), expected, name);
-    t.throws(() => loadServerConfig(file), { code: 'PRX_ERR_CONFIG_INVALID', file }, `${name} names its file`);
-  }
-});
+testConfigFixtures('server', loadServerConfig);
 
 t.test('the embedded defaults', async (t) => {
   t.same(DEFAULT_SERVER_CONFIG, {
