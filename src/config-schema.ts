@@ -111,7 +111,8 @@ export function pathOf(path: string, key: string | number): string {
   return path === '' ? key : `${path}.${key}`;
 }
 
-function isMapping(value: unknown): value is Record<string, unknown> {
+/** True for a YAML mapping: a plain object, not a list or a date. */
+export function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 }
 

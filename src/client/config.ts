@@ -6,7 +6,7 @@
 import { ProximaError } from '../errors.js';
 import { checkNodeName, checkServiceName } from '../proto/names.js';
 import {
-  boolean, fail, INVALID, integer, isSet, list, map, object, oneOf, optional, scalar, section, string, union, validate, withDefault,
+  boolean, fail, INVALID, integer, isMapping, isSet, list, map, object, oneOf, optional, scalar, section, string, union, validate, withDefault,
   type ConfigSource, type Schema,
 } from '../config-schema.js';
 import { duration, hostname, hostPort, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig } from '../config-values.js';
@@ -95,18 +95,21 @@ const service = map(serviceFields, ({ name, kind, local, hostHeader, share, maxC
 /** With no `services`, the node shares the local Ollama. */
 const DEFAULT_SERVICES = [{ name: 'ollama', kind: 'ollama', local: '127.0.0.1:11434' }];
 
-const servicesList = map(list(service, 1), (services, at, ctx) => {
-  const seen = new Set<string>();
-  let ok = true;
-  services.forEach((s, i) => {
-    if (seen.has(s.name)) {
-      fail(ctx, `${at}[${i}].name`, `duplicate service name "${s.name}"`);
-      ok = false;
-    }
-    seen.add(s.name);
-  });
-  return ok ? services : INVALID;
-});
+const serviceItems = list(service, 1);
+
+/** The services, names unique. Duplicates are found on the raw list, so they show with other problems. */
+const servicesList: Schema<ServiceConfig[]> = {
+  expected: serviceItems.expected,
+  check(value, at, ctx) {
+    const checked = serviceItems.check(value, at, ctx);
+    const names = Array.isArray(value) ? value.map((s: unknown) => (isMapping(s) ? s.name : undefined)) : [];
+    const before = ctx.problems.length;
+    names.forEach((name, i) => {
+      if (typeof name === 'string' && names.indexOf(name) < i) fail(ctx, `${at}[${i}].name`, `duplicate service name "${name}"`);
+    });
+    return ctx.problems.length === before ? checked : INVALID;
+  },
+};
 
 const tlsSetting = map(
   union([boolean(), object({ ca: optional(readableFile()), servername: optional(hostname()) })], 'false, true or a mapping with keys ca, servername'),
