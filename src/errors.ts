@@ -96,10 +96,10 @@ export class ConfigError extends ProximaError {
   readonly problems: readonly ConfigProblem[];
   readonly file: string | undefined;
 
-  constructor(problems: readonly ConfigProblem[], file?: string) {
+  constructor(problems: readonly ConfigProblem[], file?: string, options: ProximaErrorOptions = {}) {
     const where = file === undefined ? 'config' : file;
     const lines = problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
-    super(ErrorCodes.CONFIG_INVALID, `${where} is invalid:\n${lines}`);
+    super(ErrorCodes.CONFIG_INVALID, `${where} is invalid:\n${lines}`, options);
     this.problems = problems;
     this.file = file;
   }

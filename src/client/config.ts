@@ -1,0 +1,150 @@
+/**
+ * client.yaml: what `proxima-client` reads. Only `server`, `name` and `token` are needed; with no
+ * `services` the node shares the local Ollama, with the Host rewrite Ollama needs (it answers 403
+ * to any other Host, as DNS-rebinding protection).
+ */
+import { ProximaError } from '../errors.js';
+import { checkNodeName, checkServiceName } from '../proto/names.js';
+import {
+  boolean, fail, INVALID, integer, isMapping, isSet, list, map, object, oneOf, optional, scalar, section, string, union, validate, withDefault,
+  type ConfigSource, type Schema,
+} from '../config-schema.js';
+import { duration, hostname, hostPort, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig } from '../config-values.js';
+import { readYamlFile } from '../config-yaml.js';
+
+/** A web server reached through the node; `hostHeader`, when set, replaces the Host of each request. */
+export interface HttpServiceConfig {
+  name: string;
+  kind: 'http';
+  local: HostPort;
+  hostHeader?: string;
+}
+
+/** A local Ollama: its models are offered to the super node's OpenAI/Ollama endpoint. */
+export interface OllamaServiceConfig {
+  name: string;
+  kind: 'ollama';
+  local: HostPort;
+  /** Defaults to `localhost:<port>`, the Host Ollama accepts. */
+  hostHeader: string;
+  /** The models offered, or `'*'` for every model Ollama lists. */
+  share: '*' | string[];
+  /** How many requests the super node may send at once (Ollama's OLLAMA_NUM_PARALLEL). */
+  maxConcurrent: number;
+}
+
+export type ServiceConfig = HttpServiceConfig | OllamaServiceConfig;
+
+/** TLS to the control port: the CA to trust (else the system's) and the name to verify. */
+export interface ClientTlsConfig {
+  ca?: string;
+  servername?: string;
+}
+
+/** A validated client.yaml with every default filled and every path absolute. */
+export interface ClientConfig {
+  /** The super node's control address. */
+  server: HostPort;
+  name: string;
+  /** The node's token, from `token` or read from `tokenFile`. Never log it. */
+  token: string;
+  /** Where the token was read from, when it came from a file. */
+  tokenFile?: string;
+  tls: false | ClientTlsConfig;
+  /** Never empty; the first is the node's default service, served at `<node>.<domain>`. */
+  services: ServiceConfig[];
+  reconnect: { initialDelayMs: number; maxDelayMs: number };
+  log: LogConfig;
+}
+
+/** A node token is long and random; a short one is a placeholder left in by mistake. */
+const TOKEN_MIN_LENGTH = 16;
+
+/** A name checked by one of the proto/names assertions; its error message becomes the problem. */
+function label(assertName: (name: unknown) => void): Schema<string> {
+  return scalar('a name', (v) => {
+    try {
+      assertName(v);
+      return undefined;
+    } catch (err) {
+      if (err instanceof ProximaError) return err.message;
+      throw err;
+    }
+  });
+}
+
+const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+const serviceFields = object({
+  name: label(checkServiceName),
+  kind: withDefault(oneOf(['http', 'ollama']), 'http'),
+  local: hostPort('127.0.0.1:11434'),
+  hostHeader: optional(string({ pattern: HOST_HEADER, hint: 'a host or host:port, e.g. localhost:11434' })),
+  share: optional(union([oneOf(['*']), list(string())], '"*" or a list of model names')),
+  maxConcurrent: optional(integer(1, 1024)),
+}, (raw, report) => {
+  if (raw.kind === 'ollama') return;
+  for (const key of ['share', 'maxConcurrent']) if (isSet(raw, key)) report(key, 'only allowed on a service of kind ollama');
+});
+
+const service = map(serviceFields, ({ name, kind, local, hostHeader, share, maxConcurrent }): ServiceConfig => {
+  if (kind === 'http') return hostHeader === undefined ? { name, kind, local } : { name, kind, local, hostHeader };
+  return { name, kind, local, hostHeader: hostHeader ?? `localhost:${local.port}`, share: share ?? '*', maxConcurrent: maxConcurrent ?? 1 };
+});
+
+/** With no `services`, the node shares the local Ollama. */
+const DEFAULT_SERVICES = [{ name: 'ollama', kind: 'ollama', local: '127.0.0.1:11434' }];
+
+const serviceItems = list(service, 1);
+
+/** The services, names unique. Duplicates are found on the raw list, so they show with other problems. */
+const servicesList: Schema<ServiceConfig[]> = {
+  expected: serviceItems.expected,
+  check(value, at, ctx) {
+    const checked = serviceItems.check(value, at, ctx);
+    const names = Array.isArray(value) ? value.map((s: unknown) => (isMapping(s) ? s.name : undefined)) : [];
+    const before = ctx.problems.length;
+    names.forEach((name, i) => {
+      if (typeof name === 'string' && names.indexOf(name) < i) fail(ctx, `${at}[${i}].name`, `duplicate service name "${name}"`);
+    });
+    return ctx.problems.length === before ? checked : INVALID;
+  },
+};
+
+const tlsSetting = map(
+  union([boolean(), object({ ca: optional(readableFile()), servername: optional(hostname()) })], 'false, true or a mapping with keys ca, servername'),
+  (tls): false | ClientTlsConfig => (tls === false ? false : tls === true ? {} : tls),
+);
+
+const reconnectSection = map(
+  section({ initialDelayMs: withDefault(duration(1, 60_000), 500), maxDelayMs: withDefault(duration(1, 3_600_000), 30_000) }),
+  (r, at, ctx) => (r.maxDelayMs >= r.initialDelayMs ? r : fail(ctx, `${at}.maxDelayMs`, 'must not be less than initialDelayMs')),
+);
+
+const clientSchema: Schema<ClientConfig> = map(
+  object({
+    server: hostPort('proxima.example.com:7000'),
+    name: label(checkNodeName),
+    ...tokenFields(TOKEN_MIN_LENGTH),
+    tls: withDefault(tlsSetting, false),
+    services: withDefault(servicesList, DEFAULT_SERVICES),
+    reconnect: reconnectSection,
+    log: logSection,
+  }, tokenRules(true)),
+  (c, at, ctx) => {
+    const token = resolveToken(c, at, ctx, TOKEN_MIN_LENGTH);
+    if (token === INVALID || token === undefined) return INVALID;
+    const { tokenFile, ...rest } = c;
+    return tokenFile === undefined ? { ...rest, token } : { ...rest, token, tokenFile };
+  },
+);
+
+/** Validates a parsed document; throws ConfigError (PRX_ERR_CONFIG_INVALID) listing every problem. */
+export function parseClientConfig(raw: unknown, source: ConfigSource = {}): ClientConfig {
+  return validate(clientSchema, raw, source);
+}
+
+/** Reads and validates client.yaml; throws ConfigError (PRX_ERR_CONFIG_INVALID) listing every problem. */
+export function loadClientConfig(file: string): ClientConfig {
+  return parseClientConfig(readYamlFile(file), { file });
+}

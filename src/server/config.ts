@@ -1,0 +1,121 @@
+/**
+ * server.yaml: what `proxima-server` reads. Every key has a default, so no file at all is a working
+ * super node for `*.localhost`. Each section is its own schema: a later section (api keys, routing,
+ * ledger) is one more interface and one more line in `serverSchema`.
+ */
+import { boolean, integer, INVALID, map, oneOf, optional, object, section, validate, withDefault, type ConfigSource, type Schema } from '../config-schema.js';
+import {
+  duration, folderPath, hostname, listenAddress, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig,
+} from '../config-values.js';
+import { readYamlFile } from '../config-yaml.js';
+
+const SECOND_MS = 1000;
+const HOUR_MS = 3_600_000;
+
+/** The control listener, where nodes dial in. */
+export interface ControlConfig {
+  listen: HostPort;
+  /** Present when the control port speaks TLS: absolute paths of PEM files, readable at load. */
+  tls?: { cert: string; key: string };
+  handshakeTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+/** The public HTTP listener, routed by Host. */
+export interface HttpConfig {
+  listen: HostPort;
+  /** Trust X-Forwarded-For/-Proto from the peer (set it behind nginx, never on an open port). */
+  trustProxy: boolean;
+  maxHeadBytes: number;
+  headTimeoutMs: number;
+  idleTimeoutMs: number;
+  drainTimeoutMs: number;
+}
+
+/** Who may add nodes: only the admin, or anyone (rate limited). */
+export interface RegistrationConfig {
+  mode: 'admin' | 'open';
+  openRatePerMinute: number;
+}
+
+/** The admin credential; absent when neither `admin.token` nor `admin.tokenFile` is set. */
+export interface AdminConfig {
+  token?: string;
+}
+
+/** A validated server.yaml with every default filled and every path absolute. */
+export interface ServerConfig {
+  /** Nodes are served at `<node>.<domain>`. */
+  domain: string;
+  dataDir: string;
+  control: ControlConfig;
+  http: HttpConfig;
+  registration: RegistrationConfig;
+  admin: AdminConfig;
+  log: LogConfig;
+}
+
+const controlSection = section({
+  listen: withDefault(listenAddress('0.0.0.0:7000'), '0.0.0.0:7000'),
+  tls: optional(object({ cert: readableFile(), key: readableFile() })),
+  handshakeTimeoutMs: withDefault(duration(1, 5 * 60 * SECOND_MS), 10_000),
+  heartbeatIntervalMs: withDefault(duration(100, HOUR_MS), 15_000),
+  heartbeatTimeoutMs: withDefault(duration(100, HOUR_MS), 10_000),
+});
+
+const httpSection = section({
+  listen: withDefault(listenAddress('0.0.0.0:8080'), '0.0.0.0:8080'),
+  trustProxy: withDefault(boolean(), false),
+  maxHeadBytes: withDefault(integer(1024, 1024 * 1024), 32_768),
+  headTimeoutMs: withDefault(duration(1, 5 * 60 * SECOND_MS), 10_000),
+  idleTimeoutMs: withDefault(duration(1, 24 * HOUR_MS), 60_000),
+  drainTimeoutMs: withDefault(duration(0, HOUR_MS), 30_000),
+});
+
+const registrationSection = section({
+  mode: withDefault(oneOf(['admin', 'open']), 'admin'),
+  openRatePerMinute: withDefault(integer(1, 100_000), 10),
+});
+
+/** At least 16 characters: an admin token is the key to the whole registry. */
+const ADMIN_TOKEN_MIN_LENGTH = 16;
+
+const adminSection = map(section(tokenFields(ADMIN_TOKEN_MIN_LENGTH), tokenRules(false)), (value, at, ctx) => {
+  const token = resolveToken(value, at, ctx, ADMIN_TOKEN_MIN_LENGTH);
+  if (token === INVALID) return INVALID;
+  return token === undefined ? {} : { token };
+});
+
+const serverSchema: Schema<ServerConfig> = object({
+  domain: withDefault(hostname(), 'localhost'),
+  dataDir: withDefault(folderPath(), './data'),
+  control: controlSection,
+  http: httpSection,
+  registration: registrationSection,
+  admin: adminSection,
+  log: logSection,
+});
+
+/** Validates a parsed document; throws ConfigError (PRX_ERR_CONFIG_INVALID) listing every problem. */
+export function parseServerConfig(raw: unknown, source: ConfigSource = {}): ServerConfig {
+  return validate(serverSchema, raw, source);
+}
+
+/**
+ * The embedded defaults, as `proxima-server` runs with no file. Its `dataDir` is relative
+ * (`data`); {@link loadServerConfig} resolves it against the working directory.
+ */
+export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = deepFreeze(parseServerConfig({}, { baseDir: '' }));
+
+/** Frozen all the way down, so no caller can change the defaults for every other. */
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) if (typeof child === 'object' && child !== null) deepFreeze(child as object);
+  return Object.freeze(value);
+}
+
+/** Reads and validates server.yaml; with no file, the embedded defaults with `dataDir` under the working directory. */
+export function loadServerConfig(file?: string): ServerConfig {
+  if (file === undefined) return parseServerConfig({});
+  return parseServerConfig(readYamlFile(file), { file });
+}

@@ -1,0 +1,99 @@
+import t from 'tap';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '../../src/errors.js';
+import { DEFAULT_SERVER_CONFIG, loadServerConfig, parseServerConfig } from '../../src/server/config.js';
+import { testConfigFixtures } from '../fixtures/config-fixtures.js';
+import { repoPath } from '../fixtures/paths.js';
+
+
+testConfigFixtures('server', loadServerConfig);
+
+t.test('the embedded defaults', async (t) => {
+  t.same(DEFAULT_SERVER_CONFIG, {
+    domain: 'localhost',
+    dataDir: 'data',
+    control: {
+      listen: { host: '0.0.0.0', port: 7000 },
+      handshakeTimeoutMs: 10_000,
+      heartbeatIntervalMs: 15_000,
+      heartbeatTimeoutMs: 10_000,
+    },
+    http: {
+      listen: { host: '0.0.0.0', port: 8080 },
+      trustProxy: false,
+      maxHeadBytes: 32_768,
+      headTimeoutMs: 10_000,
+      idleTimeoutMs: 60_000,
+      drainTimeoutMs: 30_000,
+    },
+    registration: { mode: 'admin', openRatePerMinute: 10 },
+    admin: {},
+    log: { level: 'info' },
+  });
+  t.notOk('tls' in DEFAULT_SERVER_CONFIG.control, 'no TLS by default');
+  t.throws(() => {
+    (DEFAULT_SERVER_CONFIG.http.listen as { port: number }).port = 1;
+  }, TypeError, 'frozen all the way down');
+  const loaded = loadServerConfig();
+  t.equal(loaded.dataDir, path.resolve('data'), 'no file: dataDir under the working directory');
+  t.same({ ...loaded, dataDir: 'data' }, DEFAULT_SERVER_CONFIG, 'no file: otherwise the defaults');
+  t.same(loadServerConfig(repoPath('test/fixtures/config/server/valid/empty.yaml')).http, DEFAULT_SERVER_CONFIG.http, 'an empty file');
+});
+
+t.test('a full file: values converted, paths resolved against the file folder, admin token read and trimmed', async (t) => {
+  const file = repoPath('test/fixtures/config/server/valid/full.yaml');
+  const folder = path.dirname(file);
+  const c = loadServerConfig(file);
+  t.equal(c.domain, 'proxima.example.com', 'the domain is lower-cased');
+  t.equal(c.dataDir, path.resolve(folder, '../state'));
+  t.same(c.control.listen, { host: '127.0.0.1', port: 7100 });
+  t.same(c.control.tls, { cert: path.resolve(folder, '../../files/control-cert.pem'), key: path.resolve(folder, '../../files/control-key.pem') });
+  t.same([c.control.handshakeTimeoutMs, c.control.heartbeatIntervalMs, c.control.heartbeatTimeoutMs], [5000, 20_000, 8000]);
+  t.same(c.http, {
+    listen: { host: '127.0.0.1', port: 8180 },
+    trustProxy: true,
+    maxHeadBytes: 16_384,
+    headTimeoutMs: 7000,
+    idleTimeoutMs: 90_000,
+    drainTimeoutMs: 0,
+  });
+  t.same(c.registration, { mode: 'open', openRatePerMinute: 60 });
+  t.same(c.admin, { token: 'admin-0123456789abcdef' });
+  t.equal(c.log.level, 'debug');
+});
+
+t.test('listen addresses as :port, a bare port and [v6]:port; durations with units', async (t) => {
+  const c = loadServerConfig(repoPath('test/fixtures/config/server/valid/listen-forms.yaml'));
+  t.same(c.control.listen, { host: '0.0.0.0', port: 0 });
+  t.same(c.http.listen, { host: '0.0.0.0', port: 8181 });
+  t.same([c.control.handshakeTimeoutMs, c.control.heartbeatIntervalMs, c.control.heartbeatTimeoutMs], [2000, 60_000, 500]);
+  t.equal(c.http.idleTimeoutMs, 3_600_000);
+  const v6 = loadServerConfig(repoPath('test/fixtures/config/server/valid/ipv6.yaml'));
+  t.same([v6.control.listen, v6.http.listen], [{ host: '::1', port: 7000 }, { host: '::', port: 8080 }]);
+  t.same(v6.admin, { token: '0123456789abcdef' });
+});
+
+t.test('a relative dataDir means the config file folder; an absolute one stays', async (t) => {
+  const elsewhere = path.join(os.tmpdir(), 'proxima-data');
+  const dir = t.testdir({ 'server.yaml': 'dataDir: ./state\n', 'abs.yaml': `dataDir: ${JSON.stringify(elsewhere)}\n` });
+  t.equal(loadServerConfig(path.join(dir, 'server.yaml')).dataDir, path.join(dir, 'state'));
+  t.equal(loadServerConfig(path.join(dir, 'abs.yaml')).dataDir, elsewhere);
+  t.equal(parseServerConfig({ dataDir: 'x' }, { baseDir: dir }).dataDir, path.join(dir, 'x'), 'parse takes a baseDir');
+});
+
+t.test('an admin token is never echoed in a problem', async (t) => {
+  const dir = t.testdir({ 'admin.token': 'tiny secret\n' });
+  const err = t.throws(() => parseServerConfig({ admin: { token: 'tiny secret' } })) as ConfigError;
+  t.notMatch(err.message, /tiny secret/);
+  const fromFile = t.throws(() => parseServerConfig({ admin: { tokenFile: 'admin.token' } }, { baseDir: dir })) as ConfigError;
+  t.same(fromFile.problems.map((p) => p.path), ['admin.tokenFile']);
+  t.notMatch(fromFile.message, /tiny secret/);
+});
+
+t.test('a missing file is a config error on (file), keeping the system error as cause', async (t) => {
+  const file = path.join(t.testdir(), 'nope.yaml');
+  const err = t.throws(() => loadServerConfig(file), { code: 'PRX_ERR_CONFIG_INVALID', file }) as ConfigError;
+  t.same(err.problems.map((p) => p.path), ['(file)']);
+  t.equal((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
+});
