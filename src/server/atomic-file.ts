@@ -56,7 +56,7 @@ export async function readWithIdentity(filePath: string): Promise<{ text: string
 /** Writes `data` to `filePath` atomically and durably; resolves once it survives a power cut. */
 export async function writeFileAtomic(filePath: string, data: string, modeBits = 0o600): Promise<void> {
   const dir = path.dirname(filePath);
-  const tmp = path.join(dir, `${tempPrefix(filePath)}${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathFor(filePath);
   let handle;
   try {
     handle = await open(tmp, 'wx', modeBits);
@@ -100,6 +100,14 @@ export async function removeStaleTempFiles(filePath: string, isAlive: (pid: numb
     await unlink(path.join(dir, entry)).then(() => removed.push(entry), () => undefined);
   }
   return removed;
+}
+
+/**
+ * A unique temp name next to `filePath`, `.<name>.<pid>.<random>.tmp`: hidden, and carrying the pid
+ * so that {@link removeStaleTempFiles} can tell a dead writer's leftovers from a live writer's work.
+ */
+export function tempPathFor(filePath: string): string {
+  return path.join(path.dirname(filePath), `${tempPrefix(filePath)}${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
 function tempPrefix(filePath: string): string {

@@ -1,13 +1,14 @@
 /**
- * One writer at a time across processes: a lock file created with O_EXCL that holds the owner's pid.
+ * One writer at a time across processes: a lock file, created exclusively, that holds the owner's pid.
  * Holders keep it for one write (milliseconds), so waiting is bounded and a lock whose owner died is
  * taken over. Local folders only: pids mean nothing across machines sharing a network folder.
  */
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
+import { tempPathFor } from './atomic-file.js';
 
 /** How to wait for and judge a lock. */
 export interface FileLockOptions {
@@ -76,22 +77,22 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   }
 }
 
+/**
+ * Creates the lock with its content in one step: the content goes into a temp file (O_EXCL), which is
+ * then hard-linked to the lock name; link fails if the name exists, exactly like O_EXCL. A writer
+ * killed half-way thus never leaves an empty lock that nobody could judge.
+ */
 async function tryCreate(lockPath: string, content: string): Promise<boolean> {
-  let handle;
+  const tmp = tempPathFor(lockPath);
   try {
-    handle = await open(lockPath, 'wx', 0o644);
+    await writeFile(tmp, content, { flag: 'wx', mode: 0o644 });
+    await link(tmp, lockPath);
+    return true;
   } catch (err) {
     if (errnoCode(err) === 'EEXIST') return false;
     throw new ProximaError(ErrorCodes.STORE_IO, `cannot create lock ${lockPath}`, { cause: err });
-  }
-  try {
-    await handle.writeFile(content);
-    await handle.close();
-    return true;
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(lockPath).catch(() => undefined);
-    throw new ProximaError(ErrorCodes.STORE_IO, `cannot write lock ${lockPath}`, { cause: err });
+  } finally {
+    await unlink(tmp).catch(() => undefined);
   }
 }
 
@@ -123,7 +124,7 @@ async function breakIfStale(lockPath: string, staleMs: number, logger: Logger): 
   if (!isStale(content, ageMs, staleMs)) return false;
   // Move it aside rather than unlink it: if two processes judge the same lock stale, only the one
   // whose rename moved that very file (same inode) may go on; the other puts back what it moved.
-  const aside = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const aside = tempPathFor(lockPath);
   try {
     await rename(lockPath, aside);
   } catch (err) {
@@ -143,7 +144,7 @@ async function breakIfStale(lockPath: string, staleMs: number, logger: Logger): 
 
 function isStale(content: string, ageMs: number, staleMs: number): boolean {
   const match = /^(\d+) ([0-9a-f]+)\n$/.exec(content);
-  // An empty lock is being written right now, unless its writer died long ago.
+  // Locks are born whole (see tryCreate): one we cannot read is not ours to judge, until it is old.
   if (match === null) return ageMs > staleMs;
   const pid = Number(match[1]);
   if (pid === process.pid) return !heldIds.has(match[2]!);

@@ -72,7 +72,10 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
       throw new ProximaError(ErrorCodes.STORE_IO, `cannot create data folder ${options.dataDir}`, { cause: err });
     });
     await store.#reloadIfChanged();
-    const swept = await removeStaleTempFiles(store.filePath, pidAlive);
+    const swept = [
+      ...(await removeStaleTempFiles(store.filePath, pidAlive)),
+      ...(await removeStaleTempFiles(store.#lockPath, pidAlive)),
+    ];
     if (swept.length > 0) store.#logger.info('removed temp files of interrupted writes', { files: swept });
     store.#watch = watchFileInFolder(store.filePath, options, () => store.#queueCheck());
     return store;

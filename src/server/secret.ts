@@ -7,7 +7,7 @@ import { link, mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { syncFolder } from './atomic-file.js';
+import { syncFolder, tempPathFor } from './atomic-file.js';
 
 /** Bytes in the server secret. */
 export const SECRET_BYTES = 32;
@@ -28,7 +28,7 @@ export async function loadOrCreateSecret(dataDir: string, logger: Logger = silen
   await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
     throw new ProximaError(ErrorCodes.STORE_IO, `cannot create data folder ${dataDir}`, { cause: err });
   });
-  const tmp = path.join(dataDir, `.${SECRET_FILE}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathFor(secretPath);
   try {
     const handle = await open(tmp, 'wx', 0o600);
     try {
