@@ -3,9 +3,16 @@
  * rename it over the target, fsync the folder. Readers see the old file or the new one, never half.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../errors.js';
+
+/** Creates `dir` (and its parents) if missing, private to this user: the data folder holds the secret. */
+export async function ensureFolder(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw new ProximaError(ErrorCodes.STORE_IO, `cannot create folder ${dir}`, { cause: err });
+  });
+}
 
 /** Enough of a file's identity to notice that another process replaced or changed it. */
 export interface FileIdentity {

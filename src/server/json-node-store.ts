@@ -7,11 +7,10 @@
  * poll where watching is unreliable) and reported as 'change' events.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { readWithIdentity, removeStaleTempFiles, sameIdentity, statIdentity, writeFileAtomic, type FileIdentity } from './atomic-file.js';
+import { ensureFolder, readWithIdentity, removeStaleTempFiles, sameIdentity, statIdentity, writeFileAtomic, type FileIdentity } from './atomic-file.js';
 import { acquireFileLock, pidAlive } from './file-lock.js';
 import { watchFileInFolder, type FolderWatch, type FolderWatchOptions } from './folder-watch.js';
 import { addNode, applyTouches, removeNode, updateNode, type NodeMutation, type NodeTouch } from './node-mutations.js';
@@ -40,8 +39,7 @@ interface Pending {
 export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements NodeStore {
   /** The registry file. */
   readonly filePath: string;
-  /** How many times the file has been written by this store (group commit makes this small). */
-  writeCount = 0;
+  #writeCount = 0;
   readonly #lockPath: string;
   readonly #options: JsonNodeStoreOptions;
   readonly #logger: Logger;
@@ -68,9 +66,7 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
   /** Opens the store: PRX_ERR_STORE_CORRUPT naming the file when it does not parse. */
   static async open(options: JsonNodeStoreOptions): Promise<JsonNodeStore> {
     const store = new JsonNodeStore(options);
-    await mkdir(options.dataDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-      throw new ProximaError(ErrorCodes.STORE_IO, `cannot create data folder ${options.dataDir}`, { cause: err });
-    });
+    await ensureFolder(options.dataDir);
     await store.#reloadIfChanged();
     const swept = [
       ...(await removeStaleTempFiles(store.filePath, pidAlive)),
@@ -79,6 +75,11 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
     if (swept.length > 0) store.#logger.info('removed temp files of interrupted writes', { files: swept });
     store.#watch = watchFileInFolder(store.filePath, options, () => store.#queueCheck());
     return store;
+  }
+
+  /** How many times this store has written the file (group commit keeps it well below the mutations). */
+  get writeCount(): number {
+    return this.#writeCount;
   }
 
   async get(name: string): Promise<NodeRecord | undefined> {
@@ -185,7 +186,7 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
       if (touched || results.some((r) => r.error === undefined)) {
         const next = { nodes, extra: this.#state.extra };
         await writeFileAtomic(this.filePath, serializeNodeFile(next));
-        this.writeCount += 1;
+        this.#writeCount += 1;
         // Still under the lock: what is on disk now is exactly what we wrote.
         this.#identity = await statIdentity(this.filePath);
         this.#setState(next);
@@ -205,11 +206,12 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
 
   /** Re-reads the file if it is not the one we last read or wrote; records and throws corruption. */
   async #reloadIfChanged(): Promise<void> {
-    const read = await readWithIdentity(this.filePath);
-    if (sameIdentity(read?.identity, this.#identity)) {
+    // A stat is enough to know nothing changed, which is nearly always the case.
+    if (sameIdentity(await statIdentity(this.filePath), this.#identity)) {
       if (this.#failure !== undefined) throw this.#failure;
       return;
     }
+    const read = await readWithIdentity(this.filePath);
     this.#identity = read?.identity;
     let next: NodeFileState;
     try {

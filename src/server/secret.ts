@@ -3,11 +3,11 @@
  * Losing it invalidates every token; leaking it lets anyone mint tokens, so it is mode 0600.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, unlink } from 'node:fs/promises';
+import { link, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { syncFolder, tempPathFor } from './atomic-file.js';
+import { ensureFolder, syncFolder, tempPathFor } from './atomic-file.js';
 
 /** Bytes in the server secret. */
 export const SECRET_BYTES = 32;
@@ -25,9 +25,7 @@ export async function loadOrCreateSecret(dataDir: string, logger: Logger = silen
   const secretPath = path.join(dataDir, SECRET_FILE);
   const existing = await readSecret(secretPath, logger);
   if (existing !== undefined) return existing;
-  await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-    throw new ProximaError(ErrorCodes.STORE_IO, `cannot create data folder ${dataDir}`, { cause: err });
-  });
+  await ensureFolder(dataDir);
   const tmp = tempPathFor(secretPath);
   try {
     const handle = await open(tmp, 'wx', 0o600);
