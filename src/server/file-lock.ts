@@ -58,22 +58,26 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   const content = `${process.pid} ${id}\n`;
   const deadline = Date.now() + waitMs;
   let pollMs = 2;
-  for (;;) {
-    if (await tryCreate(lockPath, content)) {
-      heldIds.add(id);
-      return makeLock(lockPath, id, content, logger);
+  // Known as ours before the lock exists: another taker in this process may read it the moment it does.
+  heldIds.add(id);
+  try {
+    for (;;) {
+      if (await tryCreate(lockPath, content)) return makeLock(lockPath, id, content, logger);
+      if (await breakIfStale(lockPath, options.staleMs ?? DEFAULT_STALE_MS, logger)) continue;
+      const leftMs = deadline - Date.now();
+      if (leftMs <= 0) {
+        const holder = await readFile(lockPath, 'utf8').catch(() => '');
+        throw new ProximaError(
+          ErrorCodes.STORE_LOCKED,
+          `${lockPath} is held by pid ${holder.split(' ')[0] || 'unknown'} for more than ${waitMs} ms`,
+        );
+      }
+      await sleep(Math.min(pollMs, leftMs));
+      pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
     }
-    if (await breakIfStale(lockPath, options.staleMs ?? DEFAULT_STALE_MS, logger)) continue;
-    const leftMs = deadline - Date.now();
-    if (leftMs <= 0) {
-      const holder = await readFile(lockPath, 'utf8').catch(() => '');
-      throw new ProximaError(
-        ErrorCodes.STORE_LOCKED,
-        `${lockPath} is held by pid ${holder.split(' ')[0] || 'unknown'} for more than ${waitMs} ms`,
-      );
-    }
-    await sleep(Math.min(pollMs, leftMs));
-    pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+  } catch (err) {
+    heldIds.delete(id);
+    throw err;
   }
 }
 

@@ -25,7 +25,7 @@ export function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<
     let bytes = 0;
     const finish = (err: Error | undefined, value?: unknown): void => {
       clearTimeout(timer);
-      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
       if (err !== undefined) {
         req.pause();
         reject(err);
@@ -45,12 +45,13 @@ export function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<
     };
     const onError = (err: Error): void =>
       finish(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body could not be read', { cause: err }));
-    const onAborted = (): void => finish(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the client aborted the request'));
+    // 'close' before 'end': the client went away mid-body.
+    const onClose = (): void => finish(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the client aborted the request'));
     const timer = setTimeout(
       () => finish(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, `the request body took longer than ${limits.bodyTimeoutMs} ms`)),
       limits.bodyTimeoutMs,
     );
-    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
   });
 }
 

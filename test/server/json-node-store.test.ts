@@ -1,7 +1,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { change, nextEvent, openStore, record } from '../fixtures/store-helpers.js';
+import { change, literal, nextEvent, openStore, record } from '../fixtures/store-helpers.js';
 
 t.test('records persist across a reopen; answers are copies', async (t) => {
   const dataDir = t.testdir();
@@ -113,7 +113,7 @@ t.test('a corrupt file is reported, refused and never overwritten', async (t) =>
   const garbage = '{"version":1,"nodes":{"alpha":';
   const dataDir = t.testdir({ 'nodes.json': garbage });
   const file = path.join(dataDir, 'nodes.json');
-  await t.rejects(openStore(t, dataDir), { code: 'PRX_ERR_STORE_CORRUPT', message: new RegExp(file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')) });
+  await t.rejects(openStore(t, dataDir), { code: 'PRX_ERR_STORE_CORRUPT', message: literal(file) });
   t.equal(fs.readFileSync(file, 'utf8'), garbage);
 
   fs.writeFileSync(file, JSON.stringify({ version: 1, nodes: { alpha: record('alpha') } }));

@@ -6,7 +6,7 @@ import { loginProof, parseToken } from '../../src/proto/auth.js';
 import { openRegistry, type OpenRegistryOptions } from '../../src/server/open-registry.js';
 import type { Registry, RegistryEvents } from '../../src/server/registry.js';
 import { runFixture, stopFixture } from '../fixtures/child-lines.js';
-import { within } from '../fixtures/store-helpers.js';
+import { literal, within } from '../fixtures/store-helpers.js';
 
 const T0 = Date.UTC(2025, 5, 1);
 
@@ -145,4 +145,14 @@ t.test('a store that goes corrupt is reported as an error', async (t) => {
   fs.writeFileSync(path.join(dataDir, 'nodes.json'), 'garbage');
   t.match(await failed, { code: 'PRX_ERR_STORE_CORRUPT' });
   await t.rejects(registry.add('beta'), { code: 'PRX_ERR_STORE_CORRUPT' });
+});
+
+t.test('opening over a corrupt registry file fails naming it, and leaves it as it was', async (t) => {
+  const garbage = '{"version":1,"nodes":[';
+  const dataDir = t.testdir({ 'nodes.json': garbage });
+  const file = path.join(dataDir, 'nodes.json');
+  await t.rejects(openRegistry({ dataDir, watch: false }), { code: 'PRX_ERR_STORE_CORRUPT', message: literal(file) });
+  await t.rejects(openRegistry({ dataDir, watch: false }), { code: 'PRX_ERR_STORE_CORRUPT' }, 'and again');
+  t.equal(fs.readFileSync(file, 'utf8'), garbage);
+  t.notOk(fs.existsSync(`${file}.lock`), 'no lock left behind');
 });
