@@ -1,0 +1,112 @@
+/**
+ * JSON over node:http for the super node's own small APIs: bodies read with a size cap and a time
+ * limit, answers and errors in one shape, `{"error":{"code":"PRX_ERR_...","message":"..."}}`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, ProximaError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/** Limits on a request body. */
+export interface BodyLimits {
+  maxBodyBytes: number;
+  bodyTimeoutMs: number;
+}
+
+/**
+ * Reads and parses a JSON body: PRX_ERR_HTTP_BODY_TOO_LARGE past maxBodyBytes (declared or sent),
+ * PRX_ERR_HTTP_BODY_TIMEOUT when it is not all there within bodyTimeoutMs, PRX_ERR_HTTP_BAD_REQUEST
+ * when it is not JSON.
+ */
+export function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limits.maxBodyBytes) return Promise.reject(tooLarge(limits));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const finish = (err: Error | undefined, value?: unknown): void => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      if (err !== undefined) {
+        req.pause();
+        reject(err);
+      } else resolve(value);
+    };
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      if (bytes > limits.maxBodyBytes) finish(tooLarge(limits));
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      try {
+        finish(undefined, JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (err) {
+        finish(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body is not valid JSON', { cause: err }));
+      }
+    };
+    const onError = (err: Error): void =>
+      finish(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body could not be read', { cause: err }));
+    // 'close' before 'end': the client went away mid-body.
+    const onClose = (): void => finish(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the client aborted the request'));
+    const timer = setTimeout(
+      () => finish(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, `the request body took longer than ${limits.bodyTimeoutMs} ms`)),
+      limits.bodyTimeoutMs,
+    );
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
+}
+
+function tooLarge(limits: BodyLimits): ProximaError {
+  return new ProximaError(ErrorCodes.HTTP_BODY_TOO_LARGE, `the request body is larger than ${limits.maxBodyBytes} bytes`);
+}
+
+/** Sends `body` as JSON. Answers of these APIs may carry tokens, so nothing may cache them. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = status === 204 ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'cache-control': 'no-store',
+    ...(status === 204 ? {} : { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }),
+  });
+  res.end(text);
+}
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  [ErrorCodes.HTTP_BAD_REQUEST]: 400,
+  [ErrorCodes.NAME_INVALID]: 400,
+  [ErrorCodes.NAME_RESERVED]: 400,
+  [ErrorCodes.UNAUTHORIZED]: 401,
+  [ErrorCodes.FORBIDDEN]: 403,
+  [ErrorCodes.NODE_NOT_FOUND]: 404,
+  [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: 405,
+  [ErrorCodes.HTTP_BODY_TIMEOUT]: 408,
+  [ErrorCodes.NAME_TAKEN]: 409,
+  [ErrorCodes.HTTP_BODY_TOO_LARGE]: 413,
+  [ErrorCodes.RATE_LIMITED]: 429,
+};
+
+/** Codes that mean the registry cannot serve right now, rather than a bug. */
+const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set([
+  ErrorCodes.STORE_CORRUPT,
+  ErrorCodes.STORE_LOCKED,
+  ErrorCodes.STORE_IO,
+  ErrorCodes.SERVER_DRAINING,
+]);
+
+/**
+ * Sends `err` as a JSON error. A client's mistake gets its status, code and message; server trouble
+ * gets 503 (store) or 500 (anything else) with a plain message, the details going to the log only
+ * (they name files). An error that is not a ProximaError is a bug: its answer carries no code.
+ */
+export function sendError(res: ServerResponse, err: unknown, logger: Logger, headers: Record<string, string> = {}): void {
+  const code = err instanceof ProximaError ? err.code : undefined;
+  const status = code === undefined ? 500 : (STATUS_BY_CODE[code] ?? (UNAVAILABLE.has(code) ? 503 : 500));
+  if (status < 500) {
+    // The rest of a body we refused to read would arrive as a bogus next request.
+    const close: Record<string, string> = status === 408 || status === 413 ? { connection: 'close' } : {};
+    sendJson(res, status, { error: { code, message: (err as Error).message } }, { ...headers, ...close });
+    return;
+  }
+  logger.error('request failed', { err });
+  const message = status === 503 ? 'the registry is unavailable; try again later' : 'internal error';
+  sendJson(res, status, { error: { code, message } });
+}
