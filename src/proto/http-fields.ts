@@ -6,6 +6,7 @@ import type { HttpSide } from './http-error.js';
 import { findBadFieldChar, isOws, scanToken } from './http-syntax.js';
 
 const COLON = 0x3a;
+const FRAMING_FIELDS = new Set(['content-length', 'transfer-encoding']);
 
 /** The header fields of one head. */
 export class HttpFields {
@@ -63,8 +64,11 @@ export function parseFieldLines(text: string, from: number, end: number, side: H
     while (ve > v && isOws(text.charCodeAt(ve - 1))) ve--;
     if (findBadFieldChar(text, v, ve) >= 0) throw side.syntax('control character in field value');
     const name = text.slice(pos, nameEnd);
+    const lower = name.toLowerCase();
+    // llhttp refuses a trailing HTAB in framing fields (though OWS allows it); so must we.
+    if (ve < eol && FRAMING_FIELDS.has(lower) && text.slice(ve, eol).includes('\t')) throw side.framing(`HTAB after the ${name} value`);
     into.list.push([name, text.slice(v, ve)]);
-    into.lowerNames.push(name.toLowerCase());
+    into.lowerNames.push(lower);
     into.lineStarts.push(pos);
     pos = eol + 2;
   }

@@ -39,14 +39,24 @@ export function transferCodings(fields: HttpFields, side: HttpSide): string[] | 
   return codings;
 }
 
-/** The framing of a request body. Throws PRX_ERR_HTTP_AMBIGUOUS_FRAMING (400) on any ambiguity. */
+/** Framing field names spelled with `_`, which CGI-style servers read as the real ones. */
+const LOOKALIKES = new Set(['content_length', 'transfer_encoding']);
+
+/**
+ * The framing of a request body. Throws PRX_ERR_HTTP_AMBIGUOUS_FRAMING (400) on any ambiguity.
+ * Transfer-Encoding must be exactly `chunked`: a node's server that ignores a coding it does not
+ * know (`gzip, chunked`) would read the chunks as the next request.
+ */
 export function requestBodyFraming(version: HttpVersion, fields: HttpFields, side: HttpSide): BodyFraming {
+  for (const name of fields.lowerNames) {
+    if (name.includes('_') && LOOKALIKES.has(name)) throw side.framing(`field name ${name} mimics a framing field`);
+  }
   const codings = transferCodings(fields, side);
   const lengths = fields.getAll('content-length');
   if (codings !== undefined) {
     if (version === '1.0') throw side.framing('Transfer-Encoding in an HTTP/1.0 request');
     if (lengths.length > 0) throw side.framing('both Content-Length and Transfer-Encoding');
-    if (codings[codings.length - 1] !== 'chunked') throw side.framing('final transfer coding is not chunked');
+    if (codings.length !== 1 || codings[0] !== 'chunked') throw side.framing('Transfer-Encoding other than chunked');
     return { kind: 'chunked' };
   }
   if (lengths.length === 0) return { kind: 'none' };
