@@ -34,7 +34,7 @@ export function parseHostPort(value: string): HostPort {
     portText = lower.slice(colon + 1);
   }
   const ipv6 = host.startsWith('[');
-  if (host.length === 0 || host.length > MAX_HOSTNAME_LENGTH + 2 || !(ipv6 ? IPV6_LITERAL : REG_NAME).test(host)) {
+  if (host.length === 0 || host.length > MAX_HOSTNAME_LENGTH + 1 || !(ipv6 ? IPV6_LITERAL : REG_NAME).test(host)) {
     throw REQUEST_SIDE.syntax(`invalid host ${JSON.stringify(value)}`);
   }
   let port: number | undefined;
