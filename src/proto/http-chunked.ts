@@ -101,6 +101,7 @@ export class ChunkedFramer implements BodyFramer {
     const limit = size ? this.#maxLineBytes : this.#maxTrailerBytes - this.#trailerBytes;
     if (this.#line.length + end - pos > limit) throw this.#side.framing(size ? 'chunk size line too long' : 'trailer section too large');
     this.#line += chunk.toString('latin1', pos, end);
+    if (lf < 0 && size) this.#checkSizePrefix();
     if (lf >= 0) {
       const line = this.#line;
       this.#line = '';
@@ -109,6 +110,17 @@ export class ChunkedFramer implements BodyFramer {
       else this.#trailerLine(line);
     }
     return end;
+  }
+
+  /** Fails on a bad size as soon as it is seen, not when its line ends (as llhttp does). */
+  #checkSizePrefix(): void {
+    const line = this.#line;
+    let i = 0;
+    while (i < line.length && hexValue(line.charCodeAt(i)) >= 0) i++;
+    if (i > MAX_SIZE_DIGITS) throw this.#side.framing('chunk size has too many digits');
+    if (i === line.length) return;
+    const c = line.charCodeAt(i);
+    if (i === 0 || (c !== 0x3b && !(c === CR && i === line.length - 1))) throw this.#side.framing('invalid chunk size');
   }
 
   #sizeLine(line: string): void {

@@ -10,6 +10,17 @@ import { HeadReader, type HeadParserOptions } from './http-head-reader.js';
 import { parseHostPort } from './http-host.js';
 import { findBadTargetChar, scanToken, SP } from './http-syntax.js';
 
+/**
+ * The methods llhttp (Node's parser) knows; it refuses any other, and so do we, rather than hand a
+ * node's server a method whose body rules nobody agreed on. CONNECT is refused separately.
+ */
+export const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  'ACL', 'BIND', 'CHECKOUT', 'CONNECT', 'COPY', 'DELETE', 'GET', 'HEAD', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE',
+  'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE', 'NOTIFY', 'OPTIONS', 'PATCH', 'POST', 'PROPFIND', 'PROPPATCH',
+  'PURGE', 'PUT', 'QUERY', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'TRACE', 'UNBIND', 'UNLINK',
+  'UNLOCK', 'UNSUBSCRIBE',
+]);
+
 /** scheme "://" authority, then the path and query (RFC 9112 3.2.2 absolute-form). */
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([/?].*)?$/i;
 
@@ -45,6 +56,7 @@ export class RequestHead extends HttpHead {
     const fields = parseFieldLines(text, lineEnd + 2, text.length - 2, REQUEST_SIDE);
     super(raw, text, versionText === 'HTTP/1.1' ? '1.1' : '1.0', lineEnd + 2, fields);
     this.method = text.slice(0, methodEnd);
+    if (!KNOWN_METHODS.has(this.method)) throw REQUEST_SIDE.syntax(`unknown method ${JSON.stringify(this.method)}`);
     this.target = text.slice(methodEnd + 1, targetEnd);
 
     const hosts = fields.getAll('host');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { chunkings } from '../fixtures/chunkings.js';
+import { chunkings, seededRandom } from '../fixtures/chunkings.js';
 import { decodeChunked, readRequests, summary } from '../fixtures/http-messages.js';
 import { NodeHttpOracle } from '../fixtures/node-http-oracle.js';
 
@@ -127,4 +127,70 @@ t.test('smuggling vectors: refused with their code, or read as llhttp reads them
     t.same(verdict.requests.map((r) => r.body.toString('latin1')), ours, `${vector.name}: llhttp reads the same bodies`);
     t.same(verdict.requests.map((r) => r.url), whole.messages.map((m) => m.head.target), `${vector.name}: same targets`);
   }
+});
+
+/** Fragments that parsers have disagreed on, recombined at random by a seeded generator. */
+const FRAMING_LINES = [
+  'Content-Length: 5', 'Content-Length:5', 'Content-Length: 05', 'Content-Length: 5 ', 'Content-Length: 5\t',
+  'Content-Length: +5', 'Content-Length: 5, 5', 'Content-Length: 0', 'Content-Length: 9', 'content-length: 5',
+  'Content-Length : 5', ' Content-Length: 5', 'Content-Length: 5\r', 'Content_Length: 5',
+  'Transfer-Encoding: chunked', 'Transfer-Encoding: Chunked', 'Transfer-Encoding:chunked', 'Transfer-Encoding: chunked ',
+  'Transfer-Encoding: chunked\t', 'Transfer-Encoding: gzip, chunked', 'Transfer-Encoding: chunked, gzip',
+  'Transfer-Encoding: identity', 'Transfer-Encoding: xchunked', 'Transfer-Encoding:\x0bchunked', 'Transfer-Encoding\t: chunked',
+  'Transfer-Encoding: ,chunked', 'X: y', 'X: y\rTransfer-Encoding: chunked', 'X:\x00', 'Host: b',
+];
+const CHUNKED_BODIES = [
+  '5\r\nhello\r\n0\r\n\r\n', '5;e=1\r\nhello\r\n0\r\n\r\n', '0\r\n\r\n', '5\r\nhello\r\n0\r\nT: 1\r\n\r\n',
+  '5\nhello\r\n0\r\n\r\n', '0x5\r\nhello\r\n0\r\n\r\n', '5 \r\nhello\r\n0\r\n\r\n', '5\r\nhello\n0\r\n\r\n',
+  '5\r\nhello\r\n0\r\nContent-Length: 1\r\n\r\n', '05\r\nhello\r\n0\r\n\r\n', '5\r\nhello!!\r\n0\r\n\r\n',
+];
+const PLAIN_BODIES = ['', 'hello', 'hello!!'];
+
+t.test('differential: random hostile requests are never read differently from llhttp', async (t) => {
+  const oracle = new NodeHttpOracle();
+  await oracle.listen();
+  t.teardown(() => oracle.close());
+  const random = seededRandom(2024);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+  const tally = { bothAccept: 0, bothRefuse: 0, onlyWeRefuse: 0 };
+  for (let run = 0; run < 500; run++) {
+    const version = random() < 0.85 ? '1.1' : '1.0';
+    const lines = [random() < 0.95 ? 'Host: a' : 'X-No-Host: 1'];
+    const count = Math.floor(random() * 3);
+    if (random() < 0.3) lines.push(pick(['Content-Length: 5', 'Transfer-Encoding: chunked']));
+    for (let i = 0; i < count; i++) lines.splice(Math.floor(random() * (lines.length + 1)), 0, pick(FRAMING_LINES));
+    const eol = random() < 0.95 ? '\r\n' : '\n';
+    // Mostly a body that fits the framing fields, sometimes one that does not.
+    const misfit = random() < 0.2;
+    const body = lines.some((l) => /chunked/i.test(l)) !== misfit
+      ? pick(CHUNKED_BODIES)
+      : misfit ? pick(PLAIN_BODIES) : lines.some((l) => /length.*5/i.test(l)) ? 'hello' : '';
+    let text = `POST /${run} HTTP/${version}\r\n` + lines.map((l) => l + eol).join('') + '\r\n' + body;
+    // Node closes a connection that is not persistent, so pipeline only after an HTTP/1.1 request.
+    if (version === '1.1' && random() < 0.5) text += 'GET /second HTTP/1.1\r\nHost: a\r\n\r\n';
+    const input = Buffer.from(text, 'latin1');
+    const ours = readRequests([input]);
+    const verdict = await oracle.send(input);
+    const label = JSON.stringify(text);
+    // Input that ends inside a head or a body is refused at its end by both (llhttp: at EOF).
+    const weRefuse = ours.errorCode !== undefined || ours.pendingBytes > 0 || ours.messages.some((m) => !m.complete);
+    if (verdict.error !== undefined) {
+      if (!weRefuse) t.fail(`${label}: llhttp refuses (${verdict.error}), we accept`);
+      else tally.bothRefuse++;
+      continue;
+    }
+    if (weRefuse) {
+      tally.onlyWeRefuse++;
+      continue;
+    }
+    const read = ours.messages.map((m) => ({
+      url: m.head.target,
+      body: (m.head.framing.kind === 'chunked' ? decodeChunked(m.body) : m.body).toString('latin1'),
+    }));
+    const seen = verdict.requests.map((r) => ({ url: r.url, body: r.body.toString('latin1') }));
+    if (JSON.stringify(read) !== JSON.stringify(seen)) t.same(read, seen, `${label}: read as llhttp reads it`);
+    else tally.bothAccept++;
+  }
+  t.comment(`both accept ${tally.bothAccept}, both refuse ${tally.bothRefuse}, only we refuse ${tally.onlyWeRefuse}`);
+  t.ok(tally.bothAccept > 50 && tally.bothRefuse > 50, 'the generator exercises both outcomes');
 });

@@ -222,3 +222,13 @@ t.test('field values: OWS trimmed, HTAB and obs-text kept', async (t) => {
   const head = parseRequestHead(b('GET / HTTP/1.1\r\nHost:a\r\nX: \t a\tb \t\r\nY:\r\nZ: caf\xe9\r\n\r\n'));
   t.same(head.headers, [['Host', 'a'], ['X', 'a\tb'], ['Y', ''], ['Z', 'caf\xe9']]);
 });
+
+t.test('methods: the ones llhttp knows, and no other', async (t) => {
+  const http = await import('node:http');
+  const { KNOWN_METHODS } = await import('../../src/proto/http-request-head.js');
+  for (const method of KNOWN_METHODS) t.ok(http.METHODS.includes(method), `${method} is known to node:http`);
+  for (const method of ['get', 'FOO', 'hello!!GET', 'GETT', 'PRI']) {
+    t.throws(() => parseRequestHead(b(`${method} / HTTP/1.1\r\nHost: a\r\n\r\n`)), { code: 'PRX_ERR_HTTP_BAD_REQUEST' }, method);
+  }
+  t.equal(parseRequestHead(b('M-SEARCH / HTTP/1.1\r\nHost: a\r\n\r\n')).method, 'M-SEARCH');
+});
