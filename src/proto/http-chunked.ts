@@ -148,7 +148,7 @@ export class ChunkedFramer implements BodyFramer {
       this.#state = State.Done;
       return;
     }
-    const fields = parseFieldLines(line, 0, line.length, this.#trailerSide);
+    const fields = parseFieldLines(Buffer.from(line, 'latin1'), line, 0, line.length, this.#trailerSide);
     const name = fields.lowerNames[0]!;
     if (FORBIDDEN_TRAILERS.has(name)) throw this.#side.framing(`${name} in a trailer section`);
   }

@@ -3,7 +3,7 @@
  * order and case, with a lower-cased lookup and each line's offset so an editor can copy it verbatim.
  */
 import type { HttpSide } from './http-error.js';
-import { findBadFieldChar, isOws, scanToken } from './http-syntax.js';
+import { findBadFieldByte, isOws, scanTokenBytes } from './http-syntax.js';
 
 const COLON = 0x3a;
 const FRAMING_FIELDS = new Set(['content-length', 'transfer-encoding']);
@@ -43,26 +43,26 @@ export class HttpFields {
 }
 
 /**
- * Parses the field lines in text[from, end), where every line ends in CRLF. Refuses obs-fold,
- * whitespace before the colon, non-token names and control characters (including a bare CR or LF)
- * in values, all of which different parsers read differently.
+ * Parses the field lines in [from, end) of a head, where every line ends in CRLF; `text` is
+ * `bytes` decoded as latin1. Refuses obs-fold, whitespace before the colon, non-token names and
+ * control characters (a bare CR or LF included) in values, all of which parsers read differently.
  */
-export function parseFieldLines(text: string, from: number, end: number, side: HttpSide, into = new HttpFields()): HttpFields {
+export function parseFieldLines(bytes: Uint8Array, text: string, from: number, end: number, side: HttpSide, into = new HttpFields()): HttpFields {
   let pos = from;
   while (pos < end) {
     const eol = text.indexOf('\r\n', pos);
     if (eol < 0 || eol >= end) throw side.syntax('field line without CRLF');
-    if (isOws(text.charCodeAt(pos))) throw side.syntax('obsolete line folding or whitespace before a field line');
-    const nameEnd = scanToken(text, pos, eol);
+    if (isOws(bytes[pos]!)) throw side.syntax('obsolete line folding or whitespace before a field line');
+    const nameEnd = scanTokenBytes(bytes, pos, eol);
     if (nameEnd === pos) throw side.syntax('empty or invalid field name');
-    if (nameEnd === eol || text.charCodeAt(nameEnd) !== COLON) {
-      throw side.syntax(isOws(text.charCodeAt(nameEnd)) ? 'whitespace between field name and colon' : 'invalid character in field name');
+    if (nameEnd === eol || bytes[nameEnd] !== COLON) {
+      throw side.syntax(isOws(bytes[nameEnd]!) ? 'whitespace between field name and colon' : 'invalid character in field name');
     }
+    if (findBadFieldByte(bytes, nameEnd + 1, eol) >= 0) throw side.syntax('control character in field value');
     let v = nameEnd + 1;
     let ve = eol;
-    while (v < ve && isOws(text.charCodeAt(v))) v++;
-    while (ve > v && isOws(text.charCodeAt(ve - 1))) ve--;
-    if (findBadFieldChar(text, v, ve) >= 0) throw side.syntax('control character in field value');
+    while (v < ve && isOws(bytes[v]!)) v++;
+    while (ve > v && isOws(bytes[ve - 1]!)) ve--;
     const name = text.slice(pos, nameEnd);
     const lower = name.toLowerCase();
     // llhttp refuses a trailing HTAB in framing fields (though OWS allows it); so must we.

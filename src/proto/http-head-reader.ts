@@ -11,6 +11,7 @@ import { CR, LF } from './http-syntax.js';
 export const DEFAULT_MAX_HEAD_BYTES = 16 * 1024;
 
 const TERMINATOR = Buffer.from('\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
 
 /** Options of a head parser. */
 export interface HeadParserOptions {
@@ -83,7 +84,8 @@ export class HeadReader<H> {
       const at = chunk.indexOf(TERMINATOR);
       if (at >= 0 && at + 4 <= room) {
         this.#skipped = 0;
-        return { head: this.#parse(chunk.subarray(0, at + 4)), rest: chunk.subarray(at + 4) };
+        const end = at + 4;
+        return { head: this.#parse(chunk.subarray(0, end)), rest: end === chunk.length ? EMPTY : chunk.subarray(end) };
       }
     }
     return this.#accumulate(chunk);
@@ -99,7 +101,7 @@ export class HeadReader<H> {
       this.#skipEmptyLine();
     }
     if (i < chunk.length && chunk[i] === LF) throw this.#side.syntax('bare LF before the start line');
-    return chunk.subarray(i);
+    return i === 0 ? chunk : chunk.subarray(i);
   }
 
   #skipEmptyLine(): void {

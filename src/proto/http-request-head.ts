@@ -53,7 +53,7 @@ export class RequestHead extends HttpHead {
     if (findBadTargetChar(text, methodEnd + 1, targetEnd) >= 0) throw REQUEST_SIDE.syntax('invalid character in request target');
     const versionText = text.slice(targetEnd + 1, lineEnd);
     if (versionText !== 'HTTP/1.1' && versionText !== 'HTTP/1.0') throw REQUEST_SIDE.syntax('unsupported HTTP version');
-    const fields = parseFieldLines(text, lineEnd + 2, text.length - 2, REQUEST_SIDE);
+    const fields = parseFieldLines(raw, text, lineEnd + 2, text.length - 2, REQUEST_SIDE);
     super(raw, text, versionText === 'HTTP/1.1' ? '1.1' : '1.0', lineEnd + 2, fields);
     this.method = text.slice(0, methodEnd);
     if (!KNOWN_METHODS.has(this.method)) throw REQUEST_SIDE.syntax(`unknown method ${JSON.stringify(this.method)}`);

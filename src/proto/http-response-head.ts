@@ -27,7 +27,7 @@ export class ResponseHead extends HttpHead {
     // A missing reason phrase, with or without its SP, is accepted (RFC 9112 4).
     const reasonStart = Math.min(m[0].length, line.length);
     if (findBadFieldChar(line, reasonStart, line.length) >= 0) throw RESPONSE_SIDE.syntax('control character in reason phrase');
-    const fields = parseFieldLines(text, lineEnd + 2, text.length - 2, RESPONSE_SIDE);
+    const fields = parseFieldLines(raw, text, lineEnd + 2, text.length - 2, RESPONSE_SIDE);
     super(raw, text, m[1] === '1' ? '1.1' : '1.0', lineEnd + 2, fields);
     this.status = Number(m[2]);
     this.reason = line.slice(reasonStart);

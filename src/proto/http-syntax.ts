@@ -28,16 +28,25 @@ export function isOws(code: number): boolean {
   return code === SP || code === HTAB;
 }
 
-/** True for a tchar (the characters of a method or a field name). */
-export function isTchar(code: number): boolean {
-  return code < 256 && (CLASS[code]! & TCHAR) !== 0;
-}
-
 /** The index of the first character at or after `from` (before `to`) that is not a tchar. */
 export function scanToken(text: string, from: number, to: number): number {
   let i = from;
   while (i < to && (CLASS[text.charCodeAt(i)]! & TCHAR) !== 0) i++;
   return i;
+}
+
+/** The index of the first byte at or after `from` (before `to`) that is not a tchar. */
+export function scanTokenBytes(bytes: Uint8Array, from: number, to: number): number {
+  let i = from;
+  while (i < to && (CLASS[bytes[i]!]! & TCHAR) !== 0) i++;
+  return i;
+}
+
+/** The index of the first byte in [from, to) that may not stand in a field value, or -1. */
+export function findBadFieldByte(bytes: Uint8Array, from: number, to: number): number {
+  // Indexing bytes is about twice as fast as charCodeAt on the latin1 string: this is the hot loop.
+  for (let i = from; i < to; i++) if ((CLASS[bytes[i]!]! & FIELD) === 0) return i;
+  return -1;
 }
 
 /** The index of the first character in [from, to) that may not stand in a field value, or -1. */
@@ -69,7 +78,13 @@ export function isToken(text: string): boolean {
  */
 export function listElements(value: string): string[] {
   const out: string[] = [];
-  for (const part of value.split(',')) out.push(part.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase());
+  for (const part of value.split(',')) {
+    let from = 0;
+    let to = part.length;
+    while (from < to && isOws(part.charCodeAt(from))) from++;
+    while (to > from && isOws(part.charCodeAt(to - 1))) to--;
+    out.push(part.slice(from, to).toLowerCase());
+  }
   return out;
 }
 
