@@ -72,7 +72,8 @@ export class RequestHead extends HttpHead {
     this.hostname = hostPort?.hostname;
     this.port = hostPort?.port;
 
-    this.expectContinue = fields.get('expect')?.toLowerCase() === '100-continue';
+    // HTTP/1.0 has no 100 Continue: RFC 9110 10.1.1 says to ignore the expectation there.
+    this.expectContinue = this.version === '1.1' && fields.get('expect')?.toLowerCase() === '100-continue';
     this.upgrade = this.version === '1.1' && this.connection.includes('upgrade') && (fields.get('upgrade') ?? '') !== '';
     this.framing = requestBodyFraming(this.version, fields, REQUEST_SIDE);
   }

@@ -71,6 +71,8 @@ t.test('connection persistence, Expect and Upgrade', async (t) => {
   t.equal(parseRequestHead(b('GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n')).upgrade, false, 'no Upgrade field');
   t.equal(parseRequestHead(b('GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n')).upgrade, false, 'ignored in HTTP/1.0');
   t.equal(parseRequestHead(b('PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n')).expectContinue, true);
+  t.equal(parseRequestHead(b('PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n')).expectContinue, false, 'ignored in HTTP/1.0');
+  t.equal(parseRequestHead(b('PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\n')).expectContinue, false);
 });
 
 t.test('Host: absolute-form authority wins, HTTP/1.0 may omit it', async (t) => {
