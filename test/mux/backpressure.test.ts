@@ -171,16 +171,23 @@ t.test('window updates never stall a stream whose reader pauses and reads at ran
   await new Promise<void>((resolve, reject) => {
     remote.on('error', reject);
     remote.on('end', resolve);
+    // Reads in random sizes and pauses at random. It waits for 'readable' only after read()
+    // returned null: Node emits 'readable' again only once the buffer has been drained.
     const step = (): void => {
-      let chunk: Buffer | null;
-      const want = 1 + rand(300_000);
-      while ((chunk = remote.read(Math.min(want, remote.readableLength || want))) !== null) {
+      for (;;) {
+        const want = 1 + rand(300_000);
+        const chunk: Buffer | null = remote.read(Math.min(want, remote.readableLength || want));
+        if (chunk === null) {
+          remote.once('readable', step);
+          return;
+        }
         hash.update(chunk);
         bytes += chunk.length;
-        if (rand(4) === 0) break; // stop reading for a while
+        if (rand(4) === 0) {
+          setImmediate(step); // stop reading for a turn of the loop
+          return;
+        }
       }
-      if (rand(3) === 0) setImmediate(step);
-      else remote.once('readable', step);
     };
     remote.once('readable', step);
   });
