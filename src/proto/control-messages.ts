@@ -37,6 +37,8 @@ export interface ModelAdvert {
 export interface ServiceAdvert {
   name: string;
   kind: 'http' | 'ollama';
+  /** The Host the local target wants (Ollama answers 403 to any other); the super node sets it on every request. */
+  hostHeader?: string;
   /** Ollama services: the models shared, and how many requests the node takes at once. */
   models?: ModelAdvert[];
   maxConcurrent?: number;
@@ -149,6 +151,7 @@ function parseService(v: unknown, i: number): ServiceAdvert {
   const kind = s.kind;
   if (kind !== 'http' && kind !== 'ollama') throw invalid('advertise', `services[${i}].kind`, 'must be "http" or "ollama"');
   const service: ServiceAdvert = { name: str(s, 'advertise', 'name', 63, `services[${i}].name`), kind };
+  if (s.hostHeader !== undefined) service.hostHeader = str(s, 'advertise', 'hostHeader', 255, `services[${i}].hostHeader`);
   if (s.models !== undefined) {
     if (!Array.isArray(s.models) || s.models.length > 1000) throw invalid('advertise', `services[${i}].models`, 'must be a list of at most 1000');
     service.models = s.models.map((m, j) => parseModel(m, `services[${i}].models[${j}]`));

@@ -1,0 +1,42 @@
+/**
+ * What the public side of the super node needs to know about nodes: the seam between the
+ * control plane (handshakes, sessions) and the data plane (the public HTTP proxy).
+ */
+import type { Duplex } from 'node:stream';
+import type { ServiceAdvert } from '../proto/control-messages.js';
+
+/** Who is on the other end of a public connection. */
+export interface RemotePeer {
+  address: string;
+  port: number;
+  /** True when the public connection arrived over TLS (directly or per a trusted proxy). */
+  tls: boolean;
+}
+
+/** A stream to a node's service, opened but perhaps not yet accepted by the node. */
+export interface NodeStream {
+  /** Raw bytes to and from the node's local service. Write at once (pipelined); read after `opened`. */
+  stream: Duplex;
+  /**
+   * Resolves when the node has connected to its local service; rejects with a coded error
+   * (PRX_ERR_TARGET_UNREACHABLE, PRX_ERR_SERVICE_UNKNOWN, PRX_ERR_NODE_TIMEOUT, PRX_ERR_MUX_*).
+   */
+  opened: Promise<void>;
+}
+
+/** A node that is online now. */
+export interface LiveNode {
+  readonly name: string;
+  /** The services it advertised; the first is the default. */
+  readonly services: readonly ServiceAdvert[];
+  /** Opens a stream to one of its services for a public connection from `remote`. */
+  openStream(service: string, remote: RemotePeer): NodeStream;
+}
+
+/** The nodes the super node knows. */
+export interface NodeDirectory {
+  /** The node's live session, or undefined when it is offline. */
+  live(name: string): LiveNode | undefined;
+  /** True when a node of this name is registered (offline gets 502, unknown gets 404). */
+  isRegistered(name: string): boolean;
+}
