@@ -27,20 +27,32 @@ export interface ErrorResponseOptions {
   body?: string;
   /** Answering a HEAD request: the head announces the body's length, the body is left out. */
   headRequest?: boolean;
+  /** A Proxima error code (`PRX_ERR_…`), sent as `Proxima-Error`, for scripts and tests to match. */
+  errorCode?: string;
 }
+
+/** The header that carries the error code of an answer the super node writes itself. */
+export const ERROR_CODE_HEADER = 'Proxima-Error';
+
+const ERROR_CODE = /^PRX_ERR_[A-Z_]+$/;
 
 /**
  * A complete minimal HTTP/1.1 error response: status line, Content-Type text/plain,
- * Content-Length, Connection: close, then the body. `status` must be 400..599.
+ * Content-Length, Connection: close, Proxima-Error when a code is given, then the body.
+ * `status` must be 400..599.
  */
 export function httpErrorResponse(status: number, options: ErrorResponseOptions = {}): Buffer {
   if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError(`not an error status: ${status}`);
+  const { errorCode } = options;
+  if (errorCode !== undefined && !ERROR_CODE.test(errorCode)) throw new RangeError(`not an error code: ${JSON.stringify(errorCode)}`);
   const reason = REASON_PHRASES[status] ?? (status < 500 ? 'Client Error' : 'Server Error');
   const body = Buffer.from(options.body ?? `${reason}\n`, 'utf8');
   const head =
     `HTTP/1.1 ${status} ${reason}\r\n` +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${body.length}\r\n` +
-    'Connection: close\r\n\r\n';
+    'Connection: close\r\n' +
+    (errorCode === undefined ? '' : `${ERROR_CODE_HEADER}: ${errorCode}\r\n`) +
+    '\r\n';
   return options.headRequest === true ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }

@@ -15,6 +15,9 @@ t.test('the exact bytes of an error response', async (t) => {
   t.match(custom.toString('latin1'), /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*Content-Length: 28\r\n/, 'Content-Length counts UTF-8 bytes');
   t.equal(httpErrorResponse(404, { headRequest: true }).toString('latin1').endsWith('Content-Length: 10\r\nConnection: close\r\n\r\n'), true);
   t.match(httpErrorResponse(418).toString('latin1'), /^HTTP\/1\.1 418 Client Error\r\n/);
+  t.match(httpErrorResponse(502, { errorCode: 'PRX_ERR_NODE_OFFLINE' }).toString('latin1'),
+    /\r\nConnection: close\r\nProxima-Error: PRX_ERR_NODE_OFFLINE\r\n\r\nBad Gateway\n$/, 'the error code in its own field');
+  t.throws(() => httpErrorResponse(502, { errorCode: 'PRX_ERR_X\r\nSet-Cookie: a=b' }), RangeError, 'a code cannot split the head');
   t.throws(() => httpErrorResponse(200), RangeError);
   t.throws(() => httpErrorResponse(600), RangeError);
 });
