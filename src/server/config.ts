@@ -31,6 +31,8 @@ export interface HttpConfig {
   headTimeoutMs: number;
   idleTimeoutMs: number;
   drainTimeoutMs: number;
+  /** Most public connections open at once; more are refused at accept. */
+  maxConnections: number;
 }
 
 /** Who may add nodes: only the admin, or anyone (rate limited). */
@@ -71,6 +73,7 @@ const httpSection = section({
   headTimeoutMs: withDefault(duration(1, 5 * 60 * SECOND_MS), 10_000),
   idleTimeoutMs: withDefault(duration(1, 24 * HOUR_MS), 60_000),
   drainTimeoutMs: withDefault(duration(0, HOUR_MS), 30_000),
+  maxConnections: withDefault(integer(1, 1_000_000), 10_000),
 });
 
 const registrationSection = section({

@@ -26,6 +26,7 @@ t.test('the embedded defaults', async (t) => {
       headTimeoutMs: 10_000,
       idleTimeoutMs: 60_000,
       drainTimeoutMs: 30_000,
+      maxConnections: 10_000,
     },
     registration: { mode: 'admin', openRatePerMinute: 10 },
     admin: {},
@@ -57,6 +58,7 @@ t.test('a full file: values converted, paths resolved against the file folder, a
     headTimeoutMs: 7000,
     idleTimeoutMs: 90_000,
     drainTimeoutMs: 0,
+    maxConnections: 500,
   });
   t.same(c.registration, { mode: 'open', openRatePerMinute: 60 });
   t.same(c.admin, { token: 'admin-0123456789abcdef' });
