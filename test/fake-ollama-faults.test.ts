@@ -67,6 +67,26 @@ t.test('stall forever: a client disconnect is seen at once, the slot is freed', 
   t.equal(fake.active(), 0, 'the parallel slot was given back');
 });
 
+t.test('the real clients abort mid-stream: the fake sees the connection closed and stops generating', async (t) => {
+  const { fake, ollama, openai } = await fakeFor(t, { models: [{ name: 'llama3.2', answerTokens: 50, tokenIntervalMs: 20 }] });
+  const stream = await ollama.chat({ model: 'llama3.2', messages: HI, stream: true });
+  const native = await fake.nextRequest();
+  // ollama-js keeps reading after a `break`; abort() is what closes its connection.
+  await t.rejects((async () => {
+    for await (const _part of stream) if (native.tokensSent >= 2) stream.abort();
+  })(), { name: 'AbortError' });
+  const closedNative = await fake.closedByClient(native);
+  t.ok(closedNative.tokensSent < 50, `ollama-js: stopped after ${closedNative.tokensSent} of 50 tokens`);
+  const sse = await openai.chat.completions.create({ model: 'llama3.2', messages: HI, stream: true });
+  const viaOpenAI = await fake.nextRequest();
+  for await (const _chunk of sse) {
+    if (viaOpenAI.tokensSent >= 2) break;
+  }
+  const closedOpenAI = await fake.closedByClient(viaOpenAI);
+  t.ok(closedOpenAI.tokensSent < 50, `openai-node: stopped after ${closedOpenAI.tokensSent} of 50 tokens`);
+  t.equal(fake.active(), 0);
+});
+
 t.test('stall after N tokens: the head and N tokens, then silence', async (t) => {
   const { fake } = await fakeFor(t);
   fake.setFaults({ stallAfterTokens: 2 });
