@@ -7,6 +7,7 @@ import { encodeMessage, MessageDecoder } from '../../src/proto/control-codec.js'
 import { openNodeStream } from '../../src/server/node-stream.js';
 import type { Duplex } from 'node:stream';
 import { collect, patternBytes, sessionPair, writeRepeated } from '../fixtures/mux-pair.js';
+import { freePort } from '../fixtures/tunnel.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 const remote = { address: '198.51.100.1', port: 40000, tls: false };
@@ -33,15 +34,6 @@ function closed(stream: Duplex): Promise<string | undefined> {
   stream.on('error', () => undefined);
   const code = (): string | undefined => (stream.errored as { code?: string } | null)?.code;
   return stream.closed ? Promise.resolve(code()) : new Promise((resolve) => stream.once('close', () => resolve(code())));
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A node: a session pair whose node end is served by a Forwarder. */
@@ -101,7 +93,7 @@ t.test('resets cross over: a local reset resets the stream, a stream reset reset
 });
 
 t.test('an unknown service, a refused target: the node answers with the code, never a hang', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const { open, forwarder } = await node(t, { services: [{ name: 'web', local: { host: '127.0.0.1', port } }] });
   const unknown = open('docs');
   await t.rejects(unknown.opened, { code: 'PRX_ERR_SERVICE_UNKNOWN' });

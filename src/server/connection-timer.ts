@@ -1,0 +1,76 @@
+/**
+ * The one timer of a public connection, and which deadline it stands for at each moment:
+ * a request head has `headTimeoutMs` from its first byte (the first head, from the accept: slowloris
+ * gets 408); a keep-alive connection may sit idle for `idleTimeoutMs`; a request body may stall for
+ * `idleTimeoutMs`; while a response is awaited there is no deadline (a model may take minutes to load).
+ */
+
+/** What the connection does when a deadline passes. */
+export interface TimerActions {
+  /** The head deadline passed (with no byte of a head at all, this is an idle close). */
+  head(): void;
+  idle(): void;
+  body(): void;
+  /** A closing connection lingered long enough: cut it. */
+  linger(): void;
+}
+
+/** The connection's state, as far as deadlines go. */
+export interface ReadState {
+  readonly midHead: boolean;
+  readonly midBody: boolean;
+  readonly stopped: boolean;
+}
+
+/** How long a closing connection keeps reading (and dropping) what the client still sends, so its answer is not lost to a reset. */
+export const LINGER_MS = 2_000;
+
+type Kind = keyof TimerActions;
+
+/** One timer, re-armed as the connection moves between heads, bodies and idleness. */
+export class ConnectionTimer {
+  private timer: NodeJS.Timeout | undefined;
+  private kind: Kind | undefined;
+  /** Which request the head deadline is for: a new head gets a new deadline. */
+  private headOf = -1;
+
+  constructor(private readonly limits: { headTimeoutMs: number; idleTimeoutMs: number }, private readonly actions: TimerActions) {}
+
+  /**
+   * Arms the deadline the connection is under now. `requests`: heads read so far; `outstanding`:
+   * responses awaited; `paused`: reading stopped for backpressure (the client is not the slow one).
+   */
+  update(reader: ReadState, outstanding: number, requests: number, paused: boolean): void {
+    if (this.kind === 'linger') return;
+    if (reader.stopped || paused) this.clear();
+    else if (reader.midHead || (requests === 0 && outstanding === 0)) {
+      if (this.kind !== 'head' || this.headOf !== requests) this.arm('head', this.limits.headTimeoutMs, requests);
+    } else if (reader.midBody) {
+      if (this.kind === 'body') this.timer!.refresh();
+      else this.arm('body', this.limits.idleTimeoutMs);
+    } else if (outstanding > 0) this.clear();
+    else if (this.kind !== 'idle') this.arm('idle', this.limits.idleTimeoutMs);
+  }
+
+  /** Starts the linger deadline; no other deadline applies any more. */
+  linger(): void {
+    this.arm('linger', LINGER_MS);
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.kind = undefined;
+  }
+
+  private arm(kind: Kind, ms: number, headOf = -1): void {
+    clearTimeout(this.timer);
+    this.kind = kind;
+    this.headOf = headOf;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.kind = undefined;
+      this.actions[kind]();
+    }, ms);
+  }
+}

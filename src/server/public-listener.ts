@@ -1,0 +1,151 @@
+/**
+ * The public HTTP listener of the super node (default :8080; TLS, when wanted, is nginx's job in
+ * front of it). A raw TCP server: each connection is read by our own strict HTTP/1.1 code and
+ * routed by Host to a node's service through the tunnel, or handed to the API server. Caps
+ * concurrent connections, drains on close, and counts connections for metrics.
+ */
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { DEFAULT_SERVER_CONFIG, type HttpConfig } from './config.js';
+import { silentLogger, type Logger } from '../log.js';
+import { ApiServer, type ApiHandler } from './api-server.js';
+import type { NodeDirectory } from './node-directory.js';
+import { PublicConnection, type ConnectionSettings } from './public-connection.js';
+
+/** Options of a PublicListener; the `http.*` settings of server.yaml spread in as they are. */
+export interface PublicListenerOptions extends Partial<Omit<HttpConfig, 'listen'>> {
+  /** Nodes are at `<node>.<domain>` and `<service>--<node>.<domain>`. */
+  domain: string;
+  directory: NodeDirectory;
+  /** Serves requests for the API host (the bare domain, `api.<domain>`, any other host). */
+  api: ApiHandler;
+  logger?: Logger;
+}
+
+/** Connection counts, for metrics. */
+export interface PublicListenerStats {
+  /** Open now: tenant, API and upgraded connections together. */
+  open: number;
+  /** Open now and handed to the API server. */
+  api: number;
+  /** Open now and upgraded to a raw two-way pipe (WebSocket). */
+  upgraded: number;
+  /** Accepted since start. */
+  accepted: number;
+  /** Refused since start because `maxConnections` were open. */
+  dropped: number;
+}
+
+
+/** The public listener. `listen()`, then `close()` (drain) or `destroy()`. */
+export class PublicListener {
+  private readonly server: net.Server;
+  private readonly api: ApiServer;
+  private readonly settings: ConnectionSettings;
+  private readonly drainTimeoutMs: number;
+  private readonly connections = new Map<Socket, PublicConnection>();
+  private readonly apiSockets = new Set<Socket>();
+  private accepted = 0;
+  private dropped = 0;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+
+  constructor(options: PublicListenerOptions) {
+    const o = { ...DEFAULT_SERVER_CONFIG.http, ...definedOnly(options) };
+    const logger = options.logger ?? silentLogger;
+    this.drainTimeoutMs = o.drainTimeoutMs;
+    this.api = new ApiServer({ domain: o.domain, api: o.api, maxHeadBytes: o.maxHeadBytes, headTimeoutMs: o.headTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, logger });
+    this.settings = {
+      domain: o.domain,
+      directory: o.directory,
+      trustProxy: o.trustProxy,
+      maxHeadBytes: o.maxHeadBytes,
+      headTimeoutMs: o.headTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      logger,
+      toApi: (socket, bytes) => this.toApi(socket, bytes),
+    };
+    // Half-open allowed: a client may send its request and FIN, and still wait for the answer.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
+    this.server.maxConnections = o.maxConnections;
+    this.server.on('drop', () => this.dropped++);
+  }
+
+  /** Listens on `host:port` (port 0: any free port); resolves with the address bound. */
+  listen(address: { host: string; port: number } = { host: '127.0.0.1', port: 0 }): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(address.port, address.host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** The address bound, once listening. */
+  get address(): AddressInfo | undefined {
+    return (this.server.address() as AddressInfo | null) ?? undefined;
+  }
+
+  stats(): PublicListenerStats {
+    let upgraded = 0;
+    for (const c of this.connections.values()) if (c.state === 'upgraded') upgraded++;
+    return { open: this.connections.size + this.apiSockets.size, api: this.apiSockets.size, upgraded, accepted: this.accepted, dropped: this.dropped };
+  }
+
+  /**
+   * Stops accepting, lets requests in flight finish (their connections close after them), closes
+   * idle connections at once, and cuts whatever is left after `drainTimeoutMs`. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closed !== undefined) return this.closed;
+    this.closing = true;
+    const done = this.stopServer();
+    for (const connection of this.connections.values()) connection.drain();
+    this.api.drain();
+    const deadline = setTimeout(() => void this.destroy(), this.drainTimeoutMs);
+    this.closed = done.then(() => {
+      clearTimeout(deadline);
+      this.api.close();
+    });
+    return this.closed;
+  }
+
+  /** Cuts every connection at once; resolves when all are closed. Idempotent. */
+  destroy(): Promise<void> {
+    this.closing = true;
+    this.closed ??= this.stopServer().then(() => this.api.close());
+    for (const connection of this.connections.values()) connection.destroy();
+    for (const socket of this.apiSockets) socket.destroy();
+    return this.closed;
+  }
+
+  private onConnection(socket: Socket): void {
+    this.accepted++;
+    const connection = new PublicConnection(socket, this.settings);
+    this.connections.set(socket, connection);
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      this.apiSockets.delete(socket);
+    });
+    if (this.closing) connection.drain();
+  }
+
+  private toApi(socket: Socket, bytes: Buffer): void {
+    this.connections.delete(socket);
+    this.apiSockets.add(socket);
+    this.api.adopt(socket, bytes);
+  }
+
+  /** Stops accepting; resolves once every accepted connection has closed. */
+  private stopServer(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening && this.connections.size + this.apiSockets.size === 0) resolve();
+      else this.server.close(() => resolve());
+    });
+  }
+}
+
+/** The options without keys set to undefined, so they do not override defaults. */
+function definedOnly<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
+}
