@@ -14,11 +14,13 @@ export interface RelayResult {
 
 /**
  * Ends `stream` abruptly: a TCP reset for a connected socket (the peer reads ECONNRESET, not EOF),
- * a plain destroy for anything else (a yamux stream sends RST on destroy). Idempotent.
+ * a plain destroy for anything else (a yamux stream sends RST on destroy). A socket that has sent
+ * its FIN is only destroyed: the peer has its end already, and Node cannot reset a socket whose
+ * shutdown is under way (the reset fails and the handle is never closed). Idempotent.
  */
 export function abortStream(stream: Duplex): void {
   if (stream.destroyed) return;
-  if (stream instanceof Socket && !stream.connecting && stream.readyState !== 'closed') {
+  if (stream instanceof Socket && !stream.connecting && !stream.writableEnded && stream.readyState !== 'closed') {
     stream.resetAndDestroy();
     return;
   }
