@@ -7,8 +7,9 @@
 
 /** What the connection does when a deadline passes. */
 export interface TimerActions {
-  /** The head deadline passed (with no byte of a head at all, this is an idle close). */
+  /** A head began and did not end in time (408). */
   head(): void;
+  /** Idle too long between requests (or since the accept, with not a byte of a request): close quietly. */
   idle(): void;
   body(): void;
   /** A closing connection lingered long enough: cut it. */
@@ -31,6 +32,7 @@ type Kind = keyof TimerActions;
 export class ConnectionTimer {
   private timer: NodeJS.Timeout | undefined;
   private kind: Kind | undefined;
+  private reader: ReadState | undefined;
   /** Which request the head deadline is for: a new head gets a new deadline. */
   private headOf = -1;
 
@@ -42,6 +44,7 @@ export class ConnectionTimer {
    */
   update(reader: ReadState, outstanding: number, requests: number, paused: boolean): void {
     if (this.kind === 'linger') return;
+    this.reader = reader;
     if (reader.stopped || paused) this.clear();
     else if (reader.midHead || (requests === 0 && outstanding === 0)) {
       if (this.kind !== 'head' || this.headOf !== requests) this.arm('head', this.limits.headTimeoutMs, requests);
@@ -70,7 +73,8 @@ export class ConnectionTimer {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.kind = undefined;
-      this.actions[kind]();
+      // The first head's deadline runs from the accept: with no byte of it yet, that is idleness.
+      this.actions[kind === 'head' && this.reader?.midHead === false ? 'idle' : kind]();
     }, ms);
   }
 }

@@ -46,7 +46,6 @@ export class PublicConnection {
   private readonly reader: RequestReader;
   private readonly timer: ConnectionTimer;
   private readonly binding: TenantBinding;
-  private firstBytes: Buffer[] | undefined = [];
   private leg: NodeLeg | undefined;
   private requests = 0;
   private draining = false;
@@ -58,15 +57,12 @@ export class PublicConnection {
     this.peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     this.binding = new TenantBinding(settings.domain, settings.directory);
     this.reader = new RequestReader(settings.maxHeadBytes, {
-      head: (head) => this.onHead(head),
+      head: (head, rest) => this.onHead(head, rest),
       body: (bytes) => this.leg!.write(bytes),
       end: (head) => this.onRequestEnd(head),
     });
     this.timer = new ConnectionTimer(settings, {
-      head: () => {
-        if (this.reader.midHead) this.refuse(new ProximaError(ErrorCodes.HTTP_HEAD_TIMEOUT, 'the request head took too long'));
-        else this.closeGracefully();
-      },
+      head: () => this.refuse(new ProximaError(ErrorCodes.HTTP_HEAD_TIMEOUT, 'the request head took too long')),
       idle: () => this.closeGracefully(),
       body: () => this.failMidRequest(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, 'the request body stalled')),
       linger: () => socket.destroy(),
@@ -93,7 +89,6 @@ export class PublicConnection {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.state !== 'http') return; // closing: what the client still sends is dropped
-    this.firstBytes?.push(chunk);
     const stream = this.leg?.stream;
     stream?.cork(); // a head and the body bytes after it go out together
     this.guarded(() => this.reader.push(chunk));
@@ -103,22 +98,16 @@ export class PublicConnection {
     this.updateTimer();
   };
 
-  private onHead(head: RequestHead): boolean {
-    let tenant: Tenant | 'api';
+  private onHead(head: RequestHead, rest: Buffer): boolean {
+    let bytes: Buffer;
     try {
-      tenant = this.binding.bind(head);
+      const tenant = this.binding.bind(head);
+      if (tenant === 'api') return this.handOff(Buffer.concat([head.raw, rest]));
+      bytes = serializeRequestHead(head, forwardedEdits(head, this.peer, this.s.trustProxy, tenant.service.hostHeader));
+      // A node that reconnected since the last stream has a new session: look it up again.
+      if (this.leg === undefined || this.leg.done) this.leg = this.openLeg(this.binding.current(), head);
     } catch (err) {
       return this.refuse(err, head);
-    }
-    if (tenant === 'api') return this.handOff();
-    this.firstBytes = undefined;
-    const bytes = serializeRequestHead(head, forwardedEdits(head, this.peer, this.s.trustProxy, tenant.service.hostHeader));
-    if (this.leg === undefined || this.leg.done) {
-      try {
-        this.leg = this.openLeg(tenant, head);
-      } catch (err) {
-        return this.refuse(err, head);
-      }
     }
     this.requests++;
     this.leg.send(bytes, head.method, head.upgrade);
@@ -268,9 +257,7 @@ export class PublicConnection {
     this.timer.linger();
   }
 
-  private handOff(): false {
-    const bytes = Buffer.concat(this.firstBytes!);
-    this.firstBytes = undefined;
+  private handOff(bytes: Buffer): false {
     this.state = 'api';
     this.timer.clear();
     this.socket.off('data', this.onData).off('end', this.onClientEnd).off('drain', this.onClientDrain).off('error', this.onClientError);

@@ -48,6 +48,8 @@ export class PublicListener {
   private dropped = 0;
   private closing = false;
   private closed: Promise<void> | undefined;
+  /** Called when the last connection has closed, while stopping. */
+  private onEmpty: (() => void) | undefined;
 
   constructor(options: PublicListenerOptions) {
     const o = { ...DEFAULT_SERVER_CONFIG.http, ...definedOnly(options) };
@@ -68,6 +70,8 @@ export class PublicListener {
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
     this.server.maxConnections = o.maxConnections;
     this.server.on('drop', () => this.dropped++);
+    // After listen(): accept failures (EMFILE, say) are reported here; the listener carries on.
+    this.server.on('error', (err) => logger.error('public listener error', { err }));
   }
 
   /** Listens on `host:port` (port 0: any free port); resolves with the address bound. */
@@ -126,6 +130,7 @@ export class PublicListener {
     socket.once('close', () => {
       this.connections.delete(socket);
       this.apiSockets.delete(socket);
+      if (this.connections.size + this.apiSockets.size === 0) this.onEmpty?.();
     });
     if (this.closing) connection.drain();
   }
@@ -136,12 +141,13 @@ export class PublicListener {
     this.api.adopt(socket, bytes);
   }
 
-  /** Stops accepting; resolves once every accepted connection has closed. */
-  private stopServer(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening && this.connections.size + this.apiSockets.size === 0) resolve();
-      else this.server.close(() => resolve());
-    });
+  /**
+   * Stops accepting; resolves once the server is closed and every connection has emitted 'close'
+   * (the server's own 'close' comes a turn before its last socket's).
+   */
+  private async stopServer(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.connections.size + this.apiSockets.size > 0) await new Promise<void>((resolve) => (this.onEmpty = resolve));
   }
 }
 

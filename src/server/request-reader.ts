@@ -8,8 +8,11 @@ import { RequestHeadParser, type RequestHead } from '../proto/http-request-head.
 
 /** Where a reader sends what it reads. */
 export interface RequestSink {
-  /** A complete request head; return false to stop reading (the request was refused or handed off). */
-  head(head: RequestHead): boolean;
+  /**
+   * A complete request head, and the bytes after it in the chunk being read; return false to stop
+   * reading (the request was refused, or the connection handed off with `head.raw` and `rest`).
+   */
+  head(head: RequestHead, rest: Buffer): boolean;
   /** Bytes of the current request's body, as received (chunked framing included). */
   body(bytes: Buffer): void;
   /** The current request is complete; return false to hold the bytes after it until `release()`. */
@@ -90,7 +93,7 @@ export class RequestReader {
         if (got === null) return;
         data = got.rest;
         this.#head = got.head;
-        if (!this.#sink.head(got.head)) {
+        if (!this.#sink.head(got.head, data)) {
           this.stop();
           return;
         }

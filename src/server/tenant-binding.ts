@@ -35,6 +35,12 @@ export class TenantBinding {
     return this.tenant;
   }
 
+  /** The bound tenant as the directory has it now; throws as `bind` does when it is gone. */
+  current(): Tenant {
+    const { node, service } = this.tenant!;
+    return resolveTenant({ kind: 'node', node: node.name, service: service.name }, this.directory, this.boundHost);
+  }
+
   /** What an error page answering `head` (or the request awaited, without one) may name. */
   pageContext(head?: RequestHead): PageContext {
     const route = head === undefined ? undefined : routeHost(head.hostname, this.domain);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { startFakeOllama } from '../fixtures/fake-ollama.js';
 import { startWebServer, type WebServer } from '../fixtures/web-server.js';
 import type { RemotePeer } from '../../src/server/node-directory.js';
 import { openNodeStream } from '../../src/server/node-stream.js';
@@ -138,4 +139,20 @@ t.test('a tunnel stream cut mid-response resets the public connection: never a s
   const { bytes, reset } = await conn.closed;
   const [response] = parseResponses(bytes);
   t.same([response!.status, response!.complete, reset], [200, false, true], 'the client sees an incomplete body and a reset');
+});
+
+t.test('a body that stalls: 408 when nothing was answered yet, and the node sees a reset, not a short body', async (t) => {
+  const fake = await startFakeOllama();
+  t.teardown(() => fake.destroy());
+  const tunnel = await startTunnel(t, {
+    nodes: [{ name: 'alpha', services: [{ name: 'ollama', port: fake.port, hostHeader: `localhost:${fake.port}` }] }],
+    listener: { idleTimeoutMs: 100 },
+  });
+  const conn = await rawConnect(t, tunnel.port);
+  conn.socket.write(`POST /api/generate HTTP/1.1\r\nHost: ${tunnel.host('alpha')}\r\nContent-Length: 100\r\n\r\n{"model":`);
+  const { bytes } = await conn.closed;
+  t.same(parseResponses(bytes).map((r) => [r.status, r.header('proxima-error')]), [[408, 'PRX_ERR_HTTP_BODY_TIMEOUT']]);
+  const [record] = fake.requests;
+  const closed = await fake.closedByClient(record!);
+  t.same([closed.closedByClient, closed.status, closed.body], [true, undefined, undefined], 'Ollama saw the connection cut, never a request to answer');
 });

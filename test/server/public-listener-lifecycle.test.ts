@@ -3,7 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { startWebServer, type WebServer } from '../fixtures/web-server.js';
-import { parseResponses, rawConnect, startTunnel } from '../fixtures/tunnel.js';
+import { attachNode, parseResponses, rawConnect, startTunnel } from '../fixtures/tunnel.js';
 import { settle, trackTimers } from '../fixtures/timers.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
@@ -139,5 +139,13 @@ t.test('the node closes an idle local connection: the next request on the public
   conn.socket.write(get(tunnel.host('alpha'), '/two'));
   await conn.waitFor('served /two');
   t.equal(local.sockets.length, 2, 'a second local connection served the second request');
-  t.equal(tunnel.listener.stats().accepted, 1, 'on the same public connection');
+  await allClosed(local.sockets);
+  // The node reconnects meanwhile: the next stream goes on its new session.
+  const old = tunnel.directory.nodes.get('alpha')!;
+  await attachNode(t, tunnel.directory, { name: 'alpha', services: [{ name: 'web', port: local.port }] });
+  await old.server.destroy();
+  conn.socket.write(get(tunnel.host('alpha'), '/three'));
+  await conn.waitFor('served /three');
+  t.equal(local.sockets.length, 3);
+  t.equal(tunnel.listener.stats().accepted, 1, 'all on the same public connection');
 });
