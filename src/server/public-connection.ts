@@ -49,6 +49,7 @@ export class PublicConnection {
   private leg: NodeLeg | undefined;
   private requests = 0;
   private draining = false;
+  private corked = false;
   private finalPage: Buffer | undefined;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
@@ -116,9 +117,7 @@ export class PublicConnection {
 
   private openLeg(tenant: Tenant, head: RequestHead): NodeLeg {
     return new NodeLeg(tenant, remotePeer(head, this.peer, this.s.trustProxy), {
-      relay: (bytes) => {
-        if (!this.socket.write(bytes)) this.leg?.stream.pause();
-      },
+      relay: (bytes) => this.relay(bytes),
       complete: (keepAlive) => this.onResponseComplete(keepAlive),
       upgrade: (rest) => this.onUpgrade(rest),
       idle: () => {
@@ -175,6 +174,21 @@ export class PublicConnection {
   }
 
   // --- responses --------------------------------------------------------------------------
+
+  /** Relays response bytes; those of one turn (a head and its body, say) leave in one write. */
+  private relay(bytes: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    if (!this.socket.write(bytes)) this.leg?.stream.pause();
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   private readonly onClientDrain = (): void => {
     if (this.state === 'http' && this.leg !== undefined && !this.leg.done) this.leg.stream.resume();
