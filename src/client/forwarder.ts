@@ -37,7 +37,9 @@ interface Forwarding {
   socket: net.Socket | undefined;
 }
 
+/** How long the super node has, by default, to send a new stream's `open` header. */
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+/** How long dialing a local service may take, by default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /**

@@ -70,10 +70,11 @@ export class ApiServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (this.draining) {
-      res.setHeader('Connection', 'close');
-      res.once('finish', () => setImmediate(() => this.server.closeIdleConnections()));
-    }
+    if (this.draining) res.setHeader('Connection', 'close');
+    // A request that was in flight when draining began leaves an idle connection behind it.
+    res.once('finish', () => {
+      if (this.draining) setImmediate(() => this.server.closeIdleConnections());
+    });
     const host = safeHostname(req.headers.host);
     if (routeHost(host, this.options.domain).kind !== 'api') {
       this.answer(res, new ProximaError(ErrorCodes.HTTP_MISDIRECTED, `a request for ${host} on an API connection`), host);

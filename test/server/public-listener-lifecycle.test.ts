@@ -149,3 +149,25 @@ t.test('the node closes an idle local connection: the next request on the public
   t.equal(local.sockets.length, 3);
   t.equal(tunnel.listener.stats().accepted, 1, 'all on the same public connection');
 });
+
+t.test('close(): an API request in flight finishes, then its connection closes without waiting for the drain timeout', async (t) => {
+  t.setTimeout(10_000); // the drain timeout below is a minute: only a connection left open would take that long
+  let arrived!: () => void;
+  const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
+  let answer = (): void => undefined;
+  const tunnel = await startTunnel(t, {
+    listener: { drainTimeoutMs: 60_000 },
+    api: (req, res) => {
+      answer = () => res.end(`late ${req.url}`);
+      arrived();
+    },
+  });
+  const conn = await rawConnect(t, tunnel.port);
+  conn.socket.write(get(tunnel.domain, '/slow'));
+  await requestArrived;
+  const closing = tunnel.listener.close();
+  answer();
+  const { bytes } = await conn.closed;
+  t.same(parseResponses(bytes).map((r) => r.text), ['late /slow'], 'answered as usual, then closed');
+  await closing;
+});
