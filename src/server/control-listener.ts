@@ -44,6 +44,7 @@ export class ControlListener {
   readonly #pending = new Map<ServerHandshake, { raw: net.Socket; gone: Promise<void> }>();
   readonly #closed: Promise<void>;
   #closing = false;
+  #bound = { host: '', port: 0 };
 
   private constructor(options: ControlListenerOptions) {
     this.#options = options;
@@ -62,13 +63,14 @@ export class ControlListener {
       listener.#server.listen(options.port, options.host, resolve);
     });
     listener.#server.on('error', (err) => listener.#logger.error('control listener failed', { err }));
+    const info = listener.#server.address() as net.AddressInfo;
+    listener.#bound = { host: info.address, port: info.port };
     return listener;
   }
 
-  /** The address actually bound (the port is real when 0 was asked for). */
+  /** The address actually bound (the port is real when 0 was asked for); still known after close. */
   address(): { host: string; port: number } {
-    const info = this.#server.address() as net.AddressInfo;
-    return { host: info.address, port: info.port };
+    return { ...this.#bound };
   }
 
   /** Handshakes in progress (and refusals still flushing). */
