@@ -5,6 +5,7 @@
  * forwarder). A connection is used once: the client makes a new one after it closes.
  */
 import { ErrorCodes, ProximaError, type ErrorCode } from '../errors.js';
+import { readFramed } from '../framed-reader.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Session, type MuxStream } from '../mux/index.js';
 import { MessageDecoder, encodeMessage } from '../proto/control-codec.js';
@@ -48,18 +49,7 @@ export class ControlConnection {
     this.#control = session.open();
     this.#control.on('error', () => undefined); // the session's 'close' says why
     this.#control.on('end', () => this.#control.end());
-    const decoder = new MessageDecoder();
-    this.#control.on('data', (chunk: Buffer) => {
-      let messages: Record<string, unknown>[];
-      try {
-        messages = decoder.push(chunk);
-      } catch (err) {
-        // Framing is lost (a length over the cap): nothing after it can be read.
-        void session.destroy(err as Error);
-        return;
-      }
-      for (const raw of messages) this.#onMessage(raw);
-    });
+    readFramed(this.#control, new MessageDecoder(), (raw) => this.#onMessage(raw), (err) => void session.destroy(err));
     this.advertise(options.services);
   }
 

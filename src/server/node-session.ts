@@ -4,6 +4,7 @@
  * keepalive is the only one), so thousands of idle nodes cost a socket and a few objects each.
  */
 import type { ErrorCode, ProximaError } from '../errors.js';
+import { readFramed } from '../framed-reader.js';
 import type { Logger } from '../log.js';
 import type { MuxStream, Session } from '../mux/index.js';
 import { MessageDecoder, encodeMessage } from '../proto/control-codec.js';
@@ -102,18 +103,7 @@ export class NodeSession implements LiveNode {
       return;
     }
     this.#control = stream;
-    const decoder = new MessageDecoder();
-    stream.on('data', (chunk: Buffer) => {
-      let raw: Record<string, unknown>[];
-      try {
-        raw = decoder.push(chunk);
-      } catch (err) {
-        // Framing is lost (a length over the cap): nothing after it can be read.
-        void this.destroy(err as ProximaError);
-        return;
-      }
-      for (const m of raw) this.#onMessage(m);
-    });
+    readFramed(stream, new MessageDecoder(), (raw) => this.#onMessage(raw), (err) => void this.destroy(err as ProximaError));
     stream.on('end', () => {
       // The node closed its side: it sends nothing more, so it takes no new work either.
       this.#draining = true;
@@ -134,8 +124,12 @@ export class NodeSession implements LiveNode {
       return;
     }
     if (message.type === 'advertise') {
+      const first = !this.#advertised;
       this.#services = message.services;
       this.#advertised = true;
+      const services = message.services.map((s) => s.name);
+      if (first) this.#options.logger.info('node online', { node: this.name, services });
+      else this.#options.logger.debug('node advertised', { node: this.name, services });
       this.#options.onAdvertise(this);
     } else if (message.type === 'drain') {
       this.#draining = true;
