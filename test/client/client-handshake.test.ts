@@ -3,7 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { clientHandshake, type ClientHandshakeOptions } from '../../src/client/client-handshake.js';
 import { ControlConnection } from '../../src/client/control-connection.js';
-import { nodeOptions, online, register, startServer, testServerConfig } from '../fixtures/control-plane.js';
+import { nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
 import { frame, preambleBytes, rawListen } from '../fixtures/raw-control.js';
 import { makeCertificate } from '../fixtures/tls-files.js';
 
@@ -23,7 +23,7 @@ async function closedPort(): Promise<number> {
 }
 
 async function tlsServer(t: Test) {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const files = makeCertificate(dataDir);
   const server = await startServer(t, { dataDir, config: testServerConfig(dataDir, { control: { tls: files } }) });
   return { server, ca: files.cert, token: await register(server, 'alpha') };

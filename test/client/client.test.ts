@@ -5,7 +5,7 @@ import type { ReconnectClock } from '../../src/client/reconnect.js';
 import type { MuxStream } from '../../src/mux/index.js';
 import type { NodeSession } from '../../src/server/node-session.js';
 import type { ProximaServer } from '../../src/server/server.js';
-import { nextEvent, online, register, startServer, testServerConfig } from '../fixtures/control-plane.js';
+import { nextEvent, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
 import { collect } from '../fixtures/mux-pair.js';
 import { preambleBytes, rawListen } from '../fixtures/raw-control.js';
 import { within } from '../fixtures/store-helpers.js';
@@ -49,7 +49,7 @@ function manualClock() {
 }
 
 t.test('the backoff schedule: doubling delays while down, reset after a stable session, not after a short one', async (t) => {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const first = await startServer(t, { dataDir });
   const token = await register(first, 'alpha');
   const port = first.controlAddress().port;
@@ -81,7 +81,7 @@ t.test('the backoff schedule: doubling delays while down, reset after a stable s
 });
 
 t.test('a node comes back by itself after the super node restarts on the same port', async (t) => {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const first = await startServer(t, { dataDir });
   const token = await register(first, 'alpha');
   const port = first.controlAddress().port;

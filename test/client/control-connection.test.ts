@@ -2,7 +2,7 @@ import t from 'tap';
 import { ControlConnection } from '../../src/client/control-connection.js';
 import { Flag, FrameType, encodeHeader, type MuxStream } from '../../src/mux/index.js';
 import { blackholeRelay } from '../fixtures/blackhole-relay.js';
-import { closedWithin, nodeOptions, online, register, startServer, testServerConfig } from '../fixtures/control-plane.js';
+import { closedWithin, nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
 import { collect } from '../fixtures/mux-pair.js';
 import { frame, preambleBytes, rawListen } from '../fixtures/raw-control.js';
 import { within } from '../fixtures/store-helpers.js';
@@ -56,7 +56,7 @@ t.test('yamux bytes right behind the welcome reach the session; the node opens s
 });
 
 t.test('a super node that goes silent is noticed by keepalive and the connection ends', async (t) => {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const server = await startServer(t, { dataDir, config: testServerConfig(dataDir, { control: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 5_000 } }) });
   const token = await register(server, 'alpha');
   const relay = await blackholeRelay(t, server.controlAddress().port);

@@ -5,6 +5,7 @@ import { ControlListener, type ControlListenerOptions } from '../../src/server/c
 import { openRegistry } from '../../src/server/open-registry.js';
 import type { Registry } from '../../src/server/registry.js';
 import { collect } from '../fixtures/mux-pair.js';
+import { tempDir } from '../fixtures/control-plane.js';
 import { frame, loginFor, preambleBytes, rawConnect, type RawPeer } from '../fixtures/raw-control.js';
 import { within } from '../fixtures/store-helpers.js';
 
@@ -19,7 +20,7 @@ interface Harness {
 }
 
 async function listen(t: Test, options: Partial<ControlListenerOptions> = {}): Promise<Harness> {
-  const registry = await openRegistry({ dataDir: t.testdir(), watch: false, pollIntervalMs: 0 });
+  const registry = await openRegistry({ dataDir: tempDir(t), watch: false, pollIntervalMs: 0 });
   t.teardown(() => registry.close());
   const { token } = await registry.add('alpha');
   const sessions: [string, Session][] = [];

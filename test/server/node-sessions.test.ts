@@ -6,7 +6,7 @@ import type { NodeSession, OpenStream } from '../../src/server/node-session.js';
 import { openRegistry } from '../../src/server/open-registry.js';
 import { blackholeRelay } from '../fixtures/blackhole-relay.js';
 import { runFixture, stopFixture } from '../fixtures/child-lines.js';
-import { closedWithin, connectNode, nextEvent, online, register, startServer, testServerConfig } from '../fixtures/control-plane.js';
+import { closedWithin, connectNode, nextEvent, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
 import { collect } from '../fixtures/mux-pair.js';
 import { within } from '../fixtures/store-helpers.js';
 
@@ -52,7 +52,7 @@ t.test('a node that logged in and advertised is live; its streams go through the
 });
 
 t.test('a node that sends drain takes no new streams, finishes its streams, and the registry keeps its services', async (t) => {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const server = await startServer(t, { dataDir, openStream: recordingOpener([]) });
   const token = await register(server, 'alpha');
   const connection = await connectNode(t, server, 'alpha', { token, services: [{ name: 'site', kind: 'http' }], onStream: echoing([]) });
@@ -103,7 +103,7 @@ t.test('a second login replaces the first at once; the old session closes cleanl
 });
 
 t.test('a half-open old session neither blocks the new login nor leaks (frp #5391)', async (t) => {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   // A long close timeout: the new login must not wait for it; a short heartbeat ends the dead one.
   const config = testServerConfig(dataDir, { control: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 300 }, http: { drainTimeoutMs: 60_000 } });
   const server = await startServer(t, { dataDir, config });
@@ -125,7 +125,7 @@ t.test('a half-open old session neither blocks the new login nor leaks (frp #539
 });
 
 t.test('revoking or rotating from another process closes the live session within a second', async (t) => {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const server = await startServer(t, { dataDir });
   for (const [command, name] of [['revoke', 'alpha'], ['rotate', 'beta']] as const) {
     const token = await register(server, name);

@@ -8,27 +8,13 @@ import { ControlConnection } from '../../src/client/control-connection.js';
 import type { MuxStream } from '../../src/mux/index.js';
 import { clientAddressOf } from '../../src/server/api-router.js';
 import type { NodeSession } from '../../src/server/node-session.js';
-import { ProximaServer, type PublicListenerFactory } from '../../src/server/server.js';
-import { closedWithin, connectNode, nextEvent, nodeOptions, online, register, startServer, testServerConfig, unusedOpenStream } from '../fixtures/control-plane.js';
+import { ProximaServer } from '../../src/server/server.js';
+import {
+  closedWithin, connectNode, httpListener, nextEvent, nodeOptions, online, register, startServer, tempDir, testServerConfig, unusedOpenStream,
+} from '../fixtures/control-plane.js';
 import { collect } from '../fixtures/mux-pair.js';
 import { rawConnect } from '../fixtures/raw-control.js';
 import { literal, within } from '../fixtures/store-helpers.js';
-
-/** A public listener as small as the integrator's will be to plug in: node:http calling the API handler. */
-const httpListener: PublicListenerFactory = async ({ api }) => {
-  const server = http.createServer(api);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const close = async (): Promise<void> => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  };
-  return {
-    address: () => ({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }),
-    close,
-    destroy: close,
-  };
-};
 
 async function call(port: number, method: string, urlPath: string, body?: object, headers: Record<string, string> = {}) {
   const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, {
@@ -39,7 +25,7 @@ async function call(port: number, method: string, urlPath: string, body?: object
 }
 
 async function withApi(t: Test, extra: Record<string, unknown>) {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const server = await startServer(t, { dataDir, config: testServerConfig(dataDir, extra), publicListener: httpListener });
   return { server, port: server.httpAddress()!.port };
 }
@@ -94,7 +80,7 @@ t.test('a control port that is taken fails the start; what had started is closed
   const taken = net.createServer().listen(0, '127.0.0.1');
   await once(taken, 'listening');
   t.teardown(() => taken.close());
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const config = testServerConfig(dataDir, { control: { listen: `127.0.0.1:${(taken.address() as net.AddressInfo).port}` } });
   let publicClosed = false;
   const err = await ProximaServer.start({
@@ -136,7 +122,7 @@ t.test('close() drains: handshakes refused, nodes told, streams finish, then eve
 });
 
 t.test('destroy() cuts nodes at once; a registry that goes corrupt is reported as an error', async (t) => {
-  const dataDir = t.testdir();
+  const dataDir = tempDir(t);
   const server = await startServer(t, { dataDir });
   const token = await register(server, 'alpha');
   const connection = await connectNode(t, server, 'alpha', { token });
