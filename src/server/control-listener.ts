@@ -130,7 +130,7 @@ export class ControlListener {
     });
     const gone = new Promise<void>((resolve) => raw.once('close', () => resolve()));
     this.#pending.set(handshake, { raw, gone });
-    handshake.run().then(({ record }) => {
+    handshake.run().then(({ record, login }) => {
       this.#pending.delete(handshake);
       const session = new Session(socket, {
         role: 'server',
@@ -140,7 +140,7 @@ export class ControlListener {
         logger: this.#logger.child({ node: record.name }),
       });
       socket.resume(); // the handshake left it paused, with any early yamux bytes unshifted
-      this.#logger.info('node logged in', { node: record.name, remote: raw.remoteAddress });
+      this.#logger.info('node logged in', { node: record.name, remote: raw.remoteAddress, version: login.clientVersion });
       o.onSession(record.name, session);
     }, (err: unknown) => {
       this.#logger.debug('handshake failed', { remote: raw.remoteAddress, err });
