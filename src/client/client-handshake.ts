@@ -16,11 +16,12 @@ import { parseChallenge, parseWelcome, type LoginMessage, type WelcomeMessage } 
 import { SocketReader } from '../socket-reader.js';
 import { PACKAGE_VERSION } from '../version.js';
 import type { ClientTlsConfig } from './config.js';
+import { trustedContext } from './trusted-cas.js';
 
 /** Where to dial and who to log in as. */
 export interface ClientHandshakeOptions {
   server: { host: string; port: number };
-  /** false: plain TCP; {}: TLS with the system's CAs; `ca`: trust that CA file; `servername`: verify that name. */
+  /** false: plain TCP; {}: TLS trusting Node's and the system's CAs; `ca`: trust that CA file instead; `servername`: verify that name. */
   tls: false | ClientTlsConfig;
   name: string;
   /** The node's token; only an HMAC of it is sent. */
@@ -78,6 +79,7 @@ export async function clientHandshake(options: ClientHandshakeOptions): Promise<
     reader.release();
     socket.on('error', () => undefined);
     socket.destroy();
+    if (!socket.closed) await new Promise((resolve) => socket.once('close', resolve));
     throw err;
   } finally {
     clearTimeout(timer);
@@ -97,8 +99,8 @@ function dial(options: ClientHandshakeOptions): Duplex {
   const socket = tls.connect({
     host,
     port,
-    // Without `ca`, Node's CA store (Mozilla's list, plus NODE_EXTRA_CA_CERTS). Read at each dial: a renewed file is picked up.
-    ...(ca === undefined ? {} : { ca: readCa(ca) }),
+    // A `ca` file is read at each dial, so a renewed one is picked up.
+    ...(ca === undefined ? { secureContext: trustedContext() } : { ca: readCa(ca) }),
     ...(servername === undefined ? {} : { servername }),
   });
   socket.setNoDelay(true);

@@ -7,6 +7,7 @@ import type { ProximaServer } from '../../src/server/server.js';
 import { logLine, startBin } from '../fixtures/bin-process.js';
 import { httpListener, nextEvent, nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
 import { runNode } from '../fixtures/run-bin.js';
+import { makeCertificate } from '../fixtures/tls-files.js';
 
 const BIN = 'bin/proxima-client.js';
 
@@ -90,6 +91,20 @@ t.test('run: online at its public URL; back by itself after a super node restart
   t.same(await client.exited, { code: 0, signal: null });
   t.match(await logLine(client, 'draining'), { signal: 'SIGTERM' });
   await logLine(client, 'stopped');
+});
+
+t.test('run: tls: true verifies against the trusted CAs, NODE_EXTRA_CA_CERTS included', async (t) => {
+  const dataDir = tempDir(t);
+  const files = makeCertificate(dataDir);
+  const server = await startServer(t, { dataDir, config: testServerConfig(dataDir, { control: { tls: files } }) });
+  const token = await register(server, 'alpha');
+  const { file, dir } = clientYaml(t, server.controlAddress().port, 'alpha', token);
+  fs.appendFileSync(file, 'tls: true\n');
+  const client = startBin(t, 'proxima-client', ['-c', file], dir, { ...process.env, NODE_EXTRA_CA_CERTS: files.cert });
+  await logLine(client, /^online at /);
+  await online(server, 'alpha');
+  client.child.kill('SIGTERM');
+  t.same(await client.exited, { code: 0, signal: null });
 });
 
 t.test('run: a refused token exits 3 with a clear message instead of retrying', async (t) => {
