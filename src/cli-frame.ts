@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ErrorCodes, ProximaError } from './errors.js';
+import { PACKAGE_VERSION } from './version.js';
 
 /** Exit codes, documented in the README. */
 export const ExitCode = {
@@ -61,12 +62,6 @@ export function exitCodeFor(err: unknown): number {
   return ExitCode.FAILURE;
 }
 
-/** The package's version, read from package.json next to dist/. */
-function packageVersion(): string {
-  const text = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  return (JSON.parse(text) as { version: string }).version;
-}
-
 /** Runs `program` on `argv` (the arguments after the script) and returns the exit code; never throws. */
 export async function runCli(program: CliProgram, argv: readonly string[], out: CliOutput = PROCESS_OUTPUT): Promise<number> {
   let code: number | undefined;
@@ -78,7 +73,7 @@ export async function runCli(program: CliProgram, argv: readonly string[], out: 
     .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version(packageVersion())
+    .version(PACKAGE_VERSION)
     .wrap(100)
     .exitProcess(false)
     .fail((message, err) => {

@@ -41,7 +41,8 @@ for (const side of ['server', 'client'] as const) {
     t.match(verifyHelp!.stdout, /-c, --config/);
     t.same(versionShown, { code: 0, stdout: `${version}\n`, stderr: '' });
     // The frame's usage errors are tested in-process (cli-frame.test.ts); here, that they reach the exit code.
-    const usage = [[], ['verify'], ['nope']];
+    // With no arguments the server runs on its embedded defaults (see server/cli.test.ts); the client needs -c.
+    const usage = [...(side === 'client' ? [[]] : []), ['verify'], ['nope'], ['--no-such-option']];
     const results = await Promise.all(usage.map((argv) => runNode(bin, argv)));
     for (const [i, r] of results.entries()) {
       const argv = usage[i]!;

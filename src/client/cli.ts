@@ -4,11 +4,13 @@
  */
 import { runCli, runIfMain, type CliProgram } from '../cli-frame.js';
 import { verifyCommand } from '../cli-verify.js';
+import { registerCommand } from './cli-register.js';
+import { runCommand } from './cli-run.js';
 import { loadClientConfig } from './config.js';
 
 const program: CliProgram = {
   name: 'proxima-client',
-  commands: [verifyCommand('client.yaml', loadClientConfig)],
+  commands: [runCommand, registerCommand, verifyCommand('client.yaml', loadClientConfig)],
 };
 
 /** Runs `proxima-client` with `argv` (the arguments after the program name); resolves to the exit code. */

@@ -40,6 +40,22 @@ export function decodePreamble(bytes: Buffer): number {
   return bytes[MAGIC.length]!;
 }
 
+/** The two ends of a control connection, as the programs users run. */
+const PROGRAM = { server: 'proxima-server (the super node)', client: 'proxima-client (the node)' } as const;
+
+/**
+ * PRX_ERR_VERSION_MISMATCH for a peer whose preamble carried `peerVersion`, seen from `local`. The
+ * message says which program to upgrade: the one that speaks the older version.
+ */
+export function versionMismatch(peerVersion: number, local: 'server' | 'client'): ProximaError {
+  const peer = local === 'server' ? 'client' : 'server';
+  const older = peerVersion < PROTOCOL_VERSION ? peer : local;
+  return new ProximaError(
+    ErrorCodes.VERSION_MISMATCH,
+    `protocol version mismatch: this ${local} speaks version ${PROTOCOL_VERSION}, the ${peer} version ${peerVersion}; upgrade ${PROGRAM[older]}`,
+  );
+}
+
 /** Encodes one message; PRX_ERR_MESSAGE_TOO_LARGE past the cap. */
 export function encodeMessage(message: object): Buffer {
   const json = Buffer.from(JSON.stringify(message), 'utf8');

@@ -77,6 +77,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.UNAUTHORIZED]: 401,
   [ErrorCodes.FORBIDDEN]: 403,
   [ErrorCodes.NODE_NOT_FOUND]: 404,
+  [ErrorCodes.HTTP_NOT_FOUND]: 404,
   [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: 405,
   [ErrorCodes.HTTP_BODY_TIMEOUT]: 408,
   [ErrorCodes.NAME_TAKEN]: 409,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MessageDecoder, encodeMessage, encodePreamble, decodePreamble, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../src/proto/control-codec.js';
+import { MessageDecoder, encodeMessage, encodePreamble, decodePreamble, versionMismatch, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../src/proto/control-codec.js';
 import { parseLogin, parseOpen, parseOpened, parseControlStreamMessage, parseChallenge } from '../../src/proto/control-messages.js';
 
 const messages = [
@@ -70,4 +70,21 @@ t.test('message checks name the bad field; an error message becomes the peer\'s 
   t.throws(() => parseControlStreamMessage({ type: 'advertise', services: [{ name: 'x', kind: 'ollama', models: [{ name: 'm' }] }] }),
     { message: /services\[0\]\.models\[0\]\.digest/ });
   t.throws(() => parseControlStreamMessage({ type: 'teleport' }), { code: 'PRX_ERR_MESSAGE_INVALID' });
+});
+
+t.test('a version mismatch says which program to upgrade: the one with the older version', async (t) => {
+  const newer = PROTOCOL_VERSION + 1;
+  const older = PROTOCOL_VERSION - 1;
+  const cases = [
+    [newer, 'server', /upgrade proxima-server/],
+    [older, 'server', /upgrade proxima-client/],
+    [newer, 'client', /upgrade proxima-client/],
+    [older, 'client', /upgrade proxima-server/],
+  ] as const;
+  for (const [peer, local, upgrade] of cases) {
+    const err = versionMismatch(peer, local);
+    t.equal(err.code, 'PRX_ERR_VERSION_MISMATCH');
+    t.match(err.message, upgrade, `${local} meeting version ${peer}`);
+    t.match(err.message, new RegExp(`version ${PROTOCOL_VERSION}\\b.*version ${peer}\\b`));
+  }
 });

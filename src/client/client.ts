@@ -1,0 +1,148 @@
+/**
+ * proxima-client's engine: keeps one control connection to the super node up, reconnecting after
+ * any failure with backoff (reconnect.ts), until it is closed or the super node refuses it for
+ * good (a bad token, another protocol version).
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCodes, ProximaError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { ServiceAdvert, WelcomeMessage } from '../proto/control-messages.js';
+import type { ServiceConfig } from './config.js';
+import { ControlConnection, type ControlConnectionOptions } from './control-connection.js';
+import { Backoff, isFatal, pause, systemClock, type Pause, type ReconnectClock } from './reconnect.js';
+
+/** How the client connects and reconnects. */
+export interface ProximaClientOptions extends Omit<ControlConnectionOptions, 'timeoutMs' | 'signal' | 'logger'> {
+  reconnect: { initialDelayMs: number; maxDelayMs: number };
+  /** The handshake, dial included. */
+  handshakeTimeoutMs?: number;
+  /** A session that lived this long resets the backoff. */
+  stableAfterMs?: number;
+  /** Tests pass their own clock, random numbers and timers. */
+  clock?: Partial<ReconnectClock>;
+  logger?: Logger;
+}
+
+/** What happens to the client, as it happens. */
+export interface ProximaClientEvents {
+  /** Logged in; the super node serves this node at `welcome.publicUrl`. */
+  online: [welcome: WelcomeMessage];
+  /** The connection ended; `err` says why (undefined for a clean close by the super node). */
+  offline: [err: Error | undefined];
+  /** The next attempt comes after `delayMs`; `attempt` counts failures since the last stable session. */
+  retry: [info: { attempt: number; delayMs: number; err: Error | undefined }];
+}
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_STABLE_AFTER_MS = 30_000;
+
+/** A running node. Start it with {@link ProximaClient.start}. */
+export class ProximaClient extends EventEmitter<ProximaClientEvents> {
+  /** Resolves once the client has stopped: undefined after close() or destroy(), else the fatal error. */
+  readonly done: Promise<ProximaError | undefined>;
+  readonly #options: ProximaClientOptions;
+  readonly #clock: ReconnectClock;
+  readonly #logger: Logger;
+  #connection: ControlConnection | undefined;
+  #attempt: AbortController | undefined;
+  #pause: Pause | undefined;
+  #stopped = false;
+
+  private constructor(options: ProximaClientOptions) {
+    super();
+    this.#options = options;
+    this.#clock = { ...systemClock, ...options.clock };
+    this.#logger = (options.logger ?? silentLogger).child({ node: options.name });
+    this.done = this.#run();
+  }
+
+  /** Starts connecting. Failures are retried; see {@link done} for how it ends. */
+  static start(options: ProximaClientOptions): ProximaClient {
+    return new ProximaClient(options);
+  }
+
+  /** The live connection, if online now. */
+  get connection(): ControlConnection | undefined {
+    return this.#connection;
+  }
+
+  /** Drains: the super node is told, streams in flight finish (bounded), then the connection closes. Idempotent. */
+  async close(): Promise<void> {
+    this.#stop();
+    await this.#connection?.close();
+    await this.done;
+  }
+
+  /** Stops at once, cutting the connection and its streams. Idempotent. */
+  async destroy(err?: Error): Promise<void> {
+    this.#stop();
+    await this.#connection?.destroy(err);
+    await this.done;
+  }
+
+  #stop(): void {
+    this.#stopped = true;
+    this.#attempt?.abort();
+    this.#pause?.cutShort();
+  }
+
+  async #run(): Promise<ProximaError | undefined> {
+    const backoff = new Backoff({ ...this.#options.reconnect, random: this.#clock.random });
+    const stableAfterMs = this.#options.stableAfterMs ?? DEFAULT_STABLE_AFTER_MS;
+    while (!this.#stopped) {
+      let why: Error | undefined;
+      try {
+        const connection = await this.#connect();
+        const since = this.#clock.now();
+        this.#connection = connection;
+        this.#logger.info(`online at ${connection.welcome.publicUrl}`, { publicUrl: connection.welcome.publicUrl });
+        this.emit('online', connection.welcome);
+        if (this.#stopped) await connection.close(); // close() came while the handshake finished
+        why = await connection.closed;
+        this.#connection = undefined;
+        if (this.#clock.now() - since >= stableAfterMs) backoff.reset();
+        if (!this.#stopped) this.emit('offline', why);
+      } catch (err) {
+        why = err as Error;
+      }
+      if (this.#stopped) break;
+      if (isFatal(why)) return this.#refused(why);
+      const delayMs = backoff.next();
+      this.#logger.warn(`not connected; trying again in ${delayMs} ms`, { err: why, attempt: backoff.attempt });
+      this.emit('retry', { attempt: backoff.attempt, delayMs, err: why });
+      this.#pause = pause(this.#clock, delayMs);
+      await this.#pause.done;
+    }
+    return undefined;
+  }
+
+  #connect(): Promise<ControlConnection> {
+    this.#attempt = new AbortController();
+    const { handshakeTimeoutMs, ...options } = this.#options;
+    return ControlConnection.open({
+      ...options,
+      timeoutMs: handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      signal: this.#attempt.signal,
+      logger: this.#logger,
+    });
+  }
+
+  /** The error to stop with, saying what the operator can do about it. */
+  #refused(err: ProximaError): ProximaError {
+    const hint = err.code === ErrorCodes.AUTH_FAILED
+      ? `the super node refused node "${this.#options.name}" (${err.message}): check name and token; a revoked node or a rotated token is refused`
+      : err.message;
+    this.#logger.error('stopped: the super node refuses this node', { code: err.code, message: hint });
+    return new ProximaError(err.code, hint, { cause: err });
+  }
+}
+
+/** What a node advertises for its configured services (models come with model discovery). */
+export function advertisedServices(services: readonly ServiceConfig[]): ServiceAdvert[] {
+  return services.map((s) => {
+    const advert: ServiceAdvert = { name: s.name, kind: s.kind };
+    if (s.hostHeader !== undefined) advert.hostHeader = s.hostHeader;
+    if (s.kind === 'ollama') advert.maxConcurrent = s.maxConcurrent;
+    return advert;
+  });
+}

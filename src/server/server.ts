@@ -1,0 +1,179 @@
+/**
+ * The super node: the registry, the control port where nodes log in, the live nodes, and the
+ * handler of its own HTTP API. The public HTTP listener (the data plane) plugs in through
+ * `publicListener`: it is given the directory of live nodes and the API handler, and closed first.
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCodes, ProximaError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { ServerConfig } from './config.js';
+import { ControlListener } from './control-listener.js';
+import { createApiRouter, refusingPart, type ApiHandler, type ApiPart } from './api-router.js';
+import type { NodeDirectory } from './node-directory.js';
+import type { OpenStream } from './node-session.js';
+import { NodeSessions } from './node-sessions.js';
+import { createNodesApi } from './nodes-api.js';
+import { openRegistry, type OpenRegistryOptions } from './open-registry.js';
+import type { Registry } from './registry.js';
+
+/** A host and a port as bound. */
+export interface BoundAddress {
+  host: string;
+  port: number;
+}
+
+/** What the super node needs of its public HTTP listener. */
+export interface PublicListener {
+  address(): BoundAddress;
+  /** Stops accepting and lets requests in flight finish (bounded by http.drainTimeoutMs). */
+  close(): Promise<void>;
+  destroy(err?: Error): Promise<void>;
+}
+
+/** What the public listener is built from. */
+export interface PublicListenerContext {
+  config: ServerConfig;
+  directory: NodeDirectory;
+  /** For requests to the API host (the bare domain, `api.<domain>`, an IP address). */
+  api: ApiHandler;
+  logger: Logger;
+}
+
+export type PublicListenerFactory = (context: PublicListenerContext) => Promise<PublicListener>;
+
+/** How to start a super node. */
+export interface ProximaServerOptions {
+  config: ServerConfig;
+  /** The data plane's stream opener (see node-session.ts). */
+  openStream: OpenStream;
+  publicListener?: PublicListenerFactory;
+  logger?: Logger;
+  /** Registry tuning: clock, nonce limits, store polling (tests). */
+  registry?: Partial<Omit<OpenRegistryOptions, 'dataDir' | 'logger'>>;
+  /** Handshakes in progress at most on the control port. */
+  maxHandshakes?: number;
+}
+
+export interface ProximaServerEvents {
+  /** The registry failed (its file went corrupt, say): the server should stop. */
+  error: [err: Error];
+}
+
+/** A running super node. Start it with {@link ProximaServer.start}. */
+export class ProximaServer extends EventEmitter<ProximaServerEvents> {
+  readonly config: ServerConfig;
+  readonly registry: Registry;
+  /** The live nodes: the directory the data plane routes with. */
+  readonly nodes: NodeSessions;
+  /** The handler of the super node's own API. */
+  readonly api: ApiHandler;
+  readonly #control: ControlListener;
+  readonly #public: PublicListener | undefined;
+  #closing: Promise<void> | undefined;
+  #destroying: Promise<void> | undefined;
+
+  private constructor(parts: { config: ServerConfig; registry: Registry; nodes: NodeSessions; api: ApiHandler; control: ControlListener; public: PublicListener | undefined; logger: Logger }) {
+    super();
+    this.config = parts.config;
+    this.registry = parts.registry;
+    this.nodes = parts.nodes;
+    this.api = parts.api;
+    this.#control = parts.control;
+    this.#public = parts.public;
+    this.registry.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      else parts.logger.error('registry failed', { err });
+    });
+  }
+
+  /**
+   * Opens the registry (PRX_ERR_STORE_CORRUPT naming the file if it does not parse), then starts the
+   * public listener (if any) and the control port. A failure closes what was started.
+   */
+  static async start(options: ProximaServerOptions): Promise<ProximaServer> {
+    const { config } = options;
+    const logger = options.logger ?? silentLogger;
+    const registry = await openRegistry({ ...options.registry, dataDir: config.dataDir, logger });
+    const started: { destroy(): Promise<unknown> }[] = [registry];
+    try {
+      const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
+      started.unshift(nodes);
+      const api = createApiRouter({ parts: [nodesPart(config, registry, logger)], trustProxy: config.http.trustProxy, logger });
+      const listener = await options.publicListener?.({ config, directory: nodes, api, logger });
+      if (listener !== undefined) started.unshift(listener);
+      const httpPort = listener?.address().port ?? config.http.listen.port;
+      const control = await ControlListener.listen({
+        ...config.control.listen,
+        tls: config.control.tls,
+        handshakeTimeoutMs: config.control.handshakeTimeoutMs,
+        heartbeatIntervalMs: config.control.heartbeatIntervalMs,
+        heartbeatTimeoutMs: config.control.heartbeatTimeoutMs,
+        closeTimeoutMs: config.http.drainTimeoutMs,
+        maxHandshakes: options.maxHandshakes,
+        registry,
+        publicUrl: (name) => publicUrl(name, config.domain, httpPort),
+        onSession: (name, session) => nodes.attach(name, session),
+        logger,
+      });
+      return new ProximaServer({ config, registry, nodes, api, control, public: listener, logger });
+    } catch (err) {
+      for (const part of started) await part.destroy();
+      throw err;
+    }
+  }
+
+  /** The directory of live nodes, for the data plane. */
+  get directory(): NodeDirectory {
+    return this.nodes;
+  }
+
+  /** Where the control port listens (the real port when 0 was configured). */
+  controlAddress(): BoundAddress {
+    return this.#control.address();
+  }
+
+  /** Where the public HTTP listener listens, when there is one. */
+  httpAddress(): BoundAddress | undefined {
+    return this.#public?.address();
+  }
+
+  /**
+   * Drains: the control port stops accepting, the public listener finishes its requests, every node
+   * is told `drain` and its session closed with GoAway once its streams are done (each bounded by
+   * http.drainTimeoutMs); then the registry writes what is pending. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all([this.#control.close(), this.#public?.close(), this.nodes.close()]);
+      await this.registry.close();
+      await this.#control.closed;
+    })();
+    return this.#closing;
+  }
+
+  /** Stops at once: every connection and stream is cut. Idempotent. */
+  destroy(err?: Error): Promise<void> {
+    this.#destroying ??= (async () => {
+      await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.nodes.destroy(err)]);
+      await this.registry.destroy(err);
+      await this.#control.closed;
+    })();
+    return this.#destroying;
+  }
+}
+
+/** `http://<name>.<domain>[:port]`; port 80 is left out. */
+export function publicUrl(name: string, domain: string, port: number): string {
+  return `http://${name}.${domain}${port === 80 ? '' : `:${port}`}`;
+}
+
+/** `/nodes`: open registration, or admin-only, or off when admin mode has no admin token. */
+function nodesPart(config: ServerConfig, registry: Registry, logger: Logger): ApiPart {
+  const { mode, openRatePerMinute } = config.registration;
+  const adminToken = config.admin.token;
+  if (mode === 'admin' && adminToken === undefined) {
+    const off = new ProximaError(ErrorCodes.FORBIDDEN, 'registration over HTTP is off: the super node has no admin.token (add nodes with "proxima-server nodes add")');
+    return refusingPart('/nodes', off, logger);
+  }
+  return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger });
+}
