@@ -7,15 +7,9 @@ import type { Argv } from 'yargs';
 import { ExitCode, type CliCommand } from '../cli-frame.js';
 import { onStopSignals } from '../cli-signals.js';
 import { createLogger } from '../log.js';
-import type { MuxStream } from '../mux/index.js';
 import { advertisedServices, ProximaClient } from './client.js';
 import { loadClientConfig } from './config.js';
-
-/**
- * Until the data plane's forwarder is wired in (it goes here), a stream the super node opens is
- * reset, which the super node reports to its user as an unreachable node.
- */
-const noForwarder = (stream: MuxStream): void => void stream.destroy();
+import { Forwarder } from './forwarder.js';
 
 /** The default command: run the node. */
 export const runCommand: CliCommand<{ config: string }> = {
@@ -26,6 +20,8 @@ export const runCommand: CliCommand<{ config: string }> = {
   async run({ config: file }) {
     const config = loadClientConfig(file);
     const logger = createLogger({ level: config.log.level });
+    // Streams live in the session: closing or destroying the client winds them down too.
+    const forwarder = new Forwarder({ services: config.services, logger });
     const client = ProximaClient.start({
       server: config.server,
       tls: config.tls,
@@ -33,7 +29,7 @@ export const runCommand: CliCommand<{ config: string }> = {
       token: config.token,
       services: advertisedServices(config.services),
       reconnect: config.reconnect,
-      onStream: noForwarder,
+      onStream: (stream) => forwarder.handle(stream),
       logger,
     });
     const stopListening = onStopSignals((signal) => {
@@ -45,6 +41,7 @@ export const runCommand: CliCommand<{ config: string }> = {
     });
     try {
       const refused = await client.done;
+      await forwarder.destroy(); // nothing is left by now; a stream that lingered is cut
       if (refused !== undefined) throw refused;
       logger.info('stopped');
       return ExitCode.OK;

@@ -5,19 +5,11 @@
 import type { Argv } from 'yargs';
 import { ExitCode, type CliCommand } from '../cli-frame.js';
 import { onStopSignals } from '../cli-signals.js';
-import { ErrorCodes, ProximaError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { loadServerConfig } from './config.js';
-import type { OpenStream } from './node-session.js';
+import { openNodeStream } from './node-stream.js';
+import { startPublicListener } from './public-listener.js';
 import { ProximaServer } from './server.js';
-
-/**
- * Until the data plane is wired in (its openNodeStream goes here), nodes log in and advertise, but
- * no public connection reaches them.
- */
-const noDataPlane: OpenStream = () => {
-  throw new ProximaError(ErrorCodes.NODE_OFFLINE, 'this super node has no data plane');
-};
 
 /** The default command: run the super node. */
 export const runCommand: CliCommand<{ config?: string }> = {
@@ -28,7 +20,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
   async run({ config: file }) {
     const config = loadServerConfig(file);
     const logger = createLogger({ level: config.log.level });
-    const server = await ProximaServer.start({ config, openStream: noDataPlane, logger });
+    const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
     logger.info('listening', { control: server.controlAddress(), http: server.httpAddress() ?? null, domain: config.domain, dataDir: config.dataDir });
     let stopListening = (): void => undefined;
     const failure = await new Promise<Error | undefined>((resolve) => {

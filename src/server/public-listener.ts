@@ -6,6 +6,7 @@
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { DEFAULT_SERVER_CONFIG, type HttpConfig } from './config.js';
+import type { BoundAddress, PublicListenerContext } from './server.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ApiServer, type ApiHandler } from './api-server.js';
 import type { NodeDirectory } from './node-directory.js';
@@ -48,6 +49,7 @@ export class PublicListener {
   private dropped = 0;
   private closing = false;
   private closed: Promise<void> | undefined;
+  private bound: BoundAddress | undefined;
   /** Called when the last connection has closed, while stopping. */
   private onEmpty: (() => void) | undefined;
 
@@ -75,21 +77,25 @@ export class PublicListener {
   }
 
   /** Listens on `host:port` (port 0: any free port); resolves with the address bound. */
-  listen(address: { host: string; port: number } = { host: '127.0.0.1', port: 0 }): Promise<AddressInfo> {
+  listen(address: BoundAddress = { host: '127.0.0.1', port: 0 }): Promise<BoundAddress> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(address.port, address.host, () => {
         this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
+        const info = this.server.address() as AddressInfo;
+        this.bound = { host: info.address, port: info.port };
+        resolve(this.address());
       });
     });
   }
 
-  /** The address bound, once listening. */
-  get address(): AddressInfo | undefined {
-    return (this.server.address() as AddressInfo | null) ?? undefined;
+  /** The address bound (the real port when 0 was asked for); still known after close. */
+  address(): BoundAddress {
+    if (this.bound === undefined) throw new Error('the public listener is not listening yet');
+    return { ...this.bound };
   }
 
+  /** Counts for metrics. */
   stats(): PublicListenerStats {
     let upgraded = 0;
     for (const c of this.connections.values()) if (c.state === 'upgraded') upgraded++;
@@ -154,4 +160,15 @@ export class PublicListener {
 /** The options without keys set to undefined, so they do not override defaults. */
 function definedOnly<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * Builds and starts the public listener of a super node from its config: the `publicListener`
+ * factory of ProximaServer.start.
+ */
+export async function startPublicListener({ config, directory, api, logger }: PublicListenerContext): Promise<PublicListener> {
+  const { listen, ...http } = config.http;
+  const listener = new PublicListener({ ...http, domain: config.domain, directory, api, logger });
+  await listener.listen(listen);
+  return listener;
 }

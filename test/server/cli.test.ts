@@ -62,7 +62,7 @@ t.test('the server runs from the command line; nodes commands reach it; SIGTERM 
   const { file, dir } = serverYaml(t);
   const server = startBin(t, 'proxima-server', ['-c', file], dir);
   const listening = await logLine(server, 'listening');
-  t.match(listening, { control: { host: '127.0.0.1', port: Number }, http: null, domain: 'localhost', dataDir: path.join(dir, 'data') });
+  t.match(listening, { control: { host: '127.0.0.1', port: Number }, http: { host: '127.0.0.1', port: Number }, domain: 'localhost', dataDir: path.join(dir, 'data') });
   const port = listening.control.port as number;
 
   const { token } = JSON.parse((await nodes(file, 'add', 'alpha', '--json')).stdout) as { token: string };
