@@ -12,8 +12,6 @@ export interface TimerActions {
   /** Idle too long between requests (or since the accept, with not a byte of a request): close quietly. */
   idle(): void;
   body(): void;
-  /** A closing connection lingered long enough: cut it. */
-  linger(): void;
 }
 
 /** The connection's state, as far as deadlines go. */
@@ -22,9 +20,6 @@ export interface ReadState {
   readonly midBody: boolean;
   readonly stopped: boolean;
 }
-
-/** How long a closing connection keeps reading (and dropping) what the client still sends, so its answer is not lost to a reset. */
-export const LINGER_MS = 2_000;
 
 type Kind = keyof TimerActions;
 
@@ -43,7 +38,6 @@ export class ConnectionTimer {
    * responses awaited; `paused`: reading stopped for backpressure (the client is not the slow one).
    */
   update(reader: ReadState, outstanding: number, requests: number, paused: boolean): void {
-    if (this.kind === 'linger') return;
     this.reader = reader;
     if (reader.stopped || paused) this.clear();
     else if (reader.midHead || (requests === 0 && outstanding === 0)) {
@@ -53,11 +47,6 @@ export class ConnectionTimer {
       else this.arm('body', this.limits.idleTimeoutMs);
     } else if (outstanding > 0) this.clear();
     else if (this.kind !== 'idle') this.arm('idle', this.limits.idleTimeoutMs);
-  }
-
-  /** Starts the linger deadline; no other deadline applies any more. */
-  linger(): void {
-    this.arm('linger', LINGER_MS);
   }
 
   clear(): void {

@@ -10,7 +10,8 @@ import { ErrorCodes, ProximaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { serializeRequestHead } from '../proto/http-head-edit.js';
 import type { RequestHead } from '../proto/http-request-head.js';
-import { abortStream, relay } from '../stream-relay.js';
+import { relay } from '../stream-relay.js';
+import { ClientSocket } from './client-socket.js';
 import { ConnectionTimer } from './connection-timer.js';
 import { errorPage } from './error-page.js';
 import { forwardedEdits, remotePeer, type SocketPeer } from './forwarded-headers.js';
@@ -39,6 +40,7 @@ const MAX_PIPELINED = 32;
 /** Serves one public connection until it closes; see the file comment. */
 export class PublicConnection {
   readonly socket: Socket;
+  private readonly client: ClientSocket;
   /** 'http' while requests are read; 'closing' once the last answer is out; or handed on. */
   state: 'http' | 'closing' | 'upgraded' | 'api' = 'http';
   private readonly s: ConnectionSettings;
@@ -49,11 +51,11 @@ export class PublicConnection {
   private leg: NodeLeg | undefined;
   private requests = 0;
   private draining = false;
-  private corked = false;
   private finalPage: Buffer | undefined;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.socket = socket;
+    this.client = new ClientSocket(socket);
     this.s = settings;
     this.peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     this.binding = new TenantBinding(settings.domain, settings.directory);
@@ -66,9 +68,7 @@ export class PublicConnection {
       head: () => this.refuse(new ProximaError(ErrorCodes.HTTP_HEAD_TIMEOUT, 'the request head took too long')),
       idle: () => this.closeGracefully(),
       body: () => this.failMidRequest(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, 'the request body stalled')),
-      linger: () => socket.destroy(),
     });
-    socket.setNoDelay(true);
     socket.on('data', this.onData).on('end', this.onClientEnd).on('drain', this.onClientDrain).on('error', this.onClientError);
     socket.once('close', this.onClientClose);
     this.updateTimer();
@@ -82,7 +82,7 @@ export class PublicConnection {
 
   /** Cuts the connection and its tunnel stream at once. */
   destroy(): void {
-    abortStream(this.socket);
+    this.client.reset();
     this.leg?.abort();
   }
 
@@ -117,7 +117,9 @@ export class PublicConnection {
 
   private openLeg(tenant: Tenant, head: RequestHead): NodeLeg {
     return new NodeLeg(tenant, remotePeer(head, this.peer, this.s.trustProxy), {
-      relay: (bytes) => this.relay(bytes),
+      relay: (bytes) => {
+        if (!this.client.write(bytes)) this.leg?.stream.pause();
+      },
       complete: (keepAlive) => this.onResponseComplete(keepAlive),
       upgrade: (rest) => this.onUpgrade(rest),
       idle: () => {
@@ -175,21 +177,6 @@ export class PublicConnection {
 
   // --- responses --------------------------------------------------------------------------
 
-  /** Relays response bytes; those of one turn (a head and its body, say) leave in one write. */
-  private relay(bytes: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    if (!this.socket.write(bytes)) this.leg?.stream.pause();
-  }
-
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
-
   private readonly onClientDrain = (): void => {
     if (this.state === 'http' && this.leg !== undefined && !this.leg.done) this.leg.stream.resume();
   };
@@ -210,11 +197,9 @@ export class PublicConnection {
 
   private onUpgrade(rest: Buffer): void {
     const stream = this.leg!.detach();
-    this.state = 'upgraded';
-    this.timer.clear();
-    if (rest.length > 0) this.socket.write(rest);
+    this.handOver('upgraded');
+    if (rest.length > 0) this.client.write(rest);
     const held = this.reader.takeHeld();
-    this.socket.off('data', this.onData).off('end', this.onClientEnd).off('drain', this.onClientDrain);
     if (held.length > 0) stream.write(held);
     void relay(this.socket, stream);
   }
@@ -256,28 +241,32 @@ export class PublicConnection {
   /** Writes the pending final page, or the page for `err`, then closes. */
   private answerAndClose(err: unknown): void {
     if (this.state !== 'http') return;
-    this.socket.write(this.finalPage ?? errorPage(err, this.binding.pageContext(), this.leg?.awaitedMethod === 'HEAD'));
+    this.client.write(this.finalPage ?? errorPage(err, this.binding.pageContext(), this.leg?.awaitedMethod === 'HEAD'));
     this.closeGracefully();
   }
 
-  /** Ends the connection after what was written; keeps reading a little so the answer is not reset away. */
+  /** Ends the connection after what was written (see ClientSocket.end). */
   private closeGracefully(): void {
     if (this.state !== 'http') return;
     this.state = 'closing';
     this.reader.stop();
+    this.timer.clear();
     if (this.leg !== undefined && !this.leg.done) this.leg.retire();
-    this.socket.end();
-    this.socket.resume();
-    this.timer.linger();
+    this.client.end();
   }
 
   private handOff(bytes: Buffer): false {
-    this.state = 'api';
-    this.timer.clear();
-    this.socket.off('data', this.onData).off('end', this.onClientEnd).off('drain', this.onClientDrain).off('error', this.onClientError);
-    this.socket.off('close', this.onClientClose);
+    this.handOver('api');
+    this.socket.off('error', this.onClientError).off('close', this.onClientClose);
     this.s.toApi(this.socket, bytes);
     return false;
+  }
+
+  /** The socket is no longer read as HTTP here: it becomes a raw pipe, or the API server's. */
+  private handOver(state: 'upgraded' | 'api'): void {
+    this.state = state;
+    this.timer.clear();
+    this.socket.off('data', this.onData).off('end', this.onClientEnd).off('drain', this.onClientDrain);
   }
 
   private readonly onClientError = (err: Error): void => {
