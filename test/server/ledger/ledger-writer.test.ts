@@ -155,3 +155,12 @@ t.test('past maxFileBytes the live file becomes a segment named for the clock; r
   t.ok(recent.length < written.length && recent.length > 0, 'the segment closed before sinceMs is not read');
   t.same(recent, written.slice(written.length - recent.length), 'the newer records all are');
 });
+
+t.test('a write that fails rejects its batch with PRX_ERR_STORE_IO and the cause', { skip: !fs.existsSync('/dev/full') && 'no /dev/full' }, async (t) => {
+  const dataDir = t.testdir();
+  fs.symlinkSync('/dev/full', path.join(dataDir, 'ledger.ndjson'));
+  const writer = await openWriter(t, { dataDir, flushIntervalMs: 1, logger: captureLog().logger });
+  const both = [writer.append(request({ id: 'a' })), writer.append(request({ id: 'b' }))];
+  for (const append of both) await t.rejects(append, { code: 'PRX_ERR_STORE_IO', cause: { code: 'ENOSPC' } });
+  await t.rejects(writer.append(request()), { code: 'PRX_ERR_STORE_IO' }, 'and the next one, while the disk stays full');
+});
