@@ -95,7 +95,8 @@ export function settleNode(node: string, counts: NodeCounts, byEpoch: ReadonlyMa
       requestCredit += (ctx.weight(epoch, model) * (t.completion + rules.promptTokenWeight * t.prompt)) / TOKENS_PER_CREDIT;
     }
     // Uptime is paid only to a node that passed every check of the epoch: idling cannot farm it.
-    const best = Math.max(rules.defaultModelWeight, ...[...ne.served].map((model) => ctx.weight(epoch, model)));
+    const served = [...ne.served].map((model) => ctx.weight(epoch, model));
+    const best = served.length === 0 ? rules.defaultModelWeight : Math.max(...served);
     const hours = (ne.passedProbes * rules.probeIntervalMs) / HOUR_MS;
     const uptimeCredit = failed || ne.implausible > 0 ? 0 : rules.uptimeCreditPerHour * hours * best;
     const credit = requestCredit + uptimeCredit;

@@ -153,3 +153,11 @@ t.test('a window over two epochs settles each on its own; report() can be asked 
   t.same(tally.report(T0 + DAY_MS + 7_200_000), first, 'the same answer again');
   t.same(new RewardsTally(rules, { fromMs: T0 + 5, toMs: T0 + 6 }).report(CLOSED), [], 'nothing in the window: no nodes');
 });
+
+t.test('uptime is weighed by the largest model the node was credited for, the default if none', async (t) => {
+  const small = traffic('alpha', { digest: 'sha256:05b', parameterSize: '0.5B' }, 1);
+  t.match(report([...small, ...probes('alpha')]).get('alpha'), { uptimeCredit: 1.2 }, '0.1 × 24 h × 0.5');
+  const both = [...small, ...traffic('alpha', {}, 1), ...probes('alpha')];
+  t.match(report(both).get('alpha'), { uptimeCredit: 7.68 }, '0.1 × 24 h × 3.2');
+  t.match(report(probes('alpha')).get('alpha'), { uptimeCredit: 2.4, requests: 0 }, 'no traffic: 0.1 × 24 h × 1');
+});
