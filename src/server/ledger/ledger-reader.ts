@@ -1,5 +1,5 @@
 /**
- * Reads the ledger as a stream of records: the segments that may hold records from `sinceMs` on,
+ * Reads the ledger as a stream of records: the segments that may hold records from `fromMs` on,
  * oldest first, then the live file, line by line in fixed-size blocks (the ledger grows without
  * bound; it is never read whole). A line that is not a valid record (a torn line after a crash, a
  * line cut off while the server is writing it, a hand edit) is skipped and reported with its file
@@ -8,7 +8,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { listSegments, liveLedgerPath } from './ledger-files.js';
-import { recordProblem, type LedgerRecord } from './ledger-record.js';
+import { recordProblem, recordTimeMs, type LedgerRecord } from './ledger-record.js';
 
 /** A line the reader passed over. */
 export interface SkippedLine {
@@ -21,8 +21,12 @@ export interface SkippedLine {
 /** What to read. */
 export interface ReadLedgerOptions {
   dataDir: string;
-  /** Segments closed before this time (ms since the Unix epoch) cannot hold a record of interest and are not opened. */
-  sinceMs?: number;
+  /**
+   * Only records whose `time` is in [fromMs, toMs) (ms since the Unix epoch); segments closed
+   * before `fromMs` cannot hold one and are not opened. For an epoch: its start and end.
+   */
+  fromMs?: number;
+  toMs?: number;
   /** Longer lines are skipped (no record is anywhere near this long). */
   maxLineBytes?: number;
   onSkip?: (skipped: SkippedLine) => void;
@@ -38,13 +42,13 @@ const NEWLINE = 0x0a;
  * hides records nor shows them twice.
  */
 export async function* readLedger(options: ReadLedgerOptions): AsyncGenerator<LedgerRecord> {
-  const { dataDir, sinceMs = -Infinity } = options;
+  const { dataDir, fromMs = -Infinity } = options;
   const live = liveLedgerPath(dataDir);
   const liveHandle = await openIfExists(live);
   try {
     const liveIno = liveHandle === undefined ? undefined : (await liveHandle.stat()).ino;
     for (const segment of await listSegments(dataDir)) {
-      if (segment.untilMs < sinceMs) continue;
+      if (segment.untilMs < fromMs) continue;
       const handle = await openIfExists(segment.file);
       if (handle === undefined) continue;
       try {
@@ -71,6 +75,7 @@ async function openIfExists(file: string): Promise<FileHandle | undefined> {
 }
 
 async function* readLines(handle: FileHandle, file: string, options: ReadLedgerOptions): AsyncGenerator<LedgerRecord> {
+  const { fromMs = -Infinity, toMs = Infinity } = options;
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const skip = (offset: number, reason: string): void => options.onSkip?.({ file, offset, reason });
   const block = Buffer.alloc(BLOCK_BYTES);
@@ -95,7 +100,8 @@ async function* readLines(handle: FileHandle, file: string, options: ReadLedgerO
       if (!overlong && carryBytes + piece.length <= maxLineBytes) {
         const line = carryBytes === 0 ? piece : Buffer.concat([...carry, piece]);
         const record = parseLine(line, (reason) => skip(lineStart, reason));
-        if (record !== undefined) yield record;
+        const timeMs = record === undefined ? NaN : recordTimeMs(record);
+        if (timeMs >= fromMs && timeMs < toMs) yield record!;
       } else skip(lineStart, `line longer than ${maxLineBytes} bytes`);
       [carry, carryBytes, overlong] = [[], 0, false];
       from = at + 1;

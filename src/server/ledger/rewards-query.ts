@@ -64,7 +64,7 @@ export interface ComputeRewardsOptions {
 /** Reads the ledger and settles the window: one entry per node, by name. */
 export async function computeRewards(options: ComputeRewardsOptions): Promise<NodeRewards[]> {
   const tally = new RewardsTally(options.rules, options.window);
-  for await (const record of readLedger({ dataDir: options.dataDir, sinceMs: tally.sinceMs, onSkip: options.onSkip })) tally.add(record);
+  for await (const record of readLedger({ dataDir: options.dataDir, fromMs: tally.fromMs, onSkip: options.onSkip })) tally.add(record);
   return tally.report(options.nowMs);
 }
 

@@ -3,7 +3,7 @@
  * settlement: model weights, flags, canary verdicts and implausible counts are taken over whole
  * epochs (so a report over part of an epoch agrees with one over all of it), while requests,
  * tokens, probes and credit are counted only inside the window. Feed it every record of the
- * epochs the window touches (`sinceMs`), in any order, then ask for the report. Pure: no I/O, and
+ * epochs the window touches (from `fromMs` on: later records, such as flags, may concern them), in any order, then ask for the report. Pure: no I/O, and
  * the clock is an argument.
  */
 import { Epochs } from './epochs.js';
@@ -53,7 +53,7 @@ export class RewardsTally {
   }
 
   /** Records from this time on may matter: read the ledger from here. */
-  get sinceMs(): number {
+  get fromMs(): number {
     return this.#epochs.startMs(this.firstEpoch);
   }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readLedger, type SkippedLine } from '../../../src/server/ledger/ledger-reader.js';
 import type { LedgerRecord } from '../../../src/server/ledger/ledger-record.js';
-import { probe, request } from '../../fixtures/ledger-records.js';
+import { at, DAY_MS, probe, request, T0 } from '../../fixtures/ledger-records.js';
 
 async function readAll(dataDir: string, maxLineBytes?: number): Promise<{ records: LedgerRecord[]; skipped: SkippedLine[] }> {
   const records: LedgerRecord[] = [];
@@ -71,4 +71,11 @@ t.test('segments are read oldest first, then the live file; a segment that is th
   // What a reader sees when the writer rotates after the reader opened the live file: the same file under both names.
   fs.linkSync(path.join(dir, 'ledger.ndjson'), path.join(dir, 'ledger.300.ndjson'));
   t.same((await readAll(dir)).records.map((r) => (r as { id: string }).id), ['s100', 's200', 'live']);
+});
+
+t.test('a time filter yields the records in [fromMs, toMs), e.g. one epoch', async (t) => {
+  const dir = t.testdir({ 'ledger.ndjson': [request({ id: 'before', time: at(-1) }), request({ id: 'first', time: at(0) }), request({ id: 'last', time: at(DAY_MS - 1) }), request({ id: 'after', time: at(DAY_MS) })].map(line).join('') });
+  const ids: string[] = [];
+  for await (const r of readLedger({ dataDir: dir, fromMs: T0, toMs: T0 + DAY_MS })) ids.push((r as { id: string }).id);
+  t.same(ids, ['first', 'last']);
 });

@@ -139,7 +139,7 @@ t.test('past maxFileBytes the live file becomes a segment named for the clock; r
   const written: string[] = [];
   for (let i = 0; i < 12; i++) {
     clock.nowMs += 1_000;
-    await writer.append(request({ id: `r${i}` }));
+    await writer.append(request({ id: `r${i}`, time: new Date(clock.nowMs).toISOString() }));
     written.push(`r${i}`);
   }
   const files = fs.readdirSync(dataDir).sort();
@@ -151,9 +151,15 @@ t.test('past maxFileBytes the live file becomes a segment named for the clock; r
 
   const firstUntil = Number(segments.map((s) => s.split('.')[1]).sort((a, b) => Number(a) - Number(b))[0]);
   const recent: string[] = [];
-  for await (const r of readLedger({ dataDir, sinceMs: firstUntil + 1 })) recent.push((r as { id: string }).id);
-  t.ok(recent.length < written.length && recent.length > 0, 'the segment closed before sinceMs is not read');
+  const opened: string[] = [];
+  for await (const r of readLedger({ dataDir, fromMs: firstUntil + 1, onSkip: () => undefined })) recent.push((r as { id: string }).id);
+  t.ok(recent.length < written.length && recent.length > 0, 'records before fromMs are not read');
   t.same(recent, written.slice(written.length - recent.length), 'the newer records all are');
+  // The first segment is not even opened: break it, and nothing is reported.
+  const first = path.join(dataDir, `ledger.${firstUntil}.ndjson`);
+  fs.appendFileSync(first, 'garbage\n');
+  for await (const _ of readLedger({ dataDir, fromMs: firstUntil + 1, onSkip: (s) => opened.push(s.file) })) void _;
+  t.same(opened, [], 'a segment closed before fromMs is skipped whole');
 });
 
 t.test('a write that fails rejects its batch with PRX_ERR_STORE_IO and the cause', { skip: !fs.existsSync('/dev/full') && 'no /dev/full' }, async (t) => {

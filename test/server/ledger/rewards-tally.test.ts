@@ -146,7 +146,7 @@ t.test('flags cost their epoch; records of other epochs are not counted', async 
 t.test('a window over two epochs settles each on its own; report() can be asked again', async (t) => {
   const twoDays: RewardsWindow = { fromMs: T0, toMs: T0 + 2 * DAY_MS };
   const tally = new RewardsTally(rules, twoDays);
-  t.equal(tally.sinceMs, T0);
+  t.equal(tally.fromMs, T0);
   for (const r of [...traffic('alpha'), ...traffic('alpha', { time: at(DAY_MS + 60_000) }), flag({ epoch: EPOCH + 1 })]) tally.add(r);
   const first = tally.report(T0 + DAY_MS + 7_200_000);
   t.match(first, [{ node: 'alpha', requests: 20, validatedCredit: 3.392, pendingCredit: 0, forfeitedCredit: 3.392, flaggedEpochs: [EPOCH + 1], share: 1 }]);
