@@ -34,6 +34,8 @@ export interface RewardsApiOptions {
 
 export const DEFAULT_REWARDS_CACHE_MS = 10_000;
 const MAX_CACHED_REPORTS = 32;
+/** The longest span a report over HTTP may cover, in epochs (a quarter of daily epochs). */
+export const MAX_SPAN_EPOCHS = 92;
 const QUERY_KEYS: ReadonlySet<string> = new Set(['epoch', 'from', 'to']);
 
 type Route = { kind: 'admin' } | { kind: 'node'; name: string };
@@ -46,6 +48,7 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
   const cacheMs = options.cacheMs ?? DEFAULT_REWARDS_CACHE_MS;
   // Reading an epoch of ledger is the costly part: concurrent and repeated asks share one reading.
   const reports = new Map<string, { atMs: number; answer: Promise<NodeRewards[]> }>();
+  let readings: Promise<unknown> = Promise.resolve();
   const reported = new LRUCache<string, true>({ max: 1000 });
   const onSkip = (s: SkippedLine): void => {
     const key = `${s.file}:${s.offset}`;
@@ -62,10 +65,15 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
     } catch (err) {
       throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, (err as Error).message, { cause: err });
     }
+    if (window.toMs - window.fromMs > MAX_SPAN_EPOCHS * rules.epochLengthMs) {
+      throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, `a span may cover at most ${MAX_SPAN_EPOCHS} epochs over HTTP; use proxima-server rewards for more`);
+    }
     const key = `${window.fromMs}:${window.toMs}`;
     const cached = reports.get(key);
     if (cached !== undefined && nowMs - cached.atMs < cacheMs) return cached.answer;
-    const answer = computeRewards({ dataDir, rules, window, nowMs, onSkip });
+    // One reading at a time: many windows asked at once queue instead of all reading the disk.
+    const answer = readings.then(() => computeRewards({ dataDir, rules, window, nowMs, onSkip }));
+    readings = answer.catch(() => undefined);
     reports.delete(key);
     reports.set(key, { atMs: nowMs, answer });
     if (reports.size > MAX_CACHED_REPORTS) reports.delete(reports.keys().next().value!);

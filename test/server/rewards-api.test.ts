@@ -82,10 +82,11 @@ t.test("GET /nodes/NAME/usage: the node's own line, with its own token", async (
 
 t.test('bad queries are 400, other methods 405', async (t) => {
   const { base } = await serverWithTraffic(t);
-  for (const query of ['?epoch=x', '?epoch=1&from=0', '?to=5', '?from=yesterday', '?week=3', '?epoch=1&epoch=2']) {
+  for (const query of ['?epoch=x', '?epoch=1&from=0', '?to=5', '?from=yesterday', '?week=3', '?epoch=1&epoch=2', '?from=2024-01-01&to=2025-01-01']) {
     t.match(await get(base, `/admin/rewards${query}`, ADMIN), { status: 400, body: { error: { code: 'PRX_ERR_HTTP_BAD_REQUEST' } } }, query);
   }
   t.match(await get(base, '/nodes/%E0%A4%A/usage', ADMIN), { status: 400 });
+  t.match(await get(base, '/admin/rewards?from=2024-10-01&to=2025-01-01', ADMIN), { status: 200 }, 'a quarter is fine');
   const post = await get(base, '/admin/rewards', ADMIN, 'POST');
   t.match(post, { status: 405, body: { error: { code: 'PRX_ERR_HTTP_METHOD_NOT_ALLOWED' } } });
   t.equal(post.headers.get('allow'), 'GET');
