@@ -56,6 +56,8 @@ export interface ProximaServerOptions {
   registry?: Partial<Omit<OpenRegistryOptions, 'dataDir' | 'logger'>>;
   /** Handshakes in progress at most on the control port. */
   maxHandshakes?: number;
+  /** The clock of the ledger and the rewards reports (which epoch is current, which have closed). */
+  now?: () => number;
 }
 
 export interface ProximaServerEvents {
@@ -106,11 +108,12 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     const registry = await openRegistry({ ...options.registry, dataDir: config.dataDir, logger });
     const started: { destroy(): Promise<unknown> }[] = [registry];
     try {
-      const ledger = await LedgerWriter.open({ ...config.ledger, dataDir: config.dataDir, logger: logger.child({ component: 'ledger' }) });
+      const { now } = options;
+      const ledger = await LedgerWriter.open({ ...config.ledger, dataDir: config.dataDir, now, logger: logger.child({ component: 'ledger' }) });
       started.unshift(ledger);
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
-      const rewards = createRewardsApi({ dataDir: config.dataDir, rules: config.rewards, registry, adminToken: config.admin.token, logger });
+      const rewards = createRewardsApi({ dataDir: config.dataDir, rules: config.rewards, registry, adminToken: config.admin.token, now, logger });
       // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
       const parts = [rewards, nodesPart(config, registry, logger)];
       const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });

@@ -27,9 +27,9 @@ async function get(base: string, path: string, token?: string, method = 'GET'): 
 }
 
 /** A real super node with a public listener, two registered nodes and a day of their traffic in its ledger. */
-async function serverWithTraffic(t: Test, admin: object = { token: ADMIN }): Promise<{ server: ProximaServer; base: string; tokens: Record<string, string> }> {
+async function serverWithTraffic(t: Test, admin: object = { token: ADMIN }, now?: () => number): Promise<{ server: ProximaServer; base: string; tokens: Record<string, string> }> {
   const dataDir = tempDir(t);
-  const server = await startServer(t, { dataDir, config: testServerConfig(dataDir, { admin }), publicListener: httpListener });
+  const server = await startServer(t, { dataDir, config: testServerConfig(dataDir, { admin }), publicListener: httpListener, now });
   const tokens = { alpha: await register(server, 'alpha'), beta: await register(server, 'beta'), quiet: await register(server, 'quiet') };
   const records: LedgerRecord[] = [
     request({ node: 'alpha' }), request({ node: 'alpha', time: at(120_000) }), request({ node: 'beta' }),
@@ -78,6 +78,14 @@ t.test("GET /nodes/NAME/usage: the node's own line, with its own token", async (
   t.match(await get(base, `/nodes/alpha/usage${EPOCH}`, tokens.alpha), { status: 401 }, 'a rotated token no longer works');
   await server.registry.revoke('beta');
   t.match(await get(base, `/nodes/beta/usage${EPOCH}`, tokens.beta), { status: 401 }, 'nor a revoked one');
+});
+
+t.test("the server's clock decides the current epoch and whether it has closed", async (t) => {
+  const clock = { nowMs: T0 + 3_600_000 };
+  const { base } = await serverWithTraffic(t, { token: ADMIN }, () => clock.nowMs);
+  t.match((await get(base, '/admin/rewards', ADMIN)).body, [{ node: 'alpha', pendingCredit: 0.683733, validatedCredit: 0 }, { node: 'beta' }], 'epoch 20089 is current: pending');
+  clock.nowMs = T0 + DAY_MS + 3_600_000;
+  t.match((await get(base, `/admin/rewards${EPOCH}`, ADMIN)).body, [{ node: 'alpha', pendingCredit: 0, validatedCredit: 0.683733 }], 'settled an hour after it ended');
 });
 
 t.test('bad queries are 400, other methods 405', async (t) => {
