@@ -107,6 +107,12 @@ export async function runCli(program: CliProgram, argv: readonly string[], out: 
   }
 }
 
+/** Rows as text: each column as wide as its widest cell, two spaces apart; the first row is the heading. */
+export function formatTable(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
 /** Runs `main` with the process's arguments when `moduleUrl` is the script node was asked to run. */
 export function runIfMain(moduleUrl: string, main: (argv: string[]) => Promise<number>): void {
   const script = process.argv[1];

@@ -73,6 +73,12 @@ export function integer(min: number, max: number): Schema<number> {
   return scalar('an integer', (v) => (Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max ? undefined : range));
 }
 
+/** A finite number from `min` to `max` inclusive (weights, fractions). */
+export function decimal(min: number, max: number): Schema<number> {
+  const range = `must be a number from ${min} to ${max}`;
+  return scalar('a number', (v) => (typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? undefined : range));
+}
+
 /** true or false; YAML 1.2 reads `yes` and `on` as strings, so they are refused here. */
 export function boolean(): Schema<boolean> {
   return scalar('true or false', (v) => (typeof v === 'boolean' ? undefined : 'must be true or false'));

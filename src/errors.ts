@@ -63,6 +63,9 @@ export const ErrorCodes = {
   RATE_LIMITED: 'PRX_ERR_RATE_LIMITED',
   UNAUTHORIZED: 'PRX_ERR_UNAUTHORIZED',
   FORBIDDEN: 'PRX_ERR_FORBIDDEN',
+
+  // usage ledger
+  LEDGER_RECORD_INVALID: 'PRX_ERR_LEDGER_RECORD_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

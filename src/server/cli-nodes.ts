@@ -4,7 +4,7 @@
  * within a second (a revoked or rotated node's session is closed then).
  */
 import type { Argv } from 'yargs';
-import { ExitCode, type CliCommand, type CliOutput } from '../cli-frame.js';
+import { ExitCode, formatTable, type CliCommand, type CliOutput } from '../cli-frame.js';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { loadServerConfig } from './config.js';
 import type { NodeRecord } from './node-store.js';
@@ -82,6 +82,5 @@ function table(nodes: Pick<NodeRecord, 'name' | 'keyId' | 'createdAt' | 'lastSee
   if (nodes.length === 0) return 'no nodes registered\n';
   const rows = [['NAME', 'KEY ID', 'CREATED', 'LAST SEEN', 'SERVICES'],
     ...nodes.map((n) => [n.name, n.keyId, n.createdAt, n.lastSeenAt ?? 'never', n.services.join(',') || '-'])];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return formatTable(rows);
 }

@@ -5,12 +5,13 @@
 import { runCli, runIfMain, type CliProgram } from '../cli-frame.js';
 import { verifyCommand } from '../cli-verify.js';
 import { nodesCommand } from './cli-nodes.js';
+import { rewardsCommand } from './cli-rewards.js';
 import { runCommand } from './cli-run.js';
 import { loadServerConfig } from './config.js';
 
 const program: CliProgram = {
   name: 'proxima-server',
-  commands: [runCommand, nodesCommand, verifyCommand('server.yaml', loadServerConfig)],
+  commands: [runCommand, nodesCommand, rewardsCommand, verifyCommand('server.yaml', loadServerConfig)],
 };
 
 /** Runs `proxima-server` with `argv` (the arguments after the program name); resolves to the exit code. */

@@ -8,6 +8,8 @@ import {
   duration, folderPath, hostname, listenAddress, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig,
 } from '../config-values.js';
 import { readYamlFile } from '../config-yaml.js';
+import { ledgerSection, rewardsSection, type LedgerConfig } from './ledger/ledger-config.js';
+import type { RewardRules } from './ledger/reward-rules.js';
 
 const SECOND_MS = 1000;
 const HOUR_MS = 3_600_000;
@@ -55,6 +57,10 @@ export interface ServerConfig {
   http: HttpConfig;
   registration: RegistrationConfig;
   admin: AdminConfig;
+  /** How the usage ledger is written. */
+  ledger: LedgerConfig;
+  /** The credit rules. */
+  rewards: RewardRules;
   log: LogConfig;
 }
 
@@ -97,6 +103,8 @@ const serverSchema: Schema<ServerConfig> = object({
   http: httpSection,
   registration: registrationSection,
   admin: adminSection,
+  ledger: ledgerSection,
+  rewards: rewardsSection,
   log: logSection,
 });
 

@@ -59,6 +59,15 @@ function tooLarge(limits: BodyLimits): ProximaError {
   return new ProximaError(ErrorCodes.HTTP_BODY_TOO_LARGE, `the request body is larger than ${limits.maxBodyBytes} bytes`);
 }
 
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** The credential of `Authorization: Bearer <token>`; '' for another scheme or a malformed header; undefined without one. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  return BEARER.exec(header)?.[1] ?? '';
+}
+
 /** Sends `body` as JSON. Answers of these APIs may carry tokens, so nothing may cache them. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = status === 204 ? '' : JSON.stringify(body);

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { constantTimeEqual } from '../proto/auth.js';
-import { readJsonBody, sendError, sendJson } from './http-json.js';
+import { bearerToken, readJsonBody, sendError, sendJson } from './http-json.js';
 import type { NodeRecord } from './node-store.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { Registry } from './registry.js';
@@ -44,8 +44,6 @@ export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
 type Credential = 'admin' | 'none' | 'wrong';
 
-const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
-
 /** Builds the /nodes handler. PRX_ERR_CONFIG_INVALID for 'admin' mode without an admin token. */
 export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
   const { registry, mode, adminToken } = options;
@@ -64,10 +62,9 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
   });
 
   const credential = (req: IncomingMessage): Credential => {
-    const header = req.headers.authorization;
-    if (header === undefined) return 'none';
-    const presented = BEARER.exec(header)?.[1];
-    if (presented === undefined || !adminToken) return 'wrong';
+    const presented = bearerToken(req);
+    if (presented === undefined) return 'none';
+    if (presented === '' || !adminToken) return 'wrong';
     return constantTimeEqual(presented, adminToken) ? 'admin' : 'wrong';
   };
 

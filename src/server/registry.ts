@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { deriveToken, isKeyId, newKeyId, newNonce, verifyLoginProof } from '../proto/auth.js';
+import { constantTimeEqual, deriveToken, isKeyId, newKeyId, newNonce, parseToken, verifyLoginProof } from '../proto/auth.js';
 import { checkNodeName } from '../proto/names.js';
 import type { NodeRecord, NodeStore, StoreChange } from './node-store.js';
 
@@ -117,6 +117,22 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** The node called `name`, or undefined. */
   get(name: string): Promise<NodeRecord | undefined> {
     return this.#store.get(name);
+  }
+
+  /**
+   * The node whose token `token` is, or undefined: the token is re-derived from the server secret and
+   * the key id it names, then compared in constant time. For credentials presented over HTTP.
+   */
+  async tokenOwner(token: string): Promise<NodeRecord | undefined> {
+    let keyId: string;
+    try {
+      ({ keyId } = parseToken(token));
+    } catch {
+      return undefined;
+    }
+    const record = (await this.#store.list()).find((r) => r.keyId === keyId);
+    if (record === undefined) return undefined;
+    return constantTimeEqual(deriveToken(this.#secret, record.name, record.keyId), token) ? record : undefined;
   }
 
   /** Records that `name` is alive (and which services it offers); coalesced, see NodeStore.touch. */

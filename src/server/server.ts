@@ -9,12 +9,14 @@ import { silentLogger, type Logger } from '../log.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control-listener.js';
 import { createApiRouter, refusingPart, type ApiHandler, type ApiPart } from './api-router.js';
+import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { NodeDirectory } from './node-directory.js';
 import type { OpenStream } from './node-session.js';
 import { NodeSessions } from './node-sessions.js';
 import { createNodesApi } from './nodes-api.js';
 import { openRegistry, type OpenRegistryOptions } from './open-registry.js';
 import type { Registry } from './registry.js';
+import { createRewardsApi } from './rewards-api.js';
 
 /** A host and a port as bound. */
 export interface BoundAddress {
@@ -36,6 +38,8 @@ export interface PublicListenerContext {
   directory: NodeDirectory;
   /** For requests to the API host (the bare domain, `api.<domain>`, an IP address). */
   api: ApiHandler;
+  /** Where the API appends one record per routed request. */
+  ledger: LedgerWriter;
   logger: Logger;
 }
 
@@ -52,6 +56,8 @@ export interface ProximaServerOptions {
   registry?: Partial<Omit<OpenRegistryOptions, 'dataDir' | 'logger'>>;
   /** Handshakes in progress at most on the control port. */
   maxHandshakes?: number;
+  /** The clock of the ledger and the rewards reports (which epoch is current, which have closed). */
+  now?: () => number;
 }
 
 export interface ProximaServerEvents {
@@ -67,17 +73,23 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly nodes: NodeSessions;
   /** The handler of the super node's own API. */
   readonly api: ApiHandler;
+  /** The usage ledger: one record per routed request, probe, canary verdict and flag. */
+  readonly ledger: LedgerWriter;
   readonly #control: ControlListener;
   readonly #public: PublicListener | undefined;
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
 
-  private constructor(parts: { config: ServerConfig; registry: Registry; nodes: NodeSessions; api: ApiHandler; control: ControlListener; public: PublicListener | undefined; logger: Logger }) {
+  private constructor(parts: {
+    config: ServerConfig; registry: Registry; nodes: NodeSessions; api: ApiHandler; ledger: LedgerWriter; control: ControlListener;
+    public: PublicListener | undefined; logger: Logger;
+  }) {
     super();
     this.config = parts.config;
     this.registry = parts.registry;
     this.nodes = parts.nodes;
     this.api = parts.api;
+    this.ledger = parts.ledger;
     this.#control = parts.control;
     this.#public = parts.public;
     this.registry.on('error', (err) => {
@@ -96,10 +108,16 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     const registry = await openRegistry({ ...options.registry, dataDir: config.dataDir, logger });
     const started: { destroy(): Promise<unknown> }[] = [registry];
     try {
+      const { now } = options;
+      const ledger = await LedgerWriter.open({ ...config.ledger, dataDir: config.dataDir, now, logger: logger.child({ component: 'ledger' }) });
+      started.unshift(ledger);
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
-      const api = createApiRouter({ parts: [nodesPart(config, registry, logger)], trustProxy: config.http.trustProxy, logger });
-      const listener = await options.publicListener?.({ config, directory: nodes, api, logger });
+      const rewards = createRewardsApi({ dataDir: config.dataDir, rules: config.rewards, registry, adminToken: config.admin.token, now, logger });
+      // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
+      const parts = [rewards, nodesPart(config, registry, logger)];
+      const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
+      const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
       if (listener !== undefined) started.unshift(listener);
       const httpPort = listener?.address().port ?? config.http.listen.port;
       const control = await ControlListener.listen({
@@ -115,7 +133,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         onSession: (name, session) => nodes.attach(name, session),
         logger,
       });
-      return new ProximaServer({ config, registry, nodes, api, control, public: listener, logger });
+      return new ProximaServer({ config, registry, nodes, api, ledger, control, public: listener, logger });
     } catch (err) {
       for (const part of started) await part.destroy();
       throw err;
@@ -140,11 +158,12 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   /**
    * Drains: the control port stops accepting, the public listener finishes its requests, every node
    * is told `drain` and its session closed with GoAway once its streams are done (each bounded by
-   * http.drainTimeoutMs); then the registry writes what is pending. Idempotent.
+   * http.drainTimeoutMs); then the ledger and the registry write what is pending. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.all([this.#control.close(), this.#public?.close(), this.nodes.close()]);
+      await this.ledger.close();
       await this.registry.close();
       await this.#control.closed;
     })();
@@ -155,6 +174,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   destroy(err?: Error): Promise<void> {
     this.#destroying ??= (async () => {
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.nodes.destroy(err)]);
+      await this.ledger.destroy(err);
       await this.registry.destroy(err);
       await this.#control.closed;
     })();

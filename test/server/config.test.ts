@@ -30,6 +30,8 @@ t.test('the embedded defaults', async (t) => {
     },
     registration: { mode: 'admin', openRatePerMinute: 10 },
     admin: {},
+    ledger: DEFAULT_SERVER_CONFIG.ledger,
+    rewards: DEFAULT_SERVER_CONFIG.rewards,
     log: { level: 'info' },
   });
   t.notOk('tls' in DEFAULT_SERVER_CONFIG.control, 'no TLS by default');

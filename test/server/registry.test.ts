@@ -156,3 +156,17 @@ t.test('opening over a corrupt registry file fails naming it, and leaves it as i
   t.equal(fs.readFileSync(file, 'utf8'), garbage);
   t.notOk(fs.existsSync(`${file}.lock`), 'no lock left behind');
 });
+
+t.test('tokenOwner: the node a token belongs to, re-derived from the secret; nothing for any other string', async (t) => {
+  const { registry } = await open(t);
+  const alpha = (await registry.add('alpha')).token;
+  const beta = (await registry.add('beta')).token;
+  t.match(await registry.tokenOwner(alpha), { name: 'alpha' });
+  t.match(await registry.tokenOwner(beta), { name: 'beta' });
+  const forged = `prx_${parseToken(alpha).keyId}_${'A'.repeat(43)}`;
+  for (const token of [forged, 'prx_nonsense', '', alpha + 'x']) t.equal(await registry.tokenOwner(token), undefined, token);
+  await registry.rotate('alpha');
+  t.equal(await registry.tokenOwner(alpha), undefined, 'a rotated token');
+  await registry.revoke('beta');
+  t.equal(await registry.tokenOwner(beta), undefined, 'a revoked one');
+});

@@ -12,6 +12,7 @@ import { ProximaServer } from '../../src/server/server.js';
 import {
   closedWithin, connectNode, httpListener, nextEvent, nodeOptions, online, register, startServer, tempDir, testServerConfig, unusedOpenStream,
 } from '../fixtures/control-plane.js';
+import { request } from '../fixtures/ledger-records.js';
 import { collect } from '../fixtures/mux-pair.js';
 import { rawConnect } from '../fixtures/raw-control.js';
 import { literal, within } from '../fixtures/store-helpers.js';
@@ -135,4 +136,22 @@ t.test('destroy() cuts nodes at once; a registry that goes corrupt is reported a
   await gone;
   t.ok(await closedWithin(connection, 1_000), 'the node saw its session end abnormally');
   t.equal(server.destroy(), server.destroy(), 'idempotent');
+});
+
+t.test('the ledger: handed to the public listener, written out on close, closed with the server', async (t) => {
+  const dataDir = tempDir(t);
+  let handed: unknown;
+  const server = await startServer(t, {
+    dataDir,
+    publicListener: async (context) => {
+      handed = context.ledger;
+      return httpListener(context);
+    },
+  });
+  t.equal(handed, server.ledger);
+  const appended = server.ledger.append(request({ id: 'last-before-close' }));
+  await server.close();
+  await appended;
+  t.match(fs.readFileSync(path.join(dataDir, 'ledger.ndjson'), 'utf8'), /"id":"last-before-close"/, 'a record waiting for its batch is written on close');
+  await t.rejects(server.ledger.append(request()), { code: 'PRX_ERR_SERVER_DRAINING' });
 });

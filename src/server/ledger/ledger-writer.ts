@@ -1,0 +1,241 @@
+/**
+ * Appends records to the ledger with group commit: records wait at most `flushIntervalMs`, or
+ * until `maxBatchRecords` are waiting, then go out in one write and one fdatasync; each `append`
+ * resolves once its record is durable. The file is opened O_APPEND and every batch is one write of
+ * whole lines, so a crash can tear at most the last line: on the next start it is reported (file
+ * and byte offset) and left where it is; the next batch starts on a fresh line, and readers skip it.
+ */
+import { open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { ErrorCodes, ProximaError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { ensureFolder, syncFolder } from '../atomic-file.js';
+import { liveLedgerPath, segmentPath } from './ledger-files.js';
+import { checkRecord, type LedgerRecord } from './ledger-record.js';
+
+/** How a ledger writer batches and rotates. */
+export interface LedgerWriterOptions {
+  dataDir: string;
+  /** The longest a record waits for its batch to be written. */
+  flushIntervalMs?: number;
+  /** A batch this large is written at once. */
+  maxBatchRecords?: number;
+  /** Past this size the live file becomes a segment and a new one starts; 0 never rotates. */
+  maxFileBytes?: number;
+  /** The clock, in milliseconds since the Unix epoch (names rotated segments). */
+  now?: () => number;
+  logger?: Logger;
+}
+
+export const DEFAULT_FLUSH_INTERVAL_MS = 200;
+export const DEFAULT_MAX_BATCH_RECORDS = 256;
+export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+const NEWLINE = 0x0a;
+const SCAN_BLOCK_BYTES = 64 * 1024;
+
+interface Waiting {
+  line: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** The one writer of a data folder's ledger. Open it with {@link LedgerWriter.open}. */
+export class LedgerWriter {
+  /** The live file. */
+  readonly file: string;
+  readonly #dataDir: string;
+  readonly #flushIntervalMs: number;
+  readonly #maxBatchRecords: number;
+  readonly #maxFileBytes: number;
+  readonly #now: () => number;
+  readonly #logger: Logger;
+  #handle: FileHandle;
+  #size: number;
+  /** The file does not end with a newline (a torn line, or a failed write): start the next batch with one. */
+  #midLine: boolean;
+  #waiting: Waiting[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> | undefined;
+  #accepting = true;
+  #closing: Promise<void> | undefined;
+  #destroying: Promise<void> | undefined;
+  #handleClosed: Promise<void> | undefined;
+
+  private constructor(options: LedgerWriterOptions, handle: FileHandle, size: number, midLine: boolean) {
+    this.#dataDir = options.dataDir;
+    this.file = liveLedgerPath(options.dataDir);
+    this.#flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+    this.#maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS;
+    this.#maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    this.#now = options.now ?? Date.now;
+    this.#logger = options.logger ?? silentLogger;
+    this.#handle = handle;
+    this.#size = size;
+    this.#midLine = midLine;
+  }
+
+  /**
+   * Opens (creating if needed) `<dataDir>/ledger.ndjson`. A torn last line left by a crash is
+   * reported with a warning naming the file and the line's byte offset; it is never fatal.
+   */
+  static async open(options: LedgerWriterOptions): Promise<LedgerWriter> {
+    const logger = options.logger ?? silentLogger;
+    const file = liveLedgerPath(options.dataDir);
+    await ensureFolder(options.dataDir);
+    try {
+      const existed = await stat(file).then(() => true, () => false);
+      // a+: appends go to the end whatever the position; reads are needed to find a torn tail.
+      const handle = await open(file, 'a+', 0o600);
+      if (!existed) await syncFolder(options.dataDir);
+      const { size } = await handle.stat();
+      const tornAt = await tornLineOffset(handle, size);
+      if (tornAt !== undefined) logger.warn('ledger: skipping a torn last line', { file, offset: tornAt, bytes: size - tornAt });
+      return new LedgerWriter(options, handle, size, tornAt !== undefined);
+    } catch (err) {
+      throw new ProximaError(ErrorCodes.STORE_IO, `cannot open the ledger ${file}`, { cause: err });
+    }
+  }
+
+  /**
+   * Appends `record`; resolves once it is on disk (fdatasync'd). PRX_ERR_LEDGER_RECORD_INVALID for a
+   * record that does not check, PRX_ERR_STORE_IO when the write fails, PRX_ERR_SERVER_DRAINING after close.
+   */
+  append(record: LedgerRecord): Promise<void> {
+    if (!this.#accepting) return Promise.reject(new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger is closed'));
+    let line: string;
+    try {
+      line = `${JSON.stringify(checkRecord(record))}\n`;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ line, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Writes what is waiting now; resolves once everything appended so far is on disk (or failed). */
+  async flush(): Promise<void> {
+    while (this.#writing !== undefined || this.#waiting.length > 0) {
+      this.#flushNow();
+      await this.#writing;
+    }
+  }
+
+  /** Refuses new records, writes the waiting ones, closes the file. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#accepting = false;
+      await this.flush();
+      await this.#closeHandle();
+    })();
+    return this.#closing;
+  }
+
+  /** Fails the waiting records with `err` (or PRX_ERR_SERVER_DRAINING) and closes the file. Idempotent. */
+  destroy(err?: Error): Promise<void> {
+    this.#destroying ??= (async () => {
+      this.#accepting = false;
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      const failure = err ?? new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger was closed before the record was written');
+      for (const w of this.#waiting.splice(0)) w.reject(failure);
+      // A write under way cannot be called back; its records settle as it ends.
+      await this.#writing;
+      await this.#closeHandle();
+    })();
+    return this.#destroying;
+  }
+
+  #schedule(): void {
+    if (this.#writing !== undefined || this.#waiting.length === 0) return;
+    if (this.#waiting.length >= this.#maxBatchRecords || !this.#accepting) {
+      this.#flushNow();
+      return;
+    }
+    // Not unref()ed: a caller awaits this batch, and the process must not exit before it is written.
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#flushNow();
+    }, this.#flushIntervalMs);
+  }
+
+  #flushNow(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#writing !== undefined || this.#waiting.length === 0) return;
+    const batch = this.#waiting.splice(0);
+    this.#writing = this.#write(batch).then(() => {
+      this.#writing = undefined;
+      this.#schedule();
+    });
+  }
+
+  /** Writes and syncs one batch, settling each of its records; never rejects. */
+  async #write(batch: Waiting[]): Promise<void> {
+    const data = Buffer.from((this.#midLine ? '\n' : '') + batch.map((w) => w.line).join(''), 'utf8');
+    try {
+      for (let done = 0; done < data.length; ) done += (await this.#handle.write(data, done)).bytesWritten;
+      this.#midLine = false;
+      this.#size += data.length;
+      await this.#handle.datasync();
+    } catch (err) {
+      this.#midLine = true; // part of the batch may be in the file
+      const failure = new ProximaError(ErrorCodes.STORE_IO, `cannot append to the ledger ${this.file}`, { cause: err });
+      this.#logger.error('ledger: append failed', { err: failure });
+      for (const w of batch) w.reject(failure);
+      return;
+    }
+    for (const w of batch) w.resolve();
+    if (this.#maxFileBytes > 0 && this.#size >= this.#maxFileBytes) await this.#rotate();
+  }
+
+  /** Renames the live file to a segment named for now and starts a new live file. */
+  async #rotate(): Promise<void> {
+    let untilMs = this.#now();
+    while (await stat(segmentPath(this.#dataDir, untilMs)).then(() => true, () => false)) untilMs += 1;
+    const segment = segmentPath(this.#dataDir, untilMs);
+    try {
+      await rename(this.file, segment);
+    } catch (err) {
+      this.#logger.error('ledger: rotation failed; appending to the same file', { err, file: this.file });
+      return;
+    }
+    try {
+      const next = await open(this.file, 'a+', 0o600);
+      await syncFolder(this.#dataDir);
+      const old = this.#handle;
+      [this.#handle, this.#size, this.#midLine] = [next, 0, false];
+      await old.close();
+      this.#logger.info('ledger rotated', { segment });
+    } catch (err) {
+      // Keep appending to the renamed file rather than lose records; put its name back.
+      await rename(segment, this.file).catch(() => undefined);
+      this.#logger.error('ledger: could not start a new file after rotating', { err, file: this.file });
+    }
+  }
+
+  #closeHandle(): Promise<void> {
+    this.#handleClosed ??= this.#handle.close().catch((err: unknown) => this.#logger.warn('ledger: close failed', { err }));
+    return this.#handleClosed;
+  }
+}
+
+/** The offset where a last line without its newline starts, or undefined when the file ends cleanly. */
+async function tornLineOffset(handle: FileHandle, size: number): Promise<number | undefined> {
+  if (size === 0) return undefined;
+  const block = Buffer.alloc(SCAN_BLOCK_BYTES);
+  let end = size;
+  let first = true;
+  while (end > 0) {
+    const start = Math.max(0, end - SCAN_BLOCK_BYTES);
+    const { bytesRead } = await handle.read(block, 0, end - start, start);
+    const view = block.subarray(0, bytesRead);
+    if (first && view[view.length - 1] === NEWLINE) return undefined;
+    first = false;
+    const at = view.lastIndexOf(NEWLINE);
+    if (at >= 0) return start + at + 1;
+    end = start;
+  }
+  return 0;
+}

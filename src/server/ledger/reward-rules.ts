@@ -1,0 +1,61 @@
+/**
+ * The numbers the reward procedure runs on: the `rewards` section of server.yaml, with defaults.
+ * One credit is 1,000 generated tokens of a 1B-parameter model.
+ */
+
+/** Every tunable of the credit rules; see README "Rewards" for what each means. */
+export interface RewardRules {
+  /** Epoch length; epochs are counted from `epochOriginMs`. */
+  epochLengthMs: number;
+  /** The start of epoch 0, in milliseconds since the Unix epoch. */
+  epochOriginMs: number;
+  /** After an epoch ends its credit stays pending this long, so late verdicts still land in it. */
+  settleMs: number;
+  /** β: what a prompt token is worth next to a generated one. */
+  promptTokenWeight: number;
+  /** Billed completion tokens are at most observed × (1 + this) + `observedSlackTokens`. */
+  observedTolerance: number;
+  observedSlackTokens: number;
+  /** The weight (billions of parameters) of a model whose size is unknown. */
+  defaultModelWeight: number;
+  /** No model weighs more, whatever it claims. */
+  maxModelWeight: number;
+  /** A size claimed by one node only, and confirmed by no canary, counts for at most this. */
+  unconfirmedModelWeight: number;
+  /** Uptime credit per hour of passed probes, times the weight of the largest model the node served. */
+  uptimeCreditPerHour: number;
+  /** How often the super node probes a node: each passed probe stands for this much uptime. */
+  probeIntervalMs: number;
+  /** No node generates faster than this, whatever the model. */
+  maxTokensPerSecond: number;
+  /** A model of W billion parameters generates at most this / W tokens per second (memory bound). */
+  maxTokensPerSecondAt1B: number;
+  /** Tunnel jitter allowed when comparing a node's reported generation time with the wall clock. */
+  timingSlackMs: number;
+  /** This many implausible requests in an epoch flag the node for it; 0 never does. */
+  implausibleToFlag: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+/** The defaults, as a super node with no `rewards` section runs. */
+export const DEFAULT_REWARD_RULES: Readonly<RewardRules> = Object.freeze({
+  epochLengthMs: 24 * HOUR_MS,
+  epochOriginMs: 0,
+  settleMs: HOUR_MS,
+  promptTokenWeight: 0.2,
+  observedTolerance: 0.1,
+  observedSlackTokens: 2,
+  defaultModelWeight: 1,
+  maxModelWeight: 1000,
+  unconfirmedModelWeight: 8,
+  uptimeCreditPerHour: 0.1,
+  probeIntervalMs: 60_000,
+  maxTokensPerSecond: 1000,
+  maxTokensPerSecondAt1B: 5000,
+  timingSlackMs: 1000,
+  implausibleToFlag: 3,
+});
+
+/** Generated tokens per credit. */
+export const TOKENS_PER_CREDIT = 1000;
