@@ -17,32 +17,40 @@ export interface BodyLimits {
  * PRX_ERR_HTTP_BODY_TIMEOUT when it is not all there within bodyTimeoutMs, PRX_ERR_HTTP_BAD_REQUEST
  * when it is not JSON.
  */
-export function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+  const body = await readBody(req, limits);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body is not valid JSON', { cause: err });
+  }
+}
+
+/**
+ * Reads a whole body: PRX_ERR_HTTP_BODY_TOO_LARGE past maxBodyBytes (declared or sent),
+ * PRX_ERR_HTTP_BODY_TIMEOUT when it is not all there within bodyTimeoutMs, PRX_ERR_HTTP_BAD_REQUEST
+ * when the client leaves first.
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limits.maxBodyBytes) return Promise.reject(tooLarge(limits));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
-    const finish = (err: Error | undefined, value?: unknown): void => {
+    const finish = (err: Error | undefined): void => {
       clearTimeout(timer);
       req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
       if (err !== undefined) {
         req.pause();
         reject(err);
-      } else resolve(value);
+      } else resolve(Buffer.concat(chunks, bytes));
     };
     const onData = (chunk: Buffer): void => {
       bytes += chunk.length;
       if (bytes > limits.maxBodyBytes) finish(tooLarge(limits));
       else chunks.push(chunk);
     };
-    const onEnd = (): void => {
-      try {
-        finish(undefined, JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch (err) {
-        finish(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body is not valid JSON', { cause: err }));
-      }
-    };
+    const onEnd = (): void => finish(undefined);
     const onError = (err: Error): void =>
       finish(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body could not be read', { cause: err }));
     // 'close' before 'end': the client went away mid-body.
