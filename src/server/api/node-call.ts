@@ -90,7 +90,7 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
     const { statusCode: status, body } = response;
     const contentType = headerValue(response.headers['content-type']) ?? 'application/json; charset=utf-8';
     if (status >= 500 && o.canRetry && !writer.started) {
-      body.destroy();
+      discard(body);
       return { outcome: 'node_error', retry: new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}`), ttftMs };
     }
     if (status < 200 || status > 299) {
@@ -146,7 +146,7 @@ function pipeBody(body: Readable, writer: AnswerWriter, transform: (chunk: Buffe
       try {
         out = transform(chunk);
       } catch (err) {
-        body.destroy();
+        discard(body);
         reject(err);
         return;
       }
@@ -177,8 +177,14 @@ async function readErrorBody(body: Readable): Promise<string | undefined> {
   } catch {
     return undefined;
   } finally {
-    body.destroy();
+    discard(body);
   }
+}
+
+/** Drops the rest of a node's answer (its stream is reset; the error that follows is expected). */
+function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** A failure on the way to or from a node, as a coded error naming the node. */
