@@ -6,7 +6,7 @@
  * gives up (its user left) leaves the queue; one that waits too long gets PRX_ERR_NODES_BUSY.
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import type { ModelCatalog, ModelHost } from './model-catalog.js';
+import type { ModelHost, ModelLookup } from './model-catalog.js';
 import { displayName } from './model-name.js';
 
 /** A slot on a host, held while a request runs there. */
@@ -26,9 +26,16 @@ export interface AcquireOptions {
   ignoreCapacity?: boolean;
 }
 
+/** What the router needs of the catalog: where a model is, and word when that changes. */
+export interface RouterCatalog {
+  lookup(key: string): ModelLookup;
+  on(event: 'change', listener: () => void): unknown;
+  off(event: 'change', listener: () => void): unknown;
+}
+
 /** How the router queues. */
 export interface ModelRouterOptions {
-  catalog: Pick<ModelCatalog, 'lookup' | 'on' | 'off'>;
+  catalog: RouterCatalog;
   /** Requests that may wait at once; 0: none wait. */
   maxQueued: number;
   maxQueueWaitMs: number;
