@@ -42,7 +42,7 @@ export function usageRecord(f: UsageFacts): RequestRecord {
     id: f.id,
     time: new Date(f.startedAtMs).toISOString(),
     node: f.host.node.name,
-    model: displayName(f.request.key),
+    model: displayName(f.request.key).slice(0, 256),
     digest: text(f.host.model.digest, 128),
     parameterSize: text(f.host.model.details?.parameter_size, 32),
     keyId: f.caller.keyId,
