@@ -5,6 +5,7 @@
  * goes to the oldest waiter that can use it, so no waiter starves behind newcomers. A waiter that
  * gives up (its user left) leaves the queue; one that waits too long gets PRX_ERR_NODES_BUSY.
  */
+import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { ModelHost, ModelLookup } from './model-catalog.js';
 import { displayName } from './model-name.js';
@@ -50,8 +51,11 @@ interface Waiter {
   fail(err: unknown): void;
 }
 
-/** The router. `close()` refuses new requests and fails the waiting ones with PRX_ERR_SERVER_DRAINING. */
-export class ModelRouter {
+/**
+ * The router. `close()` refuses new requests and fails the waiting ones with PRX_ERR_SERVER_DRAINING.
+ * Emits `queued` (the model's key) when a request starts to wait, for metrics and tests.
+ */
+export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
   readonly #options: ModelRouterOptions;
   readonly #random: () => number;
   /** Requests in flight per `node\0service`. */
@@ -61,6 +65,7 @@ export class ModelRouter {
   readonly #pump = (): void => this.#grantWaiters();
 
   constructor(options: ModelRouterOptions) {
+    super();
     this.#options = options;
     this.#random = options.random ?? Math.random;
     options.catalog.on('change', this.#pump);
@@ -134,6 +139,7 @@ export class ModelRouter {
       const timer = setTimeout(() => waiter.fail(busy(key, `no node was free within ${waitMs} ms`)), waitMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#queue.push(waiter);
+      this.emit('queued', key);
     });
   }
 
