@@ -5,7 +5,7 @@
  * live nodes and the registry; closed with the server.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-router.js';
 import { bearerToken } from '../http-json.js';
@@ -38,9 +38,9 @@ export interface ModelApiOptions {
   keepAliveMs?: number;
 }
 
-/** A request id as OpenAI's look: `req_` and 24 hex characters. */
+/** A request id as OpenAI's look: `req_` and 32 hex characters (a random UUID's, drawn from Node's cached pool). */
 export function newRequestId(): string {
-  return `req_${randomBytes(12).toString('hex')}`;
+  return `req_${randomUUID().replaceAll('-', '')}`;
 }
 
 /** The endpoint. Open it with {@link ModelApi.open}; `handle` is its part of the API router. */
