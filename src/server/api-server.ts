@@ -28,7 +28,7 @@ const OPENED = Promise.resolve();
 
 /** A node:http server fed with in-memory streams by the public connections. */
 export class ApiServer {
-  readonly server: http.Server;
+  private readonly server: http.Server;
   private draining = false;
   private readonly options: ApiServerOptions;
 
