@@ -8,7 +8,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { startWebServer, type WebServer } from '../fixtures/web-server.js';
 import { allClosed, servedService } from '../fixtures/served-service.js';
-import { attachNode, parseResponses, rawConnect, startTunnel, type Tunnel } from '../fixtures/tunnel.js';
+import { settle, trackTimers } from '../fixtures/timers.js';
+import { attachNode, parseResponses, rawConnect, rawExchange, startTunnel, type Tunnel } from '../fixtures/tunnel.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -173,4 +174,34 @@ t.test('a parked stream is not reused once its local connection closed, nor once
   await conn.waitFor('served /three');
   t.equal(sockets.length, 3, 'the node reconnected: /three went on its new session, not the parked stream');
   t.ok(old.server.isOpen, 'though the old session was still up');
+});
+
+t.test('nothing outlives a switched connection: parked streams end with it, their local connections close, no timer is left', async (t) => {
+  const timers = trackTimers();
+  t.teardown(() => timers.stop());
+  // They never close idle connections themselves here: only the tunnel's ends can.
+  const alpha = await servedService(t, 600_000);
+  const beta = await servedService(t, 600_000);
+  const tunnel = await startTunnel(t, {
+    nodes: [{ name: 'alpha', services: [{ name: 'web', port: alpha.port }] }, { name: 'beta', services: [{ name: 'web', port: beta.port }] }],
+    listener: { trustProxy: true },
+  });
+  // node:http keeps a Date header for a second, with a timer: have it made before counting.
+  await rawExchange(t, tunnel.port, get(tunnel.domain, '/warm-up', close));
+  await settle();
+  const before = timers.live();
+  const conn = await rawConnect(t, tunnel.port);
+  for (const [host, path] of [[tunnel.host('alpha'), '/a'], [tunnel.domain, '/api'], [tunnel.host('beta'), '/b']] as const) {
+    conn.socket.write(get(host, path));
+    await conn.waitFor(path);
+  }
+  conn.socket.write(get(tunnel.domain, '/last', close));
+  t.same(parseResponses((await conn.closed).bytes).map((r) => r.status), [200, 200, 200, 200]);
+  await allClosed([...alpha.sockets, ...beta.sockets]);
+  t.same([alpha.sockets.length, beta.sockets.length], [1, 1], 'the services\' connections closed once the public one did');
+  // The tunnel streams wind down too: the node's ends, then (their FIN crossing back) ours.
+  await Promise.all(['alpha', 'beta'].map((name) => tunnel.directory.nodes.get(name)!.forwarder.close()));
+  await settle();
+  t.same(['alpha', 'beta'].map((name) => tunnel.directory.nodes.get(name)!.server.streamCount), [0, 0], 'no tunnel stream left open');
+  t.ok(timers.live() <= before, 'no timer left behind');
 });
