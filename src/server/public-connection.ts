@@ -159,6 +159,13 @@ export class PublicConnection {
     }
     this.reader.stop();
     if (this.outstanding === 0) this.closeGracefully();
+    else if (this.onApi) {
+      // As node:http, which is not half-open, always did: an end cancels the API's work in flight.
+      const cut = this.leg!.midResponse;
+      this.leg!.abort();
+      if (cut) this.destroy();
+      else this.closeGracefully();
+    }
   };
 
   private resumeClient(): void {

@@ -64,6 +64,19 @@ t.test('a client that leaves mid-answer cancels the API request', async (t) => {
   t.equal(await done, false, 'the API\'s response closed before it finished');
 });
 
+t.test('a client\'s end (FIN) cancels the API\'s work in flight, as node:http always did', async (t) => {
+  let arrived!: (res: ServerResponse) => void;
+  const waiting = new Promise<ServerResponse>((resolve) => (arrived = resolve));
+  const tunnel = await startTunnel(t, { api: (_req, res) => arrived(res) }); // answers nothing
+  const conn = await rawConnect(t, tunnel.port);
+  conn.socket.end(get(tunnel.domain, '/slow'));
+  const res = await waiting;
+  if (!res.closed) await new Promise((resolve) => res.once('close', resolve));
+  t.notOk(res.writableFinished, 'the API\'s response was closed unanswered');
+  const { bytes, reset } = await conn.closed;
+  t.same([bytes.length, reset], [0, false], 'the connection closed, nothing said');
+});
+
 t.test('the API sees the client\'s address; a body reaches it untouched; its Connection: close closes the connection', async (t) => {
   const tunnel = await startTunnel(t, {
     api: (req, res) => {
