@@ -7,6 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { startWebServer, type WebServer } from '../fixtures/web-server.js';
+import { MAX_PARKED_LEGS } from '../../src/server/connection-legs.js';
 import { allClosed, servedService } from '../fixtures/served-service.js';
 import { settle, trackTimers } from '../fixtures/timers.js';
 import { attachNode, parseResponses, rawConnect, rawExchange, startTunnel, type Tunnel } from '../fixtures/tunnel.js';
@@ -204,4 +205,26 @@ t.test('nothing outlives a switched connection: parked streams end with it, thei
   await settle();
   t.same(['alpha', 'beta'].map((name) => tunnel.directory.nodes.get(name)!.server.streamCount), [0, 0], 'no tunnel stream left open');
   t.ok(timers.live() <= before, 'no timer left behind');
+});
+
+t.test(`at most ${MAX_PARKED_LEGS} streams are parked: the oldest is retired, its local connection closes`, async (t) => {
+  const local = await servedService(t, 600_000);
+  const names = Array.from({ length: MAX_PARKED_LEGS + 2 }, (_, i) => `s${i}`);
+  const tunnel = await startTunnel(t, {
+    nodes: [{ name: 'alpha', services: names.map((name) => ({ name, port: local.port })) }],
+    listener: { trustProxy: true },
+  });
+  const conn = await rawConnect(t, tunnel.port);
+  const ask = async (service: string, path: string): Promise<void> => {
+    conn.socket.write(get(tunnel.host('alpha', service), path));
+    await conn.waitFor(`served ${path}`);
+  };
+  for (const [i, name] of names.entries()) await ask(name, `/first-${i}`);
+  t.equal(local.sockets.length, names.length, 'one stream, one local connection per service');
+  await allClosed([local.sockets[0]!]);
+  t.pass(`the oldest parked stream (${names[0]}) was retired: its local connection closed`);
+  await ask(names[names.length - 2]!, '/again-parked');
+  t.equal(local.sockets.length, names.length, 'a parked stream was reused');
+  await ask(names[0]!, '/again-evicted');
+  t.equal(local.sockets.length, names.length + 1, 'the retired one was opened afresh');
 });
