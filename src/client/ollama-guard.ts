@@ -91,6 +91,7 @@ export class OllamaGuard {
 
   /** Serves HTTP on `stream` (the bytes after its `open` header); resolves once the stream has closed. */
   serve(stream: Duplex): Promise<void> {
+    if (stream.closed) return Promise.resolve(); // reset by the super node before it was handed over
     const state: StreamState = { active: 0, aborts: new Set(), idle: undefined };
     this.#streams.set(stream, state);
     // The super node never ends a stream while an answer is due: an end then means the user left.

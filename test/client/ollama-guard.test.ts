@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { OllamaGuard, type OllamaGuardOptions } from '../../src/client/ollama-guard.js';
 import type { ModelShare } from '../../src/client/model-share.js';
@@ -205,6 +205,16 @@ t.test('an Ollama that is down gets 502 in the shape of the API', async (t) => {
   t.match(JSON.parse(native.text), { error: /^ollama at http:\/\/127\.0\.0\.1:\d+ failed/ });
   const openai = await call('GET', '/v1/models');
   t.match(JSON.parse(openai.text), { error: { type: 'api_error', code: 'PRX_ERR_TARGET_UNREACHABLE', param: null } });
+});
+
+t.test('a stream already closed when it is handed over is done at once', async (t) => {
+  const fake = await fakeOllama(t);
+  const { guard } = await guarded(t, fake.port);
+  const stream = new PassThrough();
+  stream.destroy();
+  await once(stream, 'close');
+  await guard.serve(stream);
+  t.same(fake.requests, []);
 });
 
 t.test('a stream with no request in progress for idleTimeoutMs is ended, a half-sent head included', async (t) => {
