@@ -128,7 +128,8 @@ export class OllamaGuard {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const stream = req.socket as Duplex;
-    const state = this.#streams.get(stream)!;
+    const state = this.#streams.get(stream);
+    if (state === undefined) return void res.destroy(); // parsed as the stream closed: nobody to answer
     state.active++;
     clearTimeout(state.idle);
     const abort = new AbortController();
