@@ -8,8 +8,9 @@ import { ExitCode, type CliCommand } from '../cli-frame.js';
 import { onStopSignals } from '../cli-signals.js';
 import { createLogger } from '../log.js';
 import { advertisedServices, ProximaClient } from './client.js';
-import { loadClientConfig } from './config.js';
+import { loadClientConfig, type OllamaServiceConfig } from './config.js';
 import { Forwarder } from './forwarder.js';
+import { ModelDiscovery } from './model-discovery.js';
 
 /** The default command: run the node. */
 export const runCommand: CliCommand<{ config: string }> = {
@@ -21,17 +22,26 @@ export const runCommand: CliCommand<{ config: string }> = {
     const config = loadClientConfig(file);
     const logger = createLogger({ level: config.log.level });
     // Streams live in the session: closing or destroying the client winds them down too.
-    const forwarder = new Forwarder({ services: config.services, logger });
+    const { maxBodyBytes, bodyTimeoutMs } = config.models;
+    const forwarder = new Forwarder({ services: config.services, guard: { maxBodyBytes, bodyTimeoutMs }, logger });
+    // The first read of every Ollama's models comes before the first login, so the node goes
+    // online with its models rather than advertising none and then some.
+    const discovery = await ModelDiscovery.start({
+      services: config.services.filter((s): s is OllamaServiceConfig => s.kind === 'ollama'),
+      refreshIntervalMs: config.models.refreshIntervalMs,
+      logger,
+    });
     const client = ProximaClient.start({
       server: config.server,
       tls: config.tls,
       name: config.name,
       token: config.token,
-      services: advertisedServices(config.services),
+      services: advertisedServices(config.services, discovery.models),
       reconnect: config.reconnect,
       onStream: (stream) => forwarder.handle(stream),
       logger,
     });
+    discovery.on('change', (models) => client.advertise(advertisedServices(config.services, models)));
     const stopListening = onStopSignals((signal) => {
       logger.info('draining', { signal });
       void client.close();
@@ -41,6 +51,7 @@ export const runCommand: CliCommand<{ config: string }> = {
     });
     try {
       const refused = await client.done;
+      await discovery.destroy();
       await forwarder.destroy(); // nothing is left by now; a stream that lingered is cut
       if (refused !== undefined) throw refused;
       logger.info('stopped');

@@ -6,9 +6,10 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { ServiceAdvert, WelcomeMessage } from '../proto/control-messages.js';
+import type { ModelAdvert, ServiceAdvert, WelcomeMessage } from '../proto/control-messages.js';
 import type { ServiceConfig } from './config.js';
 import { ControlConnection, type ControlConnectionOptions } from './control-connection.js';
+import { fitAdvertise } from './model-adverts.js';
 import { Backoff, isFatal, pause, systemClock, type Pause, type ReconnectClock } from './reconnect.js';
 
 /** How the client connects and reconnects. */
@@ -44,6 +45,8 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
   readonly #clock: ReconnectClock;
   readonly #logger: Logger;
   #connection: ControlConnection | undefined;
+  /** What the node advertises now: the options' services until {@link advertise} replaces them. */
+  #services: readonly ServiceAdvert[];
   #attempt: AbortController | undefined;
   #pause: Pause | undefined;
   #stopped = false;
@@ -53,6 +56,7 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
     this.#options = options;
     this.#clock = { ...systemClock, ...options.clock };
     this.#logger = (options.logger ?? silentLogger).child({ node: options.name });
+    this.#services = this.#fit(options.services);
     this.done = this.#run();
   }
 
@@ -64,6 +68,19 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
   /** The live connection, if online now. */
   get connection(): ControlConnection | undefined {
     return this.#connection;
+  }
+
+  /** Advertises `services` (with their models) now if online, and on every later connection. */
+  advertise(services: readonly ServiceAdvert[]): void {
+    this.#services = this.#fit(services);
+    this.#connection?.advertise(this.#services);
+  }
+
+  /** `services` trimmed to fit one control message, which would otherwise fail to encode. */
+  #fit(services: readonly ServiceAdvert[]): readonly ServiceAdvert[] {
+    const fitted = fitAdvertise(services);
+    if (fitted.dropped > 0) this.#logger.warn('too many models for one advertisement: some are not advertised', { dropped: fitted.dropped });
+    return fitted.services;
   }
 
   /** Drains: the super node is told, streams in flight finish (bounded), then the connection closes. Idempotent. */
@@ -92,9 +109,11 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
     while (!this.#stopped) {
       let why: Error | undefined;
       try {
-        const connection = await this.#connect();
+        const advertised = this.#services;
+        const connection = await this.#connect(advertised);
         const since = this.#clock.now();
         this.#connection = connection;
+        if (this.#services !== advertised) connection.advertise(this.#services); // changed during the handshake
         this.#logger.info(`online at ${connection.welcome.publicUrl}`, { publicUrl: connection.welcome.publicUrl });
         this.emit('online', connection.welcome);
         if (this.#stopped) await connection.close(); // close() came while the handshake finished
@@ -116,11 +135,12 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
     return undefined;
   }
 
-  #connect(): Promise<ControlConnection> {
+  #connect(services: readonly ServiceAdvert[]): Promise<ControlConnection> {
     this.#attempt = new AbortController();
     const { handshakeTimeoutMs, ...options } = this.#options;
     return ControlConnection.open({
       ...options,
+      services,
       timeoutMs: handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       signal: this.#attempt.signal,
       logger: this.#logger,
@@ -137,12 +157,15 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
   }
 }
 
-/** What a node advertises for its configured services (models come with model discovery). */
-export function advertisedServices(services: readonly ServiceConfig[]): ServiceAdvert[] {
+/** What a node advertises for its configured services: with `models` (from model discovery), each ollama service carries its shared models. */
+export function advertisedServices(services: readonly ServiceConfig[], models?: ReadonlyMap<string, readonly ModelAdvert[]>): ServiceAdvert[] {
   return services.map((s) => {
     const advert: ServiceAdvert = { name: s.name, kind: s.kind };
     if (s.hostHeader !== undefined) advert.hostHeader = s.hostHeader;
-    if (s.kind === 'ollama') advert.maxConcurrent = s.maxConcurrent;
+    if (s.kind === 'ollama') {
+      if (models !== undefined) advert.models = [...(models.get(s.name) ?? [])];
+      advert.maxConcurrent = s.maxConcurrent;
+    }
     return advert;
   });
 }

@@ -54,7 +54,18 @@ export interface ClientConfig {
   /** Never empty; the first is the node's default service, served at `<node>.<domain>`. */
   services: ServiceConfig[];
   reconnect: { initialDelayMs: number; maxDelayMs: number };
+  models: ModelsConfig;
   log: LogConfig;
+}
+
+/** Model sharing: how often the local Ollama's models are read, and the guard's limits on requests. */
+export interface ModelsConfig {
+  /** How often each ollama service's /api/tags is read again (changes are advertised). */
+  refreshIntervalMs: number;
+  /** Largest request body the guard in front of Ollama accepts (413 beyond). */
+  maxBodyBytes: number;
+  /** Time a request body has to arrive whole (408 beyond). */
+  bodyTimeoutMs: number;
 }
 
 /** A node token is long and random; a short one is a placeholder left in by mistake. */
@@ -121,6 +132,12 @@ const reconnectSection = map(
   (r, at, ctx) => (r.maxDelayMs >= r.initialDelayMs ? r : fail(ctx, `${at}.maxDelayMs`, 'must not be less than initialDelayMs')),
 );
 
+const modelsSection = section({
+  refreshIntervalMs: withDefault(duration(100, 86_400_000), 30_000),
+  maxBodyBytes: withDefault(integer(1024, 1024 * 1024 * 1024), 32 * 1024 * 1024),
+  bodyTimeoutMs: withDefault(duration(1, 3_600_000), 60_000),
+});
+
 const clientSchema: Schema<ClientConfig> = map(
   object({
     server: hostPort('proxima.example.com:7000'),
@@ -129,6 +146,7 @@ const clientSchema: Schema<ClientConfig> = map(
     tls: withDefault(tlsSetting, false),
     services: withDefault(servicesList, DEFAULT_SERVICES),
     reconnect: reconnectSection,
+    models: modelsSection,
     log: logSection,
   }, tokenRules(true)),
   (c, at, ctx) => {

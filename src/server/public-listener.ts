@@ -38,6 +38,9 @@ export interface PublicListenerStats {
 
 
 /** The public listener. `listen()`, then `close()` (drain) or `destroy()`. */
+/** Bytes a public socket buffers before write() says to wait (its high-water mark, both ways). */
+export const PUBLIC_SOCKET_BUFFER_BYTES = 256 * 1024;
+
 export class PublicListener {
   private readonly server: net.Server;
   private readonly api: ApiServer;
@@ -68,7 +71,10 @@ export class PublicListener {
       openApi: (peer) => this.api.openStream(peer),
     };
     // Half-open allowed: a client may send its request and FIN, and still wait for the answer.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
+    // A 64 KiB chunk from the tunnel would overrun the default 16 KiB high-water mark and pause
+    // the tunnel stream after every chunk; 256 KiB lets a chunk or four wait in the socket instead.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: PUBLIC_SOCKET_BUFFER_BYTES },
+      (socket) => this.onConnection(socket));
     this.server.maxConnections = o.maxConnections;
     this.server.on('drop', () => this.dropped++);
     // After listen(): accept failures (EMFILE, say) are reported here; the listener carries on.

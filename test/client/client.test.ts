@@ -2,7 +2,9 @@ import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { advertisedServices, ProximaClient, type ProximaClientEvents, type ProximaClientOptions } from '../../src/client/client.js';
 import type { ReconnectClock } from '../../src/client/reconnect.js';
+import { createLogger } from '../../src/log.js';
 import type { MuxStream } from '../../src/mux/index.js';
+import type { ServiceAdvert } from '../../src/proto/control-messages.js';
 import type { NodeSession } from '../../src/server/node-session.js';
 import type { ProximaServer } from '../../src/server/server.js';
 import { nextEvent, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
@@ -172,6 +174,33 @@ t.test('close() while waiting to retry, or during a handshake, stops at once', a
   t.equal(await waiting.done, undefined);
 });
 
+t.test('advertise(): new services go out at once and on every later connection; too many models are trimmed', async (t) => {
+  const server = await startServer(t);
+  const token = await register(server, 'alpha');
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'warn', stream: { write: (line: string) => lines.push(line) > 0 } });
+  const client = start(t, server.controlAddress().port, token, { logger });
+  const first = await online(server, 'alpha');
+  t.same(first.services, [{ name: 'web', kind: 'http' }]);
+  const services: ServiceAdvert[] = [{ name: 'ollama', kind: 'ollama', models: [{ name: 'llama3.2:latest', digest: 'a'.repeat(64) }], maxConcurrent: 2 }];
+  let next = nextEvent<NodeSession>(server.nodes, 'advertised');
+  client.advertise(services);
+  t.same((await next).services, services, 'at once, on the live connection');
+  next = nextEvent<NodeSession>(server.nodes, 'advertised');
+  await first.destroy();
+  const second = await next;
+  t.not(second, first);
+  t.same(second.services, services, 'the new connection advertises them from the start');
+  const models = Array.from({ length: 1000 }, (_, i) => ({ name: `model-${i}:latest`, digest: 'b'.repeat(64), details: { family: 'llama' } }));
+  next = nextEvent<NodeSession>(server.nodes, 'advertised');
+  client.advertise([{ name: 'ollama', kind: 'ollama', models, maxConcurrent: 1 }]);
+  const trimmed = (await next).services[0]!.models!;
+  t.ok(trimmed.length > 100 && trimmed.length < 1000, `${trimmed.length} of 1000 models fit one message`);
+  t.same(trimmed, models.slice(0, trimmed.length));
+  const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => /too many models/.test(String(l.msg)));
+  t.match(warning, { level: 'warn', dropped: 1000 - trimmed.length });
+});
+
 t.test('advertised services carry name, kind, hostHeader, and maxConcurrent for ollama', async (t) => {
   t.same(advertisedServices([
     { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 } },
@@ -182,4 +211,14 @@ t.test('advertised services carry name, kind, hostHeader, and maxConcurrent for 
     { name: 'site', kind: 'http', hostHeader: 'site.local' },
     { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', maxConcurrent: 2 },
   ]);
+  const models = [{ name: 'llama3.2:latest', digest: 'a'.repeat(64), size: 1 }];
+  t.same(advertisedServices([
+    { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 } },
+    { name: 'ollama', kind: 'ollama', local: { host: '127.0.0.1', port: 11434 }, hostHeader: 'localhost:11434', share: '*', maxConcurrent: 1 },
+    { name: 'down', kind: 'ollama', local: { host: '127.0.0.1', port: 11435 }, hostHeader: 'localhost:11435', share: '*', maxConcurrent: 1 },
+  ], new Map([['ollama', models]])), [
+    { name: 'web', kind: 'http' },
+    { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', models, maxConcurrent: 1 },
+    { name: 'down', kind: 'ollama', hostHeader: 'localhost:11435', models: [], maxConcurrent: 1 },
+  ], 'with discovered models: each ollama service carries its own, none when nothing was found');
 });

@@ -20,6 +20,7 @@ t.test('server, name and token are enough: the node shares the local Ollama', as
       { name: 'ollama', kind: 'ollama', local: { host: '127.0.0.1', port: 11434 }, hostHeader: 'localhost:11434', share: '*', maxConcurrent: 1 },
     ],
     reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
+    models: { refreshIntervalMs: 30_000, maxBodyBytes: 32 * 1024 * 1024, bodyTimeoutMs: 60_000 },
     log: { level: 'info' },
   });
 });
@@ -38,6 +39,7 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
     { name: 'raw', kind: 'http', local: { host: '10.0.0.2', port: 80 } },
   ]);
   t.same(c.reconnect, { initialDelayMs: 1000, maxDelayMs: 300_000 });
+  t.same(c.models, { refreshIntervalMs: 10_000, maxBodyBytes: 1_048_576, bodyTimeoutMs: 120_000 });
   t.equal(c.log.level, 'warn');
 });
 
