@@ -87,3 +87,29 @@ t.test('abortStream: a reset for a socket, a destroy for anything else, idempote
   abortStream(pending);
   t.ok(pending.destroyed, 'a socket still connecting is destroyed');
 });
+
+t.test('abortStream resets a TCP connection even right after a write (Node 20 would send a FIN)', async (t) => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  for (let i = 0; i < 10; i++) {
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    await once(client, 'connect');
+    const [socket] = await accepted;
+    socket.on('error', () => undefined);
+    let seen = '';
+    let reset = false;
+    client.on('data', (d: Buffer) => (seen += d.toString()));
+    client.on('error', (err: NodeJS.ErrnoException) => (reset = err.code === 'ECONNRESET'));
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    socket.write('partial answer');
+    abortStream(socket);
+    socket.write(' and more');
+    socket.end(' and the end');
+    await closed;
+    t.ok(reset, `round ${i}: the peer saw a reset, not an end`);
+    t.notMatch(seen, /more|end/, 'nothing written after the abort left');
+  }
+});

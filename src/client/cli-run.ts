@@ -22,7 +22,8 @@ export const runCommand: CliCommand<{ config: string }> = {
     const config = loadClientConfig(file);
     const logger = createLogger({ level: config.log.level });
     // Streams live in the session: closing or destroying the client winds them down too.
-    const forwarder = new Forwarder({ services: config.services, logger });
+    const { maxBodyBytes, bodyTimeoutMs } = config.models;
+    const forwarder = new Forwarder({ services: config.services, guard: { maxBodyBytes, bodyTimeoutMs }, logger });
     // The first read of every Ollama's models comes before the first login, so the node goes
     // online with its models rather than advertising none and then some.
     const discovery = await ModelDiscovery.start({

@@ -2,7 +2,8 @@
  * The node's end of every tunnel stream: read which service the super node wants, dial it on the
  * local network, say `opened` (or why not), then pipe bytes both ways. Ends and resets cross over
  * as they are: a local reset resets the stream and a stream reset resets the local connection, so
- * a cut-off body is never taken for a complete one at either end.
+ * a cut-off body is never taken for a complete one at either end. Streams for an ollama service
+ * are served by its {@link OllamaGuard} instead, which lets only shared inference through.
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -13,11 +14,20 @@ import { encodeMessage, MessageDecoder } from '../proto/control-codec.js';
 import { parseOpen, type OpenMessage } from '../proto/control-messages.js';
 import { readPrefix } from '../stream-prefix.js';
 import { abortStream, relay } from '../stream-relay.js';
+import type { ModelShare } from './model-share.js';
+import { OllamaGuard, type OllamaGuardOptions } from './ollama-guard.js';
 
-/** A service the forwarder may dial: its name and where it listens. */
+/**
+ * A service the forwarder may dial: its name and where it listens. Streams for a service of kind
+ * `ollama` go through an {@link OllamaGuard} (with `hostHeader`, default `localhost:<port>`, and
+ * `share`, default all); any other kind is relayed raw.
+ */
 export interface ForwardTarget {
   name: string;
   local: HostPort;
+  kind?: 'http' | 'ollama';
+  hostHeader?: string;
+  share?: ModelShare;
 }
 
 /** Options of a Forwarder. */
@@ -28,6 +38,8 @@ export interface ForwarderOptions {
   headerTimeoutMs?: number;
   /** How long dialing a local service may take before it counts as unreachable. */
   connectTimeoutMs?: number;
+  /** Limits of the guards in front of ollama services. */
+  guard?: Omit<OllamaGuardOptions, 'service' | 'logger'>;
   logger?: Logger;
 }
 
@@ -48,7 +60,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  * resets them all. Local connections are made with half-close allowed, so FIN crosses both ways.
  */
 export class Forwarder {
-  private services: readonly ForwardTarget[];
+  private readonly services: readonly ForwardTarget[];
+  private readonly guards = new Map<string, OllamaGuard>();
   private readonly headerTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly logger: Logger;
@@ -60,16 +73,16 @@ export class Forwarder {
     this.headerTimeoutMs = options.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.logger = options.logger ?? silentLogger;
+    for (const s of this.services) {
+      if (s.kind !== 'ollama') continue;
+      const service = { name: s.name, local: s.local, hostHeader: s.hostHeader ?? `localhost:${s.local.port}`, share: s.share ?? '*' };
+      this.guards.set(s.name, new OllamaGuard({ ...options.guard, service, logger: this.logger }));
+    }
   }
 
   /** Streams being served now. */
   get activeStreams(): number {
     return this.active.size;
-  }
-
-  /** Replaces the services (after the node advertises new ones); streams in flight are not affected. */
-  setServices(services: readonly ForwardTarget[]): void {
-    this.services = services;
   }
 
   /** Serves one stream the super node opened. Never throws; every failure is answered on the stream. */
@@ -85,6 +98,7 @@ export class Forwarder {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.active.values());
+    await Promise.all([...this.guards.values()].map((g) => g.close()));
   }
 
   /** Resets every stream and local connection at once; resolves when all have closed. */
@@ -94,6 +108,7 @@ export class Forwarder {
       abortStream(job.stream);
       if (job.socket !== undefined) abortStream(job.socket);
     }
+    await Promise.all([...this.guards.values()].map((g) => g.destroy()));
     await Promise.all(this.active.values());
   }
 
@@ -112,6 +127,12 @@ export class Forwarder {
     const target = this.services.find((s) => s.name === open.service);
     if (target === undefined) return this.refuse(stream, ErrorCodes.SERVICE_UNKNOWN, `this node has no service ${JSON.stringify(open.service)}`);
     const log = this.logger.child({ service: target.name, remote: `${open.remoteAddress}:${open.remotePort}` });
+    const guard = this.guards.get(target.name);
+    if (guard !== undefined) {
+      stream.write(encodeMessage({ type: 'opened' }));
+      log.debug('serving through the guard');
+      return guard.serve(stream);
+    }
     const socket = net.connect({ host: target.local.host, port: target.local.port, allowHalfOpen: true });
     job.socket = socket;
     try {

@@ -120,7 +120,7 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
   }
 
   #schedule(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#sources.length === 0) return;
     // A timer per round, not an interval: a slow Ollama never has two reads in flight.
     this.#timer = setTimeout(() => void this.refresh().then(() => this.#schedule()), this.#refreshIntervalMs);
     this.#timer.unref();

@@ -67,6 +67,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
         this.emit('close', this.endError);
       });
     });
+    (socket as Partial<Pick<import('node:net').Socket, 'setNoDelay'>>).setNoDelay?.(true); // we batch writes ourselves
     socket.on('data', this.onSocketData);
     socket.on('end', () => this.onSocketGone(undefined));
     socket.on('error', (err) => this.onSocketGone(err));

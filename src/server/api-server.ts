@@ -1,85 +1,63 @@
 /**
  * The super node's own API behind the public listener: a node:http server that never listens
- * itself. The listener hands it each connection whose first request is for the API host, with the
- * bytes already read; later requests on that connection are parsed by Node, and any that names a
- * tenant's host gets 421, so no connection reaches a node through the API or the other way round.
+ * itself. A public connection reaches it the way it reaches a node: through a stream, here one end
+ * of an in-memory pair whose other end node:http serves. The connection reads and routes each
+ * request (only those for the API host come here), bounds its head in size and time, and follows
+ * each response to its end, so one mechanism serves nodes and the API, and a connection from a
+ * trusted proxy may carry both.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { ErrorCodes, ProximaError } from '../errors.js';
+import { duplexPair } from '../duplex-pair.js';
 import type { Logger } from '../log.js';
-import { parseHostPort } from '../proto/http-host.js';
-import { ERROR_CODE_HEADER } from '../proto/http-error-response.js';
-import { describeError } from './error-page.js';
-import { routeHost } from './host-route.js';
+import type { SocketPeer } from './forwarded-headers.js';
+import type { NodeStream } from './node-directory.js';
 
 /** The API: the control plane's handler for the API host (registration, /v1, /api, /metrics). */
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 /** Options of an ApiServer. */
 export interface ApiServerOptions {
-  domain: string;
   api: ApiHandler;
+  /** The public connection checks this already; node:http must not refuse what it let through. */
   maxHeadBytes: number;
-  headTimeoutMs: number;
-  idleTimeoutMs: number;
   logger: Logger;
 }
 
-/** Node checks header deadlines on this period; a short head timeout needs a shorter one. */
-const MAX_CHECK_INTERVAL_MS = 1_000;
+/** Resolved for every API stream: there is nothing to dial. */
+const OPENED = Promise.resolve();
 
-/** A node:http server fed with connections by the public listener. */
+/** A node:http server fed with in-memory streams by the public connections. */
 export class ApiServer {
-  readonly server: http.Server;
+  private readonly server: http.Server;
   private draining = false;
   private readonly options: ApiServerOptions;
 
   constructor(options: ApiServerOptions) {
     this.options = options;
-    this.server = http.createServer({
-      maxHeaderSize: options.maxHeadBytes,
-      headersTimeout: options.headTimeoutMs,
-      // Bodies are the API's to bound (each handler reads with its own limits); streams may be long.
-      requestTimeout: 0,
-      keepAliveTimeout: options.idleTimeoutMs,
-      connectionsCheckingInterval: Math.min(MAX_CHECK_INTERVAL_MS, options.headTimeoutMs),
-      noDelay: true,
-    }, (req, res) => this.onRequest(req, res));
-    // Node starts its header-deadline checks on 'listening'; this server never listens itself.
-    this.server.emit('listening');
+    // No deadlines of its own: heads arrive whole (the public connection timed them), idleness is
+    // the public connection's to end, bodies are the handlers' to bound, and streams may be long.
+    this.server = http.createServer({ maxHeaderSize: options.maxHeadBytes, requestTimeout: 0, headersTimeout: 0 }, (req, res) => this.onRequest(req, res));
   }
 
-  /** Takes over `socket`, whose first `bytes` (a complete request head at least) were already read. */
-  adopt(socket: Socket, bytes: Buffer): void {
-    socket.pause();
-    socket.unshift(bytes);
-    this.server.emit('connection', socket);
-    socket.resume();
+  /**
+   * A stream to the API for a public connection from `peer` (what `req.socket.remoteAddress` says):
+   * write requests into it, read responses out of it, end it when done.
+   */
+  openStream(peer: SocketPeer): NodeStream {
+    const [stream, served] = duplexPair();
+    served.remoteAddress = peer.address;
+    served.remotePort = peer.port;
+    this.server.emit('connection', served);
+    return { stream, opened: OPENED };
   }
 
-  /** Answers what is in flight with `Connection: close` and closes idle connections. */
+  /** Answers from now on carry `Connection: close`; the public connections close after them. */
   drain(): void {
     this.draining = true;
-    this.server.closeIdleConnections();
-  }
-
-  /** Stops Node's deadline checks; connections are the listener's to close. */
-  close(): void {
-    this.server.close();
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (this.draining) res.setHeader('Connection', 'close');
-    // A request that was in flight when draining began leaves an idle connection behind it.
-    res.once('finish', () => {
-      if (this.draining) setImmediate(() => this.server.closeIdleConnections());
-    });
-    const host = safeHostname(req.headers.host);
-    if (routeHost(host, this.options.domain).kind !== 'api') {
-      this.answer(res, new ProximaError(ErrorCodes.HTTP_MISDIRECTED, `a request for ${host} on an API connection`), host);
-      return;
-    }
     let result: unknown;
     try {
       result = this.options.api(req, res);
@@ -90,12 +68,6 @@ export class ApiServer {
     if (result instanceof Promise) result.catch((err: unknown) => this.fail(res, err));
   }
 
-  private answer(res: ServerResponse, err: ProximaError, host: string | undefined): void {
-    const { status, code, text } = describeError(err, { host, boundHost: `the API (${this.options.domain})` });
-    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close', [ERROR_CODE_HEADER]: code });
-    res.end(text);
-  }
-
   private fail(res: ServerResponse, err: unknown): void {
     this.options.logger.error('API handler failed', { err });
     if (res.headersSent) res.destroy();
@@ -103,15 +75,5 @@ export class ApiServer {
       res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
       res.end('Internal Server Error\n');
     }
-  }
-}
-
-/** The hostname of a Host header as the router reads it; undefined when absent or malformed. */
-function safeHostname(host: string | undefined): string | undefined {
-  if (host === undefined) return undefined;
-  try {
-    return parseHostPort(host).hostname;
-  } catch {
-    return undefined;
   }
 }

@@ -28,7 +28,10 @@ export interface ControlConfig {
 /** The public HTTP listener, routed by Host. */
 export interface HttpConfig {
   listen: HostPort;
-  /** Trust X-Forwarded-For/-Proto from the peer (set it behind nginx, never on an open port). */
+  /**
+   * Behind a reverse proxy only (nginx), never on an open port: trust X-Forwarded-For/-Proto from
+   * the peer, and let a connection carry requests for many upstreams (the proxy pools connections).
+   */
   trustProxy: boolean;
   maxHeadBytes: number;
   headTimeoutMs: number;

@@ -1,15 +1,14 @@
 /**
- * The tunnel stream behind one public connection and the responses on it: opened on the tenant's
- * node for the first request (again if the node closes an idle one), written with backpressure,
- * read once the node has said `opened`, each response followed to its end. Once `done`, it reports
- * nothing more.
+ * A stream behind one public connection and the responses on it: a tunnel stream to a node's
+ * service, or an in-memory stream to the API server (ApiServer.openStream), handled alike. Written
+ * with backpressure, read once the other end has said `opened`, each response followed to its end.
+ * Once `done`, it reports nothing more.
  */
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { abortStream, closedCleanly } from '../stream-relay.js';
-import type { Tenant } from './host-route.js';
-import type { RemotePeer } from './node-directory.js';
+import type { NodeStream } from './node-directory.js';
 import { ResponseTracker, type ResponseSink } from './response-tracker.js';
 
 /** How long a retired stream may take to finish once our end is sent, before it is reset. */
@@ -34,12 +33,11 @@ export class NodeLeg {
   full = false;
   private readonly tracker: ResponseTracker;
 
-  /** Opens the stream; throws the mux's coded error when the node's session takes no new stream. */
-  constructor(tenant: Tenant, remote: RemotePeer, private readonly owner: LegOwner, logger: Logger) {
+  /** Takes over a stream just opened; `upstream` names it in the debug log (a node, or 'api'). */
+  constructor({ stream, opened }: NodeStream, private readonly owner: LegOwner, logger: Logger, upstream: string) {
     this.tracker = new ResponseTracker(owner);
-    const { stream, opened } = tenant.node.openStream(tenant.service.name, remote);
     this.stream = stream;
-    stream.on('error', (err) => logger.debug('tunnel stream failed', { err, node: tenant.node.name }));
+    stream.on('error', (err) => logger.debug('tunnel stream failed', { err, node: upstream }));
     stream.on('drain', this.onDrain);
     opened.then(() => this.onOpened(), (err) => this.fail(err));
   }

@@ -1,37 +1,31 @@
 /**
- * One public HTTP connection on the super node. Its first request picks the tenant (or hands the
- * connection to the API server); every request after it must be for the same tenant and goes on
- * the same tunnel stream, pipelined, with its head edited and its body passed through as received.
- * Responses are relayed untouched and followed to their end, so that an error page, a close or the
- * next request comes only between them. After a 101 the connection is a plain two-way pipe.
+ * One public HTTP connection on the super node. Each request goes where its Host says (a node's
+ * service through the tunnel, or the API server), on the stream of that upstream, pipelined, with
+ * its head edited for a node and its body passed through as received. A direct client's connection
+ * is bound by its first request (another upstream after it is 421); a trusted proxy's switches
+ * between answers (see TenantBinding, ConnectionLegs). Responses are relayed untouched and followed
+ * to their end, so that an error page, a close or the next request comes only between them. After
+ * a 101 the connection is a plain two-way pipe.
  */
 import type { Socket } from 'node:net';
 import { ErrorCodes, ProximaError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { serializeRequestHead } from '../proto/http-head-edit.js';
 import type { RequestHead } from '../proto/http-request-head.js';
 import { relay } from '../stream-relay.js';
 import { ClientSocket } from './client-socket.js';
+import { ConnectionLegs, type LegSettings } from './connection-legs.js';
 import { ConnectionTimer } from './connection-timer.js';
 import { errorPage } from './error-page.js';
-import { forwardedEdits, remotePeer, type SocketPeer } from './forwarded-headers.js';
-import type { Tenant } from './host-route.js';
-import { NodeLeg } from './node-leg.js';
-import type { NodeDirectory } from './node-directory.js';
+import type { SocketPeer } from './forwarded-headers.js';
+import type { NodeLeg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
 import { TenantBinding } from './tenant-binding.js';
 
 /** What every connection of a listener shares. */
-export interface ConnectionSettings {
+export interface ConnectionSettings extends LegSettings {
   domain: string;
-  directory: NodeDirectory;
-  trustProxy: boolean;
   maxHeadBytes: number;
   headTimeoutMs: number;
   idleTimeoutMs: number;
-  logger: Logger;
-  /** Takes over a connection whose first request is for the API, with every byte read so far. */
-  toApi(socket: Socket, bytes: Buffer): void;
 }
 
 /** Requests sent ahead of their responses before the connection stops reading more. */
@@ -41,16 +35,18 @@ const MAX_PIPELINED = 32;
 export class PublicConnection {
   readonly socket: Socket;
   private readonly client: ClientSocket;
-  /** 'http' while requests are read; 'closing' once the last answer is out; or handed on. */
-  state: 'http' | 'closing' | 'upgraded' | 'api' = 'http';
+  /** 'http' while requests are read; 'closing' once the last answer is out; or a raw pipe. */
+  state: 'http' | 'closing' | 'upgraded' = 'http';
   private readonly s: ConnectionSettings;
   private readonly peer: SocketPeer;
   private readonly reader: RequestReader;
   private readonly timer: ConnectionTimer;
   private readonly binding: TenantBinding;
-  private leg: NodeLeg | undefined;
+  private readonly legs: ConnectionLegs;
   private requests = 0;
   private draining = false;
+  /** The client sent its end (FIN); requests before it are still answered. */
+  private clientEnded = false;
   private finalPage: Buffer | undefined;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
@@ -58,9 +54,19 @@ export class PublicConnection {
     this.client = new ClientSocket(socket);
     this.s = settings;
     this.peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    this.binding = new TenantBinding(settings.domain, settings.directory);
+    this.binding = new TenantBinding(settings.domain, settings.directory, settings.trustProxy);
+    this.legs = new ConnectionLegs(settings, this.peer, {
+      relay: (bytes) => this.client.write(bytes),
+      complete: (keepAlive) => this.onResponseComplete(keepAlive),
+      upgrade: (rest) => this.onUpgrade(rest),
+      idle: () => {
+        if (this.reader.stopped) this.closeGracefully();
+      },
+      failed: (err) => this.onLegFailed(err),
+      drained: () => this.resumeClient(),
+    });
     this.reader = new RequestReader(settings.maxHeadBytes, {
-      head: (head, rest) => this.onHead(head, rest),
+      head: (head) => this.onHead(head),
       body: (bytes) => this.leg!.write(bytes),
       end: (head) => this.onRequestEnd(head),
     });
@@ -80,13 +86,21 @@ export class PublicConnection {
     if (this.state === 'http' && !this.reader.midHead && !this.reader.midBody && this.outstanding === 0) this.closeGracefully();
   }
 
-  /** Cuts the connection and its tunnel stream at once. */
+  /** Cuts the connection and its streams at once. */
   destroy(): void {
     this.client.reset();
-    this.leg?.abort();
+    this.legs.abortAll();
   }
 
-  // --- requests ---------------------------------------------------------------------------
+  /** True while its requests go to the API (for the listener's stats). */
+  get onApi(): boolean {
+    return this.legs.upstream === 'api';
+  }
+
+  /** The leg requests go to now. */
+  private get leg(): NodeLeg | undefined {
+    return this.legs.current;
+  }
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.state !== 'http') return; // closing: what the client still sends is dropped
@@ -99,35 +113,16 @@ export class PublicConnection {
     this.updateTimer();
   };
 
-  private onHead(head: RequestHead, rest: Buffer): boolean {
-    let bytes: Buffer;
+  /** Sends a request on to its upstream; holds it (until the last answer due is out) while answers from another are due. */
+  private onHead(head: RequestHead): boolean | 'hold' {
+    let sent: true | 'hold';
     try {
-      const tenant = this.binding.bind(head);
-      if (tenant === 'api') return this.handOff(Buffer.concat([head.raw, rest]));
-      bytes = serializeRequestHead(head, forwardedEdits(head, this.peer, this.s.trustProxy, tenant.service.hostHeader));
-      // A node that reconnected since the last stream has a new session: look it up again.
-      if (this.leg === undefined || this.leg.done) this.leg = this.openLeg(this.binding.current(), head);
+      sent = this.legs.send(this.binding.route(head), head);
     } catch (err) {
       return this.refuse(err, head);
     }
-    this.requests++;
-    this.leg.send(bytes, head.method, head.upgrade);
-    return true;
-  }
-
-  private openLeg(tenant: Tenant, head: RequestHead): NodeLeg {
-    return new NodeLeg(tenant, remotePeer(head, this.peer, this.s.trustProxy), {
-      relay: (bytes) => {
-        if (!this.client.write(bytes)) this.leg?.stream.pause();
-      },
-      complete: (keepAlive) => this.onResponseComplete(keepAlive),
-      upgrade: (rest) => this.onUpgrade(rest),
-      idle: () => {
-        if (this.reader.stopped) this.closeGracefully();
-      },
-      failed: (err) => this.onLegFailed(err),
-      drained: () => this.resumeClient(),
-    }, this.s.logger);
+    if (sent === true) this.requests++;
+    return sent;
   }
 
   /** Responses awaited. */
@@ -156,14 +151,22 @@ export class PublicConnection {
 
   private readonly onClientEnd = (): void => {
     if (this.state !== 'http') return;
+    this.clientEnded = true;
+    if (this.reader.holding) return; // what is held is read first, then the end
     if (this.reader.midBody) {
       this.failMidRequest(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the client ended its connection in the middle of a body'));
       return;
     }
     this.reader.stop();
     if (this.outstanding === 0) this.closeGracefully();
+    else if (this.onApi) {
+      // As node:http, which is not half-open, always did: an end cancels the API's work in flight.
+      const cut = this.leg!.midResponse;
+      this.leg!.abort();
+      if (cut) this.destroy();
+      else this.closeGracefully();
+    }
   };
-
 
   private resumeClient(): void {
     if (this.state !== 'http' || this.leg?.full === true || this.reader.holding) return;
@@ -174,8 +177,6 @@ export class PublicConnection {
   private updateTimer(): void {
     if (this.state === 'http') this.timer.update(this.reader, this.outstanding, this.requests, this.leg?.full === true);
   }
-
-  // --- responses --------------------------------------------------------------------------
 
   private readonly onClientDrain = (): void => {
     if (this.state === 'http' && this.leg !== undefined && !this.leg.done) this.leg.stream.resume();
@@ -190,14 +191,18 @@ export class PublicConnection {
     }
     if (this.reader.holding) {
       this.guarded(() => this.reader.release());
-      this.resumeClient();
+      if (this.clientEnded) this.onClientEnd();
+      else this.resumeClient();
     }
     this.updateTimer();
   }
 
   private onUpgrade(rest: Buffer): void {
     const stream = this.leg!.detach();
-    this.handOver('upgraded');
+    this.legs.retireParked();
+    this.state = 'upgraded';
+    this.timer.clear();
+    this.socket.off('data', this.onData).off('end', this.onClientEnd).off('drain', this.onClientDrain);
     if (rest.length > 0) this.client.write(rest);
     const held = this.reader.takeHeld();
     if (held.length > 0) stream.write(held);
@@ -212,8 +217,6 @@ export class PublicConnection {
     else this.closeGracefully();
   }
 
-  // --- answers and endings ----------------------------------------------------------------
-
   /**
    * Refuses at a request boundary (the refused head never reached the node): the page goes out
    * after the responses still due, then the connection closes. Returns false for the reader.
@@ -222,7 +225,7 @@ export class PublicConnection {
     if (this.state !== 'http') return false;
     this.s.logger.debug('request refused', { err, host: head?.host });
     this.reader.stop();
-    this.finalPage = errorPage(err, this.binding.pageContext(head), head?.method === 'HEAD');
+    this.finalPage = errorPage(err, this.binding.pageContext(head, this.legs.upstream), head?.method === 'HEAD');
     if (this.outstanding === 0) this.answerAndClose(undefined);
     return false;
   }
@@ -241,7 +244,7 @@ export class PublicConnection {
   /** Writes the pending final page, or the page for `err`, then closes. */
   private answerAndClose(err: unknown): void {
     if (this.state !== 'http') return;
-    this.client.write(this.finalPage ?? errorPage(err, this.binding.pageContext(), this.leg?.awaitedMethod === 'HEAD'));
+    this.client.write(this.finalPage ?? errorPage(err, this.binding.pageContext(undefined, this.legs.upstream), this.leg?.awaitedMethod === 'HEAD'));
     this.closeGracefully();
   }
 
@@ -251,22 +254,8 @@ export class PublicConnection {
     this.state = 'closing';
     this.reader.stop();
     this.timer.clear();
-    if (this.leg !== undefined && !this.leg.done) this.leg.retire();
+    this.legs.retireAll();
     this.client.end();
-  }
-
-  private handOff(bytes: Buffer): false {
-    this.handOver('api');
-    this.socket.off('error', this.onClientError).off('close', this.onClientClose);
-    this.s.toApi(this.socket, bytes);
-    return false;
-  }
-
-  /** The socket is no longer read as HTTP here: it becomes a raw pipe, or the API server's. */
-  private handOver(state: 'upgraded' | 'api'): void {
-    this.state = state;
-    this.timer.clear();
-    this.socket.off('data', this.onData).off('end', this.onClientEnd).off('drain', this.onClientDrain);
   }
 
   private readonly onClientError = (err: Error): void => {
@@ -276,7 +265,9 @@ export class PublicConnection {
   private readonly onClientClose = (): void => {
     this.timer.clear();
     const leg = this.leg;
-    if (this.state === 'upgraded' || leg === undefined || leg.done) return;
+    if (this.state === 'upgraded') return;
+    this.legs.retireParked();
+    if (leg === undefined || leg.done) return;
     // A client gone mid-request cancels it: the node's service sees a reset and stops work.
     if (leg.outstanding > 0 || this.reader.midBody) leg.abort();
     else leg.retire();

@@ -1,8 +1,8 @@
 /**
  * The public HTTP listener of the super node (default :8080; TLS, when wanted, is nginx's job in
- * front of it). A raw TCP server: each connection is read by our own strict HTTP/1.1 code and
- * routed by Host to a node's service through the tunnel, or handed to the API server. Caps
- * concurrent connections, drains on close, and counts connections for metrics.
+ * front of it). A raw TCP server: each request is read by our own strict HTTP/1.1 code and routed
+ * by Host to a node's service through the tunnel, or to the API server. Caps concurrent
+ * connections, drains on close, and counts connections for metrics.
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { DEFAULT_SERVER_CONFIG, type HttpConfig } from './config.js';
@@ -26,7 +26,7 @@ export interface PublicListenerOptions extends Partial<Omit<HttpConfig, 'listen'
 export interface PublicListenerStats {
   /** Open now: tenant, API and upgraded connections together. */
   open: number;
-  /** Open now and handed to the API server. */
+  /** Open now and serving the API (their latest request was for the API host). */
   api: number;
   /** Open now and upgraded to a raw two-way pipe (WebSocket). */
   upgraded: number;
@@ -38,13 +38,15 @@ export interface PublicListenerStats {
 
 
 /** The public listener. `listen()`, then `close()` (drain) or `destroy()`. */
+/** Bytes a public socket buffers before write() says to wait (its high-water mark, both ways). */
+export const PUBLIC_SOCKET_BUFFER_BYTES = 256 * 1024;
+
 export class PublicListener {
   private readonly server: net.Server;
   private readonly api: ApiServer;
   private readonly settings: ConnectionSettings;
   private readonly drainTimeoutMs: number;
   private readonly connections = new Map<Socket, PublicConnection>();
-  private readonly apiSockets = new Set<Socket>();
   private accepted = 0;
   private dropped = 0;
   private closing = false;
@@ -57,7 +59,7 @@ export class PublicListener {
     const o = { ...DEFAULT_SERVER_CONFIG.http, ...definedOnly(options) };
     const logger = options.logger ?? silentLogger;
     this.drainTimeoutMs = o.drainTimeoutMs;
-    this.api = new ApiServer({ domain: o.domain, api: o.api, maxHeadBytes: o.maxHeadBytes, headTimeoutMs: o.headTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, logger });
+    this.api = new ApiServer({ api: o.api, maxHeadBytes: o.maxHeadBytes, logger });
     this.settings = {
       domain: o.domain,
       directory: o.directory,
@@ -66,10 +68,13 @@ export class PublicListener {
       headTimeoutMs: o.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
       logger,
-      toApi: (socket, bytes) => this.toApi(socket, bytes),
+      openApi: (peer) => this.api.openStream(peer),
     };
     // Half-open allowed: a client may send its request and FIN, and still wait for the answer.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
+    // A 64 KiB chunk from the tunnel would overrun the default 16 KiB high-water mark and pause
+    // the tunnel stream after every chunk; 256 KiB lets a chunk or four wait in the socket instead.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: PUBLIC_SOCKET_BUFFER_BYTES },
+      (socket) => this.onConnection(socket));
     this.server.maxConnections = o.maxConnections;
     this.server.on('drop', () => this.dropped++);
     // After listen(): accept failures (EMFILE, say) are reported here; the listener carries on.
@@ -98,8 +103,12 @@ export class PublicListener {
   /** Counts for metrics. */
   stats(): PublicListenerStats {
     let upgraded = 0;
-    for (const c of this.connections.values()) if (c.state === 'upgraded') upgraded++;
-    return { open: this.connections.size + this.apiSockets.size, api: this.apiSockets.size, upgraded, accepted: this.accepted, dropped: this.dropped };
+    let api = 0;
+    for (const c of this.connections.values()) {
+      if (c.state === 'upgraded') upgraded++;
+      else if (c.onApi) api++;
+    }
+    return { open: this.connections.size, api, upgraded, accepted: this.accepted, dropped: this.dropped };
   }
 
   /**
@@ -113,19 +122,15 @@ export class PublicListener {
     for (const connection of this.connections.values()) connection.drain();
     this.api.drain();
     const deadline = setTimeout(() => void this.destroy(), this.drainTimeoutMs);
-    this.closed = done.then(() => {
-      clearTimeout(deadline);
-      this.api.close();
-    });
+    this.closed = done.then(() => clearTimeout(deadline));
     return this.closed;
   }
 
   /** Cuts every connection at once; resolves when all are closed. Idempotent. */
   destroy(): Promise<void> {
     this.closing = true;
-    this.closed ??= this.stopServer().then(() => this.api.close());
+    this.closed ??= this.stopServer();
     for (const connection of this.connections.values()) connection.destroy();
-    for (const socket of this.apiSockets) socket.destroy();
     return this.closed;
   }
 
@@ -135,16 +140,9 @@ export class PublicListener {
     this.connections.set(socket, connection);
     socket.once('close', () => {
       this.connections.delete(socket);
-      this.apiSockets.delete(socket);
-      if (this.connections.size + this.apiSockets.size === 0) this.onEmpty?.();
+      if (this.connections.size === 0) this.onEmpty?.();
     });
     if (this.closing) connection.drain();
-  }
-
-  private toApi(socket: Socket, bytes: Buffer): void {
-    this.connections.delete(socket);
-    this.apiSockets.add(socket);
-    this.api.adopt(socket, bytes);
   }
 
   /**
@@ -153,7 +151,7 @@ export class PublicListener {
    */
   private async stopServer(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    if (this.connections.size + this.apiSockets.size > 0) await new Promise<void>((resolve) => (this.onEmpty = resolve));
+    if (this.connections.size > 0) await new Promise<void>((resolve) => (this.onEmpty = resolve));
   }
 }
 

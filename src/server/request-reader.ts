@@ -1,7 +1,8 @@
 /**
  * Reads the requests of one public connection, one after the other: each head parsed strictly
  * (size-limited), each body delimited by its framing and passed on as received, never copied. The
- * reader can hold what follows a request (until an upgrade is answered, say) and stop for good.
+ * reader can hold what follows a request (until an upgrade is answered, say), or a request whose
+ * head it has read (until the answers due on another tunnel stream are out), and stop for good.
  */
 import { createBodyFramer, type BodyFramer } from '../proto/http-body.js';
 import { RequestHeadParser, type RequestHead } from '../proto/http-request-head.js';
@@ -9,10 +10,11 @@ import { RequestHeadParser, type RequestHead } from '../proto/http-request-head.
 /** Where a reader sends what it reads. */
 export interface RequestSink {
   /**
-   * A complete request head, and the bytes after it in the chunk being read; return false to stop
-   * reading (the request was refused, or the connection handed off with `head.raw` and `rest`).
+   * A complete request head, and the bytes after it in the chunk being read. Return true to read
+   * its body; false to stop reading (the request was refused); 'hold' to keep the head and what
+   * follows until `release()`, which offers the same head again.
    */
-  head(head: RequestHead, rest: Buffer): boolean;
+  head(head: RequestHead, rest: Buffer): boolean | 'hold';
   /** Bytes of the current request's body, as received (chunked framing included). */
   body(bytes: Buffer): void;
   /** The current request is complete; return false to hold the bytes after it until `release()`. */
@@ -26,6 +28,8 @@ export class RequestReader {
   readonly #sink: RequestSink;
   readonly #heads: RequestHeadParser;
   #head: RequestHead | undefined;
+  /** A head offered and held: `release()` offers it again before reading on. */
+  #heldHead: RequestHead | undefined;
   #body: BodyFramer | undefined;
   #held: Buffer | undefined;
   #stopped = false;
@@ -68,7 +72,7 @@ export class RequestReader {
   release(): void {
     const held = this.#held;
     this.#held = undefined;
-    if (held !== undefined && held.length > 0) this.#read(held);
+    if (held !== undefined && (held.length > 0 || this.#heldHead !== undefined)) this.#read(held);
   }
 
   /** Takes the held bytes out (raw bytes after an upgrade) and stops reading. */
@@ -82,22 +86,34 @@ export class RequestReader {
   stop(): void {
     this.#stopped = true;
     this.#held = undefined;
+    this.#heldHead = undefined;
   }
 
   #read(chunk: Buffer): void {
     let data = chunk;
     while (!this.#stopped) {
       if (this.#body === undefined) {
-        if (data.length === 0) return;
-        const got = this.#heads.push(data);
-        if (got === null) return;
-        data = got.rest;
-        this.#head = got.head;
-        if (!this.#sink.head(got.head, data)) {
+        let head = this.#heldHead;
+        this.#heldHead = undefined;
+        if (head === undefined) {
+          if (data.length === 0) return;
+          const got = this.#heads.push(data);
+          if (got === null) return;
+          data = got.rest;
+          head = got.head;
+        }
+        this.#head = head;
+        const verdict = this.#sink.head(head, data);
+        if (verdict === 'hold') {
+          this.#heldHead = head;
+          this.#held = data;
+          return;
+        }
+        if (!verdict) {
           this.stop();
           return;
         }
-        this.#body = createBodyFramer(got.head.framing);
+        this.#body = createBodyFramer(head.framing);
       }
       if (!this.#body.done) {
         if (data.length === 0) return;

@@ -78,11 +78,11 @@ t.test('a grown window bounds a paused reader too', async (t) => {
   remote.pause();
   const before = process.memoryUsage().arrayBuffers;
   const chunk = patternBytes(64 * 1024);
-  for (;;) {
+  // Write until the peer's window is spent. 'drain' alone would not do: once the window runs out
+  // with a write still queued, the stream never drains, so wait for whichever comes first.
+  while (stream.windows.send > 0) {
     fillUntilFalse(stream, chunk);
-    await new Promise((r) => setImmediate(r));
-    if (stream.windows.send === 0) break;
-    await once(stream, 'drain');
+    await until(() => stream.windows.send === 0 || !stream.writableNeedDrain);
   }
   await barrier(client);
   const buffered = remote.readableLength + (remote as unknown as { inBytes: number }).inBytes;

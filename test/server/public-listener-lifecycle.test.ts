@@ -1,10 +1,9 @@
 import t from 'tap';
-import http from 'node:http';
 import net from 'node:net';
-import { once } from 'node:events';
 import { startWebServer, type WebServer } from '../fixtures/web-server.js';
 import { attachNode, parseResponses, rawConnect, startTunnel } from '../fixtures/tunnel.js';
 import { settle, trackTimers } from '../fixtures/timers.js';
+import { allClosed, servedService } from '../fixtures/served-service.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -89,27 +88,10 @@ t.test('at most maxConnections at once: the rest are dropped and counted', async
   t.match(tunnel.listener.stats(), { open: 2, accepted: 2, dropped: 1 });
 });
 
-/** A plain local service on 127.0.0.1 whose server-side sockets a test can wait for. */
-async function localService(t: Teardown, keepAliveTimeoutMs = 5000): Promise<{ port: number; sockets: net.Socket[] }> {
-  const sockets: net.Socket[] = [];
-  const local = http.createServer((req, res) => res.end(`served ${req.url}`));
-  local.keepAliveTimeout = keepAliveTimeoutMs;
-  local.on('connection', (s: net.Socket) => sockets.push(s));
-  local.listen(0, '127.0.0.1');
-  await once(local, 'listening');
-  t.teardown(() => {
-    local.closeAllConnections();
-    local.close();
-  });
-  return { port: (local.address() as net.AddressInfo).port, sockets };
-}
-
-const allClosed = (sockets: net.Socket[]) => Promise.all(sockets.map((s) => (s.closed ? undefined : once(s, 'close'))));
-
 t.test('deadlines: an idle keep-alive connection closes quietly; a silent new one too; no timer outlives them', async (t) => {
   const timers = trackTimers();
   t.teardown(() => timers.stop());
-  const local = await localService(t);
+  const local = await servedService(t);
   const tunnel = await startTunnel(t, {
     nodes: [{ name: 'alpha', services: [{ name: 'web', port: local.port }] }],
     listener: { idleTimeoutMs: 50, headTimeoutMs: 50 },
@@ -130,7 +112,7 @@ t.test('deadlines: an idle keep-alive connection closes quietly; a silent new on
 });
 
 t.test('the node closes an idle local connection: the next request on the public one opens a new stream', async (t) => {
-  const local = await localService(t, 1); // Node's server closes idle keep-alive connections on its own
+  const local = await servedService(t, 1); // Node's server closes idle keep-alive connections on its own
   const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'web', port: local.port }] }] });
   const conn = await rawConnect(t, tunnel.port);
   conn.socket.write(get(tunnel.host('alpha'), '/one'));

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, hasCode, type ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { PACKAGE_VERSION } from '../../version.js';
-import { readBody } from '../http-json.js';
+import { readRequestBody } from '../../request-body.js';
 import { AnswerWriter, type AnswerFraming } from './answer-writer.js';
 import type { ApiConfig, RoutingConfig } from './api-config.js';
 import { sendApiError } from './api-errors.js';
@@ -53,7 +53,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
   let raw: Buffer;
   let request: LlmRequest;
   try {
-    raw = await readBody(r.req, ctx.api);
+    raw = await readRequestBody(r.req, ctx.api);
     request = parseLlmRequest(route, raw);
   } catch (err) {
     if (!res.destroyed) sendApiError(res, route.surface, err, { headers: idHeader, logger: ctx.logger });

@@ -1,0 +1,79 @@
+/**
+ * The origin the tunnel benchmark measures against: nginx serving static files (fast enough that
+ * the numbers measure Proxima, not the origin), and a small Node SSE server for time to first event.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+
+/** A port that was free a moment ago (nginx cannot listen on port 0). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export interface Origin {
+  port: number;
+  ssePort: number;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+async function waitAccepting(port: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+const SSE_ORIGIN = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.write('data: {"seq":0}\\n\\n');
+  setTimeout(() => res.end('data: [DONE]\\n\\n'), 50);
+}).listen(Number(process.argv[1]), '127.0.0.1', () => process.stdout.write('ready\\n'));
+`;
+
+export async function startOrigin(): Promise<Origin> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prx-bench-origin-'));
+  fs.chmodSync(dir, 0o755); // nginx's workers run as another user when started by root
+  fs.mkdirSync(path.join(dir, 'www'), { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'www', '1k'), Buffer.alloc(1024, 0x61));
+  fs.writeFileSync(path.join(dir, 'www', '10m'), Buffer.alloc(10 * 1024 * 1024, 0x62));
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), [
+    'worker_processes 1;', 'daemon off;', `pid ${dir}/nginx.pid;`, 'error_log stderr error;',
+    'events { worker_connections 4096; }',
+    'http {', '  access_log off;', '  sendfile on;', '  tcp_nopush on;', '  keepalive_requests 1000000;',
+    `  client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp; uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp;`,
+    `  server { listen 127.0.0.1:${port}; root ${dir}/www; location / { default_type application/octet-stream; } }`, '}', '',
+  ].join('\n'));
+  fs.mkdirSync(path.join(dir, 'tmp'));
+  const nginx: ChildProcess = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  const ssePort = await freePort();
+  const sse = spawn(process.execPath, ['-e', SSE_ORIGIN, String(ssePort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(sse.stdout!, 'data');
+  await waitAccepting(port);
+  return {
+    port, ssePort, dir,
+    stop: async () => {
+      nginx.kill('SIGTERM');
+      sse.kill('SIGTERM');
+      await Promise.all([once(nginx, 'exit'), once(sse, 'exit')]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
