@@ -142,7 +142,8 @@ export class ModelCatalog extends EventEmitter<{ change: [] }> {
   /** Records the models of `name`'s last advertisement; true when they differ from what was stored. */
   #remember(name: string, models: readonly ModelAdvert[]): boolean {
     const stored = JSON.stringify(models);
-    if (this.#remembered.get(name)?.stored === stored) return false;
+    // A node never remembered has no models on record: sharing none changes nothing to write.
+    if ((this.#remembered.get(name)?.stored ?? '[]') === stored) return false;
     const keys = new Set(models.map((m) => modelKey(m?.name)).filter((k): k is string => k !== undefined));
     this.#remembered.set(name, { keys, stored });
     return true;
