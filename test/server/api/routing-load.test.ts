@@ -48,7 +48,7 @@ t.test('all busy and no room to wait: 503 with Retry-After, in the shape of each
   const messages = [{ role: 'user' as const, content: 'hi' }];
   const busy = new AbortController();
   const holding = client.chat.completions.create({ model: 'llama3.2', messages }, { signal: busy.signal }).catch(() => undefined);
-  await fake.nextRequest();
+  await fake.nextRequest((r) => r.path === '/v1/chat/completions'); // not the node's /api/tags
   const refused = await rejection(t, client.chat.completions.create({ model: 'llama3.2', messages }));
   t.same([refused.status, refused.code, refused.headers.get('retry-after'), refused.headers.get('proxima-error')], [503, 'model_overloaded', '3', 'PRX_ERR_NODES_BUSY']);
   const native = await rejection(t, cluster.ollama().chat({ model: 'llama3.2', messages }));
