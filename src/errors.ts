@@ -64,6 +64,11 @@ export const ErrorCodes = {
   UNAUTHORIZED: 'PRX_ERR_UNAUTHORIZED',
   FORBIDDEN: 'PRX_ERR_FORBIDDEN',
 
+  // the OpenAI/Ollama endpoint (src/server/api)
+  MODEL_NOT_FOUND: 'PRX_ERR_MODEL_NOT_FOUND',
+  NODES_BUSY: 'PRX_ERR_NODES_BUSY',
+  NODE_FAILED: 'PRX_ERR_NODE_FAILED',
+
   // usage ledger
   LEDGER_RECORD_INVALID: 'PRX_ERR_LEDGER_RECORD_INVALID',
 } as const;

@@ -11,6 +11,10 @@ export interface OpenAiFrame {
   usage: { promptTokens: number; completionTokens: number } | undefined;
   /** Characters of generated text: content, reasoning, completion text, tool-call arguments. */
   contentChars: number;
+  /** UTF-8 bytes of the same text. */
+  contentBytes: number;
+  /** The part of contentChars that is tool calls (names and arguments, sent whole in one chunk). */
+  toolCallChars: number;
   /** True for the `choices: []` chunk that carries only usage (stream_options.include_usage). */
   usageOnly: boolean;
   /** An in-band error, e.g. `data: {"error": {...}}`. */
@@ -27,13 +31,28 @@ export interface OllamaFrame {
   evalDurationNs: number;
   totalDurationNs: number;
   contentChars: number;
+  contentBytes: number;
+  toolCallChars: number;
   error: string | undefined;
 }
 
 type Json = Record<string, unknown>;
 
 const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
-const chars = (v: unknown): number => (typeof v === 'string' ? v.length : 0);
+/** Characters and UTF-8 bytes of the strings among `values`. */
+class TextSize {
+  chars = 0;
+  bytes = 0;
+
+  add(...values: unknown[]): this {
+    for (const v of values) {
+      if (typeof v !== 'string' || v === '') continue;
+      this.chars += v.length;
+      this.bytes += Buffer.byteLength(v, 'utf8');
+    }
+    return this;
+  }
+}
 const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
 
 function errorText(v: unknown): string | undefined {
@@ -43,14 +62,16 @@ function errorText(v: unknown): string | undefined {
   return typeof o?.message === 'string' ? o.message : JSON.stringify(v);
 }
 
-function toolArgsChars(calls: unknown): number {
-  if (!Array.isArray(calls)) return 0;
-  let n = 0;
+/** The names and arguments of tool calls (arguments as sent: a JSON string on /v1, an object natively). */
+function toolCallsSize(calls: unknown): TextSize {
+  const size = new TextSize();
+  if (!Array.isArray(calls)) return size;
   for (const c of calls) {
     const fn = obj(obj(c)?.function);
-    n += chars(fn?.name) + (typeof fn?.arguments === 'string' ? fn.arguments.length : fn?.arguments ? JSON.stringify(fn.arguments).length : 0);
+    const args = fn?.arguments;
+    size.add(fn?.name, typeof args === 'string' || args === undefined || args === null ? args : JSON.stringify(args));
   }
-  return n;
+  return size;
 }
 
 /** Parses JSON text into an object, or undefined when it is not one. */
@@ -65,24 +86,33 @@ export function parseJsonObject(text: string): Json | undefined {
 /** Reads an OpenAI chat/completions chunk or completion object. */
 export function readOpenAiFrame(o: Json): OpenAiFrame {
   let finishReason: string | undefined;
-  let contentChars = 0;
+  const text = new TextSize();
+  let toolCallChars = 0;
   const choices = Array.isArray(o.choices) ? o.choices : [];
   for (const c of choices) {
     const choice = obj(c);
     if (choice === undefined) continue;
     if (finishReason === undefined && typeof choice.finish_reason === 'string') finishReason = choice.finish_reason;
     const part = obj(choice.delta) ?? obj(choice.message);
-    contentChars += chars(choice.text) + chars(part?.content) + chars(part?.reasoning) + chars(part?.reasoning_content) +
-      toolArgsChars(part?.tool_calls);
+    text.add(choice.text, part?.content, part?.reasoning, part?.reasoning_content);
+    const tools = toolCallsSize(part?.tool_calls);
+    text.chars += tools.chars;
+    text.bytes += tools.bytes;
+    toolCallChars += tools.chars;
   }
   const u = obj(o.usage);
   const usage = u ? { promptTokens: count(u.prompt_tokens), completionTokens: count(u.completion_tokens) } : undefined;
-  return { finishReason, usage, contentChars, usageOnly: choices.length === 0 && usage !== undefined, error: errorText(o.error) };
+  return {
+    finishReason, usage, contentChars: text.chars, contentBytes: text.bytes, toolCallChars,
+    usageOnly: choices.length === 0 && usage !== undefined, error: errorText(o.error),
+  };
 }
 
 /** Reads an Ollama /api/chat or /api/generate object. */
 export function readOllamaFrame(o: Json): OllamaFrame {
   const message = obj(o.message);
+  const text = new TextSize().add(o.response, o.thinking, message?.content, message?.thinking);
+  const tools = toolCallsSize(message?.tool_calls);
   return {
     done: o.done === true,
     doneReason: typeof o.done_reason === 'string' ? o.done_reason : undefined,
@@ -90,8 +120,9 @@ export function readOllamaFrame(o: Json): OllamaFrame {
     evalCount: count(o.eval_count),
     evalDurationNs: count(o.eval_duration),
     totalDurationNs: count(o.total_duration),
-    contentChars: chars(o.response) + chars(o.thinking) + chars(message?.content) + chars(message?.thinking) +
-      toolArgsChars(message?.tool_calls),
+    contentChars: text.chars + tools.chars,
+    contentBytes: text.bytes + tools.bytes,
+    toolCallChars: tools.chars,
     error: errorText(o.error),
   };
 }

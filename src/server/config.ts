@@ -8,6 +8,7 @@ import {
   duration, folderPath, hostname, listenAddress, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig,
 } from '../config-values.js';
 import { readYamlFile } from '../config-yaml.js';
+import { apiSection, routingSection, type ApiConfig, type RoutingConfig } from './api/api-config.js';
 import { ledgerSection, rewardsSection, type LedgerConfig } from './ledger/ledger-config.js';
 import type { RewardRules } from './ledger/reward-rules.js';
 
@@ -60,6 +61,10 @@ export interface ServerConfig {
   http: HttpConfig;
   registration: RegistrationConfig;
   admin: AdminConfig;
+  /** Who may use the OpenAI/Ollama endpoint, and its limits. */
+  api: ApiConfig;
+  /** How its requests wait for nodes and how long nodes may take. */
+  routing: RoutingConfig;
   /** How the usage ledger is written. */
   ledger: LedgerConfig;
   /** The credit rules. */
@@ -106,6 +111,8 @@ const serverSchema: Schema<ServerConfig> = object({
   http: httpSection,
   registration: registrationSection,
   admin: adminSection,
+  api: apiSection,
+  routing: routingSection,
   ledger: ledgerSection,
   rewards: rewardsSection,
   log: logSection,

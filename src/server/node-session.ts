@@ -19,6 +19,8 @@ export interface NodeSessionOptions {
   openStream: OpenStream;
   /** The node advertised its services (the registry records them as last seen). */
   onAdvertise(node: NodeSession): void;
+  /** The node takes no new work from now on (it drains, leaves, or its session is closing). */
+  onDraining?(node: NodeSession): void;
   logger: Logger;
 }
 
@@ -73,19 +75,25 @@ export class NodeSession implements LiveNode {
 
   /** Graceful: GoAway, open streams may finish (bounded by the session's close timeout). Idempotent. */
   close(): Promise<void> {
-    this.#draining = true;
+    this.#stopTakingWork();
     this.#control?.end();
     return this.session.close();
   }
 
   /** Abrupt: every stream fails now. `err` (if any) is told to the node first. Idempotent. */
   async destroy(err?: ProximaError): Promise<void> {
-    this.#draining = true;
+    this.#stopTakingWork();
     if (err !== undefined && this.#send({ type: 'error', code: err.code, message: err.message })) {
       // The session frames stream data on the next tick; cutting the streams now would drop it.
       await new Promise((resolve) => setImmediate(resolve));
     }
     return this.session.destroy(err);
+  }
+
+  #stopTakingWork(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#options.onDraining?.(this);
   }
 
   /** Writes `message` on the control stream if it is open; true when written. */
@@ -106,7 +114,7 @@ export class NodeSession implements LiveNode {
     readFramed(stream, new MessageDecoder(), (raw) => this.#onMessage(raw), (err) => void this.destroy(err as ProximaError));
     stream.on('end', () => {
       // The node closed its side: it sends nothing more, so it takes no new work either.
-      this.#draining = true;
+      this.#stopTakingWork();
       stream.end();
     });
     stream.on('error', () => undefined); // the session's 'close' reports why
@@ -132,7 +140,7 @@ export class NodeSession implements LiveNode {
       else this.#options.logger.debug('node advertised', { node: this.name, services });
       this.#options.onAdvertise(this);
     } else if (message.type === 'drain') {
-      this.#draining = true;
+      this.#stopTakingWork();
       this.#options.logger.info('node draining', { node: this.name, reason: message.reason });
     } else {
       this.#options.logger.warn('node reported an error', { node: this.name, code: message.code, message: message.message });

@@ -25,6 +25,8 @@ export interface NodeSessionsOptions {
 export interface NodeSessionsEvents {
   /** A node advertised its services (the first time after login, or again). */
   advertised: [node: NodeSession];
+  /** A node takes no new work: it drains, leaves, or its session is closing (streams in flight may finish). */
+  draining: [node: NodeSession];
   /** A node's session is gone (its socket closed). */
   closed: [node: NodeSession];
 }
@@ -101,6 +103,7 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
         this.#options.registry.touch(n.name, n.services.map((s) => s.name));
         this.emit('advertised', n);
       },
+      onDraining: (n) => this.emit('draining', n),
       logger: this.#logger,
     });
     this.#all.add(node);

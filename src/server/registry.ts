@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { constantTimeEqual, deriveToken, isKeyId, newKeyId, newNonce, parseToken, verifyLoginProof } from '../proto/auth.js';
+import type { ModelAdvert } from '../proto/control-messages.js';
 import { checkNodeName } from '../proto/names.js';
 import type { NodeRecord, NodeStore, StoreChange } from './node-store.js';
 
@@ -138,6 +139,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Records that `name` is alive (and which services it offers); coalesced, see NodeStore.touch. */
   touch(name: string, services?: string[]): void {
     this.#store.touch(name, new Date(this.#now()), services);
+  }
+
+  /**
+   * Keeps the models `name` advertised last in its record (`models`), so the API knows them while
+   * the node is offline, across restarts too. Durable once resolved; PRX_ERR_NODE_NOT_FOUND when unknown.
+   */
+  async rememberModels(name: string, models: readonly ModelAdvert[]): Promise<void> {
+    await this.#store.update(name, { models: structuredClone(models) });
   }
 
   /** A fresh nonce for one login: single-use, valid for nonceTtlMs. */

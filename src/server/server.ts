@@ -8,7 +8,9 @@ import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control-listener.js';
+import { ModelApi } from './api/model-api.js';
 import { createApiRouter, refusingPart, type ApiHandler, type ApiPart } from './api-router.js';
+import type { RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { NodeDirectory } from './node-directory.js';
 import type { OpenStream } from './node-session.js';
@@ -58,11 +60,15 @@ export interface ProximaServerOptions {
   maxHandshakes?: number;
   /** The clock of the ledger and the rewards reports (which epoch is current, which have closed). */
   now?: () => number;
+  /** Breaks ties when the API routes a request among equally busy nodes (tests). */
+  random?: () => number;
 }
 
 export interface ProximaServerEvents {
   /** The registry failed (its file went corrupt, say): the server should stop. */
   error: [err: Error];
+  /** A routed API request's record is durable in the ledger. */
+  usage: [record: RequestRecord];
 }
 
 /** A running super node. Start it with {@link ProximaServer.start}. */
@@ -75,14 +81,16 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly api: ApiHandler;
   /** The usage ledger: one record per routed request, probe, canary verdict and flag. */
   readonly ledger: LedgerWriter;
+  /** The OpenAI/Ollama endpoint: its catalog of models, its router and its pools of node streams. */
+  readonly models: ModelApi;
   readonly #control: ControlListener;
   readonly #public: PublicListener | undefined;
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
 
   private constructor(parts: {
-    config: ServerConfig; registry: Registry; nodes: NodeSessions; api: ApiHandler; ledger: LedgerWriter; control: ControlListener;
-    public: PublicListener | undefined; logger: Logger;
+    config: ServerConfig; registry: Registry; nodes: NodeSessions; api: ApiHandler; ledger: LedgerWriter; models: ModelApi;
+    control: ControlListener; public: PublicListener | undefined; logger: Logger;
   }) {
     super();
     this.config = parts.config;
@@ -90,6 +98,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.nodes = parts.nodes;
     this.api = parts.api;
     this.ledger = parts.ledger;
+    this.models = parts.models;
     this.#control = parts.control;
     this.#public = parts.public;
     this.registry.on('error', (err) => {
@@ -107,6 +116,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     const logger = options.logger ?? silentLogger;
     const registry = await openRegistry({ ...options.registry, dataDir: config.dataDir, logger });
     const started: { destroy(): Promise<unknown> }[] = [registry];
+    // Set before any request can be routed: nodes can log in only once the control port opens, last.
+    let server: ProximaServer | undefined;
     try {
       const { now } = options;
       const ledger = await LedgerWriter.open({ ...config.ledger, dataDir: config.dataDir, now, logger: logger.child({ component: 'ledger' }) });
@@ -114,8 +125,16 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
       const rewards = createRewardsApi({ dataDir: config.dataDir, rules: config.rewards, registry, adminToken: config.admin.token, now, logger });
+      const models = await ModelApi.open({
+        nodes, memory: registry, config, now, random: options.random, logger: logger.child({ component: 'api' }),
+        usage: (record) => void ledger.append(record).then(
+          () => server?.emit('usage', record),
+          (err: unknown) => logger.error('ledger append failed', { err, requestId: record.id }),
+        ),
+      });
+      started.unshift(models);
       // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
-      const parts = [rewards, nodesPart(config, registry, logger)];
+      const parts = [rewards, nodesPart(config, registry, logger), models.handle];
       const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
       const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
       if (listener !== undefined) started.unshift(listener);
@@ -133,7 +152,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         onSession: (name, session) => nodes.attach(name, session),
         logger,
       });
-      return new ProximaServer({ config, registry, nodes, api, ledger, control, public: listener, logger });
+      server = new ProximaServer({ config, registry, nodes, api, ledger, models, control, public: listener, logger });
+      return server;
     } catch (err) {
       for (const part of started) await part.destroy();
       throw err;
@@ -162,7 +182,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.all([this.#control.close(), this.#public?.close(), this.nodes.close()]);
+      // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
+      await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
       await this.ledger.close();
       await this.registry.close();
       await this.#control.closed;
@@ -173,7 +194,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   /** Stops at once: every connection and stream is cut. Idempotent. */
   destroy(err?: Error): Promise<void> {
     this.#destroying ??= (async () => {
-      await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.nodes.destroy(err)]);
+      await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
       await this.ledger.destroy(err);
       await this.registry.destroy(err);
       await this.#control.closed;

@@ -30,6 +30,10 @@ t.test('the embedded defaults', async (t) => {
     },
     registration: { mode: 'admin', openRatePerMinute: 10 },
     admin: {},
+    api: { open: false, keys: [], maxBodyBytes: 16 * 1024 * 1024, bodyTimeoutMs: 30_000, keepAliveIntervalMs: 15_000 },
+    routing: {
+      maxQueued: 256, maxQueueWaitMs: 30_000, retryAfterMs: 5_000, firstByteTimeoutMs: 300_000, idleTimeoutMs: 60_000, totalTimeoutMs: 0, maxAttempts: 3,
+    },
     ledger: DEFAULT_SERVER_CONFIG.ledger,
     rewards: DEFAULT_SERVER_CONFIG.rewards,
     log: { level: 'info' },

@@ -31,7 +31,7 @@ async function withApi(t: Test, extra: Record<string, unknown>) {
   return { server, port: server.httpAddress()!.port };
 }
 
-t.test('the API handler: /nodes registers in open mode; the token logs in; other paths are 404', async (t) => {
+t.test('the API handler: /nodes registers in open mode; the token logs in; /v1 is the model API; other paths are 404', async (t) => {
   const { server, port } = await withApi(t, { registration: { mode: 'open' } });
   const created = await call(port, 'POST', '/nodes', { name: 'alpha' });
   t.equal(created.status, 201);
@@ -39,7 +39,8 @@ t.test('the API handler: /nodes registers in open mode; the token logs in; other
   const connection = await ControlConnection.open(nodeOptions(server, 'alpha', { token: created.body!.token as string }));
   t.teardown(() => connection.destroy());
   t.equal(connection.welcome.publicUrl, `http://alpha.localhost:${port}`, 'the public URL carries the public port');
-  t.match(await call(port, 'GET', '/v1/models'), { status: 404, body: { error: { code: 'PRX_ERR_HTTP_NOT_FOUND' } } });
+  t.match(await call(port, 'GET', '/v1/models'), { status: 401, body: { error: { code: 'invalid_api_key' } } }, 'the model API wants a key');
+  t.match(await call(port, 'GET', '/elsewhere'), { status: 404, body: { error: { code: 'PRX_ERR_HTTP_NOT_FOUND' } } });
   t.match(await call(port, 'GET', '/nodes'), { status: 401, body: { error: { code: 'PRX_ERR_UNAUTHORIZED' } } });
 });
 

@@ -1,0 +1,141 @@
+/**
+ * What the super node adds to an API request: the real programs, each in its own process (a fake
+ * Ollama, `proxima-client` in front of it, `proxima-server`), and this process as the user. Measures
+ * the time to the first byte of a streamed chat, sequentially, through the super node and straight to
+ * the fake Ollama (interleaved, so both see the same noise), and non-streamed requests per second
+ * with CONCURRENCY users. Run: `npm run bench:api` (REQUESTS=2000, CONCURRENCY=8 by default).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { startFakeOllama } from '../test/fixtures/fake-ollama.js';
+
+const REQUESTS = Number(process.env.REQUESTS ?? 2000);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
+const WARMUP = 200;
+const here = fileURLToPath(import.meta.url);
+const repo = path.resolve(path.dirname(here), '../..');
+const CHAT = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: true });
+const WHOLE = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
+
+/** Child mode: a fake Ollama whose port goes to stdout; it stops when stdin closes. */
+async function fakeMode(): Promise<void> {
+  const fake = await startFakeOllama({ models: [{ name: 'llama3.2', answerTokens: 16 }] });
+  process.stdout.write(`${fake.port}\n`);
+  process.stdin.resume();
+  process.stdin.once('end', () => void fake.destroy());
+}
+
+/** Runs `args` with node; resolves with the first line of `stream` that `match` accepts. */
+function start(args: string[], stream: 'stdout' | 'stderr', match: (line: string) => boolean): { child: ChildProcess; line: Promise<string> } {
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: repo });
+  const lines = createInterface({ input: child[stream]! });
+  const line = new Promise<string>((resolve, reject) => {
+    lines.on('line', (l) => match(l) && resolve(l));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) first`)));
+  });
+  line.catch(() => undefined); // a program whose line nobody awaits may exit at the end
+  return { child, line };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Milliseconds from sending a streamed chat to its first body byte; the rest is read to the end. */
+async function firstByteMs(dispatcher: Agent, origin: string, headers: Record<string, string>): Promise<number> {
+  const started = performance.now();
+  const { statusCode, body } = await request(`${origin}/v1/chat/completions`, { dispatcher, method: 'POST', headers, body: CHAT });
+  let first: number | undefined;
+  for await (const _ of body) first ??= performance.now() - started;
+  if (statusCode !== 200 || first === undefined) throw new Error(`status ${statusCode}`);
+  return first;
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxima-bench-api-'));
+  const children: ChildProcess[] = [];
+  try {
+    const fake = start([here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
+    children.push(fake.child);
+    const fakePort = Number(await fake.line);
+    const serverFile = path.join(dir, 'server.yaml');
+    fs.writeFileSync(serverFile, ['domain: proxima.bench', 'dataDir: ./data', 'control: { listen: "127.0.0.1:0" }', 'http: { listen: "127.0.0.1:0" }',
+      'api: { open: true }', 'log: { level: info }', ''].join('\n'));
+    const bin = (name: string): string => path.join(repo, 'bin', `${name}.js`);
+    const added = spawn(process.execPath, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile], { cwd: repo });
+    let printed = '';
+    added.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    await once(added, 'exit');
+    const { token } = JSON.parse(printed) as { token: string };
+    const server = start([bin('proxima-server'), '-c', serverFile], 'stderr', (l) => l.includes('"msg":"listening"'));
+    children.push(server.child);
+    const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
+    const clientFile = path.join(dir, 'client.yaml');
+    fs.writeFileSync(clientFile, [`server: 127.0.0.1:${control.port}`, 'name: bench', `token: ${token}`, 'services:',
+      `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fakePort}", maxConcurrent: 64 }`, 'log: { level: warn }', ''].join('\n'));
+    const client = start([bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
+    children.push(client.child);
+
+    const superNode = `http://127.0.0.1:${http.port}`;
+    const ollama = `http://127.0.0.1:${fakePort}`;
+    const json = { 'content-type': 'application/json' };
+    const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 60_000 });
+    for (;;) {
+      const { body } = await request(`${superNode}/v1/models`, { dispatcher });
+      if ((await body.text()).includes('llama3.2')) break;
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the node is still logging in
+    }
+
+    // The node's own hostname: the data plane's tunnel to the same Ollama, without the API's work
+    // (on connections of its own: a public connection serves one tenant).
+    const tunnel = { ...json, host: 'bench.proxima.bench' };
+    const tenant = new Agent({ keepAliveTimeout: 60_000 });
+    const direct: number[] = [];
+    const tunnelled: number[] = [];
+    const through: number[] = [];
+    for (let i = 0; i < WARMUP + REQUESTS; i++) {
+      const d = await firstByteMs(dispatcher, ollama, json);
+      const n = await firstByteMs(tenant, superNode, tunnel);
+      const s = await firstByteMs(dispatcher, superNode, json);
+      if (i >= WARMUP) (direct.push(d), tunnelled.push(n), through.push(s));
+    }
+    for (const list of [direct, tunnelled, through]) list.sort((a, b) => a - b);
+    const ms = (list: number[], p: number): string => `${percentile(list, p).toFixed(3)} ms`;
+    const row = (name: string, list: number[]): string => `${name.padEnd(38)} p50 ${ms(list, 50)}   p99 ${ms(list, 99)}\n`;
+    const addedMs = (p: number): string => `${(percentile(through, p) - percentile(direct, p)).toFixed(3)} ms`;
+    process.stdout.write(`first byte of a streamed chat, ${REQUESTS} sequential requests each way (Node ${process.version}, ${os.cpus().length} cores)\n`);
+    process.stdout.write(row('straight to Ollama', direct) + row('the node\'s hostname (tunnel only)', tunnelled) + row('the API (routed by model)', through));
+    process.stdout.write(`${'added by the super node\'s API'.padEnd(38)} p50 ${addedMs(50)}   p99 ${addedMs(99)}\n`);
+
+    for (const [name, origin] of [['straight to Ollama', ollama], ['through the super node', superNode]] as const) {
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+        while (next++ < REQUESTS) {
+          const { statusCode, body } = await request(`${origin}/v1/chat/completions`, { dispatcher, method: 'POST', headers: json, body: WHOLE });
+          await body.text();
+          if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+        }
+      }));
+      const perSecond = Math.round((REQUESTS * 1000) / (performance.now() - started));
+      process.stdout.write(`non-streamed chat, ${CONCURRENCY} users, ${name}: ${perSecond.toLocaleString('en')} requests/s\n`);
+    }
+    await Promise.all([dispatcher.close(), tenant.close()]);
+  } finally {
+    for (const child of children.reverse()) {
+      child.stdin?.end();
+      child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === 'fake') await fakeMode();
+else await main();
