@@ -9,8 +9,7 @@ import {
 } from '../config-values.js';
 import { readYamlFile } from '../config-yaml.js';
 import { apiSection, routingSection, type ApiConfig, type RoutingConfig } from './api/api-config.js';
-import { ledgerSection, rewardsSection, type LedgerConfig } from './ledger/ledger-config.js';
-import type { RewardRules } from './ledger/reward-rules.js';
+import { ledgerSection, rewardsSection, type LedgerConfig, type RewardsConfig } from './ledger/ledger-config.js';
 
 const SECOND_MS = 1000;
 const HOUR_MS = 3_600_000;
@@ -67,8 +66,8 @@ export interface ServerConfig {
   routing: RoutingConfig;
   /** How the usage ledger is written. */
   ledger: LedgerConfig;
-  /** The credit rules. */
-  rewards: RewardRules;
+  /** The credit rules, and how probes and canaries run. */
+  rewards: RewardsConfig;
   log: LogConfig;
 }
 

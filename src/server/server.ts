@@ -10,7 +10,7 @@ import type { ServerConfig } from './config.js';
 import { ControlListener } from './control-listener.js';
 import { ModelApi } from './api/model-api.js';
 import { createApiRouter, refusingPart, type ApiHandler, type ApiPart } from './api-router.js';
-import type { RequestRecord } from './ledger/ledger-record.js';
+import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { NodeDirectory } from './node-directory.js';
 import type { OpenStream } from './node-session.js';
@@ -19,6 +19,8 @@ import { createNodesApi } from './nodes-api.js';
 import { openRegistry, type OpenRegistryOptions } from './open-registry.js';
 import type { Registry } from './registry.js';
 import { createRewardsApi } from './rewards-api.js';
+import type { CanaryOutcome } from './verify/canaries.js';
+import { NodeChecks } from './verify/node-checks.js';
 
 /** A host and a port as bound. */
 export interface BoundAddress {
@@ -62,6 +64,8 @@ export interface ProximaServerOptions {
   now?: () => number;
   /** Breaks ties when the API routes a request among equally busy nodes (tests). */
   random?: () => number;
+  /** Jitters the probes' schedule, draws canaries and their prompts (tests). */
+  checksRandom?: () => number;
 }
 
 export interface ProximaServerEvents {
@@ -69,6 +73,10 @@ export interface ProximaServerEvents {
   error: [err: Error];
   /** A routed API request's record is durable in the ledger. */
   usage: [record: RequestRecord];
+  /** A probe's record is durable in the ledger. */
+  probe: [record: ProbeRecord];
+  /** A canary's records (request, verdict, flag) are durable in the ledger. */
+  canary: [outcome: CanaryOutcome];
 }
 
 /** A running super node. Start it with {@link ProximaServer.start}. */
@@ -83,6 +91,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly ledger: LedgerWriter;
   /** The OpenAI/Ollama endpoint: its catalog of models, its router and its pools of node streams. */
   readonly models: ModelApi;
+  /** The availability prober and the canaries. */
+  readonly checks: NodeChecks;
   readonly #control: ControlListener;
   readonly #public: PublicListener | undefined;
   #closing: Promise<void> | undefined;
@@ -90,7 +100,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
 
   private constructor(parts: {
     config: ServerConfig; registry: Registry; nodes: NodeSessions; api: ApiHandler; ledger: LedgerWriter; models: ModelApi;
-    control: ControlListener; public: PublicListener | undefined; logger: Logger;
+    checks: NodeChecks; control: ControlListener; public: PublicListener | undefined; logger: Logger;
   }) {
     super();
     this.config = parts.config;
@@ -99,6 +109,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.api = parts.api;
     this.ledger = parts.ledger;
     this.models = parts.models;
+    this.checks = parts.checks;
     this.#control = parts.control;
     this.#public = parts.public;
     this.registry.on('error', (err) => {
@@ -118,6 +129,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     const started: { destroy(): Promise<unknown> }[] = [registry];
     // Set before any request can be routed: nodes can log in only once the control port opens, last.
     let server: ProximaServer | undefined;
+    let checks: NodeChecks | undefined;
     try {
       const { now } = options;
       const ledger = await LedgerWriter.open({ ...config.ledger, dataDir: config.dataDir, now, logger: logger.child({ component: 'ledger' }) });
@@ -128,11 +140,20 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const models = await ModelApi.open({
         nodes, memory: registry, config, now, random: options.random, logger: logger.child({ component: 'api' }),
         usage: (record) => void ledger.append(record).then(
-          () => server?.emit('usage', record),
+          () => {
+            server?.emit('usage', record);
+            checks?.consider(record);
+          },
           (err: unknown) => logger.error('ledger append failed', { err, requestId: record.id }),
         ),
       });
       started.unshift(models);
+      checks = new NodeChecks({
+        api: models, rules: config.rewards, append: (record) => ledger.append(record), now, random: options.checksRandom, logger,
+        onProbe: (probe) => server?.emit('probe', probe),
+        onCanary: (outcome) => server?.emit('canary', outcome),
+      });
+      started.unshift(checks);
       // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
       const parts = [rewards, nodesPart(config, registry, logger), models.handle];
       const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
@@ -152,7 +173,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         onSession: (name, session) => nodes.attach(name, session),
         logger,
       });
-      server = new ProximaServer({ config, registry, nodes, api, ledger, models, control, public: listener, logger });
+      server = new ProximaServer({ config, registry, nodes, api, ledger, models, checks, control, public: listener, logger });
       return server;
     } catch (err) {
       for (const part of started) await part.destroy();
@@ -182,6 +203,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await this.checks.close();
       // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
       await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
       await this.ledger.close();
@@ -194,6 +216,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   /** Stops at once: every connection and stream is cut. Idempotent. */
   destroy(err?: Error): Promise<void> {
     this.#destroying ??= (async () => {
+      await this.checks.destroy();
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
       await this.ledger.destroy(err);
       await this.registry.destroy(err);

@@ -25,6 +25,8 @@ export interface AcquireOptions {
   exclude?: ReadonlySet<string>;
   /** Metadata requests (`/api/show`) take no slot: they go to the least busy host at once. */
   ignoreCapacity?: boolean;
+  /** False: when no host has room, reject with PRX_ERR_NODES_BUSY at once instead of queueing (canaries). */
+  wait?: boolean;
 }
 
 /** What the router needs of the catalog: where a model is, and word when that changes. */
@@ -101,6 +103,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     const host = this.#pick(hosts, options.ignoreCapacity === true);
     if (host !== undefined) return Promise.resolve(this.#lease(host));
     const { maxQueued, maxQueueWaitMs } = this.#options;
+    if (options.wait === false) return Promise.reject(busy(key, 'no host has a free slot'));
     if (this.#queue.length >= maxQueued || maxQueueWaitMs === 0) return Promise.reject(busy(key, 'the wait queue is full'));
     return this.#wait(key, options);
   }

@@ -6,6 +6,7 @@ import { decimal, integer, map, scalar, section, withDefault, type Schema } from
 import { duration } from '../../config-values.js';
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_FILE_BYTES } from './ledger-writer.js';
 import { DEFAULT_REWARD_RULES as D, type RewardRules } from './reward-rules.js';
+import { DEFAULT_VERIFY_RULES as V, type VerifyRules } from '../verify/verify-rules.js';
 
 /** How the ledger is written. */
 export interface LedgerConfig {
@@ -38,8 +39,11 @@ function timestamp(): Schema<number> {
   return map(scalar<unknown>('a time', (v) => (Number.isFinite(toMs(v)) ? undefined : message)), (v) => toMs(v));
 }
 
+/** The `rewards` section: the credit rules and the numbers of the checks that feed them. */
+export type RewardsConfig = RewardRules & VerifyRules;
+
 /** The schema of `rewards`. */
-export const rewardsSection: Schema<RewardRules> = map(section({
+export const rewardsSection: Schema<RewardsConfig> = map(section({
   epochLengthMs: withDefault(duration(60 * SECOND_MS, 366 * DAY_MS), D.epochLengthMs),
   epochOrigin: withDefault(timestamp(), new Date(D.epochOriginMs).toISOString()),
   settleMs: withDefault(duration(0, 31 * DAY_MS), D.settleMs),
@@ -55,4 +59,12 @@ export const rewardsSection: Schema<RewardRules> = map(section({
   maxTokensPerSecondAt1B: withDefault(decimal(1, 10_000_000), D.maxTokensPerSecondAt1B),
   timingSlackMs: withDefault(duration(0, 60 * SECOND_MS), D.timingSlackMs),
   implausibleToFlag: withDefault(integer(0, 1_000_000), D.implausibleToFlag),
+  probeTimeoutMs: withDefault(duration(100, 10 * 60 * SECOND_MS), V.probeTimeoutMs),
+  canaryShare: withDefault(decimal(0, 1), V.canaryShare),
+  newNodeCanaryShare: withDefault(decimal(0, 1), V.newNodeCanaryShare),
+  newNodeCanaries: withDefault(integer(0, 1_000_000), V.newNodeCanaries),
+  canaryMaxTokens: withDefault(integer(1, 4096), V.canaryMaxTokens),
+  canaryTimeoutMs: withDefault(duration(100, HOUR_MS), V.canaryTimeoutMs),
+  maxCanariesInFlight: withDefault(integer(1, 10_000), V.maxCanariesInFlight),
+  referenceCacheMs: withDefault(duration(0, 31 * DAY_MS), V.referenceCacheMs),
 }), ({ epochOrigin, ...rest }) => ({ ...rest, epochOriginMs: epochOrigin }));

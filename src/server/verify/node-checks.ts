@@ -1,0 +1,60 @@
+/**
+ * The checks the super node runs on its nodes, started with the server: the availability prober
+ * and the canaries, both writing to the ledger. The server hands every durable user request record
+ * to `consider`; `close()` stops both (what is in flight is cut, not recorded) and leaves no timer.
+ */
+import type { Logger } from '../../log.js';
+import type { RewardsConfig } from '../ledger/ledger-config.js';
+import type { LedgerRecord, ProbeRecord, RequestRecord } from '../ledger/ledger-record.js';
+import { Canaries, type CanaryOutcome } from './canaries.js';
+import type { CanaryApi } from './canary-call.js';
+import { Prober, type ProbedCatalog } from './prober.js';
+
+/** What the checks are built from. */
+export interface NodeChecksOptions {
+  /** The model API: its catalog, router and pools. */
+  api: CanaryApi & { catalog: ProbedCatalog };
+  rules: RewardsConfig;
+  /** The ledger: resolves once a record is durable. */
+  append(record: LedgerRecord): Promise<void>;
+  /** Hears each probe and each canary once its records are durable. */
+  onProbe(probe: ProbeRecord): void;
+  onCanary(outcome: CanaryOutcome): void;
+  logger: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** The prober and the canaries of one super node. */
+export class NodeChecks {
+  readonly prober: Prober;
+  readonly canaries: Canaries;
+
+  constructor(o: NodeChecksOptions) {
+    const { rules, now, random } = o;
+    const logger = o.logger.child({ component: 'checks' });
+    this.prober = new Prober({
+      catalog: o.api.catalog, pools: o.api.pools, intervalMs: rules.probeIntervalMs, timeoutMs: rules.probeTimeoutMs, now, random, logger,
+      record: (probe) => void o.append(probe).then(() => o.onProbe(probe), (err: unknown) => logger.error('ledger append failed', { err, node: probe.node })),
+    });
+    this.canaries = new Canaries({
+      api: o.api, rules, now, random, logger, failing: (node) => this.prober.failing(node), onOutcome: o.onCanary,
+      write: async (records) => void (await Promise.all(records.map((r) => o.append(r)))),
+    });
+  }
+
+  /** Maybe follows a durable user request record with a canary. */
+  consider(record: RequestRecord): void {
+    this.canaries.consider(record);
+  }
+
+  /** Stops both. Idempotent. */
+  async close(): Promise<void> {
+    await Promise.all([this.prober.close(), this.canaries.close()]);
+  }
+
+  /** The same as close: nothing in flight is worth waiting for. */
+  destroy(): Promise<void> {
+    return this.close();
+  }
+}
