@@ -79,6 +79,8 @@ export class Canaries {
     const { rules } = this.#o;
     const share = (this.#passed.get(r.node) ?? 0) < rules.newNodeCanaries ? rules.newNodeCanaryShare : rules.canaryShare;
     if (this.#random() >= share) return;
+    const key = modelKey(r.model);
+    if (key === undefined || !this.#references.possible(key, r.digest, r.node)) return; // nothing to compare with
     if (this.#running.has(r.node) || this.#running.size >= rules.maxCanariesInFlight) {
       this.#o.logger.debug('canary skipped: one is in flight already', { node: r.node });
       return;

@@ -44,7 +44,7 @@ const MAX_REFERENCE_ATTEMPTS = 3;
 /** The cache of reference answers, and how a reference is found. */
 export class ReferenceAnswers {
   readonly #o: ReferenceOptions;
-  readonly #cache = new Map<string, Reference & { expiresMs: number }>();
+  readonly #cache = new Map<string, Reference & { digest: string; expiresMs: number }>();
 
   constructor(options: ReferenceOptions) {
     this.#o = options;
@@ -62,10 +62,19 @@ export class ReferenceAnswers {
       const got = await callCanary(this.#o.api, { ...q.call, node, requestId: newRequestId() });
       if (got === undefined || got.answer === undefined || got.answer.text === '') continue;
       const reference = { node, answer: got.answer };
-      if (this.#o.cacheMs > 0) this.#cache.set(key, { ...reference, expiresMs: this.#o.now() + this.#o.cacheMs });
+      if (this.#o.cacheMs > 0) this.#cache.set(key, { ...reference, digest: q.digest, expiresMs: this.#o.now() + this.#o.cacheMs });
       return reference;
     }
     return undefined;
+  }
+
+  /**
+   * Whether a reference could be had for `digest` without `node`: another trusted node serves it, or an
+   * answer of one is cached. Without one a canary could only end undecided, at the node's expense.
+   */
+  possible(key: string, digest: string, node: string): boolean {
+    for (const v of this.#cache.values()) if (v.node !== node && !this.#o.distrusted(v.node) && v.digest === digest) return true;
+    return this.#candidates({ call: { key }, digest, exclude: new Set([node]) }).length > 0;
   }
 
   /** Forgets every cached answer of `node` (it turned out unreliable). */
@@ -74,7 +83,7 @@ export class ReferenceAnswers {
   }
 
   /** Other nodes serving the digest, trusted first, in random order within each group. */
-  #candidates(q: ReferenceQuery): string[] {
+  #candidates(q: Pick<ReferenceQuery, 'digest' | 'exclude'> & { call: Pick<ReferenceQuery['call'], 'key'> }): string[] {
     const found = this.#o.api.catalog.lookup(q.call.key);
     if (found.status !== 'online') return [];
     const names = new Set(found.hosts

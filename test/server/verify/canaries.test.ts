@@ -61,3 +61,17 @@ t.test('no canary when the share is 0', async (t) => {
   t.equal(cluster.canaries.length, 0);
   t.equal(cluster.fakes.alpha!.requests.filter((r) => r.method === 'POST').length + cluster.fakes.beta!.requests.filter((r) => r.method === 'POST').length, 1);
 });
+
+t.test('no canary for a node no other node can be compared with (its digest is served by none other)', async (t) => {
+  const other = { ...MODEL, digest: 'b'.repeat(64) };
+  const cluster = await startApiCluster(t, { nodes: [{ name: 'alpha', models: [MODEL] }, { name: 'beta', models: [other] }], rewards: REWARDS });
+  for (let i = 0; i < 3; i++) {
+    await cluster.openai().chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: `hi ${i}` }] });
+    await cluster.nextUsage();
+    t.equal(cluster.server.checks.canaries.inFlight, 0, 'none started');
+  }
+  await cluster.server.close();
+  t.equal(cluster.canaries.length, 0, 'no canary written');
+  const posts = cluster.fakes.alpha!.requests.filter((r) => r.method === 'POST').length + cluster.fakes.beta!.requests.filter((r) => r.method === 'POST').length;
+  t.equal(posts, 3, 'the nodes saw only the users\' requests');
+});
