@@ -42,7 +42,8 @@ export interface ModelRequest {
   requestId: string;
 }
 
-const USER_AGENT = `proxima-server/${PACKAGE_VERSION}`;
+/** The user agent of every request the super node sends a node (canaries too, so they look alike). */
+export const SUPER_NODE_USER_AGENT = `proxima-server/${PACKAGE_VERSION}`;
 
 /** Serves one model request to its end; never rejects. */
 export async function serveModelRequest(ctx: ModelRequestContext, r: ModelRequest): Promise<void> {
@@ -93,7 +94,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     try {
       result = await callNode({
         pool: ctx.pools.pool(host), host, route, request, writer, user: user.signal, startMs, canRetry,
-        headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT, 'x-request-id': r.requestId },
+        headers: { 'content-type': 'application/json', 'user-agent': SUPER_NODE_USER_AGENT, 'x-request-id': r.requestId },
         timeouts: { ...ctx.routing, keepAliveIntervalMs: framing === 'sse' ? ctx.api.keepAliveIntervalMs : 0 },
       });
     } finally {

@@ -5,10 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { PACKAGE_VERSION } from '../../version.js';
-
-/** The user agent of every request the super node sends a node, its users' included: canaries must look alike. */
-export const SUPER_NODE_USER_AGENT = `proxima-server/${PACKAGE_VERSION}`;
+import { SUPER_NODE_USER_AGENT } from '../api/model-request.js';
 
 /** One request of the super node's own. */
 export interface OwnRequest {
