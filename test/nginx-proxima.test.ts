@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { logLine, startBin } from './fixtures/bin-process.js';
 import { findNginx, startNginx } from './fixtures/nginx.js';
-import { lines, openRequest, rawRequest } from './fixtures/raw-http.js';
+import { openRequest, rawRequest } from './fixtures/raw-http.js';
+import { gatedSeqs } from './fixtures/web/gated-events.js';
 import { runNode } from './fixtures/run-bin.js';
 import { startWebServer } from './fixtures/web-server.js';
 
@@ -55,19 +56,12 @@ t.test('nginx -> proxima-server -> proxima-client -> web server', { skip }, asyn
   });
 
   t.test('SSE and NDJSON stream without buffering: each event arrives before the next is released', async (t) => {
-    for (const kind of ['sse', 'ndjson']) {
+    for (const kind of ['sse', 'ndjson'] as const) {
       const gate = `nginx-proxima-${kind}`;
       const deadline = AbortSignal.timeout(20_000); // a held-back event would keep its gate shut forever
       const open = await openRequest(`http://node1.example.com/${kind}?count=5&gate=${gate}`, { socketPath: nginx.httpSocket });
       deadline.addEventListener('abort', () => open.abort());
-      const seqs: number[] = [];
-      for await (const line of lines(open.res)) {
-        const data = kind === 'sse' ? (line.startsWith('data: ') ? line.slice(6) : '') : line;
-        if (data === '') continue;
-        seqs.push(JSON.parse(data).seq);
-        web.gate(gate).open();
-      }
-      t.same(seqs, [0, 1, 2, 3, 4], kind);
+      t.same(await gatedSeqs(open.res, kind, web.gate(gate)), [0, 1, 2, 3, 4], kind);
     }
   });
 

@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import { findNginx, startNginx, type NginxProcess } from './fixtures/nginx.js';
 import { checkableShippedConfig, deriveTestConfig, makeTestCertificate, SHIPPED_CONF, testPaths } from './fixtures/nginx-config.js';
-import { lines, openRequest, rawRequest } from './fixtures/raw-http.js';
+import { openRequest, rawRequest } from './fixtures/raw-http.js';
+import { gatedSeqs } from './fixtures/web/gated-events.js';
 import { startWebServer, type WebServer } from './fixtures/web-server.js';
 
 const nginxBin = await findNginx();
@@ -63,21 +64,14 @@ t.test('Host routing: the user\'s Host and the forwarded headers reach the upstr
 
 t.test('SSE and NDJSON pass through unbuffered: each event arrives before the next is released', { skip }, async (t) => {
   const { web, nginx } = await proxied(t);
-  for (const kind of ['sse', 'ndjson']) {
+  for (const kind of ['sse', 'ndjson'] as const) {
     const gate = `g-${kind}`;
     // Were an event held back, the gate would never open and this deadline would fail the test.
     const deadline = AbortSignal.timeout(20_000);
     const open = await openRequest(`http://node1.example.com/${kind}?count=4&gate=${gate}`, { socketPath: nginx.httpSocket });
     deadline.addEventListener('abort', () => open.abort());
     t.equal(open.headers['content-type'], kind === 'sse' ? 'text/event-stream' : 'application/x-ndjson');
-    const seqs: number[] = [];
-    for await (const line of lines(open.res)) {
-      const data = kind === 'sse' ? (line.startsWith('data: ') ? line.slice(6) : '') : line;
-      if (data === '') continue;
-      seqs.push(JSON.parse(data).seq);
-      web.gate(gate).open();
-    }
-    t.same(seqs, [0, 1, 2, 3], `${kind}: every event arrived on its own`);
+    t.same(await gatedSeqs(open.res, kind, web.gate(gate)), [0, 1, 2, 3], `${kind}: every event arrived on its own`);
   }
 });
 
