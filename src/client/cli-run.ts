@@ -6,6 +6,7 @@
 import type { Argv } from 'yargs';
 import { ExitCode, type CliCommand } from '../cli-frame.js';
 import { onStopSignals } from '../cli-signals.js';
+import { tuneGarbageCollector } from '../gc-tuning.js';
 import { createLogger } from '../log.js';
 import { advertisedServices, ProximaClient } from './client.js';
 import { loadClientConfig, type OllamaServiceConfig } from './config.js';
@@ -20,6 +21,7 @@ export const runCommand: CliCommand<{ config: string }> = {
     argv.option('config', { alias: 'c', type: 'string', demandOption: true, requiresArg: true, describe: 'the client.yaml file' }),
   async run({ config: file }) {
     const config = loadClientConfig(file);
+    tuneGarbageCollector();
     const logger = createLogger({ level: config.log.level });
     // Streams live in the session: closing or destroying the client winds them down too.
     const { maxBodyBytes, bodyTimeoutMs } = config.models;

@@ -5,6 +5,7 @@
 import type { Argv } from 'yargs';
 import { ExitCode, type CliCommand } from '../cli-frame.js';
 import { onStopSignals } from '../cli-signals.js';
+import { tuneGarbageCollector } from '../gc-tuning.js';
 import { createLogger } from '../log.js';
 import { loadServerConfig } from './config.js';
 import { openNodeStream } from './node-stream.js';
@@ -19,6 +20,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
     argv.option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'the server.yaml file' }),
   async run({ config: file }) {
     const config = loadServerConfig(file);
+    tuneGarbageCollector();
     const logger = createLogger({ level: config.log.level });
     const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
     logger.info('listening', { control: server.controlAddress(), http: server.httpAddress() ?? null, domain: config.domain, dataDir: config.dataDir });
