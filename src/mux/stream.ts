@@ -30,8 +30,10 @@ const MIN_GROWTH_INTERVAL_MS = 5;
 /**
  * One yamux stream, as a Node Duplex. Receive window is granted as the reader consumes data
  * (when it is handed to the Readable on demand), never as it arrives, so a paused reader stops the
- * sender after one window. Writes wait for send window, so `write()` returns false once the peer's
- * window is spent and the Writable buffer fills.
+ * sender after one window. The window grows while the reader keeps up and shrinks back once it
+ * falls behind, so a slow reader (a user on a slow link downloading from a fast node) holds about
+ * the initial window in memory, not the largest. Writes wait for send window, so `write()` returns
+ * false once the peer's window is spent and the Writable buffer fills.
  */
 export class MuxStream extends Duplex implements Sendable {
   /** @internal scheduler membership. */
@@ -47,6 +49,8 @@ export class MuxStream extends Duplex implements Sendable {
   private recvWindow = INITIAL_WINDOW_BYTES;
   private windowTarget = INITIAL_WINDOW_BYTES;
   private consumedUngranted = 0;
+  /** Window given up by shrinking, still to be kept back from the next grants. */
+  private withheld = 0;
   private lastGrantAt = performance.now();
   private readonly inQueue: Buffer[] = [];
   private inBytes = 0;
@@ -85,7 +89,20 @@ export class MuxStream extends Duplex implements Sendable {
     } else {
       this.inQueue.push(chunk);
       this.inBytes += chunk.length;
+      if (this.inBytes + this.readableLength > this.windowTarget / 4) this.shrinkWindow();
     }
+  }
+
+  /**
+   * The reader has more than a quarter of the window waiting (not half: a sender may always have
+   * half in flight, and a paused reader would keep its large window): the reader, not the window,
+   * limits the stream, and a larger window would only hold more of the sender's bytes here. Halves
+   * the window (not below the initial one); the difference is kept back from the next grants.
+   */
+  private shrinkWindow(): void {
+    const smaller = Math.max(INITIAL_WINDOW_BYTES, this.windowTarget / 2);
+    this.withheld += this.windowTarget - smaller;
+    this.windowTarget = smaller;
   }
 
   /** @internal The peer half-closed. */
@@ -122,14 +139,19 @@ export class MuxStream extends Duplex implements Sendable {
     this.maybeGrant();
   }
 
-  /** Grants consumed bytes back once half a window is consumed, doubling the window for fast readers. */
+  /**
+   * Grants consumed bytes back once half a window is consumed (less what a shrink keeps back),
+   * doubling the window for a reader that has caught up with everything that arrived, fast.
+   */
   private maybeGrant(): void {
     if (this.remoteFin || this.wireDone || this.consumedUngranted < this.windowTarget / 2) return;
-    let delta = this.consumedUngranted;
+    const kept = Math.min(this.withheld, this.consumedUngranted);
+    this.withheld -= kept;
+    let delta = this.consumedUngranted - kept;
     const now = performance.now();
     const rtt = this.host.rttMs();
     const max = this.host.maxWindowBytes;
-    if (this.windowTarget < max && rtt !== undefined &&
+    if (this.windowTarget < max && rtt !== undefined && this.withheld === 0 && this.inBytes === 0 &&
         now - this.lastGrantAt < Math.max(GROWTH_RTTS * rtt, MIN_GROWTH_INTERVAL_MS)) {
       const grown = Math.min(this.windowTarget * 2, max);
       delta += grown - this.windowTarget;
@@ -137,6 +159,7 @@ export class MuxStream extends Duplex implements Sendable {
     }
     this.lastGrantAt = now;
     this.consumedUngranted = 0;
+    if (delta === 0) return;
     this.recvWindow += delta;
     this.host.sendControl(FrameType.WindowUpdate, 0, this.id, delta);
   }

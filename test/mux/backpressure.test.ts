@@ -89,8 +89,15 @@ t.test('a grown window bounds a paused reader too', async (t) => {
   t.ok(buffered <= maxWindowBytes, `the paused reader holds ${buffered} bytes, at most one window`);
   const grown = process.memoryUsage().arrayBuffers - before;
   t.ok(grown <= 2 * maxWindowBytes, `memory grew by ${grown}, under twice the window`);
-  stream.end();
+  t.equal(remote.windows.target, INITIAL_WINDOW_BYTES, 'the reader fell behind: its window shrank back to the initial one');
   remote.resume();
+  await until(() => remote.readableLength + (remote as unknown as { inBytes: number }).inBytes === 0);
+  await barrier(server);
+  await barrier(client);
+  // Unshrunk, catching up would grant the window back (the sender could send 4 MiB again).
+  t.ok(stream.windows.send <= maxWindowBytes / 2,
+    `the reader caught up and the sender may send ${stream.windows.send} bytes: no grant while the shrink is paid off`);
+  stream.end();
   await once(remote, 'end');
   remote.end();
   stream.resume();
