@@ -5,6 +5,7 @@ import { sessionPair, patternBytes, writeRepeated, readAll, nextStream, closed }
 import { FrameDecoder } from '../../src/mux/decoder.js';
 import { FrameType, INITIAL_WINDOW_BYTES } from '../../src/mux/frame.js';
 import type { MuxStream } from '../../src/mux/index.js';
+import { until } from '../fixtures/timers.js';
 
 /** Writes until write() returns false; returns the bytes accepted. */
 function fillUntilFalse(stream: MuxStream, chunk: Buffer): number {
@@ -22,12 +23,6 @@ function fillUntilFalse(stream: MuxStream, chunk: Buffer): number {
 async function barrier(session: { ping(): Promise<number> }): Promise<void> {
   await new Promise((r) => setImmediate(r));
   await session.ping();
-}
-
-/** Turns of the event loop until `cond` holds (bounded): waiting on state, not on time. */
-async function until(cond: () => boolean, maxTurns = 100_000): Promise<void> {
-  for (let i = 0; i < maxTurns && !cond(); i++) await new Promise((r) => setImmediate(r));
-  if (!cond()) throw new Error('condition never held');
 }
 
 t.test('a paused reader stops the writer after one window, holds memory, and loses nothing', async (t) => {
