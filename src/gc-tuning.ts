@@ -7,8 +7,8 @@
  * cores shared with the node's web server and its users) it runs late, V8 sees tens of megabytes of
  * "new" external memory right after every scavenge, and starts a full mark-compact: about 16 a
  * second per process, measured with `--trace-gc` during the 10 MiB download benchmark. Freeing them
- * within the scavenge itself costs well under a millisecond and removes almost all of those.
- * Measured on the benchmark's two-core machine: one connection 514-600 MiB/s before, 830-890 after.
+ * within the scavenge itself costs well under a millisecond and removes most of them (the README's
+ * Benchmarks section has the counts and the throughput before and after).
  *
  * `concurrent_array_buffer_sweeping` is a plain switch V8 reads each time it starts a sweep, so it
  * can change while the program runs (flags that shape the heap or its threads cannot: V8 aborts).
