@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fake-ollama.js';
+import { spawnOwned } from './children.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
@@ -33,7 +34,7 @@ async function fakeMode(): Promise<void> {
 
 /** Runs `args` with node; resolves with the first line of `stream` that `match` accepts. */
 function start(args: string[], stream: 'stdout' | 'stderr', match: (line: string) => boolean): { child: ChildProcess; line: Promise<string> } {
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: repo });
+  const child = spawnOwned(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: repo });
   const lines = createInterface({ input: child[stream]! });
   const line = new Promise<string>((resolve, reject) => {
     lines.on('line', (l) => match(l) && resolve(l));

@@ -2,12 +2,13 @@
  * The origin the tunnel benchmark measures against: nginx serving static files (fast enough that
  * the numbers measure Proxima, not the origin), and a small Node SSE server for time to first event.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
+import { spawnOwned } from '../children.js';
 
 /** A port that was free a moment ago (nginx cannot listen on port 0). */
 export async function freePort(): Promise<number> {
@@ -62,9 +63,9 @@ export async function startOrigin(): Promise<Origin> {
     `  server { listen 127.0.0.1:${port}; root ${dir}/www; location / { default_type application/octet-stream; } }`, '}', '',
   ].join('\n'));
   fs.mkdirSync(path.join(dir, 'tmp'));
-  const nginx: ChildProcess = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  const nginx: ChildProcess = spawnOwned('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
   const ssePort = await freePort();
-  const sse = spawn(process.execPath, ['-e', SSE_ORIGIN, String(ssePort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sse = spawnOwned(process.execPath, ['-e', SSE_ORIGIN, String(ssePort)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await once(sse.stdout!, 'data');
   await waitAccepting(port);
   return {

@@ -1,11 +1,12 @@
 /** Real proxima-server and proxima-client processes for the benchmark, configured in a temp folder. */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { spawnOwned } from '../children.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = (name: string): string => path.join(ROOT, 'bin', `${name}.js`);
@@ -42,7 +43,7 @@ export async function startTunnel(originPort: number, ssePort: number): Promise<
   fs.writeFileSync(serverFile, 'domain: proxima.bench\ndataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\nlog: { level: info }\n');
   const added = await promisify(execFile)(process.execPath, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile]);
   const { token } = JSON.parse(added.stdout) as { token: string };
-  const server = spawn(process.execPath, [...NODE_ARGS, bin('proxima-server'), '-c', serverFile], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = spawnOwned(process.execPath, [...NODE_ARGS, bin('proxima-server'), '-c', serverFile], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   const listening = await waitLog(server, 'listening');
   const online = waitLog(server, 'node online');
   const clientFile = path.join(dir, 'client.yaml');
@@ -51,7 +52,7 @@ export async function startTunnel(originPort: number, ssePort: number): Promise<
     `  - { name: web, local: "127.0.0.1:${originPort}" }`, `  - { name: sse, local: "127.0.0.1:${ssePort}" }`,
     'log: { level: warn }', '',
   ].join('\n'));
-  const client = spawn(process.execPath, [...NODE_ARGS, bin('proxima-client'), '-c', clientFile], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const client = spawnOwned(process.execPath, [...NODE_ARGS, bin('proxima-client'), '-c', clientFile], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   client.stderr!.resume();
   await online;
   server.stderr!.resume();
