@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fake-ollama.js';
-import { spawnOwned } from './children.js';
+import { ownedTempDir, spawnOwned } from './children.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
@@ -59,7 +59,7 @@ async function firstByteMs(dispatcher: Agent, origin: string, headers: Record<st
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxima-bench-api-'));
+  const dir = ownedTempDir('proxima-bench-api-');
   const children: ChildProcess[] = [];
   try {
     const fake = start([here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));

@@ -1,17 +1,32 @@
 /**
- * The processes a benchmark starts, killed when the benchmark exits however it exits: an uncaught
- * error, or stdout closed under it (`npm run bench | head` ends in EPIPE). Without this, a crashed
- * run leaves proxima-server, proxima-client or nginx running, and they skew every later measurement.
+ * The processes and temp folders a benchmark makes, cleaned up when the benchmark exits however it
+ * exits: an uncaught error, Ctrl-C, or stdout closed under it (`npm run bench | head` ends in EPIPE). Without
+ * this, a crashed run leaves proxima-server, proxima-client or nginx running, and they skew every
+ * later measurement, and leaves its folders (10 MiB files among them) in the temp directory.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const running = new Set<ChildProcess>();
+const folders = new Set<string>();
 
 // SIGTERM, not SIGKILL: nginx's master stops its workers on SIGTERM, while SIGKILL would leave them
 // running; the Proxima programs drain and exit, and their users are gone by then.
 process.once('exit', () => {
   for (const child of running) child.kill('SIGTERM');
+  for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
 });
+// Ctrl-C, or `timeout`: exit through the cleanup above (a signal's default action skips 'exit').
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
+
+/** A new folder in the temp directory, named `prefix` and a random suffix, removed when this process exits. */
+export function ownedTempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  folders.add(dir);
+  return dir;
+}
 
 /** `spawn`, with the child killed when this process exits if it is still running then. */
 export function spawnOwned(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {

@@ -6,12 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlConnection } from '../src/client/control-connection.js';
 import { parseServerConfig } from '../src/server/config.js';
 import { ProximaServer } from '../src/server/server.js';
+import { ownedTempDir } from './children.js';
 
 const CONCURRENCY = 100;
 
@@ -42,7 +42,7 @@ function memory(): { rssBytes: number; heapBytes: number } {
 }
 
 async function main(count: number): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxima-bench-'));
+  const dataDir = ownedTempDir('proxima-bench-');
   const config = parseServerConfig({ dataDir, control: { listen: '127.0.0.1:0' }, http: { listen: '127.0.0.1:0' } }, { baseDir: dataDir });
   const server = await ProximaServer.start({ config, openStream: () => { throw new Error('not in this benchmark'); } });
   const tokens = await Promise.all(Array.from({ length: count }, async (_, i) => {

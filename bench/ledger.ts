@@ -4,12 +4,12 @@
  * `npm run bench:ledger` (RECORDS=200000 by default).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { RequestRecord } from '../src/server/ledger/ledger-record.js';
 import { LedgerWriter } from '../src/server/ledger/ledger-writer.js';
 import { DEFAULT_REWARD_RULES as rules } from '../src/server/ledger/reward-rules.js';
 import { computeRewards } from '../src/server/ledger/rewards-query.js';
+import { ownedTempDir } from './children.js';
 
 const RECORDS = Number(process.env.RECORDS ?? 200_000);
 const IN_FLIGHT = 1000;
@@ -25,7 +25,7 @@ function record(i: number): RequestRecord {
   };
 }
 
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxima-bench-ledger-'));
+const dataDir = ownedTempDir('proxima-bench-ledger-');
 try {
   const writer = await LedgerWriter.open({ dataDir });
   let next = 0;

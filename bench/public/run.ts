@@ -15,7 +15,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +22,7 @@ import { Session } from '../../src/mux/index.js';
 import { openNodeStream } from '../../src/server/node-stream.js';
 import type { LiveNode, NodeDirectory } from '../../src/server/node-directory.js';
 import { PublicListener } from '../../src/server/public-listener.js';
+import { ownedTempDir } from '../children.js';
 
 const NODE_SIDE = fileURLToPath(new URL('./node.js', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -43,7 +43,7 @@ const node: LiveNode = {
 };
 const directory: NodeDirectory = { live: (name) => (name === 'alpha' ? node : undefined), isRegistered: (name) => name === 'alpha' };
 
-const scripts = fs.mkdtempSync(path.join(os.tmpdir(), 'proxima-bench-'));
+const scripts = ownedTempDir('proxima-bench-');
 const hostsScript = (hosts: string[]): string => {
   const file = path.join(scripts, `${hosts.length}.lua`);
   fs.writeFileSync(file, [

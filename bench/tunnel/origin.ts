@@ -5,10 +5,9 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { spawnOwned } from '../children.js';
+import { ownedTempDir, spawnOwned } from '../children.js';
 
 /** A port that was free a moment ago (nginx cannot listen on port 0). */
 export async function freePort(): Promise<number> {
@@ -49,7 +48,7 @@ http.createServer((req, res) => {
 `;
 
 export async function startOrigin(): Promise<Origin> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prx-bench-origin-'));
+  const dir = ownedTempDir('prx-bench-origin-');
   fs.chmodSync(dir, 0o755); // nginx's workers run as another user when started by root
   fs.mkdirSync(path.join(dir, 'www'), { mode: 0o755 });
   fs.writeFileSync(path.join(dir, 'www', '1k'), Buffer.alloc(1024, 0x61));

@@ -1,12 +1,11 @@
 /** Real proxima-server and proxima-client processes for the benchmark, configured in a temp folder. */
 import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { spawnOwned } from '../children.js';
+import { ownedTempDir, spawnOwned } from '../children.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = (name: string): string => path.join(ROOT, 'bin', `${name}.js`);
@@ -38,7 +37,7 @@ function waitLog(child: ChildProcess, msg: string): Promise<Record<string, any>>
 
 /** A super node with one node `bench` whose services `web` and `sse` are the origin's. */
 export async function startTunnel(originPort: number, ssePort: number): Promise<Tunnel> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prx-bench-tunnel-'));
+  const dir = ownedTempDir('prx-bench-tunnel-');
   const serverFile = path.join(dir, 'server.yaml');
   fs.writeFileSync(serverFile, 'domain: proxima.bench\ndataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\nlog: { level: info }\n');
   const added = await promisify(execFile)(process.execPath, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile]);
