@@ -1,8 +1,9 @@
 /**
  * The processes and temp folders a benchmark makes, cleaned up when the benchmark exits however it
- * exits: an uncaught error, Ctrl-C, or stdout closed under it (`npm run bench | head` ends in EPIPE). Without
- * this, a crashed run leaves proxima-server, proxima-client or nginx running, and they skew every
- * later measurement, and leaves its folders (10 MiB files among them) in the temp directory.
+ * exits: an uncaught error, Ctrl-C, or stdout closed under it (`npm run bench | head` ends in
+ * EPIPE). Without this, a crashed run leaves proxima-server, proxima-client or nginx running, and
+ * they skew every later measurement, and leaves its folders (10 MiB files among them) in the temp
+ * directory.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +17,14 @@ const folders = new Set<string>();
 // running; the Proxima programs drain and exit, and their users are gone by then.
 process.once('exit', () => {
   for (const child of running) child.kill('SIGTERM');
-  for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
+  for (const dir of folders) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A child still stopping may write into its folder meanwhile; a throw here would replace the
+      // benchmark's own exit code and error with this one.
+    }
+  }
 });
 // Ctrl-C, or `timeout`: exit through the cleanup above (a signal's default action skips 'exit').
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
