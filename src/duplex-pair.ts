@@ -39,6 +39,15 @@ export class PairEnd extends Duplex {
     process.nextTick(PairEnd.#deliver, this.#other!, chunk, callback);
   }
 
+  /**
+   * What was written while corked crosses together, in one tick: node:http corks a head and the
+   * first chunk (size line, bytes, CRLF), and a reader that forwards them to a socket then sends
+   * them in one write instead of one per tick.
+   */
+  override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
+    process.nextTick(PairEnd.#deliverAll, this.#other!, chunks, callback);
+  }
+
   override _final(callback: (err?: Error | null) => void): void {
     process.nextTick(PairEnd.#deliver, this.#other!, null, callback);
   }
@@ -54,6 +63,15 @@ export class PairEnd extends Duplex {
   static #deliver(to: PairEnd, chunk: Buffer | null, callback: () => void): void {
     if (to.destroyed) return callback();
     if (to.push(chunk) || chunk === null) callback();
+    else to.#blockedWrite = callback;
+  }
+
+  /** #deliver for a batch: every chunk is pushed (a full reader only delays the next write). */
+  static #deliverAll(to: PairEnd, chunks: { chunk: Buffer }[], callback: () => void): void {
+    if (to.destroyed) return callback();
+    let room = true;
+    for (const { chunk } of chunks) room = to.push(chunk);
+    if (room) callback();
     else to.#blockedWrite = callback;
   }
 }

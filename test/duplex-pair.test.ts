@@ -22,6 +22,23 @@ t.test('bytes cross both ways, the same Buffers (no copy), never inside write()'
   t.equal(String((await back)[0]), 'world');
 });
 
+t.test('what was written while corked crosses in one tick, in order, the same Buffers', async (t) => {
+  const [a, b] = duplexPair();
+  const sent = ['head', 'size', 'bytes', 'crlf'].map((s) => Buffer.from(s));
+  const got: Buffer[] = [];
+  let inFirstTick: number | undefined;
+  b.on('data', (chunk: Buffer) => {
+    if (got.push(chunk) === 1) process.nextTick(() => (inFirstTick = got.length));
+  });
+  a.cork();
+  for (const chunk of sent) a.write(chunk);
+  process.nextTick(() => a.uncork());
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(inFirstTick, sent.length, 'all four were read before the next tick');
+  t.same(got.map(String), ['head', 'size', 'bytes', 'crlf']);
+  t.ok(got.every((chunk, i) => chunk === sent[i]), 'the very Buffers that were written');
+});
+
 t.test('an end crosses as an end: half-close both ways, and both close cleanly', async (t) => {
   const [a, b] = duplexPair();
   const fromA: Buffer[] = [];
