@@ -168,7 +168,11 @@ export class OllamaGuard {
       return void res.end(listing);
     }
     res.writeHead(up.statusCode, responseHeaders(up.headers));
-    res.flushHeaders(); // the head goes now, not with the first token, which may be minutes away
+    // What of the body came in with the head goes out with it, in one frame; with nothing yet, the
+    // head goes now, not with the first token, which may be minutes away.
+    const arrived = up.body.read() as Buffer | null;
+    if (arrived === null) res.flushHeaders();
+    else res.write(arrived);
     await copyBody(up.body, res, signal);
   }
 

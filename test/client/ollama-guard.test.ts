@@ -27,9 +27,14 @@ async function guarded(t: Test, ollamaPort: number, share: ModelShare = '*', opt
   const relays: Promise<unknown>[] = [];
   /** The super node's end of each stream, in the order of the connections. */
   const tunnels: Duplex[] = [];
+  /** What each of those streams received, chunk by chunk (a chunk per frame). */
+  const received: Buffer[][] = [];
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     const stream = superNode.open();
     tunnels.push(stream);
+    const chunks: Buffer[] = [];
+    received.push(chunks);
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     relays.push(relay(socket, stream));
   });
   server.listen(0, '127.0.0.1');
@@ -44,7 +49,7 @@ async function guarded(t: Test, ollamaPort: number, share: ModelShare = '*', opt
     method, agent: false, headers: { Host: 'alpha.proxima.test', ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }), ...extra,
   });
-  return { guard, port, call, tunnels };
+  return { guard, port, call, tunnels, received };
 }
 
 async function fakeOllama(t: Test, options: Parameters<typeof startFakeOllama>[0] = {}): Promise<FakeOllama> {
@@ -165,6 +170,18 @@ t.test('answers stream as they arrive; when the user goes away, the request to O
   const closed = await fake.closedByClient(r);
   t.ok(closed.clientClosedMs! - leftMs < 1000, `Ollama's connection closed ${(closed.clientClosedMs! - leftMs).toFixed(1)} ms after the user left`);
   t.equal(closed.tokensSent, 3);
+});
+
+t.test('what of the answer came in with its head goes out with it, in one frame', async (t) => {
+  const fake = await fakeOllama(t); // no pause between tokens: each answer comes in one write
+  const { call, received } = await guarded(t, fake.port);
+  for (const [i, stream] of [[0, false], [1, true]] as const) {
+    const res = await call('POST', '/v1/chat/completions', chat('llama3.2', { stream }));
+    t.equal(res.status, 200);
+    const first = received[i]![0]!.toString();
+    t.match(first, /^HTTP\/1\.1 200 OK\r\n/, 'the first frame begins with the head');
+    t.ok(first.includes(stream ? 'data: {' : '"finish_reason":"stop"'), `and holds the ${stream ? 'first event' : 'whole body'} too`);
+  }
 });
 
 t.test('before the first byte too: a user who leaves while the model loads cancels the request', async (t) => {
