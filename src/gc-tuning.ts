@@ -1,5 +1,5 @@
 /**
- * One garbage-collector setting for the two long-running programs, applied when they start.
+ * Garbage-collector settings for the two long-running programs, applied when they start.
  *
  * Every socket read allocates a new ArrayBuffer, so a tunnel moving 800 MiB/s allocates 800 MiB/s
  * of memory outside the JS heap. V8 frees the dead ones after each scavenge, but by default on a
@@ -10,12 +10,53 @@
  * within the scavenge itself costs well under a millisecond and removes most of them (the README's
  * Benchmarks section has the counts and the throughput before and after).
  *
- * `concurrent_array_buffer_sweeping` is a plain switch V8 reads each time it starts a sweep, so it
- * can change while the program runs (flags that shape the heap or its threads cannot: V8 aborts).
+ * The young generation (where V8 puts new objects) doubles each time the objects surviving
+ * scavenges add up to its size, up to 32 MiB, and stays that large. A tunnel's objects are mostly
+ * short-lived (a request's, a chunk's), yet after a few thousand connections both programs carried
+ * 16 to 30 MiB of it, and were no faster for it than at 4 MiB (the README's Benchmarks section). It
+ * stops growing at YOUNG_GENERATION_CAP_BYTES: V8 reads its growth factor each time it grows the space, so a
+ * look after every garbage collection keeps it at 1 (no growth) from the cap on, and at V8's
+ * default of 2 below it (V8 shrinks the space when allocation slows down).
+ *
+ * Both switches are plain values V8 reads when it uses them, so they can change while the program
+ * runs (flags that shape the heap or its threads cannot: V8 aborts). A `--max-semi-space-size` of
+ * the user's (on the command line or in NODE_OPTIONS) is left to decide alone.
  */
 import v8 from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
 
-/** Makes V8 free dead ArrayBuffers during the scavenge that finds them, on the main thread. */
-export function tuneGarbageCollector(): void {
+/** The young generation's size (both semi-spaces) past which it does not grow. */
+export const YOUNG_GENERATION_CAP_BYTES = 4 * 1024 * 1024;
+
+/** V8's own growth factor for the young generation. */
+const V8_GROWTH_FACTOR = 2;
+
+/** Applies both settings; returns a function that stops capping (for tests). */
+export function tuneGarbageCollector(): () => void {
   v8.setFlagsFromString('--no-concurrent-array-buffer-sweeping');
+  const userSized = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((arg) => arg.includes('semi-space-size'));
+  return userSized ? () => undefined : capYoungGeneration(YOUNG_GENERATION_CAP_BYTES);
+}
+
+/** Keeps V8's young generation from growing past `capBytes`; returns a function that stops it. */
+export function capYoungGeneration(capBytes: number): () => void {
+  let factor = V8_GROWTH_FACTOR;
+  const check = (): void => {
+    const wanted = youngGenerationBytes() >= capBytes ? 1 : V8_GROWTH_FACTOR;
+    if (wanted === factor) return;
+    factor = wanted;
+    v8.setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
+  };
+  const observer = new PerformanceObserver(check);
+  observer.observe({ entryTypes: ['gc'] });
+  check();
+  return () => {
+    observer.disconnect();
+    if (factor !== V8_GROWTH_FACTOR) v8.setFlagsFromString(`--semi-space-growth-factor=${V8_GROWTH_FACTOR}`);
+  };
+}
+
+/** The young generation's committed size, both semi-spaces. */
+export function youngGenerationBytes(): number {
+  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }

@@ -31,3 +31,39 @@ t.test('after tuning, every scavenge frees the dead buffers before it returns', 
   // of the 100 readings stayed above 1,024 KiB in three runs, and this assertion failed.
   t.ok(after.every((kib) => kib < 1024), `ArrayBuffer KiB after each scavenge: ${after.join(' ')}`);
 });
+
+/**
+ * In a fresh process: allocate for a while in a way that makes V8 grow its young generation (a
+ * quarter of a million objects alive across several scavenges, replaced batch by batch), yielding to
+ * the event loop between batches as a server does; print the largest young generation seen, and the
+ * cap. With `tune`, after tuneGarbageCollector().
+ */
+const grow = (tune: boolean): string => `
+  const { tuneGarbageCollector, youngGenerationBytes, YOUNG_GENERATION_CAP_BYTES } = await import(${JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'gc-tuning.js')).href)});
+  const stop = ${tune} ? tuneGarbageCollector() : () => undefined;
+  let largest = youngGenerationBytes();
+  const alive = [];
+  for (let batch = 0; batch < 400; batch++) {
+    alive.push(Array.from({ length: 25_000 }, (_, i) => ({ batch, i, text: 'x' + i })));
+    if (alive.length > 10) alive.shift();
+    await new Promise((resolve) => setImmediate(resolve));
+    largest = Math.max(largest, youngGenerationBytes());
+  }
+  stop();
+  console.log(JSON.stringify({ largest, cap: YOUNG_GENERATION_CAP_BYTES }));`;
+
+t.test('after tuning, the young generation stops growing at the cap; without, the same load grows it past', async (t) => {
+  const run = async (tune: boolean): Promise<{ largest: number; cap: number }> => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', grow(tune)], { env: { ...process.env, NODE_OPTIONS: '' } });
+    return JSON.parse(stdout) as { largest: number; cap: number };
+  };
+  const [tuned, untuned] = await Promise.all([run(true), run(false)]);
+  t.ok(untuned.largest > untuned.cap, `without the cap the load grows it to ${untuned.largest >> 20} MiB`);
+  t.ok(tuned.largest <= tuned.cap, `with the cap it stays at ${tuned.largest >> 20} MiB (cap ${tuned.cap >> 20} MiB)`);
+});
+
+t.test('a --max-semi-space-size of the user\'s is left alone: no cap', async (t) => {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--max-semi-space-size=16', '--input-type=module', '-e', grow(true)], { env: { ...process.env, NODE_OPTIONS: '' } });
+  const { largest, cap } = JSON.parse(stdout) as { largest: number; cap: number };
+  t.ok(largest > cap, `it grew to ${largest >> 20} MiB`);
+});
