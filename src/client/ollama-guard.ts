@@ -172,7 +172,7 @@ export class OllamaGuard {
     // head goes now, not with the first token, which may be minutes away.
     const arrived = up.body.read() as Buffer | null;
     if (arrived === null) res.flushHeaders();
-    else res.write(arrived);
+    else if (!res.write(arrived)) await once(res, 'drain', { signal });
     await copyBody(up.body, res, signal);
   }
 
