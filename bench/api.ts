@@ -7,7 +7,7 @@
  * 1,000 rounds through the super node went 5.4, 4.1, 1.9, then 1.7–1.8 ms (straight to the fake
  * Ollama 3.2, 1.5, 1.1, then 0.4–0.8), as the code on every hop got compiled by V8's optimizing tier.
  * Run: `npm run bench:api` (WARMUP=3000 and REQUESTS=5000 rounds, then CONCURRENCY=8 users for
- * SECONDS=10 after 2 s of warm-up, by default).
+ * BENCH_SECONDS=10 after 2 s of warm-up, by default; BENCH_SECONDS is the tunnel benchmark's too).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -23,12 +23,13 @@ import { ownedTempDir, spawnOwned } from './children.js';
 const REQUESTS = Number(process.env.REQUESTS ?? 5000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
 const WARMUP = Number(process.env.WARMUP ?? 3000);
-const SECONDS = Number(process.env.SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = 2;
 const here = fileURLToPath(import.meta.url);
 const repo = path.resolve(path.dirname(here), '../..');
 const CHAT = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: true });
 const WHOLE = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
+const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** Child mode: a fake Ollama whose port goes to stdout; it stops when stdin closes. */
 async function fakeMode(): Promise<void> {
@@ -71,7 +72,7 @@ async function wholeChats(dispatcher: Agent, origin: string, seconds: number): P
   let answered = 0;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (performance.now() < until) {
-      const { statusCode, body } = await request(`${origin}/v1/chat/completions`, { dispatcher, method: 'POST', headers: { 'content-type': 'application/json' }, body: WHOLE });
+      const { statusCode, body } = await request(`${origin}/v1/chat/completions`, { dispatcher, method: 'POST', headers: JSON_HEADERS, body: WHOLE });
       await body.text();
       if (statusCode !== 200) throw new Error(`status ${statusCode}`);
       answered++;
@@ -107,7 +108,6 @@ async function main(): Promise<void> {
 
     const superNode = `http://127.0.0.1:${http.port}`;
     const ollama = `http://127.0.0.1:${fakePort}`;
-    const json = { 'content-type': 'application/json' };
     const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 60_000 });
     for (;;) {
       const { body } = await request(`${superNode}/v1/models`, { dispatcher });
@@ -117,15 +117,15 @@ async function main(): Promise<void> {
 
     // The node's own hostname: the data plane's tunnel to the same Ollama, without the API's work
     // (on connections of its own: a public connection serves one tenant).
-    const tunnel = { ...json, host: 'bench.proxima.bench' };
+    const tunnel = { ...JSON_HEADERS, host: 'bench.proxima.bench' };
     const tenant = new Agent({ keepAliveTimeout: 60_000 });
     const direct: number[] = [];
     const tunnelled: number[] = [];
     const through: number[] = [];
     for (let i = 0; i < WARMUP + REQUESTS; i++) {
-      const d = await firstByteMs(dispatcher, ollama, json);
+      const d = await firstByteMs(dispatcher, ollama, JSON_HEADERS);
       const n = await firstByteMs(tenant, superNode, tunnel);
-      const s = await firstByteMs(dispatcher, superNode, json);
+      const s = await firstByteMs(dispatcher, superNode, JSON_HEADERS);
       if (i >= WARMUP) (direct.push(d), tunnelled.push(n), through.push(s));
     }
     for (const list of [direct, tunnelled, through]) list.sort((a, b) => a - b);
