@@ -13,10 +13,11 @@
  * The young generation (where V8 puts new objects) doubles each time the objects surviving
  * scavenges add up to its size, up to 32 MiB, and stays that large. A tunnel's objects are mostly
  * short-lived (a request's, a chunk's), yet after a few thousand connections both programs carried
- * 16 to 30 MiB of it, and were no faster for it than at 4 MiB (the README's Benchmarks section). It
- * stops growing at YOUNG_GENERATION_CAP_BYTES: V8 reads its growth factor each time it grows the space, so a
- * look after every garbage collection keeps it at 1 (no growth) from the cap on, and at V8's
- * default of 2 below it (V8 shrinks the space when allocation slows down).
+ * 16 to 30 MiB of it; at 4 MiB they measured about as fast (1 KiB responses up to 5% slower,
+ * downloads no slower: the README's Benchmarks section). It stops growing at
+ * YOUNG_GENERATION_CAP_BYTES: V8 reads its growth factor each time it grows the space, so a look
+ * after every garbage collection keeps it at 1 (no growth) from the cap on, and at V8's default of
+ * 2 below it (V8 shrinks the space when allocation slows down).
  *
  * Both switches are plain values V8 reads when it uses them, so they can change while the program
  * runs (flags that shape the heap or its threads cannot: V8 aborts). A `--max-semi-space-size` of
@@ -34,12 +35,12 @@ const V8_GROWTH_FACTOR = 2;
 /** Applies both settings; returns a function that stops capping (for tests). */
 export function tuneGarbageCollector(): () => void {
   v8.setFlagsFromString('--no-concurrent-array-buffer-sweeping');
-  const userSized = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((arg) => arg.includes('semi-space-size'));
-  return userSized ? () => undefined : capYoungGeneration(YOUNG_GENERATION_CAP_BYTES);
+  const flags = [...process.execArgv, process.env.NODE_OPTIONS ?? ''];
+  return flags.some((flag) => flag.includes('semi-space-size')) ? () => undefined : capYoungGeneration(YOUNG_GENERATION_CAP_BYTES);
 }
 
 /** Keeps V8's young generation from growing past `capBytes`; returns a function that stops it. */
-export function capYoungGeneration(capBytes: number): () => void {
+function capYoungGeneration(capBytes: number): () => void {
   let factor = V8_GROWTH_FACTOR;
   const check = (): void => {
     const wanted = youngGenerationBytes() >= capBytes ? 1 : V8_GROWTH_FACTOR;

@@ -4,13 +4,21 @@ import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { repoPath } from './fixtures/paths.js';
 
+const MODULE = JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'gc-tuning.js')).href);
+
+/** Runs `script` as an ES module in a fresh node with `flags` (and no NODE_OPTIONS); its stdout, parsed. */
+async function runScript<T>(flags: string[], script: string): Promise<T> {
+  const { stdout } = await promisify(execFile)(process.execPath, [...flags, '--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' } });
+  return JSON.parse(stdout) as T;
+}
+
 /**
  * In a fresh process (gc() exposed), after tuneGarbageCollector(): 100 times, allocate 100 buffers
  * of 64 KiB as socket reads do, drop them, run one scavenge, and read how much ArrayBuffer memory is
  * still counted. Prints the 100 readings in KiB as JSON.
  */
 const CHURN = `
-  const { tuneGarbageCollector } = await import(${JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'gc-tuning.js')).href)});
+  const { tuneGarbageCollector } = await import(${MODULE});
   tuneGarbageCollector();
   const readings = [];
   for (let round = 0; round < 100; round++) {
@@ -23,8 +31,7 @@ const CHURN = `
   console.log(JSON.stringify(readings));`;
 
 t.test('after tuning, every scavenge frees the dead buffers before it returns', async (t) => {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', CHURN]);
-  const after = JSON.parse(stdout) as number[];
+  const after = await runScript<number[]>(['--expose-gc'], CHURN);
   t.equal(after.length, 100);
   // 100 buffers of 64 KiB are 6,400 KiB; what stays counted is Node's own few kilobytes. Without the
   // tuning a background thread frees them, often too late: on the two-core benchmark machine 72 to 97
@@ -38,8 +45,9 @@ t.test('after tuning, every scavenge frees the dead buffers before it returns', 
  * the event loop between batches as a server does; print the largest young generation seen, and the
  * cap. With `tune`, after tuneGarbageCollector().
  */
+type Growth = { largest: number; cap: number };
 const grow = (tune: boolean): string => `
-  const { tuneGarbageCollector, youngGenerationBytes, YOUNG_GENERATION_CAP_BYTES } = await import(${JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'gc-tuning.js')).href)});
+  const { tuneGarbageCollector, youngGenerationBytes, YOUNG_GENERATION_CAP_BYTES } = await import(${MODULE});
   const stop = ${tune} ? tuneGarbageCollector() : () => undefined;
   let largest = youngGenerationBytes();
   const alive = [];
@@ -53,17 +61,12 @@ const grow = (tune: boolean): string => `
   console.log(JSON.stringify({ largest, cap: YOUNG_GENERATION_CAP_BYTES }));`;
 
 t.test('after tuning, the young generation stops growing at the cap; without, the same load grows it past', async (t) => {
-  const run = async (tune: boolean): Promise<{ largest: number; cap: number }> => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', grow(tune)], { env: { ...process.env, NODE_OPTIONS: '' } });
-    return JSON.parse(stdout) as { largest: number; cap: number };
-  };
-  const [tuned, untuned] = await Promise.all([run(true), run(false)]);
+  const [tuned, untuned] = await Promise.all([runScript<Growth>([], grow(true)), runScript<Growth>([], grow(false))]);
   t.ok(untuned.largest > untuned.cap, `without the cap the load grows it to ${untuned.largest >> 20} MiB`);
   t.ok(tuned.largest <= tuned.cap, `with the cap it stays at ${tuned.largest >> 20} MiB (cap ${tuned.cap >> 20} MiB)`);
 });
 
 t.test('a --max-semi-space-size of the user\'s is left alone: no cap', async (t) => {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--max-semi-space-size=16', '--input-type=module', '-e', grow(true)], { env: { ...process.env, NODE_OPTIONS: '' } });
-  const { largest, cap } = JSON.parse(stdout) as { largest: number; cap: number };
+  const { largest, cap } = await runScript<Growth>(['--max-semi-space-size=16'], grow(true));
   t.ok(largest > cap, `it grew to ${largest >> 20} MiB`);
 });

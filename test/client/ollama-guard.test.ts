@@ -27,7 +27,7 @@ async function guarded(t: Test, ollamaPort: number, share: ModelShare = '*', opt
   const relays: Promise<unknown>[] = [];
   /** The super node's end of each stream, in the order of the connections. */
   const tunnels: Duplex[] = [];
-  /** What each of those streams received, chunk by chunk (a chunk per frame). */
+  /** What each of those streams received, chunk by chunk (a frame that arrives in one read is one chunk). */
   const received: Buffer[][] = [];
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     const stream = superNode.open();
