@@ -5,7 +5,7 @@
  * the fake Ollama (interleaved, so both see the same noise), and non-streamed requests per second
  * with CONCURRENCY users. Each part is measured after a warm-up: in one run, the p99 of each block of
  * 1,000 rounds through the super node went 5.4, 4.1, 1.9, then 1.7–1.8 ms (straight to the fake
- * Ollama 3.2, 1.5, 1.1, then 0.4–0.8), as the code on every hop got compiled by V8's optimizing tier.
+ * Ollama 3.2, 1.5, 1.1, then 0.4–0.8), falling for the first 3,000 rounds before it held.
  * Run: `npm run bench:api` (WARMUP=3000 and REQUESTS=5000 rounds, then CONCURRENCY=8 users for
  * BENCH_SECONDS=10 after 2 s of warm-up, by default; BENCH_SECONDS is the tunnel benchmark's too).
  */
