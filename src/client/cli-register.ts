@@ -5,10 +5,10 @@
  */
 import fs from 'node:fs';
 import type { Argv } from 'yargs';
-import { Agent, request } from 'undici';
 import { ExitCode, type CliCommand } from '../cli-frame.js';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { checkNodeName } from '../proto/names.js';
+import { undici } from '../undici-lazy.js';
 
 interface RegisterArgs {
   server: string;
@@ -85,6 +85,7 @@ function nodesUrl(server: string): string {
 }
 
 async function post(url: string, args: RegisterArgs): Promise<{ status: number; body: string }> {
+  const { Agent, request } = undici();
   const agent = new Agent({ connect: { timeout: args.timeoutMs } });
   try {
     const headers: Record<string, string> = { 'content-type': 'application/json' };

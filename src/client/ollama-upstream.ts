@@ -3,9 +3,10 @@
  * Ollama accepts: it answers 403 to any other, to stop DNS rebinding.
  */
 import type { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { HostPort } from '../config-values.js';
 import { ErrorCodes, ProximaError } from '../errors.js';
+import { undici } from '../undici-lazy.js';
 
 /** Where an Ollama listens, and the Host it wants. */
 export interface OllamaTarget {
@@ -40,7 +41,7 @@ export class OllamaUpstream {
   constructor(target: OllamaTarget) {
     this.origin = originOf(target.local);
     this.#hostHeader = target.hostHeader;
-    this.#pool = new Pool(this.origin, { connect: { timeout: CONNECT_TIMEOUT_MS } });
+    this.#pool = new (undici().Pool)(this.origin, { connect: { timeout: CONNECT_TIMEOUT_MS } });
   }
 
   /**

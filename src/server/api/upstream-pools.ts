@@ -6,8 +6,9 @@
  * destroyed when the session is gone.
  */
 import type { Socket } from 'node:net';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { Logger } from '../../log.js';
+import { preloadUndici, undici } from '../../undici-lazy.js';
 import type { RemotePeer } from '../node-directory.js';
 import type { CatalogNodes, ModelHost, ModelNode } from './model-catalog.js';
 
@@ -33,11 +34,16 @@ export class UpstreamPools {
   #closed = false;
   readonly #onDraining = (node: ModelNode): void => this.#end(node, (pool) => pool.close());
   readonly #onClosed = (node: ModelNode): void => this.#end(node, (pool) => pool.destroy());
+  /** The first node to share a model loads undici, before the first request for it. */
+  readonly #onAdvertised = (node: ModelNode): void => {
+    if (node.services.some((s) => (s.models?.length ?? 0) > 0)) preloadUndici();
+  };
 
   constructor(options: UpstreamPoolsOptions) {
     this.#options = options;
     options.nodes.on('draining', this.#onDraining);
     options.nodes.on('closed', this.#onClosed);
+    options.nodes.on('advertised', this.#onAdvertised);
   }
 
   /** Open pools, for tests and metrics. */
@@ -77,7 +83,7 @@ export class UpstreamPools {
 
   #create(host: ModelHost): Pool {
     const { node, service } = host;
-    return new Pool(`http://${host.hostHeader}`, {
+    return new (undici().Pool)(`http://${host.hostHeader}`, {
       // The API keeps its own clocks (first byte, idle, total); undici's would race them.
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -113,6 +119,7 @@ export class UpstreamPools {
     this.#closed = true;
     this.#options.nodes.off('draining', this.#onDraining);
     this.#options.nodes.off('closed', this.#onClosed);
+    this.#options.nodes.off('advertised', this.#onAdvertised);
   }
 
   async #settled(): Promise<void> {
