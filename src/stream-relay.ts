@@ -5,6 +5,7 @@
  */
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { noteBytesRead } from './gc-tuning.js';
 
 /** How a relay ended. */
 export interface RelayResult {
@@ -87,6 +88,7 @@ function forward(from: Duplex, to: Duplex): void {
     return;
   }
   from.on('data', (chunk: Buffer) => {
+    noteBytesRead(chunk.length);
     if (to.destroyed) return;
     if (!to.write(chunk)) from.pause();
   });

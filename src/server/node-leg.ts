@@ -6,6 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, ProximaError } from '../errors.js';
+import { noteBytesRead } from '../gc-tuning.js';
 import type { Logger } from '../log.js';
 import { abortStream, closedCleanly } from '../stream-relay.js';
 import type { NodeStream } from './node-directory.js';
@@ -112,6 +113,7 @@ export class NodeLeg {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    noteBytesRead(chunk.length);
     if (this.done) return;
     try {
       this.tracker.push(chunk);

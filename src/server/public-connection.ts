@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import type { RequestHead } from '../proto/http-request-head.js';
+import { noteBytesRead } from '../gc-tuning.js';
 import { relay } from '../stream-relay.js';
 import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type LegSettings } from './connection-legs.js';
@@ -103,6 +104,7 @@ export class PublicConnection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    noteBytesRead(chunk.length);
     if (this.state !== 'http') return; // closing: what the client still sends is dropped
     const stream = this.leg?.stream;
     stream?.cork(); // a head and the body bytes after it go out together
