@@ -9,8 +9,8 @@
  */
 import type { Socket } from 'node:net';
 import { ErrorCodes, ProximaError } from '../errors.js';
-import type { RequestHead } from '../proto/http-request-head.js';
 import { noteBytesRead } from '../gc-tuning.js';
+import type { RequestHead } from '../proto/http-request-head.js';
 import { relay } from '../stream-relay.js';
 import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type LegSettings } from './connection-legs.js';
