@@ -42,6 +42,9 @@ export const YOUNG_GENERATION_CAP_BYTES = 4 * 1024 * 1024;
 /** Socket bytes read between two young-generation collections the program asks for. */
 export const SCAVENGE_EVERY_READ_BYTES = 8 * 1024 * 1024;
 
+/** V8's gc(), as --expose-gc gives it. */
+type Gc = (options: { type: 'minor' | 'major' }) => void;
+
 /** V8's own growth factor for the young generation. */
 const V8_GROWTH_FACTOR = 2;
 
@@ -93,12 +96,12 @@ function scavengeEvery(bytes: number): () => void {
  * V8's gc(), which a program gets only with --expose-gc: set now, the flag gives it to contexts
  * created from then on, so one is made to fetch it (about 2 MiB), and the flag is cleared again.
  */
-function exposedGc(): (options: { type: 'minor' | 'major' }) => void {
-  const own = (globalThis as { gc?: (options: { type: 'minor' | 'major' }) => void }).gc;
+function exposedGc(): Gc {
+  const own = (globalThis as { gc?: Gc }).gc;
   if (own !== undefined) return own;
   v8.setFlagsFromString('--expose-gc');
   try {
-    return vm.runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
+    return vm.runInNewContext('gc') as Gc;
   } finally {
     v8.setFlagsFromString('--no-expose-gc');
   }
