@@ -40,10 +40,10 @@
  * glibc raises its trim threshold to twice the size of the largest mapped block freed (mallopt(3):
  * the dynamic mmap threshold), so the programs free one block of SCAVENGE_EVERY_READ_BYTES when they
  * start: glibc then keeps what one scavenge frees for the next reads. The faults fell to a few
- * hundred a second and one connection's downloads went from 881–1,024 to 1,137–1,167 MiB/s. The
- * scavenges went from every 8 MiB read to every 4 at the same time: with 8, the super node's RSS
- * after load was 87–100 MiB (trim threshold 4 or 8 MiB); with 4, 85–90, as before, and downloads
- * no slower (README, Benchmarks). Other allocators ignore the block.
+ * hundred a second and one connection's downloads went from 881–1,075 to 1,106–1,157 MiB/s. The
+ * scavenges went from every 8 MiB read to every 4 at the same time: with 8 (and this block), the
+ * super node's RSS after load was 91–103 MiB; with 4, 79–88, as before (README, Benchmarks).
+ * Other allocators ignore the block.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
