@@ -167,6 +167,11 @@ export class PublicConnection {
       this.leg!.abort();
       if (cut) this.destroy();
       else this.closeGracefully();
+    } else if (this.leg!.midResponse) {
+      // A client half-closes after its requests, before their answers; an end in the middle of an
+      // answer is a user leaving (an SSE reader, a chat stopped). The node's service is reset now,
+      // not at its next write, as nginx, Go's and Node's servers cancel on any end.
+      this.destroy();
     }
   };
 

@@ -1,6 +1,7 @@
 import t from 'tap';
 import http from 'node:http';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { startWebServer, type WebServer } from '../fixtures/web-server.js';
 import { startFakeOllama } from '../fixtures/fake-ollama.js';
@@ -103,6 +104,29 @@ t.test('a user who leaves mid-stream cancels the request at the node', async (t)
   req.destroy();
   const closed = await fake.closedByClient(record);
   t.ok(closed.closedByClient, 'the node\'s connection to Ollama closed when the user left');
+});
+
+t.test('a user who ends the connection in the middle of an answer cancels it at once, not at the service\'s next write', async (t) => {
+  const site = await web(t);
+  const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'web', port: site.port }] }] });
+  const arrived = once(site, 'request') as Promise<[http.IncomingMessage]>;
+  const conn = await rawConnect(t, tunnel.port);
+  // The gate stays shut: the service sends its first event, then nothing more until it is cut.
+  conn.socket.write(`GET /sse?count=2&gate=shut HTTP/1.1\r\nHost: ${tunnel.host('alpha')}\r\n\r\n`);
+  await conn.waitFor('"seq":0');
+  const [req] = await arrived;
+  const serviceClosed = new Promise((resolve) => req.socket.once('close', resolve)); // after a reset (ECONNRESET) or an end
+  conn.socket.end(); // the user's FIN, in the middle of the answer
+  const bound = new AbortController();
+  const outcome = await Promise.race([
+    serviceClosed.then(() => 'closed'),
+    delay(5000, 'still open', { signal: bound.signal }).catch(() => 'still open'),
+  ]);
+  bound.abort();
+  t.equal(outcome, 'closed', 'the node\'s connection to its service was cut');
+  const { bytes, reset } = await conn.closed;
+  const [response] = parseResponses(bytes);
+  t.same([response?.status, response?.complete, reset], [200, false, true], 'the user\'s connection was reset after the part it had');
 });
 
 t.test('the node\'s service resets mid-stream: the user sees a reset, not a short answer that looks complete', async (t) => {
