@@ -86,13 +86,13 @@ const READS = `
       if (detail.kind === constants.NODE_PERFORMANCE_GC_MINOR && (detail.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED)) asked++;
     }
   }).observe({ entryTypes: ['gc'] });
+  const settle = async () => { for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 1)); }; // the observer reports late
   const phase = async () => {
     const before = asked;
     for (let i = 0; i < 100; i++) { noteBytesRead(1024 * 1024); await new Promise((resolve) => setImmediate(resolve)); }
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 1)); // the observer reports late
+    await settle();
     return asked - before;
   };
-  const settle = async () => { for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 1)); };
   const untuned = await phase();
   const beforeTuning = asked;
   const stop = tuneGarbageCollector();

@@ -124,6 +124,7 @@ t.test('a user who ends the connection in the middle of an answer cancels it at 
   ]);
   bound.abort();
   t.equal(outcome, 'closed', 'the node\'s connection to its service was cut');
+  if (outcome !== 'closed') return; // the user's connection would stay open too
   const { bytes, reset } = await conn.closed;
   const [response] = parseResponses(bytes);
   t.same([response?.status, response?.complete, reset], [200, false, true], 'the user\'s connection was reset after the part it had');
