@@ -9,6 +9,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HostPort } from '../config-values.js';
 import { ErrorCodes, hasCode, ProximaError, type ErrorCode } from '../errors.js';
+import { LiveList } from '../live-list.js';
 import { silentLogger, type Logger } from '../log.js';
 import { encodeMessage, MessageDecoder } from '../proto/control-codec.js';
 import { parseOpen, type OpenMessage } from '../proto/control-messages.js';
@@ -65,7 +66,7 @@ export class Forwarder {
   private readonly headerTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly logger: Logger;
-  private readonly active = new Map<Forwarding, Promise<void>>();
+  private readonly active = new LiveList<{ job: Forwarding; done: Promise<void> }>();
   private closing = false;
 
   constructor(options: ForwarderOptions) {
@@ -90,26 +91,26 @@ export class Forwarder {
     const job: Forwarding = { stream, socket: undefined };
     stream.on('error', (err) => this.logger.debug('tunnel stream failed', { err }));
     const done = this.closing ? this.refuse(stream, ErrorCodes.SERVER_DRAINING, 'the node is shutting down') : this.serve(job);
-    this.active.set(job, done);
-    void done.then(() => this.active.delete(job));
+    const entry = this.active.add({ job, done });
+    void done.then(() => this.active.delete(entry));
   }
 
   /** Refuses new streams, then resolves once every stream in flight has finished. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.active.values());
+    await Promise.all(this.active.list().map((a) => a.done));
     await Promise.all([...this.guards.values()].map((g) => g.close()));
   }
 
   /** Resets every stream and local connection at once; resolves when all have closed. */
   async destroy(): Promise<void> {
     this.closing = true;
-    for (const job of this.active.keys()) {
+    for (const { job } of this.active.list()) {
       abortStream(job.stream);
       if (job.socket !== undefined) abortStream(job.socket);
     }
     await Promise.all([...this.guards.values()].map((g) => g.destroy()));
-    await Promise.all(this.active.values());
+    await Promise.all(this.active.list().map((a) => a.done));
   }
 
   /** Resolves once the stream, and the local connection if one was made, have closed. */

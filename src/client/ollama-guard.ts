@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import type { Duplex, Readable } from 'node:stream';
 import type { HostPort } from '../config-values.js';
 import { ErrorCodes, ProximaError, type ErrorCode } from '../errors.js';
+import { LiveList } from '../live-list.js';
 import { silentLogger, type Logger } from '../log.js';
 import { readRequestBody } from '../request-body.js';
 import { abortStream } from '../stream-relay.js';
@@ -67,7 +68,9 @@ export class OllamaGuard {
   readonly #limits: { maxBodyBytes: number; bodyTimeoutMs: number };
   readonly #idleTimeoutMs: number;
   readonly #logger: Logger;
-  readonly #streams = new Map<Duplex, StreamState>();
+  /** The state of each stream served (weakly held: a Map would keep closed streams alive; see live-list.ts). */
+  readonly #states = new WeakMap<Duplex, StreamState>();
+  readonly #streams = new LiveList<Duplex>();
 
   constructor(options: OllamaGuardOptions) {
     const { service } = options;
@@ -93,7 +96,8 @@ export class OllamaGuard {
   serve(stream: Duplex): Promise<void> {
     if (stream.closed) return Promise.resolve(); // reset by the super node before it was handed over
     const state: StreamState = { active: 0, aborts: new Set(), idle: undefined };
-    this.#streams.set(stream, state);
+    this.#states.set(stream, state);
+    const entry = this.#streams.add(stream);
     // The super node never ends a stream while an answer is due: an end then means the user left.
     stream.on('end', () => {
       if (state.active > 0) abortStream(stream);
@@ -101,7 +105,8 @@ export class OllamaGuard {
     const closed = new Promise<void>((resolve) => stream.once('close', () => {
       clearTimeout(state.idle);
       for (const abort of state.aborts) abort.abort();
-      this.#streams.delete(stream);
+      this.#states.delete(stream);
+      this.#streams.delete(entry);
       resolve();
     }));
     this.#armIdle(stream, state);
@@ -116,7 +121,7 @@ export class OllamaGuard {
 
   /** Cuts every stream and every request to Ollama now. Idempotent. */
   async destroy(): Promise<void> {
-    for (const stream of this.#streams.keys()) abortStream(stream);
+    for (const stream of this.#streams.list()) abortStream(stream);
     await this.#upstream.destroy();
   }
 
@@ -128,7 +133,7 @@ export class OllamaGuard {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const stream = req.socket as Duplex;
-    const state = this.#streams.get(stream);
+    const state = this.#states.get(stream);
     if (state === undefined) return void res.destroy(); // parsed as the stream closed: nobody to answer
     state.active++;
     clearTimeout(state.idle);

@@ -255,7 +255,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.endError = sessionError;
     this.decoder.stop();
     this.keepalive.stop(streamError);
-    for (const stream of this.streams.values()) stream.abort(streamError);
+    for (const stream of this.streams.list()) stream.abort(streamError);
     this.streams.clear();
   }
 

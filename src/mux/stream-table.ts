@@ -1,4 +1,5 @@
 import { ErrorCodes } from '../errors.js';
+import { IdTable } from './id-table.js';
 import { MuxError, protocolError } from './mux-error.js';
 import type { MuxStream } from './stream.js';
 
@@ -8,7 +9,7 @@ import type { MuxStream } from './stream.js';
  * reuse, whether or not that stream is still open.
  */
 export class StreamTable {
-  private readonly open = new Map<number, MuxStream>();
+  private readonly open = new IdTable<MuxStream>();
   private nextLocalId: number;
   private lastRemoteId = 0;
   private readonly remoteParity: number;
@@ -26,8 +27,9 @@ export class StreamTable {
     return this.open.get(id);
   }
 
-  values(): IterableIterator<MuxStream> {
-    return this.open.values();
+  /** The open streams, as a new array (closing them changes the table). */
+  list(): MuxStream[] {
+    return this.open.list();
   }
 
   /** The id for a stream we open; throws PRX_ERR_MUX_TOO_MANY_STREAMS or _GOAWAY (ids exhausted). */

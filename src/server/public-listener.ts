@@ -7,6 +7,7 @@
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { DEFAULT_SERVER_CONFIG, type HttpConfig } from './config.js';
 import type { BoundAddress, PublicListenerContext } from './server.js';
+import { LiveList } from '../live-list.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ApiServer, type ApiHandler } from './api-server.js';
 import type { NodeDirectory } from './node-directory.js';
@@ -46,7 +47,7 @@ export class PublicListener {
   private readonly api: ApiServer;
   private readonly settings: ConnectionSettings;
   private readonly drainTimeoutMs: number;
-  private readonly connections = new Map<Socket, PublicConnection>();
+  private readonly connections = new LiveList<PublicConnection>();
   private accepted = 0;
   private dropped = 0;
   private closing = false;
@@ -104,7 +105,7 @@ export class PublicListener {
   stats(): PublicListenerStats {
     let upgraded = 0;
     let api = 0;
-    for (const c of this.connections.values()) {
+    for (const c of this.connections.list()) {
       if (c.state === 'upgraded') upgraded++;
       else if (c.onApi) api++;
     }
@@ -119,7 +120,7 @@ export class PublicListener {
     if (this.closed !== undefined) return this.closed;
     this.closing = true;
     const done = this.stopServer();
-    for (const connection of this.connections.values()) connection.drain();
+    for (const connection of this.connections.list()) connection.drain();
     this.api.drain();
     const deadline = setTimeout(() => void this.destroy(), this.drainTimeoutMs);
     this.closed = done.then(() => clearTimeout(deadline));
@@ -130,16 +131,16 @@ export class PublicListener {
   destroy(): Promise<void> {
     this.closing = true;
     this.closed ??= this.stopServer();
-    for (const connection of this.connections.values()) connection.destroy();
+    for (const connection of this.connections.list()) connection.destroy();
     return this.closed;
   }
 
   private onConnection(socket: Socket): void {
     this.accepted++;
     const connection = new PublicConnection(socket, this.settings);
-    this.connections.set(socket, connection);
+    const entry = this.connections.add(connection);
     socket.once('close', () => {
-      this.connections.delete(socket);
+      this.connections.delete(entry);
       if (this.connections.size === 0) this.onEmpty?.();
     });
     if (this.closing) connection.drain();
