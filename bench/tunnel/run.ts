@@ -5,7 +5,7 @@
  */
 import { startOrigin } from './origin.js';
 import { rssMiB, startTunnel } from './proxima.js';
-import { sseFirstEvent } from './sse-ttfb.js';
+import { sseFirstEvent, warmFirstEvents } from './sse-ttfb.js';
 import { wrk, type WrkResult } from './wrk.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -32,11 +32,11 @@ try {
     (r) => `${r.requestsPerSecond.toLocaleString('en')} req/s (${r.p50Ms.toFixed(2)} / ${r.p99Ms.toFixed(2)} ms)`);
   await measure('10 MiB downloads, 1 connection', '/10m', 1, (r) => `${r.mibPerSecond.toLocaleString('en')} MiB/s`);
   await measure('10 MiB downloads, 8 connections', '/10m', 8, (r) => `${r.mibPerSecond.toLocaleString('en')} MiB/s`);
-  // Warm-up, as for the wrk cells: the keep-alive load before leaves new-connection code cold.
-  await sseFirstEvent(origin.ssePort, '127.0.0.1');
-  await sseFirstEvent(tunnel.httpPort, viaSse.Host);
-  const sseDirect = await sseFirstEvent(origin.ssePort, '127.0.0.1');
-  const sseProxied = await sseFirstEvent(tunnel.httpPort, viaSse.Host);
+  const sseDirectAt = { port: origin.ssePort, host: '127.0.0.1' };
+  const sseProxiedAt = { port: tunnel.httpPort, host: viaSse.Host };
+  await warmFirstEvents(sseDirectAt, sseProxiedAt);
+  const sseDirect = await sseFirstEvent(sseDirectAt);
+  const sseProxied = await sseFirstEvent(sseProxiedAt);
   const pct = (xs: number[], q: number): string => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]!.toFixed(2);
   const sse = (xs: number[]): string => `${pct(xs, 0.5)} / ${pct(xs, 0.99)} ms`;
   const serverRss = rssMiB(tunnel.serverPid);
