@@ -6,7 +6,7 @@
  * such a table has lived long enough to reach the old generation, each young-generation collection
  * takes every value it still names for live, so streams closed long ago are copied and then
  * promoted until the next full collection. Here a slot is emptied when its value is deleted, and
- * the arrays are replaced only when the table grows, which happens a handful of times in a session.
+ * the arrays are replaced only when the table doubles (from 64 slots to 8,192 for 4,096 streams).
  *
  * Open addressing with linear probing; a deletion shifts the entries after it back, so no
  * tombstones pile up and the table never needs rebuilding to get rid of them.
