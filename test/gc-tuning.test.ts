@@ -132,7 +132,7 @@ t.test('the collection runs on the next turn of the event loop, not inside the r
 });
 
 /**
- * In a fresh process: how much glibc's heap ([heap] in /proc/self/maps) grows while 8 buffers of
+ * In a fresh process: how much glibc's heap ([heap] in /proc/self/maps) grows while 16 buffers of
  * 2 MiB are allocated and kept. glibc maps blocks past its mmap threshold (128 KiB to begin with)
  * apart from its heap. With `tune`, after tuneGarbageCollector(). Prints MiB.
  */
@@ -147,7 +147,7 @@ const heapGrowth = (tune: boolean): string => `
   if (${tune}) tuneGarbageCollector();
   const before = heapBytes();
   const kept = [];
-  for (let i = 0; i < 8; i++) kept.push(Buffer.allocUnsafeSlow(2 * 1024 * 1024).fill(i));
+  for (let i = 0; i < 16; i++) kept.push(Buffer.allocUnsafeSlow(2 * 1024 * 1024).fill(i));
   console.log(JSON.stringify((heapBytes() - before) / (1024 * 1024)));`;
 
 const glibc = Boolean((process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime);
@@ -162,6 +162,8 @@ const glibc = Boolean((process.report.getReport() as { header: { glibcVersionRun
  */
 t.test('after tuning, glibc takes blocks up to 4 MiB from its heap: its mmap and trim thresholds were raised', { skip: glibc ? false : 'glibc only' }, async (t) => {
   const [tuned, untuned] = await Promise.all([runScript<number>([], heapGrowth(true)), runScript<number>([], heapGrowth(false))]);
-  t.ok(untuned < 1, `without: the heap grew ${untuned} MiB for 16 MiB kept`);
-  t.ok(tuned >= 12, `with: the heap grew ${tuned} MiB`);
+  t.ok(untuned < 1, `without: the heap grew ${untuned} MiB for 32 MiB kept`);
+  // Up to 8 MiB (the trim threshold) may already lie free at the heap's top and be taken first: once,
+  // with the whole suite running, the heap grew by less than 12 MiB for 16 MiB kept.
+  t.ok(tuned >= 20, `with: the heap grew ${tuned} MiB for 32 MiB kept`);
 });
