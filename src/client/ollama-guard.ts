@@ -68,7 +68,7 @@ export class OllamaGuard {
   readonly #limits: { maxBodyBytes: number; bodyTimeoutMs: number };
   readonly #idleTimeoutMs: number;
   readonly #logger: Logger;
-  /** The state of each stream served (weakly held: a Map would keep closed streams alive; see live-list.ts). */
+  /** The state of each stream served, weakly held: in a Map that churns, closed streams get promoted (see live-list.ts). */
   readonly #states = new WeakMap<Duplex, StreamState>();
   readonly #streams = new LiveList<Duplex>();
 
