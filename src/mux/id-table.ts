@@ -16,18 +16,14 @@
 const EMPTY = 0;
 
 export class IdTable<T> {
-  private keys: Uint32Array;
-  private values: (T | undefined)[];
-  private mask: number;
-  private shift: number;
-  private count = 0;
+  private keys!: Uint32Array;
+  private values!: (T | undefined)[];
+  private mask!: number;
+  private shift!: number;
+  private count!: number;
 
   constructor(initialCapacity = 64) {
-    const bits = Math.max(2, Math.ceil(Math.log2(initialCapacity)));
-    this.keys = new Uint32Array(1 << bits);
-    this.values = Array.from({ length: 1 << bits }, () => undefined);
-    this.mask = (1 << bits) - 1;
-    this.shift = 32 - bits;
+    this.allocate(Math.max(2, Math.ceil(Math.log2(initialCapacity))));
   }
 
   get size(): number {
@@ -97,14 +93,18 @@ export class IdTable<T> {
     return Math.imul(id, 0x9e3779b1) >>> this.shift;
   }
 
-  private grow(): void {
-    const { keys, values } = this;
-    const bits = 32 - this.shift + 1;
+  /** Empty arrays of 2^bits slots. */
+  private allocate(bits: number): void {
     this.keys = new Uint32Array(1 << bits);
     this.values = Array.from({ length: 1 << bits }, () => undefined);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
     this.count = 0;
+  }
+
+  private grow(): void {
+    const { keys, values } = this;
+    this.allocate(32 - this.shift + 1);
     for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY) this.set(keys[i]!, values[i]!);
     values.fill(undefined); // the dropped array may already be old: it must not keep streams alive
   }
