@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { ErrorCodes } from '../errors.js';
+import { ErrorCodes, withoutStack } from '../errors.js';
 import { Flag, FrameType, INITIAL_WINDOW_BYTES, encodeHeader } from './frame.js';
 import { MuxError, protocolError } from './mux-error.js';
 import type { Sendable } from './frame-writer.js';
@@ -117,7 +117,7 @@ export class MuxStream extends Duplex implements Sendable {
   onReset(): void {
     this.wireDone = true;
     this.host.forget(this);
-    this.destroy(new MuxError(ErrorCodes.MUX_STREAM_RESET, `stream ${this.id} was reset by the peer`));
+    this.destroy(withoutStack(() => new MuxError(ErrorCodes.MUX_STREAM_RESET, `stream ${this.id} was reset by the peer`)));
   }
 
   override _read(): void {

@@ -102,7 +102,7 @@ export class NodeLeg {
     stream.on('data', this.onData);
     stream.once('end', this.onEnd);
     stream.once('close', () => {
-      if (!closedCleanly(stream)) this.fail(stream.errored ?? new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the tunnel stream was cut'));
+      if (!this.done && !closedCleanly(stream)) this.fail(stream.errored ?? new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the tunnel stream was cut'));
     });
   }
 

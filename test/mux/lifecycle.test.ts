@@ -5,7 +5,7 @@ import type { MuxStream } from '../../src/mux/index.js';
 import { trackTimers, settle } from '../fixtures/timers.js';
 
 /** The error a stream fails with. */
-function failure(stream: MuxStream): Promise<{ code?: string }> {
+function failure(stream: MuxStream): Promise<{ code?: string; stack?: string }> {
   return once(stream, 'error').then(([err]) => err as { code?: string });
 }
 
@@ -34,7 +34,10 @@ t.test('destroying a stream sends RST: the peer sees PRX_ERR_MUX_STREAM_RESET, n
     const [victim, peer] = side === 'client' ? [stream, remote] : [remote, stream];
     const seen = failure(peer);
     victim.destroy();
-    t.equal((await seen).code, 'PRX_ERR_MUX_STREAM_RESET', `reset by the ${side}`);
+    const err = await seen;
+    t.equal(err.code, 'PRX_ERR_MUX_STREAM_RESET', `reset by the ${side}`);
+    // What the peer did has no stack of ours worth its cost (errors.ts, withoutStack).
+    t.equal(err.stack, `MuxError: stream ${peer.id} was reset by the peer`, 'the reset carries no stack frames');
     await closed(peer);
   }
   t.equal(client.streamCount + server.streamCount, 0);
