@@ -43,7 +43,7 @@ try {
   const clientRss = rssMiB(tunnel.clientPid);
   const lines = ['| measure | direct | through Proxima |', '|---|---|---|'];
   for (const [label, d, p, fmt] of rows) lines.push(`| ${label} | ${fmt(d as WrkResult)} | ${fmt(p as WrkResult)} |`);
-  lines.push(`| first SSE event, 50 rounds of 20 streams at once, after 2 s of warm-up (p50 / p99) | ${sse(sseDirect)} | ${sse(sseProxied)} |`);
+  lines.push(`| first SSE event, 300 rounds of 20 streams at once, after 2 s of warm-up (p50 / p99) | ${sse(sseDirect)} | ${sse(sseProxied)} |`);
   lines.push(`| RSS after load: proxima-server / proxima-client | | ${serverRss} / ${clientRss} MiB |`);
   const errors = rows.reduce((n, [, d, p]) => n + (d as WrkResult).errors + (p as WrkResult).errors, 0);
   process.stdout.write(lines.join('\n') + `\n\nwrk -t1, ${SECONDS} s per cell; origin nginx on loopback; ${errors} errors.\n`);

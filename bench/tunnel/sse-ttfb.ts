@@ -44,10 +44,12 @@ export async function warmFirstEvents(direct: SseTarget, proxied: SseTarget, ms 
 }
 
 /**
- * Rounds of `concurrent` streams; returns every time to first event in ms, sorted. Fifty rounds of
- * twenty give 1,000 samples: with 200 (ten rounds), p99 was the second-slowest stream.
+ * Rounds of `concurrent` streams; returns every time to first event in ms, sorted. A round's streams
+ * finish together, so the p99 is in effect the slowest 1% of rounds: with 50 rounds (1,000 samples,
+ * as until 2026-11-26) that was the single slowest, and the added p99 moved by up to 9 ms between
+ * cells of one run; 300 rounds make it the third slowest.
  */
-export async function sseFirstEvent(target: SseTarget, concurrent = 20, rounds = 50): Promise<number[]> {
+export async function sseFirstEvent(target: SseTarget, concurrent = 20, rounds = 300): Promise<number[]> {
   const samples: number[] = [];
   for (let r = 0; r < rounds; r++) samples.push(...(await round(target, concurrent)));
   return samples.sort((a, b) => a - b);
