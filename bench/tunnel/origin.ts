@@ -42,8 +42,8 @@ async function waitAccepting(port: number): Promise<void> {
 /**
  * The SSE origin: per connection, the head and first event in one write once the request head is in,
  * `[DONE]` 50 ms later, then the end (the response is delimited by the close). On plain sockets, not
- * node:http: its per-request objects took the origin's scavenges to 2.8 ms on average (4-5 ms for
- * the slowest), and those pauses made the slowest rounds of both columns (README, Benchmarks).
+ * node:http: with its per-request objects the origin's collections took 2.8 ms on average (4.9 at
+ * most; 1.0 on average now), and they made the slowest rounds of both columns (README, Benchmarks).
  */
 const SSE_ORIGIN = `
 const net = require('node:net');

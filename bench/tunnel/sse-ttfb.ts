@@ -46,8 +46,8 @@ export async function warmFirstEvents(direct: SseTarget, proxied: SseTarget, ms 
 /**
  * Rounds of `concurrent` streams; returns every time to first event in ms, sorted. A round's streams
  * finish together, so the p99 is in effect the slowest 1% of rounds: with 50 rounds (1,000 samples,
- * as until 2026-11-26) that was the single slowest, and the added p99 moved by up to 9 ms between
- * cells of one run; 300 rounds make it the third slowest.
+ * as until 2026-11-26) that was the single slowest, and the added p99 moved by up to 11 ms between
+ * blocks of one run; 300 rounds make it the third slowest.
  */
 export async function sseFirstEvent(target: SseTarget, concurrent = 20, rounds = 300): Promise<number[]> {
   const samples: number[] = [];

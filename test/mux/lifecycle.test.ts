@@ -6,7 +6,7 @@ import { trackTimers, settle } from '../fixtures/timers.js';
 
 /** The error a stream fails with. */
 function failure(stream: MuxStream): Promise<{ code?: string; stack?: string }> {
-  return once(stream, 'error').then(([err]) => err as { code?: string });
+  return once(stream, 'error').then(([err]) => err as { code?: string; stack?: string });
 }
 
 t.test('half-close works in each direction', async (t) => {
