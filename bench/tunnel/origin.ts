@@ -42,8 +42,9 @@ async function waitAccepting(port: number): Promise<void> {
 /**
  * The SSE origin: per connection, the head and first event in one write once the request head is in,
  * `[DONE]` 50 ms later, then the end (the response is delimited by the close). On plain sockets, not
- * node:http: with its per-request objects the origin's collections took 2.8 ms on average (4.9 at
- * most; 1.0 on average now), and they made the slowest rounds of both columns (README, Benchmarks).
+ * node:http: with its per-request objects the origin's collections took 2.8 ms on average (up to
+ * 4.9 in the slow rounds; 1.0 on average now), and they made the slowest rounds of both columns
+ * (README, Benchmarks).
  */
 const SSE_ORIGIN = `
 const net = require('node:net');
