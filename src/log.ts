@@ -75,7 +75,7 @@ function makeLogger(
   const min = LEVEL_RANK[level];
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields): void => {
     if (LEVEL_RANK[lvl] < min) return;
-    const line = { time: now().toISOString(), level: lvl, msg, ...(redact({ ...bindings, ...fields }) as LogFields) };
+    const line = Object.assign({ time: now().toISOString(), level: lvl, msg }, redact(Object.assign({}, bindings, fields)));
     stream.write(JSON.stringify(line) + '\n');
   };
   return {
@@ -84,7 +84,9 @@ function makeLogger(
     info: (msg, fields) => emit('info', msg, fields),
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
-    child: (more) => makeLogger(level, stream, { ...bindings, ...more }, now),
+    // Not `{ ...bindings, ...more }`: the node makes a child per stream, and on V8 11.3 a spread
+    // that is extended gets a fresh hidden class each time (src/socket-options.ts).
+    child: (more) => makeLogger(level, stream, Object.assign({}, bindings, more), now),
   };
 }
 

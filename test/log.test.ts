@@ -35,3 +35,16 @@ t.test('silent level writes nothing', async (t) => {
   createLogger({ level: 'silent', stream: c.stream }).error('x');
   t.same(c.lines(), []);
 });
+
+t.test('a child adds to its parent bindings, a line overrides both, and time, level, msg come first', async (t) => {
+  const c = capture();
+  const root = createLogger({ level: 'info', stream: c.stream, now: () => new Date(0), bindings: { node: 'alpha', service: 'web' } });
+  const child = root.child({ service: 'ollama', stream: 7 });
+  child.info('one', { stream: 8 });
+  root.info('two');
+  const raw = c.lines().map((l) => JSON.stringify(l));
+  t.same(raw, [
+    '{"time":"1970-01-01T00:00:00.000Z","level":"info","msg":"one","node":"alpha","service":"ollama","stream":8}',
+    '{"time":"1970-01-01T00:00:00.000Z","level":"info","msg":"two","node":"alpha","service":"web"}',
+  ], 'the parent keeps its own bindings');
+});
