@@ -11,6 +11,7 @@ import type { HostPort } from '../config-values.js';
 import { ErrorCodes, hasCode, ProximaError, type ErrorCode } from '../errors.js';
 import { LiveList } from '../live-list.js';
 import { silentLogger, type Logger } from '../log.js';
+import { socketOptions } from '../socket-options.js';
 import { encodeMessage, MessageDecoder } from '../proto/control-codec.js';
 import { parseOpen, type OpenMessage } from '../proto/control-messages.js';
 import { readPrefix } from '../stream-prefix.js';
@@ -134,7 +135,7 @@ export class Forwarder {
       log.debug('serving through the guard');
       return guard.serve(stream);
     }
-    const socket = net.connect({ host: target.local.host, port: target.local.port, allowHalfOpen: true });
+    const socket = net.connect(socketOptions({ host: target.local.host, port: target.local.port, allowHalfOpen: true }));
     job.socket = socket;
     try {
       await this.connected(socket, stream);

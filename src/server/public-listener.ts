@@ -9,6 +9,7 @@ import { DEFAULT_SERVER_CONFIG, type HttpConfig } from './config.js';
 import type { BoundAddress, PublicListenerContext } from './server.js';
 import { LiveList } from '../live-list.js';
 import { silentLogger, type Logger } from '../log.js';
+import { acceptWithSharedShapes, type AcceptOptions } from './accept-sockets.js';
 import { ApiServer, type ApiHandler } from './api-server.js';
 import type { NodeDirectory } from './node-directory.js';
 import { PublicConnection, type ConnectionSettings } from './public-connection.js';
@@ -37,11 +38,18 @@ export interface PublicListenerStats {
   dropped: number;
 }
 
-
-/** The public listener. `listen()`, then `close()` (drain) or `destroy()`. */
 /** Bytes a public socket buffers before write() says to wait (its high-water mark, both ways). */
 export const PUBLIC_SOCKET_BUFFER_BYTES = 256 * 1024;
 
+/**
+ * The public sockets' settings. Half-open allowed: a client may send its request and FIN, and still
+ * wait for the answer. A 64 KiB chunk from the tunnel would overrun the default 16 KiB high-water
+ * mark and pause the tunnel stream after every chunk; 256 KiB lets a chunk or four wait in the
+ * socket instead.
+ */
+const ACCEPT: AcceptOptions = { allowHalfOpen: true, noDelay: true, highWaterMark: PUBLIC_SOCKET_BUFFER_BYTES };
+
+/** The public listener. `listen()`, then `close()` (drain) or `destroy()`. */
 export class PublicListener {
   private readonly server: net.Server;
   private readonly api: ApiServer;
@@ -71,11 +79,7 @@ export class PublicListener {
       logger,
       openApi: (peer) => this.api.openStream(peer),
     };
-    // Half-open allowed: a client may send its request and FIN, and still wait for the answer.
-    // A 64 KiB chunk from the tunnel would overrun the default 16 KiB high-water mark and pause
-    // the tunnel stream after every chunk; 256 KiB lets a chunk or four wait in the socket instead.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: PUBLIC_SOCKET_BUFFER_BYTES },
-      (socket) => this.onConnection(socket));
+    this.server = net.createServer(ACCEPT, (socket) => this.onConnection(socket));
     this.server.maxConnections = o.maxConnections;
     this.server.on('drop', () => this.dropped++);
     // After listen(): accept failures (EMFILE, say) are reported here; the listener carries on.
@@ -88,6 +92,7 @@ export class PublicListener {
       this.server.once('error', reject);
       this.server.listen(address.port, address.host, () => {
         this.server.off('error', reject);
+        acceptWithSharedShapes(this.server, ACCEPT);
         const info = this.server.address() as AddressInfo;
         this.bound = { host: info.address, port: info.port };
         resolve(this.address());
