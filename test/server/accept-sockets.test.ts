@@ -8,7 +8,7 @@ type Teardown = { teardown(fn: () => unknown): void };
 
 const OPTIONS: AcceptOptions = { allowHalfOpen: true, noDelay: true, highWaterMark: 256 * 1024 };
 
-/** A listening server with the wrapper installed (asserted), closed in teardown. */
+/** A listening server, the wrapper not yet installed; it and its sockets are closed in teardown. */
 async function listening(t: Teardown, extra: net.ServerOpts = {}): Promise<net.Server> {
   const server = net.createServer({ ...OPTIONS, ...extra });
   const sockets = new Set<net.Socket>();
