@@ -17,7 +17,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { startFakeOllama } from '../test/fixtures/fake-ollama.js';
+import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
 import { ownedTempDir, spawnOwned } from './children.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 5000);

@@ -3,10 +3,10 @@
  * heads parsed per second (whole and split), heads re-serialised with the proxy's edits, and
  * chunked bodies framed. Run: `npx tsc -p . && node dist/bench/http-parse.js`.
  */
-import { ChunkedFramer } from '../src/proto/http-chunked.js';
-import { REQUEST_SIDE } from '../src/proto/http-error.js';
-import { serializeRequestHead } from '../src/proto/http-head-edit.js';
-import { parseRequestHead, RequestHeadParser } from '../src/proto/http-request-head.js';
+import { ChunkedFramer } from '../src/proto/http/chunked.js';
+import { REQUEST_SIDE } from '../src/proto/http/error.js';
+import { serializeRequestHead } from '../src/proto/http/head-edit.js';
+import { parseRequestHead, RequestHeadParser } from '../src/proto/http/request-head.js';
 
 const HEAD = Buffer.from(
   'POST /v1/chat/completions HTTP/1.1\r\n' +

@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RequestRecord } from '../src/server/ledger/ledger-record.js';
 import { LedgerWriter } from '../src/server/ledger/ledger-writer.js';
-import { DEFAULT_REWARD_RULES as rules } from '../src/server/ledger/reward-rules.js';
-import { computeRewards } from '../src/server/ledger/rewards-query.js';
+import { DEFAULT_REWARD_RULES as rules } from '../src/server/rewards/reward-rules.js';
+import { computeRewards } from '../src/server/rewards/rewards-query.js';
 import { ownedTempDir } from './children.js';
 
 const RECORDS = Number(process.env.RECORDS ?? 200_000);

@@ -79,7 +79,7 @@ t.test('shared leaf files import no layer above them', async (t) => {
 t.test('bin/ launchers load only the compiled CLI', async (t) => {
   for (const file of sources('bin')) {
     for (const spec of importsOf(file)) {
-      t.match(spec, /^\.\.\/dist\/src\/(server|client)\/cli\.js$/, `${file} imports ${spec}`);
+      t.match(spec, /^\.\.\/dist\/src\/(server|client)\/cli\/main\.js$/, `${file} imports ${spec}`);
     }
   }
 });

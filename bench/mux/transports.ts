@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { Session } from '../../src/mux/index.js';
-import { libp2pMuxer } from '../../test/fixtures/libp2p-yamux.js';
+import { libp2pMuxer } from '../../test/fixtures/wire/libp2p-yamux.js';
 
 /** A byte stream as the workloads use it. */
 export interface BenchStream {

@@ -19,9 +19,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Session } from '../../src/mux/index.js';
-import { openNodeStream } from '../../src/server/node-stream.js';
+import { openNodeStream } from '../../src/server/control/node-stream.js';
 import type { LiveNode, NodeDirectory } from '../../src/server/node-directory.js';
-import { PublicListener } from '../../src/server/public-listener.js';
+import { PublicListener } from '../../src/server/public/public-listener.js';
 import { ownedTempDir } from '../children.js';
 
 const NODE_SIDE = fileURLToPath(new URL('./node.js', import.meta.url));

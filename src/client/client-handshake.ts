@@ -8,12 +8,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, ProximaError } from '../errors.js';
-import { loginProof, parseToken } from '../proto/auth.js';
+import { loginProof, parseToken } from '../proto/control/auth.js';
 import {
   MessageDecoder, PREAMBLE_BYTES, PROTOCOL_VERSION, decodePreamble, encodeMessage, encodePreamble, versionMismatch,
-} from '../proto/control-codec.js';
-import { parseChallenge, parseWelcome, type LoginMessage, type WelcomeMessage } from '../proto/control-messages.js';
-import { SocketReader } from '../socket-reader.js';
+} from '../proto/control/codec.js';
+import { parseChallenge, parseWelcome, type LoginMessage, type WelcomeMessage } from '../proto/control/messages.js';
+import { SocketReader } from '../streams/socket-reader.js';
 import { PACKAGE_VERSION } from '../version.js';
 import type { ClientTlsConfig } from './config.js';
 import { trustedContext } from './trusted-cas.js';

@@ -6,10 +6,10 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { ModelAdvert, ServiceAdvert, WelcomeMessage } from '../proto/control-messages.js';
+import type { ModelAdvert, ServiceAdvert, WelcomeMessage } from '../proto/control/messages.js';
 import type { ServiceConfig } from './config.js';
 import { ControlConnection, type ControlConnectionOptions } from './control-connection.js';
-import { fitAdvertise } from './model-adverts.js';
+import { fitAdvertise } from './ollama/model-adverts.js';
 import { Backoff, isFatal, pause, systemClock, type Pause, type ReconnectClock } from './reconnect.js';
 
 /** How the client connects and reconnects. */

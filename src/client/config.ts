@@ -8,9 +8,9 @@ import { checkNodeName, checkServiceName } from '../proto/names.js';
 import {
   boolean, fail, INVALID, integer, isMapping, isSet, list, map, object, oneOf, optional, scalar, section, string, union, validate, withDefault,
   type ConfigSource, type Schema,
-} from '../config-schema.js';
-import { duration, hostname, hostPort, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig } from '../config-values.js';
-import { readYamlFile } from '../config-yaml.js';
+} from '../config/schema.js';
+import { duration, hostname, hostPort, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig } from '../config/values.js';
+import { readYamlFile } from '../config/yaml.js';
 
 /** A web server reached through the node; `hostHeader`, when set, replaces the Host of each request. */
 export interface HttpServiceConfig {

@@ -5,11 +5,11 @@
  * forwarder). A connection is used once: the client makes a new one after it closes.
  */
 import { ErrorCodes, ProximaError, type ErrorCode } from '../errors.js';
-import { readFramed } from '../framed-reader.js';
+import { readFramed } from '../streams/framed-reader.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Session, type MuxStream } from '../mux/index.js';
-import { MessageDecoder, encodeMessage } from '../proto/control-codec.js';
-import { parseControlStreamMessage, type ServiceAdvert, type WelcomeMessage } from '../proto/control-messages.js';
+import { MessageDecoder, encodeMessage } from '../proto/control/codec.js';
+import { parseControlStreamMessage, type ServiceAdvert, type WelcomeMessage } from '../proto/control/messages.js';
 import { clientHandshake, type ClientHandshakeOptions } from './client-handshake.js';
 
 /** How to connect, and what to do with the streams the super node opens. */

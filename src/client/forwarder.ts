@@ -7,17 +7,17 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { HostPort } from '../config-values.js';
+import type { HostPort } from '../config/values.js';
 import { ErrorCodes, hasCode, ProximaError, type ErrorCode } from '../errors.js';
-import { LiveList } from '../live-list.js';
+import { LiveList } from '../streams/live-list.js';
 import { silentLogger, type Logger } from '../log.js';
-import { socketOptions } from '../socket-options.js';
-import { encodeMessage, MessageDecoder } from '../proto/control-codec.js';
-import { parseOpen, type OpenMessage } from '../proto/control-messages.js';
-import { readPrefix } from '../stream-prefix.js';
-import { abortStream, relay } from '../stream-relay.js';
-import type { ModelShare } from './model-share.js';
-import { OllamaGuard, type OllamaGuardOptions } from './ollama-guard.js';
+import { socketOptions } from '../runtime/socket-options.js';
+import { encodeMessage, MessageDecoder } from '../proto/control/codec.js';
+import { parseOpen, type OpenMessage } from '../proto/control/messages.js';
+import { readPrefix } from '../streams/stream-prefix.js';
+import { abortStream, relay } from '../streams/stream-relay.js';
+import type { ModelShare } from './ollama/model-share.js';
+import { OllamaGuard, type OllamaGuardOptions } from './ollama/ollama-guard.js';
 
 /**
  * A service the forwarder may dial: its name and where it listens. Streams for a service of kind

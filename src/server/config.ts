@@ -3,12 +3,12 @@
  * super node for `*.localhost`. Each section is its own schema: a later section (api keys, routing,
  * ledger) is one more interface and one more line in `serverSchema`.
  */
-import { boolean, integer, INVALID, map, oneOf, optional, object, section, validate, withDefault, type ConfigSource, type Schema } from '../config-schema.js';
+import { boolean, integer, INVALID, map, oneOf, optional, object, section, validate, withDefault, type ConfigSource, type Schema } from '../config/schema.js';
 import {
   duration, folderPath, hostname, listenAddress, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig,
-} from '../config-values.js';
-import { readYamlFile } from '../config-yaml.js';
-import { apiSection, routingSection, type ApiConfig, type RoutingConfig } from './api/api-config.js';
+} from '../config/values.js';
+import { readYamlFile } from '../config/yaml.js';
+import { apiSection, routingSection, type ApiConfig, type RoutingConfig } from './models/api-config.js';
 import { ledgerSection, rewardsSection, type LedgerConfig, type RewardsConfig } from './ledger/ledger-config.js';
 
 const SECOND_MS = 1000;

@@ -3,7 +3,7 @@
  * control plane (handshakes, sessions) and the data plane (the public HTTP proxy).
  */
 import type { Duplex } from 'node:stream';
-import type { ServiceAdvert } from '../proto/control-messages.js';
+import type { ServiceAdvert } from '../proto/control/messages.js';
 
 /** Who is on the other end of a public connection. */
 export interface RemotePeer {

@@ -3,9 +3,9 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { clientHandshake, type ClientHandshakeOptions } from '../../src/client/client-handshake.js';
 import { ControlConnection } from '../../src/client/control-connection.js';
-import { nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
-import { frame, preambleBytes, rawListen } from '../fixtures/raw-control.js';
-import { makeCertificate } from '../fixtures/tls-files.js';
+import { nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/stacks/control-plane.js';
+import { frame, preambleBytes, rawListen } from '../fixtures/wire/raw-control.js';
+import { makeCertificate } from '../fixtures/processes/tls-files.js';
 
 const TOKEN = `prx_0123456789abcdef_${'A'.repeat(43)}`;
 

@@ -4,12 +4,12 @@ import { advertisedServices, ProximaClient, type ProximaClientEvents, type Proxi
 import type { ReconnectClock } from '../../src/client/reconnect.js';
 import { createLogger } from '../../src/log.js';
 import type { MuxStream } from '../../src/mux/index.js';
-import type { ServiceAdvert } from '../../src/proto/control-messages.js';
-import type { NodeSession } from '../../src/server/node-session.js';
+import type { ServiceAdvert } from '../../src/proto/control/messages.js';
+import type { NodeSession } from '../../src/server/control/node-session.js';
 import type { ProximaServer } from '../../src/server/server.js';
-import { nextEvent, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
-import { collect } from '../fixtures/mux-pair.js';
-import { preambleBytes, rawListen } from '../fixtures/raw-control.js';
+import { nextEvent, online, register, startServer, tempDir, testServerConfig } from '../fixtures/stacks/control-plane.js';
+import { collect } from '../fixtures/wire/mux-pair.js';
+import { preambleBytes, rawListen } from '../fixtures/wire/raw-control.js';
 import { within } from '../fixtures/store-helpers.js';
 
 type Retry = ProximaClientEvents['retry'][0];

@@ -1,10 +1,10 @@
 import t from 'tap';
 import { ControlConnection } from '../../src/client/control-connection.js';
 import { Flag, FrameType, encodeHeader, type MuxStream } from '../../src/mux/index.js';
-import { blackholeRelay } from '../fixtures/blackhole-relay.js';
-import { closedWithin, nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/control-plane.js';
-import { collect } from '../fixtures/mux-pair.js';
-import { frame, preambleBytes, rawListen } from '../fixtures/raw-control.js';
+import { blackholeRelay } from '../fixtures/fakes/blackhole-relay.js';
+import { closedWithin, nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/stacks/control-plane.js';
+import { collect } from '../fixtures/wire/mux-pair.js';
+import { frame, preambleBytes, rawListen } from '../fixtures/wire/raw-control.js';
 import { within } from '../fixtures/store-helpers.js';
 
 const TOKEN = `prx_0123456789abcdef_${'A'.repeat(43)}`;

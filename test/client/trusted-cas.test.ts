@@ -2,8 +2,8 @@ import t from 'tap';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { trustedCas, trustedContext } from '../../src/client/trusted-cas.js';
-import { tempDir } from '../fixtures/control-plane.js';
-import { makeCertificate } from '../fixtures/tls-files.js';
+import { tempDir } from '../fixtures/stacks/control-plane.js';
+import { makeCertificate } from '../fixtures/processes/tls-files.js';
 
 t.test("tls: true trusts Node's list, the system's bundle, and NODE_EXTRA_CA_CERTS", async (t) => {
   const { cert } = makeCertificate(tempDir(t));

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { sessionPair, patternBytes, writeRepeated, readAll, nextStream, closed } from '../fixtures/mux-pair.js';
+import { sessionPair, patternBytes, writeRepeated, readAll, nextStream, closed } from '../fixtures/wire/mux-pair.js';
 import { FrameDecoder } from '../../src/mux/decoder.js';
 import { FrameType, INITIAL_WINDOW_BYTES } from '../../src/mux/frame.js';
 import type { MuxStream } from '../../src/mux/index.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { once } from 'node:events';
-import { tcpPair, collect } from '../fixtures/mux-pair.js';
+import { tcpPair, collect } from '../fixtures/wire/mux-pair.js';
 import { Session, MuxError } from '../../src/mux/index.js';
 import { FrameDecoder } from '../../src/mux/decoder.js';
 import { Flag, FrameType, INITIAL_WINDOW_BYTES, encodeHeader, type FrameHeader } from '../../src/mux/frame.js';

@@ -2,7 +2,7 @@ import t from 'tap';
 import { FrameDecoder, type FrameHandler } from '../../src/mux/decoder.js';
 import { Flag, FrameType, encodeHeader, type FrameHeader } from '../../src/mux/frame.js';
 import { MuxError } from '../../src/mux/mux-error.js';
-import { patternBytes } from '../fixtures/mux-pair.js';
+import { patternBytes } from '../fixtures/wire/mux-pair.js';
 
 /** A wire image: a mix of every frame type, flags on data, empty and large payloads. */
 function sampleWire(): { wire: Buffer; expected: string[] } {

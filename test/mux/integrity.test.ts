@@ -1,7 +1,7 @@
 import t from 'tap';
 import crypto from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { sessionPair, patternBytes, writeRepeated, readAll, collect } from '../fixtures/mux-pair.js';
+import { sessionPair, patternBytes, writeRepeated, readAll, collect } from '../fixtures/wire/mux-pair.js';
 
 t.test('64 MiB through one stream, echoed back, arrives with matching SHA-256 both ways', async (t) => {
   const { client, server } = await sessionPair(t);

@@ -1,8 +1,8 @@
 import t from 'tap';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
-import { tcpPair, patternBytes, writeRepeated, readAll, collect, nextStream, closed } from '../fixtures/mux-pair.js';
-import { libp2pMuxer } from '../fixtures/libp2p-yamux.js';
+import { tcpPair, patternBytes, writeRepeated, readAll, collect, nextStream, closed } from '../fixtures/wire/mux-pair.js';
+import { libp2pMuxer } from '../fixtures/wire/libp2p-yamux.js';
 import { Session, type MuxStream } from '../../src/mux/index.js';
 
 type Libp2pStream = Awaited<ReturnType<ReturnType<typeof libp2pMuxer>['muxer']['createStream']>>;

@@ -11,7 +11,7 @@ import t from 'tap';
 import crypto from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Client, Server } from 'yamux-js';
-import { tcpPair, patternBytes, nextStream } from '../fixtures/mux-pair.js';
+import { tcpPair, patternBytes, nextStream } from '../fixtures/wire/mux-pair.js';
 import { Session } from '../../src/mux/index.js';
 import { HEADER_BYTES, FrameType } from '../../src/mux/frame.js';
 

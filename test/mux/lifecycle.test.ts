@@ -1,6 +1,6 @@
 import t from 'tap';
 import { once } from 'node:events';
-import { sessionPair, readAll, collect, nextStream, patternBytes, closed } from '../fixtures/mux-pair.js';
+import { sessionPair, readAll, collect, nextStream, patternBytes, closed } from '../fixtures/wire/mux-pair.js';
 import type { MuxStream } from '../../src/mux/index.js';
 import { trackTimers, settle } from '../fixtures/timers.js';
 

@@ -6,15 +6,15 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { ControlConnection } from '../../src/client/control-connection.js';
 import type { MuxStream } from '../../src/mux/index.js';
-import { clientAddressOf } from '../../src/server/api-router.js';
-import type { NodeSession } from '../../src/server/node-session.js';
+import { clientAddressOf } from '../../src/server/api-host/api-router.js';
+import type { NodeSession } from '../../src/server/control/node-session.js';
 import { ProximaServer } from '../../src/server/server.js';
 import {
   closedWithin, connectNode, httpListener, nextEvent, nodeOptions, online, register, startServer, tempDir, testServerConfig, unusedOpenStream,
-} from '../fixtures/control-plane.js';
+} from '../fixtures/stacks/control-plane.js';
 import { request } from '../fixtures/ledger-records.js';
-import { collect } from '../fixtures/mux-pair.js';
-import { rawConnect } from '../fixtures/raw-control.js';
+import { collect } from '../fixtures/wire/mux-pair.js';
+import { rawConnect } from '../fixtures/wire/raw-control.js';
 import { literal, within } from '../fixtures/store-helpers.js';
 
 async function call(port: number, method: string, urlPath: string, body?: object, headers: Record<string, string> = {}) {

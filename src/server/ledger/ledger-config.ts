@@ -2,11 +2,11 @@
  * The `ledger` and `rewards` sections of server.yaml: how the ledger batches and rotates, and the
  * numbers of the credit rules (defaults in reward-rules.ts).
  */
-import { decimal, integer, map, scalar, section, withDefault, type Schema } from '../../config-schema.js';
-import { duration } from '../../config-values.js';
+import { decimal, integer, map, scalar, section, withDefault, type Schema } from '../../config/schema.js';
+import { duration } from '../../config/values.js';
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_FILE_BYTES } from './ledger-writer.js';
-import { DEFAULT_REWARD_RULES as D, type RewardRules } from './reward-rules.js';
-import { DEFAULT_VERIFY_RULES as V, type VerifyRules } from '../verify/verify-rules.js';
+import { DEFAULT_REWARD_RULES as D, type RewardRules } from '../rewards/reward-rules.js';
+import { DEFAULT_VERIFY_RULES as V, type VerifyRules } from '../rewards/verify-rules.js';
 
 /** How the ledger is written. */
 export interface LedgerConfig {

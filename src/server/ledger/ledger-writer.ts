@@ -8,7 +8,7 @@
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { ensureFolder, syncFolder } from '../atomic-file.js';
+import { ensureFolder, syncFolder } from '../storage/atomic-file.js';
 import { liveLedgerPath, segmentPath } from './ledger-files.js';
 import { checkRecord, type LedgerRecord } from './ledger-record.js';
 

@@ -9,18 +9,18 @@
  * with a verdict, a `canary` record; a failed one also writes a `flag` for the epoch. Bounded: one
  * canary per node at a time, `maxCanariesInFlight` in all; a busy node is skipped, never queued for.
  */
-import { judgeCanary, type CanaryVerdict } from '../ledger/canary-judge.js';
-import { Epochs } from '../ledger/epochs.js';
+import { judgeCanary, type CanaryVerdict } from '../rewards/canary-judge.js';
+import { Epochs } from '../rewards/epochs.js';
 import type { CanaryRecord, FlagRecord, LedgerRecord, RequestRecord } from '../ledger/ledger-record.js';
-import type { RewardRules } from '../ledger/reward-rules.js';
+import type { RewardRules } from '../rewards/reward-rules.js';
 import type { Logger } from '../../log.js';
-import { newRequestId } from '../api/model-api.js';
-import { modelKey } from '../api/model-name.js';
-import type { AnswerText } from '../../proto/llm-text.js';
+import { newRequestId } from '../models/model-api.js';
+import { modelKey } from '../models/model-name.js';
+import type { AnswerText } from '../../proto/llm/text.js';
 import { callCanary, type CanaryApi } from './canary-call.js';
 import { CANARY_PROMPTS, canaryBody, isCanaryRoute, type CanaryRoute } from './canary-prompts.js';
 import { ReferenceAnswers, type Reference } from './reference-answers.js';
-import type { VerifyRules } from './verify-rules.js';
+import type { VerifyRules } from '../rewards/verify-rules.js';
 
 /** What one canary wrote: its request record, and its verdict and flag when there were any. */
 export interface CanaryOutcome {

@@ -6,13 +6,13 @@
  */
 import type { Dispatcher } from 'undici';
 import { hasCode, ErrorCodes } from '../../errors.js';
-import { answerText, type AnswerText } from '../../proto/llm-text.js';
-import { answerRelay } from '../api/answer-relays.js';
-import { matchRoute } from '../api/api-routes.js';
-import { parseLlmRequest } from '../api/llm-request.js';
-import type { ModelHost, ModelLookup } from '../api/model-catalog.js';
-import type { AcquireOptions, Lease } from '../api/model-router.js';
-import { usageRecord } from '../api/usage-record.js';
+import { answerText, type AnswerText } from '../../proto/llm/text.js';
+import { answerRelay } from '../models/answer/answer-relays.js';
+import { matchRoute } from '../models/api-routes.js';
+import { parseLlmRequest } from '../models/llm-request.js';
+import type { ModelHost, ModelLookup } from '../models/routing/model-catalog.js';
+import type { AcquireOptions, Lease } from '../models/routing/model-router.js';
+import { usageRecord } from '../models/usage-record.js';
 import type { RequestOutcome, RequestRecord } from '../ledger/ledger-record.js';
 import type { CanaryRoute } from './canary-prompts.js';
 import { askNode } from './node-answer.js';

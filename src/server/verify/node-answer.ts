@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { SUPER_NODE_USER_AGENT } from '../api/model-request.js';
+import { SUPER_NODE_USER_AGENT } from '../models/model-request.js';
 
 /** One request of the super node's own. */
 export interface OwnRequest {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { DEFAULT_SERVER_CONFIG, loadServerConfig, parseServerConfig } from '../../../src/server/config.js';
-import { DEFAULT_REWARD_RULES } from '../../../src/server/ledger/reward-rules.js';
-import { DEFAULT_VERIFY_RULES } from '../../../src/server/verify/verify-rules.js';
+import { DEFAULT_REWARD_RULES } from '../../../src/server/rewards/reward-rules.js';
+import { DEFAULT_VERIFY_RULES } from '../../../src/server/rewards/verify-rules.js';
 import { repoPath } from '../../fixtures/paths.js';
 
 t.test('without ledger and rewards sections: the defaults', async (t) => {

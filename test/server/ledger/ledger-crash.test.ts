@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readLedger, type SkippedLine } from '../../../src/server/ledger/ledger-reader.js';
 import { LedgerWriter } from '../../../src/server/ledger/ledger-writer.js';
-import { runFixture, stopFixture } from '../../fixtures/child-lines.js';
+import { runFixture, stopFixture } from '../../fixtures/processes/child-lines.js';
 import { request } from '../../fixtures/ledger-records.js';
 
 const ACKS_BEFORE_KILL = 400;

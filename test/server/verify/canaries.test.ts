@@ -1,7 +1,7 @@
 import t from 'tap';
-import { modelKey } from '../../../src/server/api/model-name.js';
-import { startApiCluster } from '../../fixtures/api-cluster.js';
-import { routingTarget } from '../../fixtures/routing-target.js';
+import { modelKey } from '../../../src/server/models/model-name.js';
+import { startApiCluster } from '../../fixtures/stacks/api-cluster.js';
+import { routingTarget } from '../../fixtures/stacks/routing-target.js';
 
 const MODEL = { name: 'llama3.2:latest', digest: 'a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72', answerTokens: 12 };
 const REWARDS = { canaryShare: 1, newNodeCanaryShare: 1, canaryMaxTokens: 6, maxTokensPerSecond: 1_000_000, maxTokensPerSecondAt1B: 10_000_000 };

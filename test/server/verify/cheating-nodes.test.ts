@@ -10,11 +10,11 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LedgerRecord, RequestRecord } from '../../../src/server/ledger/ledger-record.js';
-import { modelKey } from '../../../src/server/api/model-name.js';
-import { startApiCluster, TEST_KEY, collect, type ApiCluster } from '../../fixtures/api-cluster.js';
-import { tempDir } from '../../fixtures/control-plane.js';
-import { routingTarget, seededRandom } from '../../fixtures/routing-target.js';
-import { runNode } from '../../fixtures/run-bin.js';
+import { modelKey } from '../../../src/server/models/model-name.js';
+import { startApiCluster, TEST_KEY, collect, type ApiCluster } from '../../fixtures/stacks/api-cluster.js';
+import { tempDir } from '../../fixtures/stacks/control-plane.js';
+import { routingTarget, seededRandom } from '../../fixtures/stacks/routing-target.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
 
 const MODEL = {
   name: 'llama3.2:latest', digest: 'a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72', parameterSize: '3.2B', answerTokens: 24,

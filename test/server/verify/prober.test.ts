@@ -1,7 +1,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startApiCluster } from '../../fixtures/api-cluster.js';
+import { startApiCluster } from '../../fixtures/stacks/api-cluster.js';
 
 const MODEL = { name: 'llama3.2:latest', digest: 'a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72' };
 

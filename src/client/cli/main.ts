@@ -1,0 +1,21 @@
+/**
+ * `proxima-client`: the node's command line. Each command is a module of its own; add it to
+ * `commands` below.
+ */
+import { runCli, runIfMain, type CliProgram } from '../../cli/frame.js';
+import { verifyCommand } from '../../cli/verify.js';
+import { registerCommand } from './register.js';
+import { runCommand } from './run.js';
+import { loadClientConfig } from '../config.js';
+
+const program: CliProgram = {
+  name: 'proxima-client',
+  commands: [runCommand, registerCommand, verifyCommand('client.yaml', loadClientConfig)],
+};
+
+/** Runs `proxima-client` with `argv` (the arguments after the program name); resolves to the exit code. */
+export function main(argv: string[]): Promise<number> {
+  return runCli(program, argv);
+}
+
+runIfMain(import.meta.url, main);

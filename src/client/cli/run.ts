@@ -1,0 +1,65 @@
+/**
+ * `proxima-client -c client.yaml`: connects to the super node and stays connected (reconnecting with
+ * backoff) until SIGTERM or SIGINT, which drains and exits 0. A refused token or another protocol
+ * version stops it with exit code 3 or 1: retrying would not help.
+ */
+import type { Argv } from 'yargs';
+import { ExitCode, type CliCommand } from '../../cli/frame.js';
+import { onStopSignals } from '../../cli/signals.js';
+import { tuneGarbageCollector } from '../../runtime/gc-tuning.js';
+import { createLogger } from '../../log.js';
+import { advertisedServices, ProximaClient } from '../client.js';
+import { loadClientConfig, type OllamaServiceConfig } from '../config.js';
+import { Forwarder } from '../forwarder.js';
+import { ModelDiscovery } from '../ollama/model-discovery.js';
+
+/** The default command: run the node. */
+export const runCommand: CliCommand<{ config: string }> = {
+  command: '$0',
+  describe: 'Connect to the super node and share the services in client.yaml; SIGTERM or SIGINT drains, then exits 0',
+  builder: (argv: Argv) =>
+    argv.option('config', { alias: 'c', type: 'string', demandOption: true, requiresArg: true, describe: 'the client.yaml file' }),
+  async run({ config: file }) {
+    const config = loadClientConfig(file);
+    tuneGarbageCollector();
+    const logger = createLogger({ level: config.log.level });
+    // Streams live in the session: closing or destroying the client winds them down too.
+    const { maxBodyBytes, bodyTimeoutMs } = config.models;
+    const forwarder = new Forwarder({ services: config.services, guard: { maxBodyBytes, bodyTimeoutMs }, logger });
+    // The first read of every Ollama's models comes before the first login, so the node goes
+    // online with its models rather than advertising none and then some.
+    const discovery = await ModelDiscovery.start({
+      services: config.services.filter((s): s is OllamaServiceConfig => s.kind === 'ollama'),
+      refreshIntervalMs: config.models.refreshIntervalMs,
+      logger,
+    });
+    const client = ProximaClient.start({
+      server: config.server,
+      tls: config.tls,
+      name: config.name,
+      token: config.token,
+      services: advertisedServices(config.services, discovery.models),
+      reconnect: config.reconnect,
+      onStream: (stream) => forwarder.handle(stream),
+      logger,
+    });
+    discovery.on('change', (models) => client.advertise(advertisedServices(config.services, models)));
+    const stopListening = onStopSignals((signal) => {
+      logger.info('draining', { signal });
+      void client.close();
+    }, (signal) => {
+      logger.warn('stopping now', { signal });
+      void client.destroy();
+    });
+    try {
+      const refused = await client.done;
+      await discovery.destroy();
+      await forwarder.destroy(); // nothing is left by now; a stream that lingered is cut
+      if (refused !== undefined) throw refused;
+      logger.info('stopped');
+      return ExitCode.OK;
+    } finally {
+      stopListening();
+    }
+  },
+};

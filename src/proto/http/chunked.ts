@@ -1,0 +1,193 @@
+/**
+ * The chunked transfer coding (RFC 9112 7.1), validated byte by byte as it passes through:
+ * hex sizes with bounded digits and no sign or whitespace, well-formed bounded extensions, CRLF
+ * after each chunk's data, and a bounded trailer section that may not carry framing fields.
+ * Whatever the split of the input, the same bytes are accepted or refused.
+ */
+import type { HttpSide } from './error.js';
+import type { BodyChunk, BodyFramer } from './body.js';
+import { parseFieldLines } from './fields.js';
+import { CR, LF, scanToken } from './syntax.js';
+
+/** Limits of a chunked framer. */
+export interface ChunkedFramerOptions {
+  /** The longest chunk-size line, extensions and CRLF included. */
+  maxChunkLineBytes?: number;
+  /** The largest trailer section, final CRLF included. */
+  maxTrailerBytes?: number;
+}
+
+export const DEFAULT_MAX_CHUNK_LINE_BYTES = 4096;
+export const DEFAULT_MAX_TRAILER_BYTES = 16 * 1024;
+/** 13 hex digits reach 4 PiB and stay below Number.MAX_SAFE_INTEGER; leading zeros count too. */
+const MAX_SIZE_DIGITS = 13;
+/** Fields that frame or route a message: a parser that merges trailers must never see them. */
+const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'host']);
+
+const enum State { Size, Data, DataCr, DataLf, Trailer, Done }
+
+const EMPTY = Buffer.alloc(0);
+
+/** Finds the end of a chunked body and refuses any encoding two parsers could read differently. */
+export class ChunkedFramer implements BodyFramer {
+  readonly #side: HttpSide;
+  /** Trailer lines are parsed as field lines, but any fault in them is a framing fault. */
+  readonly #trailerSide: HttpSide;
+  readonly #maxLineBytes: number;
+  readonly #maxTrailerBytes: number;
+  #state = State.Size;
+  #remaining = 0;
+  /** The control line being read (size line or trailer line), as latin1. */
+  #line = '';
+  #trailerBytes = 0;
+  #failed: Error | undefined;
+
+  constructor(side: HttpSide, options: ChunkedFramerOptions = {}) {
+    this.#side = side;
+    this.#trailerSide = { syntax: side.framing, framing: side.framing, tooLarge: side.framing };
+    this.#maxLineBytes = options.maxChunkLineBytes ?? DEFAULT_MAX_CHUNK_LINE_BYTES;
+    this.#maxTrailerBytes = options.maxTrailerBytes ?? DEFAULT_MAX_TRAILER_BYTES;
+  }
+
+  get done(): boolean {
+    return this.#state === State.Done;
+  }
+
+  push(chunk: Buffer): BodyChunk {
+    if (this.#failed !== undefined) throw this.#failed;
+    let pos = 0;
+    try {
+      pos = this.#consume(chunk);
+    } catch (err) {
+      this.#failed = err as Error;
+      throw err;
+    }
+    const done = this.#state === State.Done;
+    return { bytes: chunk.subarray(0, pos), done, rest: pos === chunk.length ? EMPTY : chunk.subarray(pos) };
+  }
+
+  #consume(chunk: Buffer): number {
+    let pos = 0;
+    while (pos < chunk.length && this.#state !== State.Done) {
+      switch (this.#state) {
+        case State.Size:
+        case State.Trailer:
+          pos = this.#readLine(chunk, pos);
+          break;
+        case State.Data: {
+          const take = Math.min(this.#remaining, chunk.length - pos);
+          pos += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#state = State.DataCr;
+          break;
+        }
+        case State.DataCr:
+          if (chunk[pos++] !== CR) throw this.#side.framing('chunk data longer than its size (CR expected)');
+          this.#state = State.DataLf;
+          break;
+        case State.DataLf:
+          if (chunk[pos++] !== LF) throw this.#side.framing('LF expected after chunk data');
+          this.#state = State.Size;
+          break;
+      }
+    }
+    return pos;
+  }
+
+  #readLine(chunk: Buffer, pos: number): number {
+    const lf = chunk.indexOf(LF, pos);
+    const end = lf < 0 ? chunk.length : lf + 1;
+    const size = this.#state === State.Size;
+    const limit = size ? this.#maxLineBytes : this.#maxTrailerBytes - this.#trailerBytes;
+    if (this.#line.length + end - pos > limit) throw this.#side.framing(size ? 'chunk size line too long' : 'trailer section too large');
+    this.#line += chunk.toString('latin1', pos, end);
+    if (lf < 0 && size) this.#checkSizePrefix();
+    if (lf >= 0) {
+      const line = this.#line;
+      this.#line = '';
+      if (line.length < 2 || line.charCodeAt(line.length - 2) !== CR) throw this.#side.framing('bare LF in chunked framing (CRLF required)');
+      if (size) this.#sizeLine(line.slice(0, -2));
+      else this.#trailerLine(line);
+    }
+    return end;
+  }
+
+  /** Fails on a bad size as soon as it is seen, not when its line ends (as llhttp does). */
+  #checkSizePrefix(): void {
+    const line = this.#line;
+    let i = 0;
+    while (i < line.length && hexValue(line.charCodeAt(i)) >= 0) i++;
+    if (i > MAX_SIZE_DIGITS) throw this.#side.framing('chunk size has too many digits');
+    if (i === line.length) return;
+    const c = line.charCodeAt(i);
+    if (i === 0 || (c !== 0x3b && !(c === CR && i === line.length - 1))) throw this.#side.framing('invalid chunk size');
+  }
+
+  #sizeLine(line: string): void {
+    let size = 0;
+    let i = 0;
+    for (; i < line.length; i++) {
+      const digit = hexValue(line.charCodeAt(i));
+      if (digit < 0) break;
+      size = size * 16 + digit;
+    }
+    if (i === 0) throw this.#side.framing('invalid chunk size');
+    if (i > MAX_SIZE_DIGITS) throw this.#side.framing('chunk size has too many digits');
+    checkExtensions(line, i, this.#side);
+    if (size === 0) {
+      this.#state = State.Trailer;
+    } else {
+      this.#remaining = size;
+      this.#state = State.Data;
+    }
+  }
+
+  #trailerLine(line: string): void {
+    this.#trailerBytes += line.length;
+    if (line.length === 2) {
+      this.#state = State.Done;
+      return;
+    }
+    const fields = parseFieldLines(Buffer.from(line, 'latin1'), line, 0, line.length, this.#trailerSide);
+    const name = fields.lowerNames[0]!;
+    if (FORBIDDEN_TRAILERS.has(name)) throw this.#side.framing(`${name} in a trailer section`);
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+/**
+ * chunk-ext = *( ";" token [ "=" ( token / quoted-string ) ] ), with no whitespace: the BWS the
+ * grammar allows is refused, as llhttp does, because parsers split such lines differently.
+ */
+function checkExtensions(line: string, from: number, side: HttpSide): void {
+  let i = from;
+  while (i < line.length) {
+    if (line.charCodeAt(i) !== 0x3b) throw side.framing('invalid character after chunk size');
+    const nameEnd = scanToken(line, i + 1, line.length);
+    if (nameEnd === i + 1) throw side.framing('invalid chunk extension name');
+    i = nameEnd;
+    if (i < line.length && line.charCodeAt(i) === 0x3d) {
+      i++;
+      i = line.charCodeAt(i) === 0x22 ? quotedStringEnd(line, i, side) : scanToken(line, i, line.length);
+      if (i === nameEnd + 1) throw side.framing('empty chunk extension value');
+    }
+  }
+}
+
+/** The index after the quoted-string starting at `open` (RFC 9110 5.6.4). */
+function quotedStringEnd(line: string, open: number, side: HttpSide): number {
+  for (let i = open + 1; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0x22) return i + 1;
+    if (c === 0x5c) i++;
+    const q = line.charCodeAt(i);
+    if (!(q === 0x09 || (q >= 0x20 && q !== 0x7f))) throw side.framing('control character in chunk extension');
+  }
+  throw side.framing('unterminated quoted string in chunk extension');
+}

@@ -1,0 +1,51 @@
+/**
+ * Newline-delimited JSON, incrementally: Ollama's native streams are one JSON object per line.
+ * Lines are split on LF (a CR before it is dropped); blank lines are skipped.
+ */
+import { ErrorCodes, ProximaError } from '../../errors.js';
+
+/** Largest line the splitter holds. */
+export const MAX_NDJSON_LINE_BYTES = 1024 * 1024;
+
+export class NdjsonSplitter {
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+
+  constructor(private readonly maxLineBytes = MAX_NDJSON_LINE_BYTES) {}
+
+  /** Bytes of a line not yet complete. */
+  get buffered(): number {
+    return this.partialBytes;
+  }
+
+  /** Returns the complete lines in `chunk` (as strings), keeping the rest. */
+  push(chunk: Buffer): string[] {
+    const out: string[] = [];
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      const line = this.partialBytes === 0 ? piece : Buffer.concat([...this.partial, piece]);
+      this.partial = [];
+      this.partialBytes = 0;
+      const text = line.toString('utf8').replace(/\r$/, '');
+      if (text.trim() !== '') out.push(text);
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      this.partial.push(chunk.subarray(start));
+      this.partialBytes += chunk.length - start;
+      if (this.partialBytes > this.maxLineBytes) {
+        throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `an NDJSON line exceeds ${this.maxLineBytes} bytes`);
+      }
+    }
+    return out;
+  }
+
+  /** What is left when the stream ends: a last line without a newline, if any. */
+  end(): string | undefined {
+    const text = Buffer.concat(this.partial).toString('utf8').trim();
+    this.partial = [];
+    this.partialBytes = 0;
+    return text === '' ? undefined : text;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * JSON over node:http for the super node's own small APIs: bodies read with a size cap and a time
+ * limit, answers and errors in one shape, `{"error":{"code":"PRX_ERR_...","message":"..."}}`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, ProximaError, type ErrorCode } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { readRequestBody, type BodyLimits } from '../../http/request-body.js';
+
+export type { BodyLimits } from '../../http/request-body.js';
+
+/**
+ * Reads and parses a JSON body: PRX_ERR_HTTP_BODY_TOO_LARGE past maxBodyBytes (declared or sent),
+ * PRX_ERR_HTTP_BODY_TIMEOUT when it is not all there within bodyTimeoutMs, PRX_ERR_HTTP_BAD_REQUEST
+ * when it is not JSON.
+ */
+export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+  const body = await readRequestBody(req, limits);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body is not valid JSON', { cause: err });
+  }
+}
+
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** The credential of `Authorization: Bearer <token>`; '' for another scheme or a malformed header; undefined without one. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  return BEARER.exec(header)?.[1] ?? '';
+}
+
+/** Sends `body` as JSON. Answers of these APIs may carry tokens, so nothing may cache them. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = status === 204 ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'cache-control': 'no-store',
+    ...(status === 204 ? {} : { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }),
+  });
+  res.end(text);
+}
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  [ErrorCodes.HTTP_BAD_REQUEST]: 400,
+  [ErrorCodes.NAME_INVALID]: 400,
+  [ErrorCodes.NAME_RESERVED]: 400,
+  [ErrorCodes.UNAUTHORIZED]: 401,
+  [ErrorCodes.FORBIDDEN]: 403,
+  [ErrorCodes.NODE_NOT_FOUND]: 404,
+  [ErrorCodes.HTTP_NOT_FOUND]: 404,
+  [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: 405,
+  [ErrorCodes.HTTP_BODY_TIMEOUT]: 408,
+  [ErrorCodes.NAME_TAKEN]: 409,
+  [ErrorCodes.HTTP_BODY_TOO_LARGE]: 413,
+  [ErrorCodes.RATE_LIMITED]: 429,
+};
+
+/** Codes that mean the registry cannot serve right now, rather than a bug. */
+const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set([
+  ErrorCodes.STORE_CORRUPT,
+  ErrorCodes.STORE_LOCKED,
+  ErrorCodes.STORE_IO,
+  ErrorCodes.SERVER_DRAINING,
+]);
+
+/**
+ * Sends `err` as a JSON error. A client's mistake gets its status, code and message; server trouble
+ * gets 503 (store) or 500 (anything else) with a plain message, the details going to the log only
+ * (they name files). An error that is not a ProximaError is a bug: its answer carries no code.
+ */
+export function sendError(res: ServerResponse, err: unknown, logger: Logger, headers: Record<string, string> = {}): void {
+  const code = err instanceof ProximaError ? err.code : undefined;
+  const status = code === undefined ? 500 : (STATUS_BY_CODE[code] ?? (UNAVAILABLE.has(code) ? 503 : 500));
+  if (status < 500) {
+    // The rest of a body we refused to read would arrive as a bogus next request.
+    const close: Record<string, string> = status === 408 || status === 413 ? { connection: 'close' } : {};
+    sendJson(res, status, { error: { code, message: (err as Error).message } }, { ...headers, ...close });
+    return;
+  }
+  logger.error('request failed', { err });
+  const message = status === 503 ? 'the registry is unavailable; try again later' : 'internal error';
+  sendJson(res, status, { error: { code, message } });
+}

@@ -1,0 +1,22 @@
+/**
+ * `proxima-server`: the super node's command line. Each command is a module of its own; add it to
+ * `commands` below.
+ */
+import { runCli, runIfMain, type CliProgram } from '../../cli/frame.js';
+import { verifyCommand } from '../../cli/verify.js';
+import { nodesCommand } from './nodes.js';
+import { rewardsCommand } from './rewards.js';
+import { runCommand } from './run.js';
+import { loadServerConfig } from '../config.js';
+
+const program: CliProgram = {
+  name: 'proxima-server',
+  commands: [runCommand, nodesCommand, rewardsCommand, verifyCommand('server.yaml', loadServerConfig)],
+};
+
+/** Runs `proxima-server` with `argv` (the arguments after the program name); resolves to the exit code. */
+export function main(argv: string[]): Promise<number> {
+  return runCli(program, argv);
+}
+
+runIfMain(import.meta.url, main);

@@ -1,0 +1,86 @@
+/**
+ * `proxima-server nodes add|list|rotate|revoke`: the registry from the command line. It works whether
+ * the server runs or not: both go through the store's lock, and a running server notices the change
+ * within a second (a revoked or rotated node's session is closed then).
+ */
+import type { Argv } from 'yargs';
+import { ExitCode, formatTable, type CliCommand, type CliOutput } from '../../cli/frame.js';
+import { ErrorCodes, ProximaError } from '../../errors.js';
+import { loadServerConfig } from '../config.js';
+import type { NodeRecord } from '../registry/node-store.js';
+import { openRegistry } from '../registry/open-registry.js';
+import type { IssuedToken, Registry } from '../registry/registry.js';
+
+const ACTIONS = ['add', 'list', 'rotate', 'revoke'] as const;
+
+interface NodesArgs {
+  action: (typeof ACTIONS)[number];
+  name?: string;
+  config?: string;
+  json: boolean;
+}
+
+/** Name problems are the caller's to fix: usage errors (exit 2), like bad arguments. */
+const USAGE_CODES: ReadonlySet<string> = new Set([ErrorCodes.NAME_INVALID, ErrorCodes.NAME_RESERVED]);
+
+export const nodesCommand: CliCommand<NodesArgs> = {
+  command: 'nodes <action> [name]',
+  describe: 'Manage the registered nodes: add NAME, list, rotate NAME, revoke NAME',
+  builder: (argv: Argv) =>
+    argv
+      .positional('action', { choices: ACTIONS, describe: 'add and rotate print the new token, once' })
+      .positional('name', { type: 'string', describe: 'the node name: a DNS label, e.g. my-gpu' })
+      .option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'the server.yaml file (for dataDir)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print JSON, for scripts' })
+      .example('$0 nodes add my-gpu', 'register my-gpu and print its token')
+      .epilogue('Exit codes: 0 ok, 1 failure (unknown or taken name, store trouble), 2 bad name or usage.') as Argv<NodesArgs>,
+  async run(args, out) {
+    const { action, name } = args;
+    if ((action === 'list') !== (name === undefined)) {
+      throw new ProximaError(ErrorCodes.USAGE, action === 'list' ? 'nodes list takes no NAME' : `nodes ${action} needs a NAME`);
+    }
+    const config = loadServerConfig(args.config);
+    const registry = await openRegistry({ dataDir: config.dataDir, watch: false, pollIntervalMs: 0 });
+    try {
+      await perform(registry, args, out);
+      return ExitCode.OK;
+    } catch (err) {
+      if (err instanceof ProximaError && USAGE_CODES.has(err.code)) throw new ProximaError(ErrorCodes.USAGE, err.message, { cause: err });
+      throw err;
+    } finally {
+      await registry.close();
+    }
+  },
+};
+
+async function perform(registry: Registry, { action, name, json }: NodesArgs, out: CliOutput): Promise<void> {
+  const print = (value: unknown): void => void out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  if (action === 'list') {
+    const nodes = (await registry.list()).map(({ name: n, keyId, createdAt, lastSeenAt, services }) => ({ name: n, keyId, createdAt, lastSeenAt, services }));
+    if (json) print({ nodes });
+    else out.stdout.write(table(nodes));
+  } else if (action === 'revoke') {
+    await registry.revoke(name!);
+    if (json) print({ name, revoked: true });
+    else out.stdout.write(`node ${name} revoked: its token no longer works\n`);
+  } else {
+    const issued = action === 'add' ? await registry.add(name!) : await registry.rotate(name!);
+    if (json) print(tokenAnswer(issued));
+    else {
+      const what = action === 'add' ? `node ${name} added` : `node ${name} has a new token; the old one no longer works`;
+      out.stdout.write(`${what}. Its token, shown only this once (put it in the node's client.yaml):\n${issued.token}\n`);
+    }
+  }
+}
+
+/** The same shape as the answer of POST /nodes. */
+function tokenAnswer({ record, token }: IssuedToken): Record<string, string> {
+  return { name: record.name, keyId: record.keyId, token, createdAt: record.createdAt };
+}
+
+function table(nodes: Pick<NodeRecord, 'name' | 'keyId' | 'createdAt' | 'lastSeenAt' | 'services'>[]): string {
+  if (nodes.length === 0) return 'no nodes registered\n';
+  const rows = [['NAME', 'KEY ID', 'CREATED', 'LAST SEEN', 'SERVICES'],
+    ...nodes.map((n) => [n.name, n.keyId, n.createdAt, n.lastSeenAt ?? 'never', n.services.join(',') || '-'])];
+  return formatTable(rows);
+}

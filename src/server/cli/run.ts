@@ -1,0 +1,50 @@
+/**
+ * `proxima-server [-c FILE]`: runs the super node until SIGTERM or SIGINT, then drains and exits 0.
+ * The first log line says where it listens, with the real ports (port 0 in a config picks a free one).
+ */
+import type { Argv } from 'yargs';
+import { ExitCode, type CliCommand } from '../../cli/frame.js';
+import { onStopSignals } from '../../cli/signals.js';
+import { tuneGarbageCollector } from '../../runtime/gc-tuning.js';
+import { createLogger } from '../../log.js';
+import { loadServerConfig } from '../config.js';
+import { openNodeStream } from '../control/node-stream.js';
+import { startPublicListener } from '../public/public-listener.js';
+import { ProximaServer } from '../server.js';
+
+/** The default command: run the super node. */
+export const runCommand: CliCommand<{ config?: string }> = {
+  command: '$0',
+  describe: 'Run the super node (embedded defaults without -c); SIGTERM or SIGINT drains, then exits 0',
+  builder: (argv: Argv) =>
+    argv.option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'the server.yaml file' }),
+  async run({ config: file }) {
+    const config = loadServerConfig(file);
+    tuneGarbageCollector();
+    const logger = createLogger({ level: config.log.level });
+    const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
+    logger.info('listening', { control: server.controlAddress(), http: server.httpAddress() ?? null, domain: config.domain, dataDir: config.dataDir });
+    let stopListening = (): void => undefined;
+    const failure = await new Promise<Error | undefined>((resolve) => {
+      stopListening = onStopSignals((signal) => {
+        logger.info('draining', { signal, drainTimeoutMs: config.http.drainTimeoutMs });
+        resolve(undefined);
+      }, (signal) => {
+        logger.warn('stopping now', { signal });
+        void server.destroy();
+      });
+      server.once('error', resolve);
+    });
+    try {
+      if (failure !== undefined) {
+        await server.destroy(failure);
+        throw failure;
+      }
+      await server.close();
+      logger.info('stopped');
+      return ExitCode.OK;
+    } finally {
+      stopListening();
+    }
+  },
+};

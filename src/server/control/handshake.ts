@@ -1,0 +1,133 @@
+/**
+ * The super node's side of the control handshake on one fresh connection (the order is in
+ * proto/control-messages.ts): read the node's preamble, send ours and a challenge, read one login,
+ * check it, send welcome. A failure the node can act on is answered with an `error` message before
+ * the connection closes; a peer that does not speak Proxima is simply closed.
+ */
+import type { Duplex } from 'node:stream';
+import { ErrorCodes, ProximaError, type ErrorCode } from '../../errors.js';
+import {
+  MessageDecoder, PREAMBLE_BYTES, PROTOCOL_VERSION, decodePreamble, encodeMessage, encodePreamble, versionMismatch,
+} from '../../proto/control/codec.js';
+import { parseLogin, type ErrorMessage, type LoginMessage, type WelcomeMessage } from '../../proto/control/messages.js';
+import { SocketReader } from '../../streams/socket-reader.js';
+import { PACKAGE_VERSION } from '../../version.js';
+import type { NodeRecord } from '../registry/node-store.js';
+import type { Registry } from '../registry/registry.js';
+
+/** What a handshake needs from the super node. */
+export interface HandshakeOptions {
+  registry: Pick<Registry, 'issueNonce' | 'verifyLogin'>;
+  /** The whole handshake, from accept to welcome. */
+  timeoutMs: number;
+  /** Sent in `welcome`, so the node knows how often to expect pings. */
+  heartbeatIntervalMs: number;
+  /** The node's public address, sent in `welcome`. */
+  publicUrl(name: string): string;
+}
+
+/** A node that logged in. */
+export interface AcceptedNode {
+  record: NodeRecord;
+  login: LoginMessage;
+}
+
+/** Errors whose code and message the node is told; anything else is answered in general terms. */
+const TOLD: ReadonlySet<ErrorCode> = new Set([
+  ErrorCodes.AUTH_FAILED,
+  ErrorCodes.VERSION_MISMATCH,
+  ErrorCodes.HANDSHAKE_TIMEOUT,
+  ErrorCodes.MESSAGE_TOO_LARGE,
+  ErrorCodes.MESSAGE_INVALID,
+  ErrorCodes.SERVER_DRAINING,
+]);
+
+/** How long a refused connection may take to read our last message before it is destroyed. */
+const REFUSE_LINGER_MS = 1_000;
+
+/** One connection's handshake. `run` once; `abort` stops it (the node is told why). */
+export class ServerHandshake {
+  readonly #socket: Duplex;
+  readonly #options: HandshakeOptions;
+  readonly #reader: SocketReader;
+
+  constructor(socket: Duplex, options: HandshakeOptions) {
+    this.#socket = socket;
+    this.#options = options;
+    this.#reader = new SocketReader(socket, (cause) =>
+      new ProximaError(ErrorCodes.CONNECT_FAILED, 'the node closed the connection during the handshake', { cause }));
+  }
+
+  /** Stops the handshake (a shutdown, say): the node gets an `error` with `err`'s code. */
+  abort(err: Error): void {
+    this.#reader.fail(err);
+  }
+
+  /**
+   * Resolves once `welcome` is written, with the socket paused and any bytes read past the login
+   * given back to it. Rejects with the coded error once the refusal is on its way and the socket
+   * is closing.
+   */
+  async run(): Promise<AcceptedNode> {
+    const reader = this.#reader;
+    const timer = setTimeout(() => reader.fail(new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT,
+      `the handshake did not complete within ${this.#options.timeoutMs} ms`)), this.#options.timeoutMs);
+    timer.unref();
+    let speaksProxima = false;
+    let preambleSent = false;
+    try {
+      const version = decodePreamble(await reader.bytes(PREAMBLE_BYTES));
+      speaksProxima = true;
+      if (version !== PROTOCOL_VERSION) throw versionMismatch(version, 'server');
+      const nonce = this.#options.registry.issueNonce();
+      this.#socket.write(Buffer.concat([encodePreamble(), encodeMessage({ type: 'challenge', nonce, serverVersion: PACKAGE_VERSION })]));
+      preambleSent = true;
+      const login = parseLogin(await reader.next(new MessageDecoder()));
+      const record = await this.#options.registry.verifyLogin({ ...login, nonce });
+      // The store was read asynchronously: the deadline or a shutdown may have passed meanwhile.
+      if (reader.failure !== undefined) throw reader.failure;
+      const welcome: WelcomeMessage = {
+        type: 'welcome',
+        name: record.name,
+        publicUrl: this.#options.publicUrl(record.name),
+        heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+      };
+      this.#socket.write(encodeMessage(welcome));
+      reader.release();
+      return { record, login };
+    } catch (err) {
+      reader.release();
+      const told = speaksProxima ? errorMessage(err) : undefined;
+      refuse(this.#socket, told === undefined || preambleSent ? told : Buffer.concat([encodePreamble(), told]));
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * The `error` message a failed handshake is answered with. Store errors name files and such: the
+ * node learns the code only. A bug (not a ProximaError) gets no message: the node sees the
+ * connection close, and tries again later.
+ */
+function errorMessage(err: unknown): Buffer | undefined {
+  if (!(err instanceof ProximaError)) return undefined;
+  const message = TOLD.has(err.code) ? err.message : 'the super node cannot check logins right now; try again later';
+  return encodeMessage({ type: 'error', code: err.code, message } satisfies ErrorMessage);
+}
+
+/** Sends `last` (if any) and closes; a peer that does not read it is cut off after a short linger. */
+function refuse(socket: Duplex, last: Buffer | undefined): void {
+  socket.on('error', () => undefined); // a reset while we close changes nothing
+  if (socket.destroyed) return;
+  if (last === undefined) {
+    socket.destroy();
+    return;
+  }
+  socket.end(last);
+  socket.resume(); // read and drop whatever else it sends, so its FIN is seen
+  const linger = setTimeout(() => socket.destroy(), REFUSE_LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
+}

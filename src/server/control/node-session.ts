@@ -1,0 +1,149 @@
+/**
+ * One logged-in node on the super node: its yamux session, its control stream (the first stream
+ * the node opens) and what it advertised there. It holds no timer of its own (the session's
+ * keepalive is the only one), so thousands of idle nodes cost a socket and a few objects each.
+ */
+import type { ErrorCode, ProximaError } from '../../errors.js';
+import { readFramed } from '../../streams/framed-reader.js';
+import type { Logger } from '../../log.js';
+import type { MuxStream, Session } from '../../mux/index.js';
+import { MessageDecoder, encodeMessage } from '../../proto/control/codec.js';
+import { parseControlStreamMessage, type ServiceAdvert } from '../../proto/control/messages.js';
+import type { LiveNode, NodeStream, RemotePeer } from '../node-directory.js';
+
+/** Opens a stream to a node's service: the data plane's part, injected. */
+export type OpenStream = (session: Session, service: string, remote: RemotePeer) => NodeStream;
+
+/** What a node session is given. */
+export interface NodeSessionOptions {
+  openStream: OpenStream;
+  /** The node advertised its services (the registry records them as last seen). */
+  onAdvertise(node: NodeSession): void;
+  /** The node takes no new work from now on (it drains, leaves, or its session is closing). */
+  onDraining?(node: NodeSession): void;
+  logger: Logger;
+}
+
+/** A connected node. It is a {@link LiveNode} once it has advertised and while it is not draining. */
+export class NodeSession implements LiveNode {
+  readonly name: string;
+  readonly session: Session;
+  #services: readonly ServiceAdvert[] = [];
+  #advertised = false;
+  #draining = false;
+  #control: MuxStream | undefined;
+  readonly #options: NodeSessionOptions;
+
+  constructor(name: string, session: Session, options: NodeSessionOptions) {
+    this.name = name;
+    this.session = session;
+    this.#options = options;
+    session.on('stream', this.#onStream);
+    // The node sent GoAway: it is leaving. Let its streams finish, then the socket closes.
+    session.on('goaway', () => this.close());
+  }
+
+  get services(): readonly ServiceAdvert[] {
+    return this.#services;
+  }
+
+  /** True when new streams may be sent to it: it advertised, is not draining, and its session is open. */
+  get online(): boolean {
+    return this.#advertised && !this.#draining && this.session.isOpen;
+  }
+
+  /** Resolves when the session's socket is closed. */
+  get closed(): Promise<void> {
+    return this.session.closed;
+  }
+
+  openStream(service: string, remote: RemotePeer): NodeStream {
+    return this.#options.openStream(this.session, service, remote);
+  }
+
+  /** Sends `drain` (the super node is shutting down), then closes like {@link close}. */
+  drain(reason: string): Promise<void> {
+    this.#send({ type: 'drain', reason });
+    return this.close();
+  }
+
+  /** Tells the node why with an `error` message, then closes like {@link close}. */
+  closeWith(code: ErrorCode, message: string): Promise<void> {
+    this.#send({ type: 'error', code, message });
+    return this.close();
+  }
+
+  /** Graceful: GoAway, open streams may finish (bounded by the session's close timeout). Idempotent. */
+  close(): Promise<void> {
+    this.#stopTakingWork();
+    this.#control?.end();
+    return this.session.close();
+  }
+
+  /** Abrupt: every stream fails now. `err` (if any) is told to the node first. Idempotent. */
+  async destroy(err?: ProximaError): Promise<void> {
+    this.#stopTakingWork();
+    if (err !== undefined && this.#send({ type: 'error', code: err.code, message: err.message })) {
+      // The session frames stream data on the next tick; cutting the streams now would drop it.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return this.session.destroy(err);
+  }
+
+  #stopTakingWork(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#options.onDraining?.(this);
+  }
+
+  /** Writes `message` on the control stream if it is open; true when written. */
+  #send(message: object): boolean {
+    const control = this.#control;
+    if (control === undefined || !control.writable) return false;
+    control.write(encodeMessage(message));
+    return true;
+  }
+
+  readonly #onStream = (stream: MuxStream): void => {
+    if (this.#control !== undefined) {
+      // Nodes open one stream, the control stream; every other stream is the server's to open.
+      stream.destroy();
+      return;
+    }
+    this.#control = stream;
+    readFramed(stream, new MessageDecoder(), (raw) => this.#onMessage(raw), (err) => void this.destroy(err as ProximaError));
+    stream.on('end', () => {
+      // The node closed its side: it sends nothing more, so it takes no new work either.
+      this.#stopTakingWork();
+      stream.end();
+    });
+    stream.on('error', () => undefined); // the session's 'close' reports why
+  };
+
+  #onMessage(raw: Record<string, unknown>): void {
+    let message;
+    try {
+      message = parseControlStreamMessage(raw);
+    } catch (err) {
+      // A message this server cannot use (a newer node's, say): say so, keep the session.
+      const { code, message: text } = err as ProximaError;
+      this.#send({ type: 'error', code, message: text });
+      this.#options.logger.warn('bad control message', { node: this.name, err });
+      return;
+    }
+    if (message.type === 'advertise') {
+      const first = !this.#advertised;
+      this.#services = message.services;
+      this.#advertised = true;
+      const services = message.services.map((s) => s.name);
+      if (first) this.#options.logger.info('node online', { node: this.name, services });
+      else this.#options.logger.debug('node advertised', { node: this.name, services });
+      this.#options.onAdvertise(this);
+    } else if (message.type === 'drain') {
+      this.#stopTakingWork();
+      this.#options.logger.info('node draining', { node: this.name, reason: message.reason });
+    } else {
+      this.#options.logger.warn('node reported an error', { node: this.name, code: message.code, message: message.message });
+    }
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The passage of a node's answer to the user: bytes in, bytes out, as they arrive (every complete
+ * event or line of a chunk goes out with that chunk), each one read on the way for the ledger. An
+ * SSE stream loses the usage the user did not ask for (the usage-only chunk, and the zero usage
+ * Ollama puts on /v1/completions chunks); everything else passes as the node sent it.
+ */
+import { ErrorCodes, ProximaError } from '../../../errors.js';
+import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../proto/llm/frames.js';
+import { NdjsonSplitter } from '../../../proto/llm/ndjson.js';
+import { SseParser } from '../../../proto/llm/sse.js';
+import { AnswerMeter } from './answer-meter.js';
+import type { ApiRoute } from '../api-routes.js';
+import type { LlmRequest } from '../llm-request.js';
+
+/** One answer on its way: `push` each chunk from the node, `end` when it ends. */
+export interface AnswerRelay {
+  readonly meter: AnswerMeter;
+  /** What goes to the user for this chunk (empty when nothing is complete yet). Throws on an oversized frame. */
+  push(chunk: Buffer): Buffer;
+  /** What goes to the user when the node's answer has ended. */
+  end(): Buffer;
+  /** True when the answer ended the way a complete one does (finish reason, `[DONE]`, `done: true`, whole JSON). */
+  readonly complete: boolean;
+}
+
+/** The most of a whole (non-streamed) answer kept to be read for usage; larger ones pass unread. */
+export const MAX_READ_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/** The relay for the answer to `request` on `route`. */
+export function answerRelay(route: ApiRoute, request: LlmRequest): AnswerRelay {
+  if (!request.stream) return new WholeRelay(route);
+  return route.surface === 'openai' ? new SseRelay(request.wantsUsage) : new NdjsonRelay();
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function joined(parts: string[]): Buffer {
+  return parts.length === 0 ? EMPTY : Buffer.from(parts.join(''), 'utf8');
+}
+
+/** OpenAI's SSE: `data: <json>` events and `data: [DONE]`. */
+class SseRelay implements AnswerRelay {
+  readonly meter = new AnswerMeter();
+  readonly #parser = new SseParser();
+  readonly #wantsUsage: boolean;
+  #sawDone = false;
+
+  constructor(wantsUsage: boolean) {
+    this.#wantsUsage = wantsUsage;
+  }
+
+  get complete(): boolean {
+    return (this.meter.finished || this.#sawDone) && this.meter.error === undefined;
+  }
+
+  push(chunk: Buffer): Buffer {
+    const out: string[] = [];
+    for (const item of this.#parser.push(chunk)) {
+      if (item.kind === 'comment') continue; // the node's own keep-alives are the node's business
+      let data = item.data;
+      if (data === '[DONE]') this.#sawDone = true;
+      else {
+        const json = parseJsonObject(data);
+        if (json !== undefined) {
+          const frame = readOpenAiFrame(json);
+          this.meter.openai(frame);
+          if (!this.#wantsUsage && frame.usageOnly) continue;
+          if (!this.#wantsUsage && 'usage' in json) {
+            delete json.usage;
+            data = JSON.stringify(json);
+          }
+        }
+      }
+      const lines = data.split('\n').map((line) => `data: ${line}\n`);
+      out.push(`${item.event === undefined ? '' : `event: ${item.event}\n`}${lines.join('')}\n`);
+    }
+    return joined(out);
+  }
+
+  end(): Buffer {
+    return EMPTY;
+  }
+}
+
+/** Ollama's NDJSON: one object a line, the last with `done: true`. */
+class NdjsonRelay implements AnswerRelay {
+  readonly meter = new AnswerMeter();
+  readonly #splitter = new NdjsonSplitter();
+
+  get complete(): boolean {
+    return this.meter.finished && this.meter.error === undefined;
+  }
+
+  push(chunk: Buffer): Buffer {
+    return joined(this.#splitter.push(chunk).map((line) => this.#line(line)));
+  }
+
+  end(): Buffer {
+    const last = this.#splitter.end();
+    return last === undefined ? EMPTY : Buffer.from(this.#line(last), 'utf8');
+  }
+
+  #line(line: string): string {
+    const json = parseJsonObject(line);
+    if (json !== undefined) this.meter.ollama(readOllamaFrame(json));
+    return `${line}\n`;
+  }
+}
+
+/** A whole JSON answer: passed on as it comes, read once it is all there. */
+class WholeRelay implements AnswerRelay {
+  readonly meter = new AnswerMeter();
+  readonly #route: ApiRoute;
+  #parts: Buffer[] = [];
+  #bytes = 0;
+  #read: 'pending' | 'ok' | 'bad' = 'pending';
+
+  constructor(route: ApiRoute) {
+    this.#route = route;
+  }
+
+  get complete(): boolean {
+    return this.#read === 'ok';
+  }
+
+  push(chunk: Buffer): Buffer {
+    this.#bytes += chunk.length;
+    if (this.#bytes <= MAX_READ_ANSWER_BYTES) this.#parts.push(chunk);
+    else this.#parts = [];
+    return chunk;
+  }
+
+  end(): Buffer {
+    if (this.#bytes > MAX_READ_ANSWER_BYTES) {
+      this.#read = 'ok'; // too large to read for usage; it was delivered whole
+      this.meter.finished = true;
+      return EMPTY;
+    }
+    const json = parseJsonObject(Buffer.concat(this.#parts).toString('utf8'));
+    this.#parts = [];
+    this.#read = json === undefined || json.error !== undefined ? 'bad' : 'ok';
+    if (json === undefined) return EMPTY;
+    const { surface, kind } = this.#route;
+    if (kind === 'embedding') {
+      const usage = json.usage as { prompt_tokens?: unknown } | undefined;
+      const reported = surface === 'openai' ? usage?.prompt_tokens : json.prompt_eval_count;
+      this.meter.embedding(typeof reported === 'number' ? reported : surface === 'ollama' ? 0 : undefined);
+    } else if (kind === 'show') this.meter.finished = true;
+    else if (surface === 'openai') this.meter.openai(readOpenAiFrame(json));
+    else this.meter.ollama(readOllamaFrame(json));
+    if (json.error !== undefined) this.meter.error ??= String(typeof json.error === 'string' ? json.error : JSON.stringify(json.error));
+    return EMPTY;
+  }
+}
+
+/** The error a node's answer ended with when it was not complete: the node's own, or "unfinished". */
+export function unfinished(relay: AnswerRelay): ProximaError {
+  const why = relay.meter.error ?? 'the node ended its answer without finishing it';
+  return new ProximaError(ErrorCodes.NODE_FAILED, why);
+}

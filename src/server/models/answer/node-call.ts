@@ -1,0 +1,199 @@
+/**
+ * One attempt at a request on one node: send it through the node's pool, watch the clocks (first
+ * byte, idle between chunks, total), keep an SSE stream alive while the first token is awaited, and
+ * relay the answer to the user. An attempt that fails before the user got a byte, in a way another
+ * node may fix (no connection, a refusal, a 5xx), asks for a retry instead of answering.
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { ErrorCodes, ProximaError } from '../../../errors.js';
+import type { RequestOutcome } from '../../ledger/ledger-record.js';
+import type { AnswerMeter } from './answer-meter.js';
+import { answerRelay, unfinished, type AnswerRelay } from './answer-relays.js';
+import type { AnswerWriter } from './answer-writer.js';
+import type { ApiRoute } from '../api-routes.js';
+import { CallClock, type CallTimeouts } from './call-clock.js';
+import type { LlmRequest } from '../llm-request.js';
+import type { ModelHost } from '../routing/model-catalog.js';
+
+/** What an attempt needs. */
+export interface NodeCallOptions {
+  pool: Dispatcher;
+  host: ModelHost;
+  route: ApiRoute;
+  request: LlmRequest;
+  /** Headers for the node (request id, user agent, content type). */
+  headers: Record<string, string>;
+  writer: AnswerWriter;
+  /** Aborted when the user leaves. */
+  user: AbortSignal;
+  timeouts: CallTimeouts;
+  /** performance.now() when the request arrived: ttft and the total timeout count from there. */
+  startMs: number;
+  /** True when another node may take the request if this one fails before answering. */
+  canRetry: boolean;
+}
+
+/** How an attempt ended. */
+export interface CallResult {
+  outcome: RequestOutcome;
+  /** Set when the attempt gave up before the user got a byte, for another node to try. */
+  retry?: ProximaError;
+  meter?: AnswerMeter;
+  /** Request start to the node's first byte, in ms; null when none came. */
+  ttftMs: number | null;
+}
+
+/** The most of a node's error answer read to tell the user in-band what it said. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** Runs one attempt to its end; never rejects. */
+export async function callNode(o: NodeCallOptions): Promise<CallResult> {
+  const { host, writer } = o;
+  const controller = new AbortController();
+  let stopped: { why: 'user' } | { why: 'timeout'; err: ProximaError } | undefined;
+  const stop = (why: NonNullable<typeof stopped>): void => {
+    if (stopped !== undefined) return;
+    stopped = why;
+    controller.abort(why.why === 'timeout' ? why.err : new ProximaError(ErrorCodes.NODE_FAILED, 'the user left'));
+  };
+  const onUserGone = (): void => stop({ why: 'user' });
+  if (o.user.aborted) return { outcome: 'client_abort', ttftMs: null };
+  o.user.addEventListener('abort', onUserGone, { once: true });
+  const clock = new CallClock(o.timeouts, o.startMs, host.node.name, (err) => stop({ why: 'timeout', err }));
+  clock.keepAlive(() => writer.keepAlive());
+  let ttftMs: number | null = null;
+  const firstByte = (): void => {
+    if (ttftMs !== null) return;
+    ttftMs = performance.now() - o.startMs;
+    clock.firstByte();
+  };
+  const ended = (outcome: RequestOutcome, meter?: AnswerMeter): CallResult => ({ outcome, meter, ttftMs });
+  const failed = (err: unknown, meter?: AnswerMeter): CallResult => {
+    if (stopped?.why === 'user') return ended('client_abort', meter);
+    if (stopped?.why === 'timeout') {
+      writer.fail(stopped.err);
+      return ended('timeout', meter);
+    }
+    const nodeErr = asNodeError(err, host);
+    if (o.canRetry && !writer.started && meter === undefined) return { outcome: 'node_error', retry: nodeErr, ttftMs };
+    writer.fail(nodeErr);
+    return ended('node_error', meter);
+  };
+  try {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await o.pool.request({ method: o.route.method, path: o.route.path, headers: o.headers, body: o.request.body, signal: controller.signal });
+    } catch (err) {
+      return failed(err);
+    }
+    const { statusCode: status, body } = response;
+    const contentType = headerValue(response.headers['content-type']) ?? 'application/json; charset=utf-8';
+    if (status >= 500 && o.canRetry && !writer.started) {
+      discard(body);
+      return { outcome: 'node_error', retry: new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}`), ttftMs };
+    }
+    if (status < 200 || status > 299) {
+      if (!writer.started) {
+        // The node's own error, in the shape its Ollama gives each API: passed on as it is.
+        writer.head(status, { 'content-type': contentType });
+        await pipeBody(body, writer, (chunk) => (firstByte(), chunk));
+        writer.end();
+        return ended('node_error');
+      }
+      const said = await readErrorBody(body);
+      writer.fail(new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}${said === undefined ? '' : `: ${said}`}`));
+      return ended('node_error');
+    }
+    const relay = answerRelay(o.route, o.request);
+    writer.head(status, { 'content-type': contentType });
+    try {
+      await pipeBody(body, writer, (chunk) => {
+        firstByte();
+        clock.activity();
+        return relay.push(chunk);
+      });
+    } catch (err) {
+      return failed(err, relay.meter);
+    }
+    firstByte();
+    return ended(finish(relay, writer), relay.meter);
+  } catch (err) {
+    return failed(err);
+  } finally {
+    clock.stop();
+    o.user.removeEventListener('abort', onUserGone);
+  }
+}
+
+/** The node's answer ended: complete, or not (then the user is told in-band, unless the node did). */
+function finish(relay: AnswerRelay, writer: AnswerWriter): RequestOutcome {
+  writer.write(relay.end());
+  if (relay.complete) {
+    writer.end();
+    return 'ok';
+  }
+  if (relay.meter.error !== undefined) writer.end(); // the node's own in-band error went out already
+  else writer.fail(unfinished(relay));
+  return 'node_error';
+}
+
+/** Relays `body` through `transform` to the user, with the user's backpressure; rejects if the body fails. */
+function pipeBody(body: Readable, writer: AnswerWriter, transform: (chunk: Buffer) => Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    body.on('data', (chunk: Buffer) => {
+      let out: Buffer;
+      try {
+        out = transform(chunk);
+      } catch (err) {
+        discard(body);
+        reject(err);
+        return;
+      }
+      if (!writer.write(out)) {
+        body.pause();
+        writer.onDrain(() => body.resume());
+      }
+    });
+    body.once('end', resolve);
+    body.once('error', reject);
+  });
+}
+
+/** The message of a node's JSON error answer (`{"error":"..."}` or `{"error":{"message":...}}`), if it has one. */
+async function readErrorBody(body: Readable): Promise<string | undefined> {
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > MAX_ERROR_BODY_BYTES) break;
+      parts.push(chunk);
+    }
+    const json = JSON.parse(Buffer.concat(parts).toString('utf8')) as { error?: unknown };
+    const e = json.error as { message?: unknown } | string | undefined;
+    const text = typeof e === 'string' ? e : typeof e?.message === 'string' ? e.message : undefined;
+    return text?.slice(0, 512);
+  } catch {
+    return undefined;
+  } finally {
+    discard(body);
+  }
+}
+
+/** Drops the rest of a node's answer (its stream is reset; the error that follows is expected). */
+function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+/** A failure on the way to or from a node, as a coded error naming the node. */
+function asNodeError(err: unknown, host: ModelHost): ProximaError {
+  if (err instanceof ProximaError) return err;
+  const what = err instanceof Error ? err.message : String(err);
+  return new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} failed: ${what}`, { cause: err });
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,113 @@
+/**
+ * Errors in the shape each client expects. On `/v1` the OpenAI shape,
+ * `{"error":{"message","type","param","code"}}`, whose `code` openai-node exposes (`model_not_found`,
+ * `invalid_api_key`, `rate_limit_exceeded`, ...); on `/api` Ollama's `{"error":"message"}`, a string,
+ * as ollama-js reads it. Every answer also names the Proxima code in `Proxima-Error`. Once a stream
+ * has begun, the same errors go in-band: an SSE `data: {"error":...}` event or an NDJSON line.
+ */
+import type { ServerResponse } from 'node:http';
+import { ErrorCodes, ProximaError, type ErrorCode } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { ERROR_CODE_HEADER } from '../../proto/http/error-response.js';
+
+/** Which API a request came to: OpenAI's `/v1` or Ollama's `/api`. */
+export type Surface = 'openai' | 'ollama';
+
+/** An error as the user sees it. */
+export interface UserError {
+  status: number;
+  /** OpenAI's error type and code. */
+  type: string;
+  openaiCode: string | null;
+  message: string;
+  /** The Proxima code, for `Proxima-Error`; undefined for a bug. */
+  code: ErrorCode | undefined;
+  /** The request field at fault, when there is one. */
+  param: string | null;
+}
+
+/** A request field that is missing or wrong (400); `param` names it in the OpenAI error. */
+export class BadFieldError extends ProximaError {
+  readonly param: string;
+
+  constructor(param: string, message: string) {
+    super(ErrorCodes.HTTP_BAD_REQUEST, message);
+    this.param = param;
+  }
+}
+
+type Shape = readonly [status: number, type: string, openaiCode: string | null];
+
+const BAD = 'invalid_request_error';
+const SERVER = 'server_error';
+
+const SHAPES: Partial<Record<ErrorCode, Shape>> = {
+  [ErrorCodes.HTTP_BAD_REQUEST]: [400, BAD, null],
+  [ErrorCodes.UNAUTHORIZED]: [401, BAD, 'invalid_api_key'],
+  [ErrorCodes.FORBIDDEN]: [403, 'permission_error', 'forbidden'],
+  [ErrorCodes.HTTP_NOT_FOUND]: [404, BAD, 'unknown_url'],
+  [ErrorCodes.MODEL_NOT_FOUND]: [404, BAD, 'model_not_found'],
+  [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: [405, BAD, 'method_not_allowed'],
+  [ErrorCodes.HTTP_BODY_TIMEOUT]: [408, BAD, 'request_timeout'],
+  [ErrorCodes.HTTP_BODY_TOO_LARGE]: [413, BAD, 'request_too_large'],
+  [ErrorCodes.RATE_LIMITED]: [429, 'requests', 'rate_limit_exceeded'],
+  [ErrorCodes.NODE_OFFLINE]: [503, SERVER, 'model_unavailable'],
+  [ErrorCodes.NODES_BUSY]: [503, SERVER, 'model_overloaded'],
+  [ErrorCodes.SERVER_DRAINING]: [503, SERVER, 'server_shutting_down'],
+  [ErrorCodes.NODE_TIMEOUT]: [504, SERVER, 'timeout'],
+};
+
+/** Node-side failures: the node, its tunnel or its Ollama went wrong. */
+const NODE_ERROR: Shape = [502, SERVER, 'node_error'];
+
+/** How `err` is shown to a user. An error that is not a ProximaError is a bug: 500, no details. */
+export function userError(err: unknown, param: string | null = null): UserError {
+  if (!(err instanceof ProximaError)) {
+    return { status: 500, type: SERVER, openaiCode: 'internal_error', message: 'internal error', code: undefined, param };
+  }
+  const [status, type, openaiCode] = SHAPES[err.code] ?? NODE_ERROR;
+  return { status, type, openaiCode, message: err.message, code: err.code, param: err instanceof BadFieldError ? err.param : param };
+}
+
+/** The JSON body of an error on `surface`. */
+export function errorBody(surface: Surface, e: UserError): string {
+  if (surface === 'ollama') return JSON.stringify({ error: e.message });
+  return JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.openaiCode } });
+}
+
+/** The in-band form of an error in a stream that has begun: an SSE event, or an NDJSON line. */
+export function inBandError(surface: Surface, err: unknown): Buffer {
+  const e = userError(err);
+  return Buffer.from(surface === 'openai' ? `data: ${errorBody(surface, e)}\n\n` : `${errorBody(surface, e)}\n`, 'utf8');
+}
+
+/** Options of {@link sendApiError}. */
+export interface SendErrorOptions {
+  /** Headers the answer carries besides the error's own (x-request-id, x-proxima-node, Allow). */
+  headers?: Record<string, string>;
+  /** For 429 and 503: when to try again. */
+  retryAfterMs?: number;
+  param?: string | null;
+  logger: Logger;
+}
+
+/** Answers with `err` in the shape of `surface`; a bug (no ProximaError) is logged. */
+export function sendApiError(res: ServerResponse, surface: Surface, err: unknown, options: SendErrorOptions): void {
+  const e = userError(err, options.param ?? null);
+  if (e.code === undefined) options.logger.error('API request failed', { err });
+  const body = errorBody(surface, e);
+  const headers: Record<string, string> = {
+    ...options.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+  };
+  if (e.code !== undefined) headers[ERROR_CODE_HEADER] = e.code;
+  if (options.retryAfterMs !== undefined && (e.status === 429 || e.status === 503)) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterMs / 1000)));
+  }
+  // The rest of a body we refused to read would arrive as a bogus next request.
+  if (e.status === 408 || e.status === 413) headers.connection = 'close';
+  res.writeHead(e.status, headers);
+  res.end(body);
+}

@@ -1,0 +1,75 @@
+/**
+ * The listing routes, answered from the catalog without asking a node: OpenAI's `GET /v1/models`
+ * and `GET /v1/models/{id}`, Ollama's `GET /api/tags` and `GET /api/version`. Lists are the union
+ * over online nodes, one entry per model (the first node's advertisement, by node name).
+ */
+import type { ServerResponse } from 'node:http';
+import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { ModelCatalog, ModelHost } from './routing/model-catalog.js';
+import { displayName, modelKey, modelOwner } from './model-name.js';
+
+/** The Ollama API version the endpoint speaks, for `/api/version` (the nodes' own versions vary). */
+export const OLLAMA_API_VERSION = '0.12.6';
+
+/** The advertisement that stands for a model in lists: the first node's, by name. */
+function first(hosts: readonly ModelHost[]): ModelHost {
+  return [...hosts].sort((a, b) => (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0))[0]!;
+}
+
+/** Unix seconds of the latest `modifiedAt` among the hosts; 0 when none says. */
+function created(hosts: readonly ModelHost[]): number {
+  let latest = 0;
+  for (const h of hosts) {
+    const ms = h.model.modifiedAt === undefined ? NaN : Date.parse(h.model.modifiedAt);
+    if (Number.isFinite(ms) && ms > latest) latest = ms;
+  }
+  return Math.floor(latest / 1000);
+}
+
+function openaiModel(id: string, key: string, hosts: readonly ModelHost[]): Record<string, unknown> {
+  return { id, object: 'model', created: created(hosts), owned_by: modelOwner(key) };
+}
+
+/** `GET /v1/models` */
+export function listOpenAiModels(catalog: ModelCatalog): unknown {
+  return { object: 'list', data: catalog.online().map(({ key, hosts }) => openaiModel(displayName(key), key, hosts)) };
+}
+
+/**
+ * `GET /v1/models/{id}`: the id as asked (as Ollama echoes it); PRX_ERR_MODEL_NOT_FOUND when nobody
+ * shares it, PRX_ERR_NODE_OFFLINE when only offline nodes do.
+ */
+export function retrieveOpenAiModel(catalog: ModelCatalog, id: string): unknown {
+  const key = modelKey(id);
+  const found = key === undefined ? { status: 'unknown' as const } : catalog.lookup(key);
+  if (found.status === 'unknown') throw new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `the model ${id.slice(0, 256)} does not exist on any node`);
+  if (found.status === 'offline') throw new ProximaError(ErrorCodes.NODE_OFFLINE, `every node sharing ${displayName(key!)} is offline`);
+  return openaiModel(id, key!, found.hosts);
+}
+
+/** `GET /api/tags` */
+export function listOllamaTags(catalog: ModelCatalog): unknown {
+  const models = catalog.online().map(({ key, hosts }) => {
+    const { model } = first(hosts);
+    const name = displayName(key);
+    const entry: Record<string, unknown> = { name, model: name };
+    if (model.modifiedAt !== undefined) entry.modified_at = model.modifiedAt;
+    if (model.size !== undefined) entry.size = model.size;
+    entry.digest = model.digest;
+    if (model.details !== undefined) entry.details = model.details;
+    return entry;
+  });
+  return { models };
+}
+
+/** `GET /api/version` */
+export function ollamaVersion(): unknown {
+  return { version: OLLAMA_API_VERSION };
+}
+
+/** Sends a listing answer (a HEAD gets the head only). */
+export function sendListing(res: ServerResponse, body: unknown, headers: Record<string, string>, head: boolean): void {
+  const text = JSON.stringify(body);
+  res.writeHead(200, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-cache' });
+  res.end(head ? undefined : text);
+}

@@ -1,0 +1,126 @@
+/**
+ * The super node's OpenAI- and Ollama-compatible endpoint (`/v1/*`, `/api/*` on the API host), as
+ * one part of the API router: every request gets an `x-request-id`, is checked against the API keys,
+ * then is answered from the catalog (model lists) or routed by its model to a node. Built from the
+ * live nodes and the registry; closed with the server.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../log.js';
+import type { ApiPart } from '../api-host/api-router.js';
+import { bearerToken } from '../api-host/http-json.js';
+import type { ApiConfig, RoutingConfig } from './api-config.js';
+import { sendApiError } from './api-errors.js';
+import { ApiKeys } from './api-keys.js';
+import { matchRoute, type ApiRoute } from './api-routes.js';
+import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, sendListing } from './catalog-routes.js';
+import { ModelCatalog, type CatalogNodes, type ModelMemory } from './routing/model-catalog.js';
+import { serveModelRequest, type ModelRequestContext } from './model-request.js';
+import { ModelRouter } from './routing/model-router.js';
+import { UpstreamPools } from './routing/upstream-pools.js';
+import type { UsageSink } from './usage-record.js';
+
+/** What the endpoint is built from. */
+export interface ModelApiOptions {
+  /** The live nodes (NodeSessions). */
+  nodes: CatalogNodes;
+  /** The registry: offline nodes' models, kept across restarts. */
+  memory: ModelMemory;
+  config: { api: ApiConfig; routing: RoutingConfig };
+  /** Gets one record per routed inference request (the ledger, in the server). */
+  usage: UsageSink;
+  logger: Logger;
+  /** Wall clock in ms (the records' time); the rate limits' clock too. */
+  now?: () => number;
+  /** Breaks routing ties (tests inject their own). */
+  random?: () => number;
+  /** How long an idle tunnel stream to a node is kept for the next request. */
+  keepAliveMs?: number;
+}
+
+/** A request id as OpenAI's look: `req_` and 32 hex characters (a random UUID's, drawn from Node's cached pool). */
+export function newRequestId(): string {
+  return `req_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** The endpoint. Open it with {@link ModelApi.open}; `handle` is its part of the API router. */
+export class ModelApi {
+  readonly catalog: ModelCatalog;
+  readonly router: ModelRouter;
+  readonly pools: UpstreamPools;
+  readonly #keys: ApiKeys;
+  readonly #context: ModelRequestContext;
+  #closing: Promise<void> | undefined;
+
+  private constructor(catalog: ModelCatalog, options: ModelApiOptions) {
+    const { config, logger } = options;
+    this.catalog = catalog;
+    this.router = new ModelRouter({ catalog, ...config.routing, random: options.random });
+    this.pools = new UpstreamPools({ nodes: options.nodes, keepAliveMs: options.keepAliveMs, logger });
+    this.#keys = new ApiKeys(config.api, options.now);
+    this.#context = {
+      router: this.router, pools: this.pools, api: config.api, routing: config.routing, usage: options.usage, logger, now: options.now ?? Date.now,
+    };
+  }
+
+  /** Loads the catalog (offline nodes' models from the registry) and starts following the nodes. */
+  static async open(options: ModelApiOptions): Promise<ModelApi> {
+    const catalog = await ModelCatalog.open({ nodes: options.nodes, memory: options.memory, logger: options.logger });
+    return new ModelApi(catalog, options);
+  }
+
+  /** The API router part: claims `/v1` and `/api`, resolves false for any other path. */
+  readonly handle: ApiPart = async (req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    const match = matchRoute(req.method ?? 'GET', path);
+    if (match === undefined) return false;
+    const requestId = newRequestId();
+    res.setHeader('x-request-id', requestId);
+    const logger = this.#context.logger;
+    if ('error' in match) {
+      sendApiError(res, match.surface, match.error, { headers: match.allow === undefined ? {} : { allow: match.allow }, logger });
+      return true;
+    }
+    const { route } = match;
+    const decision = this.#keys.check(bearerToken(req));
+    if ('error' in decision) {
+      sendApiError(res, route.surface, decision.error, { retryAfterMs: decision.retryAfterMs, logger });
+      return true;
+    }
+    try {
+      if (route.method === 'GET') this.#list(route, match.id, req, res);
+      else await serveModelRequest(this.#context, { route, req, res, caller: decision.caller, requestId });
+    } catch (err) {
+      if (!res.headersSent) sendApiError(res, route.surface, err, { retryAfterMs: this.#context.routing.retryAfterMs, logger });
+      else res.destroy();
+    }
+    return true;
+  };
+
+  /**
+   * Stops routing (waiting requests get 503 PRX_ERR_SERVER_DRAINING), lets calls in flight finish, and
+   * closes every tunnel stream to nodes. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.router.close();
+      this.catalog.close();
+      await this.pools.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Cuts every call to a node now. Idempotent. */
+  async destroy(): Promise<void> {
+    this.router.close();
+    this.catalog.close();
+    await this.pools.destroy();
+  }
+
+  #list(route: ApiRoute, id: string | undefined, req: IncomingMessage, res: ServerResponse): void {
+    const body = route.kind === 'models' ? listOpenAiModels(this.catalog)
+      : route.kind === 'model' ? retrieveOpenAiModel(this.catalog, id ?? '')
+        : route.kind === 'tags' ? listOllamaTags(this.catalog) : ollamaVersion();
+    sendListing(res, body, {}, req.method === 'HEAD');
+  }
+}

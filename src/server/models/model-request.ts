@@ -1,0 +1,111 @@
+/**
+ * A request that goes to a node (chat, completions, generate, embeddings, show): read and check its
+ * body, take a slot on a node sharing the model, call it, and on a failure before the user got a
+ * byte try another node (at most `routing.maxAttempts` in all). When it is over, the ledger gets one
+ * record naming the node that answered last.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, hasCode, type ProximaError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { PACKAGE_VERSION } from '../../version.js';
+import { readRequestBody } from '../../http/request-body.js';
+import { AnswerWriter, type AnswerFraming } from './answer/answer-writer.js';
+import type { ApiConfig, RoutingConfig } from './api-config.js';
+import { sendApiError } from './api-errors.js';
+import type { ApiCaller } from './api-keys.js';
+import { isInference, type ApiRoute } from './api-routes.js';
+import { parseLlmRequest, type LlmRequest } from './llm-request.js';
+import { callNode, type CallResult } from './answer/node-call.js';
+import type { ModelHost } from './routing/model-catalog.js';
+import type { ModelRouter } from './routing/model-router.js';
+import type { UpstreamPools } from './routing/upstream-pools.js';
+import { usageRecord, type UsageSink } from './usage-record.js';
+
+/** What every routed request shares. */
+export interface ModelRequestContext {
+  router: ModelRouter;
+  pools: UpstreamPools;
+  api: ApiConfig;
+  routing: RoutingConfig;
+  usage: UsageSink;
+  logger: Logger;
+  /** Wall clock, ms since 1970: the record's time. */
+  now: () => number;
+}
+
+/** One request to the API host that names a model; `requestId` is already in `x-request-id`. */
+export interface ModelRequest {
+  route: ApiRoute;
+  req: IncomingMessage;
+  res: ServerResponse;
+  caller: ApiCaller;
+  requestId: string;
+}
+
+/** The user agent of every request the super node sends a node (canaries too, so they look alike). */
+export const SUPER_NODE_USER_AGENT = `proxima-server/${PACKAGE_VERSION}`;
+
+/** Serves one model request to its end; never rejects. */
+export async function serveModelRequest(ctx: ModelRequestContext, r: ModelRequest): Promise<void> {
+  const startMs = performance.now();
+  const startedAtMs = ctx.now();
+  const { route, res } = r;
+  const idHeader = { 'x-request-id': r.requestId };
+  let raw: Buffer;
+  let request: LlmRequest;
+  try {
+    raw = await readRequestBody(r.req, ctx.api);
+    request = parseLlmRequest(route, raw);
+  } catch (err) {
+    if (!res.destroyed) sendApiError(res, route.surface, err, { headers: idHeader, logger: ctx.logger });
+    return;
+  }
+  const framing: AnswerFraming = !request.stream ? 'whole' : route.surface === 'openai' ? 'sse' : 'ndjson';
+  const writer = new AnswerWriter(res, { surface: route.surface, framing, headers: idHeader, logger: ctx.logger });
+  const user = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) user.abort(new Error('the user left'));
+  });
+  const exclude = new Set<string>();
+  let last: { host: ModelHost; result: CallResult } | undefined;
+  const record = (host: ModelHost, result: CallResult): void => {
+    if (!isInference(route.kind)) return; // /api/show is metadata: nothing to meter
+    ctx.usage(usageRecord({
+      id: r.requestId, startedAtMs, host, caller: r.caller, route, request, outcome: result.outcome, meter: result.meter,
+      ttftMs: result.ttftMs, durationMs: performance.now() - startMs, bytesIn: raw.length, bytesOut: writer.bytesOut,
+    }));
+  };
+  for (let attempt = 1; ; attempt++) {
+    let host: ModelHost;
+    let release: () => void;
+    try {
+      ({ host, release } = await ctx.router.acquire(request.key, { signal: user.signal, exclude, ignoreCapacity: route.kind === 'show' }));
+    } catch (err) {
+      if (user.signal.aborted) return;
+      // Past a failed attempt, "no other node" is that node's failure; anything else (busy) is itself.
+      const shown = last?.result.retry !== undefined && hasCode(err, ErrorCodes.NODE_OFFLINE) ? last.result.retry : err;
+      writer.fail(shown, ctx.routing.retryAfterMs);
+      if (last !== undefined) record(last.host, { ...last.result, outcome: 'node_error' });
+      return;
+    }
+    writer.setHeader('x-proxima-node', host.node.name);
+    const canRetry = attempt < ctx.routing.maxAttempts && ctx.router.hasOther(request.key, new Set([...exclude, host.node.name]));
+    let result: CallResult;
+    try {
+      result = await callNode({
+        pool: ctx.pools.pool(host), host, route, request, writer, user: user.signal, startMs, canRetry,
+        headers: { 'content-type': 'application/json', 'user-agent': SUPER_NODE_USER_AGENT, 'x-request-id': r.requestId },
+        timeouts: { ...ctx.routing, keepAliveIntervalMs: framing === 'sse' ? ctx.api.keepAliveIntervalMs : 0 },
+      });
+    } finally {
+      release();
+    }
+    if (result.retry === undefined) {
+      record(host, result);
+      return;
+    }
+    ctx.logger.warn('a node failed before answering; trying another', { requestId: r.requestId, node: host.node.name, err: result.retry as ProximaError });
+    exclude.add(host.node.name);
+    last = { host, result };
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Picks the node for each request: among the online hosts of the model, the one with the fewest
+ * requests in flight, never one at its `maxConcurrent`, ties broken at random. When every host is
+ * busy the request waits in one bounded FIFO queue (over all models) for a slot; a slot that frees
+ * goes to the oldest waiter that can use it, so no waiter starves behind newcomers. A waiter that
+ * gives up (its user left) leaves the queue; one that waits too long gets PRX_ERR_NODES_BUSY.
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCodes, ProximaError } from '../../../errors.js';
+import type { ModelHost, ModelLookup } from './model-catalog.js';
+import { displayName } from '../model-name.js';
+
+/** A slot on a host, held while a request runs there. */
+export interface Lease {
+  readonly host: ModelHost;
+  /** Gives the slot back; idempotent. */
+  release(): void;
+}
+
+/** What to ask of {@link ModelRouter.acquire}. */
+export interface AcquireOptions {
+  /** Aborting it takes the request out of the queue; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Node names not to use (they failed this request already). */
+  exclude?: ReadonlySet<string>;
+  /** Metadata requests (`/api/show`) take no slot: they go to the least busy host at once. */
+  ignoreCapacity?: boolean;
+  /** False: when no host has room, reject with PRX_ERR_NODES_BUSY at once instead of queueing (canaries). */
+  wait?: boolean;
+}
+
+/** What the router needs of the catalog: where a model is, and word when that changes. */
+export interface RouterCatalog {
+  lookup(key: string): ModelLookup;
+  on(event: 'change', listener: () => void): unknown;
+  off(event: 'change', listener: () => void): unknown;
+}
+
+/** How the router queues. */
+export interface ModelRouterOptions {
+  catalog: RouterCatalog;
+  /** Requests that may wait at once; 0: none wait. */
+  maxQueued: number;
+  maxQueueWaitMs: number;
+  /** Breaks ties; Math.random unless a test injects its own. */
+  random?: () => number;
+}
+
+interface Waiter {
+  key: string;
+  options: AcquireOptions;
+  grant(host: ModelHost): void;
+  fail(err: unknown): void;
+}
+
+/**
+ * The router. `close()` refuses new requests and fails the waiting ones with PRX_ERR_SERVER_DRAINING.
+ * Emits `queued` (the model's key) when a request starts to wait, for metrics and tests.
+ */
+export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
+  readonly #options: ModelRouterOptions;
+  readonly #random: () => number;
+  /** Requests in flight per `node\0service`. */
+  readonly #inFlight = new Map<string, number>();
+  readonly #queue: Waiter[] = [];
+  #closed = false;
+  readonly #pump = (): void => this.#grantWaiters();
+
+  constructor(options: ModelRouterOptions) {
+    super();
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+    options.catalog.on('change', this.#pump);
+  }
+
+  /** Requests in flight on one node's service. */
+  inFlight(node: string, service: string): number {
+    return this.#inFlight.get(slotKey(node, service)) ?? 0;
+  }
+
+  /** Requests waiting for a slot. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** True when an online host of `key` is on a node not in `exclude` (busy or not). */
+  hasOther(key: string, exclude: ReadonlySet<string>): boolean {
+    const found = this.#options.catalog.lookup(key);
+    return found.status === 'online' && found.hosts.some((h) => !exclude.has(h.node.name));
+  }
+
+  /**
+   * A slot for the model `key` (normalised): at once when a host has room, else after waiting.
+   * Rejects with PRX_ERR_MODEL_NOT_FOUND (nobody shares it), PRX_ERR_NODE_OFFLINE (only offline or
+   * excluded nodes do), PRX_ERR_NODES_BUSY (queue full or wait over), PRX_ERR_SERVER_DRAINING.
+   */
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    if (this.#closed) return Promise.reject(draining());
+    const found = this.#options.catalog.lookup(key);
+    if (found.status === 'unknown') return Promise.reject(new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `no node shares the model ${displayName(key)}`));
+    const hosts = found.status === 'online' ? found.hosts.filter((h) => !options.exclude?.has(h.node.name)) : [];
+    if (hosts.length === 0) return Promise.reject(new ProximaError(ErrorCodes.NODE_OFFLINE, `every node sharing ${displayName(key)} is offline`));
+    const host = this.#pick(hosts, options.ignoreCapacity === true);
+    if (host !== undefined) return Promise.resolve(this.#lease(host));
+    const { maxQueued, maxQueueWaitMs } = this.#options;
+    if (options.wait === false) return Promise.reject(busy(key, 'no host has a free slot'));
+    if (this.#queue.length >= maxQueued || maxQueueWaitMs === 0) return Promise.reject(busy(key, 'the wait queue is full'));
+    return this.#wait(key, options);
+  }
+
+  /** Refuses new requests; fails every waiting one with PRX_ERR_SERVER_DRAINING. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#options.catalog.off('change', this.#pump);
+    for (const waiter of this.#queue.splice(0)) waiter.fail(draining());
+  }
+
+  #wait(key: string, options: AcquireOptions): Promise<Lease> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const leave = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const at = this.#queue.indexOf(waiter);
+        if (at >= 0) this.#queue.splice(at, 1);
+      };
+      const waiter: Waiter = {
+        key,
+        options,
+        grant: (host) => {
+          leave();
+          resolve(this.#lease(host));
+        },
+        fail: (err) => {
+          leave();
+          reject(err);
+        },
+      };
+      const onAbort = (): void => waiter.fail(signal!.reason);
+      const waitMs = this.#options.maxQueueWaitMs;
+      const timer = setTimeout(() => waiter.fail(busy(key, `no node was free within ${waitMs} ms`)), waitMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(waiter);
+      this.emit('queued', key);
+    });
+  }
+
+  /** The least busy host with room (any host with `ignoreCapacity`); ties at random. */
+  #pick(hosts: readonly ModelHost[], ignoreCapacity: boolean): ModelHost | undefined {
+    let best: ModelHost[] = [];
+    let least = Infinity;
+    for (const host of hosts) {
+      const n = this.inFlight(host.node.name, host.service);
+      if (!ignoreCapacity && n >= host.maxConcurrent) continue;
+      if (n < least) {
+        least = n;
+        best = [host];
+      } else if (n === least) best.push(host);
+    }
+    if (best.length <= 1) return best[0];
+    return best[Math.min(best.length - 1, Math.floor(this.#random() * best.length))];
+  }
+
+  #lease(host: ModelHost): Lease {
+    const slot = slotKey(host.node.name, host.service);
+    this.#inFlight.set(slot, (this.#inFlight.get(slot) ?? 0) + 1);
+    let held = true;
+    return {
+      host,
+      release: () => {
+        if (!held) return;
+        held = false;
+        const left = (this.#inFlight.get(slot) ?? 1) - 1;
+        if (left === 0) this.#inFlight.delete(slot);
+        else this.#inFlight.set(slot, left);
+        this.#grantWaiters();
+      },
+    };
+  }
+
+  /** Gives free slots to waiters, oldest first. */
+  #grantWaiters(): void {
+    for (let i = 0; i < this.#queue.length; ) {
+      const waiter = this.#queue[i]!;
+      const found = this.#options.catalog.lookup(waiter.key);
+      const hosts = found.status === 'online' ? found.hosts.filter((h) => !waiter.options.exclude?.has(h.node.name)) : [];
+      const host = this.#pick(hosts, false);
+      if (host === undefined) i++;
+      else waiter.grant(host); // removes it from the queue: the same index is the next waiter
+    }
+  }
+}
+
+function slotKey(node: string, service: string): string {
+  return `${node}\0${service}`;
+}
+
+function busy(key: string, why: string): ProximaError {
+  return new ProximaError(ErrorCodes.NODES_BUSY, `every node sharing ${displayName(key)} is busy: ${why}`);
+}
+
+function draining(): ProximaError {
+  return new ProximaError(ErrorCodes.SERVER_DRAINING, 'the super node is shutting down');
+}

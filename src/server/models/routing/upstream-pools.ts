@@ -1,0 +1,128 @@
+/**
+ * The API's HTTP clients to nodes: an undici Pool per node service whose connections are tunnel
+ * streams (`openStream` on the node's session), kept alive between requests. A pool lives as long as
+ * the node session it was made for: it is closed (idle streams at once, busy ones after their answer)
+ * when the node stops taking work, so a node that leaves is never held up by idle streams, and
+ * destroyed when the session is gone.
+ */
+import type { Socket } from 'node:net';
+import type { Pool } from 'undici';
+import type { Logger } from '../../../log.js';
+import { preloadUndici, undici } from '../../../http/undici-lazy.js';
+import type { RemotePeer } from '../../node-directory.js';
+import type { CatalogNodes, ModelHost, ModelNode } from './model-catalog.js';
+
+/** Who the node is told it serves: the super node itself. Users' addresses are not the node's to know. */
+export const API_PEER: RemotePeer = { address: '0.0.0.0', port: 0, tls: false };
+
+/** How long an idle tunnel stream is kept for the next request. */
+export const DEFAULT_KEEP_ALIVE_MS = 4_000;
+
+/** Options of UpstreamPools. */
+export interface UpstreamPoolsOptions {
+  nodes: CatalogNodes;
+  keepAliveMs?: number;
+  logger: Logger;
+}
+
+/** The pools, by node session and service. */
+export class UpstreamPools {
+  readonly #options: UpstreamPoolsOptions;
+  readonly #pools = new Map<ModelNode, Map<string, Pool>>();
+  /** Pools closing or being destroyed, until they are done. */
+  readonly #retired = new Map<Pool, Promise<void>>();
+  #closed = false;
+  readonly #onDraining = (node: ModelNode): void => this.#end(node, (pool) => pool.close());
+  readonly #onClosed = (node: ModelNode): void => this.#end(node, (pool) => pool.destroy());
+  /** The first node to share a model loads undici, before the first request for it. */
+  readonly #onAdvertised = (node: ModelNode): void => {
+    if (node.services.some((s) => (s.models?.length ?? 0) > 0)) preloadUndici();
+  };
+
+  constructor(options: UpstreamPoolsOptions) {
+    this.#options = options;
+    options.nodes.on('draining', this.#onDraining);
+    options.nodes.on('closed', this.#onClosed);
+    options.nodes.on('advertised', this.#onAdvertised);
+  }
+
+  /** Open pools, for tests and metrics. */
+  get size(): number {
+    let n = 0;
+    for (const services of this.#pools.values()) n += services.size;
+    return n;
+  }
+
+  /** The pool for `host`'s node and service; made on first use. */
+  pool(host: ModelHost): Pool {
+    const { node, service } = host;
+    let services = this.#pools.get(node);
+    if (services === undefined) this.#pools.set(node, (services = new Map()));
+    let pool = services.get(service);
+    if (pool === undefined) {
+      pool = this.#create(host);
+      services.set(service, pool);
+    }
+    return pool;
+  }
+
+  /** Lets requests in flight finish and closes every stream. Idempotent. */
+  async close(): Promise<void> {
+    this.#stop();
+    for (const node of [...this.#pools.keys()]) this.#end(node, (pool) => pool.close());
+    await this.#settled();
+  }
+
+  /** Cuts every stream now, those of pools still closing too. Idempotent. */
+  async destroy(): Promise<void> {
+    this.#stop();
+    for (const node of [...this.#pools.keys()]) this.#end(node, (pool) => pool.destroy());
+    for (const pool of this.#retired.keys()) if (!pool.destroyed) void pool.destroy().catch(() => undefined);
+    await this.#settled();
+  }
+
+  #create(host: ModelHost): Pool {
+    const { node, service } = host;
+    return new (undici().Pool)(`http://${host.hostHeader}`, {
+      // The API keeps its own clocks (first byte, idle, total); undici's would race them.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
+      connect: (_options, callback) => {
+        let opening;
+        try {
+          opening = node.openStream(service, API_PEER);
+        } catch (err) {
+          callback(err as Error, null);
+          return;
+        }
+        // Handed over once the node reached its Ollama: undici must read only HTTP from it.
+        opening.opened.then(() => callback(null, opening.stream as Socket), (err: Error) => callback(err, null));
+      },
+    });
+  }
+
+  #end(node: ModelNode, how: (pool: Pool) => Promise<void>): void {
+    const services = this.#pools.get(node);
+    if (services === undefined) return;
+    this.#pools.delete(node);
+    for (const pool of services.values()) {
+      const ending = how(pool)
+        .catch((err: unknown) => this.#options.logger.debug('closing a node pool failed', { node: node.name, err }))
+        .then(() => void this.#retired.delete(pool));
+      this.#retired.set(pool, ending);
+    }
+  }
+
+  #stop(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#options.nodes.off('draining', this.#onDraining);
+    this.#options.nodes.off('closed', this.#onClosed);
+    this.#options.nodes.off('advertised', this.#onAdvertised);
+  }
+
+  async #settled(): Promise<void> {
+    while (this.#retired.size > 0) await Promise.all([...this.#retired.values()]);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The ledger's record of one routed request (ledger-record.ts `RequestRecord`): who asked (the key's
+ * id and owner, never the key), which node and model served, how it ended, and what the super node
+ * counted itself next to what the node reported.
+ */
+import type { RequestOutcome, RequestRecord } from '../ledger/ledger-record.js';
+import type { AnswerMeter } from './answer/answer-meter.js';
+import type { ApiCaller } from './api-keys.js';
+import type { ApiRoute } from './api-routes.js';
+import type { LlmRequest } from './llm-request.js';
+import type { ModelHost } from './routing/model-catalog.js';
+import { displayName } from './model-name.js';
+
+/** Where records go: the ledger in the server, a list in tests. Must not throw. */
+export type UsageSink = (record: RequestRecord) => void;
+
+/** Everything a record is made of. */
+export interface UsageFacts {
+  id: string;
+  /** When the request arrived, ms since 1970. */
+  startedAtMs: number;
+  host: ModelHost;
+  caller: ApiCaller;
+  route: ApiRoute;
+  request: LlmRequest;
+  outcome: RequestOutcome;
+  meter: AnswerMeter | undefined;
+  ttftMs: number | null;
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+const text = (v: unknown, max: number): string | null => (typeof v === 'string' && v.length > 0 ? v.slice(0, max) : null);
+const ms = (v: number): number => Math.round(v * 1000) / 1000;
+
+/** The ledger record of one request. */
+export function usageRecord(f: UsageFacts): RequestRecord {
+  const m = f.meter;
+  return {
+    type: 'request',
+    id: f.id,
+    time: new Date(f.startedAtMs).toISOString(),
+    node: f.host.node.name,
+    model: displayName(f.request.key).slice(0, 256),
+    digest: text(f.host.model.digest, 128),
+    parameterSize: text(f.host.model.details?.parameter_size, 32),
+    keyId: f.caller.keyId,
+    keyOwner: f.caller.owner,
+    route: f.route.path,
+    stream: f.request.stream,
+    outcome: f.outcome,
+    finishReason: text(m?.finishReason, 64),
+    ttftMs: f.ttftMs === null ? null : ms(f.ttftMs),
+    durationMs: ms(f.durationMs),
+    promptTokensReported: m?.promptTokensReported ?? null,
+    completionTokensReported: m?.completionTokensReported ?? null,
+    evalDurationNs: m?.evalDurationNs ?? null,
+    completionTokensObserved: f.request.stream ? (m?.observedTokens ?? 0) : 0,
+    contentChars: m?.contentChars ?? 0,
+    contentBytes: m?.contentBytes ?? 0,
+    promptChars: f.request.promptChars,
+    maxTokensRequested: f.request.maxTokens,
+    bytesIn: f.bytesIn,
+    bytesOut: f.bytesOut,
+    canary: null,
+  };
+}

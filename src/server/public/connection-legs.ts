@@ -1,0 +1,156 @@
+/**
+ * The legs of one public connection: the stream its requests go to now, with each request head as
+ * its upstream gets it, and, behind a trusted proxy that sends requests for many upstreams on one
+ * connection, the streams it used before.
+ * Switching happens only between answers: while answers are due on the current stream, a request
+ * for another upstream waits ('hold'). The stream left is parked, still open and idle, for when the
+ * connection comes back to its upstream (nginx alternates between a few hosts on a pooled
+ * connection); the oldest parked beyond MAX_PARKED_LEGS is retired. None is reset while it may
+ * still answer.
+ */
+import type { Logger } from '../../log.js';
+import { serializeRequestHead } from '../../proto/http/head-edit.js';
+import type { RequestHead } from '../../proto/http/request-head.js';
+import { forwardedEdits, remotePeer, type SocketPeer } from './forwarded-headers.js';
+import { NodeLeg, type LegOwner } from './node-leg.js';
+import type { NodeDirectory, NodeStream } from '../node-directory.js';
+import { refreshUpstream, sameUpstream, type Upstream } from './tenant-binding.js';
+
+/** Idle streams a connection keeps for upstreams it may come back to. */
+export const MAX_PARKED_LEGS = 4;
+
+/** What the connection's owner hears: the current leg's events, with `relay` saying whether the client takes more. */
+export interface LegsOwner extends Omit<LegOwner, 'relay'> {
+  /** Bytes of a response for the client; false when its socket is full. */
+  relay(bytes: Buffer): boolean;
+}
+
+/** What the legs of every connection of a listener share. */
+export interface LegSettings {
+  directory: NodeDirectory;
+  /** Behind a trusted proxy: forwarded headers are believed, and requests may switch upstream. */
+  trustProxy: boolean;
+  logger: Logger;
+  /** Opens a stream to the API server (ApiServer.openStream). */
+  openApi(peer: SocketPeer): NodeStream;
+}
+
+interface Parked {
+  leg: NodeLeg;
+  upstream: Upstream;
+}
+
+/** The current leg of a connection and its parked ones. */
+export class ConnectionLegs {
+  /** The leg requests go to now. */
+  current: NodeLeg | undefined;
+  /** Its upstream, as it was when the leg was opened. */
+  upstream: Upstream | undefined;
+  private readonly parked: Parked[] = [];
+
+  constructor(private readonly s: LegSettings, private readonly peer: SocketPeer, private readonly owner: LegsOwner) {}
+
+  /**
+   * Sends the request `head` on to `upstream`, its head edited for a node (the API reads requests
+   * as they came); or returns 'hold' (see `legFor`). Throws as `legFor` does.
+   */
+  send(upstream: Upstream, head: RequestHead): true | 'hold' {
+    const leg = this.legFor(upstream, head);
+    if (leg === 'hold') return leg;
+    const to = this.upstream!;
+    const bytes = to === 'api' ? head.raw : serializeRequestHead(head, forwardedEdits(head, this.peer, this.s.trustProxy, to.service.hostHeader));
+    leg.send(bytes, head.method, head.upgrade);
+    return true;
+  }
+
+  /**
+   * The leg for a request to `upstream`: the current one when it goes there and is usable; 'hold'
+   * while answers are due on the current one for another upstream; else a parked one for the same
+   * upstream, or a new one. Throws the directory's error (the node went offline) or the mux's
+   * (its session takes no new stream).
+   */
+  private legFor(upstream: Upstream, head: RequestHead): NodeLeg | 'hold' {
+    const { current } = this;
+    if (current !== undefined) {
+      if (sameUpstream(upstream, this.upstream!)) {
+        if (!current.done) return current;
+      } else {
+        if (!current.done && current.outstanding > 0) return 'hold';
+        this.park(current, this.upstream!);
+        const parked = this.unpark(upstream);
+        if (parked !== undefined) return parked;
+      }
+    }
+    // A node that reconnected since has a new session: look it up again.
+    const fresh = refreshUpstream(upstream, this.s.directory);
+    const leg = this.openLeg(fresh, head);
+    this.current = leg;
+    this.upstream = fresh;
+    return leg;
+  }
+
+  /** Ends every leg gracefully (see NodeLeg.retire); the current one too. */
+  retireAll(): void {
+    if (this.current !== undefined && !this.current.done) this.current.retire();
+    this.retireParked();
+  }
+
+  /** Retires the parked legs only (the current one is being aborted or handed over). */
+  retireParked(): void {
+    for (const { leg } of this.parked.splice(0)) leg.retire();
+  }
+
+  /** Resets every leg at once. */
+  abortAll(): void {
+    this.current?.abort();
+    for (const { leg } of this.parked.splice(0)) leg.abort();
+  }
+
+  private park(leg: NodeLeg, upstream: Upstream): void {
+    this.current = undefined;
+    this.upstream = undefined;
+    if (leg.done) return;
+    // Flowing, so that an end from the node (it closed an idle connection) is noticed.
+    leg.stream.resume();
+    this.parked.push({ leg, upstream });
+    if (this.parked.length > MAX_PARKED_LEGS) this.parked.shift()!.leg.retire();
+  }
+
+  /** The parked leg for `upstream`, made current; undefined if there is none still on the node's live session. */
+  private unpark(upstream: Upstream): NodeLeg | undefined {
+    const i = this.parked.findIndex((p) => sameUpstream(p.upstream, upstream));
+    if (i < 0) return undefined;
+    const [{ leg, upstream: was }] = this.parked.splice(i, 1) as [Parked];
+    if (was !== 'api' && this.s.directory.live(was.node.name) !== was.node) {
+      leg.retire(); // the node reconnected: its old session is going away
+      return undefined;
+    }
+    this.current = leg;
+    this.upstream = was;
+    return leg;
+  }
+
+  private openLeg(upstream: Upstream, head: RequestHead): NodeLeg {
+    const { owner, peer } = this;
+    const stream = upstream === 'api' ? this.s.openApi(peer) : upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.s.trustProxy));
+    const leg: NodeLeg = new NodeLeg(stream, {
+      relay: (bytes) => {
+        if (!owner.relay(bytes)) leg.stream.pause();
+      },
+      complete: (keepAlive) => owner.complete(keepAlive),
+      upgrade: (rest) => owner.upgrade(rest),
+      idle: () => (leg === this.current ? owner.idle() : this.drop(leg)),
+      failed: (err) => (leg === this.current ? owner.failed(err) : this.drop(leg)),
+      drained: () => {
+        if (leg === this.current) owner.drained();
+      },
+    }, this.s.logger, upstream === 'api' ? 'api' : upstream.node.name);
+    return leg;
+  }
+
+  /** A parked leg ended or failed: it is done, forget it. */
+  private drop(leg: NodeLeg): void {
+    const i = this.parked.findIndex((p) => p.leg === leg);
+    if (i >= 0) this.parked.splice(i, 1);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * A stream behind one public connection and the responses on it: a tunnel stream to a node's
+ * service, or an in-memory stream to the API server (ApiServer.openStream), handled alike. Written
+ * with backpressure, read once the other end has said `opened`, each response followed to its end.
+ * Once `done`, it reports nothing more.
+ */
+import type { Duplex } from 'node:stream';
+import { ErrorCodes, ProximaError } from '../../errors.js';
+import { noteBytesRead } from '../../runtime/gc-tuning.js';
+import type { Logger } from '../../log.js';
+import { abortStream, closedCleanly } from '../../streams/stream-relay.js';
+import type { NodeStream } from '../node-directory.js';
+import { ResponseTracker, type ResponseSink } from './response-tracker.js';
+
+/** How long a retired stream may take to finish once our end is sent, before it is reset. */
+export const RETIRE_GRACE_MS = 5_000;
+
+/** What a leg reports to its connection: the responses, and how the stream ends. */
+export interface LegOwner extends ResponseSink {
+  /** The node ended the stream between responses with none awaited: the next request needs a new one. */
+  idle(): void;
+  /** The stream cannot go on (refused, timed out, reset, a malformed or cut-off response); it was reset. */
+  failed(err: unknown): void;
+  /** The stream takes writes again after `full`. */
+  drained(): void;
+}
+
+/** One tunnel stream and its responses. */
+export class NodeLeg {
+  readonly stream: Duplex;
+  /** Nothing more is expected of it: it ended, failed, was aborted, retired or handed over. */
+  done = false;
+  /** The last write filled the stream's buffer: stop reading the client until `drained`. */
+  full = false;
+  private readonly tracker: ResponseTracker;
+
+  /** Takes over a stream just opened; `upstream` names it in the debug log (a node, or 'api'). */
+  constructor({ stream, opened }: NodeStream, private readonly owner: LegOwner, logger: Logger, upstream: string) {
+    this.tracker = new ResponseTracker(owner);
+    this.stream = stream;
+    stream.on('error', (err) => logger.debug('tunnel stream failed', { err, node: upstream }));
+    stream.on('drain', this.onDrain);
+    opened.then(() => this.onOpened(), (err) => this.fail(err));
+  }
+
+  /** Requests sent whose responses are not complete. */
+  get outstanding(): number {
+    return this.tracker.outstanding;
+  }
+
+  /** True while a response head has been relayed but not all of its body. */
+  get midResponse(): boolean {
+    return this.tracker.midResponse;
+  }
+
+  /** The method of the request answered next. */
+  get awaitedMethod(): string | undefined {
+    return this.tracker.awaitedMethod;
+  }
+
+  /** Sends a request head; its response is awaited after those before it. */
+  send(head: Buffer, method: string, upgrade: boolean): void {
+    this.tracker.expect(method, upgrade);
+    this.write(head);
+  }
+
+  write(bytes: Buffer): void {
+    if (!this.stream.write(bytes)) this.full = true;
+  }
+
+  /** Resets the stream (the node's service sees a reset, not an end); reports nothing more. */
+  abort(): void {
+    this.done = true;
+    abortStream(this.stream);
+  }
+
+  /**
+   * Reports nothing more, ends our side and drops what still comes; the node's service ends its
+   * side in turn. Only once no response is awaited: servers take an end from the client for a
+   * cancellation (Node's http server aborts requests in flight, Go's cancels their context). A stream not closed RETIRE_GRACE_MS later is reset: none outlives its use for long.
+   */
+  retire(): void {
+    this.done = true;
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    this.stream.resume();
+    if (this.stream.closed) return;
+    const timer = setTimeout(() => abortStream(this.stream), RETIRE_GRACE_MS).unref();
+    this.stream.once('close', () => clearTimeout(timer));
+  }
+
+  /** Takes the stream away as a raw pipe: our listeners are removed. */
+  detach(): Duplex {
+    this.done = true;
+    this.stream.off('data', this.onData).off('drain', this.onDrain);
+    return this.stream;
+  }
+
+  private onOpened(): void {
+    if (this.done) return;
+    const { stream } = this;
+    if (stream.destroyed) return this.fail(stream.errored);
+    stream.on('data', this.onData);
+    stream.once('end', this.onEnd);
+    stream.once('close', () => {
+      if (!this.done && !closedCleanly(stream)) this.fail(stream.errored ?? new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the tunnel stream was cut'));
+    });
+  }
+
+  private fail(err: unknown): void {
+    if (this.done) return;
+    this.abort();
+    this.owner.failed(err);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    noteBytesRead(chunk.length);
+    if (this.done) return;
+    try {
+      this.tracker.push(chunk);
+    } catch (err) {
+      this.fail(err);
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.done) return;
+    const end = this.tracker.end(); // may complete a response that ran until the end
+    if (this.done) return;
+    if (end === 'truncated') this.fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed in the middle of a response'));
+    else if (this.tracker.outstanding > 0) this.fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed without answering'));
+    else {
+      this.retire();
+      this.owner.idle();
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    this.full = false;
+    if (!this.done) this.owner.drained();
+  };
+}

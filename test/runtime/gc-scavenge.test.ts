@@ -1,0 +1,58 @@
+import t from 'tap';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { logLine, startBin } from '../fixtures/processes/bin-process.js';
+import { openRequest, rawRequest } from '../fixtures/wire/raw-http.js';
+import { runNode } from '../fixtures/processes/run-bin.js';
+import { startWebServer } from '../fixtures/fakes/web/web-server.js';
+
+const MIB = 1024 * 1024;
+/** What crosses each way; SCAVENGE_EVERY_READ_BYTES is 4 MiB. */
+const EACH_WAY = 48 * MIB;
+
+/** Young-generation collections that gc() asked for, in a `--trace-gc` log ("Scavenge ... testing"). */
+function askedScavenges(traceGc: string): number {
+  return traceGc.split('\n').filter((line) => /: Scavenge\b.* testing;/.test(line)).length;
+}
+
+t.test('the real programs collect their young generation every 4 MiB they read, both ways', async (t) => {
+  const web = await startWebServer();
+  t.teardown(() => web.destroy());
+  const dir = t.testdir();
+  const serverFile = path.join(dir, 'server.yaml');
+  fs.writeFileSync(serverFile, 'domain: proxima.test\ndataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\n');
+  const { token } = JSON.parse((await runNode('bin/proxima-server.js', ['nodes', 'add', 'alpha', '--json', '-c', serverFile])).stdout) as { token: string };
+  // --trace-gc prints every collection on stdout; the JSON log is on stderr.
+  const server = startBin(t, 'proxima-server', ['-c', serverFile], dir, undefined, ['--trace-gc']);
+  const { control, http } = await logLine(server, 'listening') as { control: { port: number }; http: { port: number } };
+  const clientFile = path.join(dir, 'client.yaml');
+  fs.writeFileSync(clientFile, `server: 127.0.0.1:${control.port}\nname: alpha\ntoken: ${token}\nservices:\n  - { name: web, local: "127.0.0.1:${web.port}" }\n`);
+  const client = startBin(t, 'proxima-client', ['-c', clientFile], dir, undefined, ['--trace-gc']);
+  await logLine(server, 'node online', (line) => line.node === 'alpha');
+
+  const headers = { Host: 'alpha.proxima.test' };
+  const down = await openRequest(`http://127.0.0.1:${http.port}/download?bytes=${EACH_WAY}&seed=gc`, { headers, agent: false });
+  const hash = crypto.createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of down.res as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  t.same([down.status, bytes, hash.digest('hex')], [200, EACH_WAY, down.headers['x-content-sha256']], 'the download arrived whole');
+  const body = crypto.randomBytes(EACH_WAY);
+  const up = await rawRequest(`http://127.0.0.1:${http.port}/upload`, { method: 'POST', headers, body, agent: false });
+  t.same(JSON.parse(up.text), { bytes: EACH_WAY, sha256: crypto.createHash('sha256').update(body).digest('hex') }, 'the upload arrived whole');
+
+  for (const run of [client, server]) {
+    run.child.kill('SIGTERM');
+    t.same(await run.exited, { code: 0, signal: null });
+  }
+  // Each program read 96 MiB: the download's and the upload's bytes, one from a socket and one from the
+  // tunnel stream: one collection at start and one per 4 MiB read (23 or 24: the bytes past a
+  // threshold are not carried over). A path that did not count its reads would leave 13 or fewer.
+  for (const [name, run] of [['proxima-server', server], ['proxima-client', client]] as const) {
+    const asked = askedScavenges(run.otherOutput());
+    t.ok(asked >= 22 && asked <= 26, `${name}: ${asked} young-generation collections asked for`);
+  }
+});
