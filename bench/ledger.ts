@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RequestRecord } from '../src/server/ledger/ledger-record.js';
 import { LedgerWriter } from '../src/server/ledger/ledger-writer.js';
-import { DEFAULT_REWARD_RULES as rules } from '../src/server/rewards/reward-rules.js';
+import { DEFAULT_REWARD_RULES as rules } from '../src/server/rewards/rules.js';
 import { computeRewards } from '../src/server/rewards/rewards-query.js';
 import { ownedTempDir } from './children.js';
 

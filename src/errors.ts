@@ -66,6 +66,7 @@ export const ErrorCodes = {
 
   // the OpenAI/Ollama endpoint (src/server/api)
   MODEL_NOT_FOUND: 'PRX_ERR_MODEL_NOT_FOUND',
+  MODEL_UNAVAILABLE: 'PRX_ERR_MODEL_UNAVAILABLE',
   NODES_BUSY: 'PRX_ERR_NODES_BUSY',
   NODE_FAILED: 'PRX_ERR_NODE_FAILED',
 
@@ -74,6 +75,46 @@ export const ErrorCodes = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/**
+ * The HTTP status of each code that an HTTP client can be answered with, wherever it is answered: a
+ * tenant host's error page, the OpenAI/Ollama endpoint, the registration and rewards APIs. A code
+ * not listed is a failure on the way to a node (502 on pages and the model API) or a bug (500 on
+ * the JSON APIs). The README's error table shows the same statuses; a test keeps them in step.
+ */
+export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
+  [ErrorCodes.HTTP_BAD_REQUEST]: 400,
+  [ErrorCodes.HTTP_AMBIGUOUS_FRAMING]: 400,
+  [ErrorCodes.NAME_INVALID]: 400,
+  [ErrorCodes.NAME_RESERVED]: 400,
+  [ErrorCodes.UNAUTHORIZED]: 401,
+  [ErrorCodes.FORBIDDEN]: 403,
+  [ErrorCodes.HTTP_NOT_FOUND]: 404,
+  [ErrorCodes.UNKNOWN_HOST]: 404,
+  [ErrorCodes.SERVICE_UNKNOWN]: 404,
+  [ErrorCodes.NODE_NOT_FOUND]: 404,
+  [ErrorCodes.MODEL_NOT_FOUND]: 404,
+  [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: 405,
+  [ErrorCodes.HTTP_HEAD_TIMEOUT]: 408,
+  [ErrorCodes.HTTP_BODY_TIMEOUT]: 408,
+  [ErrorCodes.NAME_TAKEN]: 409,
+  [ErrorCodes.HTTP_BODY_TOO_LARGE]: 413,
+  [ErrorCodes.HTTP_MISDIRECTED]: 421,
+  [ErrorCodes.RATE_LIMITED]: 429,
+  [ErrorCodes.HTTP_HEAD_TOO_LARGE]: 431,
+  [ErrorCodes.NODE_OFFLINE]: 502,
+  [ErrorCodes.TARGET_UNREACHABLE]: 502,
+  [ErrorCodes.HTTP_BAD_RESPONSE]: 502,
+  [ErrorCodes.NODE_FAILED]: 502,
+  [ErrorCodes.SERVER_DRAINING]: 503,
+  [ErrorCodes.MUX_GOAWAY]: 503,
+  [ErrorCodes.MODEL_UNAVAILABLE]: 503,
+  [ErrorCodes.NODES_BUSY]: 503,
+  [ErrorCodes.STORE_CORRUPT]: 503,
+  [ErrorCodes.STORE_LOCKED]: 503,
+  [ErrorCodes.STORE_IO]: 503,
+  [ErrorCodes.NODE_TIMEOUT]: 504,
+};
 
 /** Options every Proxima error accepts. */
 export interface ProximaErrorOptions {

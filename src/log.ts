@@ -57,7 +57,7 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
-/** Creates a logger. The level may also come from the PROXIMA_LOG environment variable. */
+/** Creates a logger. Without a level it takes PROXIMA_LOG, else info (the programs always give one: log.level). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const envLevel = process.env.PROXIMA_LOG;
   const level: LogLevel = options.level ?? (isLogLevel(envLevel) ? envLevel : 'info');
@@ -85,7 +85,7 @@ function makeLogger(
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
     // Not `{ ...bindings, ...more }`: the node makes a child per stream, and on V8 11.3 a spread
-    // that is extended gets a fresh hidden class each time (src/socket-options.ts).
+    // that is extended gets a fresh hidden class each time (docs/performance-notes.md "Hidden classes per connection").
     child: (more) => makeLogger(level, stream, Object.assign({}, bindings, more), now),
   };
 }

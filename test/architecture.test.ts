@@ -1,94 +1,225 @@
+/**
+ * The architecture, as docs/architecture.md "Rooms and what may import what" draws it, checked on
+ * every import in src/ (static, dynamic, type-only and re-exports alike): rooms in a declared order
+ * at every level, no cycle between files or between rooms, the few rooms with stricter rules, and
+ * rooms small enough to read.
+ */
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoPath } from './fixtures/paths.js';
 
-/** Every .ts file below `dir`, as paths relative to the repository root. */
-function sources(dir: string): string[] {
+/**
+ * At each level with rooms, its entries (folders and loose files) from the bottom up: an entry may
+ * import only entries before it, never one after it. Every entry of such a level must be listed.
+ */
+const ORDER: Record<string, readonly string[]> = {
+  src: ['errors.ts', 'time.ts', 'version.ts', 'log.ts', 'runtime', 'config', 'streams', 'http', 'cli', 'proto', 'mux', 'client', 'server'],
+  'src/proto': ['names.ts', 'control', 'http', 'llm'],
+  'src/client': [
+    'ollama', 'trusted-cas.ts', 'reconnect.ts', 'config.ts', 'client-handshake.ts', 'control-connection.ts', 'forwarder.ts', 'client.ts', 'cli',
+  ],
+  'src/server': [
+    'node-directory.ts', 'storage', 'api-host', 'registry', 'control', 'ledger', 'rewards', 'models', 'verify', 'config.ts', 'public', 'server.ts', 'cli',
+  ],
+  'src/server/models': [
+    'api-errors.ts', 'api-routes.ts', 'llm-request.ts', 'api-config.ts', 'api-keys.ts', 'routing', 'answer', 'usage-record.ts',
+    'catalog-routes.ts', 'model-request.ts', 'model-api.ts',
+  ],
+};
+
+/** Rooms that may import only these entries of src (besides themselves and packages). */
+const ONLY: Record<string, readonly string[]> = {
+  'src/proto': ['src/errors.ts', 'src/time.ts'],
+  'src/mux': ['src/errors.ts', 'src/time.ts', 'src/log.ts'],
+  'src/runtime': ['src/errors.ts'],
+};
+
+/** Two rooms that never import each other, whatever the order says. */
+const APART: readonly [string, string][] = [['src/server', 'src/client']];
+
+/** Node modules for sockets and files: never in the pure wire code. */
+const SYSTEM_IO = new Set(['node:net', 'node:fs', 'node:fs/promises', 'node:tls', 'node:dgram', 'node:child_process', 'node:http', 'node:https']);
+
+/** What reaches into Node's or V8's internals: only src/runtime may. */
+const INTERNALS = [/from 'node:v8'/, /from 'node:vm'/, /setFlagsFromString/, /\._handle\b/, /\binternalBinding\b/, /process\.binding\(/];
+
+/** The most loose files a folder holds (src and test), and the most lines a source file has. */
+const MAX_LOOSE_FILES = 12;
+const MAX_LINES = 300;
+
+/** Every file below `dir` with one of `exts`, as paths relative to the repository root. */
+function filesUnder(dir: string, exts = /\.ts$/): string[] {
   const out: string[] = [];
   const walk = (rel: string): void => {
     for (const entry of fs.readdirSync(repoPath(rel), { withFileTypes: true })) {
       const child = path.posix.join(rel, entry.name);
       if (entry.isDirectory()) walk(child);
-      else if (/\.(ts|js)$/.test(entry.name)) out.push(child);
+      else if (exts.test(entry.name)) out.push(child);
     }
   };
   if (fs.existsSync(repoPath(dir))) walk(dir);
   return out;
 }
 
-/** The module specifiers a file imports, statically, dynamically or by require. */
-function importsOf(file: string): string[] {
+/** Every folder below `dir`, `dir` included. */
+function foldersUnder(dir: string): string[] {
+  const out = [dir];
+  for (const entry of fs.readdirSync(repoPath(dir), { withFileTypes: true })) {
+    if (entry.isDirectory()) out.push(...foldersUnder(path.posix.join(dir, entry.name)));
+  }
+  return out;
+}
+
+/** The module specifiers a file imports: statically, dynamically, by require, or re-exported. */
+function specifiersOf(file: string): string[] {
   const text = fs.readFileSync(repoPath(file), 'utf8');
-  const specs: string[] = [];
   const re = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)['"]([^'"]+)['"]/g;
-  for (const m of text.matchAll(re)) specs.push(m[1]!);
-  return specs;
+  return [...text.matchAll(re)].map((m) => m[1]!);
 }
 
-/** Where an import lands: a folder of src ('proto', 'mux', ...), 'leaf' for src/*.ts, or 'external'. */
-function layerOf(from: string, spec: string): string {
-  if (!spec.startsWith('.')) return spec.startsWith('node:') ? spec : 'external:' + spec;
-  const target = path.posix.normalize(path.posix.join(path.posix.dirname(from), spec));
-  const parts = target.split('/');
-  if (parts[0] !== 'src') return 'outside:' + target;
-  return parts.length === 2 ? 'leaf:' + parts[1] : parts[1]!;
+/** The .ts file a relative specifier of `from` names. */
+function resolve(from: string, spec: string): string {
+  return path.posix.normalize(path.posix.join(path.posix.dirname(from), spec)).replace(/\.js$/, '.ts');
 }
 
-const SYSTEM_IO = ['node:net', 'node:fs', 'node:fs/promises', 'node:tls', 'node:dgram', 'node:child_process', 'node:http', 'node:https'];
+const sources = filesUnder('src');
+/** Every import edge between two files of src. */
+const edges: { from: string; to: string; spec: string }[] = sources.flatMap((from) =>
+  specifiersOf(from).filter((s) => s.startsWith('.')).map((spec) => ({ from, to: resolve(from, spec), spec })));
 
-t.test('src/proto is pure wire code: only src/errors.ts, no sockets or files', async (t) => {
-  for (const file of sources('src/proto')) {
-    for (const spec of importsOf(file)) {
-      const layer = layerOf(file, spec);
-      t.notOk(SYSTEM_IO.includes(layer) || SYSTEM_IO.includes('node:' + spec), `${file} must not import ${spec}`);
-      if (spec.startsWith('.')) t.ok(layer === 'proto' || layer === 'leaf:errors.js', `${file} imports ${spec}`);
-    }
+/** Where `from` and `to` part: the folder both are in, and the entry of it that holds each. */
+function parting(from: string, to: string): { level: string; fromEntry: string; toEntry: string } {
+  const a = from.split('/');
+  const b = to.split('/');
+  let i = 0;
+  while (i < a.length - 1 && i < b.length - 1 && a[i] === b[i]) i++;
+  return { level: a.slice(0, i).join('/'), fromEntry: a[i]!, toEntry: b[i]! };
+}
+
+const within = (file: string, room: string): boolean => file === room || file.startsWith(`${room}/`);
+
+t.test('every import names a file of src that exists', async (t) => {
+  const known = new Set(sources);
+  for (const { from, to, spec } of edges) t.ok(known.has(to), `${from} imports ${spec}`);
+});
+
+t.test('the declared order lists exactly the entries of each level', async (t) => {
+  for (const [level, order] of Object.entries(ORDER)) {
+    const entries = fs.readdirSync(repoPath(level), { withFileTypes: true })
+      .filter((e) => e.isDirectory() || e.name.endsWith('.ts')).map((e) => e.name).sort();
+    t.same([...order].sort(), entries, `${level}: every folder and file has its place`);
+    t.equal(new Set(order).size, order.length, `${level}: no entry twice`);
   }
 });
 
-t.test('src/mux imports only itself, errors and logging', async (t) => {
-  for (const file of sources('src/mux')) {
-    for (const spec of importsOf(file).filter((s) => s.startsWith('.'))) {
-      const layer = layerOf(file, spec);
-      t.ok(['mux', 'leaf:errors.js', 'leaf:log.js'].includes(layer), `${file} imports ${spec}`);
+t.test('at every level, an entry imports only entries below it', async (t) => {
+  let checked = 0;
+  for (const { from, to, spec } of edges) {
+    const { level, fromEntry, toEntry } = parting(from, to);
+    const order = ORDER[level];
+    if (order === undefined || fromEntry === toEntry) continue;
+    checked++;
+    t.ok(order.indexOf(toEntry) < order.indexOf(fromEntry), `${from} imports ${spec}: ${level}/${toEntry} is not below ${level}/${fromEntry}`);
+  }
+  t.ok(checked > 200, `${checked} imports cross an ordered level`);
+});
+
+t.test('rooms with stricter rules import only what they may', async (t) => {
+  for (const [room, allowed] of Object.entries(ONLY)) {
+    for (const { from, to, spec } of edges.filter((e) => within(e.from, room) && !within(e.to, room))) {
+      t.ok(allowed.includes(to), `${from} imports ${spec}`);
     }
+  }
+  for (const [a, b] of APART) {
+    for (const { from, spec, to } of edges) {
+      t.notOk((within(from, a) && within(to, b)) || (within(from, b) && within(to, a)), `${from} imports ${spec}`);
+    }
+  }
+  for (const file of sources.filter((f) => within(f, 'src/proto'))) {
+    for (const spec of specifiersOf(file)) t.notOk(SYSTEM_IO.has(spec) || SYSTEM_IO.has(`node:${spec}`), `${file} must not import ${spec}`);
   }
 });
 
-t.test('src/server and src/client never import each other', async (t) => {
-  for (const [side, other] of [['server', 'client'], ['client', 'server']] as const) {
-    for (const file of sources(`src/${side}`)) {
-      for (const spec of importsOf(file).filter((s) => s.startsWith('.'))) {
-        const layer = layerOf(file, spec);
-        t.not(layer, other, `${file} imports ${spec}`);
-        t.notOk(layer.startsWith('outside:'), `${file} reaches outside src: ${spec}`);
-      }
-    }
+t.test('only src/runtime touches Node and V8 internals, and others reach it through its index', async (t) => {
+  for (const file of sources.filter((f) => !within(f, 'src/runtime'))) {
+    const text = fs.readFileSync(repoPath(file), 'utf8');
+    for (const pattern of INTERNALS) t.notMatch(text, pattern, `${file}: ${pattern}`);
+  }
+  for (const { from, to, spec } of edges.filter((e) => within(e.to, 'src/runtime') && !within(e.from, 'src/runtime'))) {
+    t.equal(to, 'src/runtime/index.ts', `${from} imports ${spec}`);
   }
 });
 
-t.test('shared leaf files import no layer above them', async (t) => {
-  for (const file of sources('src').filter((f) => f.split('/').length === 2)) {
-    for (const spec of importsOf(file).filter((s) => s.startsWith('.'))) {
-      t.match(layerOf(file, spec), /^leaf:/, `${file} imports ${spec}`);
+/** The cycles of a graph given as adjacency lists: each as the path that closes it. */
+function cycles(graph: Map<string, Set<string>>): string[][] {
+  const found: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (node: string): void => {
+    state.set(node, 'open');
+    stack.push(node);
+    for (const next of graph.get(node) ?? []) {
+      if (state.get(next) === 'open') found.push([...stack.slice(stack.indexOf(next)), next]);
+      else if (state.get(next) === undefined) visit(next);
     }
+    stack.pop();
+    state.set(node, 'done');
+  };
+  for (const node of graph.keys()) if (state.get(node) === undefined) visit(node);
+  return found;
+}
+
+function addEdge(graph: Map<string, Set<string>>, from: string, to: string): void {
+  if (!graph.has(from)) graph.set(from, new Set());
+  graph.get(from)!.add(to);
+}
+
+t.test('no import cycle between files, nor between the entries of any folder', async (t) => {
+  const files = new Map<string, Set<string>>();
+  for (const { from, to } of edges) addEdge(files, from, to);
+  t.same(cycles(files), [], 'files');
+  const levels = new Map<string, Map<string, Set<string>>>();
+  for (const { from, to } of edges) {
+    const { level, fromEntry, toEntry } = parting(from, to);
+    if (fromEntry === toEntry) continue;
+    if (!levels.has(level)) levels.set(level, new Map());
+    addEdge(levels.get(level)!, fromEntry, toEntry);
   }
+  for (const [level, graph] of levels) t.same(cycles(graph), [], `entries of ${level}`);
+  t.ok(levels.size >= 10, `${levels.size} folders have imports between their entries`);
+});
+
+t.test('the cycle finder finds a cycle', async (t) => {
+  const graph = new Map<string, Set<string>>();
+  addEdge(graph, 'a', 'b');
+  addEdge(graph, 'b', 'c');
+  addEdge(graph, 'c', 'a');
+  addEdge(graph, 'c', 'd');
+  t.same(cycles(graph), [['a', 'b', 'c', 'a']]);
 });
 
 t.test('bin/ launchers load only the compiled CLI', async (t) => {
-  for (const file of sources('bin')) {
-    for (const spec of importsOf(file)) {
-      t.match(spec, /^\.\.\/dist\/src\/(server|client)\/cli\/main\.js$/, `${file} imports ${spec}`);
-    }
+  for (const file of filesUnder('bin', /\.js$/)) {
+    for (const spec of specifiersOf(file)) t.match(spec, /^\.\.\/dist\/src\/(server|client)\/cli\/main\.js$/, `${file} imports ${spec}`);
   }
 });
 
-t.test('no console.* in src, files stay small', async (t) => {
-  for (const file of sources('src')) {
+t.test('rooms stay small: folders of src and test hold at most a dozen loose files, files at most 300 lines', async (t) => {
+  for (const folder of [...foldersUnder('src'), ...foldersUnder('test').filter((f) => !within(f, 'test/fixtures/config'))]) {
+    const loose = fs.readdirSync(repoPath(folder), { withFileTypes: true }).filter((e) => e.isFile()).length;
+    t.ok(loose <= MAX_LOOSE_FILES, `${folder} holds ${loose} loose files`);
+  }
+  for (const file of sources) {
     const text = fs.readFileSync(repoPath(file), 'utf8');
     t.notMatch(text, /\bconsole\.(log|error|warn|info|debug)\(/, `${file} uses console; use the logger`);
     const lines = text.split('\n').length;
-    t.ok(lines <= 300, `${file} has ${lines} lines (at most 300)`);
+    t.ok(lines <= MAX_LINES, `${file} has ${lines} lines`);
   }
+});
+
+t.test('nothing cites a document outside the repository', async (t) => {
+  const files = [...filesUnder('src'), ...filesUnder('test'), ...filesUnder('bench'), ...filesUnder('config', /\.(yaml|conf|md)$/), ...filesUnder('docs', /\.md$/), 'README.md'];
+  const outside = /ARCHITECTURE decision|reference\/[a-z-]+\.md|reference §|\bshared\/(ARCHITECTURE|STYLE|reference)|README[,'’ ]+(Benchmarks|"Credit"|"Rewards"|"Probes)/;
+  for (const file of files.filter((f) => f !== 'test/architecture.test.ts')) t.notMatch(fs.readFileSync(repoPath(file), 'utf8'), outside, file);
 });

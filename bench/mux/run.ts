@@ -1,7 +1,7 @@
 /**
  * `npm run bench:mux`: raw TCP, Proxima's mux and @libp2p/yamux side by side, each run in a fresh
  * pair of processes (sender and receiver, one core each). Prints a Markdown table with ratios to
- * raw TCP, ready for the README.
+ * raw TCP, as docs/benchmarks.md shows them.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

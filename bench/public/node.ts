@@ -8,6 +8,10 @@ import net, { type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Forwarder } from '../../src/client/forwarder.js';
 import { Session } from '../../src/mux/index.js';
+import { applyRuntimeTuning, tuningMode } from '../../src/runtime/index.js';
+
+// As the programs do: the runtime tricks per PROXIMA_RUNTIME_TUNING (auto by default).
+applyRuntimeTuning(tuningMode('auto'));
 
 const BODY = Buffer.from('hello from the node\n');
 

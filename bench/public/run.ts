@@ -22,7 +22,11 @@ import { Session } from '../../src/mux/index.js';
 import { openNodeStream } from '../../src/server/control/node-stream.js';
 import type { LiveNode, NodeDirectory } from '../../src/server/node-directory.js';
 import { PublicListener } from '../../src/server/public/public-listener.js';
+import { applyRuntimeTuning, tuningMode } from '../../src/runtime/index.js';
 import { ownedTempDir } from '../children.js';
+
+// As the programs do: the runtime tricks per PROXIMA_RUNTIME_TUNING (auto by default).
+applyRuntimeTuning(tuningMode('auto'));
 
 const NODE_SIDE = fileURLToPath(new URL('./node.js', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);

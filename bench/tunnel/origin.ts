@@ -44,7 +44,7 @@ async function waitAccepting(port: number): Promise<void> {
  * `[DONE]` 50 ms later, then the end (the response is delimited by the close). On plain sockets, not
  * node:http: with its per-request objects the origin's collections took 2.8 ms on average (up to
  * 4.9 in the slow rounds; 1.0 on average now), and they made the slowest rounds of both columns
- * (README, Benchmarks).
+ * (docs/performance-notes.md "The SSE cell: 300 rounds against a plain-socket origin").
  */
 const SSE_ORIGIN = `
 const net = require('node:net');

@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (tunnel part): the same origin reached directly and through Proxima (real
  * proxima-server and proxima-client processes), measured with wrk in one run. Prints a Markdown
- * table for the README. Needs wrk and nginx (Debian packages).
+ * table (docs/benchmarks.md). Needs wrk and nginx (Debian packages).
  */
 import { startOrigin } from './origin.js';
 import { rssMiB, startTunnel } from './proxima.js';

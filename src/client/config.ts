@@ -9,8 +9,10 @@ import {
   boolean, fail, INVALID, integer, isMapping, isSet, list, map, object, oneOf, optional, scalar, section, string, union, validate, withDefault,
   type ConfigSource, type Schema,
 } from '../config/schema.js';
-import { duration, hostname, hostPort, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig } from '../config/values.js';
+import { duration, hostname, hostPort, logSection, readableFile, resolveToken, runtimeSection, tokenFields, tokenRules, type HostPort, type LogConfig, type RuntimeConfig } from '../config/values.js';
 import { readYamlFile } from '../config/yaml.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../time.js';
+import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES } from './ollama/ollama-guard.js';
 
 /** A web server reached through the node; `hostHeader`, when set, replaces the Host of each request. */
 export interface HttpServiceConfig {
@@ -56,6 +58,8 @@ export interface ClientConfig {
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   models: ModelsConfig;
   log: LogConfig;
+  /** Whether the runtime tricks apply (src/runtime). */
+  runtime: RuntimeConfig;
 }
 
 /** Model sharing: how often the local Ollama's models are read, and the guard's limits on requests. */
@@ -128,14 +132,14 @@ const tlsSetting = map(
 );
 
 const reconnectSection = map(
-  section({ initialDelayMs: withDefault(duration(1, 60_000), 500), maxDelayMs: withDefault(duration(1, 3_600_000), 30_000) }),
+  section({ initialDelayMs: withDefault(duration(1, MINUTE_MS), 500), maxDelayMs: withDefault(duration(1, HOUR_MS), 30 * SECOND_MS) }),
   (r, at, ctx) => (r.maxDelayMs >= r.initialDelayMs ? r : fail(ctx, `${at}.maxDelayMs`, 'must not be less than initialDelayMs')),
 );
 
 const modelsSection = section({
-  refreshIntervalMs: withDefault(duration(100, 86_400_000), 30_000),
-  maxBodyBytes: withDefault(integer(1024, 1024 * 1024 * 1024), 32 * 1024 * 1024),
-  bodyTimeoutMs: withDefault(duration(1, 3_600_000), 60_000),
+  refreshIntervalMs: withDefault(duration(100, DAY_MS), 30 * SECOND_MS),
+  maxBodyBytes: withDefault(integer(1024, 1024 * 1024 * 1024), DEFAULT_MAX_BODY_BYTES),
+  bodyTimeoutMs: withDefault(duration(1, HOUR_MS), DEFAULT_BODY_TIMEOUT_MS),
 });
 
 const clientSchema: Schema<ClientConfig> = map(
@@ -148,6 +152,7 @@ const clientSchema: Schema<ClientConfig> = map(
     reconnect: reconnectSection,
     models: modelsSection,
     log: logSection,
+    runtime: runtimeSection,
   }, tokenRules(true)),
   (c, at, ctx) => {
     const token = resolveToken(c, at, ctx, TOKEN_MIN_LENGTH);

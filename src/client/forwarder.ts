@@ -11,7 +11,7 @@ import type { HostPort } from '../config/values.js';
 import { ErrorCodes, hasCode, ProximaError, type ErrorCode } from '../errors.js';
 import { LiveList } from '../streams/live-list.js';
 import { silentLogger, type Logger } from '../log.js';
-import { socketOptions } from '../runtime/socket-options.js';
+import { connectOptions } from '../runtime/index.js';
 import { encodeMessage, MessageDecoder } from '../proto/control/codec.js';
 import { parseOpen, type OpenMessage } from '../proto/control/messages.js';
 import { readPrefix } from '../streams/stream-prefix.js';
@@ -135,7 +135,7 @@ export class Forwarder {
       log.debug('serving through the guard');
       return guard.serve(stream);
     }
-    const socket = net.connect(socketOptions({ host: target.local.host, port: target.local.port, allowHalfOpen: true }));
+    const socket = net.connect(connectOptions({ host: target.local.host, port: target.local.port, allowHalfOpen: true }));
     job.socket = socket;
     try {
       await this.connected(socket, stream);

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fail, isSet, map, oneOf, optional, pathOf, scalar, section, withDefault, type CheckContext, type Checked, type KeyRules, type Schema } from './schema.js';
+import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../time.js';
+import { TUNING_MODES, type TuningMode } from '../runtime/index.js';
 
 /** A parsed `host:port`. */
 export interface HostPort {
@@ -68,7 +70,7 @@ export function listenAddress(example: string): Schema<HostPort> {
   });
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: SECOND_MS, m: MINUTE_MS, h: HOUR_MS };
 const DURATION = /^(\d+)\s*(ms|s|m|h)$/;
 
 /** A duration in milliseconds: an integer (ms), or a string with a unit such as `"15s"` or `"500ms"`. */
@@ -171,3 +173,10 @@ export interface LogConfig {
 
 /** The schema of the `log` section. */
 export const logSection: Schema<LogConfig> = section({ level: withDefault(oneOf(CONFIG_LOG_LEVELS), 'info') });
+
+/** The `runtime` section of both config files: the switch for the runtime tricks (src/runtime). */
+export interface RuntimeConfig {
+  tuning: TuningMode;
+}
+
+export const runtimeSection: Schema<RuntimeConfig> = section({ tuning: withDefault(oneOf(TUNING_MODES), 'auto') });

@@ -1,5 +1,5 @@
 /**
- * The yamux frame, as specified in hashicorp/yamux spec.md. Every frame starts with a 12-byte
+ * The yamux frame, as specified in hashicorp/yamux spec.md (docs/protocol.md "yamux frames"). Every frame starts with a 12-byte
  * header, all integers big-endian:
  *
  *   version (1) | type (1) | flags (2) | stream id (4) | length (4)

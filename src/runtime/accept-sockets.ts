@@ -1,11 +1,11 @@
 /**
- * Accepted sockets built from options with no prototype (src/socket-options.ts says why).
+ * Accepted sockets built from options with no prototype (socket-options.ts says why).
  *
  * Node's net.Server builds each accepted Socket from an options literal, and the constructor's
- * spread of it left about 1.5 KiB of old-space garbage per connection in the super node (README,
- * Benchmarks). This wraps the listening handle's `onconnection` to build the same Socket from
- * prototype-free options, and leaves errors and connections past `maxConnections` (the 'drop'
- * event) to Node's own. It relies on three internals, `_handle.onconnection`, `_connections` and
+ * spread of it left about 1.5 KiB of old-space garbage per connection in the super node
+ * (docs/performance-notes.md "The public listener's own accept"). This wraps the listening
+ * handle's `onconnection` to build the same Socket from prototype-free options, and leaves errors
+ * and connections past `maxConnections` (the 'drop' event) to Node's own. It relies on three internals, `_handle.onconnection`, `_connections` and
  * the Socket `handle` option, and stands back (Node's path unchanged) when one is missing or when
  * the server uses a setting it does not copy: pauseOnConnect, keepAlive, a blockList.
  */

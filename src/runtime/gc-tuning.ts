@@ -1,49 +1,22 @@
 /**
- * Garbage-collector settings for the two long-running programs, applied when they start.
+ * Garbage-collector settings for the two long-running programs, applied at start when
+ * `runtime.tuning` allows (tuning.ts). Each is written up in docs/performance-notes.md, with what it
+ * cost and gained on Node 20:
  *
- * Every socket read allocates a new ArrayBuffer, so a tunnel moving 800 MiB/s allocates 800 MiB/s
- * of memory outside the JS heap. V8 frees the dead ones after each scavenge, but by default on a
- * background thread, and counts them as allocated until that thread has run. On a busy machine (two
- * cores shared with the node's web server and its users) it runs late, V8 sees tens of megabytes of
- * "new" external memory right after every scavenge, and starts a full mark-compact: about 16 a
- * second per process, measured with `--trace-gc` during the 10 MiB download benchmark. Freeing them
- * within the scavenge itself costs well under a millisecond and removes most of them (the README's
- * Benchmarks section has the counts and the throughput before and after).
+ * - Dead socket buffers freed within each scavenge (`--no-concurrent-array-buffer-sweeping`), so V8
+ *   does not count them as new external memory and start full collections, about 16 a second per
+ *   process during a download ("Array buffers freed within the scavenge").
+ * - The young generation capped at YOUNG_GENERATION_CAP_BYTES: V8 reads its growth factor each time
+ *   it grows the space, so a look after every collection keeps it at 1 from the cap on ("Young
+ *   generation capped at 4 MiB"). A `--max-semi-space-size` of the user's is left to decide alone.
+ * - A scavenge every SCAVENGE_EVERY_READ_BYTES read (noteBytesRead), so socket read buffers do not
+ *   pile up to V8's own 32 MiB trigger ("A scavenge every 4 MiB read").
+ * - One block of that size freed at start, which raises glibc's trim threshold so that it keeps what
+ *   a scavenge frees for the next reads instead of returning it to the kernel page by page ("glibc
+ *   keeps what a scavenge frees"). Other allocators ignore the block.
  *
- * The young generation (where V8 puts new objects) doubles each time the objects surviving
- * scavenges add up to its size, up to 32 MiB, and stays that large. A tunnel's objects are mostly
- * short-lived (a request's, a chunk's), yet after a few thousand connections both programs carried
- * 16 to 30 MiB of it; at 4 MiB they measured about as fast (1 KiB responses up to 5% slower,
- * downloads no slower: the README's Benchmarks section). It stops growing at
- * YOUNG_GENERATION_CAP_BYTES: V8 reads its growth factor each time it grows the space, so a look
- * after every garbage collection keeps it at 1 (no growth) from the cap on, and at V8's default of
- * 2 below it (V8 shrinks the space when allocation slows down). Node reports a collection to JS a
- * turn or two of the event loop after it, so a burst of allocation can take the space one doubling
- * past the cap before the look (8 MiB in the test's load); it grows no further.
- *
- * Both switches are plain values V8 reads when it uses them, so they can change while the program
- * runs (flags that shape the heap or its threads cannot: V8 aborts). A `--max-semi-space-size` of
- * the user's (on the command line or in NODE_OPTIONS) is left to decide alone.
- *
- * Socket read buffers also stay allocated until a scavenge finds them dead, and V8 forces one for
- * them only once 32 MiB of new ArrayBuffers have piled up. glibc keeps that peak resident after the
- * load (it returns memory only from the top of its heap), and a download cycles through all of it,
- * out of the CPU's caches. The programs count what they read (noteBytesRead) and ask for a scavenge
- * every SCAVENGE_EVERY_READ_BYTES instead: in the tunnel benchmark the super node's RSS after load
- * fell from 96–116 to 83–98 MiB, at the same throughput (README, Benchmarks).
- *
- * What a scavenge frees, glibc gave back to the kernel: the buffers of the reads since the last one
- * sit together at the top of its heap, and glibc returns free memory there past its trim threshold
- * (128 KiB by default). The next reads took the same memory back from the kernel a page at a time,
- * each page faulted in and zeroed inside the kernel's copy into the buffer: 10,000 to 80,000 page
- * faults a second in each program during a download (perf: exc_page_fault under _copy_to_iter).
- * glibc raises its trim threshold to twice the size of the largest mapped block freed (mallopt(3):
- * the dynamic mmap threshold), so the programs free one block of SCAVENGE_EVERY_READ_BYTES when they
- * start: glibc then keeps what one scavenge frees for the next reads. The faults fell to a few
- * hundred a second and one connection's downloads went from 881–1,075 to 1,106–1,157 MiB/s. The
- * scavenges went from every 8 MiB read to every 4 at the same time: with 8 (and this block), the
- * super node's RSS after load was 91–103 MiB; with 4, 79–88, as before (README, Benchmarks).
- * Other allocators ignore the block.
+ * The flags are plain values V8 reads when it uses them, so they can change while the program runs
+ * ("V8 flags set while the program runs"); flags that shape the heap or its threads cannot.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -61,13 +34,28 @@ type Gc = (options: { type: 'minor' | 'major' }) => void;
 /** V8's own growth factor for the young generation. */
 const V8_GROWTH_FACTOR = 2;
 
-/** Applies the four settings; returns a function that undoes the cap and the scavenges (for tests). */
-export function tuneGarbageCollector(): () => void {
-  v8.setFlagsFromString('--no-concurrent-array-buffer-sweeping');
+/** Which of the four settings to apply (all by default). */
+export interface GcTricks {
+  /** Dead ArrayBuffers freed within the scavenge (`--no-concurrent-array-buffer-sweeping`). */
+  arrayBufferSweep: boolean;
+  youngGenerationCap: boolean;
+  /** A scavenge every SCAVENGE_EVERY_READ_BYTES read (noteBytesRead). */
+  scavengeOnReads: boolean;
+  /** glibc keeps what a scavenge frees; only with scavengeOnReads. */
+  glibcKeepFreed: boolean;
+}
+
+const ALL: GcTricks = { arrayBufferSweep: true, youngGenerationCap: true, scavengeOnReads: true, glibcKeepFreed: true };
+
+/** Applies the chosen settings; returns a function that undoes the cap and the scavenges (for tests). */
+export function tuneGarbageCollector(tricks: GcTricks = ALL): () => void {
+  if (tricks.arrayBufferSweep) v8.setFlagsFromString('--no-concurrent-array-buffer-sweeping');
   const flags = [...process.execArgv, process.env.NODE_OPTIONS ?? ''];
-  const stopCapping = flags.some((flag) => flag.includes('semi-space-size')) ? () => undefined : capYoungGeneration(YOUNG_GENERATION_CAP_BYTES);
+  const userSized = flags.some((flag) => flag.includes('semi-space-size'));
+  const stopCapping = tricks.youngGenerationCap && !userSized ? capYoungGeneration(YOUNG_GENERATION_CAP_BYTES) : () => undefined;
+  if (!tricks.scavengeOnReads) return stopCapping;
   const gc = exposedGc();
-  keepFreedMemory(SCAVENGE_EVERY_READ_BYTES, gc);
+  if (tricks.glibcKeepFreed) keepFreedMemory(SCAVENGE_EVERY_READ_BYTES, gc);
   const stopScavenging = scavengeEvery(SCAVENGE_EVERY_READ_BYTES, gc);
   return () => {
     stopScavenging();

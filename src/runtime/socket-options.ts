@@ -6,7 +6,8 @@
  * ordinary object, once extended, a fresh hidden class each time, and hidden classes live in the
  * old generation: about 1.4 KiB of old-space garbage per connection (1,395 bytes per `net.connect`
  * with a literal, 2 with this, measured), which only a full mark-compact frees. The copy of an
- * object with no prototype keeps one hidden class. README, Benchmarks.
+ * object with no prototype keeps one hidden class (docs/performance-notes.md "Hidden classes per
+ * connection").
  */
 export function socketOptions<T extends object>(options: T): T {
   return Object.assign(Object.create(null) as T, options);

@@ -5,14 +5,14 @@
  */
 import { boolean, integer, INVALID, map, oneOf, optional, object, section, validate, withDefault, type ConfigSource, type Schema } from '../config/schema.js';
 import {
-  duration, folderPath, hostname, listenAddress, logSection, readableFile, resolveToken, tokenFields, tokenRules, type HostPort, type LogConfig,
+  duration, folderPath, hostname, listenAddress, logSection, readableFile, resolveToken, runtimeSection, tokenFields, tokenRules, type HostPort, type LogConfig, type RuntimeConfig,
 } from '../config/values.js';
 import { readYamlFile } from '../config/yaml.js';
 import { apiSection, routingSection, type ApiConfig, type RoutingConfig } from './models/api-config.js';
-import { ledgerSection, rewardsSection, type LedgerConfig, type RewardsConfig } from './ledger/ledger-config.js';
+import { ledgerSection, type LedgerConfig } from './ledger/ledger-config.js';
+import { rewardsSection, type RewardsConfig } from './rewards/rewards-config.js';
+import { HOUR_MS, SECOND_MS } from '../time.js';
 
-const SECOND_MS = 1000;
-const HOUR_MS = 3_600_000;
 
 /** The control listener, where nodes dial in. */
 export interface ControlConfig {
@@ -69,6 +69,8 @@ export interface ServerConfig {
   /** The credit rules, and how probes and canaries run. */
   rewards: RewardsConfig;
   log: LogConfig;
+  /** Whether the runtime tricks apply (src/runtime). */
+  runtime: RuntimeConfig;
 }
 
 const controlSection = section({
@@ -115,6 +117,7 @@ const serverSchema: Schema<ServerConfig> = object({
   ledger: ledgerSection,
   rewards: rewardsSection,
   log: logSection,
+  runtime: runtimeSection,
 });
 
 /** Validates a parsed document; throws ConfigError (PRX_ERR_CONFIG_INVALID) listing every problem. */

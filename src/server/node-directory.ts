@@ -5,6 +5,12 @@
 import type { Duplex } from 'node:stream';
 import type { ServiceAdvert } from '../proto/control/messages.js';
 
+/** The TCP peer of a public connection. */
+export interface SocketPeer {
+  address: string;
+  port: number;
+}
+
 /** Who is on the other end of a public connection. */
 export interface RemotePeer {
   address: string;

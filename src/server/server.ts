@@ -9,7 +9,8 @@ import { silentLogger, type Logger } from '../log.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
 import { ModelApi } from './models/model-api.js';
-import { createApiRouter, refusingPart, type ApiHandler, type ApiPart } from './api-host/api-router.js';
+import { createApiRouter, refusingPart, type ApiPart } from './api-host/api-router.js';
+import type { ApiHandler } from './api-host/api-server.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { NodeDirectory } from './node-directory.js';
@@ -21,33 +22,7 @@ import type { Registry } from './registry/registry.js';
 import { createRewardsApi } from './rewards/rewards-api.js';
 import type { CanaryOutcome } from './verify/canaries.js';
 import { NodeChecks } from './verify/node-checks.js';
-
-/** A host and a port as bound. */
-export interface BoundAddress {
-  host: string;
-  port: number;
-}
-
-/** What the super node needs of its public HTTP listener. */
-export interface PublicListener {
-  address(): BoundAddress;
-  /** Stops accepting and lets requests in flight finish (bounded by http.drainTimeoutMs). */
-  close(): Promise<void>;
-  destroy(err?: Error): Promise<void>;
-}
-
-/** What the public listener is built from. */
-export interface PublicListenerContext {
-  config: ServerConfig;
-  directory: NodeDirectory;
-  /** For requests to the API host (the bare domain, `api.<domain>`, an IP address). */
-  api: ApiHandler;
-  /** Where the API appends one record per routed request. */
-  ledger: LedgerWriter;
-  logger: Logger;
-}
-
-export type PublicListenerFactory = (context: PublicListenerContext) => Promise<PublicListener>;
+import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
 
 /** How to start a super node. */
 export interface ProximaServerOptions {
@@ -94,13 +69,13 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   /** The availability prober and the canaries. */
   readonly checks: NodeChecks;
   readonly #control: ControlListener;
-  readonly #public: PublicListener | undefined;
+  readonly #public: PublicListenerHandle | undefined;
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
 
   private constructor(parts: {
     config: ServerConfig; registry: Registry; nodes: NodeSessions; api: ApiHandler; ledger: LedgerWriter; models: ModelApi;
-    checks: NodeChecks; control: ControlListener; public: PublicListener | undefined; logger: Logger;
+    checks: NodeChecks; control: ControlListener; public: PublicListenerHandle | undefined; logger: Logger;
   }) {
     super();
     this.config = parts.config;

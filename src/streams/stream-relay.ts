@@ -5,7 +5,7 @@
  */
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { noteBytesRead } from '../runtime/gc-tuning.js';
+import { noteBytesRead } from '../runtime/index.js';
 
 /** How a relay ended. */
 export interface RelayResult {

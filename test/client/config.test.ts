@@ -22,6 +22,7 @@ t.test('server, name and token are enough: the node shares the local Ollama', as
     reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
     models: { refreshIntervalMs: 30_000, maxBodyBytes: 32 * 1024 * 1024, bodyTimeoutMs: 60_000 },
     log: { level: 'info' },
+    runtime: { tuning: 'auto' },
   });
 });
 

@@ -63,7 +63,7 @@ t.test('chat stream, with and without include_usage', async (t) => {
   t.equal(new Set(all.map((c) => c.created)).size, 1, 'created is pinned');
 });
 
-t.test('the exact SSE bytes of one stream match reference §1.5', async (t) => {
+t.test('the exact SSE bytes of one stream match docs/model-api.md, "The OpenAI layer, byte for byte"', async (t) => {
   const { fake } = await fakeFor(t, { models: [{ name: 'llama3.2', answerTokens: 2 }] });
   const res = await postJson(fake.url + '/v1/chat/completions', { model: 'llama3.2', messages: HI, stream: true, stream_options: { include_usage: true } });
   t.equal(res.headers['content-type'], 'text/event-stream');

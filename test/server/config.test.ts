@@ -37,6 +37,7 @@ t.test('the embedded defaults', async (t) => {
     ledger: DEFAULT_SERVER_CONFIG.ledger,
     rewards: DEFAULT_SERVER_CONFIG.rewards,
     log: { level: 'info' },
+    runtime: { tuning: 'auto' },
   });
   t.notOk('tls' in DEFAULT_SERVER_CONFIG.control, 'no TLS by default');
   t.throws(() => {

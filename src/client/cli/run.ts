@@ -6,7 +6,7 @@
 import type { Argv } from 'yargs';
 import { ExitCode, type CliCommand } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
-import { tuneGarbageCollector } from '../../runtime/gc-tuning.js';
+import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { createLogger } from '../../log.js';
 import { advertisedServices, ProximaClient } from '../client.js';
 import { loadClientConfig, type OllamaServiceConfig } from '../config.js';
@@ -21,8 +21,10 @@ export const runCommand: CliCommand<{ config: string }> = {
     argv.option('config', { alias: 'c', type: 'string', demandOption: true, requiresArg: true, describe: 'the client.yaml file' }),
   async run({ config: file }) {
     const config = loadClientConfig(file);
-    tuneGarbageCollector();
+    const tuning = tuningMode(config.runtime.tuning);
+    const applied = applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level });
+    logger.info('runtime tuning', { mode: tuning, applied });
     // Streams live in the session: closing or destroying the client winds them down too.
     const { maxBodyBytes, bodyTimeoutMs } = config.models;
     const forwarder = new Forwarder({ services: config.services, guard: { maxBodyBytes, bodyTimeoutMs }, logger });

@@ -1,5 +1,6 @@
 /**
- * The guard's own answers, in the shape the route's clients expect (reference §0.7): OpenAI's
+ * The guard's own answers, in the shape the route's clients expect (docs/model-api.md
+ * "Error shapes clients expect"): OpenAI's
  * `{"error":{"message","type","param","code"}}` on `/v1`, Ollama's `{"error":"..."}` elsewhere, the
  * code also in `Proxima-Error`. And the model listings, cut down to the shared models.
  */

@@ -19,6 +19,7 @@ import { filterListing, sendRefusal } from './guard-replies.js';
 import { shareFilter, type ModelShare, type ShareFilter } from './model-share.js';
 import { guardRoute, requestedModel, type GuardRoute } from './ollama-routes.js';
 import { OllamaUpstream, readBounded } from './ollama-upstream.js';
+import { MINUTE_MS } from '../../time.js';
 
 /** The ollama service a guard stands in front of (an OllamaServiceConfig fits). */
 export interface GuardedService {
@@ -41,7 +42,7 @@ export interface OllamaGuardOptions {
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_BODY_TIMEOUT_MS = 60_000;
+export const DEFAULT_BODY_TIMEOUT_MS = MINUTE_MS;
 /** Longer than the super node keeps an idle public connection (60 s by default): it ends them first. */
 export const DEFAULT_GUARD_IDLE_TIMEOUT_MS = 300_000;
 /** Largest model listing read from Ollama to be filtered. */

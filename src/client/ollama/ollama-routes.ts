@@ -1,5 +1,6 @@
 /**
- * What the node lets through to its Ollama: the inference and listing routes (reference §1.2), and
+ * What the node lets through to its Ollama: the inference and listing routes (docs/model-api.md
+ * "Ollama's routes"), and
  * nothing else: not `/api/pull`, `/push`, `/create`, `/delete`, `/copy`, blobs, nor any route a
  * newer Ollama may add. Paths are matched exactly as sent (no decoding, no trailing slash), so an
  * encoded or unusual spelling of a refused route is refused too.

@@ -1,5 +1,5 @@
 /**
- * Node tokens and the login proof (ARCHITECTURE decision 2). Pure math over node:crypto.
+ * Node tokens and the login proof (docs/protocol.md "Authentication"). Pure math over node:crypto.
  *
  * A token is `prx_<keyId>_<mac>` where mac = base64url(HMAC-SHA256(serverSecret, name ‖ 0x00 ‖ keyId)).
  * The server never stores tokens: it re-derives them from its secret, the name and the stored key id.

@@ -18,6 +18,7 @@
  *                    or error  {code, message} and the stream ends
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import { HOUR_MS } from '../../time.js';
 
 export interface ChallengeMessage { type: 'challenge'; nonce: string; serverVersion: string }
 export interface LoginMessage { type: 'login'; name: string; keyId: string; timeMs: number; proof: string; clientVersion: string }
@@ -109,7 +110,7 @@ export function parseWelcome(m: Raw): WelcomeMessage {
     type: 'welcome',
     name: str(m, 'welcome', 'name', 63),
     publicUrl: str(m, 'welcome', 'publicUrl', 512),
-    heartbeatIntervalMs: int(m, 'welcome', 'heartbeatIntervalMs', 0, 3_600_000),
+    heartbeatIntervalMs: int(m, 'welcome', 'heartbeatIntervalMs', 0, HOUR_MS),
   };
 }
 

@@ -5,7 +5,7 @@
  * Whatever the split of the input, the same bytes are accepted or refused.
  */
 import type { HttpSide } from './error.js';
-import type { BodyChunk, BodyFramer } from './body.js';
+import type { BodyChunk, BodyFramer } from './framing.js';
 import { parseFieldLines } from './fields.js';
 import { CR, LF, scanToken } from './syntax.js';
 

@@ -19,6 +19,24 @@ export type BodyFraming =
  */
 export type ResponseFraming = BodyFraming | { kind: 'close' } | { kind: 'upgrade' } | { kind: 'interim' };
 
+/** The result of one push: `bytes` then `rest` are the whole chunk, split where the body ends. */
+export interface BodyChunk {
+  /** The part of the chunk that belongs to this message, as received (chunked encoding included). */
+  bytes: Buffer;
+  /** True once the body is complete; stays true. */
+  done: boolean;
+  /** The bytes after the body: empty unless `done`. */
+  rest: Buffer;
+}
+
+/** Finds the end of one message body in a byte stream. */
+export interface BodyFramer {
+  /** True once the body is complete (at once for an empty body). */
+  readonly done: boolean;
+  /** Feeds bytes; throws an HttpError (PRX_ERR_HTTP_AMBIGUOUS_FRAMING) on malformed chunked framing. */
+  push(chunk: Buffer): BodyChunk;
+}
+
 /** HTTP versions this code speaks. */
 export type HttpVersion = '1.0' | '1.1';
 

@@ -1,6 +1,6 @@
 /**
  * The head of an HTTP/1.1 request, parsed strictly: the public listener reads it to route by
- * Host and to know where the body ends; the node reads it to filter what reaches its service.
+ * Host and to know where the body ends.
  */
 import { REQUEST_SIDE } from './error.js';
 import { parseFieldLines } from './fields.js';

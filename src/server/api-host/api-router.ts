@@ -6,10 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import type { ApiHandler } from './api-server.js';
 import { sendError } from './http-json.js';
-
-/** A handler for the API host's requests. */
-export type ApiHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** One part of the API: resolves true when it handled the request, false when the path is not its. */
 export type ApiPart = (req: IncomingMessage, res: ServerResponse, clientAddress: string) => Promise<boolean>;

@@ -9,8 +9,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { duplexPair } from '../../streams/duplex-pair.js';
 import type { Logger } from '../../log.js';
-import type { SocketPeer } from '../public/forwarded-headers.js';
-import type { NodeStream } from '../node-directory.js';
+import type { NodeStream, SocketPeer } from '../node-directory.js';
 
 /** The API: the control plane's handler for the API host (registration, /v1, /api, /metrics). */
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse) => unknown;

@@ -3,7 +3,7 @@
  * limit, answers and errors in one shape, `{"error":{"code":"PRX_ERR_...","message":"..."}}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCodes, ProximaError, type ErrorCode } from '../../errors.js';
+import { ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { readRequestBody, type BodyLimits } from '../../http/request-body.js';
 
@@ -43,29 +43,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
-  [ErrorCodes.HTTP_BAD_REQUEST]: 400,
-  [ErrorCodes.NAME_INVALID]: 400,
-  [ErrorCodes.NAME_RESERVED]: 400,
-  [ErrorCodes.UNAUTHORIZED]: 401,
-  [ErrorCodes.FORBIDDEN]: 403,
-  [ErrorCodes.NODE_NOT_FOUND]: 404,
-  [ErrorCodes.HTTP_NOT_FOUND]: 404,
-  [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: 405,
-  [ErrorCodes.HTTP_BODY_TIMEOUT]: 408,
-  [ErrorCodes.NAME_TAKEN]: 409,
-  [ErrorCodes.HTTP_BODY_TOO_LARGE]: 413,
-  [ErrorCodes.RATE_LIMITED]: 429,
-};
-
-/** Codes that mean the registry cannot serve right now, rather than a bug. */
-const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set([
-  ErrorCodes.STORE_CORRUPT,
-  ErrorCodes.STORE_LOCKED,
-  ErrorCodes.STORE_IO,
-  ErrorCodes.SERVER_DRAINING,
-]);
-
 /**
  * Sends `err` as a JSON error. A client's mistake gets its status, code and message; server trouble
  * gets 503 (store) or 500 (anything else) with a plain message, the details going to the log only
@@ -73,7 +50,7 @@ const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set([
  */
 export function sendError(res: ServerResponse, err: unknown, logger: Logger, headers: Record<string, string> = {}): void {
   const code = err instanceof ProximaError ? err.code : undefined;
-  const status = code === undefined ? 500 : (STATUS_BY_CODE[code] ?? (UNAVAILABLE.has(code) ? 503 : 500));
+  const status = code === undefined ? 500 : (HTTP_STATUS[code] ?? 500);
   if (status < 500) {
     // The rest of a body we refused to read would arrive as a bogus next request.
     const close: Record<string, string> = status === 408 || status === 413 ? { connection: 'close' } : {};

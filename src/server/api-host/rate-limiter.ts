@@ -4,6 +4,7 @@
  * an address pushed out of the map starts again with a full bucket.
  */
 import { LRUCache } from 'lru-cache';
+import { MINUTE_MS } from '../../time.js';
 
 /** How fast and for how many clients. */
 export interface RateLimiterOptions {
@@ -33,7 +34,7 @@ export class RateLimiter {
 
   constructor(options: RateLimiterOptions) {
     if (!(options.ratePerMinute > 0)) throw new RangeError('ratePerMinute must be positive');
-    this.#perMs = options.ratePerMinute / 60_000;
+    this.#perMs = options.ratePerMinute / MINUTE_MS;
     this.#burst = Math.max(1, options.burst ?? options.ratePerMinute);
     this.#now = options.now ?? Date.now;
     this.#buckets = new LRUCache({ max: options.maxKeys ?? 10_000 });

@@ -7,7 +7,7 @@ import { ExitCode, formatTable, type CliCommand } from '../../cli/frame.js';
 import { loadServerConfig } from '../config.js';
 import { Epochs } from '../rewards/epochs.js';
 import type { NodeRewards } from '../rewards/node-rewards.js';
-import type { RewardRules } from '../rewards/reward-rules.js';
+import type { RewardRules } from '../rewards/rules.js';
 import { computeRewards, resolveWindow, type ResolvedWindow } from '../rewards/rewards-query.js';
 
 interface RewardsArgs {

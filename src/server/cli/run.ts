@@ -5,7 +5,7 @@
 import type { Argv } from 'yargs';
 import { ExitCode, type CliCommand } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
-import { tuneGarbageCollector } from '../../runtime/gc-tuning.js';
+import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { createLogger } from '../../log.js';
 import { loadServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
@@ -20,10 +20,12 @@ export const runCommand: CliCommand<{ config?: string }> = {
     argv.option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'the server.yaml file' }),
   async run({ config: file }) {
     const config = loadServerConfig(file);
-    tuneGarbageCollector();
+    const tuning = tuningMode(config.runtime.tuning);
+    const applied = applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level });
     const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
     logger.info('listening', { control: server.controlAddress(), http: server.httpAddress() ?? null, domain: config.domain, dataDir: config.dataDir });
+    logger.info('runtime tuning', { mode: tuning, applied });
     let stopListening = (): void => undefined;
     const failure = await new Promise<Error | undefined>((resolve) => {
       stopListening = onStopSignals((signal) => {

@@ -1,6 +1,6 @@
 /**
- * The super node's side of the control handshake on one fresh connection (the order is in
- * proto/control-messages.ts): read the node's preamble, send ours and a challenge, read one login,
+ * The super node's side of the control handshake on one fresh connection (docs/protocol.md
+ * "Handshake"): read the node's preamble, send ours and a challenge, read one login,
  * check it, send welcome. A failure the node can act on is answered with an `error` message before
  * the connection closes; a peer that does not speak Proxima is simply closed.
  */

@@ -6,6 +6,7 @@
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { labelProblem } from '../../proto/names.js';
+import { MAX_MODEL_NAME_LENGTH } from '../../proto/llm/model-name.js';
 
 /** How a routed request ended. */
 export type RequestOutcome = 'ok' | 'node_error' | 'timeout' | 'client_abort';
@@ -114,7 +115,7 @@ const flag: Check = [(v) => typeof v === 'boolean', 'true or false'];
 const nodeName: Check = [(v) => labelProblem(v) === undefined, 'a node name'];
 const time: Check = [(v) => typeof v === 'string' && ISO_UTC.test(v) && !Number.isNaN(Date.parse(v)), 'an ISO 8601 UTC time'];
 const nodeList: Check = [(v) => Array.isArray(v) && v.length <= MAX_OWNED_NODES && v.every(nodeName[0]), 'a list of node names'];
-const modelList: Check = [(v) => Array.isArray(v) && v.length <= MAX_OWNED_NODES && v.every(text(256)[0]), 'a list of model names'];
+const modelList: Check = [(v) => Array.isArray(v) && v.length <= MAX_OWNED_NODES && v.every(text(MAX_MODEL_NAME_LENGTH)[0]), 'a list of model names'];
 const outcome: Check = [(v) => REQUEST_OUTCOMES.includes(v as RequestOutcome), `one of ${REQUEST_OUTCOMES.join(', ')}`];
 const epoch: Check = [(v) => Number.isSafeInteger(v), 'a whole number'];
 
@@ -123,7 +124,7 @@ const canaryMark: Check = [(v) => v === null || (isObject(v) && fieldProblem(v, 
 
 const FIELDS: { [T in LedgerRecord['type']]: Record<Exclude<keyof Extract<LedgerRecord, { type: T }>, 'type'>, Check> } = {
   request: {
-    id: text(128), time, node: nodeName, model: text(256), digest: nullable(text(128)), parameterSize: optional(text(32)),
+    id: text(128), time, node: nodeName, model: text(MAX_MODEL_NAME_LENGTH), digest: nullable(text(128)), parameterSize: optional(text(32)),
     keyId: nullable(text(128)), keyOwner: nodeList, route: text(256), stream: flag, outcome, finishReason: nullable(text(64)),
     ttftMs: nullable(millis), durationMs: millis, promptTokensReported: nullable(count), completionTokensReported: nullable(count),
     evalDurationNs: nullable(count), completionTokensObserved: count, contentChars: count, contentBytes: optional(count),
@@ -131,7 +132,7 @@ const FIELDS: { [T in LedgerRecord['type']]: Record<Exclude<keyof Extract<Ledger
   },
   probe: { node: nodeName, time, ok: flag, latencyMs: nullable(millis), models: modelList },
   canary: {
-    node: nodeName, time, model: text(256), digest: text(128), passed: flag, reason: text(1024), reference: nullable(nodeName),
+    node: nodeName, time, model: text(MAX_MODEL_NAME_LENGTH), digest: text(128), passed: flag, reason: text(1024), reference: nullable(nodeName),
     requestId: optional(text(128)),
   },
   flag: { node: nodeName, time, epoch, reason: text(1024) },

@@ -12,6 +12,7 @@ import { duration, readableFile } from '../../config/values.js';
 import { readYamlFile } from '../../config/yaml.js';
 import { ConfigError } from '../../errors.js';
 import { labelProblem } from '../../proto/names.js';
+import { HOUR_MS, SECOND_MS } from '../../time.js';
 
 /** One user key: its id (written to the ledger), the SHA-256 of the key, its limit and its owner's nodes. */
 export interface ApiKeyConfig {
@@ -51,8 +52,6 @@ export interface RoutingConfig {
   maxAttempts: number;
 }
 
-const SECOND_MS = 1000;
-const HOUR_MS = 3_600_000;
 
 const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;

@@ -6,9 +6,9 @@
  * has begun, the same errors go in-band: an SSE `data: {"error":...}` event or an NDJSON line.
  */
 import type { ServerResponse } from 'node:http';
-import { ErrorCodes, ProximaError, type ErrorCode } from '../../errors.js';
+import { ErrorCodes, HTTP_STATUS, ProximaError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { ERROR_CODE_HEADER } from '../../proto/http/error-response.js';
+import { ERROR_CODE_HEADER } from '../../proto/http/error.js';
 
 /** Which API a request came to: OpenAI's `/v1` or Ollama's `/api`. */
 export type Surface = 'openai' | 'ollama';
@@ -36,36 +36,41 @@ export class BadFieldError extends ProximaError {
   }
 }
 
-type Shape = readonly [status: number, type: string, openaiCode: string | null];
+/** OpenAI's error type and code. */
+type Shape = readonly [type: string, openaiCode: string | null];
 
 const BAD = 'invalid_request_error';
 const SERVER = 'server_error';
 
+/** The codes the endpoint raises itself, as OpenAI clients read them; their status is HTTP_STATUS's. */
 const SHAPES: Partial<Record<ErrorCode, Shape>> = {
-  [ErrorCodes.HTTP_BAD_REQUEST]: [400, BAD, null],
-  [ErrorCodes.UNAUTHORIZED]: [401, BAD, 'invalid_api_key'],
-  [ErrorCodes.FORBIDDEN]: [403, 'permission_error', 'forbidden'],
-  [ErrorCodes.HTTP_NOT_FOUND]: [404, BAD, 'unknown_url'],
-  [ErrorCodes.MODEL_NOT_FOUND]: [404, BAD, 'model_not_found'],
-  [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: [405, BAD, 'method_not_allowed'],
-  [ErrorCodes.HTTP_BODY_TIMEOUT]: [408, BAD, 'request_timeout'],
-  [ErrorCodes.HTTP_BODY_TOO_LARGE]: [413, BAD, 'request_too_large'],
-  [ErrorCodes.RATE_LIMITED]: [429, 'requests', 'rate_limit_exceeded'],
-  [ErrorCodes.NODE_OFFLINE]: [503, SERVER, 'model_unavailable'],
-  [ErrorCodes.NODES_BUSY]: [503, SERVER, 'model_overloaded'],
-  [ErrorCodes.SERVER_DRAINING]: [503, SERVER, 'server_shutting_down'],
-  [ErrorCodes.NODE_TIMEOUT]: [504, SERVER, 'timeout'],
+  [ErrorCodes.HTTP_BAD_REQUEST]: [BAD, null],
+  [ErrorCodes.UNAUTHORIZED]: [BAD, 'invalid_api_key'],
+  [ErrorCodes.FORBIDDEN]: ['permission_error', 'forbidden'],
+  [ErrorCodes.HTTP_NOT_FOUND]: [BAD, 'unknown_url'],
+  [ErrorCodes.MODEL_NOT_FOUND]: [BAD, 'model_not_found'],
+  [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: [BAD, 'method_not_allowed'],
+  [ErrorCodes.HTTP_BODY_TIMEOUT]: [BAD, 'request_timeout'],
+  [ErrorCodes.HTTP_BODY_TOO_LARGE]: [BAD, 'request_too_large'],
+  [ErrorCodes.RATE_LIMITED]: ['requests', 'rate_limit_exceeded'],
+  [ErrorCodes.MODEL_UNAVAILABLE]: [SERVER, 'model_unavailable'],
+  [ErrorCodes.NODES_BUSY]: [SERVER, 'model_overloaded'],
+  [ErrorCodes.SERVER_DRAINING]: [SERVER, 'server_shutting_down'],
+  [ErrorCodes.NODE_TIMEOUT]: [SERVER, 'timeout'],
 };
 
-/** Node-side failures: the node, its tunnel or its Ollama went wrong. */
-const NODE_ERROR: Shape = [502, SERVER, 'node_error'];
+/** Any other code is a node-side failure: the node, its tunnel or its Ollama went wrong. */
+const NODE_ERROR: Shape = [SERVER, 'node_error'];
+const NODE_ERROR_STATUS = 502;
 
 /** How `err` is shown to a user. An error that is not a ProximaError is a bug: 500, no details. */
 export function userError(err: unknown, param: string | null = null): UserError {
   if (!(err instanceof ProximaError)) {
     return { status: 500, type: SERVER, openaiCode: 'internal_error', message: 'internal error', code: undefined, param };
   }
-  const [status, type, openaiCode] = SHAPES[err.code] ?? NODE_ERROR;
+  const shape = SHAPES[err.code];
+  const status = shape === undefined ? NODE_ERROR_STATUS : (HTTP_STATUS[err.code] ?? NODE_ERROR_STATUS);
+  const [type, openaiCode] = shape ?? NODE_ERROR;
   return { status, type, openaiCode, message: err.message, code: err.code, param: err instanceof BadFieldError ? err.param : param };
 }
 

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { ModelCatalog, ModelHost } from './routing/model-catalog.js';
-import { displayName, modelKey, modelOwner } from './model-name.js';
+import { displayName, modelKey, modelOwner } from '../../proto/llm/model-name.js';
 
 /** The Ollama API version the endpoint speaks, for `/api/version` (the nodes' own versions vary). */
 export const OLLAMA_API_VERSION = '0.12.6';
@@ -37,13 +37,13 @@ export function listOpenAiModels(catalog: ModelCatalog): unknown {
 
 /**
  * `GET /v1/models/{id}`: the id as asked (as Ollama echoes it); PRX_ERR_MODEL_NOT_FOUND when nobody
- * shares it, PRX_ERR_NODE_OFFLINE when only offline nodes do.
+ * shares it, PRX_ERR_MODEL_UNAVAILABLE when only offline nodes do.
  */
 export function retrieveOpenAiModel(catalog: ModelCatalog, id: string): unknown {
   const key = modelKey(id);
   const found = key === undefined ? { status: 'unknown' as const } : catalog.lookup(key);
   if (found.status === 'unknown') throw new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `the model ${id.slice(0, 256)} does not exist on any node`);
-  if (found.status === 'offline') throw new ProximaError(ErrorCodes.NODE_OFFLINE, `every node sharing ${displayName(key!)} is offline`);
+  if (found.status === 'offline') throw new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key!)} is offline`);
   return openaiModel(id, key!, found.hosts);
 }
 

@@ -7,7 +7,7 @@
  */
 import { BadFieldError } from './api-errors.js';
 import type { ApiRoute } from './api-routes.js';
-import { modelKey } from './model-name.js';
+import { modelKey } from '../../proto/llm/model-name.js';
 
 /** A parsed request, ready to send. */
 export interface LlmRequest {

@@ -83,7 +83,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     } catch (err) {
       if (user.signal.aborted) return;
       // Past a failed attempt, "no other node" is that node's failure; anything else (busy) is itself.
-      const shown = last?.result.retry !== undefined && hasCode(err, ErrorCodes.NODE_OFFLINE) ? last.result.retry : err;
+      const shown = last?.result.retry !== undefined && hasCode(err, ErrorCodes.MODEL_UNAVAILABLE) ? last.result.retry : err;
       writer.fail(shown, ctx.routing.retryAfterMs);
       if (last !== undefined) record(last.host, { ...last.result, outcome: 'node_error' });
       return;

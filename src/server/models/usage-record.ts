@@ -9,7 +9,7 @@ import type { ApiCaller } from './api-keys.js';
 import type { ApiRoute } from './api-routes.js';
 import type { LlmRequest } from './llm-request.js';
 import type { ModelHost } from './routing/model-catalog.js';
-import { displayName } from './model-name.js';
+import { displayName } from '../../proto/llm/model-name.js';
 
 /** Where records go: the ledger in the server, a list in tests. Must not throw. */
 export type UsageSink = (record: RequestRecord) => void;

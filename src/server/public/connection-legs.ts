@@ -11,9 +11,9 @@
 import type { Logger } from '../../log.js';
 import { serializeRequestHead } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
-import { forwardedEdits, remotePeer, type SocketPeer } from './forwarded-headers.js';
+import { forwardedEdits, remotePeer } from './forwarded-headers.js';
 import { NodeLeg, type LegOwner } from './node-leg.js';
-import type { NodeDirectory, NodeStream } from '../node-directory.js';
+import type { NodeDirectory, NodeStream, SocketPeer } from '../node-directory.js';
 import { refreshUpstream, sameUpstream, type Upstream } from './tenant-binding.js';
 
 /** Idle streams a connection keeps for upstreams it may come back to. */

@@ -1,11 +1,10 @@
 /**
- * The short plain-text pages a tenant host gets when the super node answers itself (ARCHITECTURE
- * decision 7): the status, one line naming the node and service where that helps, and the error
+ * The short plain-text pages a tenant host gets when the super node answers itself: the status
+ * (src/errors.ts HTTP_STATUS), one line naming the node and service where that helps, and the error
  * code in `Proxima-Error`. Details of the node's own network never reach the page.
  */
-import { ErrorCodes, ProximaError } from '../../errors.js';
-import { HttpError } from '../../proto/http/error.js';
-import { httpErrorResponse, REASON_PHRASES } from '../../proto/http/error-response.js';
+import { ErrorCodes, HTTP_STATUS, ProximaError, type ErrorCode } from '../../errors.js';
+import { HttpError, httpErrorResponse, REASON_PHRASES } from '../../proto/http/error.js';
 
 /** What a page may name. Hosts and names are validated before they get here: safe to echo. */
 export interface PageContext {
@@ -29,34 +28,44 @@ export function describeError(err: unknown, ctx: PageContext): Page {
   const code = err instanceof ProximaError ? err.code : ErrorCodes.MUX_CONNECTION_LOST;
   const node = `node ${ctx.node ?? 'unknown'}`;
   const service = `service ${ctx.service ?? 'unknown'}`;
-  const page = (status: number, text: string): Page => ({ status, code, text: `${text}\n` });
+  const text = pageText(code, ctx, node, service);
+  // An HttpError knows which side erred: a node's bad response is 502 whatever its code.
+  const status = err instanceof HttpError ? err.status : (HTTP_STATUS[code] ?? TUNNEL_FAILED);
+  if (text !== undefined) return { status, code, text: `${text}\n` };
+  if (err instanceof HttpError && status < 500) return { status, code, text: `${REASON_PHRASES[status] ?? 'Bad Request'}\n` };
+  if (err instanceof HttpError) return { status, code, text: `${node}: ${service} sent no valid response\n` };
+  return { status: TUNNEL_FAILED, code, text: `${node}: the tunnel to ${service} failed\n` };
+}
+
+/** The status of a failure on the way to a node that no code names. */
+const TUNNEL_FAILED = 502;
+
+/** The line a page says for `code`, naming the node and service where that helps; undefined for a generic page. */
+function pageText(code: ErrorCode, ctx: PageContext, node: string, service: string): string | undefined {
   switch (code) {
     case ErrorCodes.UNKNOWN_HOST:
-      return page(404, `no node answers to ${ctx.host ?? 'this host'}`);
+      return `no node answers to ${ctx.host ?? 'this host'}`;
     case ErrorCodes.NODE_OFFLINE:
-      return page(502, `${node} is offline`);
+      return `${node} is offline`;
     case ErrorCodes.SERVICE_UNKNOWN:
-      return page(404, `${node} has no ${ctx.service === undefined ? 'service' : service}`);
+      return `${node} has no ${ctx.service === undefined ? 'service' : service}`;
     case ErrorCodes.TARGET_UNREACHABLE:
-      return page(502, `${node}: ${service} refused the connection`);
+      return `${node}: ${service} refused the connection`;
     case ErrorCodes.NODE_TIMEOUT:
-      return page(504, `${node} did not answer in time`);
+      return `${node} did not answer in time`;
     case ErrorCodes.SERVER_DRAINING:
     case ErrorCodes.MUX_GOAWAY:
-      return page(503, `${node} is shutting down; try again shortly`);
+      return `${node} is shutting down; try again shortly`;
     case ErrorCodes.HTTP_BAD_RESPONSE:
-      return page(502, `${node}: ${service} sent no valid response`);
+      return `${node}: ${service} sent no valid response`;
     case ErrorCodes.HTTP_HEAD_TIMEOUT:
     case ErrorCodes.HTTP_BODY_TIMEOUT:
-      return page(408, REASON_PHRASES[408]!);
+      return REASON_PHRASES[408];
     case ErrorCodes.HTTP_MISDIRECTED:
-      return page(421, `this connection is for ${ctx.boundHost ?? 'another host'}; open a new one for ${ctx.host ?? 'this host'}`);
+      return `this connection is for ${ctx.boundHost ?? 'another host'}; open a new one for ${ctx.host ?? 'this host'}`;
     default:
-      break;
+      return undefined;
   }
-  if (err instanceof HttpError && err.status < 500) return page(err.status, REASON_PHRASES[err.status] ?? 'Bad Request');
-  if (err instanceof HttpError) return page(502, `${node}: ${service} sent no valid response`);
-  return page(502, `${node}: the tunnel to ${service} failed`);
 }
 
 /** The complete response bytes of the page for `err`, with `Connection: close`. */

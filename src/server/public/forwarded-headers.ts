@@ -7,13 +7,7 @@
 import net from 'node:net';
 import type { RequestHeadEdits } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
-import type { RemotePeer } from '../node-directory.js';
-
-/** The TCP peer of a public connection. */
-export interface SocketPeer {
-  address: string;
-  port: number;
-}
+import type { RemotePeer, SocketPeer } from '../node-directory.js';
 
 /**
  * Who the node should think is asking. The socket's peer, or, with `trustProxy`, the last

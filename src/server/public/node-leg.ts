@@ -6,7 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { noteBytesRead } from '../../runtime/gc-tuning.js';
+import { noteBytesRead } from '../../runtime/index.js';
 import type { Logger } from '../../log.js';
 import { abortStream, closedCleanly } from '../../streams/stream-relay.js';
 import type { NodeStream } from '../node-directory.js';

@@ -9,17 +9,17 @@
  */
 import type { Socket } from 'node:net';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { noteBytesRead } from '../../runtime/gc-tuning.js';
+import { noteBytesRead } from '../../runtime/index.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
 import { relay } from '../../streams/stream-relay.js';
 import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type LegSettings } from './connection-legs.js';
 import { ConnectionTimer } from './connection-timer.js';
 import { errorPage } from './error-page.js';
-import type { SocketPeer } from './forwarded-headers.js';
 import type { NodeLeg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
 import { TenantBinding } from './tenant-binding.js';
+import type { SocketPeer } from '../node-directory.js';
 
 /** What every connection of a listener shares. */
 export interface ConnectionSettings extends LegSettings {

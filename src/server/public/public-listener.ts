@@ -5,14 +5,41 @@
  * connections, drains on close, and counts connections for metrics.
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { DEFAULT_SERVER_CONFIG, type HttpConfig } from '../config.js';
-import type { BoundAddress, PublicListenerContext } from '../server.js';
+import { DEFAULT_SERVER_CONFIG, type HttpConfig, type ServerConfig } from '../config.js';
+import type { LedgerWriter } from '../ledger/ledger-writer.js';
 import { LiveList } from '../../streams/live-list.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { acceptWithSharedShapes, type AcceptOptions } from '../../runtime/accept-sockets.js';
+import { tuneAcceptPath, type AcceptOptions } from '../../runtime/index.js';
 import { ApiServer, type ApiHandler } from '../api-host/api-server.js';
 import type { NodeDirectory } from '../node-directory.js';
 import { PublicConnection, type ConnectionSettings } from './public-connection.js';
+
+/** A host and a port as bound. */
+export interface BoundAddress {
+  host: string;
+  port: number;
+}
+
+/** What the super node needs of its public HTTP listener. */
+export interface PublicListenerHandle {
+  address(): BoundAddress;
+  /** Stops accepting and lets requests in flight finish (bounded by http.drainTimeoutMs). */
+  close(): Promise<void>;
+  destroy(err?: Error): Promise<void>;
+}
+
+/** What the public listener is built from. */
+export interface PublicListenerContext {
+  config: ServerConfig;
+  directory: NodeDirectory;
+  /** For requests to the API host (the bare domain, `api.<domain>`, an IP address). */
+  api: ApiHandler;
+  /** Where the API appends one record per routed request. */
+  ledger: LedgerWriter;
+  logger: Logger;
+}
+
+export type PublicListenerFactory = (context: PublicListenerContext) => Promise<PublicListenerHandle>;
 
 /** Options of a PublicListener; the `http.*` settings of server.yaml spread in as they are. */
 export interface PublicListenerOptions extends Partial<Omit<HttpConfig, 'listen'>> {
@@ -92,7 +119,7 @@ export class PublicListener {
       this.server.once('error', reject);
       this.server.listen(address.port, address.host, () => {
         this.server.off('error', reject);
-        acceptWithSharedShapes(this.server, ACCEPT);
+        tuneAcceptPath(this.server, ACCEPT);
         const info = this.server.address() as AddressInfo;
         this.bound = { host: info.address, port: info.port };
         resolve(this.address());

@@ -4,7 +4,8 @@
  * reader can hold what follows a request (until an upgrade is answered, say), or a request whose
  * head it has read (until the answers due on another tunnel stream are out), and stop for good.
  */
-import { createBodyFramer, type BodyFramer } from '../../proto/http/body.js';
+import { createBodyFramer } from '../../proto/http/body.js';
+import type { BodyFramer } from '../../proto/http/framing.js';
 import { RequestHeadParser, type RequestHead } from '../../proto/http/request-head.js';
 
 /** Where a reader sends what it reads. */

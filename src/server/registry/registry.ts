@@ -1,6 +1,6 @@
 /**
  * The registry of nodes: who may connect, with which key. It issues tokens (add, rotate), forgets
- * nodes (revoke) and checks logins by challenge-response (ARCHITECTURE decision 2). Tokens exist
+ * nodes (revoke) and checks logins by challenge-response (docs/protocol.md "Authentication"). Tokens exist
  * only in the answers to add and rotate: the store keeps key ids, and tokens are re-derived from the
  * server secret when a node logs in.
  */

@@ -3,7 +3,7 @@
  * so epochs are UTC days). Credit earned in an epoch is pending until the epoch has ended and
  * settled; then it is validated, unless the node failed a check in it.
  */
-import type { RewardRules } from './reward-rules.js';
+import type { RewardRules } from './rules.js';
 
 /** Where an epoch stands at a given time. */
 export type EpochState = 'open' | 'settling' | 'closed';

@@ -5,7 +5,7 @@
  * the smaller), and a size only one node claims counts in full only once a canary against another
  * node confirmed the digest.
  */
-import type { RewardRules } from './reward-rules.js';
+import type { RewardRules } from './rules.js';
 
 const SIZE = /^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$/i;
 const BILLIONS_PER_UNIT: Record<string, number> = { K: 1e-6, M: 1e-3, B: 1, T: 1e3 };

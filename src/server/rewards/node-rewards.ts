@@ -4,7 +4,8 @@
  * epoch is validated; the rest is pending.
  */
 import type { Epochs } from './epochs.js';
-import { TOKENS_PER_CREDIT, type RewardRules } from './reward-rules.js';
+import { TOKENS_PER_CREDIT, type RewardRules } from './rules.js';
+import { HOUR_MS } from '../../time.js';
 
 /** What a node earned in a window; the JSON of `rewards --json`, `/admin/rewards` and `/nodes/NAME/usage`. */
 export interface NodeRewards {
@@ -72,7 +73,6 @@ export interface SettleContext {
   weight(epoch: number, model: string): number;
 }
 
-const HOUR_MS = 3_600_000;
 
 /** Zeroed counters. */
 export function emptyCounts(): NodeCounts {

@@ -4,7 +4,7 @@
  * the super node measured itself, with slack for tunnel jitter, so an honest node never fails one.
  */
 import type { RequestRecord } from '../ledger/ledger-record.js';
-import type { RewardRules } from './reward-rules.js';
+import type { RewardRules } from './rules.js';
 
 type PlausibilityRules = Pick<RewardRules, 'maxTokensPerSecond' | 'maxTokensPerSecondAt1B' | 'timingSlackMs' | 'observedSlackTokens'>;
 

@@ -6,7 +6,7 @@
 import type { RequestRecord } from '../ledger/ledger-record.js';
 import { claimedWeight } from './model-weight.js';
 import { implausibility } from './plausibility.js';
-import type { RewardRules } from './reward-rules.js';
+import type { RewardRules } from './rules.js';
 
 /**
  * Tokenizers of current models average well over 2 bytes of UTF-8 a token on prose in any language

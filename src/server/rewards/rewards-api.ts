@@ -14,7 +14,7 @@ import type { ApiPart } from '../api-host/api-router.js';
 import { bearerToken, sendError, sendJson } from '../api-host/http-json.js';
 import type { SkippedLine } from '../ledger/ledger-reader.js';
 import type { NodeRewards } from './node-rewards.js';
-import type { RewardRules } from './reward-rules.js';
+import type { RewardRules } from './rules.js';
 import { computeRewards, idleNodeRewards, resolveWindow, type RewardsQuery } from './rewards-query.js';
 import type { RewardsWindow } from './rewards-tally.js';
 import type { Registry } from '../registry/registry.js';

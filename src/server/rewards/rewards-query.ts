@@ -6,7 +6,7 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import { Epochs } from './epochs.js';
 import { readLedger, type SkippedLine } from '../ledger/ledger-reader.js';
 import { emptyCounts, settleNode, type NodeRewards } from './node-rewards.js';
-import type { RewardRules } from './reward-rules.js';
+import type { RewardRules } from './rules.js';
 import { RewardsTally, type RewardsWindow } from './rewards-tally.js';
 
 /** The options as typed: `--epoch N`, or `--from T [--to T]` (T: ISO 8601 or milliseconds since the Unix epoch). */

@@ -11,7 +11,7 @@ import { recordTimeMs, type CanaryRecord, type LedgerRecord, type ProbeRecord, t
 import { ModelWeights, modelKey } from './model-weight.js';
 import { judgeRequest } from './request-credit.js';
 import { emptyCounts, round, settleNode, type NodeCounts, type NodeEpoch, type NodeRewards } from './node-rewards.js';
-import type { RewardRules } from './reward-rules.js';
+import type { RewardRules } from './rules.js';
 
 /** A span of time, [fromMs, toMs), in milliseconds since the Unix epoch. */
 export interface RewardsWindow {

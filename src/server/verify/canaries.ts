@@ -12,15 +12,14 @@
 import { judgeCanary, type CanaryVerdict } from '../rewards/canary-judge.js';
 import { Epochs } from '../rewards/epochs.js';
 import type { CanaryRecord, FlagRecord, LedgerRecord, RequestRecord } from '../ledger/ledger-record.js';
-import type { RewardRules } from '../rewards/reward-rules.js';
+import type { RewardRules, VerifyRules } from '../rewards/rules.js';
 import type { Logger } from '../../log.js';
 import { newRequestId } from '../models/model-api.js';
-import { modelKey } from '../models/model-name.js';
+import { modelKey } from '../../proto/llm/model-name.js';
 import type { AnswerText } from '../../proto/llm/text.js';
 import { callCanary, type CanaryApi } from './canary-call.js';
 import { CANARY_PROMPTS, canaryBody, isCanaryRoute, type CanaryRoute } from './canary-prompts.js';
 import { ReferenceAnswers, type Reference } from './reference-answers.js';
-import type { VerifyRules } from '../rewards/verify-rules.js';
 
 /** What one canary wrote: its request record, and its verdict and flag when there were any. */
 export interface CanaryOutcome {

@@ -57,7 +57,7 @@ export async function callCanary(api: CanaryApi, call: CanaryCall): Promise<Cana
   try {
     lease = await api.router.acquire(call.key, { exclude, wait: false, signal: call.signal });
   } catch (err) {
-    if (hasCode(err, ErrorCodes.NODES_BUSY) || hasCode(err, ErrorCodes.NODE_OFFLINE)) return undefined;
+    if (hasCode(err, ErrorCodes.NODES_BUSY) || hasCode(err, ErrorCodes.MODEL_UNAVAILABLE)) return undefined;
     throw err;
   }
   const { host } = lease;

@@ -4,7 +4,7 @@
  * to `consider`; `close()` stops both (what is in flight is cut, not recorded) and leaves no timer.
  */
 import type { Logger } from '../../log.js';
-import type { RewardsConfig } from '../ledger/ledger-config.js';
+import type { RewardsConfig } from '../rewards/rewards-config.js';
 import type { LedgerRecord, ProbeRecord, RequestRecord } from '../ledger/ledger-record.js';
 import { Canaries, type CanaryOutcome } from './canaries.js';
 import type { CanaryApi } from './canary-call.js';

@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from '../../log.js';
 import type { ProbeRecord } from '../ledger/ledger-record.js';
 import type { ModelHost } from '../models/routing/model-catalog.js';
-import { modelKey } from '../models/model-name.js';
+import { modelKey } from '../../proto/llm/model-name.js';
 import { askNode } from './node-answer.js';
 
 /** What the prober reads of the catalog: the online hosts of every model, and word when they change. */

@@ -7,7 +7,7 @@ t.test('errors: OpenAI shape with types and codes, Ollama shape a string, bugs s
   t.same(JSON.parse(errorBody('openai', notFound)), { error: { message: 'no node shares the model x', type: 'invalid_request_error', param: null, code: 'model_not_found' } });
   t.same(JSON.parse(errorBody('ollama', notFound)), { error: 'no node shares the model x' });
   t.same(userError(new BadFieldError('model', 'model is required')).param, 'model');
-  const statuses = [ErrorCodes.UNAUTHORIZED, ErrorCodes.FORBIDDEN, ErrorCodes.RATE_LIMITED, ErrorCodes.NODES_BUSY, ErrorCodes.NODE_OFFLINE, ErrorCodes.NODE_TIMEOUT, ErrorCodes.NODE_FAILED, ErrorCodes.TARGET_UNREACHABLE, ErrorCodes.MUX_STREAM_RESET]
+  const statuses = [ErrorCodes.UNAUTHORIZED, ErrorCodes.FORBIDDEN, ErrorCodes.RATE_LIMITED, ErrorCodes.NODES_BUSY, ErrorCodes.MODEL_UNAVAILABLE, ErrorCodes.NODE_TIMEOUT, ErrorCodes.NODE_FAILED, ErrorCodes.TARGET_UNREACHABLE, ErrorCodes.MUX_STREAM_RESET]
     .map((code) => userError(new ProximaError(code, 'x')).status);
   t.same(statuses, [401, 403, 429, 503, 503, 504, 502, 502, 502]);
   t.same(userError(new Error('/secret/path exploded')), { status: 500, type: 'server_error', openaiCode: 'internal_error', message: 'internal error', code: undefined, param: null });

@@ -118,7 +118,7 @@ t.test('the openai client against a super node with two real nodes', async (t) =
     await cluster.clients.alpha!.exited;
     const offline = await rejection(t, client.embeddings.create({ model: 'all-minilm', input: 'x' }));
     t.ok(offline instanceof InternalServerError);
-    t.same([offline.status, offline.code, offline.headers.get('retry-after'), offline.headers.get('proxima-error')], [503, 'model_unavailable', '5', 'PRX_ERR_NODE_OFFLINE']);
+    t.same([offline.status, offline.code, offline.headers.get('retry-after'), offline.headers.get('proxima-error')], [503, 'model_unavailable', '5', 'PRX_ERR_MODEL_UNAVAILABLE']);
     t.same((await client.models.list()).data.map((m) => m.id).sort(), ['llama3.2:latest', 'qwen2.5:0.5b'], 'the list has only online nodes\' models');
     const served = await client.chat.completions.create({ model: 'llama3.2', messages: HI }).withResponse();
     t.equal(served.response.headers.get('x-proxima-node'), 'beta', 'the other node serves what it shares');

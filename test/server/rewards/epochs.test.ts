@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Epochs } from '../../../src/server/rewards/epochs.js';
-import { DEFAULT_REWARD_RULES } from '../../../src/server/rewards/reward-rules.js';
+import { DEFAULT_REWARD_RULES } from '../../../src/server/rewards/rules.js';
 import { DAY_MS, T0 } from '../../fixtures/ledger-records.js';
 
 t.test('default epochs are UTC days counted from 1970', async (t) => {

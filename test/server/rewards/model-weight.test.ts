@@ -1,6 +1,6 @@
 import t from 'tap';
 import { claimedWeight, modelKey, ModelWeights, parameterBillions } from '../../../src/server/rewards/model-weight.js';
-import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/reward-rules.js';
+import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/rules.js';
 
 t.test('parameter_size as Ollama writes it, in billions', async (t) => {
   const cases: [string | null | undefined, number | undefined][] = [

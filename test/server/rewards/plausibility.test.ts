@@ -1,6 +1,6 @@
 import t from 'tap';
 import { implausibility, tokensPerSecondCeiling } from '../../../src/server/rewards/plausibility.js';
-import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/reward-rules.js';
+import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/rules.js';
 import { request } from '../../fixtures/ledger-records.js';
 
 t.test('the speed ceiling falls with model size, under an absolute one', async (t) => {

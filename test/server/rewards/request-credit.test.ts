@@ -1,6 +1,6 @@
 import t from 'tap';
 import { billedTokens, judgeRequest, observedCompletionTokens } from '../../../src/server/rewards/request-credit.js';
-import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/reward-rules.js';
+import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/rules.js';
 import { request } from '../../fixtures/ledger-records.js';
 
 t.test('an honest stream is billed what it reported', async (t) => {

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { LedgerRecord } from '../../../src/server/ledger/ledger-record.js';
 import { LedgerWriter } from '../../../src/server/ledger/ledger-writer.js';
-import { DEFAULT_REWARD_RULES } from '../../../src/server/rewards/reward-rules.js';
+import { DEFAULT_REWARD_RULES } from '../../../src/server/rewards/rules.js';
 import { openRegistry } from '../../../src/server/registry/open-registry.js';
 import { createRewardsApi } from '../../../src/server/rewards/rewards-api.js';
 import type { ProximaServer } from '../../../src/server/server.js';

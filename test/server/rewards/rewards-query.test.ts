@@ -2,7 +2,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SkippedLine } from '../../../src/server/ledger/ledger-reader.js';
-import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/reward-rules.js';
+import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/rules.js';
 import { computeRewards, idleNodeRewards, parseTime, resolveWindow } from '../../../src/server/rewards/rewards-query.js';
 import { at, DAY_MS, request, T0 } from '../../fixtures/ledger-records.js';
 

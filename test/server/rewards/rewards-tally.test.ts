@@ -2,7 +2,7 @@ import t from 'tap';
 import { judgeCanary } from '../../../src/server/rewards/canary-judge.js';
 import type { LedgerRecord, RequestRecord } from '../../../src/server/ledger/ledger-record.js';
 import type { NodeRewards } from '../../../src/server/rewards/node-rewards.js';
-import { DEFAULT_REWARD_RULES, type RewardRules } from '../../../src/server/rewards/reward-rules.js';
+import { DEFAULT_REWARD_RULES, type RewardRules } from '../../../src/server/rewards/rules.js';
 import { RewardsTally, type RewardsWindow } from '../../../src/server/rewards/rewards-tally.js';
 import { at, canary, DAY_MS, flag, probe, request, T0 } from '../../fixtures/ledger-records.js';
 

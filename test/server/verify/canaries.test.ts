@@ -1,5 +1,5 @@
 import t from 'tap';
-import { modelKey } from '../../../src/server/models/model-name.js';
+import { modelKey } from '../../../src/proto/llm/model-name.js';
 import { startApiCluster } from '../../fixtures/stacks/api-cluster.js';
 import { routingTarget } from '../../fixtures/stacks/routing-target.js';
 

@@ -10,7 +10,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LedgerRecord, RequestRecord } from '../../../src/server/ledger/ledger-record.js';
-import { modelKey } from '../../../src/server/models/model-name.js';
+import { modelKey } from '../../../src/proto/llm/model-name.js';
 import { startApiCluster, TEST_KEY, collect, type ApiCluster } from '../../fixtures/stacks/api-cluster.js';
 import { tempDir } from '../../fixtures/stacks/control-plane.js';
 import { routingTarget, seededRandom } from '../../fixtures/stacks/routing-target.js';
@@ -29,7 +29,7 @@ const REWARDS = {
 const HONEST = ['honest-a', 'honest-b'];
 /**
  * The inflater reports 1.5 times the tokens it sends: past the canary's tolerance (10 % + 1), yet
- * believed on whole answers, whose text bounds the count loosely (README "Credit"): only canaries catch it.
+ * believed on whole answers, whose text bounds the count loosely (docs/rewards.md "Credit"): only canaries catch it.
  */
 const CHEATS = ['inflater', 'impostor'];
 

@@ -1,7 +1,7 @@
 /**
  * What the super node saw of one answer, for the ledger: how it finished, what usage the node
  * reported, and what content it really delivered. A node's counts are its claims; the content seen
- * here bounds them (README "Credit"). A stream's observed tokens are its content-bearing chunks,
+ * here bounds them (docs/rewards.md "Credit"). A stream's observed tokens are its content-bearing chunks,
  * except that a tool call arrives whole in one chunk: it counts ceil(characters / 2).
  */
 import type { OllamaFrame, OpenAiFrame } from '../../../proto/llm/frames.js';

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../../log.js';
 import type { ModelAdvert, ServiceAdvert } from '../../../proto/control/messages.js';
 import type { LiveNode } from '../../node-directory.js';
-import { modelKey } from '../model-name.js';
+import { modelKey } from '../../../proto/llm/model-name.js';
 
 /** A live node as the API routes to it: it also says whether it still takes new work. */
 export interface ModelNode extends LiveNode {

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
 import type { ModelHost, ModelLookup } from './model-catalog.js';
-import { displayName } from '../model-name.js';
+import { displayName } from '../../../proto/llm/model-name.js';
 
 /** A slot on a host, held while a request runs there. */
 export interface Lease {
@@ -91,7 +91,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
 
   /**
    * A slot for the model `key` (normalised): at once when a host has room, else after waiting.
-   * Rejects with PRX_ERR_MODEL_NOT_FOUND (nobody shares it), PRX_ERR_NODE_OFFLINE (only offline or
+   * Rejects with PRX_ERR_MODEL_NOT_FOUND (nobody shares it), PRX_ERR_MODEL_UNAVAILABLE (only offline or
    * excluded nodes do), PRX_ERR_NODES_BUSY (queue full or wait over), PRX_ERR_SERVER_DRAINING.
    */
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
@@ -99,7 +99,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     const found = this.#options.catalog.lookup(key);
     if (found.status === 'unknown') return Promise.reject(new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `no node shares the model ${displayName(key)}`));
     const hosts = found.status === 'online' ? found.hosts.filter((h) => !options.exclude?.has(h.node.name)) : [];
-    if (hosts.length === 0) return Promise.reject(new ProximaError(ErrorCodes.NODE_OFFLINE, `every node sharing ${displayName(key)} is offline`));
+    if (hosts.length === 0) return Promise.reject(new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key)} is offline`));
     const host = this.#pick(hosts, options.ignoreCapacity === true);
     if (host !== undefined) return Promise.resolve(this.#lease(host));
     const { maxQueued, maxQueueWaitMs } = this.#options;

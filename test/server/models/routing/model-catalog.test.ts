@@ -88,7 +88,7 @@ t.test('the last advertisement survives a restart: a model only an offline node 
   const again = await start();
   const url = `http://127.0.0.1:${again.httpAddress()!.port}`;
   const chat = await postJson(`${url}/v1/chat/completions`, { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
-  t.same([chat.status, JSON.parse(chat.text).error.code, chat.headers['proxima-error']], [503, 'model_unavailable', 'PRX_ERR_NODE_OFFLINE']);
+  t.same([chat.status, JSON.parse(chat.text).error.code, chat.headers['proxima-error']], [503, 'model_unavailable', 'PRX_ERR_MODEL_UNAVAILABLE']);
   t.equal((await rawRequest(`${url}/v1/models/llama3.2`)).status, 503);
   const other = await postJson(`${url}/api/chat`, { model: 'mistral', messages: [] });
   t.same([other.status, JSON.parse(other.text)], [404, { error: 'no node shares the model mistral:latest' }]);

@@ -121,9 +121,9 @@ t.test('unknown, offline and excluded models; metadata takes no slot; a new node
   const { catalog, router } = setup();
   catalog.offline.add('gone');
   t.equal(code(await router.acquire('nope').catch((e: unknown) => e)), 'PRX_ERR_MODEL_NOT_FOUND');
-  t.equal(code(await router.acquire('gone').catch((e: unknown) => e)), 'PRX_ERR_NODE_OFFLINE');
+  t.equal(code(await router.acquire('gone').catch((e: unknown) => e)), 'PRX_ERR_MODEL_UNAVAILABLE');
   catalog.add('m', 'a', 1);
-  t.equal(code(await router.acquire('m', { exclude: new Set(['a']) }).catch((e: unknown) => e)), 'PRX_ERR_NODE_OFFLINE', 'only excluded nodes');
+  t.equal(code(await router.acquire('m', { exclude: new Set(['a']) }).catch((e: unknown) => e)), 'PRX_ERR_MODEL_UNAVAILABLE', 'only excluded nodes');
   t.notOk(router.hasOther('m', new Set(['a'])));
   const held = await router.acquire('m');
   const show: Lease = await router.acquire('m', { ignoreCapacity: true });

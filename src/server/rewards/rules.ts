@@ -1,9 +1,12 @@
 /**
- * The numbers the reward procedure runs on: the `rewards` section of server.yaml, with defaults.
- * One credit is 1,000 generated tokens of a 1B-parameter model.
+ * The numbers the reward procedure runs on, with their defaults: the credit rules, and the numbers
+ * of the checks that feed them (availability probes and canaries). Both sit in server.yaml's
+ * `rewards` section (`probeIntervalMs` is a credit rule too: each passed probe stands for that much
+ * uptime). One credit is 1,000 generated tokens of a 1B-parameter model.
  */
+import { HOUR_MS, SECOND_MS } from '../../time.js';
 
-/** Every tunable of the credit rules; see README "Rewards" for what each means. */
+/** Every tunable of the credit rules; docs/rewards.md "Credit" says what each means. */
 export interface RewardRules {
   /** Epoch length; epochs are counted from `epochOriginMs`. */
   epochLengthMs: number;
@@ -36,8 +39,6 @@ export interface RewardRules {
   implausibleToFlag: number;
 }
 
-const HOUR_MS = 3_600_000;
-
 /** The defaults, as a super node with no `rewards` section runs. */
 export const DEFAULT_REWARD_RULES: Readonly<RewardRules> = Object.freeze({
   epochLengthMs: 24 * HOUR_MS,
@@ -50,7 +51,7 @@ export const DEFAULT_REWARD_RULES: Readonly<RewardRules> = Object.freeze({
   maxModelWeight: 1000,
   unconfirmedModelWeight: 8,
   uptimeCreditPerHour: 0.1,
-  probeIntervalMs: 60_000,
+  probeIntervalMs: 60 * SECOND_MS,
   maxTokensPerSecond: 1000,
   maxTokensPerSecondAt1B: 5000,
   timingSlackMs: 1000,
@@ -59,3 +60,34 @@ export const DEFAULT_REWARD_RULES: Readonly<RewardRules> = Object.freeze({
 
 /** Generated tokens per credit. */
 export const TOKENS_PER_CREDIT = 1000;
+
+/** How nodes are probed and how often their answers are checked; docs/rewards.md "Probes, canaries and flags". */
+export interface VerifyRules {
+  /** A probe's answer must come within this; a slower node fails the probe. */
+  probeTimeoutMs: number;
+  /** The share of user requests followed by a canary to the same node (0: none). */
+  canaryShare: number;
+  /** The share for a node that has passed fewer than `newNodeCanaries` canaries since the super node started. */
+  newNodeCanaryShare: number;
+  newNodeCanaries: number;
+  /** Tokens a canary asks for (`max_tokens` / `num_predict`): short answers drift least between GPUs. */
+  canaryMaxTokens: number;
+  /** A canary (or a reference answer) must be over within this. */
+  canaryTimeoutMs: number;
+  /** Canaries in flight at once, over all nodes (one per node at most, whatever this says). */
+  maxCanariesInFlight: number;
+  /** A reference node's answer to a canary prompt is reused this long for the same digest and route. */
+  referenceCacheMs: number;
+}
+
+/** The defaults, as a super node with no such keys runs. */
+export const DEFAULT_VERIFY_RULES: Readonly<VerifyRules> = Object.freeze({
+  probeTimeoutMs: 10 * SECOND_MS,
+  canaryShare: 0.02,
+  newNodeCanaryShare: 0.2,
+  newNodeCanaries: 5,
+  canaryMaxTokens: 32,
+  canaryTimeoutMs: 120 * SECOND_MS,
+  maxCanariesInFlight: 8,
+  referenceCacheMs: HOUR_MS,
+});

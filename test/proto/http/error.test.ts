@@ -1,5 +1,5 @@
 import t from 'tap';
-import { httpErrorResponse, REASON_PHRASES } from '../../../src/proto/http/error-response.js';
+import { httpErrorResponse, REASON_PHRASES } from '../../../src/proto/http/error.js';
 import { readResponses } from '../../fixtures/wire/http-messages.js';
 import { nodeClientReads } from '../../fixtures/wire/node-http-oracle.js';
 

@@ -1,0 +1,65 @@
+/**
+ * The one switch for the runtime tricks: code that relies on Node or V8 internals, not on their
+ * documented API. `runtime.tuning` in either config file (or PROXIMA_RUNTIME_TUNING, which wins)
+ * is `auto` or `off`. `auto` applies each trick only where it was measured to help: Node 20 with
+ * V8 11.3 (docs/benchmarks.md "Runtime tuning on and off" has both rows; docs/performance-notes.md
+ * says how each trick was found). Elsewhere, and with `off`, the programs run on Node's defaults:
+ * no other code depends on a trick being on.
+ */
+import { ConfigError } from '../errors.js';
+
+/** The values of `runtime.tuning`. */
+export const TUNING_MODES = ['auto', 'off'] as const;
+export type TuningMode = (typeof TUNING_MODES)[number];
+
+/** The environment variable that overrides `runtime.tuning`. */
+export const TUNING_ENV = 'PROXIMA_RUNTIME_TUNING';
+
+/** What a trick needs of the runtime to be applied in `auto`. */
+export interface RuntimeFacts {
+  /** process.versions.node, e.g. `20.20.2`. */
+  node: string;
+  /** process.versions.v8, e.g. `11.3.244.8-node.38`. */
+  v8: string;
+  /** glibc's version when the process runs on glibc, else undefined (musl, macOS, Windows). */
+  glibc: string | undefined;
+}
+
+/** Every trick, by name, with what it does (for the log) and where it was measured. */
+export const TRICKS = {
+  'array-buffer-sweep': 'V8 frees dead socket buffers within each scavenge, not on a background thread',
+  'young-generation-cap': 'the young generation stops growing at 4 MiB',
+  'scavenge-on-reads': 'a young-generation collection every 4 MiB read from sockets',
+  'glibc-keep-freed': 'glibc keeps the memory a scavenge frees for the next reads',
+  'accept-shapes': 'accepted public sockets are built from options with no prototype',
+  'connect-shapes': 'sockets the node dials are built from options with no prototype',
+} as const;
+export type Trick = keyof typeof TRICKS;
+
+/** Node 20's V8, where every trick was measured (Node 20.20, V8 11.3.244). */
+const MEASURED_NODE_MAJOR = 20;
+const MEASURED_V8 = '11.3.';
+
+/** The tricks `mode` applies on a runtime described by `facts`, in the order they are applied. */
+export function plannedTricks(mode: TuningMode, facts: RuntimeFacts): Trick[] {
+  if (mode === 'off') return [];
+  const measured = Number.parseInt(facts.node, 10) === MEASURED_NODE_MAJOR && facts.v8.startsWith(MEASURED_V8);
+  if (!measured) return [];
+  const tricks = Object.keys(TRICKS) as Trick[];
+  // The block glibc is made to keep is sized for the scavenges' batches; other allocators ignore it.
+  return facts.glibc === undefined ? tricks.filter((t) => t !== 'glibc-keep-freed') : tricks;
+}
+
+/** The mode in force: PROXIMA_RUNTIME_TUNING when set, else the config file's. */
+export function tuningMode(configured: TuningMode, env: NodeJS.ProcessEnv = process.env): TuningMode {
+  const value = env[TUNING_ENV];
+  if (value === undefined || value === '') return configured;
+  if ((TUNING_MODES as readonly string[]).includes(value)) return value as TuningMode;
+  throw new ConfigError([{ path: TUNING_ENV, message: `must be one of ${TUNING_MODES.join(', ')}` }], 'the environment');
+}
+
+/** The facts of this process's runtime. */
+export function currentRuntime(): RuntimeFacts {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return { node: process.versions.node, v8: process.versions.v8, glibc: report?.header?.glibcVersionRuntime };
+}
