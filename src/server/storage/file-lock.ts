@@ -50,28 +50,64 @@ function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/**
+ * Takers in this process, one at a time per lock path: each waits for the one before it here rather
+ * than racing it on the file, where a lock being released can look like a past life's (its id is
+ * no longer held) and be moved aside while another taker creates the next one.
+ */
+const queues = new Map<string, Promise<void>>();
+
 /** Takes the lock at `lockPath`, waiting up to `waitMs` for its holder. */
 export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+  const deadline = Date.now() + waitMs;
+  const previous = queues.get(lockPath) ?? Promise.resolve();
+  let ourTurnIsOver!: () => void;
+  const turn = new Promise<void>((resolve) => (ourTurnIsOver = resolve));
+  const queue = previous.then(() => turn);
+  queues.set(lockPath, queue);
+  const leave = (): void => {
+    ourTurnIsOver();
+    void queue.then(() => {
+      if (queues.get(lockPath) === queue) queues.delete(lockPath);
+    });
+  };
+  try {
+    if (!(await turnWithin(previous, deadline))) throw lockedError(lockPath, await holderOf(lockPath), waitMs);
+    const lock = await acquireOnFile(lockPath, deadline, waitMs, options);
+    let released: Promise<void> | undefined;
+    return { path: lock.path, release: () => (released ??= lock.release().finally(leave)) };
+  } catch (err) {
+    leave();
+    throw err;
+  }
+}
+
+/** Resolves true once `previous` settles, false if `deadline` comes first. */
+async function turnWithin(previous: Promise<void>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), false)));
+  try {
+    return await Promise.race([previous.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Takes the lock file, waiting until `deadline` for another process's holder. */
+async function acquireOnFile(lockPath: string, deadline: number, waitMs: number, options: FileLockOptions): Promise<FileLock> {
   const logger = options.logger ?? silentLogger;
   const id = randomBytes(8).toString('hex');
   const content = `${process.pid} ${id}\n`;
-  const deadline = Date.now() + waitMs;
   let pollMs = 2;
-  // Known as ours before the lock exists: another taker in this process may read it the moment it does.
+  // Known as ours before the lock exists: a lock with our pid and an id we do not hold is a past life's.
   heldIds.add(id);
   try {
     for (;;) {
       if (await tryCreate(lockPath, content)) return makeLock(lockPath, id, content, logger);
       if (await breakIfStale(lockPath, options.staleMs ?? DEFAULT_STALE_MS, logger)) continue;
       const leftMs = deadline - Date.now();
-      if (leftMs <= 0) {
-        const holder = await readFile(lockPath, 'utf8').catch(() => '');
-        throw new ProximaError(
-          ErrorCodes.STORE_LOCKED,
-          `${lockPath} is held by pid ${holder.split(' ')[0] || 'unknown'} for more than ${waitMs} ms`,
-        );
-      }
+      if (leftMs <= 0) throw lockedError(lockPath, await holderOf(lockPath), waitMs);
       await sleep(Math.min(pollMs, leftMs));
       pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
     }
@@ -79,6 +115,16 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
     heldIds.delete(id);
     throw err;
   }
+}
+
+/** The pid in the lock file, if it can be read. */
+async function holderOf(lockPath: string): Promise<string> {
+  const holder = await readFile(lockPath, 'utf8').catch(() => '');
+  return holder.split(' ')[0] || 'unknown';
+}
+
+function lockedError(lockPath: string, pid: string, waitMs: number): ProximaError {
+  return new ProximaError(ErrorCodes.STORE_LOCKED, `${lockPath} is held by pid ${pid} for more than ${waitMs} ms`);
 }
 
 /**

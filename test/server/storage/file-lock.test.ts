@@ -87,3 +87,15 @@ t.test('many concurrent takers in one process get the lock one at a time', async
   );
   t.equal(most, 1);
 });
+
+t.test('a taker in this process waits its turn up to waitMs, then gets PRX_ERR_STORE_LOCKED; the queue goes on', async (t) => {
+  const lockPath = path.join(t.testdir(), 'x.lock');
+  const held = await acquireFileLock(lockPath);
+  await t.rejects(acquireFileLock(lockPath, { waitMs: 30 }), { code: 'PRX_ERR_STORE_LOCKED', message: new RegExp(`held by pid ${process.pid} `) });
+  const next = acquireFileLock(lockPath, { waitMs: 10_000 });
+  await held.release();
+  const lock = await next;
+  t.equal(fs.readFileSync(lockPath, 'utf8').split(' ')[0], String(process.pid), 'the next taker holds it');
+  await lock.release();
+  t.notOk(fs.existsSync(lockPath), 'and releases it');
+});
