@@ -205,7 +205,7 @@ t.test('bin/ launchers load only the compiled CLI', async (t) => {
   }
 });
 
-t.test('rooms stay small: folders of src and test hold at most a dozen loose files, files at most 300 lines', async (t) => {
+t.test('rooms stay small (a dozen loose files a folder, 300 lines a file), private members are #private, no console', async (t) => {
   for (const folder of [...foldersUnder('src'), ...foldersUnder('test').filter((f) => !within(f, 'test/fixtures/config'))]) {
     const loose = fs.readdirSync(repoPath(folder), { withFileTypes: true }).filter((e) => e.isFile()).length;
     t.ok(loose <= MAX_LOOSE_FILES, `${folder} holds ${loose} loose files`);
@@ -213,6 +213,7 @@ t.test('rooms stay small: folders of src and test hold at most a dozen loose fil
   for (const file of sources) {
     const text = fs.readFileSync(repoPath(file), 'utf8');
     t.notMatch(text, /\bconsole\.(log|error|warn|info|debug)\(/, `${file} uses console; use the logger`);
+    t.notMatch(text, /^\s*(?:(?:public|private|protected|readonly|static|override)\s+)*(?:private|protected)\s+(?!constructor\b)/m, `${file}: private members are #private`);
     const lines = text.split('\n').length;
     t.ok(lines <= MAX_LINES, `${file} has ${lines} lines`);
   }

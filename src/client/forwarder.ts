@@ -62,74 +62,74 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  * resets them all. Local connections are made with half-close allowed, so FIN crosses both ways.
  */
 export class Forwarder {
-  private readonly services: readonly ForwardTarget[];
-  private readonly guards = new Map<string, OllamaGuard>();
-  private readonly headerTimeoutMs: number;
-  private readonly connectTimeoutMs: number;
-  private readonly logger: Logger;
-  private readonly active = new LiveList<{ job: Forwarding; done: Promise<void> }>();
-  private closing = false;
+  readonly #services: readonly ForwardTarget[];
+  readonly #guards = new Map<string, OllamaGuard>();
+  readonly #headerTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #logger: Logger;
+  readonly #active = new LiveList<{ job: Forwarding; done: Promise<void> }>();
+  #closing = false;
 
   constructor(options: ForwarderOptions) {
-    this.services = options.services;
-    this.headerTimeoutMs = options.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.logger = options.logger ?? silentLogger;
-    for (const s of this.services) {
+    this.#services = options.services;
+    this.#headerTimeoutMs = options.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#logger = options.logger ?? silentLogger;
+    for (const s of this.#services) {
       if (s.kind !== 'ollama') continue;
       const service = { name: s.name, local: s.local, hostHeader: s.hostHeader ?? `localhost:${s.local.port}`, share: s.share ?? '*' };
-      this.guards.set(s.name, new OllamaGuard({ ...options.guard, service, logger: this.logger }));
+      this.#guards.set(s.name, new OllamaGuard({ ...options.guard, service, logger: this.#logger }));
     }
   }
 
   /** Streams being served now. */
   get activeStreams(): number {
-    return this.active.size;
+    return this.#active.size;
   }
 
   /** Serves one stream the super node opened. Never throws; every failure is answered on the stream. */
   handle(stream: Duplex): void {
     const job: Forwarding = { stream, socket: undefined };
-    stream.on('error', (err) => this.logger.debug('tunnel stream failed', { err }));
-    const done = this.closing ? this.refuse(stream, ErrorCodes.SERVER_DRAINING, 'the node is shutting down') : this.serve(job);
-    const entry = this.active.add({ job, done });
-    void done.then(() => this.active.delete(entry));
+    stream.on('error', (err) => this.#logger.debug('tunnel stream failed', { err }));
+    const done = this.#closing ? this.#refuse(stream, ErrorCodes.SERVER_DRAINING, 'the node is shutting down') : this.#serve(job);
+    const entry = this.#active.add({ job, done });
+    void done.then(() => this.#active.delete(entry));
   }
 
   /** Refuses new streams, then resolves once every stream in flight has finished. */
   async close(): Promise<void> {
-    this.closing = true;
-    await Promise.all(this.active.list().map((a) => a.done));
-    await Promise.all([...this.guards.values()].map((g) => g.close()));
+    this.#closing = true;
+    await Promise.all(this.#active.list().map((a) => a.done));
+    await Promise.all([...this.#guards.values()].map((g) => g.close()));
   }
 
   /** Resets every stream and local connection at once; resolves when all have closed. */
   async destroy(): Promise<void> {
-    this.closing = true;
-    for (const { job } of this.active.list()) {
+    this.#closing = true;
+    for (const { job } of this.#active.list()) {
       abortStream(job.stream);
       if (job.socket !== undefined) abortStream(job.socket);
     }
-    await Promise.all([...this.guards.values()].map((g) => g.destroy()));
-    await Promise.all(this.active.list().map((a) => a.done));
+    await Promise.all([...this.#guards.values()].map((g) => g.destroy()));
+    await Promise.all(this.#active.list().map((a) => a.done));
   }
 
   /** Resolves once the stream, and the local connection if one was made, have closed. */
-  private async serve(job: Forwarding): Promise<void> {
+  async #serve(job: Forwarding): Promise<void> {
     const { stream } = job;
     let open: OpenMessage;
     try {
-      open = await this.readOpen(stream);
+      open = await this.#readOpen(stream);
     } catch (err) {
-      this.logger.warn('bad stream header from the super node', { err });
-      if (!hasCode(err, ErrorCodes.HANDSHAKE_TIMEOUT)) return this.refuse(stream, ErrorCodes.MESSAGE_INVALID, 'the stream header was not a valid open message');
+      this.#logger.warn('bad stream header from the super node', { err });
+      if (!hasCode(err, ErrorCodes.HANDSHAKE_TIMEOUT)) return this.#refuse(stream, ErrorCodes.MESSAGE_INVALID, 'the stream header was not a valid open message');
       abortStream(stream);
       return closed(stream);
     }
-    const target = this.services.find((s) => s.name === open.service);
-    if (target === undefined) return this.refuse(stream, ErrorCodes.SERVICE_UNKNOWN, `this node has no service ${JSON.stringify(open.service)}`);
-    const log = this.logger.child({ service: target.name, remote: `${open.remoteAddress}:${open.remotePort}` });
-    const guard = this.guards.get(target.name);
+    const target = this.#services.find((s) => s.name === open.service);
+    if (target === undefined) return this.#refuse(stream, ErrorCodes.SERVICE_UNKNOWN, `this node has no service ${JSON.stringify(open.service)}`);
+    const log = this.#logger.child({ service: target.name, remote: `${open.remoteAddress}:${open.remotePort}` });
+    const guard = this.#guards.get(target.name);
     if (guard !== undefined) {
       stream.write(encodeMessage({ type: 'opened' }));
       log.debug('serving through the guard');
@@ -138,10 +138,10 @@ export class Forwarder {
     const socket = net.connect(connectOptions({ host: target.local.host, port: target.local.port, allowHalfOpen: true }));
     job.socket = socket;
     try {
-      await this.connected(socket, stream);
+      await this.#connected(socket, stream);
     } catch (err) {
       log.warn('local service unreachable', { err });
-      return this.refuse(stream, ErrorCodes.TARGET_UNREACHABLE, `service ${target.name}: ${(err as Error).message}`);
+      return this.#refuse(stream, ErrorCodes.TARGET_UNREACHABLE, `service ${target.name}: ${(err as Error).message}`);
     }
     socket.setNoDelay(true);
     stream.write(encodeMessage({ type: 'opened' }));
@@ -151,7 +151,7 @@ export class Forwarder {
   }
 
   /** Answers `error {code, message}` and ends the stream; the super node resets it on reading that. */
-  private refuse(stream: Duplex, code: ErrorCode, message: string): Promise<void> {
+  #refuse(stream: Duplex, code: ErrorCode, message: string): Promise<void> {
     if (!stream.destroyed) {
       stream.end(encodeMessage({ type: 'error', code, message }));
       stream.resume();
@@ -159,14 +159,14 @@ export class Forwarder {
     return closed(stream);
   }
 
-  private readOpen(stream: Duplex): Promise<OpenMessage> {
+  #readOpen(stream: Duplex): Promise<OpenMessage> {
     const decoder = new MessageDecoder();
     return readPrefix(stream, (chunk) => {
       const [message] = decoder.push(chunk, 1);
       return message === undefined ? undefined : { value: parseOpen(message), rest: decoder.takeRest() };
     }, {
-      timeoutMs: this.headerTimeoutMs,
-      timeoutError: () => new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no stream header within ${this.headerTimeoutMs} ms`),
+      timeoutMs: this.#headerTimeoutMs,
+      timeoutError: () => new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no stream header within ${this.#headerTimeoutMs} ms`),
       endedError: (cause) => new ProximaError(ErrorCodes.MESSAGE_INVALID, 'the stream ended before its header', { cause }),
     });
   }
@@ -175,14 +175,14 @@ export class Forwarder {
    * Resolves once `socket` connects. Rejects, once the socket has closed, after a refusal, a
    * timeout, or the stream closing meanwhile, with the reason.
    */
-  private connected(socket: net.Socket, stream: Duplex): Promise<void> {
+  #connected(socket: net.Socket, stream: Duplex): Promise<void> {
     return new Promise((resolve, reject) => {
       let failure: Error | undefined;
       const fail = (err: Error): void => {
         failure ??= err;
         socket.destroy();
       };
-      const timer = setTimeout(() => fail(new Error(`no connection within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+      const timer = setTimeout(() => fail(new Error(`no connection within ${this.#connectTimeoutMs} ms`)), this.#connectTimeoutMs);
       const onGone = (): void => fail(new Error('the tunnel stream closed while connecting'));
       const finish = (err: Error | undefined): void => {
         clearTimeout(timer);

@@ -18,60 +18,63 @@ export interface FrameHandler {
  * as it arrives, so a large frame is never buffered whole.
  */
 export class FrameDecoder {
-  private readonly scratch = Buffer.alloc(HEADER_BYTES);
-  private scratchBytes = 0;
-  private current: FrameHeader | null = null;
-  private remaining = 0;
-  private stopped = false;
+  readonly #scratch = Buffer.alloc(HEADER_BYTES);
+  #scratchBytes = 0;
+  #current: FrameHeader | null = null;
+  #remaining = 0;
+  #stopped = false;
 
-  constructor(private readonly handler: FrameHandler) {}
+  readonly #handler: FrameHandler;
+
+  constructor(handler: FrameHandler) {
+    this.#handler = handler;}
 
   /** Stops decoding; later input is ignored. */
   stop(): void {
-    this.stopped = true;
+    this.#stopped = true;
   }
 
   /** Decodes `chunk`. Throws a MuxError (with a GoAway code) on a malformed header. */
   push(chunk: Buffer): void {
     let offset = 0;
     const end = chunk.length;
-    while (offset < end && !this.stopped) {
-      const frame = this.current;
+    while (offset < end && !this.#stopped) {
+      const frame = this.#current;
       if (frame !== null) {
-        const take = Math.min(this.remaining, end - offset);
-        this.remaining -= take;
-        this.handler.onData(frame, chunk.subarray(offset, offset + take));
+        const take = Math.min(this.#remaining, end - offset);
+        this.#remaining -= take;
+        this.#handler.onData(frame, chunk.subarray(offset, offset + take));
         offset += take;
-        if (this.remaining === 0) this.finishFrame(frame);
+        if (this.#remaining === 0) this.#finishFrame(frame);
         continue;
       }
       let header: FrameHeader;
-      if (this.scratchBytes === 0 && end - offset >= HEADER_BYTES) {
+      if (this.#scratchBytes === 0 && end - offset >= HEADER_BYTES) {
         header = parseHeader(chunk, offset);
         offset += HEADER_BYTES;
       } else {
-        const take = Math.min(HEADER_BYTES - this.scratchBytes, end - offset);
-        chunk.copy(this.scratch, this.scratchBytes, offset, offset + take);
-        this.scratchBytes += take;
+        const take = Math.min(HEADER_BYTES - this.#scratchBytes, end - offset);
+        chunk.copy(this.#scratch, this.#scratchBytes, offset, offset + take);
+        this.#scratchBytes += take;
         offset += take;
-        if (this.scratchBytes < HEADER_BYTES) return;
-        this.scratchBytes = 0;
-        header = parseHeader(this.scratch, 0);
+        if (this.#scratchBytes < HEADER_BYTES) return;
+        this.#scratchBytes = 0;
+        header = parseHeader(this.#scratch, 0);
       }
-      this.handler.onHeader(header);
-      if (this.stopped) return;
+      this.#handler.onHeader(header);
+      if (this.#stopped) return;
       if (header.type === FrameType.Data && header.length > 0) {
-        this.current = header;
-        this.remaining = header.length;
+        this.#current = header;
+        this.#remaining = header.length;
       } else {
-        this.handler.onFrameEnd(header);
+        this.#handler.onFrameEnd(header);
       }
     }
   }
 
-  private finishFrame(frame: FrameHeader): void {
-    this.current = null;
-    this.handler.onFrameEnd(frame);
+  #finishFrame(frame: FrameHeader): void {
+    this.#current = null;
+    this.#handler.onFrameEnd(frame);
   }
 }
 

@@ -18,98 +18,107 @@ export interface Sendable {
  * 'drain': the socket's own backpressure reaches every stream's `write()`.
  */
 export class FrameWriter {
-  private readonly control: Buffer[] = [];
-  private readonly ready: Sendable[] = [];
-  private scheduled = false;
-  private waitingDrain = false;
-  private closed = false;
-  private readonly sink = (buf: Buffer): void => {
-    this.socket.write(buf);
+  readonly #control: Buffer[] = [];
+  readonly #ready: Sendable[] = [];
+  #scheduled = false;
+  #waitingDrain = false;
+  #closed = false;
+  readonly #sink = (buf: Buffer): void => {
+    this.#socket.write(buf);
   };
 
+  readonly #sendBufferBytes: number;
+
+  readonly #maxFrameBytes: number;
+
+  readonly #socket: Duplex;
+
   constructor(
-    private readonly socket: Duplex,
-    private readonly maxFrameBytes: number,
-    private readonly sendBufferBytes: number,
+    socket: Duplex,
+    maxFrameBytes: number,
+    sendBufferBytes: number,
   ) {
-    socket.on('drain', this.onDrain);
+    this.#sendBufferBytes = sendBufferBytes;
+    this.#maxFrameBytes = maxFrameBytes;
+    this.#socket = socket;
+    socket.on('drain', this.#onDrain);
   }
 
   /** Bytes waiting in the socket's own buffer. */
   get buffered(): number {
-    return this.socket.writableLength;
+    return this.#socket.writableLength;
   }
 
   /** True while data waits for the socket to drain. */
   get congested(): boolean {
-    return this.waitingDrain || this.socket.writableLength >= this.sendBufferBytes;
+    return this.#waitingDrain || this.#socket.writableLength >= this.#sendBufferBytes;
   }
 
   /** Queues a frame without payload; it is written before any data. */
   writeControl(header: Buffer): void {
-    if (this.closed) return;
-    this.control.push(header);
-    this.schedule();
+    if (this.#closed) return;
+    this.#control.push(header);
+    this.#schedule();
   }
 
   /** A stream has something to send. */
   markReady(stream: Sendable): void {
-    if (this.closed || stream.inReady) return;
+    if (this.#closed || stream.inReady) return;
     stream.inReady = true;
-    this.ready.push(stream);
-    this.schedule();
+    this.#ready.push(stream);
+    this.#schedule();
   }
 
   /** Writes what is queued now, synchronously (used before ending the socket). */
   flushNow(): void {
-    this.flush();
+    this.#flush();
   }
 
   /** Drops everything queued; nothing more will be written. */
   close(): void {
-    this.closed = true;
-    this.control.length = 0;
-    for (const s of this.ready) s.inReady = false;
-    this.ready.length = 0;
-    this.socket.off('drain', this.onDrain);
+    this.#closed = true;
+    this.#control.length = 0;
+    for (const s of this.#ready) s.inReady = false;
+    this.#ready.length = 0;
+    this.#socket.off('drain', this.#onDrain);
   }
 
-  private readonly schedule = (): void => {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    process.nextTick(this.flush);
+  readonly #schedule = (): void => {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    process.nextTick(this.#flush);
   };
 
-  private readonly onDrain = (): void => {
-    this.waitingDrain = false;
-    if (this.ready.length > 0) this.schedule();
+  readonly #onDrain = (): void => {
+    this.#waitingDrain = false;
+    if (this.#ready.length > 0) this.#schedule();
   };
 
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    if (this.#closed || this.#socket.destroyed || !this.#socket.writable) return;
     const done: Callback[] = [];
-    this.socket.cork();
-    for (const header of this.control) this.socket.write(header);
-    this.control.length = 0;
-    while (!this.waitingDrain && this.ready.length > 0) {
-      const stream = this.ready.shift()!;
+    this.#socket.cork();
+    for (const header of this.#control) this.#socket.write(header);
+    this.#control.length = 0;
+    while (!this.#waitingDrain && this.#ready.length > 0) {
+      const stream = this.#ready.shift()!;
       stream.inReady = false;
       if (!stream.hasSendable()) continue;
-      stream.writeFrame(this.sink, this.maxFrameBytes, done);
+      stream.writeFrame(this.#sink, this.#maxFrameBytes, done);
       if (stream.hasSendable() && !stream.inReady) {
         stream.inReady = true;
-        this.ready.push(stream);
+        this.#ready.push(stream);
       }
-      if (this.socket.writableLength >= this.sendBufferBytes) {
+      if (this.#socket.writableLength >= this.#sendBufferBytes) {
         // A write has returned false, so 'drain' will come; a Duplex with a larger high-water mark
         // may not promise one, so look again on the next turn of the loop instead.
-        if (this.socket.writableNeedDrain) this.waitingDrain = true;
-        else setImmediate(this.schedule);
+        if (this.#socket.writableNeedDrain) this.#waitingDrain = true;
+        else setImmediate(this.#schedule);
         break;
       }
     }
-    this.socket.uncork();
+    this.#socket.uncork();
     for (const cb of done) cb();
   };
 }

@@ -23,18 +23,18 @@ interface Node<T> extends LiveEntry<T> {
 }
 
 export class LiveList<T> {
-  private head: Node<T> | undefined;
-  private count = 0;
+  #head: Node<T> | undefined;
+  #count = 0;
 
   get size(): number {
-    return this.count;
+    return this.#count;
   }
 
   add(value: T): LiveEntry<T> {
-    const node: Node<T> = { value, prev: undefined, next: this.head, linked: true };
-    if (this.head !== undefined) this.head.prev = node;
-    this.head = node;
-    this.count++;
+    const node: Node<T> = { value, prev: undefined, next: this.#head, linked: true };
+    if (this.#head !== undefined) this.#head.prev = node;
+    this.#head = node;
+    this.#count++;
     return node;
   }
 
@@ -43,17 +43,17 @@ export class LiveList<T> {
     const node = entry as Node<T>;
     if (!node.linked) return;
     if (node.prev !== undefined) node.prev.next = node.next;
-    else this.head = node.next;
+    else this.#head = node.next;
     if (node.next !== undefined) node.next.prev = node.prev;
     node.prev = node.next = undefined;
     node.linked = false;
-    this.count--;
+    this.#count--;
   }
 
   /** The values now in the list, newest first, as a new array: safe to change the list meanwhile. */
   list(): T[] {
     const out: T[] = [];
-    for (let node = this.head; node !== undefined; node = node.next) out.push(node.value);
+    for (let node = this.#head; node !== undefined; node = node.next) out.push(node.value);
     return out;
   }
 }

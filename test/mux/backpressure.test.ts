@@ -80,13 +80,13 @@ t.test('a grown window bounds a paused reader too', async (t) => {
     await until(() => stream.windows.send === 0 || !stream.writableNeedDrain);
   }
   await barrier(client);
-  const buffered = remote.readableLength + (remote as unknown as { inBytes: number }).inBytes;
+  const buffered = remote.readableLength + remote.heldBytes;
   t.ok(buffered <= maxWindowBytes, `the paused reader holds ${buffered} bytes, at most one window`);
   const grown = process.memoryUsage().arrayBuffers - before;
   t.ok(grown <= 2 * maxWindowBytes, `memory grew by ${grown}, under twice the window`);
   t.equal(remote.windows.target, INITIAL_WINDOW_BYTES, 'the reader fell behind: its window shrank back to the initial one');
   remote.resume();
-  await until(() => remote.readableLength + (remote as unknown as { inBytes: number }).inBytes === 0);
+  await until(() => remote.readableLength + remote.heldBytes === 0);
   await barrier(server);
   await barrier(client);
   // Unshrunk, catching up would grant the window back (the sender could send 4 MiB again).

@@ -73,14 +73,17 @@ export function encodeMessage(message: object): Buffer {
  * checked as soon as its 4 bytes arrive, before anything of the body is buffered.
  */
 export class MessageDecoder {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
 
-  constructor(private readonly maxBytes = MAX_MESSAGE_BYTES) {}
+  readonly #maxBytes: number;
+
+  constructor(maxBytes = MAX_MESSAGE_BYTES) {
+    this.#maxBytes = maxBytes;}
 
   /** Bytes received but not yet part of a returned message. */
   get buffered(): number {
-    return this.pendingBytes;
+    return this.#pendingBytes;
   }
 
   /**
@@ -89,12 +92,12 @@ export class MessageDecoder {
    */
   push(chunk: Buffer, limit = Infinity): Record<string, unknown>[] {
     if (chunk.length > 0) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
+      this.#pending.push(chunk);
+      this.#pendingBytes += chunk.length;
     }
     const out: Record<string, unknown>[] = [];
     while (out.length < limit) {
-      const message = this.next();
+      const message = this.#next();
       if (message === undefined) break;
       out.push(message);
     }
@@ -103,25 +106,25 @@ export class MessageDecoder {
 
   /** Takes the bytes left after the last whole message (what follows a handshake, say). */
   takeRest(): Buffer {
-    const rest = Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
+    const rest = Buffer.concat(this.#pending);
+    this.#pending = [];
+    this.#pendingBytes = 0;
     return rest;
   }
 
-  private next(): Record<string, unknown> | undefined {
-    if (this.pendingBytes < LENGTH_BYTES) return undefined;
-    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    this.pending = [all];
+  #next(): Record<string, unknown> | undefined {
+    if (this.#pendingBytes < LENGTH_BYTES) return undefined;
+    const all = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
+    this.#pending = [all];
     const length = all.readUInt32BE(0);
-    if (length > this.maxBytes) {
-      throw new ProximaError(ErrorCodes.MESSAGE_TOO_LARGE, `control message of ${length} bytes exceeds ${this.maxBytes}`);
+    if (length > this.#maxBytes) {
+      throw new ProximaError(ErrorCodes.MESSAGE_TOO_LARGE, `control message of ${length} bytes exceeds ${this.#maxBytes}`);
     }
     if (all.length < LENGTH_BYTES + length) return undefined;
     const body = all.subarray(LENGTH_BYTES, LENGTH_BYTES + length);
     const rest = all.subarray(LENGTH_BYTES + length);
-    this.pending = rest.length > 0 ? [rest] : [];
-    this.pendingBytes = rest.length;
+    this.#pending = rest.length > 0 ? [rest] : [];
+    this.#pendingBytes = rest.length;
     return parseObject(body);
   }
 }

@@ -8,14 +8,17 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 export const MAX_NDJSON_LINE_BYTES = 1024 * 1024;
 
 export class NdjsonSplitter {
-  private partial: Buffer[] = [];
-  private partialBytes = 0;
+  #partial: Buffer[] = [];
+  #partialBytes = 0;
 
-  constructor(private readonly maxLineBytes = MAX_NDJSON_LINE_BYTES) {}
+  readonly #maxLineBytes: number;
+
+  constructor(maxLineBytes = MAX_NDJSON_LINE_BYTES) {
+    this.#maxLineBytes = maxLineBytes;}
 
   /** Bytes of a line not yet complete. */
   get buffered(): number {
-    return this.partialBytes;
+    return this.#partialBytes;
   }
 
   /** Returns the complete lines in `chunk` (as strings), keeping the rest. */
@@ -24,18 +27,18 @@ export class NdjsonSplitter {
     let start = 0;
     for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
       const piece = chunk.subarray(start, nl);
-      const line = this.partialBytes === 0 ? piece : Buffer.concat([...this.partial, piece]);
-      this.partial = [];
-      this.partialBytes = 0;
+      const line = this.#partialBytes === 0 ? piece : Buffer.concat([...this.#partial, piece]);
+      this.#partial = [];
+      this.#partialBytes = 0;
       const text = line.toString('utf8').replace(/\r$/, '');
       if (text.trim() !== '') out.push(text);
       start = nl + 1;
     }
     if (start < chunk.length) {
-      this.partial.push(chunk.subarray(start));
-      this.partialBytes += chunk.length - start;
-      if (this.partialBytes > this.maxLineBytes) {
-        throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `an NDJSON line exceeds ${this.maxLineBytes} bytes`);
+      this.#partial.push(chunk.subarray(start));
+      this.#partialBytes += chunk.length - start;
+      if (this.#partialBytes > this.#maxLineBytes) {
+        throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `an NDJSON line exceeds ${this.#maxLineBytes} bytes`);
       }
     }
     return out;
@@ -43,9 +46,9 @@ export class NdjsonSplitter {
 
   /** What is left when the stream ends: a last line without a newline, if any. */
   end(): string | undefined {
-    const text = Buffer.concat(this.partial).toString('utf8').trim();
-    this.partial = [];
-    this.partialBytes = 0;
+    const text = Buffer.concat(this.#partial).toString('utf8').trim();
+    this.#partial = [];
+    this.#partialBytes = 0;
     return text === '' ? undefined : text;
   }
 }

@@ -16,46 +16,49 @@ export const MAX_SSE_EVENT_BYTES = 1024 * 1024;
 
 /** Splits a byte stream into SSE events and comments, however it is chunked. */
 export class SseParser {
-  private partial = '';
-  private data: string[] = [];
-  private dataBytes = 0;
-  private event: string | undefined;
-  private skipLf = false;
+  #partial = '';
+  #data: string[] = [];
+  #dataBytes = 0;
+  #event: string | undefined;
+  #skipLf = false;
 
-  constructor(private readonly maxEventBytes = MAX_SSE_EVENT_BYTES) {}
+  readonly #maxEventBytes: number;
+
+  constructor(maxEventBytes = MAX_SSE_EVENT_BYTES) {
+    this.#maxEventBytes = maxEventBytes;}
 
   push(chunk: Buffer): SseItem[] {
     const out: SseItem[] = [];
     // UTF-8 is never split inside a line terminator, and a multi-byte character split across
     // chunks stays in `partial` until its line ends: decode only whole lines.
     let text = chunk.toString('latin1');
-    if (this.skipLf && text.startsWith('\n')) text = text.slice(1);
-    this.skipLf = false;
+    if (this.#skipLf && text.startsWith('\n')) text = text.slice(1);
+    this.#skipLf = false;
     let start = 0;
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
       if (c !== 0x0a && c !== 0x0d) continue;
-      const line = this.partial + text.slice(start, i);
-      this.partial = '';
-      this.line(Buffer.from(line, 'latin1').toString('utf8'), out);
+      const line = this.#partial + text.slice(start, i);
+      this.#partial = '';
+      this.#line(Buffer.from(line, 'latin1').toString('utf8'), out);
       if (c === 0x0d) {
-        if (i + 1 < text.length) { if (text.charCodeAt(i + 1) === 0x0a) i++; } else this.skipLf = true;
+        if (i + 1 < text.length) { if (text.charCodeAt(i + 1) === 0x0a) i++; } else this.#skipLf = true;
       }
       start = i + 1;
     }
-    this.partial += text.slice(start);
-    if (this.partial.length + this.dataBytes > this.maxEventBytes) {
-      throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `an SSE event exceeds ${this.maxEventBytes} bytes`);
+    this.#partial += text.slice(start);
+    if (this.#partial.length + this.#dataBytes > this.#maxEventBytes) {
+      throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `an SSE event exceeds ${this.#maxEventBytes} bytes`);
     }
     return out;
   }
 
-  private line(text: string, out: SseItem[]): void {
+  #line(text: string, out: SseItem[]): void {
     if (text === '') {
-      if (this.data.length > 0 || this.event !== undefined) out.push({ kind: 'event', data: this.data.join('\n'), event: this.event });
-      this.data = [];
-      this.dataBytes = 0;
-      this.event = undefined;
+      if (this.#data.length > 0 || this.#event !== undefined) out.push({ kind: 'event', data: this.#data.join('\n'), event: this.#event });
+      this.#data = [];
+      this.#dataBytes = 0;
+      this.#event = undefined;
       return;
     }
     if (text.startsWith(':')) {
@@ -67,9 +70,9 @@ export class SseParser {
     let value = colon < 0 ? '' : text.slice(colon + 1);
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') {
-      this.data.push(value);
-      this.dataBytes += value.length;
-    } else if (field === 'event') this.event = value;
+      this.#data.push(value);
+      this.#dataBytes += value.length;
+    } else if (field === 'event') this.#event = value;
   }
 }
 

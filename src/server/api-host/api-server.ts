@@ -27,15 +27,15 @@ const OPENED = Promise.resolve();
 
 /** A node:http server fed with in-memory streams by the public connections. */
 export class ApiServer {
-  private readonly server: http.Server;
-  private draining = false;
-  private readonly options: ApiServerOptions;
+  readonly #server: http.Server;
+  #draining = false;
+  readonly #options: ApiServerOptions;
 
   constructor(options: ApiServerOptions) {
-    this.options = options;
+    this.#options = options;
     // No deadlines of its own: heads arrive whole (the public connection timed them), idleness is
     // the public connection's to end, bodies are the handlers' to bound, and streams may be long.
-    this.server = http.createServer({ maxHeaderSize: options.maxHeadBytes, requestTimeout: 0, headersTimeout: 0 }, (req, res) => this.onRequest(req, res));
+    this.#server = http.createServer({ maxHeaderSize: options.maxHeadBytes, requestTimeout: 0, headersTimeout: 0 }, (req, res) => this.#onRequest(req, res));
   }
 
   /**
@@ -46,29 +46,29 @@ export class ApiServer {
     const [stream, served] = duplexPair();
     served.remoteAddress = peer.address;
     served.remotePort = peer.port;
-    this.server.emit('connection', served);
+    this.#server.emit('connection', served);
     return { stream, opened: OPENED };
   }
 
   /** Answers from now on carry `Connection: close`; the public connections close after them. */
   drain(): void {
-    this.draining = true;
+    this.#draining = true;
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (this.draining) res.setHeader('Connection', 'close');
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#draining) res.setHeader('Connection', 'close');
     let result: unknown;
     try {
-      result = this.options.api(req, res);
+      result = this.#options.api(req, res);
     } catch (err) {
-      this.fail(res, err);
+      this.#fail(res, err);
       return;
     }
-    if (result instanceof Promise) result.catch((err: unknown) => this.fail(res, err));
+    if (result instanceof Promise) result.catch((err: unknown) => this.#fail(res, err));
   }
 
-  private fail(res: ServerResponse, err: unknown): void {
-    this.options.logger.error('API handler failed', { err });
+  #fail(res: ServerResponse, err: unknown): void {
+    this.#options.logger.error('API handler failed', { err });
     if (res.headersSent) res.destroy();
     else {
       res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });

@@ -12,20 +12,20 @@ export const LINGER_MS = 2_000;
 
 /** Writes and endings of the user's socket. */
 export class ClientSocket {
-  private corked = false;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  #corked = false;
+  #lingerTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly socket: Socket) {
     socket.setNoDelay(true); // a streamed token goes out as it comes, not with the next one
-    socket.once('close', () => clearTimeout(this.lingerTimer));
+    socket.once('close', () => clearTimeout(this.#lingerTimer));
   }
 
   /** Writes `bytes`; those of one turn (a head and its body, say) go out in one write. False when full. */
   write(bytes: Buffer): boolean {
-    if (!this.corked) {
-      this.corked = true;
+    if (!this.#corked) {
+      this.#corked = true;
       this.socket.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(this.#uncork);
     }
     return this.socket.write(bytes);
   }
@@ -34,7 +34,7 @@ export class ClientSocket {
   end(): void {
     this.socket.end();
     this.socket.resume();
-    if (!this.socket.closed) this.lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS);
+    if (!this.socket.closed) this.#lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS);
   }
 
   /** Cuts the connection with a reset (a plain close once our end is sent). */
@@ -42,8 +42,8 @@ export class ClientSocket {
     abortStream(this.socket);
   }
 
-  private readonly uncork = (): void => {
-    this.corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
     this.socket.uncork();
   };
 }

@@ -46,19 +46,28 @@ export class ConnectionLegs {
   current: NodeLeg | undefined;
   /** Its upstream, as it was when the leg was opened. */
   upstream: Upstream | undefined;
-  private readonly parked: Parked[] = [];
+  readonly #parked: Parked[] = [];
 
-  constructor(private readonly s: LegSettings, private readonly peer: SocketPeer, private readonly owner: LegsOwner) {}
+  readonly #owner: LegsOwner;
+
+  readonly #peer: SocketPeer;
+
+  readonly #s: LegSettings;
+
+  constructor(s: LegSettings, peer: SocketPeer, owner: LegsOwner) {
+    this.#owner = owner;
+    this.#peer = peer;
+    this.#s = s;}
 
   /**
    * Sends the request `head` on to `upstream`, its head edited for a node (the API reads requests
    * as they came); or returns 'hold' (see `legFor`). Throws as `legFor` does.
    */
   send(upstream: Upstream, head: RequestHead): true | 'hold' {
-    const leg = this.legFor(upstream, head);
+    const leg = this.#legFor(upstream, head);
     if (leg === 'hold') return leg;
     const to = this.upstream!;
-    const bytes = to === 'api' ? head.raw : serializeRequestHead(head, forwardedEdits(head, this.peer, this.s.trustProxy, to.service.hostHeader));
+    const bytes = to === 'api' ? head.raw : serializeRequestHead(head, forwardedEdits(head, this.#peer, this.#s.trustProxy, to.service.hostHeader));
     leg.send(bytes, head.method, head.upgrade);
     return true;
   }
@@ -69,21 +78,21 @@ export class ConnectionLegs {
    * upstream, or a new one. Throws the directory's error (the node went offline) or the mux's
    * (its session takes no new stream).
    */
-  private legFor(upstream: Upstream, head: RequestHead): NodeLeg | 'hold' {
+  #legFor(upstream: Upstream, head: RequestHead): NodeLeg | 'hold' {
     const { current } = this;
     if (current !== undefined) {
       if (sameUpstream(upstream, this.upstream!)) {
         if (!current.done) return current;
       } else {
         if (!current.done && current.outstanding > 0) return 'hold';
-        this.park(current, this.upstream!);
-        const parked = this.unpark(upstream);
+        this.#park(current, this.upstream!);
+        const parked = this.#unpark(upstream);
         if (parked !== undefined) return parked;
       }
     }
     // A node that reconnected since has a new session: look it up again.
-    const fresh = refreshUpstream(upstream, this.s.directory);
-    const leg = this.openLeg(fresh, head);
+    const fresh = refreshUpstream(upstream, this.#s.directory);
+    const leg = this.#openLeg(fresh, head);
     this.current = leg;
     this.upstream = fresh;
     return leg;
@@ -97,31 +106,31 @@ export class ConnectionLegs {
 
   /** Retires the parked legs only (the current one is being aborted or handed over). */
   retireParked(): void {
-    for (const { leg } of this.parked.splice(0)) leg.retire();
+    for (const { leg } of this.#parked.splice(0)) leg.retire();
   }
 
   /** Resets every leg at once. */
   abortAll(): void {
     this.current?.abort();
-    for (const { leg } of this.parked.splice(0)) leg.abort();
+    for (const { leg } of this.#parked.splice(0)) leg.abort();
   }
 
-  private park(leg: NodeLeg, upstream: Upstream): void {
+  #park(leg: NodeLeg, upstream: Upstream): void {
     this.current = undefined;
     this.upstream = undefined;
     if (leg.done) return;
     // Flowing, so that an end from the node (it closed an idle connection) is noticed.
     leg.stream.resume();
-    this.parked.push({ leg, upstream });
-    if (this.parked.length > MAX_PARKED_LEGS) this.parked.shift()!.leg.retire();
+    this.#parked.push({ leg, upstream });
+    if (this.#parked.length > MAX_PARKED_LEGS) this.#parked.shift()!.leg.retire();
   }
 
   /** The parked leg for `upstream`, made current; undefined if there is none still on the node's live session. */
-  private unpark(upstream: Upstream): NodeLeg | undefined {
-    const i = this.parked.findIndex((p) => sameUpstream(p.upstream, upstream));
+  #unpark(upstream: Upstream): NodeLeg | undefined {
+    const i = this.#parked.findIndex((p) => sameUpstream(p.upstream, upstream));
     if (i < 0) return undefined;
-    const [{ leg, upstream: was }] = this.parked.splice(i, 1) as [Parked];
-    if (was !== 'api' && this.s.directory.live(was.node.name) !== was.node) {
+    const [{ leg, upstream: was }] = this.#parked.splice(i, 1) as [Parked];
+    if (was !== 'api' && this.#s.directory.live(was.node.name) !== was.node) {
       leg.retire(); // the node reconnected: its old session is going away
       return undefined;
     }
@@ -130,27 +139,28 @@ export class ConnectionLegs {
     return leg;
   }
 
-  private openLeg(upstream: Upstream, head: RequestHead): NodeLeg {
-    const { owner, peer } = this;
-    const stream = upstream === 'api' ? this.s.openApi(peer) : upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.s.trustProxy));
+  #openLeg(upstream: Upstream, head: RequestHead): NodeLeg {
+    const owner = this.#owner;
+    const peer = this.#peer;
+    const stream = upstream === 'api' ? this.#s.openApi(peer) : upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.#s.trustProxy));
     const leg: NodeLeg = new NodeLeg(stream, {
       relay: (bytes) => {
         if (!owner.relay(bytes)) leg.stream.pause();
       },
       complete: (keepAlive) => owner.complete(keepAlive),
       upgrade: (rest) => owner.upgrade(rest),
-      idle: () => (leg === this.current ? owner.idle() : this.drop(leg)),
-      failed: (err) => (leg === this.current ? owner.failed(err) : this.drop(leg)),
+      idle: () => (leg === this.current ? owner.idle() : this.#drop(leg)),
+      failed: (err) => (leg === this.current ? owner.failed(err) : this.#drop(leg)),
       drained: () => {
         if (leg === this.current) owner.drained();
       },
-    }, this.s.logger, upstream === 'api' ? 'api' : upstream.node.name);
+    }, this.#s.logger, upstream === 'api' ? 'api' : upstream.node.name);
     return leg;
   }
 
   /** A parked leg ended or failed: it is done, forget it. */
-  private drop(leg: NodeLeg): void {
-    const i = this.parked.findIndex((p) => p.leg === leg);
-    if (i >= 0) this.parked.splice(i, 1);
+  #drop(leg: NodeLeg): void {
+    const i = this.#parked.findIndex((p) => p.leg === leg);
+    if (i >= 0) this.#parked.splice(i, 1);
   }
 }

@@ -25,45 +25,51 @@ type Kind = keyof TimerActions;
 
 /** One timer, re-armed as the connection moves between heads, bodies and idleness. */
 export class ConnectionTimer {
-  private timer: NodeJS.Timeout | undefined;
-  private kind: Kind | undefined;
-  private reader: ReadState | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #kind: Kind | undefined;
+  #reader: ReadState | undefined;
   /** Which request the head deadline is for: a new head gets a new deadline. */
-  private headOf = -1;
+  #headOf = -1;
 
-  constructor(private readonly limits: { headTimeoutMs: number; idleTimeoutMs: number }, private readonly actions: TimerActions) {}
+  readonly #actions: TimerActions;
+
+  readonly #limits: { headTimeoutMs: number; idleTimeoutMs: number };
+
+  constructor(limits: { headTimeoutMs: number; idleTimeoutMs: number }, actions: TimerActions) {
+    this.#actions = actions;
+    this.#limits = limits;}
 
   /**
    * Arms the deadline the connection is under now. `requests`: heads read so far; `outstanding`:
    * responses awaited; `paused`: reading stopped for backpressure (the client is not the slow one).
    */
   update(reader: ReadState, outstanding: number, requests: number, paused: boolean): void {
-    this.reader = reader;
+    this.#reader = reader;
     if (reader.stopped || paused) this.clear();
     else if (reader.midHead || (requests === 0 && outstanding === 0)) {
-      if (this.kind !== 'head' || this.headOf !== requests) this.arm('head', this.limits.headTimeoutMs, requests);
+      if (this.#kind !== 'head' || this.#headOf !== requests) this.#arm('head', this.#limits.headTimeoutMs, requests);
     } else if (reader.midBody) {
-      if (this.kind === 'body') this.timer!.refresh();
-      else this.arm('body', this.limits.idleTimeoutMs);
+      if (this.#kind === 'body') this.#timer!.refresh();
+      else this.#arm('body', this.#limits.idleTimeoutMs);
     } else if (outstanding > 0) this.clear();
-    else if (this.kind !== 'idle') this.arm('idle', this.limits.idleTimeoutMs);
+    else if (this.#kind !== 'idle') this.#arm('idle', this.#limits.idleTimeoutMs);
   }
 
   clear(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.kind = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#kind = undefined;
   }
 
-  private arm(kind: Kind, ms: number, headOf = -1): void {
-    clearTimeout(this.timer);
-    this.kind = kind;
-    this.headOf = headOf;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.kind = undefined;
+  #arm(kind: Kind, ms: number, headOf = -1): void {
+    clearTimeout(this.#timer);
+    this.#kind = kind;
+    this.#headOf = headOf;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#kind = undefined;
       // The first head's deadline runs from the accept: with no byte of it yet, that is idleness.
-      this.actions[kind === 'head' && this.reader?.midHead === false ? 'idle' : kind]();
+      this.#actions[kind === 'head' && this.#reader?.midHead === false ? 'idle' : kind]();
     }, ms);
   }
 }

@@ -32,35 +32,38 @@ export class NodeLeg {
   done = false;
   /** The last write filled the stream's buffer: stop reading the client until `drained`. */
   full = false;
-  private readonly tracker: ResponseTracker;
+  readonly #tracker: ResponseTracker;
 
   /** Takes over a stream just opened; `upstream` names it in the debug log (a node, or 'api'). */
-  constructor({ stream, opened }: NodeStream, private readonly owner: LegOwner, logger: Logger, upstream: string) {
-    this.tracker = new ResponseTracker(owner);
+  readonly #owner: LegOwner;
+
+  constructor({ stream, opened }: NodeStream, owner: LegOwner, logger: Logger, upstream: string) {
+    this.#owner = owner;
+    this.#tracker = new ResponseTracker(owner);
     this.stream = stream;
     stream.on('error', (err) => logger.debug('tunnel stream failed', { err, node: upstream }));
-    stream.on('drain', this.onDrain);
-    opened.then(() => this.onOpened(), (err) => this.fail(err));
+    stream.on('drain', this.#onDrain);
+    opened.then(() => this.#onOpened(), (err) => this.#fail(err));
   }
 
   /** Requests sent whose responses are not complete. */
   get outstanding(): number {
-    return this.tracker.outstanding;
+    return this.#tracker.outstanding;
   }
 
   /** True while a response head has been relayed but not all of its body. */
   get midResponse(): boolean {
-    return this.tracker.midResponse;
+    return this.#tracker.midResponse;
   }
 
   /** The method of the request answered next. */
   get awaitedMethod(): string | undefined {
-    return this.tracker.awaitedMethod;
+    return this.#tracker.awaitedMethod;
   }
 
   /** Sends a request head; its response is awaited after those before it. */
   send(head: Buffer, method: string, upgrade: boolean): void {
-    this.tracker.expect(method, upgrade);
+    this.#tracker.expect(method, upgrade);
     this.write(head);
   }
 
@@ -91,51 +94,51 @@ export class NodeLeg {
   /** Takes the stream away as a raw pipe: our listeners are removed. */
   detach(): Duplex {
     this.done = true;
-    this.stream.off('data', this.onData).off('drain', this.onDrain);
+    this.stream.off('data', this.#onData).off('drain', this.#onDrain);
     return this.stream;
   }
 
-  private onOpened(): void {
+  #onOpened(): void {
     if (this.done) return;
     const { stream } = this;
-    if (stream.destroyed) return this.fail(stream.errored);
-    stream.on('data', this.onData);
-    stream.once('end', this.onEnd);
+    if (stream.destroyed) return this.#fail(stream.errored);
+    stream.on('data', this.#onData);
+    stream.once('end', this.#onEnd);
     stream.once('close', () => {
-      if (!this.done && !closedCleanly(stream)) this.fail(stream.errored ?? new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the tunnel stream was cut'));
+      if (!this.done && !closedCleanly(stream)) this.#fail(stream.errored ?? new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the tunnel stream was cut'));
     });
   }
 
-  private fail(err: unknown): void {
+  #fail(err: unknown): void {
     if (this.done) return;
     this.abort();
-    this.owner.failed(err);
+    this.#owner.failed(err);
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  readonly #onData = (chunk: Buffer): void => {
     noteBytesRead(chunk.length);
     if (this.done) return;
     try {
-      this.tracker.push(chunk);
+      this.#tracker.push(chunk);
     } catch (err) {
-      this.fail(err);
+      this.#fail(err);
     }
   };
 
-  private readonly onEnd = (): void => {
+  readonly #onEnd = (): void => {
     if (this.done) return;
-    const end = this.tracker.end(); // may complete a response that ran until the end
+    const end = this.#tracker.end(); // may complete a response that ran until the end
     if (this.done) return;
-    if (end === 'truncated') this.fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed in the middle of a response'));
-    else if (this.tracker.outstanding > 0) this.fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed without answering'));
+    if (end === 'truncated') this.#fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed in the middle of a response'));
+    else if (this.#tracker.outstanding > 0) this.#fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed without answering'));
     else {
       this.retire();
-      this.owner.idle();
+      this.#owner.idle();
     }
   };
 
-  private readonly onDrain = (): void => {
+  readonly #onDrain = (): void => {
     this.full = false;
-    if (!this.done) this.owner.drained();
+    if (!this.done) this.#owner.drained();
   };
 }

@@ -35,139 +35,139 @@ const MAX_PIPELINED = 32;
 /** Serves one public connection until it closes; see the file comment. */
 export class PublicConnection {
   readonly socket: Socket;
-  private readonly client: ClientSocket;
+  readonly #client: ClientSocket;
   /** 'http' while requests are read; 'closing' once the last answer is out; or a raw pipe. */
   state: 'http' | 'closing' | 'upgraded' = 'http';
-  private readonly s: ConnectionSettings;
-  private readonly peer: SocketPeer;
-  private readonly reader: RequestReader;
-  private readonly timer: ConnectionTimer;
-  private readonly binding: TenantBinding;
-  private readonly legs: ConnectionLegs;
-  private requests = 0;
-  private draining = false;
+  readonly #s: ConnectionSettings;
+  readonly #peer: SocketPeer;
+  readonly #reader: RequestReader;
+  readonly #timer: ConnectionTimer;
+  readonly #binding: TenantBinding;
+  readonly #legs: ConnectionLegs;
+  #requests = 0;
+  #draining = false;
   /** The client sent its end (FIN); requests before it are still answered. */
-  private clientEnded = false;
-  private finalPage: Buffer | undefined;
+  #clientEnded = false;
+  #finalPage: Buffer | undefined;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.socket = socket;
-    this.client = new ClientSocket(socket);
-    this.s = settings;
-    this.peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    this.binding = new TenantBinding(settings.domain, settings.directory, settings.trustProxy);
-    this.legs = new ConnectionLegs(settings, this.peer, {
-      relay: (bytes) => this.client.write(bytes),
-      complete: (keepAlive) => this.onResponseComplete(keepAlive),
-      upgrade: (rest) => this.onUpgrade(rest),
+    this.#client = new ClientSocket(socket);
+    this.#s = settings;
+    this.#peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    this.#binding = new TenantBinding(settings.domain, settings.directory, settings.trustProxy);
+    this.#legs = new ConnectionLegs(settings, this.#peer, {
+      relay: (bytes) => this.#client.write(bytes),
+      complete: (keepAlive) => this.#onResponseComplete(keepAlive),
+      upgrade: (rest) => this.#onUpgrade(rest),
       idle: () => {
-        if (this.reader.stopped) this.closeGracefully();
+        if (this.#reader.stopped) this.#closeGracefully();
       },
-      failed: (err) => this.onLegFailed(err),
-      drained: () => this.resumeClient(),
+      failed: (err) => this.#onLegFailed(err),
+      drained: () => this.#resumeClient(),
     });
-    this.reader = new RequestReader(settings.maxHeadBytes, {
-      head: (head) => this.onHead(head),
-      body: (bytes) => this.leg!.write(bytes),
-      end: (head) => this.onRequestEnd(head),
+    this.#reader = new RequestReader(settings.maxHeadBytes, {
+      head: (head) => this.#onHead(head),
+      body: (bytes) => this.#leg!.write(bytes),
+      end: (head) => this.#onRequestEnd(head),
     });
-    this.timer = new ConnectionTimer(settings, {
-      head: () => this.refuse(new ProximaError(ErrorCodes.HTTP_HEAD_TIMEOUT, 'the request head took too long')),
-      idle: () => this.closeGracefully(),
-      body: () => this.failMidRequest(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, 'the request body stalled')),
+    this.#timer = new ConnectionTimer(settings, {
+      head: () => this.#refuse(new ProximaError(ErrorCodes.HTTP_HEAD_TIMEOUT, 'the request head took too long')),
+      idle: () => this.#closeGracefully(),
+      body: () => this.#failMidRequest(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, 'the request body stalled')),
     });
-    socket.on('data', this.onData).on('end', this.onClientEnd).on('drain', this.onClientDrain).on('error', this.onClientError);
-    socket.once('close', this.onClientClose);
-    this.updateTimer();
+    socket.on('data', this.#onData).on('end', this.#onClientEnd).on('drain', this.#onClientDrain).on('error', this.#onClientError);
+    socket.once('close', this.#onClientClose);
+    this.#updateTimer();
   }
 
   /** Finishes what is in flight, then closes; an idle connection closes at once. */
   drain(): void {
-    this.draining = true;
-    if (this.state === 'http' && !this.reader.midHead && !this.reader.midBody && this.outstanding === 0) this.closeGracefully();
+    this.#draining = true;
+    if (this.state === 'http' && !this.#reader.midHead && !this.#reader.midBody && this.#outstanding === 0) this.#closeGracefully();
   }
 
   /** Cuts the connection and its streams at once. */
   destroy(): void {
-    this.client.reset();
-    this.legs.abortAll();
+    this.#client.reset();
+    this.#legs.abortAll();
   }
 
   /** True while its requests go to the API (for the listener's stats). */
   get onApi(): boolean {
-    return this.legs.upstream === 'api';
+    return this.#legs.upstream === 'api';
   }
 
   /** The leg requests go to now. */
-  private get leg(): NodeLeg | undefined {
-    return this.legs.current;
+  get #leg(): NodeLeg | undefined {
+    return this.#legs.current;
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  readonly #onData = (chunk: Buffer): void => {
     noteBytesRead(chunk.length);
     if (this.state !== 'http') return; // closing: what the client still sends is dropped
-    const stream = this.leg?.stream;
+    const stream = this.#leg?.stream;
     stream?.cork(); // a head and the body bytes after it go out together
-    this.guarded(() => this.reader.push(chunk));
+    this.#guarded(() => this.#reader.push(chunk));
     stream?.uncork();
     if (this.state !== 'http') return;
-    if (this.reader.holding || this.leg?.full === true) this.socket.pause();
-    this.updateTimer();
+    if (this.#reader.holding || this.#leg?.full === true) this.socket.pause();
+    this.#updateTimer();
   };
 
   /** Sends a request on to its upstream; holds it (until the last answer due is out) while answers from another are due. */
-  private onHead(head: RequestHead): boolean | 'hold' {
+  #onHead(head: RequestHead): boolean | 'hold' {
     let sent: true | 'hold';
     try {
-      sent = this.legs.send(this.binding.route(head), head);
+      sent = this.#legs.send(this.#binding.route(head), head);
     } catch (err) {
-      return this.refuse(err, head);
+      return this.#refuse(err, head);
     }
-    if (sent === true) this.requests++;
+    if (sent === true) this.#requests++;
     return sent;
   }
 
   /** Responses awaited. */
-  private get outstanding(): number {
-    return this.leg?.outstanding ?? 0;
+  get #outstanding(): number {
+    return this.#leg?.outstanding ?? 0;
   }
 
-  private onRequestEnd(head: RequestHead): boolean {
-    if (!head.keepAlive || this.draining) {
-      this.reader.stop();
+  #onRequestEnd(head: RequestHead): boolean {
+    if (!head.keepAlive || this.#draining) {
+      this.#reader.stop();
       return true;
     }
     // An upgrade request waits for its answer: after a 101 the bytes that follow are not HTTP.
-    return !head.upgrade && this.outstanding < MAX_PIPELINED;
+    return !head.upgrade && this.#outstanding < MAX_PIPELINED;
   }
 
   /** Runs a step of the request reader; a malformed request is refused. */
-  private guarded(step: () => void): void {
+  #guarded(step: () => void): void {
     try {
       step();
     } catch (err) {
-      if (this.reader.midBody) this.failMidRequest(err);
-      else this.refuse(err);
+      if (this.#reader.midBody) this.#failMidRequest(err);
+      else this.#refuse(err);
     }
   }
 
-  private readonly onClientEnd = (): void => {
+  readonly #onClientEnd = (): void => {
     if (this.state !== 'http') return;
-    this.clientEnded = true;
-    if (this.reader.holding) return; // what is held is read first, then the end
-    if (this.reader.midBody) {
-      this.failMidRequest(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the client ended its connection in the middle of a body'));
+    this.#clientEnded = true;
+    if (this.#reader.holding) return; // what is held is read first, then the end
+    if (this.#reader.midBody) {
+      this.#failMidRequest(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the client ended its connection in the middle of a body'));
       return;
     }
-    this.reader.stop();
-    if (this.outstanding === 0) this.closeGracefully();
+    this.#reader.stop();
+    if (this.#outstanding === 0) this.#closeGracefully();
     else if (this.onApi) {
       // As node:http, which is not half-open, always did: an end cancels the API's work in flight.
-      const cut = this.leg!.midResponse;
-      this.leg!.abort();
+      const cut = this.#leg!.midResponse;
+      this.#leg!.abort();
       if (cut) this.destroy();
-      else this.closeGracefully();
-    } else if (this.leg!.midResponse) {
+      else this.#closeGracefully();
+    } else if (this.#leg!.midResponse) {
       // A client half-closes after its requests, before their answers; an end in the middle of an
       // answer is a user leaving (an SSE reader, a chat stopped). The node's service is reset now,
       // not at its next write, as nginx, Go's and Node's servers cancel on any end.
@@ -175,108 +175,108 @@ export class PublicConnection {
     }
   };
 
-  private resumeClient(): void {
-    if (this.state !== 'http' || this.leg?.full === true || this.reader.holding) return;
+  #resumeClient(): void {
+    if (this.state !== 'http' || this.#leg?.full === true || this.#reader.holding) return;
     this.socket.resume();
-    this.updateTimer();
+    this.#updateTimer();
   }
 
-  private updateTimer(): void {
-    if (this.state === 'http') this.timer.update(this.reader, this.outstanding, this.requests, this.leg?.full === true);
+  #updateTimer(): void {
+    if (this.state === 'http') this.#timer.update(this.#reader, this.#outstanding, this.#requests, this.#leg?.full === true);
   }
 
-  private readonly onClientDrain = (): void => {
-    if (this.state === 'http' && this.leg !== undefined && !this.leg.done) this.leg.stream.resume();
+  readonly #onClientDrain = (): void => {
+    if (this.state === 'http' && this.#leg !== undefined && !this.#leg.done) this.#leg.stream.resume();
   };
 
-  private onResponseComplete(keepAlive: boolean): void {
-    if (!keepAlive) return this.closeGracefully();
-    if (this.outstanding === 0) {
-      if (this.finalPage !== undefined) return this.answerAndClose(undefined);
-      if (this.reader.stopped) return this.closeGracefully();
-      if (this.draining && !this.reader.midHead && !this.reader.midBody) return this.closeGracefully();
+  #onResponseComplete(keepAlive: boolean): void {
+    if (!keepAlive) return this.#closeGracefully();
+    if (this.#outstanding === 0) {
+      if (this.#finalPage !== undefined) return this.#answerAndClose(undefined);
+      if (this.#reader.stopped) return this.#closeGracefully();
+      if (this.#draining && !this.#reader.midHead && !this.#reader.midBody) return this.#closeGracefully();
     }
-    if (this.reader.holding) {
-      this.guarded(() => this.reader.release());
-      if (this.clientEnded) this.onClientEnd();
-      else this.resumeClient();
+    if (this.#reader.holding) {
+      this.#guarded(() => this.#reader.release());
+      if (this.#clientEnded) this.#onClientEnd();
+      else this.#resumeClient();
     }
-    this.updateTimer();
+    this.#updateTimer();
   }
 
-  private onUpgrade(rest: Buffer): void {
-    const stream = this.leg!.detach();
-    this.legs.retireParked();
+  #onUpgrade(rest: Buffer): void {
+    const stream = this.#leg!.detach();
+    this.#legs.retireParked();
     this.state = 'upgraded';
-    this.timer.clear();
-    this.socket.off('data', this.onData).off('end', this.onClientEnd).off('drain', this.onClientDrain);
-    if (rest.length > 0) this.client.write(rest);
-    const held = this.reader.takeHeld();
+    this.#timer.clear();
+    this.socket.off('data', this.#onData).off('end', this.#onClientEnd).off('drain', this.#onClientDrain);
+    if (rest.length > 0) this.#client.write(rest);
+    const held = this.#reader.takeHeld();
     if (held.length > 0) stream.write(held);
     void relay(this.socket, stream);
   }
 
   /** Nothing of a response may follow a cut: a relayed head means the client must see a reset. */
-  private onLegFailed(err: unknown): void {
+  #onLegFailed(err: unknown): void {
     if (this.state !== 'http') return;
-    if (this.leg!.midResponse) this.destroy();
-    else if (this.outstanding > 0) this.answerAndClose(err);
-    else this.closeGracefully();
+    if (this.#leg!.midResponse) this.destroy();
+    else if (this.#outstanding > 0) this.#answerAndClose(err);
+    else this.#closeGracefully();
   }
 
   /**
    * Refuses at a request boundary (the refused head never reached the node): the page goes out
    * after the responses still due, then the connection closes. Returns false for the reader.
    */
-  private refuse(err: unknown, head?: RequestHead): false {
+  #refuse(err: unknown, head?: RequestHead): false {
     if (this.state !== 'http') return false;
-    this.s.logger.debug('request refused', { err, host: head?.host });
-    this.reader.stop();
-    this.finalPage = errorPage(err, this.binding.pageContext(head, this.legs.upstream), head?.method === 'HEAD');
-    if (this.outstanding === 0) this.answerAndClose(undefined);
+    this.#s.logger.debug('request refused', { err, host: head?.host });
+    this.#reader.stop();
+    this.#finalPage = errorPage(err, this.#binding.pageContext(head, this.#legs.upstream), head?.method === 'HEAD');
+    if (this.#outstanding === 0) this.#answerAndClose(undefined);
     return false;
   }
 
   /** Fails a request whose head went to the node but whose body cannot be completed. */
-  private failMidRequest(err: unknown): void {
+  #failMidRequest(err: unknown): void {
     if (this.state !== 'http') return;
-    this.reader.stop();
-    this.leg?.abort();
-    const { outstanding } = this;
-    if (outstanding === 0) this.closeGracefully();
-    else if (outstanding === 1 && this.leg?.midResponse === false) this.answerAndClose(err);
+    this.#reader.stop();
+    this.#leg?.abort();
+    const outstanding = this.#outstanding;
+    if (outstanding === 0) this.#closeGracefully();
+    else if (outstanding === 1 && this.#leg?.midResponse === false) this.#answerAndClose(err);
     else this.destroy();
   }
 
   /** Writes the pending final page, or the page for `err`, then closes. */
-  private answerAndClose(err: unknown): void {
+  #answerAndClose(err: unknown): void {
     if (this.state !== 'http') return;
-    this.client.write(this.finalPage ?? errorPage(err, this.binding.pageContext(undefined, this.legs.upstream), this.leg?.awaitedMethod === 'HEAD'));
-    this.closeGracefully();
+    this.#client.write(this.#finalPage ?? errorPage(err, this.#binding.pageContext(undefined, this.#legs.upstream), this.#leg?.awaitedMethod === 'HEAD'));
+    this.#closeGracefully();
   }
 
   /** Ends the connection after what was written (see ClientSocket.end). */
-  private closeGracefully(): void {
+  #closeGracefully(): void {
     if (this.state !== 'http') return;
     this.state = 'closing';
-    this.reader.stop();
-    this.timer.clear();
-    this.legs.retireAll();
-    this.client.end();
+    this.#reader.stop();
+    this.#timer.clear();
+    this.#legs.retireAll();
+    this.#client.end();
   }
 
-  private readonly onClientError = (err: Error): void => {
-    this.s.logger.debug('public connection failed', { err });
+  readonly #onClientError = (err: Error): void => {
+    this.#s.logger.debug('public connection failed', { err });
   };
 
-  private readonly onClientClose = (): void => {
-    this.timer.clear();
-    const leg = this.leg;
+  readonly #onClientClose = (): void => {
+    this.#timer.clear();
+    const leg = this.#leg;
     if (this.state === 'upgraded') return;
-    this.legs.retireParked();
+    this.#legs.retireParked();
     if (leg === undefined || leg.done) return;
     // A client gone mid-request cancels it: the node's service sees a reset and stops work.
-    if (leg.outstanding > 0 || this.reader.midBody) leg.abort();
+    if (leg.outstanding > 0 || this.#reader.midBody) leg.abort();
     else leg.retire();
   };
 }

@@ -78,25 +78,25 @@ const ACCEPT: AcceptOptions = { allowHalfOpen: true, noDelay: true, highWaterMar
 
 /** The public listener. `listen()`, then `close()` (drain) or `destroy()`. */
 export class PublicListener {
-  private readonly server: net.Server;
-  private readonly api: ApiServer;
-  private readonly settings: ConnectionSettings;
-  private readonly drainTimeoutMs: number;
-  private readonly connections = new LiveList<PublicConnection>();
-  private accepted = 0;
-  private dropped = 0;
-  private closing = false;
-  private closed: Promise<void> | undefined;
-  private bound: BoundAddress | undefined;
+  readonly #server: net.Server;
+  readonly #api: ApiServer;
+  readonly #settings: ConnectionSettings;
+  readonly #drainTimeoutMs: number;
+  readonly #connections = new LiveList<PublicConnection>();
+  #accepted = 0;
+  #dropped = 0;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #bound: BoundAddress | undefined;
   /** Called when the last connection has closed, while stopping. */
-  private onEmpty: (() => void) | undefined;
+  #onEmpty: (() => void) | undefined;
 
   constructor(options: PublicListenerOptions) {
     const o = { ...DEFAULT_SERVER_CONFIG.http, ...definedOnly(options) };
     const logger = options.logger ?? silentLogger;
-    this.drainTimeoutMs = o.drainTimeoutMs;
-    this.api = new ApiServer({ api: o.api, maxHeadBytes: o.maxHeadBytes, logger });
-    this.settings = {
+    this.#drainTimeoutMs = o.drainTimeoutMs;
+    this.#api = new ApiServer({ api: o.api, maxHeadBytes: o.maxHeadBytes, logger });
+    this.#settings = {
       domain: o.domain,
       directory: o.directory,
       trustProxy: o.trustProxy,
@@ -104,24 +104,24 @@ export class PublicListener {
       headTimeoutMs: o.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
       logger,
-      openApi: (peer) => this.api.openStream(peer),
+      openApi: (peer) => this.#api.openStream(peer),
     };
-    this.server = net.createServer(ACCEPT, (socket) => this.onConnection(socket));
-    this.server.maxConnections = o.maxConnections;
-    this.server.on('drop', () => this.dropped++);
+    this.#server = net.createServer(ACCEPT, (socket) => this.#onConnection(socket));
+    this.#server.maxConnections = o.maxConnections;
+    this.#server.on('drop', () => this.#dropped++);
     // After listen(): accept failures (EMFILE, say) are reported here; the listener carries on.
-    this.server.on('error', (err) => logger.error('public listener error', { err }));
+    this.#server.on('error', (err) => logger.error('public listener error', { err }));
   }
 
   /** Listens on `host:port` (port 0: any free port); resolves with the address bound. */
   listen(address: BoundAddress = { host: '127.0.0.1', port: 0 }): Promise<BoundAddress> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(address.port, address.host, () => {
-        this.server.off('error', reject);
-        tuneAcceptPath(this.server, ACCEPT);
-        const info = this.server.address() as AddressInfo;
-        this.bound = { host: info.address, port: info.port };
+      this.#server.once('error', reject);
+      this.#server.listen(address.port, address.host, () => {
+        this.#server.off('error', reject);
+        tuneAcceptPath(this.#server, ACCEPT);
+        const info = this.#server.address() as AddressInfo;
+        this.#bound = { host: info.address, port: info.port };
         resolve(this.address());
       });
     });
@@ -129,19 +129,19 @@ export class PublicListener {
 
   /** The address bound (the real port when 0 was asked for); still known after close. */
   address(): BoundAddress {
-    if (this.bound === undefined) throw new Error('the public listener is not listening yet');
-    return { ...this.bound };
+    if (this.#bound === undefined) throw new Error('the public listener is not listening yet');
+    return { ...this.#bound };
   }
 
   /** Counts for metrics. */
   stats(): PublicListenerStats {
     let upgraded = 0;
     let api = 0;
-    for (const c of this.connections.list()) {
+    for (const c of this.#connections.list()) {
       if (c.state === 'upgraded') upgraded++;
       else if (c.onApi) api++;
     }
-    return { open: this.connections.size, api, upgraded, accepted: this.accepted, dropped: this.dropped };
+    return { open: this.#connections.size, api, upgraded, accepted: this.#accepted, dropped: this.#dropped };
   }
 
   /**
@@ -149,42 +149,42 @@ export class PublicListener {
    * idle connections at once, and cuts whatever is left after `drainTimeoutMs`. Idempotent.
    */
   close(): Promise<void> {
-    if (this.closed !== undefined) return this.closed;
-    this.closing = true;
-    const done = this.stopServer();
-    for (const connection of this.connections.list()) connection.drain();
-    this.api.drain();
-    const deadline = setTimeout(() => void this.destroy(), this.drainTimeoutMs);
-    this.closed = done.then(() => clearTimeout(deadline));
-    return this.closed;
+    if (this.#closed !== undefined) return this.#closed;
+    this.#closing = true;
+    const done = this.#stopServer();
+    for (const connection of this.#connections.list()) connection.drain();
+    this.#api.drain();
+    const deadline = setTimeout(() => void this.destroy(), this.#drainTimeoutMs);
+    this.#closed = done.then(() => clearTimeout(deadline));
+    return this.#closed;
   }
 
   /** Cuts every connection at once; resolves when all are closed. Idempotent. */
   destroy(): Promise<void> {
-    this.closing = true;
-    this.closed ??= this.stopServer();
-    for (const connection of this.connections.list()) connection.destroy();
-    return this.closed;
+    this.#closing = true;
+    this.#closed ??= this.#stopServer();
+    for (const connection of this.#connections.list()) connection.destroy();
+    return this.#closed;
   }
 
-  private onConnection(socket: Socket): void {
-    this.accepted++;
-    const connection = new PublicConnection(socket, this.settings);
-    const entry = this.connections.add(connection);
+  #onConnection(socket: Socket): void {
+    this.#accepted++;
+    const connection = new PublicConnection(socket, this.#settings);
+    const entry = this.#connections.add(connection);
     socket.once('close', () => {
-      this.connections.delete(entry);
-      if (this.connections.size === 0) this.onEmpty?.();
+      this.#connections.delete(entry);
+      if (this.#connections.size === 0) this.#onEmpty?.();
     });
-    if (this.closing) connection.drain();
+    if (this.#closing) connection.drain();
   }
 
   /**
    * Stops accepting; resolves once the server is closed and every connection has emitted 'close'
    * (the server's own 'close' comes a turn before its last socket's).
    */
-  private async stopServer(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    if (this.connections.size > 0) await new Promise<void>((resolve) => (this.onEmpty = resolve));
+  async #stopServer(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    if (this.#connections.size > 0) await new Promise<void>((resolve) => (this.#onEmpty = resolve));
   }
 }
 

@@ -17,12 +17,21 @@ export type Upstream = Tenant | 'api';
 /** Routes the requests of one connection; see the file comment. */
 export class TenantBinding {
   /** The upstream of the last request routed. */
-  private last: Upstream | undefined;
+  #last: Upstream | undefined;
   /** The Host that bound the connection (421 pages name it). */
-  private boundHost: string | undefined;
+  #boundHost: string | undefined;
 
   /** `switching`: may requests of one connection go to different upstreams (trustProxy)? */
-  constructor(private readonly domain: string, private readonly directory: NodeDirectory, private readonly switching: boolean) {}
+  readonly #switching: boolean;
+
+  readonly #directory: NodeDirectory;
+
+  readonly #domain: string;
+
+  constructor(domain: string, directory: NodeDirectory, switching: boolean) {
+    this.#switching = switching;
+    this.#directory = directory;
+    this.#domain = domain;}
 
   /**
    * The upstream `head` goes to: the very object returned for the request before when it names
@@ -31,28 +40,28 @@ export class TenantBinding {
    * without switching PRX_ERR_HTTP_MISDIRECTED for a request that is not for the bound upstream.
    */
   route(head: RequestHead): Upstream {
-    const route = routeHost(head.hostname, this.domain);
-    const { last } = this;
+    const route = routeHost(head.hostname, this.#domain);
+    const last = this.#last;
     if (last !== undefined) {
       if (last === 'api' ? route.kind === 'api' : sameTenant(route, last)) return last;
-      if (!this.switching) throw new ProximaError(ErrorCodes.HTTP_MISDIRECTED, `a request for ${head.host} on a connection for ${this.boundHost}`);
+      if (!this.#switching) throw new ProximaError(ErrorCodes.HTTP_MISDIRECTED, `a request for ${head.host} on a connection for ${this.#boundHost}`);
     }
-    const next: Upstream = route.kind === 'api' ? 'api' : resolveTenant(route, this.directory, head.host);
-    this.last = next;
-    this.boundHost = next === 'api' ? `the API (${this.domain})` : head.host;
+    const next: Upstream = route.kind === 'api' ? 'api' : resolveTenant(route, this.#directory, head.host);
+    this.#last = next;
+    this.#boundHost = next === 'api' ? `the API (${this.#domain})` : head.host;
     return next;
   }
 
   /** What an error page answering `head`, or else the request awaited from `upstream`, may name. */
   pageContext(head: RequestHead | undefined, upstream: Upstream | undefined): PageContext {
-    const route = head === undefined ? undefined : routeHost(head.hostname, this.domain);
+    const route = head === undefined ? undefined : routeHost(head.hostname, this.#domain);
     const named = route?.kind === 'node' ? route : undefined;
     const tenant = upstream === 'api' ? undefined : upstream;
     return {
-      host: head?.host ?? this.boundHost,
+      host: head?.host ?? this.#boundHost,
       node: named?.node ?? tenant?.node.name,
       service: named === undefined ? tenant?.service.name : named.service,
-      boundHost: this.boundHost,
+      boundHost: this.#boundHost,
     };
   }
 }
