@@ -9,7 +9,7 @@
  * Run: `npm run bench:api` (WARMUP=3000 and REQUESTS=5000 rounds, then CONCURRENCY=8 users for
  * BENCH_SECONDS=10 after 2 s of warm-up, by default; BENCH_SECONDS is the tunnel benchmark's too).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,7 +40,11 @@ async function fakeMode(): Promise<void> {
 }
 
 /** Runs `args` with node; resolves with the first line of `stream` that `match` accepts. */
-function start(args: string[], stream: 'stdout' | 'stderr', match: (line: string) => boolean): { child: ChildProcess; line: Promise<string> } {
+function start(
+  args: string[],
+  stream: 'stdout' | 'stderr',
+  match: (line: string) => boolean,
+): { child: ChildProcess; line: Promise<string> } {
   const child = spawnOwned(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: repo });
   const lines = createInterface({ input: child[stream]! });
   const line = new Promise<string>((resolve, reject) => {
@@ -70,14 +74,21 @@ async function wholeChats(dispatcher: Agent, origin: string, seconds: number): P
   const started = performance.now();
   const until = started + seconds * 1000;
   let answered = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (performance.now() < until) {
-      const { statusCode, body } = await request(`${origin}/v1/chat/completions`, { dispatcher, method: 'POST', headers: JSON_HEADERS, body: WHOLE });
-      await body.text();
-      if (statusCode !== 200) throw new Error(`status ${statusCode}`);
-      answered++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < until) {
+        const { statusCode, body } = await request(`${origin}/v1/chat/completions`, {
+          dispatcher,
+          method: 'POST',
+          headers: JSON_HEADERS,
+          body: WHOLE,
+        });
+        await body.text();
+        if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+        answered++;
+      }
+    }),
+  );
   return (answered * 1000) / (performance.now() - started);
 }
 
@@ -89,8 +100,18 @@ async function main(): Promise<void> {
     children.push(fake.child);
     const fakePort = Number(await fake.line);
     const serverFile = path.join(dir, 'server.yaml');
-    fs.writeFileSync(serverFile, ['domain: proxima.bench', 'dataDir: ./data', 'control: { listen: "127.0.0.1:0" }', 'http: { listen: "127.0.0.1:0" }',
-      'api: { open: true }', 'log: { level: info }', ''].join('\n'));
+    fs.writeFileSync(
+      serverFile,
+      [
+        'domain: proxima.bench',
+        'dataDir: ./data',
+        'control: { listen: "127.0.0.1:0" }',
+        'http: { listen: "127.0.0.1:0" }',
+        'api: { open: true }',
+        'log: { level: info }',
+        '',
+      ].join('\n'),
+    );
     const bin = (name: string): string => path.join(repo, 'bin', `${name}.js`);
     const added = spawn(process.execPath, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile], { cwd: repo });
     let printed = '';
@@ -101,8 +122,18 @@ async function main(): Promise<void> {
     children.push(server.child);
     const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
     const clientFile = path.join(dir, 'client.yaml');
-    fs.writeFileSync(clientFile, [`server: 127.0.0.1:${control.port}`, 'name: bench', `token: ${token}`, 'services:',
-      `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fakePort}", maxConcurrent: 64 }`, 'log: { level: warn }', ''].join('\n'));
+    fs.writeFileSync(
+      clientFile,
+      [
+        `server: 127.0.0.1:${control.port}`,
+        'name: bench',
+        `token: ${token}`,
+        'services:',
+        `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fakePort}", maxConcurrent: 64 }`,
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
     const client = start([bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
     children.push(client.child);
 
@@ -126,17 +157,24 @@ async function main(): Promise<void> {
       const d = await firstByteMs(dispatcher, ollama, JSON_HEADERS);
       const n = await firstByteMs(tenant, superNode, tunnel);
       const s = await firstByteMs(dispatcher, superNode, JSON_HEADERS);
-      if (i >= WARMUP) (direct.push(d), tunnelled.push(n), through.push(s));
+      if (i >= WARMUP) direct.push(d), tunnelled.push(n), through.push(s);
     }
     for (const list of [direct, tunnelled, through]) list.sort((a, b) => a - b);
     const ms = (list: number[], p: number): string => `${percentile(list, p).toFixed(3)} ms`;
     const row = (name: string, list: number[]): string => `${name.padEnd(38)} p50 ${ms(list, 50)}   p99 ${ms(list, 99)}\n`;
     const addedMs = (p: number): string => `${(percentile(through, p) - percentile(direct, p)).toFixed(3)} ms`;
-    process.stdout.write(`first byte of a streamed chat, ${REQUESTS} sequential requests each way after ${WARMUP} (Node ${process.version}, ${os.cpus().length} cores)\n`);
-    process.stdout.write(row('straight to Ollama', direct) + row('the node\'s hostname (tunnel only)', tunnelled) + row('the API (routed by model)', through));
-    process.stdout.write(`${'added by the super node\'s API'.padEnd(38)} p50 ${addedMs(50)}   p99 ${addedMs(99)}\n`);
+    process.stdout.write(
+      `first byte of a streamed chat, ${REQUESTS} sequential requests each way after ${WARMUP} (Node ${process.version}, ${os.cpus().length} cores)\n`,
+    );
+    process.stdout.write(
+      row('straight to Ollama', direct) + row("the node's hostname (tunnel only)", tunnelled) + row('the API (routed by model)', through),
+    );
+    process.stdout.write(`${"added by the super node's API".padEnd(38)} p50 ${addedMs(50)}   p99 ${addedMs(99)}\n`);
 
-    for (const [name, origin] of [['straight to Ollama', ollama], ['through the super node', superNode]] as const) {
+    for (const [name, origin] of [
+      ['straight to Ollama', ollama],
+      ['through the super node', superNode],
+    ] as const) {
       await wholeChats(dispatcher, origin, WARMUP_SECONDS);
       const perSecond = await wholeChats(dispatcher, origin, SECONDS);
       process.stdout.write(`non-streamed chat, ${CONCURRENCY} users, ${name}: ${Math.round(perSecond).toLocaleString('en')} requests/s\n`);

@@ -5,7 +5,7 @@
  * they skew every later measurement, and leaves its folders (10 MiB files among them) in the temp
  * directory.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +27,11 @@ process.once('exit', () => {
   }
 });
 // Ctrl-C, or `timeout`: exit through the cleanup above (a signal's default action skips 'exit').
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const)
+  process.once(signal, () => process.exit(code));
 
 /** A new folder in the temp directory, named `prefix` and a random suffix, removed when this process exits. */
 export function ownedTempDir(prefix: string): string {

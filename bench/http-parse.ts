@@ -10,19 +10,19 @@ import { parseRequestHead, RequestHeadParser } from '../src/proto/http/request-h
 
 const HEAD = Buffer.from(
   'POST /v1/chat/completions HTTP/1.1\r\n' +
-  'Host: alpha.proxima.example\r\n' +
-  'User-Agent: OpenAI/JS 6.49.0\r\n' +
-  'Accept: application/json\r\n' +
-  'Accept-Encoding: gzip, deflate, br\r\n' +
-  'Content-Type: application/json\r\n' +
-  'Authorization: Bearer sk-proxima-0123456789abcdef0123456789abcdef\r\n' +
-  'X-Stainless-Lang: js\r\n' +
-  'X-Stainless-Package-Version: 6.49.0\r\n' +
-  'X-Stainless-Runtime: node\r\n' +
-  'X-Stainless-Runtime-Version: v20.18.0\r\n' +
-  'Connection: keep-alive\r\n' +
-  'Content-Length: 182\r\n' +
-  '\r\n',
+    'Host: alpha.proxima.example\r\n' +
+    'User-Agent: OpenAI/JS 6.49.0\r\n' +
+    'Accept: application/json\r\n' +
+    'Accept-Encoding: gzip, deflate, br\r\n' +
+    'Content-Type: application/json\r\n' +
+    'Authorization: Bearer sk-proxima-0123456789abcdef0123456789abcdef\r\n' +
+    'X-Stainless-Lang: js\r\n' +
+    'X-Stainless-Package-Version: 6.49.0\r\n' +
+    'X-Stainless-Runtime: node\r\n' +
+    'X-Stainless-Runtime-Version: v20.18.0\r\n' +
+    'Connection: keep-alive\r\n' +
+    'Content-Length: 182\r\n' +
+    '\r\n',
   'latin1',
 );
 
@@ -51,20 +51,32 @@ const second = HEAD.subarray(200);
 let sink = 0;
 
 process.stdout.write(`request head: ${HEAD.length} bytes, node ${process.version}\n`);
-report('parse, whole head in one chunk', measure(() => {
-  sink += parser.push(HEAD)!.head.fields.list.length;
-}), 'heads/s');
-report('parse, head split in two chunks', measure(() => {
-  parser.push(first);
-  sink += parser.push(second)!.head.fields.list.length;
-}), 'heads/s');
+report(
+  'parse, whole head in one chunk',
+  measure(() => {
+    sink += parser.push(HEAD)!.head.fields.list.length;
+  }),
+  'heads/s',
+);
+report(
+  'parse, head split in two chunks',
+  measure(() => {
+    parser.push(first);
+    sink += parser.push(second)!.head.fields.list.length;
+  }),
+  'heads/s',
+);
 const head = parseRequestHead(HEAD);
-report('serialise with X-Forwarded-* and Host edits', measure(() => {
-  sink += serializeRequestHead(head, {
-    set: { Host: 'localhost:11434', 'X-Forwarded-Host': 'alpha.proxima.example', 'X-Forwarded-Proto': 'https' },
-    append: { 'X-Forwarded-For': '203.0.113.7' },
-  }).length;
-}), 'heads/s');
+report(
+  'serialise with X-Forwarded-* and Host edits',
+  measure(() => {
+    sink += serializeRequestHead(head, {
+      set: { Host: 'localhost:11434', 'X-Forwarded-Host': 'alpha.proxima.example', 'X-Forwarded-Proto': 'https' },
+      append: { 'X-Forwarded-For': '203.0.113.7' },
+    }).length;
+  }),
+  'heads/s',
+);
 const chunk = Buffer.alloc(16 * 1024, 0x61);
 const body = Buffer.concat([Buffer.from('4000\r\n'), chunk, Buffer.from('\r\n')]);
 const framer = new ChunkedFramer(REQUEST_SIDE);

@@ -23,11 +23,17 @@ async function clients(port: number, tokensFile: string): Promise<void> {
   const worker = async (): Promise<void> => {
     while (next < tokens.length) {
       const [name, token] = tokens[next++]!;
-      connections.push(await ControlConnection.open({
-        server: { host: '127.0.0.1', port }, tls: false, name, token, timeoutMs: 30_000,
-        services: [{ name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', maxConcurrent: 1 }],
-        onStream: (stream) => stream.destroy(),
-      }));
+      connections.push(
+        await ControlConnection.open({
+          server: { host: '127.0.0.1', port },
+          tls: false,
+          name,
+          token,
+          timeoutMs: 30_000,
+          services: [{ name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', maxConcurrent: 1 }],
+          onStream: (stream) => stream.destroy(),
+        }),
+      );
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -44,11 +50,18 @@ function memory(): { rssBytes: number; heapBytes: number } {
 async function main(count: number): Promise<void> {
   const dataDir = ownedTempDir('proxima-bench-');
   const config = parseServerConfig({ dataDir, control: { listen: '127.0.0.1:0' }, http: { listen: '127.0.0.1:0' } }, { baseDir: dataDir });
-  const server = await ProximaServer.start({ config, openStream: () => { throw new Error('not in this benchmark'); } });
-  const tokens = await Promise.all(Array.from({ length: count }, async (_, i) => {
-    const name = `node-${i}`;
-    return [name, (await server.registry.add(name)).token] as const;
-  }));
+  const server = await ProximaServer.start({
+    config,
+    openStream: () => {
+      throw new Error('not in this benchmark');
+    },
+  });
+  const tokens = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const name = `node-${i}`;
+      return [name, (await server.registry.add(name)).token] as const;
+    }),
+  );
   const tokensFile = path.join(dataDir, 'tokens.json');
   fs.writeFileSync(tokensFile, JSON.stringify(tokens));
   const before = memory();
@@ -61,13 +74,15 @@ async function main(count: number): Promise<void> {
   await allOnline;
   const loginMs = performance.now() - started;
   const after = memory();
-  const perNode = (bytes: number): string => `${((bytes / count) / 1024).toFixed(1)} KiB`;
-  process.stdout.write([
-    `idle nodes: ${count}, logged in and advertised in ${loginMs.toFixed(0)} ms (${(count / (loginMs / 1000)).toFixed(0)} logins/s)`,
-    `server RSS ${(before.rssBytes / 2 ** 20).toFixed(1)} -> ${(after.rssBytes / 2 ** 20).toFixed(1)} MiB: ${perNode(after.rssBytes - before.rssBytes)} per node`,
-    `server heap ${(before.heapBytes / 2 ** 20).toFixed(1)} -> ${(after.heapBytes / 2 ** 20).toFixed(1)} MiB: ${perNode(after.heapBytes - before.heapBytes)} per node`,
-    '',
-  ].join('\n'));
+  const perNode = (bytes: number): string => `${(bytes / count / 1024).toFixed(1)} KiB`;
+  process.stdout.write(
+    [
+      `idle nodes: ${count}, logged in and advertised in ${loginMs.toFixed(0)} ms (${(count / (loginMs / 1000)).toFixed(0)} logins/s)`,
+      `server RSS ${(before.rssBytes / 2 ** 20).toFixed(1)} -> ${(after.rssBytes / 2 ** 20).toFixed(1)} MiB: ${perNode(after.rssBytes - before.rssBytes)} per node`,
+      `server heap ${(before.heapBytes / 2 ** 20).toFixed(1)} -> ${(after.heapBytes / 2 ** 20).toFixed(1)} MiB: ${perNode(after.heapBytes - before.heapBytes)} per node`,
+      '',
+    ].join('\n'),
+  );
   child.stdin!.end();
   await new Promise((resolve) => child.once('exit', resolve));
   await server.destroy();

@@ -66,12 +66,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return makeLogger(level, stream, options.bindings ?? {}, now);
 }
 
-function makeLogger(
-  level: LogLevel,
-  stream: Pick<Writable, 'write'>,
-  bindings: LogFields,
-  now: () => Date,
-): Logger {
+function makeLogger(level: LogLevel, stream: Pick<Writable, 'write'>, bindings: LogFields, now: () => Date): Logger {
   const min = LEVEL_RANK[level];
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields): void => {
     if (LEVEL_RANK[lvl] < min) return;

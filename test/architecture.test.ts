@@ -4,9 +4,10 @@
  * at every level, no cycle between files or between rooms, the few rooms with stricter rules, and
  * rooms small enough to read.
  */
-import t from 'tap';
+
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
 import { repoPath } from './fixtures/paths.js';
 
 /**
@@ -17,14 +18,43 @@ const ORDER: Record<string, readonly string[]> = {
   src: ['errors.ts', 'time.ts', 'version.ts', 'log.ts', 'runtime', 'config', 'streams', 'http', 'cli', 'proto', 'mux', 'client', 'server'],
   'src/proto': ['names.ts', 'control', 'http', 'llm'],
   'src/client': [
-    'ollama', 'trusted-cas.ts', 'reconnect.ts', 'config.ts', 'client-handshake.ts', 'control-connection.ts', 'forwarder.ts', 'client.ts', 'cli',
+    'ollama',
+    'trusted-cas.ts',
+    'reconnect.ts',
+    'config.ts',
+    'client-handshake.ts',
+    'control-connection.ts',
+    'forwarder.ts',
+    'client.ts',
+    'cli',
   ],
   'src/server': [
-    'node-directory.ts', 'storage', 'api-host', 'registry', 'control', 'ledger', 'rewards', 'models', 'verify', 'config.ts', 'public', 'server.ts', 'cli',
+    'node-directory.ts',
+    'storage',
+    'api-host',
+    'registry',
+    'control',
+    'ledger',
+    'rewards',
+    'models',
+    'verify',
+    'config.ts',
+    'public',
+    'server.ts',
+    'cli',
   ],
   'src/server/models': [
-    'api-errors.ts', 'api-routes.ts', 'llm-request.ts', 'api-config.ts', 'api-keys.ts', 'routing', 'answer', 'usage-record.ts',
-    'catalog-routes.ts', 'model-request.ts', 'model-api.ts',
+    'api-errors.ts',
+    'api-routes.ts',
+    'llm-request.ts',
+    'api-config.ts',
+    'api-keys.ts',
+    'routing',
+    'answer',
+    'usage-record.ts',
+    'catalog-routes.ts',
+    'model-request.ts',
+    'model-api.ts',
   ],
 };
 
@@ -39,7 +69,16 @@ const ONLY: Record<string, readonly string[]> = {
 const APART: readonly [string, string][] = [['src/server', 'src/client']];
 
 /** Node modules for sockets and files: never in the pure wire code. */
-const SYSTEM_IO = new Set(['node:net', 'node:fs', 'node:fs/promises', 'node:tls', 'node:dgram', 'node:child_process', 'node:http', 'node:https']);
+const SYSTEM_IO = new Set([
+  'node:net',
+  'node:fs',
+  'node:fs/promises',
+  'node:tls',
+  'node:dgram',
+  'node:child_process',
+  'node:http',
+  'node:https',
+]);
 
 /** What reaches into Node's or V8's internals: only src/runtime may. */
 const INTERNALS = [/from 'node:v8'/, /from 'node:vm'/, /setFlagsFromString/, /\._handle\b/, /\binternalBinding\b/, /process\.binding\(/];
@@ -86,7 +125,10 @@ function resolve(from: string, spec: string): string {
 const sources = filesUnder('src');
 /** Every import edge between two files of src. */
 const edges: { from: string; to: string; spec: string }[] = sources.flatMap((from) =>
-  specifiersOf(from).filter((s) => s.startsWith('.')).map((spec) => ({ from, to: resolve(from, spec), spec })));
+  specifiersOf(from)
+    .filter((s) => s.startsWith('.'))
+    .map((spec) => ({ from, to: resolve(from, spec), spec })),
+);
 
 /** Where `from` and `to` part: the folder both are in, and the entry of it that holds each. */
 function parting(from: string, to: string): { level: string; fromEntry: string; toEntry: string } {
@@ -106,8 +148,11 @@ t.test('every import names a file of src that exists', async (t) => {
 
 t.test('the declared order lists exactly the entries of each level', async (t) => {
   for (const [level, order] of Object.entries(ORDER)) {
-    const entries = fs.readdirSync(repoPath(level), { withFileTypes: true })
-      .filter((e) => e.isDirectory() || e.name.endsWith('.ts')).map((e) => e.name).sort();
+    const entries = fs
+      .readdirSync(repoPath(level), { withFileTypes: true })
+      .filter((e) => e.isDirectory() || e.name.endsWith('.ts'))
+      .map((e) => e.name)
+      .sort();
     t.same([...order].sort(), entries, `${level}: every folder and file has its place`);
     t.equal(new Set(order).size, order.length, `${level}: no entry twice`);
   }
@@ -120,7 +165,10 @@ t.test('at every level, an entry imports only entries below it', async (t) => {
     const order = ORDER[level];
     if (order === undefined || fromEntry === toEntry) continue;
     checked++;
-    t.ok(order.indexOf(toEntry) < order.indexOf(fromEntry), `${from} imports ${spec}: ${level}/${toEntry} is not below ${level}/${fromEntry}`);
+    t.ok(
+      order.indexOf(toEntry) < order.indexOf(fromEntry),
+      `${from} imports ${spec}: ${level}/${toEntry} is not below ${level}/${fromEntry}`,
+    );
   }
   t.ok(checked > 200, `${checked} imports cross an ordered level`);
 });
@@ -213,14 +261,27 @@ t.test('rooms stay small (a dozen loose files a folder, 300 lines a file), priva
   for (const file of sources) {
     const text = fs.readFileSync(repoPath(file), 'utf8');
     t.notMatch(text, /\bconsole\.(log|error|warn|info|debug)\(/, `${file} uses console; use the logger`);
-    t.notMatch(text, /^\s*(?:(?:public|private|protected|readonly|static|override)\s+)*(?:private|protected)\s+(?!constructor\b)/m, `${file}: private members are #private`);
+    t.notMatch(
+      text,
+      /^\s*(?:(?:public|private|protected|readonly|static|override)\s+)*(?:private|protected)\s+(?!constructor\b)/m,
+      `${file}: private members are #private`,
+    );
     const lines = text.split('\n').length;
     t.ok(lines <= MAX_LINES, `${file} has ${lines} lines`);
   }
 });
 
 t.test('nothing cites a document outside the repository', async (t) => {
-  const files = [...filesUnder('src'), ...filesUnder('test'), ...filesUnder('bench'), ...filesUnder('config', /\.(yaml|conf|md)$/), ...filesUnder('docs', /\.md$/), 'README.md'];
-  const outside = /ARCHITECTURE decision|reference\/[a-z-]+\.md|reference §|\bshared\/(ARCHITECTURE|STYLE|reference)|README[,'’ ]+(Benchmarks|"Credit"|"Rewards"|"Probes)/;
-  for (const file of files.filter((f) => f !== 'test/architecture.test.ts')) t.notMatch(fs.readFileSync(repoPath(file), 'utf8'), outside, file);
+  const files = [
+    ...filesUnder('src'),
+    ...filesUnder('test'),
+    ...filesUnder('bench'),
+    ...filesUnder('config', /\.(yaml|conf|md)$/),
+    ...filesUnder('docs', /\.md$/),
+    'README.md',
+  ];
+  const outside =
+    /ARCHITECTURE decision|reference\/[a-z-]+\.md|reference §|\bshared\/(ARCHITECTURE|STYLE|reference)|README[,'’ ]+(Benchmarks|"Credit"|"Rewards"|"Probes)/;
+  for (const file of files.filter((f) => f !== 'test/architecture.test.ts'))
+    t.notMatch(fs.readFileSync(repoPath(file), 'utf8'), outside, file);
 });

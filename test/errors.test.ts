@@ -1,6 +1,6 @@
-import t from 'tap';
 import fs from 'node:fs';
-import { ErrorCodes, ProximaError, ConfigError, hasCode, withoutStack } from '../src/errors.js';
+import t from 'tap';
+import { ConfigError, ErrorCodes, hasCode, ProximaError, withoutStack } from '../src/errors.js';
 import { repoPath } from './fixtures/paths.js';
 
 t.test('every error code is listed in the README error table, and nothing else is', async (t) => {
@@ -20,7 +20,13 @@ t.test('ProximaError keeps code, cause and subclass name', async (t) => {
   t.equal(err.name, 'ProximaError');
   t.ok(hasCode(err, ErrorCodes.TARGET_UNREACHABLE));
   t.notOk(hasCode(new Error('x'), ErrorCodes.TARGET_UNREACHABLE));
-  const cfg = new ConfigError([{ path: 'control.listen', message: 'must be host:port' }, { path: 'domain', message: 'required' }], 'server.yaml');
+  const cfg = new ConfigError(
+    [
+      { path: 'control.listen', message: 'must be host:port' },
+      { path: 'domain', message: 'required' },
+    ],
+    'server.yaml',
+  );
   t.equal(cfg.name, 'ConfigError');
   t.equal(cfg.code, 'PRX_ERR_CONFIG_INVALID');
   t.match(cfg.message, /server\.yaml is invalid:\n  control\.listen: must be host:port\n  domain: required/);
@@ -33,7 +39,13 @@ t.test('withoutStack builds an error with no stack frames and restores the limit
   t.equal(bare.code, 'PRX_ERR_MUX_STREAM_RESET');
   t.equal(bare.stack, 'ProximaError: stream 3 was reset by the peer');
   t.equal(Error.stackTraceLimit, limit);
-  t.throws(() => withoutStack(() => { throw new Error('building failed'); }), { message: 'building failed' });
+  t.throws(
+    () =>
+      withoutStack(() => {
+        throw new Error('building failed');
+      }),
+    { message: 'building failed' },
+  );
   t.equal(Error.stackTraceLimit, limit, 'restored after a throw');
   t.match(new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'ours').stack, /\n    at /, 'other errors keep their frames');
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
+import { ErrorCodes, ProximaError } from '../src/errors.js';
 import { createLogger, redact } from '../src/log.js';
-import { ProximaError, ErrorCodes } from '../src/errors.js';
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: { write: (s: string) => boolean } } {
   const out: string[] = [];
@@ -15,8 +15,13 @@ t.test('writes one JSON object per line with level, message and bindings', async
   log.error('failed', { err: new ProximaError(ErrorCodes.AUTH_FAILED, 'bad token') });
   t.same(c.lines(), [
     { time: '1970-01-01T00:00:00.000Z', level: 'info', msg: 'online', node: 'alpha', services: 2 },
-    { time: '1970-01-01T00:00:00.000Z', level: 'error', msg: 'failed', node: 'alpha',
-      err: { name: 'ProximaError', message: 'bad token', code: 'PRX_ERR_AUTH_FAILED' } },
+    {
+      time: '1970-01-01T00:00:00.000Z',
+      level: 'error',
+      msg: 'failed',
+      node: 'alpha',
+      err: { name: 'ProximaError', message: 'bad token', code: 'PRX_ERR_AUTH_FAILED' },
+    },
   ]);
 });
 
@@ -43,8 +48,12 @@ t.test('a child adds to its parent bindings, a line overrides both, and time, le
   child.info('one', { stream: 8 });
   root.info('two');
   const raw = c.lines().map((l) => JSON.stringify(l));
-  t.same(raw, [
-    '{"time":"1970-01-01T00:00:00.000Z","level":"info","msg":"one","node":"alpha","service":"ollama","stream":8}',
-    '{"time":"1970-01-01T00:00:00.000Z","level":"info","msg":"two","node":"alpha","service":"web"}',
-  ], 'the parent keeps its own bindings');
+  t.same(
+    raw,
+    [
+      '{"time":"1970-01-01T00:00:00.000Z","level":"info","msg":"one","node":"alpha","service":"ollama","stream":8}',
+      '{"time":"1970-01-01T00:00:00.000Z","level":"info","msg":"two","node":"alpha","service":"web"}',
+    ],
+    'the parent keeps its own bindings',
+  );
 });

@@ -7,7 +7,7 @@
  * their peak RSS on exit.
  */
 import { performance } from 'node:perf_hooks';
-import { dial, listen, type BenchStream, type TransportName } from './transports.js';
+import { type BenchStream, dial, listen, type TransportName } from './transports.js';
 
 const TOTAL_BYTES = 1024 * 1024 * 1024;
 const WRITE_BYTES = 64 * 1024;
@@ -29,13 +29,19 @@ async function receive(transport: TransportName): Promise<void> {
         if (mode === 'count') expected = buf.readUInt32BE(1) * WRITE_BYTES;
         buf = buf.subarray(mode === 'count' ? 5 : 1);
       }
-      if (mode === 'echo') { if (buf.length > 0) void stream.write(buf); return; }
+      if (mode === 'echo') {
+        if (buf.length > 0) void stream.write(buf);
+        return;
+      }
       got += buf.length;
       if (got === expected) void stream.write(Buffer.from('k'));
     });
   });
   print({ port: (server.address() as import('node:net').AddressInfo).port });
-  process.stdin.on('data', () => { print({ peakRssMiB: peakRssMiB() }); process.exit(0); });
+  process.stdin.on('data', () => {
+    print({ peakRssMiB: peakRssMiB() });
+    process.exit(0);
+  });
 }
 
 async function throughput(streams: BenchStream[]): Promise<number> {
@@ -43,32 +49,45 @@ async function throughput(streams: BenchStream[]): Promise<number> {
   const perStream = Math.floor(TOTAL_BYTES / streams.length / WRITE_BYTES);
   const total = perStream * streams.length * WRITE_BYTES;
   const start = performance.now();
-  await Promise.all(streams.map(async (s) => {
-    const done = new Promise<void>((resolve) => s.onData(() => resolve()));
-    const head = Buffer.alloc(5);
-    head[0] = 0x74;
-    head.writeUInt32BE(perStream, 1);
-    await s.write(head);
-    for (let i = 0; i < perStream; i++) await s.write(chunk);
-    await done;
-  }));
+  await Promise.all(
+    streams.map(async (s) => {
+      const done = new Promise<void>((resolve) => s.onData(() => resolve()));
+      const head = Buffer.alloc(5);
+      head[0] = 0x74;
+      head.writeUInt32BE(perStream, 1);
+      await s.write(head);
+      for (let i = 0; i < perStream; i++) await s.write(chunk);
+      await done;
+    }),
+  );
   return total / 1024 / 1024 / ((performance.now() - start) / 1000);
 }
 
 async function pingPong(streams: BenchStream[]): Promise<number[]> {
   const payload = Buffer.alloc(PING_BYTES, 0x61);
   const samples: number[] = [];
-  await Promise.all(streams.map(async (s) => {
-    let waiting: (() => void) | undefined;
-    let got = 0;
-    s.onData((buf) => { got += buf.length; if (got >= PING_BYTES) { got -= PING_BYTES; waiting?.(); } });
-    await s.write(Buffer.from('p'));
-    for (let i = 0; i < ROUND_TRIPS / streams.length; i++) {
-      const t0 = performance.now();
-      await new Promise<void>((resolve) => { waiting = resolve; void s.write(payload); });
-      samples.push((performance.now() - t0) * 1000);
-    }
-  }));
+  await Promise.all(
+    streams.map(async (s) => {
+      let waiting: (() => void) | undefined;
+      let got = 0;
+      s.onData((buf) => {
+        got += buf.length;
+        if (got >= PING_BYTES) {
+          got -= PING_BYTES;
+          waiting?.();
+        }
+      });
+      await s.write(Buffer.from('p'));
+      for (let i = 0; i < ROUND_TRIPS / streams.length; i++) {
+        const t0 = performance.now();
+        await new Promise<void>((resolve) => {
+          waiting = resolve;
+          void s.write(payload);
+        });
+        samples.push((performance.now() - t0) * 1000);
+      }
+    }),
+  );
   return samples.sort((a, b) => a - b);
 }
 

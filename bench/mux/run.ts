@@ -17,7 +17,12 @@ type Result = { mibPerSecond?: number; p50us?: number; p99us?: number; peakRssMi
 /** Lines of JSON a child prints, one at a time. */
 function jsonLines(child: ReturnType<typeof spawn>): AsyncIterator<Record<string, number>> {
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  return { next: async () => { const r = await lines.next(); return r.done ? r : { done: false, value: JSON.parse(r.value) }; } };
+  return {
+    next: async () => {
+      const r = await lines.next();
+      return r.done ? r : { done: false, value: JSON.parse(r.value) };
+    },
+  };
 }
 
 async function runOne(transport: string, workload: string): Promise<Result> {
@@ -50,8 +55,11 @@ const results = new Map<string, Result>();
 for (const [key, rs] of samples) {
   const pick = (f: keyof Result): number | undefined => (rs[0]![f] === undefined ? undefined : median(rs.map((r) => r[f]!)));
   results.set(key, {
-    mibPerSecond: pick('mibPerSecond'), p50us: pick('p50us'), p99us: pick('p99us'),
-    peakRssMiB: Math.max(...rs.map((r) => r.peakRssMiB)), receiverRssMiB: Math.max(...rs.map((r) => r.receiverRssMiB)),
+    mibPerSecond: pick('mibPerSecond'),
+    p50us: pick('p50us'),
+    p99us: pick('p99us'),
+    peakRssMiB: Math.max(...rs.map((r) => r.peakRssMiB)),
+    receiverRssMiB: Math.max(...rs.map((r) => r.receiverRssMiB)),
   });
 }
 
@@ -70,11 +78,14 @@ const rss = (transport: string): string => {
   return `${Math.max(...peaks.map((r) => r.peakRssMiB))} / ${Math.max(...peaks.map((r) => r.receiverRssMiB))} MiB`;
 };
 const rows = [
-  ['1 GiB, one stream', 'tput-1'], ['1 GiB over 100 streams', 'tput-100'],
-  ['10,000 ping-pongs of 1 KiB, one stream (p50 / p99)', 'ping-1'], ['the same over 100 streams (p50 / p99)', 'ping-100'],
+  ['1 GiB, one stream', 'tput-1'],
+  ['1 GiB over 100 streams', 'tput-100'],
+  ['10,000 ping-pongs of 1 KiB, one stream (p50 / p99)', 'ping-1'],
+  ['the same over 100 streams (p50 / p99)', 'ping-100'],
 ] as const;
 const out = [
-  '| workload | raw TCP | Proxima mux | @libp2p/yamux |', '|---|---|---|---|',
+  '| workload | raw TCP | Proxima mux | @libp2p/yamux |',
+  '|---|---|---|---|',
   ...rows.map(([label, w]) => `| ${label} | ${TRANSPORTS.map((t) => cell(t, w)).join(' | ')} |`),
   `| peak RSS, sender / receiver | ${TRANSPORTS.map(rss).join(' | ')} |`,
 ];

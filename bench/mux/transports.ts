@@ -2,8 +2,9 @@
  * The three transports the mux benchmark compares, behind one small interface: raw TCP (one
  * connection per "stream"), Proxima's src/mux, and @libp2p/yamux.
  */
-import net from 'node:net';
+
 import { once } from 'node:events';
+import net from 'node:net';
 import { Session } from '../../src/mux/index.js';
 import { libp2pMuxer } from '../../test/fixtures/wire/libp2p-yamux.js';
 
@@ -34,11 +35,12 @@ type Libp2pStream = Awaited<ReturnType<ReturnType<typeof libp2pMuxer>['muxer']['
 function fromLibp2p(s: Libp2pStream): BenchStream {
   return {
     write: (buf) => (s.send(buf) ? undefined : s.onDrain()),
-    onData: (listener) => s.addEventListener('message', (evt) => {
-      const data = evt.data;
-      const chunks = data instanceof Uint8Array ? [data] : [...data];
-      for (const c of chunks) listener(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-    }),
+    onData: (listener) =>
+      s.addEventListener('message', (evt) => {
+        const data = evt.data;
+        const chunks = data instanceof Uint8Array ? [data] : [...data];
+        for (const c of chunks) listener(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+      }),
   };
 }
 
@@ -54,7 +56,11 @@ export async function dial(transport: TransportName, port: number): Promise<Dial
   if (transport === 'raw') {
     const sockets: net.Socket[] = [];
     return {
-      open: async () => { const s = await connect(port); sockets.push(s); return fromDuplex(s); },
+      open: async () => {
+        const s = await connect(port);
+        sockets.push(s);
+        return fromDuplex(s);
+      },
       close: () => sockets.forEach((s) => s.destroy()),
     };
   }

@@ -3,9 +3,10 @@
  * answers every request with a short fixed body, and the real Forwarder behind a mux session that
  * the benchmark dials. Prints {"port"} (where to dial), then serves until stdin closes.
  */
+
+import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import { Forwarder } from '../../src/client/forwarder.js';
 import { Session } from '../../src/mux/index.js';
 import { applyRuntimeTuning, tuningMode } from '../../src/runtime/index.js';
@@ -24,7 +25,12 @@ web.keepAliveTimeout = 60_000;
 web.listen(0, '127.0.0.1');
 await once(web, 'listening');
 const local = { host: '127.0.0.1', port: (web.address() as AddressInfo).port };
-const forwarder = new Forwarder({ services: [{ name: 'web', local }, { name: 'docs', local }] });
+const forwarder = new Forwarder({
+  services: [
+    { name: 'web', local },
+    { name: 'docs', local },
+  ],
+});
 
 const control = net.createServer((socket) => {
   const session = new Session(socket, { role: 'client' });

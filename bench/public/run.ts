@@ -19,10 +19,10 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Session } from '../../src/mux/index.js';
+import { applyRuntimeTuning, tuningMode } from '../../src/runtime/index.js';
 import { openNodeStream } from '../../src/server/control/node-stream.js';
 import type { LiveNode, NodeDirectory } from '../../src/server/node-directory.js';
 import { PublicListener } from '../../src/server/public/public-listener.js';
-import { applyRuntimeTuning, tuningMode } from '../../src/runtime/index.js';
 import { ownedTempDir } from '../children.js';
 
 // As the programs do: the runtime tricks per PROXIMA_RUNTIME_TUNING (auto by default).
@@ -35,14 +35,20 @@ const DOMAIN = 'bench.test';
 const API_BODY = Buffer.from('hello from the api\n');
 
 const child = spawn(process.execPath, [NODE_SIDE], { stdio: ['pipe', 'pipe', 'inherit'] });
-const [line] = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next().then((r) => [r.value as string]);
+const [line] = await createInterface({ input: child.stdout! })
+  [Symbol.asyncIterator]()
+  .next()
+  .then((r) => [r.value as string]);
 const { port: controlPort } = JSON.parse(line!) as { port: number };
 const socket = net.connect(controlPort, '127.0.0.1');
 await once(socket, 'connect');
 const session = new Session(socket, { role: 'server' });
 const node: LiveNode = {
   name: 'alpha',
-  services: [{ name: 'web', kind: 'http' }, { name: 'docs', kind: 'http' }],
+  services: [
+    { name: 'web', kind: 'http' },
+    { name: 'docs', kind: 'http' },
+  ],
   openStream: (service, remote) => openNodeStream(session, service, remote),
 };
 const directory: NodeDirectory = { live: (name) => (name === 'alpha' ? node : undefined), isRegistered: (name) => name === 'alpha' };
@@ -50,20 +56,26 @@ const directory: NodeDirectory = { live: (name) => (name === 'alpha' ? node : un
 const scripts = ownedTempDir('proxima-bench-');
 const hostsScript = (hosts: string[]): string => {
   const file = path.join(scripts, `${hosts.length}.lua`);
-  fs.writeFileSync(file, [
-    `local hosts = { ${hosts.map((h) => `"${h}"`).join(', ')} }`,
-    'local i = 0',
-    'request = function()',
-    '  i = i + 1',
-    '  return wrk.format("GET", "/", { Host = hosts[(i % #hosts) + 1] })',
-    'end', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    file,
+    [
+      `local hosts = { ${hosts.map((h) => `"${h}"`).join(', ')} }`,
+      'local i = 0',
+      'request = function()',
+      '  i = i + 1',
+      '  return wrk.format("GET", "/", { Host = hosts[(i % #hosts) + 1] })',
+      'end',
+      '',
+    ].join('\n'),
+  );
   return file;
 };
 
 /** Runs wrk against `port`; resolves with requests per second, requests in all and the count of non-2xx answers. */
 async function wrk(port: number, args: string[]): Promise<{ rps: number; requests: number; non2xx: number; errors: string }> {
-  const proc = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, ...args, `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, ...args, `http://127.0.0.1:${port}/`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   await once(proc, 'exit');
@@ -98,7 +110,9 @@ for (const w of workloads) {
   const r = await wrk(port, w.args);
   const { user, system } = process.cpuUsage(cpu);
   await listener.destroy();
-  process.stdout.write(`| ${w.name} | ${Math.round(r.rps)} | ${((user + system) / r.requests).toFixed(1)} | ${r.non2xx} | ${r.errors || '-'} |\n`);
+  process.stdout.write(
+    `| ${w.name} | ${Math.round(r.rps)} | ${((user + system) / r.requests).toFixed(1)} | ${r.non2xx} | ${r.errors || '-'} |\n`,
+  );
 }
 fs.rmSync(scripts, { recursive: true, force: true });
 await session.destroy();

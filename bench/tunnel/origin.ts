@@ -4,10 +4,10 @@
  * to first event.
  */
 import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { once } from 'node:events';
 import { ownedTempDir, spawnOwned } from '../children.js';
 
 /** A port that was free a moment ago (nginx cannot listen on port 0). */
@@ -30,7 +30,10 @@ export interface Origin {
 async function waitAccepting(port: number): Promise<void> {
   for (let i = 0; i < 500; i++) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -71,13 +74,25 @@ export async function startOrigin(): Promise<Origin> {
   fs.writeFileSync(path.join(dir, 'www', '1k'), Buffer.alloc(1024, 0x61));
   fs.writeFileSync(path.join(dir, 'www', '10m'), Buffer.alloc(10 * 1024 * 1024, 0x62));
   const port = await freePort();
-  fs.writeFileSync(path.join(dir, 'nginx.conf'), [
-    'worker_processes 1;', 'daemon off;', `pid ${dir}/nginx.pid;`, 'error_log stderr error;',
-    'events { worker_connections 4096; }',
-    'http {', '  access_log off;', '  sendfile on;', '  tcp_nopush on;', '  keepalive_requests 1000000;',
-    `  client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp; uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp;`,
-    `  server { listen 127.0.0.1:${port}; root ${dir}/www; location / { default_type application/octet-stream; } }`, '}', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    [
+      'worker_processes 1;',
+      'daemon off;',
+      `pid ${dir}/nginx.pid;`,
+      'error_log stderr error;',
+      'events { worker_connections 4096; }',
+      'http {',
+      '  access_log off;',
+      '  sendfile on;',
+      '  tcp_nopush on;',
+      '  keepalive_requests 1000000;',
+      `  client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp; uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp;`,
+      `  server { listen 127.0.0.1:${port}; root ${dir}/www; location / { default_type application/octet-stream; } }`,
+      '}',
+      '',
+    ].join('\n'),
+  );
   fs.mkdirSync(path.join(dir, 'tmp'));
   const nginx: ChildProcess = spawnOwned('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
   const ssePort = await freePort();
@@ -85,7 +100,9 @@ export async function startOrigin(): Promise<Origin> {
   await once(sse.stdout!, 'data');
   await waitAccepting(port);
   return {
-    port, ssePort, dir,
+    port,
+    ssePort,
+    dir,
     stop: async () => {
       nginx.kill('SIGTERM');
       sse.kill('SIGTERM');

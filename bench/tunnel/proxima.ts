@@ -1,10 +1,10 @@
 /** Real proxima-server and proxima-client processes for the benchmark, configured in a temp folder. */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ownedTempDir, spawnOwned } from '../children.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -29,7 +29,9 @@ function waitLog(child: ChildProcess, msg: string): Promise<Record<string, any>>
       try {
         const parsed = JSON.parse(line);
         if (parsed.msg === msg) resolve(parsed);
-      } catch { /* not JSON */ }
+      } catch {
+        /* not JSON */
+      }
     });
     child.once('exit', (code) => reject(new Error(`${msg}: the process exited with ${code}`)));
   });
@@ -39,24 +41,44 @@ function waitLog(child: ChildProcess, msg: string): Promise<Record<string, any>>
 export async function startTunnel(originPort: number, ssePort: number): Promise<Tunnel> {
   const dir = ownedTempDir('prx-bench-tunnel-');
   const serverFile = path.join(dir, 'server.yaml');
-  fs.writeFileSync(serverFile, 'domain: proxima.bench\ndataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\nlog: { level: info }\n');
+  fs.writeFileSync(
+    serverFile,
+    'domain: proxima.bench\ndataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\nlog: { level: info }\n',
+  );
   const added = await promisify(execFile)(process.execPath, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile]);
   const { token } = JSON.parse(added.stdout) as { token: string };
-  const server = spawnOwned(process.execPath, [...NODE_ARGS, bin('proxima-server'), '-c', serverFile], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = spawnOwned(process.execPath, [...NODE_ARGS, bin('proxima-server'), '-c', serverFile], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const listening = await waitLog(server, 'listening');
   const online = waitLog(server, 'node online');
   const clientFile = path.join(dir, 'client.yaml');
-  fs.writeFileSync(clientFile, [
-    `server: 127.0.0.1:${listening.control.port}`, 'name: bench', `token: ${token}`, 'services:',
-    `  - { name: web, local: "127.0.0.1:${originPort}" }`, `  - { name: sse, local: "127.0.0.1:${ssePort}" }`,
-    'log: { level: warn }', '',
-  ].join('\n'));
-  const client = spawnOwned(process.execPath, [...NODE_ARGS, bin('proxima-client'), '-c', clientFile], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  fs.writeFileSync(
+    clientFile,
+    [
+      `server: 127.0.0.1:${listening.control.port}`,
+      'name: bench',
+      `token: ${token}`,
+      'services:',
+      `  - { name: web, local: "127.0.0.1:${originPort}" }`,
+      `  - { name: sse, local: "127.0.0.1:${ssePort}" }`,
+      'log: { level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const client = spawnOwned(process.execPath, [...NODE_ARGS, bin('proxima-client'), '-c', clientFile], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   client.stderr!.resume();
   await online;
   server.stderr!.resume();
   return {
-    httpPort: listening.http.port, host: 'bench.proxima.bench', serverPid: server.pid!, clientPid: client.pid!,
+    httpPort: listening.http.port,
+    host: 'bench.proxima.bench',
+    serverPid: server.pid!,
+    clientPid: client.pid!,
     stop: async () => {
       for (const p of [client, server]) {
         p.kill('SIGTERM');

@@ -6,7 +6,7 @@
 import { startOrigin } from './origin.js';
 import { rssMiB, startTunnel } from './proxima.js';
 import { sseFirstEvent, warmFirstEvents } from './sse-ttfb.js';
-import { wrk, type WrkResult } from './wrk.js';
+import { type WrkResult, wrk } from './wrk.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
@@ -28,8 +28,12 @@ try {
     log(`proxima ${label}`, p);
     rows.push([label, d, p, fmt]);
   };
-  await measure('1 KiB responses, 50 connections: req/s (p50 / p99)', '/1k', 50,
-    (r) => `${r.requestsPerSecond.toLocaleString('en')} req/s (${r.p50Ms.toFixed(2)} / ${r.p99Ms.toFixed(2)} ms)`);
+  await measure(
+    '1 KiB responses, 50 connections: req/s (p50 / p99)',
+    '/1k',
+    50,
+    (r) => `${r.requestsPerSecond.toLocaleString('en')} req/s (${r.p50Ms.toFixed(2)} / ${r.p99Ms.toFixed(2)} ms)`,
+  );
   await measure('10 MiB downloads, 1 connection', '/10m', 1, (r) => `${r.mibPerSecond.toLocaleString('en')} MiB/s`);
   await measure('10 MiB downloads, 8 connections', '/10m', 8, (r) => `${r.mibPerSecond.toLocaleString('en')} MiB/s`);
   const sseDirectAt = { port: origin.ssePort, host: '127.0.0.1' };
@@ -43,7 +47,9 @@ try {
   const clientRss = rssMiB(tunnel.clientPid);
   const lines = ['| measure | direct | through Proxima |', '|---|---|---|'];
   for (const [label, d, p, fmt] of rows) lines.push(`| ${label} | ${fmt(d as WrkResult)} | ${fmt(p as WrkResult)} |`);
-  lines.push(`| first SSE event, 300 rounds of 20 streams at once, after 2 s of warm-up (p50 / p99) | ${sse(sseDirect)} | ${sse(sseProxied)} |`);
+  lines.push(
+    `| first SSE event, 300 rounds of 20 streams at once, after 2 s of warm-up (p50 / p99) | ${sse(sseDirect)} | ${sse(sseProxied)} |`,
+  );
   lines.push(`| RSS after load: proxima-server / proxima-client | | ${serverRss} / ${clientRss} MiB |`);
   const errors = rows.reduce((n, [, d, p]) => n + (d as WrkResult).errors + (p as WrkResult).errors, 0);
   process.stdout.write(lines.join('\n') + `\n\nwrk -t1, ${SECONDS} s per cell; origin nginx on loopback; ${errors} errors.\n`);

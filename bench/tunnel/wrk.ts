@@ -20,7 +20,10 @@ function latencyMs(text: string, percentile: string): number {
 }
 
 /** `wrk -t1 -c<connections> -d<seconds>s --latency` against `url`, with extra headers. */
-export async function wrk(url: string, options: { connections: number; seconds: number; threads?: number; headers?: Record<string, string> }): Promise<WrkResult> {
+export async function wrk(
+  url: string,
+  options: { connections: number; seconds: number; threads?: number; headers?: Record<string, string> },
+): Promise<WrkResult> {
   const args = [`-t${options.threads ?? 1}`, `-c${options.connections}`, `-d${options.seconds}s`, '--latency'];
   for (const [k, v] of Object.entries(options.headers ?? {})) args.push('-H', `${k}: ${v}`);
   const { stdout } = await promisify(execFile)('wrk', [...args, url], { maxBuffer: 1 << 20 });

@@ -49,8 +49,7 @@ export interface CliProgram {
   readonly commands: readonly CliCommand<any>[];
 }
 
-const EXIT_CODES_HELP =
-  'Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 authentication refused.';
+const EXIT_CODES_HELP = 'Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 authentication refused.';
 
 const PROCESS_OUTPUT: CliOutput = { stdout: process.stdout, stderr: process.stderr };
 
@@ -82,9 +81,14 @@ export async function runCli(program: CliProgram, argv: readonly string[], out: 
       throw new ProximaError(ErrorCodes.USAGE, message ?? err?.message, { cause: err });
     });
   for (const command of program.commands) {
-    parser.command(command.command, command.describe, (y) => command.builder(y), async (args) => {
-      code = await command.run(args, out);
-    });
+    parser.command(
+      command.command,
+      command.describe,
+      (y) => command.builder(y),
+      async (args) => {
+        code = await command.run(args, out);
+      },
+    );
   }
   try {
     let shown = '';
@@ -110,7 +114,16 @@ export async function runCli(program: CliProgram, argv: readonly string[], out: 
 /** Rows as text: each column as wide as its widest cell, two spaces apart; the first row is the heading. */
 export function formatTable(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** Runs `main` with the process's arguments when `moduleUrl` is the script node was asked to run. */

@@ -3,7 +3,7 @@
  * Both programs use it with their own loader.
  */
 import type { Argv } from 'yargs';
-import { ExitCode, type CliCommand } from './frame.js';
+import { type CliCommand, ExitCode } from './frame.js';
 
 /** The verify command for config files of kind `kind` (`server.yaml`), checked by `load`. */
 export function verifyCommand(kind: string, load: (file: string) => unknown): CliCommand<{ config: string }> {

@@ -5,14 +5,20 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { loginProof, parseToken } from '../proto/control/auth.js';
 import {
-  MessageDecoder, PREAMBLE_BYTES, PROTOCOL_VERSION, decodePreamble, encodeMessage, encodePreamble, versionMismatch,
+  decodePreamble,
+  encodeMessage,
+  encodePreamble,
+  MessageDecoder,
+  PREAMBLE_BYTES,
+  PROTOCOL_VERSION,
+  versionMismatch,
 } from '../proto/control/codec.js';
-import { parseChallenge, parseWelcome, type LoginMessage, type WelcomeMessage } from '../proto/control/messages.js';
+import { type LoginMessage, parseChallenge, parseWelcome, type WelcomeMessage } from '../proto/control/messages.js';
 import { SocketReader } from '../streams/socket-reader.js';
 import { PACKAGE_VERSION } from '../version.js';
 import type { ClientTlsConfig } from './config.js';
@@ -48,9 +54,17 @@ export async function clientHandshake(options: ClientHandshakeOptions): Promise<
   const { keyId } = parseToken(options.token); // a malformed token fails before any connection
   const timeout = new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no answer from ${where(options)} within ${options.timeoutMs} ms`);
   const socket = dial(options);
-  const reader = new SocketReader(socket, (cause) => new ProximaError(ErrorCodes.CONNECT_FAILED,
-    cause === undefined ? `${where(options)} closed the connection during the handshake` : `cannot connect to ${where(options)}: ${cause.message}`,
-    { cause }));
+  const reader = new SocketReader(
+    socket,
+    (cause) =>
+      new ProximaError(
+        ErrorCodes.CONNECT_FAILED,
+        cause === undefined
+          ? `${where(options)} closed the connection during the handshake`
+          : `cannot connect to ${where(options)}: ${cause.message}`,
+        { cause },
+      ),
+  );
   const timer = setTimeout(() => reader.fail(timeout), options.timeoutMs);
   const onAbort = (): void => reader.fail(abortError(options.signal));
   options.signal?.addEventListener('abort', onAbort, { once: true });

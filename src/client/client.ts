@@ -5,12 +5,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import { type Logger, silentLogger } from '../log.js';
 import type { ModelAdvert, ServiceAdvert, WelcomeMessage } from '../proto/control/messages.js';
 import type { ServiceConfig } from './config.js';
 import { ControlConnection, type ControlConnectionOptions } from './control-connection.js';
 import { fitAdvertise } from './ollama/model-adverts.js';
-import { Backoff, isFatal, pause, systemClock, type Pause, type ReconnectClock } from './reconnect.js';
+import { Backoff, isFatal, type Pause, pause, type ReconnectClock, systemClock } from './reconnect.js';
 
 /** How the client connects and reconnects. */
 export interface ProximaClientOptions extends Omit<ControlConnectionOptions, 'timeoutMs' | 'signal' | 'logger'> {
@@ -79,7 +79,8 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
   /** `services` trimmed to fit one control message, which would otherwise fail to encode. */
   #fit(services: readonly ServiceAdvert[]): readonly ServiceAdvert[] {
     const fitted = fitAdvertise(services);
-    if (fitted.dropped > 0) this.#logger.warn('too many models for one advertisement: some are not advertised', { dropped: fitted.dropped });
+    if (fitted.dropped > 0)
+      this.#logger.warn('too many models for one advertisement: some are not advertised', { dropped: fitted.dropped });
     return fitted.services;
   }
 
@@ -149,16 +150,20 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
 
   /** The error to stop with, saying what the operator can do about it. */
   #refused(err: ProximaError): ProximaError {
-    const hint = err.code === ErrorCodes.AUTH_FAILED
-      ? `the super node refused node "${this.#options.name}" (${err.message}): check name and token; a revoked node or a rotated token is refused`
-      : err.message;
+    const hint =
+      err.code === ErrorCodes.AUTH_FAILED
+        ? `the super node refused node "${this.#options.name}" (${err.message}): check name and token; a revoked node or a rotated token is refused`
+        : err.message;
     this.#logger.error('stopped: the super node refuses this node', { code: err.code, message: hint });
     return new ProximaError(err.code, hint, { cause: err });
   }
 }
 
 /** What a node advertises for its configured services: with `models` (from model discovery), each ollama service carries its shared models. */
-export function advertisedServices(services: readonly ServiceConfig[], models?: ReadonlyMap<string, readonly ModelAdvert[]>): ServiceAdvert[] {
+export function advertisedServices(
+  services: readonly ServiceConfig[],
+  models?: ReadonlyMap<string, readonly ModelAdvert[]>,
+): ServiceAdvert[] {
   return services.map((s) => {
     const advert: ServiceAdvert = { name: s.name, kind: s.kind };
     if (s.hostHeader !== undefined) advert.hostHeader = s.hostHeader;

@@ -3,14 +3,45 @@
  * `services` the node shares the local Ollama, with the Host rewrite Ollama needs (it answers 403
  * to any other Host, as DNS-rebinding protection).
  */
+
+import {
+  boolean,
+  type ConfigSource,
+  fail,
+  INVALID,
+  integer,
+  isMapping,
+  isSet,
+  list,
+  map,
+  object,
+  oneOf,
+  optional,
+  type Schema,
+  scalar,
+  section,
+  string,
+  union,
+  validate,
+  withDefault,
+} from '../config/schema.js';
+import {
+  duration,
+  type HostPort,
+  hostname,
+  hostPort,
+  type LogConfig,
+  logSection,
+  type RuntimeConfig,
+  readableFile,
+  resolveToken,
+  runtimeSection,
+  tokenFields,
+  tokenRules,
+} from '../config/values.js';
+import { readYamlFile } from '../config/yaml.js';
 import { ProximaError } from '../errors.js';
 import { checkNodeName, checkServiceName } from '../proto/names.js';
-import {
-  boolean, fail, INVALID, integer, isMapping, isSet, list, map, object, oneOf, optional, scalar, section, string, union, validate, withDefault,
-  type ConfigSource, type Schema,
-} from '../config/schema.js';
-import { duration, hostname, hostPort, logSection, readableFile, resolveToken, runtimeSection, tokenFields, tokenRules, type HostPort, type LogConfig, type RuntimeConfig } from '../config/values.js';
-import { readYamlFile } from '../config/yaml.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../time.js';
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES } from './ollama/ollama-guard.js';
 
@@ -90,17 +121,20 @@ function label(assertName: (name: unknown) => void): Schema<string> {
 
 const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
-const serviceFields = object({
-  name: label(checkServiceName),
-  kind: withDefault(oneOf(['http', 'ollama']), 'http'),
-  local: hostPort('127.0.0.1:11434'),
-  hostHeader: optional(string({ pattern: HOST_HEADER, hint: 'a host or host:port, e.g. localhost:11434' })),
-  share: optional(union([oneOf(['*']), list(string())], '"*" or a list of model names')),
-  maxConcurrent: optional(integer(1, 1024)),
-}, (raw, report) => {
-  if (raw.kind === 'ollama') return;
-  for (const key of ['share', 'maxConcurrent']) if (isSet(raw, key)) report(key, 'only allowed on a service of kind ollama');
-});
+const serviceFields = object(
+  {
+    name: label(checkServiceName),
+    kind: withDefault(oneOf(['http', 'ollama']), 'http'),
+    local: hostPort('127.0.0.1:11434'),
+    hostHeader: optional(string({ pattern: HOST_HEADER, hint: 'a host or host:port, e.g. localhost:11434' })),
+    share: optional(union([oneOf(['*']), list(string())], '"*" or a list of model names')),
+    maxConcurrent: optional(integer(1, 1024)),
+  },
+  (raw, report) => {
+    if (raw.kind === 'ollama') return;
+    for (const key of ['share', 'maxConcurrent']) if (isSet(raw, key)) report(key, 'only allowed on a service of kind ollama');
+  },
+);
 
 const service = map(serviceFields, ({ name, kind, local, hostHeader, share, maxConcurrent }): ServiceConfig => {
   if (kind === 'http') return hostHeader === undefined ? { name, kind, local } : { name, kind, local, hostHeader };
@@ -127,7 +161,10 @@ const servicesList: Schema<ServiceConfig[]> = {
 };
 
 const tlsSetting = map(
-  union([boolean(), object({ ca: optional(readableFile()), servername: optional(hostname()) })], 'false, true or a mapping with keys ca, servername'),
+  union(
+    [boolean(), object({ ca: optional(readableFile()), servername: optional(hostname()) })],
+    'false, true or a mapping with keys ca, servername',
+  ),
   (tls): false | ClientTlsConfig => (tls === false ? false : tls === true ? {} : tls),
 );
 
@@ -143,17 +180,20 @@ const modelsSection = section({
 });
 
 const clientSchema: Schema<ClientConfig> = map(
-  object({
-    server: hostPort('proxima.example.com:7000'),
-    name: label(checkNodeName),
-    ...tokenFields(TOKEN_MIN_LENGTH),
-    tls: withDefault(tlsSetting, false),
-    services: withDefault(servicesList, DEFAULT_SERVICES),
-    reconnect: reconnectSection,
-    models: modelsSection,
-    log: logSection,
-    runtime: runtimeSection,
-  }, tokenRules(true)),
+  object(
+    {
+      server: hostPort('proxima.example.com:7000'),
+      name: label(checkNodeName),
+      ...tokenFields(TOKEN_MIN_LENGTH),
+      tls: withDefault(tlsSetting, false),
+      services: withDefault(servicesList, DEFAULT_SERVICES),
+      reconnect: reconnectSection,
+      models: modelsSection,
+      log: logSection,
+      runtime: runtimeSection,
+    },
+    tokenRules(true),
+  ),
   (c, at, ctx) => {
     const token = resolveToken(c, at, ctx, TOKEN_MIN_LENGTH);
     if (token === INVALID || token === undefined) return INVALID;

@@ -4,13 +4,13 @@
  * its services. Every stream the super node opens is handed to `onStream` (the data plane's
  * forwarder). A connection is used once: the client makes a new one after it closes.
  */
-import { ErrorCodes, ProximaError, type ErrorCode } from '../errors.js';
-import { readFramed } from '../streams/framed-reader.js';
-import { silentLogger, type Logger } from '../log.js';
-import { Session, type MuxStream } from '../mux/index.js';
-import { MessageDecoder, encodeMessage } from '../proto/control/codec.js';
+import { type ErrorCode, ErrorCodes, ProximaError } from '../errors.js';
+import { type Logger, silentLogger } from '../log.js';
+import { type MuxStream, Session } from '../mux/index.js';
+import { encodeMessage, MessageDecoder } from '../proto/control/codec.js';
 import { parseControlStreamMessage, type ServiceAdvert, type WelcomeMessage } from '../proto/control/messages.js';
-import { clientHandshake, type ClientHandshakeOptions } from './client-handshake.js';
+import { readFramed } from '../streams/framed-reader.js';
+import { type ClientHandshakeOptions, clientHandshake } from './client-handshake.js';
 
 /** How to connect, and what to do with the streams the super node opens. */
 export interface ControlConnectionOptions extends ClientHandshakeOptions {
@@ -49,7 +49,12 @@ export class ControlConnection {
     this.#control = session.open();
     this.#control.on('error', () => undefined); // the session's 'close' says why
     this.#control.on('end', () => this.#control.end());
-    readFramed(this.#control, new MessageDecoder(), (raw) => this.#onMessage(raw), (err) => void session.destroy(err));
+    readFramed(
+      this.#control,
+      new MessageDecoder(),
+      (raw) => this.#onMessage(raw),
+      (err) => void session.destroy(err),
+    );
     this.advertise(options.services);
   }
 

@@ -8,12 +8,12 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HostPort } from '../config/values.js';
-import { ErrorCodes, hasCode, ProximaError, type ErrorCode } from '../errors.js';
-import { LiveList } from '../streams/live-list.js';
-import { silentLogger, type Logger } from '../log.js';
-import { connectOptions } from '../runtime/index.js';
+import { type ErrorCode, ErrorCodes, hasCode, ProximaError } from '../errors.js';
+import { type Logger, silentLogger } from '../log.js';
 import { encodeMessage, MessageDecoder } from '../proto/control/codec.js';
-import { parseOpen, type OpenMessage } from '../proto/control/messages.js';
+import { type OpenMessage, parseOpen } from '../proto/control/messages.js';
+import { connectOptions } from '../runtime/index.js';
+import { LiveList } from '../streams/live-list.js';
 import { readPrefix } from '../streams/stream-prefix.js';
 import { abortStream, relay } from '../streams/stream-relay.js';
 import type { ModelShare } from './ollama/model-share.js';
@@ -122,12 +122,14 @@ export class Forwarder {
       open = await this.#readOpen(stream);
     } catch (err) {
       this.#logger.warn('bad stream header from the super node', { err });
-      if (!hasCode(err, ErrorCodes.HANDSHAKE_TIMEOUT)) return this.#refuse(stream, ErrorCodes.MESSAGE_INVALID, 'the stream header was not a valid open message');
+      if (!hasCode(err, ErrorCodes.HANDSHAKE_TIMEOUT))
+        return this.#refuse(stream, ErrorCodes.MESSAGE_INVALID, 'the stream header was not a valid open message');
       abortStream(stream);
       return closed(stream);
     }
     const target = this.#services.find((s) => s.name === open.service);
-    if (target === undefined) return this.#refuse(stream, ErrorCodes.SERVICE_UNKNOWN, `this node has no service ${JSON.stringify(open.service)}`);
+    if (target === undefined)
+      return this.#refuse(stream, ErrorCodes.SERVICE_UNKNOWN, `this node has no service ${JSON.stringify(open.service)}`);
     const log = this.#logger.child({ service: target.name, remote: `${open.remoteAddress}:${open.remotePort}` });
     const guard = this.#guards.get(target.name);
     if (guard !== undefined) {
@@ -161,14 +163,18 @@ export class Forwarder {
 
   #readOpen(stream: Duplex): Promise<OpenMessage> {
     const decoder = new MessageDecoder();
-    return readPrefix(stream, (chunk) => {
-      const [message] = decoder.push(chunk, 1);
-      return message === undefined ? undefined : { value: parseOpen(message), rest: decoder.takeRest() };
-    }, {
-      timeoutMs: this.#headerTimeoutMs,
-      timeoutError: () => new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no stream header within ${this.#headerTimeoutMs} ms`),
-      endedError: (cause) => new ProximaError(ErrorCodes.MESSAGE_INVALID, 'the stream ended before its header', { cause }),
-    });
+    return readPrefix(
+      stream,
+      (chunk) => {
+        const [message] = decoder.push(chunk, 1);
+        return message === undefined ? undefined : { value: parseOpen(message), rest: decoder.takeRest() };
+      },
+      {
+        timeoutMs: this.#headerTimeoutMs,
+        timeoutError: () => new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no stream header within ${this.#headerTimeoutMs} ms`),
+        endedError: (cause) => new ProximaError(ErrorCodes.MESSAGE_INVALID, 'the stream ended before its header', { cause }),
+      },
+    );
   }
 
   /**

@@ -5,9 +5,23 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fail, isSet, map, oneOf, optional, pathOf, scalar, section, withDefault, type CheckContext, type Checked, type KeyRules, type Schema } from './schema.js';
-import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../time.js';
 import { TUNING_MODES, type TuningMode } from '../runtime/index.js';
+import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../time.js';
+import {
+  type CheckContext,
+  type Checked,
+  fail,
+  isSet,
+  type KeyRules,
+  map,
+  oneOf,
+  optional,
+  pathOf,
+  type Schema,
+  scalar,
+  section,
+  withDefault,
+} from './schema.js';
 
 /** A parsed `host:port`. */
 export interface HostPort {
@@ -26,7 +40,9 @@ function hostnameProblem(v: string): string | undefined {
 
 /** A DNS hostname such as `proxima.example.com` or `localhost`, lower-cased. */
 export function hostname(): Schema<string> {
-  const name = scalar<string>('a hostname', (v) => (typeof v === 'string' ? hostnameProblem(v) : 'must be a hostname, e.g. proxima.example.com'));
+  const name = scalar<string>('a hostname', (v) =>
+    typeof v === 'string' ? hostnameProblem(v) : 'must be a hostname, e.g. proxima.example.com',
+  );
   return map(name, (v) => v.toLowerCase());
 }
 
@@ -150,7 +166,12 @@ export function tokenRules(required: boolean): KeyRules {
  * The secret from `token`, or read now from the file `tokenFile` and trimmed; `at` is where the
  * two keys live. The secret itself never appears in a message.
  */
-export function resolveToken(value: { token?: string | undefined; tokenFile?: string | undefined }, at: string, ctx: CheckContext, minLength: number): Checked<string | undefined> {
+export function resolveToken(
+  value: { token?: string | undefined; tokenFile?: string | undefined },
+  at: string,
+  ctx: CheckContext,
+  minLength: number,
+): Checked<string | undefined> {
   const { token, tokenFile } = value;
   if (tokenFile === undefined) return token;
   let text: string;

@@ -1,5 +1,5 @@
 import { ErrorCodes } from '../errors.js';
-import { FrameType, HEADER_BYTES, YAMUX_VERSION, describeHeader, type FrameHeader } from './frame.js';
+import { describeHeader, type FrameHeader, FrameType, HEADER_BYTES, YAMUX_VERSION } from './frame.js';
 import { protocolError } from './mux-error.js';
 
 /** Receives what the decoder finds, in wire order. A callback may throw to stop decoding. */
@@ -27,7 +27,8 @@ export class FrameDecoder {
   readonly #handler: FrameHandler;
 
   constructor(handler: FrameHandler) {
-    this.#handler = handler;}
+    this.#handler = handler;
+  }
 
   /** Stops decoding; later input is ignored. */
   stop(): void {

@@ -33,11 +33,7 @@ export class FrameWriter {
 
   readonly #socket: Duplex;
 
-  constructor(
-    socket: Duplex,
-    maxFrameBytes: number,
-    sendBufferBytes: number,
-  ) {
+  constructor(socket: Duplex, maxFrameBytes: number, sendBufferBytes: number) {
     this.#sendBufferBytes = sendBufferBytes;
     this.#maxFrameBytes = maxFrameBytes;
     this.#socket = socket;

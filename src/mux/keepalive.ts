@@ -34,7 +34,8 @@ export class Keepalive {
   readonly #options: KeepaliveOptions;
 
   constructor(options: KeepaliveOptions) {
-    this.#options = options;}
+    this.#options = options;
+  }
 
   /** Sends a first ping at once (to learn the RTT), then one every intervalMs. */
   start(): void {
@@ -54,10 +55,14 @@ export class Keepalive {
     return new Promise((resolve, reject) => {
       // The verdict waits one turn of the loop: if the event loop was blocked, the answer may be
       // sitting unread in the socket, and the I/O phase after this timer will deliver it.
-      const timer = setTimeout(() => setImmediate(() => {
-        if (!this.#pending.delete(opaque)) return;
-        reject(sessionEnded(ErrorCodes.MUX_KEEPALIVE_TIMEOUT, `ping unanswered after ${timeoutMs} ms`));
-      }).unref(), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (!this.#pending.delete(opaque)) return;
+            reject(sessionEnded(ErrorCodes.MUX_KEEPALIVE_TIMEOUT, `ping unanswered after ${timeoutMs} ms`));
+          }).unref(),
+        timeoutMs,
+      );
       timer.unref();
       this.#pending.set(opaque, { startedAt: performance.now(), resolve, reject, timer });
       this.#options.send(Flag.SYN, opaque);

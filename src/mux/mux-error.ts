@@ -1,4 +1,4 @@
-import { ErrorCodes, ProximaError, type ErrorCode, type ProximaErrorOptions } from '../errors.js';
+import { type ErrorCode, ErrorCodes, ProximaError, type ProximaErrorOptions } from '../errors.js';
 import { GoAwayCode } from './frame.js';
 
 /** A multiplexer error. `goAwayCode` is set when the error must end the session with that GoAway. */

@@ -1,5 +1,5 @@
 import { ErrorCodes, ProximaError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import { type Logger, silentLogger } from '../log.js';
 import { INITIAL_WINDOW_BYTES } from './frame.js';
 
 /** How a session behaves. Every field has a default; see {@link DEFAULT_MUX_OPTIONS}. */
@@ -43,10 +43,16 @@ export function resolveMuxOptions(partial: Partial<MuxOptions> & Pick<MuxOptions
     if (!ok) throw new ProximaError(ErrorCodes.CONFIG_INVALID, `mux option ${field} ${rule}`);
   };
   check(o.role === 'client' || o.role === 'server', 'role', "must be 'client' or 'server'");
-  check(Number.isInteger(o.maxWindowBytes) && o.maxWindowBytes >= INITIAL_WINDOW_BYTES && o.maxWindowBytes <= U32,
-    'maxWindowBytes', `must be an integer from ${INITIAL_WINDOW_BYTES} to ${U32}`);
-  check(Number.isInteger(o.maxFrameBytes) && o.maxFrameBytes >= 1024 && o.maxFrameBytes <= 16 * 1024 * 1024,
-    'maxFrameBytes', 'must be an integer from 1024 to 16777216');
+  check(
+    Number.isInteger(o.maxWindowBytes) && o.maxWindowBytes >= INITIAL_WINDOW_BYTES && o.maxWindowBytes <= U32,
+    'maxWindowBytes',
+    `must be an integer from ${INITIAL_WINDOW_BYTES} to ${U32}`,
+  );
+  check(
+    Number.isInteger(o.maxFrameBytes) && o.maxFrameBytes >= 1024 && o.maxFrameBytes <= 16 * 1024 * 1024,
+    'maxFrameBytes',
+    'must be an integer from 1024 to 16777216',
+  );
   check(Number.isInteger(o.maxStreams) && o.maxStreams >= 1, 'maxStreams', 'must be a positive integer');
   check(Number.isInteger(o.sendBufferBytes) && o.sendBufferBytes >= 16 * 1024, 'sendBufferBytes', 'must be at least 16384');
   check(Number.isInteger(o.keepaliveIntervalMs) && o.keepaliveIntervalMs >= 0, 'keepaliveIntervalMs', 'must be >= 0');

@@ -2,11 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes } from '../errors.js';
 import { FrameDecoder } from './decoder.js';
-import { Flag, FrameType, GoAwayCode, encodeHeader, type FrameHeader } from './frame.js';
+import { encodeHeader, Flag, type FrameHeader, FrameType, GoAwayCode } from './frame.js';
 import { FrameWriter } from './frame-writer.js';
 import { Keepalive } from './keepalive.js';
 import { MuxError, protocolError, sessionEnded } from './mux-error.js';
-import { resolveMuxOptions, type MuxOptions } from './options.js';
+import { type MuxOptions, resolveMuxOptions } from './options.js';
 import { MuxStream, type StreamHost } from './stream.js';
 import { StreamTable } from './stream-table.js';
 
@@ -58,8 +58,10 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       intervalMs: this.options.keepaliveIntervalMs,
       timeoutMs: this.options.keepaliveTimeoutMs,
       send: (flags, opaque) => this.#writer.writeControl(encodeHeader(FrameType.Ping, flags, 0, opaque)),
-      onTimeout: () => this.#fail(sessionEnded(ErrorCodes.MUX_KEEPALIVE_TIMEOUT,
-        `peer did not answer a ping within ${this.options.keepaliveTimeoutMs} ms`)),
+      onTimeout: () =>
+        this.#fail(
+          sessionEnded(ErrorCodes.MUX_KEEPALIVE_TIMEOUT, `peer did not answer a ping within ${this.options.keepaliveTimeoutMs} ms`),
+        ),
     });
     this.#closedPromise = new Promise((resolve) => {
       socket.once('close', () => {
@@ -121,8 +123,13 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       this.#sendGoAway(GoAwayCode.Normal);
       if (this.#streams.size === 0) this.#endSocket(true);
       else {
-        this.#closeTimer = setTimeout(() => this.destroy(sessionEnded(ErrorCodes.MUX_SESSION_CLOSED,
-          `streams still open after ${this.options.closeTimeoutMs} ms of closing`)), this.options.closeTimeoutMs);
+        this.#closeTimer = setTimeout(
+          () =>
+            this.destroy(
+              sessionEnded(ErrorCodes.MUX_SESSION_CLOSED, `streams still open after ${this.options.closeTimeoutMs} ms of closing`),
+            ),
+          this.options.closeTimeoutMs,
+        );
         this.#closeTimer.unref();
       }
     }
@@ -132,8 +139,12 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   /** Abrupt: every open stream fails at once. A GoAway is still sent if the socket can take it. */
   destroy(err?: Error): Promise<void> {
     if (this.#state !== 'ended') {
-      const code = err instanceof MuxError && err.goAwayCode !== undefined ? err.goAwayCode
-        : err === undefined ? GoAwayCode.Normal : GoAwayCode.InternalError;
+      const code =
+        err instanceof MuxError && err.goAwayCode !== undefined
+          ? err.goAwayCode
+          : err === undefined
+            ? GoAwayCode.Normal
+            : GoAwayCode.InternalError;
       if (!this.#localGoAway) this.#sendGoAway(code);
       this.#end(err, err ?? sessionEnded(ErrorCodes.MUX_SESSION_CLOSED, 'the session was destroyed'));
       this.#endSocket(false);
@@ -218,15 +229,21 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       }
       return;
     }
-    const what = code === GoAwayCode.ProtocolError ? 'protocol error' : code === GoAwayCode.InternalError ? 'internal error' : `code ${code}`;
+    const what =
+      code === GoAwayCode.ProtocolError ? 'protocol error' : code === GoAwayCode.InternalError ? 'internal error' : `code ${code}`;
     this.#remoteGoAway = true;
     this.#localGoAway = true; // the peer is gone; answering its GoAway would be noise
     this.destroy(new MuxError(ErrorCodes.MUX_REMOTE_GOAWAY, `peer ended the session: GoAway ${what}`));
   }
 
   #fail(err: unknown): void {
-    const error = err instanceof MuxError ? err
-      : new MuxError(ErrorCodes.MUX_PROTOCOL, 'internal error while handling a frame', { cause: err, goAwayCode: GoAwayCode.InternalError });
+    const error =
+      err instanceof MuxError
+        ? err
+        : new MuxError(ErrorCodes.MUX_PROTOCOL, 'internal error while handling a frame', {
+            cause: err,
+            goAwayCode: GoAwayCode.InternalError,
+          });
     this.options.logger.warn('yamux session failed', { err: error });
     if (error.code === ErrorCodes.MUX_KEEPALIVE_TIMEOUT) {
       this.#end(error, error);
@@ -239,8 +256,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   #onSocketGone(err: Error | undefined): void {
     if (this.#state === 'ended') return;
     const clean = err === undefined && this.#streams.size === 0 && (this.#localGoAway || this.#remoteGoAway);
-    const lost = clean ? undefined
-      : sessionEnded(ErrorCodes.MUX_CONNECTION_LOST, 'the connection dropped while the session was open', err);
+    const lost = clean ? undefined : sessionEnded(ErrorCodes.MUX_CONNECTION_LOST, 'the connection dropped while the session was open', err);
     this.#end(lost, lost ?? sessionEnded(ErrorCodes.MUX_SESSION_CLOSED, 'session closed'));
     this.#endSocket(true);
   }

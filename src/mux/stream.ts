@@ -1,9 +1,9 @@
-import { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
+import { Duplex } from 'node:stream';
 import { ErrorCodes, withoutStack } from '../errors.js';
-import { Flag, FrameType, INITIAL_WINDOW_BYTES, encodeHeader } from './frame.js';
-import { MuxError, protocolError } from './mux-error.js';
+import { encodeHeader, Flag, FrameType, INITIAL_WINDOW_BYTES } from './frame.js';
 import type { Sendable } from './frame-writer.js';
+import { MuxError, protocolError } from './mux-error.js';
 
 /** What a stream needs from its session. */
 export interface StreamHost {
@@ -61,7 +61,10 @@ export class MuxStream extends Duplex implements Sendable {
 
   readonly #host: StreamHost;
 
-  constructor(host: StreamHost, readonly id: number) {
+  constructor(
+    host: StreamHost,
+    readonly id: number,
+  ) {
     super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
     this.#host = host;
   }
@@ -79,8 +82,10 @@ export class MuxStream extends Duplex implements Sendable {
   /** @internal A Data frame header announced `length` bytes: check them against the window. */
   expectData(length: number): void {
     if (length > this.#recvWindow) {
-      throw protocolError(ErrorCodes.MUX_WINDOW_EXCEEDED,
-        `stream ${this.id}: Data frame of ${length} bytes exceeds the remaining window of ${this.#recvWindow}`);
+      throw protocolError(
+        ErrorCodes.MUX_WINDOW_EXCEEDED,
+        `stream ${this.id}: Data frame of ${length} bytes exceeds the remaining window of ${this.#recvWindow}`,
+      );
     }
     this.#recvWindow -= length;
   }
@@ -157,8 +162,13 @@ export class MuxStream extends Duplex implements Sendable {
     const now = performance.now();
     const rtt = this.#host.rttMs();
     const max = this.#host.maxWindowBytes;
-    if (this.#windowTarget < max && rtt !== undefined && this.#withheld === 0 && this.#inBytes === 0 &&
-        now - this.#lastGrantAt < Math.max(GROWTH_RTTS * rtt, MIN_GROWTH_INTERVAL_MS)) {
+    if (
+      this.#windowTarget < max &&
+      rtt !== undefined &&
+      this.#withheld === 0 &&
+      this.#inBytes === 0 &&
+      now - this.#lastGrantAt < Math.max(GROWTH_RTTS * rtt, MIN_GROWTH_INTERVAL_MS)
+    ) {
       const grown = Math.min(this.#windowTarget * 2, max);
       delta += grown - this.#windowTarget;
       this.#windowTarget = grown;

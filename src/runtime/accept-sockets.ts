@@ -51,10 +51,16 @@ export function acceptWithSharedShapes(server: net.Server, options: AcceptOption
       nodes.call(this, err, clientHandle);
       return;
     }
-    const socket = new net.Socket(socketOptions({
-      handle: clientHandle, allowHalfOpen, readable: true, writable: true,
-      readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark,
-    }) as net.SocketConstructorOpts);
+    const socket = new net.Socket(
+      socketOptions({
+        handle: clientHandle,
+        allowHalfOpen,
+        readable: true,
+        writable: true,
+        readableHighWaterMark: highWaterMark,
+        writableHighWaterMark: highWaterMark,
+      }) as net.SocketConstructorOpts,
+    );
     if (noDelay) socket.setNoDelay(true);
     internals._connections!++;
     const accepted = socket as unknown as AcceptedSocket;

@@ -18,9 +18,10 @@
  * The flags are plain values V8 reads when it uses them, so they can change while the program runs
  * ("V8 flags set while the program runs"); flags that shape the heap or its threads cannot.
  */
+
+import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { PerformanceObserver } from 'node:perf_hooks';
 
 /** The young generation's size (both semi-spaces) past which it does not grow. */
 export const YOUNG_GENERATION_CAP_BYTES = 4 * 1024 * 1024;

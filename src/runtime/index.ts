@@ -5,14 +5,14 @@
  * tricks themselves.
  */
 import type net from 'node:net';
-import { acceptWithSharedShapes, type AcceptOptions } from './accept-sockets.js';
+import { type AcceptOptions, acceptWithSharedShapes } from './accept-sockets.js';
 import { tuneGarbageCollector } from './gc-tuning.js';
 import { socketOptions } from './socket-options.js';
 import { currentRuntime, plannedTricks, type RuntimeFacts, type Trick, type TuningMode } from './tuning.js';
 
-export { noteBytesRead } from './gc-tuning.js';
 export type { AcceptOptions } from './accept-sockets.js';
-export { TRICKS, TUNING_ENV, TUNING_MODES, tuningMode, type Trick, type TuningMode } from './tuning.js';
+export { noteBytesRead } from './gc-tuning.js';
+export { TRICKS, type Trick, TUNING_ENV, TUNING_MODES, type TuningMode, tuningMode } from './tuning.js';
 
 const applied = new Set<Trick>();
 let decided = false;

@@ -3,16 +3,40 @@
  * super node for `*.localhost`. Each section is its own schema: a later section (api keys, routing,
  * ledger) is one more interface and one more line in `serverSchema`.
  */
-import { boolean, integer, INVALID, map, oneOf, optional, object, section, validate, withDefault, type ConfigSource, type Schema } from '../config/schema.js';
 import {
-  duration, folderPath, hostname, listenAddress, logSection, readableFile, resolveToken, runtimeSection, tokenFields, tokenRules, type HostPort, type LogConfig, type RuntimeConfig,
+  boolean,
+  type ConfigSource,
+  INVALID,
+  integer,
+  map,
+  object,
+  oneOf,
+  optional,
+  type Schema,
+  section,
+  validate,
+  withDefault,
+} from '../config/schema.js';
+import {
+  duration,
+  folderPath,
+  type HostPort,
+  hostname,
+  type LogConfig,
+  listenAddress,
+  logSection,
+  type RuntimeConfig,
+  readableFile,
+  resolveToken,
+  runtimeSection,
+  tokenFields,
+  tokenRules,
 } from '../config/values.js';
 import { readYamlFile } from '../config/yaml.js';
-import { apiSection, routingSection, type ApiConfig, type RoutingConfig } from './models/api-config.js';
-import { ledgerSection, type LedgerConfig } from './ledger/ledger-config.js';
-import { rewardsSection, type RewardsConfig } from './rewards/rewards-config.js';
 import { HOUR_MS, SECOND_MS } from '../time.js';
-
+import { type LedgerConfig, ledgerSection } from './ledger/ledger-config.js';
+import { type ApiConfig, apiSection, type RoutingConfig, routingSection } from './models/api-config.js';
+import { type RewardsConfig, rewardsSection } from './rewards/rewards-config.js';
 
 /** The control listener, where nodes dial in. */
 export interface ControlConfig {

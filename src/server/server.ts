@@ -5,24 +5,24 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import { type Logger, silentLogger } from '../log.js';
+import { type ApiPart, createApiRouter, refusingPart } from './api-host/api-router.js';
+import type { ApiHandler } from './api-host/api-server.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
-import { ModelApi } from './models/model-api.js';
-import { createApiRouter, refusingPart, type ApiPart } from './api-host/api-router.js';
-import type { ApiHandler } from './api-host/api-server.js';
-import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
-import { LedgerWriter } from './ledger/ledger-writer.js';
-import type { NodeDirectory } from './node-directory.js';
 import type { OpenStream } from './control/node-session.js';
 import { NodeSessions } from './control/node-sessions.js';
+import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
+import { LedgerWriter } from './ledger/ledger-writer.js';
+import { ModelApi } from './models/model-api.js';
+import type { NodeDirectory } from './node-directory.js';
+import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
 import { createNodesApi } from './registry/nodes-api.js';
-import { openRegistry, type OpenRegistryOptions } from './registry/open-registry.js';
+import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
 import { createRewardsApi } from './rewards/rewards-api.js';
 import type { CanaryOutcome } from './verify/canaries.js';
 import { NodeChecks } from './verify/node-checks.js';
-import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
 
 /** How to start a super node. */
 export interface ProximaServerOptions {
@@ -74,8 +74,16 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   #destroying: Promise<void> | undefined;
 
   private constructor(parts: {
-    config: ServerConfig; registry: Registry; nodes: NodeSessions; api: ApiHandler; ledger: LedgerWriter; models: ModelApi;
-    checks: NodeChecks; control: ControlListener; public: PublicListenerHandle | undefined; logger: Logger;
+    config: ServerConfig;
+    registry: Registry;
+    nodes: NodeSessions;
+    api: ApiHandler;
+    ledger: LedgerWriter;
+    models: ModelApi;
+    checks: NodeChecks;
+    control: ControlListener;
+    public: PublicListenerHandle | undefined;
+    logger: Logger;
   }) {
     super();
     this.config = parts.config;
@@ -107,24 +115,47 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     let checks: NodeChecks | undefined;
     try {
       const { now } = options;
-      const ledger = await LedgerWriter.open({ ...config.ledger, dataDir: config.dataDir, now, logger: logger.child({ component: 'ledger' }) });
+      const ledger = await LedgerWriter.open({
+        ...config.ledger,
+        dataDir: config.dataDir,
+        now,
+        logger: logger.child({ component: 'ledger' }),
+      });
       started.unshift(ledger);
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
-      const rewards = createRewardsApi({ dataDir: config.dataDir, rules: config.rewards, registry, adminToken: config.admin.token, now, logger });
+      const rewards = createRewardsApi({
+        dataDir: config.dataDir,
+        rules: config.rewards,
+        registry,
+        adminToken: config.admin.token,
+        now,
+        logger,
+      });
       const models = await ModelApi.open({
-        nodes, memory: registry, config, now, random: options.random, logger: logger.child({ component: 'api' }),
-        usage: (record) => void ledger.append(record).then(
-          () => {
-            server?.emit('usage', record);
-            checks?.consider(record);
-          },
-          (err: unknown) => logger.error('ledger append failed', { err, requestId: record.id }),
-        ),
+        nodes,
+        memory: registry,
+        config,
+        now,
+        random: options.random,
+        logger: logger.child({ component: 'api' }),
+        usage: (record) =>
+          void ledger.append(record).then(
+            () => {
+              server?.emit('usage', record);
+              checks?.consider(record);
+            },
+            (err: unknown) => logger.error('ledger append failed', { err, requestId: record.id }),
+          ),
       });
       started.unshift(models);
       checks = new NodeChecks({
-        api: models, rules: config.rewards, append: (record) => ledger.append(record), now, random: options.checksRandom, logger,
+        api: models,
+        rules: config.rewards,
+        append: (record) => ledger.append(record),
+        now,
+        random: options.checksRandom,
+        logger,
         onProbe: (probe) => server?.emit('probe', probe),
         onCanary: (outcome) => server?.emit('canary', outcome),
       });
@@ -211,7 +242,10 @@ function nodesPart(config: ServerConfig, registry: Registry, logger: Logger): Ap
   const { mode, openRatePerMinute } = config.registration;
   const adminToken = config.admin.token;
   if (mode === 'admin' && adminToken === undefined) {
-    const off = new ProximaError(ErrorCodes.FORBIDDEN, 'registration over HTTP is off: the super node has no admin.token (add nodes with "proxima-server nodes add")');
+    const off = new ProximaError(
+      ErrorCodes.FORBIDDEN,
+      'registration over HTTP is off: the super node has no admin.token (add nodes with "proxima-server nodes add")',
+    );
     return refusingPart('/nodes', off, logger);
   }
   return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger });

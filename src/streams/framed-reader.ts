@@ -11,7 +11,12 @@ export interface MessageSource<T> {
 }
 
 /** Calls `onMessage` for each message, in order, as its last byte arrives. */
-export function readFramed<T>(stream: Readable, decoder: MessageSource<T>, onMessage: (message: T) => void, onBroken: (err: Error) => void): void {
+export function readFramed<T>(
+  stream: Readable,
+  decoder: MessageSource<T>,
+  onMessage: (message: T) => void,
+  onBroken: (err: Error) => void,
+): void {
   const onData = (chunk: Buffer): void => {
     let messages: T[];
     try {

@@ -43,9 +43,11 @@ function resetSocket(socket: Socket): void {
   socket.pause();
   socket.write = (() => false) as Socket['write'];
   socket.end = (() => socket) as Socket['end'];
-  setImmediate(() => setImmediate(() => {
-    if (!socket.destroyed) socket.resetAndDestroy();
-  }));
+  setImmediate(() =>
+    setImmediate(() => {
+      if (!socket.destroyed) socket.resetAndDestroy();
+    }),
+  );
 }
 
 /** True when `stream` closed after both of its directions ended normally. */
@@ -69,7 +71,10 @@ export function relay(a: Duplex, b: Duplex): Promise<RelayResult> {
       }
       if (--open === 0) resolve({ clean });
     };
-    for (const [self, other] of [[a, b], [b, a]] as const) {
+    for (const [self, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       self.on('error', noop);
       if (self.closed) queueMicrotask(onClose(self, other));
       else self.once('close', onClose(self, other));

@@ -1,7 +1,7 @@
-import t from 'tap';
 import fs from 'node:fs';
+import t from 'tap';
+import { type CliCommand, type CliProgram, ExitCode, exitCodeFor, runCli } from '../../src/cli/frame.js';
 import { ConfigError, ErrorCodes, ProximaError } from '../../src/errors.js';
-import { ExitCode, exitCodeFor, runCli, type CliCommand, type CliProgram } from '../../src/cli/frame.js';
 import { repoPath } from '../fixtures/paths.js';
 
 const FAILURES = {
@@ -77,7 +77,10 @@ t.test('no command prints the help on stderr and exits 2', async (t) => {
 t.test('--help and --version exit 0 on stdout', async (t) => {
   const help = await run('--help');
   t.equal(help.code, 0);
-  t.match(help.stdout, /Usage: px-test <command>[\s\S]*px-test boom <kind>[\s\S]*Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 authentication refused/);
+  t.match(
+    help.stdout,
+    /Usage: px-test <command>[\s\S]*px-test boom <kind>[\s\S]*Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 authentication refused/,
+  );
   const sub = await run('ok', '--help');
   t.equal(sub.code, 0);
   t.match(sub.stdout, /--loud/);

@@ -1,11 +1,11 @@
-import t, { type Test } from 'tap';
-import net from 'node:net';
 import { once } from 'node:events';
-import { clientHandshake, type ClientHandshakeOptions } from '../../src/client/client-handshake.js';
+import net from 'node:net';
+import t, { type Test } from 'tap';
+import { type ClientHandshakeOptions, clientHandshake } from '../../src/client/client-handshake.js';
 import { ControlConnection } from '../../src/client/control-connection.js';
+import { makeCertificate } from '../fixtures/processes/tls-files.js';
 import { nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/stacks/control-plane.js';
 import { frame, preambleBytes, rawListen } from '../fixtures/wire/raw-control.js';
-import { makeCertificate } from '../fixtures/processes/tls-files.js';
 
 const TOKEN = `prx_0123456789abcdef_${'A'.repeat(43)}`;
 
@@ -50,12 +50,18 @@ t.test('TLS: an untrusted certificate, a wrong name, or TLS on one side only fai
     ['plain TCP to the TLS port', { tls: false }, undefined],
   ];
   for (const [why, extra, cause] of cases) {
-    const err = await clientHandshake(options(port, { token, ...extra })).then(() => undefined, (e: unknown) => e);
+    const err = await clientHandshake(options(port, { token, ...extra })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.match(err, { code: 'PRX_ERR_CONNECT_FAILED' }, why);
     if (cause !== undefined) t.match((err as Error).cause, { code: cause }, `${why}: the cause says so`);
   }
   const plain = await startServer(t);
-  const err = await clientHandshake(options(plain.controlAddress().port, { tls: { ca } })).then(() => undefined, (e: unknown) => e);
+  const err = await clientHandshake(options(plain.controlAddress().port, { tls: { ca } })).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.match(err, { code: 'PRX_ERR_CONNECT_FAILED' }, 'TLS to a plain port');
 });
 
@@ -64,7 +70,11 @@ t.test('what the node hears: refused token, other version, silence, nothing list
   await register(server, 'alpha');
   const port = server.controlAddress().port;
   await t.rejects(clientHandshake(options(port)), { code: 'PRX_ERR_AUTH_FAILED' }, 'a token the super node did not issue');
-  await t.rejects(clientHandshake(options(port, { token: 'prx_nonsense' })), { code: 'PRX_ERR_AUTH_FAILED' }, 'a malformed token, before dialing');
+  await t.rejects(
+    clientHandshake(options(port, { token: 'prx_nonsense' })),
+    { code: 'PRX_ERR_AUTH_FAILED' },
+    'a malformed token, before dialing',
+  );
 
   const newer = await rawListen(t, async (peer) => {
     await peer.preamble();
@@ -75,7 +85,10 @@ t.test('what the node hears: refused token, other version, silence, nothing list
   const silent = await rawListen(t, () => undefined);
   await t.rejects(clientHandshake(options(silent, { timeoutMs: 100 })), { code: 'PRX_ERR_HANDSHAKE_TIMEOUT' });
 
-  const err = await clientHandshake(options(await closedPort())).then(() => undefined, (e: unknown) => e);
+  const err = await clientHandshake(options(await closedPort())).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.match(err, { code: 'PRX_ERR_CONNECT_FAILED', cause: { code: 'ECONNREFUSED' } });
 
   const abort = new AbortController();

@@ -1,5 +1,5 @@
-import t, { type Test } from 'tap';
 import { once } from 'node:events';
+import t, { type Test } from 'tap';
 import { advertisedServices, ProximaClient, type ProximaClientEvents, type ProximaClientOptions } from '../../src/client/client.js';
 import type { ReconnectClock } from '../../src/client/reconnect.js';
 import { createLogger } from '../../src/log.js';
@@ -8,9 +8,9 @@ import type { ServiceAdvert } from '../../src/proto/control/messages.js';
 import type { NodeSession } from '../../src/server/control/node-session.js';
 import type { ProximaServer } from '../../src/server/server.js';
 import { nextEvent, online, register, startServer, tempDir, testServerConfig } from '../fixtures/stacks/control-plane.js';
+import { within } from '../fixtures/store-helpers.js';
 import { collect } from '../fixtures/wire/mux-pair.js';
 import { preambleBytes, rawListen } from '../fixtures/wire/raw-control.js';
-import { within } from '../fixtures/store-helpers.js';
 
 type Retry = ProximaClientEvents['retry'][0];
 
@@ -182,7 +182,9 @@ t.test('advertise(): new services go out at once and on every later connection; 
   const client = start(t, server.controlAddress().port, token, { logger });
   const first = await online(server, 'alpha');
   t.same(first.services, [{ name: 'web', kind: 'http' }]);
-  const services: ServiceAdvert[] = [{ name: 'ollama', kind: 'ollama', models: [{ name: 'llama3.2:latest', digest: 'a'.repeat(64) }], maxConcurrent: 2 }];
+  const services: ServiceAdvert[] = [
+    { name: 'ollama', kind: 'ollama', models: [{ name: 'llama3.2:latest', digest: 'a'.repeat(64) }], maxConcurrent: 2 },
+  ];
   let next = nextEvent<NodeSession>(server.nodes, 'advertised');
   client.advertise(services);
   t.same((await next).services, services, 'at once, on the live connection');
@@ -191,7 +193,11 @@ t.test('advertise(): new services go out at once and on every later connection; 
   const second = await next;
   t.not(second, first);
   t.same(second.services, services, 'the new connection advertises them from the start');
-  const models = Array.from({ length: 1000 }, (_, i) => ({ name: `model-${i}:latest`, digest: 'b'.repeat(64), details: { family: 'llama' } }));
+  const models = Array.from({ length: 1000 }, (_, i) => ({
+    name: `model-${i}:latest`,
+    digest: 'b'.repeat(64),
+    details: { family: 'llama' },
+  }));
   next = nextEvent<NodeSession>(server.nodes, 'advertised');
   client.advertise([{ name: 'ollama', kind: 'ollama', models, maxConcurrent: 1 }]);
   const trimmed = (await next).services[0]!.models!;
@@ -202,23 +208,54 @@ t.test('advertise(): new services go out at once and on every later connection; 
 });
 
 t.test('advertised services carry name, kind, hostHeader, and maxConcurrent for ollama', async (t) => {
-  t.same(advertisedServices([
-    { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 } },
-    { name: 'site', kind: 'http', local: { host: '127.0.0.1', port: 8000 }, hostHeader: 'site.local' },
-    { name: 'ollama', kind: 'ollama', local: { host: '127.0.0.1', port: 11434 }, hostHeader: 'localhost:11434', share: '*', maxConcurrent: 2 },
-  ]), [
-    { name: 'web', kind: 'http' },
-    { name: 'site', kind: 'http', hostHeader: 'site.local' },
-    { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', maxConcurrent: 2 },
-  ]);
+  t.same(
+    advertisedServices([
+      { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 } },
+      { name: 'site', kind: 'http', local: { host: '127.0.0.1', port: 8000 }, hostHeader: 'site.local' },
+      {
+        name: 'ollama',
+        kind: 'ollama',
+        local: { host: '127.0.0.1', port: 11434 },
+        hostHeader: 'localhost:11434',
+        share: '*',
+        maxConcurrent: 2,
+      },
+    ]),
+    [
+      { name: 'web', kind: 'http' },
+      { name: 'site', kind: 'http', hostHeader: 'site.local' },
+      { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', maxConcurrent: 2 },
+    ],
+  );
   const models = [{ name: 'llama3.2:latest', digest: 'a'.repeat(64), size: 1 }];
-  t.same(advertisedServices([
-    { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 } },
-    { name: 'ollama', kind: 'ollama', local: { host: '127.0.0.1', port: 11434 }, hostHeader: 'localhost:11434', share: '*', maxConcurrent: 1 },
-    { name: 'down', kind: 'ollama', local: { host: '127.0.0.1', port: 11435 }, hostHeader: 'localhost:11435', share: '*', maxConcurrent: 1 },
-  ], new Map([['ollama', models]])), [
-    { name: 'web', kind: 'http' },
-    { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', models, maxConcurrent: 1 },
-    { name: 'down', kind: 'ollama', hostHeader: 'localhost:11435', models: [], maxConcurrent: 1 },
-  ], 'with discovered models: each ollama service carries its own, none when nothing was found');
+  t.same(
+    advertisedServices(
+      [
+        { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 } },
+        {
+          name: 'ollama',
+          kind: 'ollama',
+          local: { host: '127.0.0.1', port: 11434 },
+          hostHeader: 'localhost:11434',
+          share: '*',
+          maxConcurrent: 1,
+        },
+        {
+          name: 'down',
+          kind: 'ollama',
+          local: { host: '127.0.0.1', port: 11435 },
+          hostHeader: 'localhost:11435',
+          share: '*',
+          maxConcurrent: 1,
+        },
+      ],
+      new Map([['ollama', models]]),
+    ),
+    [
+      { name: 'web', kind: 'http' },
+      { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', models, maxConcurrent: 1 },
+      { name: 'down', kind: 'ollama', hostHeader: 'localhost:11435', models: [], maxConcurrent: 1 },
+    ],
+    'with discovered models: each ollama service carries its own, none when nothing was found',
+  );
 });

@@ -1,7 +1,7 @@
-import t from 'tap';
 import path from 'node:path';
-import { ConfigError } from '../../src/errors.js';
+import t from 'tap';
 import { loadClientConfig, parseClientConfig } from '../../src/client/config.js';
+import { ConfigError } from '../../src/errors.js';
 import { testConfigFixtures } from '../fixtures/config-fixtures.js';
 import { repoPath } from '../fixtures/paths.js';
 
@@ -17,7 +17,14 @@ t.test('server, name and token are enough: the node shares the local Ollama', as
     token: TOKEN,
     tls: false,
     services: [
-      { name: 'ollama', kind: 'ollama', local: { host: '127.0.0.1', port: 11434 }, hostHeader: 'localhost:11434', share: '*', maxConcurrent: 1 },
+      {
+        name: 'ollama',
+        kind: 'ollama',
+        local: { host: '127.0.0.1', port: 11434 },
+        hostHeader: 'localhost:11434',
+        share: '*',
+        maxConcurrent: 1,
+      },
     ],
     reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
     models: { refreshIntervalMs: 30_000, maxBodyBytes: 32 * 1024 * 1024, bodyTimeoutMs: 60_000 },
@@ -36,7 +43,14 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
   t.same(c.tls, { ca: path.join(files, 'ca.pem'), servername: 'proxima.example.com' });
   t.same(c.services, [
     { name: 'web', kind: 'http', local: { host: 'localhost', port: 3000 }, hostHeader: 'blog.internal' },
-    { name: 'ollama', kind: 'ollama', local: { host: '::1', port: 11434 }, hostHeader: 'localhost:11434', share: ['llama3.2:3b', 'qwen2.5:7b'], maxConcurrent: 4 },
+    {
+      name: 'ollama',
+      kind: 'ollama',
+      local: { host: '::1', port: 11434 },
+      hostHeader: 'localhost:11434',
+      share: ['llama3.2:3b', 'qwen2.5:7b'],
+      maxConcurrent: 4,
+    },
     { name: 'raw', kind: 'http', local: { host: '10.0.0.2', port: 80 } },
   ]);
   t.same(c.reconnect, { initialDelayMs: 1000, maxDelayMs: 300_000 });
@@ -47,11 +61,17 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
 t.test('tls: true trusts the system CAs; an ollama hostHeader follows its port', async (t) => {
   const c = loadClientConfig(fixture('valid/tls-true.yaml'));
   t.same(c.tls, {});
-  t.same(c.services.map((s) => s.hostHeader), ['localhost:11435']);
+  t.same(
+    c.services.map((s) => s.hostHeader),
+    ['localhost:11435'],
+  );
 });
 
 t.test('a token is never echoed in a problem', async (t) => {
   const err = t.throws(() => parseClientConfig({ server: 'h:1', name: 'alpha', token: 'my secret value' })) as ConfigError;
-  t.same(err.problems.map((p) => p.path), ['token']);
+  t.same(
+    err.problems.map((p) => p.path),
+    ['token'],
+  );
   t.notMatch(err.message, /secret/);
 });

@@ -1,13 +1,13 @@
-import t from 'tap';
-import net from 'node:net';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import t from 'tap';
 import { Forwarder, type ForwarderOptions } from '../../src/client/forwarder.js';
 import { encodeMessage, MessageDecoder } from '../../src/proto/control/codec.js';
 import { openNodeStream } from '../../src/server/control/node-stream.js';
-import type { Duplex } from 'node:stream';
-import { collect, patternBytes, sessionPair, writeRepeated } from '../fixtures/wire/mux-pair.js';
 import { freePort } from '../fixtures/stacks/tunnel.js';
+import { collect, patternBytes, sessionPair, writeRepeated } from '../fixtures/wire/mux-pair.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 const remote = { address: '198.51.100.1', port: 40000, tls: false };

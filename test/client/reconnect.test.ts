@@ -1,18 +1,29 @@
 import t from 'tap';
-import { ErrorCodes, ProximaError } from '../../src/errors.js';
 import { Backoff, isFatal, pause, systemClock } from '../../src/client/reconnect.js';
+import { ErrorCodes, ProximaError } from '../../src/errors.js';
 
 t.test('delays double from initialDelayMs up to maxDelayMs, with full jitter over that ceiling', async (t) => {
   const half = new Backoff({ initialDelayMs: 100, maxDelayMs: 1_000, random: () => 0.5 });
-  t.same(Array.from({ length: 7 }, () => half.next()), [50, 100, 200, 400, 500, 500, 500]);
+  t.same(
+    Array.from({ length: 7 }, () => half.next()),
+    [50, 100, 200, 400, 500, 500, 500],
+  );
   t.equal(half.attempt, 7);
   half.reset();
   t.equal(half.attempt, 0);
   t.equal(half.next(), 50, 'a reset starts over');
   const low = new Backoff({ initialDelayMs: 100, maxDelayMs: 1_000, random: () => 0 });
   const high = new Backoff({ initialDelayMs: 100, maxDelayMs: 1_000, random: () => 0.999999 });
-  t.same(Array.from({ length: 5 }, () => low.next()), [0, 0, 0, 0, 0], 'full jitter reaches down to 0');
-  t.same(Array.from({ length: 5 }, () => high.next()), [100, 200, 400, 800, 1_000], 'and up to the ceiling');
+  t.same(
+    Array.from({ length: 5 }, () => low.next()),
+    [0, 0, 0, 0, 0],
+    'full jitter reaches down to 0',
+  );
+  t.same(
+    Array.from({ length: 5 }, () => high.next()),
+    [100, 200, 400, 800, 1_000],
+    'and up to the ceiling',
+  );
   const long = new Backoff({ initialDelayMs: 1, maxDelayMs: 3_600_000, random: () => 0.5 });
   for (let i = 0; i < 2_000; i++) long.next();
   t.equal(long.next(), 1_800_000, 'the exponent cannot overflow');
@@ -21,7 +32,13 @@ t.test('delays double from initialDelayMs up to maxDelayMs, with full jitter ove
 t.test('only a refused token or another protocol version is fatal', async (t) => {
   t.ok(isFatal(new ProximaError(ErrorCodes.AUTH_FAILED, 'no')));
   t.ok(isFatal(new ProximaError(ErrorCodes.VERSION_MISMATCH, 'no')));
-  for (const code of [ErrorCodes.CONNECT_FAILED, ErrorCodes.HANDSHAKE_TIMEOUT, ErrorCodes.SESSION_REPLACED, ErrorCodes.SERVER_DRAINING, ErrorCodes.HANDSHAKE_MAGIC]) {
+  for (const code of [
+    ErrorCodes.CONNECT_FAILED,
+    ErrorCodes.HANDSHAKE_TIMEOUT,
+    ErrorCodes.SESSION_REPLACED,
+    ErrorCodes.SERVER_DRAINING,
+    ErrorCodes.HANDSHAKE_MAGIC,
+  ]) {
     t.notOk(isFatal(new ProximaError(code, 'retry')), code);
   }
   t.notOk(isFatal(new Error('ECONNRESET')));

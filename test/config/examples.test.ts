@@ -1,5 +1,5 @@
-import t from 'tap';
 import path from 'node:path';
+import t from 'tap';
 import { loadClientConfig } from '../../src/client/config.js';
 import { loadServerConfig } from '../../src/server/config.js';
 import { yamlFilesIn } from '../fixtures/config-fixtures.js';
@@ -25,7 +25,10 @@ t.test('every example in config/ validates with the loader its name calls for', 
 
 t.test('the client example with no services shares the local Ollama', async (t) => {
   const c = loadClientConfig(repoPath('config/client-minimal.yaml'));
-  t.same(c.services.map((s) => [s.name, s.kind, s.local.port, s.hostHeader]), [['ollama', 'ollama', 11434, 'localhost:11434']]);
+  t.same(
+    c.services.map((s) => [s.name, s.kind, s.local.port, s.hostHeader]),
+    [['ollama', 'ollama', 11434, 'localhost:11434']],
+  );
 });
 
 t.test('the documented server.yaml states the embedded defaults', async (t) => {

@@ -1,9 +1,22 @@
 import t from 'tap';
-import { ConfigError } from '../../src/errors.js';
 import {
-  boolean, fail, integer, isSet, list, map, object, oneOf, optional, section, string, union, validate, withDefault,
+  boolean,
+  fail,
+  integer,
+  isSet,
+  list,
+  map,
+  object,
+  oneOf,
+  optional,
   type Schema,
+  section,
+  string,
+  union,
+  validate,
+  withDefault,
 } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
 
 /** The problems `validate` reports for `raw`, as `path: message` lines; [] when it is valid. */
 function report(schema: Schema<unknown>, raw: unknown): string[] {
@@ -35,7 +48,13 @@ t.test('defaults fill at every depth; absent optional keys are left out; null co
 });
 
 t.test('every problem is reported at once, with paths into nested lists', async (t) => {
-  const raw = { title: 5, debug: 'yes', mode: 'c', limits: { maxBytes: 0 }, items: [{ name: 'ok', port: 80 }, { name: '', port: 0, tags: ['x', 7] }, 'str'] };
+  const raw = {
+    title: 5,
+    debug: 'yes',
+    mode: 'c',
+    limits: { maxBytes: 0 },
+    items: [{ name: 'ok', port: 80 }, { name: '', port: 0, tags: ['x', 7] }, 'str'],
+  };
   t.same(report(doc, raw), [
     'title: must be a string',
     'debug: must be true or false',
@@ -84,13 +103,19 @@ t.test('a union takes the first alternative that fits, else explains', async (t)
   t.same(validate(u, { tls: true }), { tls: true });
   t.same(validate(u, { tls: { ca: 'x' } }), { tls: { ca: 'x' } });
   t.same(report(u, { tls: 'yes' }), ['tls: must be false, true or {ca}']);
-  t.same(report(u, { tls: { ca: 1, cert: 'c' } }), ['tls.cert: unknown key (expected ca)', 'tls.ca: must be a string'], 'a mapping reports its own fields');
+  t.same(
+    report(u, { tls: { ca: 1, cert: 'c' } }),
+    ['tls.cert: unknown key (expected ca)', 'tls.ca: must be a string'],
+    'a mapping reports its own fields',
+  );
   const described = object({ v: union([integer(1, 2), oneOf(['x'])]) });
   t.same(report(described, { v: 3 }), ['v: must be an integer, or one of "x"']);
 });
 
 t.test('map converts and adds cross-field rules; key rules run even when values are bad', async (t) => {
-  const range = map(object({ min: integer(0, 100), max: integer(0, 100) }), (r, at, ctx) => (r.max >= r.min ? r.max - r.min : fail(ctx, `${at}.max`, 'below min')));
+  const range = map(object({ min: integer(0, 100), max: integer(0, 100) }), (r, at, ctx) =>
+    r.max >= r.min ? r.max - r.min : fail(ctx, `${at}.max`, 'below min'),
+  );
   t.equal(validate(object({ r: range }), { r: { min: 2, max: 5 } }).r, 3);
   t.same(report(object({ r: range }), { r: { min: 5, max: 2 } }), ['r.max: below min']);
   const pair = object({ a: optional(integer(0, 1)), b: optional(integer(0, 1)) }, (raw, problem) => {
@@ -101,6 +126,9 @@ t.test('map converts and adds cross-field rules; key rules run even when values 
 });
 
 t.test('validate throws a ConfigError naming the file', async (t) => {
-  const err = t.throws(() => validate(doc, {}, { file: 'x.yaml', baseDir: '/' }), { code: 'PRX_ERR_CONFIG_INVALID', file: 'x.yaml' }) as ConfigError;
+  const err = t.throws(() => validate(doc, {}, { file: 'x.yaml', baseDir: '/' }), {
+    code: 'PRX_ERR_CONFIG_INVALID',
+    file: 'x.yaml',
+  }) as ConfigError;
   t.equal(err.problems.length, 2);
 });

@@ -1,8 +1,8 @@
-import t from 'tap';
 import path from 'node:path';
-import { ConfigError } from '../../src/errors.js';
-import { object, validate, type Schema } from '../../src/config/schema.js';
+import t from 'tap';
+import { object, type Schema, validate } from '../../src/config/schema.js';
 import { duration, folderPath, hostname, hostPort, listenAddress, parseHostPort, readableFile } from '../../src/config/values.js';
+import { ConfigError } from '../../src/errors.js';
 
 /** The value `schema` makes of `raw` under key `v`, or the problem message it reports. */
 function check(schema: Schema<unknown>, raw: unknown, baseDir = '/'): unknown {
@@ -19,7 +19,21 @@ t.test('host:port', async (t) => {
   t.same(parseHostPort('Proxima.Example.com:7000', 1), { host: 'proxima.example.com', port: 7000 });
   t.same(parseHostPort('[::1]:80', 1), { host: '::1', port: 80 });
   t.same(parseHostPort(':7000', 0, '0.0.0.0'), { host: '0.0.0.0', port: 7000 });
-  for (const bad of ['localhost', ':7000', 'h:0', 'h:65536', 'h:-1', '1.2.3:80', '256.1.1.1:80', '[zz]:80', '::1:80', 'a b:80', 'h:80 ', '-a:80', 'h:8o']) {
+  for (const bad of [
+    'localhost',
+    ':7000',
+    'h:0',
+    'h:65536',
+    'h:-1',
+    '1.2.3:80',
+    '256.1.1.1:80',
+    '[zz]:80',
+    '::1:80',
+    'a b:80',
+    'h:80 ',
+    '-a:80',
+    'h:8o',
+  ]) {
     t.equal(parseHostPort(bad, 1), undefined, bad);
   }
   t.equal(check(hostPort('127.0.0.1:11434'), 'nope'), 'problem: must be host:port, e.g. 127.0.0.1:11434');
@@ -42,15 +56,25 @@ t.test('listen addresses: host:port, :port, a bare port (number or string), port
 t.test('hostnames are lower-cased; IP addresses and bad labels refused', async (t) => {
   t.equal(check(hostname(), 'Proxima.Example.COM'), 'proxima.example.com');
   t.equal(check(hostname(), 'localhost'), 'localhost');
-  for (const bad of ['-a.com', 'a_b.com', 'a..b', 'a.', `${'x'.repeat(64)}.com`, '', 5]) t.match(check(hostname(), bad), /^problem: must be a hostname/, String(bad));
+  for (const bad of ['-a.com', 'a_b.com', 'a..b', 'a.', `${'x'.repeat(64)}.com`, '', 5])
+    t.match(check(hostname(), bad), /^problem: must be a hostname/, String(bad));
   t.equal(check(hostname(), '10.0.0.1'), 'problem: must be a hostname, not an IP address');
 });
 
 t.test('durations: integer milliseconds or a number with a unit, within range', async (t) => {
   const d = duration(0, 3_600_000);
-  const cases: [unknown, number][] = [[0, 0], [1500, 1500], ['250ms', 250], ['15s', 15_000], ['2m', 120_000], ['1h', 3_600_000], [' 3 s ', 3000]];
+  const cases: [unknown, number][] = [
+    [0, 0],
+    [1500, 1500],
+    ['250ms', 250],
+    ['15s', 15_000],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+    [' 3 s ', 3000],
+  ];
   for (const [raw, ms] of cases) t.equal(check(d, raw), ms, JSON.stringify(raw));
-  for (const bad of [-1, 1.5, '1.5s', '2h', '10 seconds', 's', true, '']) t.match(check(d, bad), /^problem: must be a duration from 0 to 3600000 ms/, JSON.stringify(bad));
+  for (const bad of [-1, 1.5, '1.5s', '2h', '10 seconds', 's', true, ''])
+    t.match(check(d, bad), /^problem: must be a duration from 0 to 3600000 ms/, JSON.stringify(bad));
 });
 
 t.test('paths are relative to the config file folder; readable files are checked now', async (t) => {

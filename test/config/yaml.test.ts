@@ -1,7 +1,7 @@
-import t from 'tap';
 import path from 'node:path';
-import { ConfigError } from '../../src/errors.js';
+import t from 'tap';
 import { parseYaml, readYamlFile } from '../../src/config/yaml.js';
+import { ConfigError } from '../../src/errors.js';
 
 function problems(fn: () => unknown): { path: string; message: string }[] {
   try {
@@ -23,7 +23,10 @@ t.test('a mapping is returned as plain data', async (t) => {
 });
 
 t.test('a syntax error names the file, line and column', async (t) => {
-  const err = t.throws(() => parseYaml('a: 1\nb:\n  - x\n  y: 2\n', 'bad.yaml'), { code: 'PRX_ERR_CONFIG_INVALID', file: 'bad.yaml' }) as ConfigError;
+  const err = t.throws(() => parseYaml('a: 1\nb:\n  - x\n  y: 2\n', 'bad.yaml'), {
+    code: 'PRX_ERR_CONFIG_INVALID',
+    file: 'bad.yaml',
+  }) as ConfigError;
   t.equal(err.problems.length, 1);
   t.equal(err.problems[0]!.path, 'line 4 column 3');
   t.match(err.message, /^bad\.yaml is invalid:\n {2}line 4 column 3: YAML syntax error/);
@@ -31,8 +34,15 @@ t.test('a syntax error names the file, line and column', async (t) => {
 });
 
 t.test('duplicate keys, several documents and custom tags are refused', async (t) => {
-  t.same(problems(() => parseYaml('a: 1\na: 2\n')).map((p) => p.path), ['line 2 column 1']);
-  t.same(problems(() => parseYaml('a: 1\n---\nb: 2\n')).map((p) => p.path), ['(top level)'], 'one document only');
+  t.same(
+    problems(() => parseYaml('a: 1\na: 2\n')).map((p) => p.path),
+    ['line 2 column 1'],
+  );
+  t.same(
+    problems(() => parseYaml('a: 1\n---\nb: 2\n')).map((p) => p.path),
+    ['(top level)'],
+    'one document only',
+  );
   const tagged = problems(() => parseYaml('a: !!js/function "function () {}"\n'));
   t.match(tagged[0]!.message, /unknown tag/);
   t.equal(problems(() => parseYaml('a: !custom 1\n')).length, 1);
@@ -40,7 +50,11 @@ t.test('duplicate keys, several documents and custom tags are refused', async (t
 
 t.test('a top level that is not a mapping is a problem at (top level)', async (t) => {
   for (const text of ['- a\n', 'hello\n', '42\n', '2024-01-01\n']) {
-    t.same(problems(() => parseYaml(text)).map((p) => p.path), ['(top level)'], JSON.stringify(text));
+    t.same(
+      problems(() => parseYaml(text)).map((p) => p.path),
+      ['(top level)'],
+      JSON.stringify(text),
+    );
   }
 });
 
@@ -49,7 +63,10 @@ t.test('readYamlFile reads a file; a missing one is a problem at (file) with the
   t.same(readYamlFile(path.join(dir, 'ok.yaml')), { domain: 'example.com' });
   const missing = path.join(dir, 'missing.yaml');
   const err = t.throws(() => readYamlFile(missing), { code: 'PRX_ERR_CONFIG_INVALID', file: missing }) as ConfigError;
-  t.same(err.problems.map((p) => p.path), ['(file)']);
+  t.same(
+    err.problems.map((p) => p.path),
+    ['(file)'],
+  );
   t.equal((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
   const folder = t.throws(() => readYamlFile(dir), { code: 'PRX_ERR_CONFIG_INVALID' }) as ConfigError;
   t.equal((folder.cause as NodeJS.ErrnoException).code, 'EISDIR');

@@ -1,6 +1,6 @@
-import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
 import { configFixtures } from '../fixtures/config-fixtures.js';
 import { repoPath } from '../fixtures/paths.js';
 import { runNode } from '../fixtures/processes/run-bin.js';
@@ -14,7 +14,11 @@ for (const side of ['server', 'client'] as const) {
 
   t.test(`${program} verify: a valid file exits 0`, async (t) => {
     t.same(await runNode(bin, ['verify', '-c', example]), { code: 0, stdout: `${example} is valid\n`, stderr: '' });
-    t.same(await runNode(bin, ['verify', '--config', repoPath(example)]), { code: 0, stdout: `${repoPath(example)} is valid\n`, stderr: '' });
+    t.same(await runNode(bin, ['verify', '--config', repoPath(example)]), {
+      code: 0,
+      stdout: `${repoPath(example)} is valid\n`,
+      stderr: '',
+    });
   });
 
   t.test(`${program} verify: an invalid file exits 2 listing every problem with its path`, async (t) => {
@@ -34,9 +38,14 @@ for (const side of ['server', 'client'] as const) {
   });
 
   t.test(`${program}: --help, --version and usage errors`, async (t) => {
-    const [help, verifyHelp, versionShown] = await Promise.all([['--help'], ['verify', '--help'], ['--version']].map((argv) => runNode(bin, argv)));
+    const [help, verifyHelp, versionShown] = await Promise.all(
+      [['--help'], ['verify', '--help'], ['--version']].map((argv) => runNode(bin, argv)),
+    );
     t.equal(help!.code, 0);
-    t.match(help!.stdout, new RegExp(`${program} verify[\\s\\S]*Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 authentication refused`));
+    t.match(
+      help!.stdout,
+      new RegExp(`${program} verify[\\s\\S]*Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 authentication refused`),
+    );
     t.equal(verifyHelp!.code, 0);
     t.match(verifyHelp!.stdout, /-c, --config/);
     t.same(versionShown, { code: 0, stdout: `${version}\n`, stderr: '' });
@@ -53,6 +62,10 @@ for (const side of ['server', 'client'] as const) {
   });
 
   t.test(`${program}: the compiled CLI also runs when executed directly`, async (t) => {
-    t.same(await runNode(`dist/src/${side}/cli/main.js`, ['verify', '-c', example]), { code: 0, stdout: `${example} is valid\n`, stderr: '' });
+    t.same(await runNode(`dist/src/${side}/cli/main.js`, ['verify', '-c', example]), {
+      code: 0,
+      stdout: `${example} is valid\n`,
+      stderr: '',
+    });
   });
 }

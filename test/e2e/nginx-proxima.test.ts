@@ -4,15 +4,16 @@
  * proxima-client serving a real web server. Host routing, unbuffered streaming and
  * X-Forwarded-Proto must all survive both proxies.
  */
-import t from 'tap';
+
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
+import { gatedSeqs } from '../fixtures/fakes/web/gated-events.js';
+import { startWebServer } from '../fixtures/fakes/web/web-server.js';
 import { logLine, startBin } from '../fixtures/processes/bin-process.js';
 import { findNginx, startNginx } from '../fixtures/processes/nginx.js';
-import { openRequest, rawRequest } from '../fixtures/wire/raw-http.js';
-import { gatedSeqs } from '../fixtures/fakes/web/gated-events.js';
 import { runNode } from '../fixtures/processes/run-bin.js';
-import { startWebServer } from '../fixtures/fakes/web/web-server.js';
+import { openRequest, rawRequest } from '../fixtures/wire/raw-http.js';
 
 const nginxBin = await findNginx();
 const skip = nginxBin === undefined ? 'nginx (and openssl) not found, and not installable here (needs root and apt-get)' : false;
@@ -22,19 +23,31 @@ t.test('nginx -> proxima-server -> proxima-client -> web server', { skip }, asyn
   t.teardown(() => web.destroy());
   const dir = t.testdir();
   const serverFile = path.join(dir, 'server.yaml');
-  fs.writeFileSync(serverFile, [
-    'domain: example.com', 'dataDir: ./data', 'control: { listen: "127.0.0.1:0" }',
-    'http: { listen: "127.0.0.1:0", trustProxy: true, drainTimeoutMs: 5000 }', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    serverFile,
+    [
+      'domain: example.com',
+      'dataDir: ./data',
+      'control: { listen: "127.0.0.1:0" }',
+      'http: { listen: "127.0.0.1:0", trustProxy: true, drainTimeoutMs: 5000 }',
+      '',
+    ].join('\n'),
+  );
   const added = await runNode('bin/proxima-server.js', ['nodes', 'add', 'node1', '--json', '-c', serverFile]);
   const { token } = JSON.parse(added.stdout) as { token: string };
   const server = startBin(t, 'proxima-server', ['-c', serverFile], dir);
-  const { control, http } = await logLine(server, 'listening') as { control: { port: number }; http: { port: number } };
+  const { control, http } = (await logLine(server, 'listening')) as { control: { port: number }; http: { port: number } };
   const clientFile = path.join(dir, 'client.yaml');
-  fs.writeFileSync(clientFile, [
-    `server: 127.0.0.1:${control.port}`, 'name: node1', `token: ${token}`,
-    `services: [{ name: web, local: "127.0.0.1:${web.port}" }]`, '',
-  ].join('\n'));
+  fs.writeFileSync(
+    clientFile,
+    [
+      `server: 127.0.0.1:${control.port}`,
+      'name: node1',
+      `token: ${token}`,
+      `services: [{ name: web, local: "127.0.0.1:${web.port}" }]`,
+      '',
+    ].join('\n'),
+  );
   startBin(t, 'proxima-client', ['-c', clientFile], dir);
   await logLine(server, 'node online', (line) => line.node === 'node1');
   const nginx = await startNginx({ upstream: `127.0.0.1:${http.port}` });
@@ -48,7 +61,7 @@ t.test('nginx -> proxima-server -> proxima-client -> web server', { skip }, asyn
     const echo = JSON.parse(res.text);
     t.equal(echo.url, '/echo/a?b=1');
     t.match(echo.headers, { host: 'node1.example.com', 'x-forwarded-host': 'node1.example.com', 'x-forwarded-proto': 'http' });
-    t.match(echo.headers['x-forwarded-for'], /^unix:, 127\.0\.0\.1$/, 'nginx\'s client, then nginx itself');
+    t.match(echo.headers['x-forwarded-for'], /^unix:, 127\.0\.0\.1$/, "nginx's client, then nginx itself");
     const unknown = await rawRequest('http://node9.example.com/', { socketPath: nginx.httpSocket });
     t.same([unknown.status, unknown.headers['proxima-error']], [404, 'PRX_ERR_UNKNOWN_HOST'], 'an unknown node is 404 from Proxima');
     const api = await rawRequest('http://example.com/nodes', { socketPath: nginx.httpSocket });
@@ -66,7 +79,11 @@ t.test('nginx -> proxima-server -> proxima-client -> web server', { skip }, asyn
   });
 
   t.test('X-Forwarded-Proto: https set by nginx on TLS passes through proxima-server (trustProxy)', async (t) => {
-    const res = await rawRequest('https://node1.example.com/echo', { socketPath: nginx.httpsSocket, ca: nginx.ca, servername: 'node1.example.com' });
+    const res = await rawRequest('https://node1.example.com/echo', {
+      socketPath: nginx.httpsSocket,
+      ca: nginx.ca,
+      servername: 'node1.example.com',
+    });
     t.equal(res.status, 200);
     t.match(JSON.parse(res.text).headers, { 'x-forwarded-proto': 'https', host: 'node1.example.com' });
   });

@@ -1,16 +1,22 @@
-import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { findNginx, startNginx, type NginxProcess } from '../fixtures/processes/nginx.js';
-import { checkableShippedConfig, deriveTestConfig, makeTestCertificate, SHIPPED_CONF, testPaths } from '../fixtures/processes/nginx-config.js';
-import { openRequest, rawRequest } from '../fixtures/wire/raw-http.js';
 import { gatedSeqs } from '../fixtures/fakes/web/gated-events.js';
 import { startWebServer, type WebServer } from '../fixtures/fakes/web/web-server.js';
+import { findNginx, type NginxProcess, startNginx } from '../fixtures/processes/nginx.js';
+import {
+  checkableShippedConfig,
+  deriveTestConfig,
+  makeTestCertificate,
+  SHIPPED_CONF,
+  testPaths,
+} from '../fixtures/processes/nginx-config.js';
+import { openRequest, rawRequest } from '../fixtures/wire/raw-http.js';
 
 const nginxBin = await findNginx();
 const skip = nginxBin === undefined ? 'nginx (and openssl) not found, and not installable here (needs root and apt-get)' : false;
@@ -36,14 +42,20 @@ t.test('the shipped config passes nginx -t and keeps the streaming directives', 
   // nginx 1.22 forwards small chunked events promptly even with buffering on, so the streaming test
   // below cannot notice a missing `proxy_buffering off`: the config the tests run must carry it.
   const running = deriveTestConfig(shipped, p, '127.0.0.1:9');
-  for (const directive of ['proxy_buffering off;', 'proxy_request_buffering off;', 'proxy_http_version 1.1;', 'proxy_set_header X-Forwarded-Proto $scheme;', 'proxy_read_timeout 3600s;']) {
+  for (const directive of [
+    'proxy_buffering off;',
+    'proxy_request_buffering off;',
+    'proxy_http_version 1.1;',
+    'proxy_set_header X-Forwarded-Proto $scheme;',
+    'proxy_read_timeout 3600s;',
+  ]) {
     t.ok(running.includes(directive), `the tested config has ${directive}`);
   }
   t.match(shipped, /server_name example\.com \*\.example\.com;/);
   t.match(shipped, /ssl_certificate\s+\/etc\/letsencrypt\/live\/example\.com\/fullchain\.pem;/);
 });
 
-t.test('Host routing: the user\'s Host and the forwarded headers reach the upstream', { skip }, async (t) => {
+t.test("Host routing: the user's Host and the forwarded headers reach the upstream", { skip }, async (t) => {
   const { nginx } = await proxied(t);
   const get = async (host: string, headers: Record<string, string> = {}): Promise<Record<string, any>> => {
     const res = await rawRequest(`http://${host}/echo/a/b?q=1`, { socketPath: nginx.httpSocket, headers });
@@ -53,8 +65,11 @@ t.test('Host routing: the user\'s Host and the forwarded headers reach the upstr
   const echo = await get('node1.example.com', { 'X-Forwarded-For': '203.0.113.7' });
   t.equal(echo.url, '/echo/a/b?q=1');
   t.match(echo.headers, {
-    host: 'node1.example.com', 'x-forwarded-host': 'node1.example.com', 'x-forwarded-for': '203.0.113.7, unix:',
-    'x-real-ip': 'unix:', 'x-forwarded-proto': 'http',
+    host: 'node1.example.com',
+    'x-forwarded-host': 'node1.example.com',
+    'x-forwarded-for': '203.0.113.7, unix:',
+    'x-real-ip': 'unix:',
+    'x-forwarded-proto': 'http',
   });
   t.notOk('connection' in echo.headers, 'no Connection header upstream, so the upstream connection is kept');
   const other = await get('chat--node2.example.com');
@@ -78,13 +93,19 @@ t.test('SSE and NDJSON pass through unbuffered: each event arrives before the ne
 t.test('X-Forwarded-Proto: https from TLS termination reaches the upstream; a forged one does not', { skip }, async (t) => {
   const { nginx } = await proxied(t);
   const tls = await rawRequest('https://node1.example.com/echo', {
-    socketPath: nginx.httpsSocket, ca: nginx.ca, servername: 'node1.example.com', headers: { 'X-Forwarded-Proto': 'https' },
+    socketPath: nginx.httpsSocket,
+    ca: nginx.ca,
+    servername: 'node1.example.com',
+    headers: { 'X-Forwarded-Proto': 'https' },
   });
   t.equal(tls.status, 200);
   const echo = JSON.parse(tls.text);
   t.equal(echo.headers['x-forwarded-proto'], 'https');
   t.equal(echo.headers.host, 'node1.example.com');
-  const forged = await rawRequest('http://node1.example.com/echo', { socketPath: nginx.httpSocket, headers: { 'X-Forwarded-Proto': 'https' } });
+  const forged = await rawRequest('http://node1.example.com/echo', {
+    socketPath: nginx.httpSocket,
+    headers: { 'X-Forwarded-Proto': 'https' },
+  });
   t.equal(JSON.parse(forged.text).headers['x-forwarded-proto'], 'http', 'nginx replaces a client-sent value with its own scheme');
 });
 

@@ -1,11 +1,11 @@
-import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { logLine, startBin } from '../fixtures/processes/bin-process.js';
+import t from 'tap';
 import { startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
-import { rawRequest } from '../fixtures/wire/raw-http.js';
-import { runNode } from '../fixtures/processes/run-bin.js';
 import { startWebServer } from '../fixtures/fakes/web/web-server.js';
+import { logLine, startBin } from '../fixtures/processes/bin-process.js';
+import { runNode } from '../fixtures/processes/run-bin.js';
+import { rawRequest } from '../fixtures/wire/raw-http.js';
 
 t.test('the real programs: a node behind proxima-client is reachable through proxima-server by its hostname', async (t) => {
   const web = await startWebServer();
@@ -15,22 +15,35 @@ t.test('the real programs: a node behind proxima-client is reachable through pro
 
   const dir = t.testdir();
   const serverFile = path.join(dir, 'server.yaml');
-  fs.writeFileSync(serverFile, [
-    'domain: proxima.test', 'dataDir: ./data', 'control: { listen: "127.0.0.1:0" }',
-    'http: { listen: "127.0.0.1:0", drainTimeoutMs: 5000 }', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    serverFile,
+    [
+      'domain: proxima.test',
+      'dataDir: ./data',
+      'control: { listen: "127.0.0.1:0" }',
+      'http: { listen: "127.0.0.1:0", drainTimeoutMs: 5000 }',
+      '',
+    ].join('\n'),
+  );
   const added = await runNode('bin/proxima-server.js', ['nodes', 'add', 'alpha', '--json', '-c', serverFile]);
   const { token } = JSON.parse(added.stdout) as { token: string };
   t.equal((await runNode('bin/proxima-server.js', ['nodes', 'add', 'beta', '-c', serverFile])).code, 0);
 
   const server = startBin(t, 'proxima-server', ['-c', serverFile], dir);
-  const { control, http } = await logLine(server, 'listening') as { control: { port: number }; http: { port: number } };
+  const { control, http } = (await logLine(server, 'listening')) as { control: { port: number }; http: { port: number } };
   const clientFile = path.join(dir, 'client.yaml');
-  fs.writeFileSync(clientFile, [
-    `server: 127.0.0.1:${control.port}`, 'name: alpha', `token: ${token}`, 'services:',
-    `  - { name: web, local: "127.0.0.1:${web.port}" }`,
-    `  - { name: ollama, kind: ollama, local: "127.0.0.1:${ollama.port}" }`, '',
-  ].join('\n'));
+  fs.writeFileSync(
+    clientFile,
+    [
+      `server: 127.0.0.1:${control.port}`,
+      'name: alpha',
+      `token: ${token}`,
+      'services:',
+      `  - { name: web, local: "127.0.0.1:${web.port}" }`,
+      `  - { name: ollama, kind: ollama, local: "127.0.0.1:${ollama.port}" }`,
+      '',
+    ].join('\n'),
+  );
   const client = startBin(t, 'proxima-client', ['-c', clientFile], dir);
   await logLine(server, 'node online', (line) => line.node === 'alpha');
 
@@ -38,13 +51,19 @@ t.test('the real programs: a node behind proxima-client is reachable through pro
   const get = (host: string, p: string) => rawRequest(url(p), { headers: { Host: host }, agent: false });
   const echo = await get('alpha.proxima.test', '/echo/hello');
   t.equal(echo.status, 200);
-  t.match(JSON.parse(echo.text), { url: '/echo/hello', headers: { host: 'alpha.proxima.test', 'x-forwarded-for': '127.0.0.1' } },
-    'the default service, with the Host as sent');
+  t.match(
+    JSON.parse(echo.text),
+    { url: '/echo/hello', headers: { host: 'alpha.proxima.test', 'x-forwarded-for': '127.0.0.1' } },
+    'the default service, with the Host as sent',
+  );
   const tags = await get('ollama--alpha.proxima.test', '/api/tags');
   t.equal(tags.status, 200, 'Ollama let the request in: its Host was rewritten');
   // The node reads /api/tags itself too (model discovery); the tunnelled request is the forwarded one.
   const tunnelled = ollama.requests.filter((r) => r.headers['x-forwarded-for'] !== undefined);
-  t.same(tunnelled.map((r) => [r.path, r.host]), [['/api/tags', `localhost:${ollama.port}`]]);
+  t.same(
+    tunnelled.map((r) => [r.path, r.host]),
+    [['/api/tags', `localhost:${ollama.port}`]],
+  );
 
   const cases: [string, number, string][] = [
     ['gamma.proxima.test', 404, 'PRX_ERR_UNKNOWN_HOST'],
@@ -55,7 +74,11 @@ t.test('the real programs: a node behind proxima-client is reachable through pro
     const res = await get(host, '/');
     t.same([res.status, res.headers['proxima-error']], [status, code], host);
   }
-  t.match(JSON.parse((await get('proxima.test', '/nodes')).text), { error: { code: 'PRX_ERR_FORBIDDEN' } }, 'the bare domain is the API (no admin token here)');
+  t.match(
+    JSON.parse((await get('proxima.test', '/nodes')).text),
+    { error: { code: 'PRX_ERR_FORBIDDEN' } },
+    'the bare domain is the API (no admin token here)',
+  );
 
   client.child.kill('SIGTERM');
   t.same(await client.exited, { code: 0, signal: null });

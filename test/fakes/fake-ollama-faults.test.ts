@@ -1,12 +1,18 @@
-import t, { type Test } from 'tap';
 import { performance } from 'node:perf_hooks';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
-import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from '../fixtures/fakes/ollama/fake-ollama.js';
+import t, { type Test } from 'tap';
+import { type FakeOllama, type FakeOllamaOptions, startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
 import { lines, openRequest, postJson, sendRequest } from '../fixtures/wire/raw-http.js';
 
 async function fakeFor(t: Test, options: FakeOllamaOptions = {}): Promise<{ fake: FakeOllama; ollama: Ollama; openai: OpenAI }> {
-  const fake = await startFakeOllama({ models: [{ name: 'llama3.2', answerTokens: 4 }, { name: 'qwen2.5:0.5b', answerTokens: 4 }], ...options });
+  const fake = await startFakeOllama({
+    models: [
+      { name: 'llama3.2', answerTokens: 4 },
+      { name: 'qwen2.5:0.5b', answerTokens: 4 },
+    ],
+    ...options,
+  });
   t.teardown(() => fake.destroy());
   const openai = new OpenAI({ baseURL: fake.url + '/v1', apiKey: 'sk-test', maxRetries: 0 });
   return { fake, ollama: new Ollama({ host: fake.url }), openai };
@@ -14,7 +20,10 @@ async function fakeFor(t: Test, options: FakeOllamaOptions = {}): Promise<{ fake
 
 /** The HTTP status an openai client call failed with. */
 async function failureStatus(call: Promise<unknown>): Promise<number | undefined> {
-  return call.then(() => undefined, (err: { status?: number }) => err.status);
+  return call.then(
+    () => undefined,
+    (err: { status?: number }) => err.status,
+  );
 }
 
 const HI = [{ role: 'user' as const, content: 'hi' }];
@@ -72,9 +81,12 @@ t.test('the real clients abort mid-stream: the fake sees the connection closed a
   const stream = await ollama.chat({ model: 'llama3.2', messages: HI, stream: true });
   const native = await fake.nextRequest();
   // ollama-js keeps reading after a `break`; abort() is what closes its connection.
-  await t.rejects((async () => {
-    for await (const _part of stream) if (native.tokensSent >= 2) stream.abort();
-  })(), { name: 'AbortError' });
+  await t.rejects(
+    (async () => {
+      for await (const _part of stream) if (native.tokensSent >= 2) stream.abort();
+    })(),
+    { name: 'AbortError' },
+  );
   const closedNative = await fake.closedByClient(native);
   t.ok(closedNative.tokensSent < 50, `ollama-js: stopped after ${closedNative.tokensSent} of 50 tokens`);
   const sse = await openai.chat.completions.create({ model: 'llama3.2', messages: HI, stream: true });
@@ -110,7 +122,9 @@ t.test('503 queue full past numParallel and maxQueue; the queue drains in order'
   const r1 = await fake.nextRequest();
   t.equal(fake.active('llama3.2:latest'), 1);
   await t.rejects(ollama.chat({ model: 'llama3.2', messages: HI }), {
-    name: 'ResponseError', status_code: 503, error: 'server busy, please try again.  maximum pending requests exceeded',
+    name: 'ResponseError',
+    status_code: 503,
+    error: 'server busy, please try again.  maximum pending requests exceeded',
   });
   t.equal((await ollama.chat({ model: 'qwen2.5:0.5b', messages: HI })).done, true, 'the limit is per model');
   fake.configure({ maxQueue: 1 });
@@ -127,7 +141,9 @@ t.test('500 before the first byte, on both surfaces', async (t) => {
   const { fake, ollama, openai } = await fakeFor(t);
   fake.setFaults({ errorBeforeFirstByte: {} });
   await t.rejects(ollama.chat({ model: 'llama3.2', messages: HI, stream: true }), {
-    name: 'ResponseError', status_code: 500, error: 'llama runner process has terminated: exit status 2',
+    name: 'ResponseError',
+    status_code: 500,
+    error: 'llama runner process has terminated: exit status 2',
   });
   fake.setFaults({ errorBeforeFirstByte: { status: 502, message: 'upstream gone' } });
   const res = await postJson(fake.url + '/v1/chat/completions', { model: 'llama3.2', messages: HI, stream: true });
@@ -146,26 +162,43 @@ t.test('mid-stream error on the native API: an error line, and ollama-js throws'
   t.equal(got.length, 3);
   t.equal(got[2], '{"error":"an error was encountered while running the model"}');
   const parts: unknown[] = [];
-  await t.rejects((async () => {
-    for await (const p of await ollama.chat({ model: 'llama3.2', messages: HI, stream: true })) parts.push(p);
-  })(), { message: 'an error was encountered while running the model' });
+  await t.rejects(
+    (async () => {
+      for await (const p of await ollama.chat({ model: 'llama3.2', messages: HI, stream: true })) parts.push(p);
+    })(),
+    { message: 'an error was encountered while running the model' },
+  );
   t.equal(parts.length, 2);
   fake.setFaults({ midStreamErrorAfterTokens: 1, midStreamErrorMessage: 'CUDA error' });
-  await t.rejects(ollama.chat({ model: 'llama3.2', messages: HI }), { name: 'ResponseError', status_code: 500, error: 'CUDA error' }, 'stream:false turns it into a 500');
+  await t.rejects(
+    ollama.chat({ model: 'llama3.2', messages: HI }),
+    { name: 'ResponseError', status_code: 500, error: 'CUDA error' },
+    'stream:false turns it into a 500',
+  );
 });
 
 t.test('mid-stream error on the OpenAI layer: truncation without finish chunk or [DONE]', async (t) => {
   const { fake, openai } = await fakeFor(t);
   fake.setFaults({ midStreamErrorAfterTokens: 2 });
-  const res = await postJson(fake.url + '/v1/chat/completions', { model: 'llama3.2', messages: HI, stream: true, stream_options: { include_usage: true } });
-  const events = res.text.split('\n\n').filter(Boolean).map((e) => JSON.parse(e.slice('data: '.length)));
+  const res = await postJson(fake.url + '/v1/chat/completions', {
+    model: 'llama3.2',
+    messages: HI,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const events = res.text
+    .split('\n\n')
+    .filter(Boolean)
+    .map((e) => JSON.parse(e.slice('data: '.length)));
   t.equal(events.length, 3, 'two tokens and the empty chunk Ollama makes of the error line');
   t.match(events[2], { model: '', choices: [{ delta: { content: '' }, finish_reason: null }] });
   t.notMatch(res.text, /\[DONE\]|"finish_reason":"/);
   const chunks = [];
   for await (const c of await openai.chat.completions.create({ model: 'llama3.2', messages: HI, stream: true })) chunks.push(c);
   t.equal(chunks.length, 3, 'openai-node ends silently: the truncation is invisible to it');
-  await t.rejects(openai.chat.completions.stream({ model: 'llama3.2', messages: HI }).finalChatCompletion(), { message: /missing finish_reason/ });
+  await t.rejects(openai.chat.completions.stream({ model: 'llama3.2', messages: HI }).finalChatCompletion(), {
+    message: /missing finish_reason/,
+  });
   t.equal(await failureStatus(openai.chat.completions.create({ model: 'llama3.2', messages: HI })), 500, 'non-streaming: a 500');
 });
 

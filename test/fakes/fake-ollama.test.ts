@@ -1,8 +1,8 @@
-import t, { type Test } from 'tap';
 import { Ollama } from 'ollama';
-import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from '../fixtures/fakes/ollama/fake-ollama.js';
+import t, { type Test } from 'tap';
 import { answerTokens } from '../fixtures/fakes/ollama/api/answers.js';
-import { openRequest, lines, postJson, rawRequest } from '../fixtures/wire/raw-http.js';
+import { type FakeOllama, type FakeOllamaOptions, startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
+import { lines, openRequest, postJson, rawRequest } from '../fixtures/wire/raw-http.js';
 
 async function fakeFor(t: Test, options: FakeOllamaOptions = {}): Promise<{ fake: FakeOllama; ollama: Ollama }> {
   const fake = await startFakeOllama(options);
@@ -36,21 +36,39 @@ t.test('health, version and HEAD as Ollama answers them', async (t) => {
 
 t.test('list, ps and show carry the configured model data', async (t) => {
   const { fake, ollama } = await fakeFor(t, {
-    models: [{ name: 'llama3.2', digest: 'ab'.repeat(32), sizeBytes: 123, parameterSize: '3.2B', quantizationLevel: 'Q8_0', families: ['llama', 'clip'] }],
+    models: [
+      {
+        name: 'llama3.2',
+        digest: 'ab'.repeat(32),
+        sizeBytes: 123,
+        parameterSize: '3.2B',
+        quantizationLevel: 'Q8_0',
+        families: ['llama', 'clip'],
+      },
+    ],
   });
   const list = await ollama.list();
   t.equal(list.models.length, 1);
   t.match(list.models[0], {
-    name: 'llama3.2:latest', model: 'llama3.2:latest', size: 123, digest: 'ab'.repeat(32),
+    name: 'llama3.2:latest',
+    model: 'llama3.2:latest',
+    size: 123,
+    digest: 'ab'.repeat(32),
     details: { format: 'gguf', family: 'llama', families: ['llama', 'clip'], parameter_size: '3.2B', quantization_level: 'Q8_0' },
   });
   t.same((await ollama.ps()).models, [], 'nothing loaded yet');
   fake.addModel({ name: 'phi3:mini', loaded: true });
-  t.same((await ollama.list()).models.map((m) => m.name), ['llama3.2:latest', 'phi3:mini']);
+  t.same(
+    (await ollama.list()).models.map((m) => m.name),
+    ['llama3.2:latest', 'phi3:mini'],
+  );
   await ollama.chat({ model: 'llama3.2', messages: HI });
   t.same((await ollama.ps()).models.map((m) => m.name).sort(), ['llama3.2:latest', 'phi3:mini'], 'a model loads on use');
   fake.removeModel('phi3:mini');
-  t.same((await ollama.list()).models.map((m) => m.name), ['llama3.2:latest']);
+  t.same(
+    (await ollama.list()).models.map((m) => m.name),
+    ['llama3.2:latest'],
+  );
   const show = await ollama.show({ model: 'llama3.2' });
   t.match(show, { details: { parameter_size: '3.2B' }, capabilities: ['completion'], model_info: { 'general.architecture': 'llama' } });
   const verbose = await postJson(fake.url + '/api/show', { model: 'llama3.2', verbose: true });
@@ -150,7 +168,17 @@ t.test('Host check: 403 with an empty body for a foreign Host, unless switched o
   t.equal(foreign.status, 403);
   t.equal(foreign.body.length, 0);
   t.equal(foreign.headers['content-type'], undefined);
-  for (const host of ['localhost:11434', 'localhost', '127.0.0.1:11434', '[::1]:11434', '10.1.2.3', '192.168.0.9:80', 'gpu.local', 'ai.localhost:8080', 'x.internal']) {
+  for (const host of [
+    'localhost:11434',
+    'localhost',
+    '127.0.0.1:11434',
+    '[::1]:11434',
+    '10.1.2.3',
+    '192.168.0.9:80',
+    'gpu.local',
+    'ai.localhost:8080',
+    'x.internal',
+  ]) {
     t.equal((await rawRequest(fake.url + '/api/tags', { headers: { Host: host } })).status, 200, host);
   }
   t.equal((await rawRequest(fake.url + '/api/tags', { headers: { Host: '8.8.8.8' } })).status, 403, 'a public IP is foreign');
@@ -165,7 +193,10 @@ t.test('management routes work, so a test can prove the tunnel blocks them', asy
   for await (const p of await ollama.pull({ model: 'phi3', stream: true })) progress.push(p.status);
   t.same(progress.slice(0, 1), ['pulling manifest']);
   t.equal(progress.at(-1), 'success');
-  t.ok(fake.models.some((m) => m.name === 'phi3:latest'), 'the pull added the model');
+  t.ok(
+    fake.models.some((m) => m.name === 'phi3:latest'),
+    'the pull added the model',
+  );
   t.same(await ollama.pull({ model: 'phi3' }), { status: 'success' }, 'stream:false');
   await ollama.copy({ source: 'phi3', destination: 'phi3-copy' });
   t.ok(fake.models.some((m) => m.name === 'phi3-copy:latest'));

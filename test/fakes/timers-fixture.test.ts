@@ -1,7 +1,7 @@
-import t from 'tap';
-import http from 'node:http';
 import { once } from 'node:events';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import t from 'tap';
 import { settle, trackTimers } from '../fixtures/timers.js';
 
 t.test('trackTimers counts a timer until it is cleared, and leaves out Node’s Date-header cache', async (t) => {

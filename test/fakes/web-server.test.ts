@@ -1,7 +1,7 @@
-import t from 'tap';
-import http from 'node:http';
-import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import t from 'tap';
 import { WebSocket } from 'ws';
 import { startWebServer } from '../fixtures/fakes/web/web-server.js';
 import { lines, openRequest, rawRequest, sendRequest } from '../fixtures/wire/raw-http.js';
@@ -11,9 +11,21 @@ t.test('echo shows method, path, headers and the connection; keep-alive reuses i
   t.teardown(() => web.destroy());
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   t.teardown(() => agent.destroy());
-  const first = await rawRequest(web.url + '/echo/a/b?x=1', { method: 'PATCH', body: 'hello', headers: { 'X-Test': 'yes', Host: 'node1.example.com' }, agent });
+  const first = await rawRequest(web.url + '/echo/a/b?x=1', {
+    method: 'PATCH',
+    body: 'hello',
+    headers: { 'X-Test': 'yes', Host: 'node1.example.com' },
+    agent,
+  });
   const echo = JSON.parse(first.text);
-  t.match(echo, { method: 'PATCH', path: '/echo/a/b', query: { x: '1' }, headers: { 'x-test': 'yes', host: 'node1.example.com' }, remoteAddress: '127.0.0.1', bodyBytes: 5 });
+  t.match(echo, {
+    method: 'PATCH',
+    path: '/echo/a/b',
+    query: { x: '1' },
+    headers: { 'x-test': 'yes', host: 'node1.example.com' },
+    remoteAddress: '127.0.0.1',
+    bodyBytes: 5,
+  });
   t.equal(echo.bodySha256, createHash('sha256').update('hello').digest('hex'));
   const second = JSON.parse((await rawRequest(web.url + '/echo', { agent })).text);
   t.equal(second.connectionId, echo.connectionId, 'same connection');
@@ -65,8 +77,14 @@ t.test('SSE behind a gate: each event arrives before the next is released', asyn
     events.push(JSON.parse(line.slice(6)));
     web.gate('g').open();
   }
-  t.same(events.map((e) => e.seq), [0, 1, 2]);
-  t.ok(events.every((e) => Math.abs(e.sentAt - Date.now()) < 60_000), 'server timestamps in epoch ms');
+  t.same(
+    events.map((e) => e.seq),
+    [0, 1, 2],
+  );
+  t.ok(
+    events.every((e) => Math.abs(e.sentAt - Date.now()) < 60_000),
+    'server timestamps in epoch ms',
+  );
 });
 
 t.test('NDJSON at an interval carries server timestamps', async (t) => {
@@ -75,8 +93,14 @@ t.test('NDJSON at an interval carries server timestamps', async (t) => {
   const open = await openRequest(`${web.url}/ndjson?count=4&intervalMs=20`);
   const events: { seq: number; sentAt: number }[] = [];
   for await (const line of lines(open.res)) events.push(JSON.parse(line));
-  t.same(events.map((e) => e.seq), [0, 1, 2, 3]);
-  t.ok(events.every((e, i) => i === 0 || e.sentAt >= events[i - 1].sentAt), 'timestamps in order');
+  t.same(
+    events.map((e) => e.seq),
+    [0, 1, 2, 3],
+  );
+  t.ok(
+    events.every((e, i) => i === 0 || e.sentAt >= events[i - 1].sentAt),
+    'timestamps in order',
+  );
   t.ok(events[3].sentAt - events[0].sentAt >= 3 * 20 - 6, 'three intervals between the first and the last');
 });
 
@@ -86,12 +110,21 @@ t.test('WebSocket echo keeps text and binary frames', async (t) => {
   const ws = new WebSocket(`ws://127.0.0.1:${web.port}/ws?greet=1`, { headers: { 'X-Who': 'test' } });
   t.teardown(() => ws.terminate());
   const messages: { data: Buffer; binary: boolean }[] = [];
-  const want = (n: number): Promise<void> => new Promise((resolve) => {
-    const check = (): void => { if (messages.length >= n) { ws.off('message', on); resolve(); } };
-    const on = (data: Buffer, binary: boolean): void => { messages.push({ data, binary }); check(); };
-    ws.on('message', on);
-    check();
-  });
+  const want = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      const check = (): void => {
+        if (messages.length >= n) {
+          ws.off('message', on);
+          resolve();
+        }
+      };
+      const on = (data: Buffer, binary: boolean): void => {
+        messages.push({ data, binary });
+        check();
+      };
+      ws.on('message', on);
+      check();
+    });
   await want(1);
   t.match(JSON.parse(messages[0]!.data.toString()), { headers: { 'x-who': 'test' } });
   ws.send('hello');

@@ -1,6 +1,6 @@
-import t from 'tap';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import t from 'tap';
 import { silentLogger } from '../../src/log.js';
 
 /** Whether any file of undici has been loaded in this process. */
@@ -16,13 +16,26 @@ t.test('undici is loaded by the first node that shares a model, not by the progr
   await import('../../src/server/cli/main.js');
   await import('../../src/client/cli/main.js');
   const { UpstreamPools } = await import('../../src/server/models/routing/upstream-pools.js');
-  t.notOk(undiciLoaded(), 'both programs\' modules, the API\'s pools among them, are in; undici is not');
+  t.notOk(undiciLoaded(), "both programs' modules, the API's pools among them, are in; undici is not");
 
   const nodes = new EventEmitter();
   const pools = new UpstreamPools({ nodes, logger: silentLogger });
   t.teardown(() => pools.destroy());
-  const node = (services: unknown[]) => ({ name: 'alpha', online: true, services, openStream: () => { throw new Error('unused'); } });
-  nodes.emit('advertised', node([{ name: 'web', kind: 'http' }, { name: 'ollama', kind: 'ollama', models: [] }]));
+  const node = (services: unknown[]) => ({
+    name: 'alpha',
+    online: true,
+    services,
+    openStream: () => {
+      throw new Error('unused');
+    },
+  });
+  nodes.emit(
+    'advertised',
+    node([
+      { name: 'web', kind: 'http' },
+      { name: 'ollama', kind: 'ollama', models: [] },
+    ]),
+  );
   await turns(3);
   t.notOk(undiciLoaded(), 'a node sharing no model loads nothing');
   nodes.emit('advertised', node([{ name: 'ollama', kind: 'ollama', models: [{ name: 'llama3.2:1b' }] }]));

@@ -1,11 +1,11 @@
-import t from 'tap';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { sessionPair, patternBytes, writeRepeated, readAll, nextStream, closed } from '../fixtures/wire/mux-pair.js';
+import t from 'tap';
 import { FrameDecoder } from '../../src/mux/decoder.js';
 import { FrameType, INITIAL_WINDOW_BYTES } from '../../src/mux/frame.js';
 import type { MuxStream } from '../../src/mux/index.js';
 import { until } from '../fixtures/timers.js';
+import { closed, nextStream, patternBytes, readAll, sessionPair, writeRepeated } from '../fixtures/wire/mux-pair.js';
 
 /** Writes until write() returns false; returns the bytes accepted. */
 function fillUntilFalse(stream: MuxStream, chunk: Buffer): number {
@@ -62,10 +62,12 @@ t.test('a grown window bounds a paused reader too', async (t) => {
   const remote = await accepted;
   let received = 0;
   const phaseOne = 48 * 1024 * 1024;
-  const fast = new Promise<void>((resolve) => remote.on('data', (d: Buffer) => {
-    received += d.length;
-    if (received === phaseOne) resolve();
-  }));
+  const fast = new Promise<void>((resolve) =>
+    remote.on('data', (d: Buffer) => {
+      received += d.length;
+      if (received === phaseOne) resolve();
+    }),
+  );
   await writeRepeated(stream, patternBytes(256 * 1024), phaseOne, false);
   await fast;
   t.equal(remote.windows.target, maxWindowBytes, 'a fast reader grew the window to its maximum, not beyond');
@@ -90,8 +92,10 @@ t.test('a grown window bounds a paused reader too', async (t) => {
   await barrier(server);
   await barrier(client);
   // Unshrunk, catching up would grant the window back (the sender could send 4 MiB again).
-  t.ok(stream.windows.send <= maxWindowBytes / 2,
-    `the reader caught up and the sender may send ${stream.windows.send} bytes: no grant while the shrink is paid off`);
+  t.ok(
+    stream.windows.send <= maxWindowBytes / 2,
+    `the reader caught up and the sender may send ${stream.windows.send} bytes: no grant while the shrink is paid off`,
+  );
   stream.end();
   await once(remote, 'end');
   remote.end();
@@ -109,9 +113,14 @@ t.test("the socket's own backpressure reaches every stream's write()", async (t)
   const accepted = streams.map((s) => fillUntilFalse(s, chunk));
   await until(() => socket.writableLength >= sendBufferBytes);
   for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
-  t.ok(socket.writableLength <= sendBufferBytes + client.options.maxFrameBytes + 4096,
-    `the socket buffer stays bounded (${socket.writableLength} bytes)`);
-  t.ok(streams.every((s) => s.writableNeedDrain), 'every stream is waiting for drain');
+  t.ok(
+    socket.writableLength <= sendBufferBytes + client.options.maxFrameBytes + 4096,
+    `the socket buffer stays bounded (${socket.writableLength} bytes)`,
+  );
+  t.ok(
+    streams.every((s) => s.writableNeedDrain),
+    'every stream is waiting for drain',
+  );
   // Resume: every byte of every stream arrives.
   const results = new Map<number, Promise<{ bytes: number }>>();
   server.on('stream', (s) => {
@@ -122,7 +131,11 @@ t.test("the socket's own backpressure reaches every stream's write()", async (t)
   for (const s of streams) s.end();
   await until(() => results.size === streams.length);
   const got = await Promise.all(streams.map((s) => results.get(s.id)!));
-  t.same(got.map((g) => g.bytes), accepted, 'each stream delivered all it accepted');
+  t.same(
+    got.map((g) => g.bytes),
+    accepted,
+    'each stream delivered all it accepted',
+  );
   await client.close();
 });
 
@@ -131,11 +144,17 @@ t.test('frames of different streams interleave: a small message is not stuck beh
   // Decode what the client really writes to the socket, in order.
   const order: { streamId: number; length: number }[] = [];
   const spy = new FrameDecoder({
-    onHeader: (h) => { if (h.type === FrameType.Data && h.length > 0) order.push({ streamId: h.streamId, length: h.length }); },
-    onData() {}, onFrameEnd() {},
+    onHeader: (h) => {
+      if (h.type === FrameType.Data && h.length > 0) order.push({ streamId: h.streamId, length: h.length });
+    },
+    onData() {},
+    onFrameEnd() {},
   });
   const write = sockets.client.write.bind(sockets.client) as (b: Buffer) => boolean;
-  (sockets.client as unknown as { write: (b: Buffer) => boolean }).write = (b: Buffer) => { spy.push(b); return write(b); };
+  (sockets.client as unknown as { write: (b: Buffer) => boolean }).write = (b: Buffer) => {
+    spy.push(b);
+    return write(b);
+  };
   server.on('stream', (s) => {
     s.on('error', () => undefined); // the upload is reset at the end
     s.on('end', () => s.end());
@@ -152,7 +171,10 @@ t.test('frames of different streams interleave: a small message is not stuck beh
   const between = order.slice(mark, chatAt).filter((f) => f.streamId === upload.id);
   t.ok(chatAt >= mark, 'the chat frame was written');
   t.ok(between.length <= 1, `at most one upload frame went out before it (saw ${between.length})`);
-  t.ok(between.every((f) => f.length <= client.options.maxFrameBytes), 'frames are bounded in size');
+  t.ok(
+    between.every((f) => f.length <= client.options.maxFrameBytes),
+    'frames are bounded in size',
+  );
   upload.destroy();
   await uploading.catch(() => undefined);
   chat.resume();
@@ -167,7 +189,10 @@ t.test('window updates never stall a stream whose reader pauses and reads at ran
   const sending = writeRepeated(stream, patternBytes(100_003), total);
   const remote = await accepted;
   let seed = 7;
-  const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
   const hash = (await import('node:crypto')).createHash('sha256');
   let bytes = 0;
   await new Promise<void>((resolve, reject) => {

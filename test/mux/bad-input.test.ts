@@ -1,9 +1,9 @@
-import t from 'tap';
 import { once } from 'node:events';
-import { tcpPair, collect } from '../fixtures/wire/mux-pair.js';
-import { Session, MuxError } from '../../src/mux/index.js';
+import t from 'tap';
 import { FrameDecoder } from '../../src/mux/decoder.js';
-import { Flag, FrameType, INITIAL_WINDOW_BYTES, encodeHeader, type FrameHeader } from '../../src/mux/frame.js';
+import { encodeHeader, Flag, type FrameHeader, FrameType, INITIAL_WINDOW_BYTES } from '../../src/mux/frame.js';
+import { MuxError, Session } from '../../src/mux/index.js';
+import { collect, tcpPair } from '../fixtures/wire/mux-pair.js';
 
 /** A server session facing a raw socket the test writes bytes to by hand. */
 async function rawPeer(t: Parameters<typeof tcpPair>[0]) {
@@ -28,21 +28,50 @@ async function pingFrom(raw: import('node:net').Socket, received: FrameHeader[])
 const frame = (type: FrameType, flags: number, id: number, length: number): Buffer => encodeHeader(type, flags, id, length);
 
 const violations: [string, () => Buffer, string][] = [
-  ['a bad version', () => { const b = frame(FrameType.Ping, Flag.SYN, 0, 1); b[0] = 2; return b; }, 'PRX_ERR_MUX_BAD_VERSION'],
-  ['an unknown type', () => { const b = frame(FrameType.Ping, Flag.SYN, 0, 1); b[1] = 9; return b; }, 'PRX_ERR_MUX_UNKNOWN_TYPE'],
+  [
+    'a bad version',
+    () => {
+      const b = frame(FrameType.Ping, Flag.SYN, 0, 1);
+      b[0] = 2;
+      return b;
+    },
+    'PRX_ERR_MUX_BAD_VERSION',
+  ],
+  [
+    'an unknown type',
+    () => {
+      const b = frame(FrameType.Ping, Flag.SYN, 0, 1);
+      b[1] = 9;
+      return b;
+    },
+    'PRX_ERR_MUX_UNKNOWN_TYPE',
+  ],
   ['an HTTP request on the mux port', () => Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'PRX_ERR_MUX_BAD_VERSION'],
-  ['a Data frame longer than the window (header only, no payload sent)',
+  [
+    'a Data frame longer than the window (header only, no payload sent)',
     () => Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1, 0), frame(FrameType.Data, 0, 1, INITIAL_WINDOW_BYTES + 1)]),
-    'PRX_ERR_MUX_WINDOW_EXCEEDED'],
-  ['a stream id reused while open',
+    'PRX_ERR_MUX_WINDOW_EXCEEDED',
+  ],
+  [
+    'a stream id reused while open',
     () => Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1, 0), frame(FrameType.WindowUpdate, Flag.SYN, 1, 0)]),
-    'PRX_ERR_MUX_STREAM_ID'],
-  ['a stream id reused after it closed',
-    () => Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 3, 0), frame(FrameType.WindowUpdate, Flag.RST, 3, 0),
-      frame(FrameType.WindowUpdate, Flag.SYN, 3, 0)]),
-    'PRX_ERR_MUX_STREAM_ID'],
-  ['an id lower than one already used', () => Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 7, 0),
-    frame(FrameType.WindowUpdate, Flag.SYN, 5, 0)]), 'PRX_ERR_MUX_STREAM_ID'],
+    'PRX_ERR_MUX_STREAM_ID',
+  ],
+  [
+    'a stream id reused after it closed',
+    () =>
+      Buffer.concat([
+        frame(FrameType.WindowUpdate, Flag.SYN, 3, 0),
+        frame(FrameType.WindowUpdate, Flag.RST, 3, 0),
+        frame(FrameType.WindowUpdate, Flag.SYN, 3, 0),
+      ]),
+    'PRX_ERR_MUX_STREAM_ID',
+  ],
+  [
+    'an id lower than one already used',
+    () => Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 7, 0), frame(FrameType.WindowUpdate, Flag.SYN, 5, 0)]),
+    'PRX_ERR_MUX_STREAM_ID',
+  ],
   ['an id of the wrong parity', () => frame(FrameType.WindowUpdate, Flag.SYN, 2, 0), 'PRX_ERR_MUX_STREAM_ID'],
   ['a stream frame on id 0', () => frame(FrameType.Data, Flag.SYN, 0, 0), 'PRX_ERR_MUX_STREAM_ID'],
   ['a Ping on a stream', () => frame(FrameType.Ping, Flag.SYN, 1, 0), 'PRX_ERR_MUX_PROTOCOL'],
@@ -61,7 +90,10 @@ for (const [what, bytes, code] of violations) {
     await rawEnded;
     const goAway = received.find((h) => h.type === FrameType.GoAway);
     t.same(goAway && { id: goAway.streamId, code: goAway.length }, { id: 0, code: 1 }, 'the peer got GoAway(protocol error)');
-    t.ok(streamErrors.every((c) => c === code || c === 'PRX_ERR_MUX_STREAM_RESET'), 'open streams failed with the same code');
+    t.ok(
+      streamErrors.every((c) => c === code || c === 'PRX_ERR_MUX_STREAM_RESET'),
+      'open streams failed with the same code',
+    );
   });
 }
 
@@ -98,8 +130,15 @@ t.test('frames for streams already closed are ignored, their payload dropped', a
   const { raw, session, received } = await rawPeer(t);
   const resets: string[] = [];
   session.on('stream', (s) => s.on('error', (e: MuxError) => resets.push(e.code)));
-  raw.write(Buffer.concat([frame(FrameType.WindowUpdate, Flag.SYN, 1, 0), frame(FrameType.WindowUpdate, Flag.RST, 1, 0),
-    frame(FrameType.Data, 0, 1, 5), Buffer.from('stale'), frame(FrameType.WindowUpdate, 0, 1, 99)]));
+  raw.write(
+    Buffer.concat([
+      frame(FrameType.WindowUpdate, Flag.SYN, 1, 0),
+      frame(FrameType.WindowUpdate, Flag.RST, 1, 0),
+      frame(FrameType.Data, 0, 1, 5),
+      Buffer.from('stale'),
+      frame(FrameType.WindowUpdate, 0, 1, 99),
+    ]),
+  );
   await pingFrom(raw, received);
   t.same(resets, ['PRX_ERR_MUX_STREAM_RESET'], 'the stream was reset once');
   t.ok(session.isOpen, 'the session answers pings and stays open');

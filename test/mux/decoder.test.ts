@@ -1,6 +1,6 @@
 import t from 'tap';
 import { FrameDecoder, type FrameHandler } from '../../src/mux/decoder.js';
-import { Flag, FrameType, encodeHeader, type FrameHeader } from '../../src/mux/frame.js';
+import { encodeHeader, Flag, type FrameHeader, FrameType } from '../../src/mux/frame.js';
 import { MuxError } from '../../src/mux/mux-error.js';
 import { patternBytes } from '../fixtures/wire/mux-pair.js';
 
@@ -30,8 +30,12 @@ function decode(pieces: Buffer[]): string[] {
   let payload: Buffer[] = [];
   const key = (h: FrameHeader): string => `${h.type}/${h.flags}/${h.streamId}/${h.length}`;
   const handler: FrameHandler = {
-    onHeader: () => { payload = []; },
-    onData: (_h, chunk) => { payload.push(Buffer.from(chunk)); },
+    onHeader: () => {
+      payload = [];
+    },
+    onData: (_h, chunk) => {
+      payload.push(Buffer.from(chunk));
+    },
     onFrameEnd: (h) => seen.push(key(h) + (payload.length ? `:${Buffer.concat(payload).toString('base64')}` : '')),
   };
   const decoder = new FrameDecoder(handler);
@@ -42,7 +46,10 @@ function decode(pieces: Buffer[]): string[] {
 function splitAt(buf: Buffer, points: number[]): Buffer[] {
   const out: Buffer[] = [];
   let prev = 0;
-  for (const p of [...points, buf.length]) { out.push(buf.subarray(prev, p)); prev = p; }
+  for (const p of [...points, buf.length]) {
+    out.push(buf.subarray(prev, p));
+    prev = p;
+  }
   return out;
 }
 
@@ -65,7 +72,10 @@ t.test('one byte at a time', async (t) => {
 
 t.test('random splits (seeded)', async (t) => {
   let seed = 42;
-  const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
   for (let round = 0; round < 200; round++) {
     const points = Array.from({ length: 1 + rand(30) }, () => rand(wire.length)).sort((a, b) => a - b);
     t.same(decode(splitAt(wire, points)), expected, `round ${round}`);
@@ -87,5 +97,9 @@ t.test('a bad version or unknown type throws a coded protocol error', async (t) 
   const unknown = encodeHeader(FrameType.Data, 0, 1, 0);
   unknown[1] = 4;
   t.throws(() => decode([unknown]), { code: 'PRX_ERR_MUX_UNKNOWN_TYPE', goAwayCode: 1 });
-  try { decode([unknown]); } catch (err) { t.ok(err instanceof MuxError); }
+  try {
+    decode([unknown]);
+  } catch (err) {
+    t.ok(err instanceof MuxError);
+  }
 });

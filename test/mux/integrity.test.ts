@@ -1,7 +1,7 @@
-import t from 'tap';
 import crypto from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { sessionPair, patternBytes, writeRepeated, readAll, collect } from '../fixtures/wire/mux-pair.js';
+import t from 'tap';
+import { collect, patternBytes, readAll, sessionPair, writeRepeated } from '../fixtures/wire/mux-pair.js';
 
 t.test('64 MiB through one stream, echoed back, arrives with matching SHA-256 both ways', async (t) => {
   const { client, server } = await sessionPair(t);
@@ -9,7 +9,10 @@ t.test('64 MiB through one stream, echoed back, arrives with matching SHA-256 bo
     server.once('stream', (s) => {
       const hash = crypto.createHash('sha256');
       let bytes = 0;
-      s.on('data', (d: Buffer) => { hash.update(d); bytes += d.length; });
+      s.on('data', (d: Buffer) => {
+        hash.update(d);
+        bytes += d.length;
+      });
       s.on('end', () => resolve({ bytes, sha256: hash.digest('hex') }));
       s.on('error', reject);
       pipeline(s, s).catch(reject); // echo
@@ -29,24 +32,31 @@ t.test('100 streams of 2 MiB at once, each direction, all intact', async (t) => 
   const size = 2 * 1024 * 1024;
   server.on('stream', (s) => {
     // Each stream gets its own reply payload so that a mix-up between streams shows.
-    readAll(s).then(async (got) => {
-      const reply = patternBytes(size, got.sha256);
-      s.end(Buffer.concat([Buffer.from(got.sha256 + '\n'), reply]));
-    }).catch(() => s.destroy());
+    readAll(s)
+      .then(async (got) => {
+        const reply = patternBytes(size, got.sha256);
+        s.end(Buffer.concat([Buffer.from(got.sha256 + '\n'), reply]));
+      })
+      .catch(() => s.destroy());
   });
-  const results = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
-    const stream = client.open();
-    const payload = patternBytes(size, `stream-${i}`);
-    const sent = crypto.createHash('sha256').update(payload).digest('hex');
-    const [, back] = await Promise.all([writeRepeated(stream, payload, size), collect(stream)]);
-    const newline = back.indexOf(10);
-    return {
-      serverSaw: back.subarray(0, newline).toString(),
-      sent,
-      reply: crypto.createHash('sha256').update(back.subarray(newline + 1)).digest('hex'),
-      expectedReply: crypto.createHash('sha256').update(patternBytes(size, sent)).digest('hex'),
-    };
-  }));
+  const results = await Promise.all(
+    Array.from({ length: 100 }, async (_, i) => {
+      const stream = client.open();
+      const payload = patternBytes(size, `stream-${i}`);
+      const sent = crypto.createHash('sha256').update(payload).digest('hex');
+      const [, back] = await Promise.all([writeRepeated(stream, payload, size), collect(stream)]);
+      const newline = back.indexOf(10);
+      return {
+        serverSaw: back.subarray(0, newline).toString(),
+        sent,
+        reply: crypto
+          .createHash('sha256')
+          .update(back.subarray(newline + 1))
+          .digest('hex'),
+        expectedReply: crypto.createHash('sha256').update(patternBytes(size, sent)).digest('hex'),
+      };
+    }),
+  );
   for (const [i, r] of results.entries()) {
     t.equal(r.serverSaw, r.sent, `stream ${i}: server hash matches`);
     t.equal(r.reply, r.expectedReply, `stream ${i}: reply hash matches`);

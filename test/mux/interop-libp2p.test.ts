@@ -1,9 +1,9 @@
-import t from 'tap';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
-import { tcpPair, patternBytes, writeRepeated, readAll, collect, nextStream, closed } from '../fixtures/wire/mux-pair.js';
+import t from 'tap';
+import { type MuxStream, Session } from '../../src/mux/index.js';
 import { libp2pMuxer } from '../fixtures/wire/libp2p-yamux.js';
-import { Session, type MuxStream } from '../../src/mux/index.js';
+import { closed, collect, nextStream, patternBytes, readAll, tcpPair, writeRepeated } from '../fixtures/wire/mux-pair.js';
 
 type Libp2pStream = Awaited<ReturnType<ReturnType<typeof libp2pMuxer>['muxer']['createStream']>>;
 
@@ -13,7 +13,9 @@ function drainLibp2p(stream: Libp2pStream): Promise<Buffer> {
     const parts: Buffer[] = [];
     stream.addEventListener('message', (evt) => parts.push(Buffer.from(evt.data.subarray())));
     stream.addEventListener('remoteCloseWrite', () => resolve(Buffer.concat(parts)));
-    stream.addEventListener('close', (evt) => { if (evt.error) reject(evt.error); });
+    stream.addEventListener('close', (evt) => {
+      if (evt.error) reject(evt.error);
+    });
   });
 }
 
@@ -39,10 +41,12 @@ t.test('ours opens, @libp2p/yamux echoes: 8 MiB intact, half-close both ways', a
   const { ours, theirs } = await pair(t, true);
   theirs.addEventListener('stream', (evt) => {
     const s = evt.detail;
-    drainLibp2p(s).then(async (data) => {
-      await sendLibp2p(s, data);
-      await s.close();
-    }).catch(() => undefined);
+    drainLibp2p(s)
+      .then(async (data) => {
+        await sendLibp2p(s, data);
+        await s.close();
+      })
+      .catch(() => undefined);
   });
   const stream = ours.open();
   const size = 8 * 1024 * 1024;

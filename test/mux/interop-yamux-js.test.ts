@@ -7,13 +7,14 @@
  *   FIN or RST, so the exchange is request/reply by byte count, never by end of stream.
  * - It polls for window every 100 ms, so the payloads stay small.
  */
-import t from 'tap';
+
 import crypto from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import t from 'tap';
 import { Client, Server } from 'yamux-js';
-import { tcpPair, patternBytes, nextStream } from '../fixtures/wire/mux-pair.js';
+import { FrameType, HEADER_BYTES } from '../../src/mux/frame.js';
 import { Session } from '../../src/mux/index.js';
-import { HEADER_BYTES, FrameType } from '../../src/mux/frame.js';
+import { nextStream, patternBytes, tcpPair } from '../fixtures/wire/mux-pair.js';
 
 /** Re-chunks a byte stream into exactly one whole yamux frame per chunk. */
 class Reframer extends Transform {

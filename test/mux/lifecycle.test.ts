@@ -1,8 +1,8 @@
-import t from 'tap';
 import { once } from 'node:events';
-import { sessionPair, readAll, collect, nextStream, patternBytes, closed } from '../fixtures/wire/mux-pair.js';
+import t from 'tap';
 import type { MuxStream } from '../../src/mux/index.js';
-import { trackTimers, settle } from '../fixtures/timers.js';
+import { settle, trackTimers } from '../fixtures/timers.js';
+import { closed, collect, nextStream, patternBytes, readAll, sessionPair } from '../fixtures/wire/mux-pair.js';
 
 /** The error a stream fails with. */
 function failure(stream: MuxStream): Promise<{ code?: string; stack?: string }> {
@@ -88,11 +88,21 @@ t.test('a dropped TCP connection fails every open stream: a cut-off body is neve
   const remotes: MuxStream[] = [];
   server.on('stream', (s) => remotes.push(s));
   for (const s of streams) s.write(patternBytes(100_000));
-  const reads = streams.map((s) => readAll(s).then(() => 'ended', (e: { code: string }) => e.code));
+  const reads = streams.map((s) =>
+    readAll(s).then(
+      () => 'ended',
+      (e: { code: string }) => e.code,
+    ),
+  );
   await new Promise((r) => setImmediate(r));
   await client.ping();
   t.equal(remotes.length, 2);
-  const remoteReads = remotes.map((s) => readAll(s).then(() => 'ended', (e: { code: string }) => e.code));
+  const remoteReads = remotes.map((s) =>
+    readAll(s).then(
+      () => 'ended',
+      (e: { code: string }) => e.code,
+    ),
+  );
   sockets.server.destroy();
   t.same(await Promise.all(reads), ['PRX_ERR_MUX_CONNECTION_LOST', 'PRX_ERR_MUX_CONNECTION_LOST'], 'client streams error');
   t.same(await Promise.all(remoteReads), ['PRX_ERR_MUX_CONNECTION_LOST', 'PRX_ERR_MUX_CONNECTION_LOST'], 'server streams error');
@@ -123,20 +133,21 @@ t.test('10,000 streams opened and closed leave no stream, listener or timer behi
   server.on('stream', (s) => {
     s.on('data', (d: Buffer) => s.end(d));
   });
-  const listeners = (): number[] => [sockets.client, sockets.server].flatMap((s) =>
-    s.eventNames().map((e) => s.listenerCount(e)));
+  const listeners = (): number[] => [sockets.client, sockets.server].flatMap((s) => s.eventNames().map((e) => s.listenerCount(e)));
   const timers = trackTimers();
   t.teardown(() => timers.stop());
   await settle();
   const baseline = { listeners: listeners(), timers: timers.live() };
   for (let batch = 0; batch < 100; batch++) {
-    await Promise.all(Array.from({ length: 100 }, async (_, i) => {
-      const s = client.open();
-      s.end(`${batch}:${i}`);
-      const echoed = (await collect(s)).toString();
-      if (echoed !== `${batch}:${i}`) throw new Error(`stream echoed ${echoed}`);
-      await closed(s);
-    }));
+    await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const s = client.open();
+        s.end(`${batch}:${i}`);
+        const echoed = (await collect(s)).toString();
+        if (echoed !== `${batch}:${i}`) throw new Error(`stream echoed ${echoed}`);
+        await closed(s);
+      }),
+    );
   }
   t.equal(client.streamCount, 0);
   t.equal(server.streamCount, 0);

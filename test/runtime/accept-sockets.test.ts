@@ -1,8 +1,8 @@
-import t from 'tap';
 import diagnostics from 'node:diagnostics_channel';
-import net from 'node:net';
 import { once } from 'node:events';
-import { acceptWithSharedShapes, type AcceptOptions } from '../../src/runtime/accept-sockets.js';
+import net from 'node:net';
+import t from 'tap';
+import { type AcceptOptions, acceptWithSharedShapes } from '../../src/runtime/accept-sockets.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -12,7 +12,10 @@ const OPTIONS: AcceptOptions = { allowHalfOpen: true, noDelay: true, highWaterMa
 async function listening(t: Teardown, extra: net.ServerOpts = {}): Promise<net.Server> {
   const server = net.createServer({ ...OPTIONS, ...extra });
   const sockets = new Set<net.Socket>();
-  server.on('connection', (s) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(async () => {

@@ -1,7 +1,7 @@
-import t from 'tap';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
 import { repoPath } from '../fixtures/paths.js';
 
 const url = (...parts: string[]): string => JSON.stringify(pathToFileURL(repoPath('dist', 'src', ...parts)).href);
@@ -35,7 +35,9 @@ const CHURN = (kind: string): string => `
   console.log(JSON.stringify((oldUsed() - before) >> 10));`;
 
 async function oldGrowthKiB(kind: string): Promise<number> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', CHURN(kind)], { env: { ...process.env, NODE_OPTIONS: '' } });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', CHURN(kind)], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   return JSON.parse(stdout) as number;
 }
 
@@ -49,7 +51,10 @@ t.test('a Map that takes and drops entries makes the young generation promote re
 });
 
 // 259 to 760 KiB in the same ten runs.
-for (const [kind, name] of [['id', 'IdTable'], ['list', 'LiveList']] as const) {
+for (const [kind, name] of [
+  ['id', 'IdTable'],
+  ['list', 'LiveList'],
+] as const) {
   t.test(`${name} under the same churn lets removed entries die young`, async (t) => {
     const kib = await oldGrowthKiB(kind);
     t.ok(kib < 2048, `the old generation grew by ${kib} KiB`);

@@ -1,14 +1,16 @@
-import t from 'tap';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
 import { repoPath } from '../fixtures/paths.js';
 
 const MODULE = JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'runtime', 'gc-tuning.js')).href);
 
 /** Runs `script` as an ES module in a fresh node with `flags` (and no NODE_OPTIONS); its stdout, parsed. */
 async function runScript<T>(flags: string[], script: string): Promise<T> {
-  const { stdout } = await promisify(execFile)(process.execPath, [...flags, '--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' } });
+  const { stdout } = await promisify(execFile)(process.execPath, [...flags, '--input-type=module', '-e', script], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   return JSON.parse(stdout) as T;
 }
 
@@ -36,7 +38,10 @@ t.test('after tuning, every scavenge frees the dead buffers before it returns', 
   // 100 buffers of 64 KiB are 6,400 KiB; what stays counted is Node's own few kilobytes. Without the
   // tuning a background thread frees them, often too late: on the two-core benchmark machine 72 to 97
   // of the 100 readings stayed above 1,024 KiB in three runs, and this assertion failed.
-  t.ok(after.every((kib) => kib < 1024), `ArrayBuffer KiB after each scavenge: ${after.join(' ')}`);
+  t.ok(
+    after.every((kib) => kib < 1024),
+    `ArrayBuffer KiB after each scavenge: ${after.join(' ')}`,
+  );
 });
 
 /**
@@ -60,15 +65,18 @@ const grow = (tune: boolean): string => `
   stop();
   console.log(JSON.stringify({ largest, cap: YOUNG_GENERATION_CAP_BYTES }));`;
 
-t.test('after tuning, the young generation stops growing at most one doubling past the cap; without, the same load grows it to 32 MiB', async (t) => {
-  const [tuned, untuned] = await Promise.all([runScript<Growth>([], grow(true)), runScript<Growth>([], grow(false))]);
-  t.ok(untuned.largest > 2 * untuned.cap, `without the cap the load grows it to ${untuned.largest >> 20} MiB`);
-  // Node reports a collection to JS a turn or two after it: the first batch alone (1.5 MiB of objects
-  // allocated without a turn) grows it from 1 to 8 MiB before the first report; it grows no more.
-  t.ok(tuned.largest <= 2 * tuned.cap, `with the cap it stays at ${tuned.largest >> 20} MiB (cap ${tuned.cap >> 20} MiB)`);
-});
+t.test(
+  'after tuning, the young generation stops growing at most one doubling past the cap; without, the same load grows it to 32 MiB',
+  async (t) => {
+    const [tuned, untuned] = await Promise.all([runScript<Growth>([], grow(true)), runScript<Growth>([], grow(false))]);
+    t.ok(untuned.largest > 2 * untuned.cap, `without the cap the load grows it to ${untuned.largest >> 20} MiB`);
+    // Node reports a collection to JS a turn or two after it: the first batch alone (1.5 MiB of objects
+    // allocated without a turn) grows it from 1 to 8 MiB before the first report; it grows no more.
+    t.ok(tuned.largest <= 2 * tuned.cap, `with the cap it stays at ${tuned.largest >> 20} MiB (cap ${tuned.cap >> 20} MiB)`);
+  },
+);
 
-t.test('a --max-semi-space-size of the user\'s is left alone: no cap', async (t) => {
+t.test("a --max-semi-space-size of the user's is left alone: no cap", async (t) => {
   const { largest, cap } = await runScript<Growth>(['--max-semi-space-size=16'], grow(true));
   t.ok(largest > 2 * cap, `it grew to ${largest >> 20} MiB`);
 });
@@ -104,13 +112,16 @@ const READS = `
   console.log(JSON.stringify({ untuned, atStart, tuned, stopped, every: SCAVENGE_EVERY_READ_BYTES, gcGlobal: typeof globalThis.gc }));`;
 
 t.test('after tuning, every 4 MiB of socket reads runs one young-generation collection', async (t) => {
-  const r = await runScript<{ untuned: number; atStart: number; tuned: number; stopped: number; every: number; gcGlobal: string }>([], READS);
+  const r = await runScript<{ untuned: number; atStart: number; tuned: number; stopped: number; every: number; gcGlobal: string }>(
+    [],
+    READS,
+  );
   t.equal(r.every, 4 * 1024 * 1024);
   t.equal(r.untuned, 0, 'none before tuning');
-  t.equal(r.atStart, 1, 'one when tuning starts (it frees the block that raises glibc\'s trim threshold)');
+  t.equal(r.atStart, 1, "one when tuning starts (it frees the block that raises glibc's trim threshold)");
   t.equal(r.tuned, 25, '100 MiB read: 25 collections');
   t.equal(r.stopped, 0, 'none once stopped');
-  t.equal(r.gcGlobal, 'undefined', 'gc() stays out of the program\'s global scope');
+  t.equal(r.gcGlobal, 'undefined', "gc() stays out of the program's global scope");
 });
 
 /** With gc() exposed by the user (and wrapped to count): 4 MiB read in one turn; the calls in that turn and the next. */
@@ -128,7 +139,7 @@ const TURNS = `
 
 t.test('the collection runs on the next turn of the event loop, not inside the read that passed 4 MiB', async (t) => {
   const r = await runScript<{ sameTurn: number; calls: string[] }>(['--expose-gc'], TURNS);
-  t.same(r, { sameTurn: 0, calls: ['minor'] }, 'one young-generation collection, with the user\'s own gc()');
+  t.same(r, { sameTurn: 0, calls: ['minor'] }, "one young-generation collection, with the user's own gc()");
 });
 
 /**
@@ -160,10 +171,14 @@ const glibc = Boolean((process.report.getReport() as { header: { glibcVersionRun
  * the 4 MiB block moved glibc's mmap threshold to 4 MiB, and its trim threshold with it to 8 MiB
  * (mallopt(3)). Blocks of 2 MiB then come from the heap, where before they were mapped apart.
  */
-t.test('after tuning, glibc takes blocks up to 4 MiB from its heap: its mmap and trim thresholds were raised', { skip: glibc ? false : 'glibc only' }, async (t) => {
-  const [tuned, untuned] = await Promise.all([runScript<number>([], heapGrowth(true)), runScript<number>([], heapGrowth(false))]);
-  t.ok(untuned < 1, `without: the heap grew ${untuned} MiB for 32 MiB kept`);
-  // Up to 8 MiB (the trim threshold) may already lie free at the heap's top and be taken first: once,
-  // with the whole suite running, the heap grew by less than 12 MiB for 16 MiB kept.
-  t.ok(tuned >= 20, `with: the heap grew ${tuned} MiB for 32 MiB kept`);
-});
+t.test(
+  'after tuning, glibc takes blocks up to 4 MiB from its heap: its mmap and trim thresholds were raised',
+  { skip: glibc ? false : 'glibc only' },
+  async (t) => {
+    const [tuned, untuned] = await Promise.all([runScript<number>([], heapGrowth(true)), runScript<number>([], heapGrowth(false))]);
+    t.ok(untuned < 1, `without: the heap grew ${untuned} MiB for 32 MiB kept`);
+    // Up to 8 MiB (the trim threshold) may already lie free at the heap's top and be taken first: once,
+    // with the whole suite running, the heap grew by less than 12 MiB for 16 MiB kept.
+    t.ok(tuned >= 20, `with: the heap grew ${tuned} MiB for 32 MiB kept`);
+  },
+);

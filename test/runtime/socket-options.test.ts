@@ -1,7 +1,7 @@
-import t from 'tap';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
 import { socketOptions } from '../../src/runtime/socket-options.js';
 import { repoPath } from '../fixtures/paths.js';
 
@@ -49,7 +49,9 @@ const CHURN = (shared: boolean): string => `
   server.close();`;
 
 async function oldGrowthKiB(shared: boolean): Promise<number> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', CHURN(shared)], { env: { ...process.env, NODE_OPTIONS: '' } });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', CHURN(shared)], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   return JSON.parse(stdout) as number;
 }
 

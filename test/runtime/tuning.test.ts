@@ -1,10 +1,10 @@
-import t from 'tap';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
 import { parseClientConfig } from '../../src/client/config.js';
+import { currentRuntime, plannedTricks, type RuntimeFacts, TRICKS, tuningMode } from '../../src/runtime/tuning.js';
 import { parseServerConfig } from '../../src/server/config.js';
-import { currentRuntime, plannedTricks, TRICKS, tuningMode, type RuntimeFacts } from '../../src/runtime/tuning.js';
 import { repoPath } from '../fixtures/paths.js';
 
 const NODE_20: RuntimeFacts = { node: '20.20.2', v8: '11.3.244.8-node.38', glibc: '2.36' };
@@ -12,7 +12,11 @@ const ALL = Object.keys(TRICKS);
 
 t.test('auto: every trick on Node 20 with V8 11.3 and glibc, none elsewhere; off: none', async (t) => {
   t.same(plannedTricks('auto', NODE_20), ALL);
-  t.same(plannedTricks('auto', { ...NODE_20, glibc: undefined }), ALL.filter((n) => n !== 'glibc-keep-freed'), 'musl and others: no glibc trick');
+  t.same(
+    plannedTricks('auto', { ...NODE_20, glibc: undefined }),
+    ALL.filter((n) => n !== 'glibc-keep-freed'),
+    'musl and others: no glibc trick',
+  );
   t.same(plannedTricks('auto', { node: '22.12.0', v8: '12.4.254.21-node.21', glibc: '2.36' }), [], 'Node 22: not measured');
   t.same(plannedTricks('auto', { node: '18.20.4', v8: '10.2.154.26-node.36', glibc: '2.36' }), [], 'Node 18: not measured');
   t.same(plannedTricks('auto', { ...NODE_20, v8: '11.4.1' }), [], 'another V8 under Node 20');
@@ -36,9 +40,18 @@ t.test('runtime.tuning in both config files: auto by default, off, anything else
   t.equal(parseClientConfig(client).runtime.tuning, 'auto');
   t.equal(parseServerConfig({ runtime: { tuning: 'off' } }).runtime.tuning, 'off');
   t.equal(parseClientConfig({ ...client, runtime: { tuning: 'off' } }).runtime.tuning, 'off');
-  t.throws(() => parseServerConfig({ runtime: { tuning: 'on' } }), { code: 'PRX_ERR_CONFIG_INVALID', problems: [{ path: 'runtime.tuning' }] });
-  t.throws(() => parseClientConfig({ ...client, runtime: { tuning: true } }), { code: 'PRX_ERR_CONFIG_INVALID', problems: [{ path: 'runtime.tuning' }] });
-  t.throws(() => parseServerConfig({ runtime: { tunning: 'off' } }), { code: 'PRX_ERR_CONFIG_INVALID', problems: [{ path: 'runtime.tunning' }] });
+  t.throws(() => parseServerConfig({ runtime: { tuning: 'on' } }), {
+    code: 'PRX_ERR_CONFIG_INVALID',
+    problems: [{ path: 'runtime.tuning' }],
+  });
+  t.throws(() => parseClientConfig({ ...client, runtime: { tuning: true } }), {
+    code: 'PRX_ERR_CONFIG_INVALID',
+    problems: [{ path: 'runtime.tuning' }],
+  });
+  t.throws(() => parseServerConfig({ runtime: { tunning: 'off' } }), {
+    code: 'PRX_ERR_CONFIG_INVALID',
+    problems: [{ path: 'runtime.tunning' }],
+  });
 });
 
 /**
@@ -68,7 +81,9 @@ const HOOKS = (mode: string): string => `
   console.log(JSON.stringify({ before, applied, again, after: await look() }));`;
 
 async function hooks(mode: string): Promise<Record<string, unknown>> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', HOOKS(mode)], { env: { ...process.env, NODE_OPTIONS: '' } });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', HOOKS(mode)], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   return JSON.parse(stdout) as Record<string, unknown>;
 }
 

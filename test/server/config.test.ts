@@ -1,11 +1,10 @@
-import t from 'tap';
 import os from 'node:os';
 import path from 'node:path';
+import t from 'tap';
 import { ConfigError } from '../../src/errors.js';
 import { DEFAULT_SERVER_CONFIG, loadServerConfig, parseServerConfig } from '../../src/server/config.js';
 import { testConfigFixtures } from '../fixtures/config-fixtures.js';
 import { repoPath } from '../fixtures/paths.js';
-
 
 testConfigFixtures('server', loadServerConfig);
 
@@ -32,7 +31,13 @@ t.test('the embedded defaults', async (t) => {
     admin: {},
     api: { open: false, keys: [], maxBodyBytes: 16 * 1024 * 1024, bodyTimeoutMs: 30_000, keepAliveIntervalMs: 15_000 },
     routing: {
-      maxQueued: 256, maxQueueWaitMs: 30_000, retryAfterMs: 5_000, firstByteTimeoutMs: 300_000, idleTimeoutMs: 60_000, totalTimeoutMs: 0, maxAttempts: 3,
+      maxQueued: 256,
+      maxQueueWaitMs: 30_000,
+      retryAfterMs: 5_000,
+      firstByteTimeoutMs: 300_000,
+      idleTimeoutMs: 60_000,
+      totalTimeoutMs: 0,
+      maxAttempts: 3,
     },
     ledger: DEFAULT_SERVER_CONFIG.ledger,
     rewards: DEFAULT_SERVER_CONFIG.rewards,
@@ -40,9 +45,13 @@ t.test('the embedded defaults', async (t) => {
     runtime: { tuning: 'auto' },
   });
   t.notOk('tls' in DEFAULT_SERVER_CONFIG.control, 'no TLS by default');
-  t.throws(() => {
-    (DEFAULT_SERVER_CONFIG.http.listen as { port: number }).port = 1;
-  }, TypeError, 'frozen all the way down');
+  t.throws(
+    () => {
+      (DEFAULT_SERVER_CONFIG.http.listen as { port: number }).port = 1;
+    },
+    TypeError,
+    'frozen all the way down',
+  );
   const loaded = loadServerConfig();
   t.equal(loaded.dataDir, path.resolve('data'), 'no file: dataDir under the working directory');
   t.same({ ...loaded, dataDir: 'data' }, DEFAULT_SERVER_CONFIG, 'no file: otherwise the defaults');
@@ -56,7 +65,10 @@ t.test('a full file: values converted, paths resolved against the file folder, a
   t.equal(c.domain, 'proxima.example.com', 'the domain is lower-cased');
   t.equal(c.dataDir, path.resolve(folder, '../state'));
   t.same(c.control.listen, { host: '127.0.0.1', port: 7100 });
-  t.same(c.control.tls, { cert: path.resolve(folder, '../../files/control-cert.pem'), key: path.resolve(folder, '../../files/control-key.pem') });
+  t.same(c.control.tls, {
+    cert: path.resolve(folder, '../../files/control-cert.pem'),
+    key: path.resolve(folder, '../../files/control-key.pem'),
+  });
   t.same([c.control.handshakeTimeoutMs, c.control.heartbeatIntervalMs, c.control.heartbeatTimeoutMs], [5000, 20_000, 8000]);
   t.same(c.http, {
     listen: { host: '127.0.0.1', port: 8180 },
@@ -79,7 +91,13 @@ t.test('listen addresses as :port, a bare port and [v6]:port; durations with uni
   t.same([c.control.handshakeTimeoutMs, c.control.heartbeatIntervalMs, c.control.heartbeatTimeoutMs], [2000, 60_000, 500]);
   t.equal(c.http.idleTimeoutMs, 3_600_000);
   const v6 = loadServerConfig(repoPath('test/fixtures/config/server/valid/ipv6.yaml'));
-  t.same([v6.control.listen, v6.http.listen], [{ host: '::1', port: 7000 }, { host: '::', port: 8080 }]);
+  t.same(
+    [v6.control.listen, v6.http.listen],
+    [
+      { host: '::1', port: 7000 },
+      { host: '::', port: 8080 },
+    ],
+  );
   t.same(v6.admin, { token: '0123456789abcdef' });
 });
 
@@ -96,13 +114,19 @@ t.test('an admin token is never echoed in a problem', async (t) => {
   const err = t.throws(() => parseServerConfig({ admin: { token: 'tiny secret' } })) as ConfigError;
   t.notMatch(err.message, /tiny secret/);
   const fromFile = t.throws(() => parseServerConfig({ admin: { tokenFile: 'admin.token' } }, { baseDir: dir })) as ConfigError;
-  t.same(fromFile.problems.map((p) => p.path), ['admin.tokenFile']);
+  t.same(
+    fromFile.problems.map((p) => p.path),
+    ['admin.tokenFile'],
+  );
   t.notMatch(fromFile.message, /tiny secret/);
 });
 
 t.test('a missing file is a config error on (file), keeping the system error as cause', async (t) => {
   const file = path.join(t.testdir(), 'nope.yaml');
   const err = t.throws(() => loadServerConfig(file), { code: 'PRX_ERR_CONFIG_INVALID', file }) as ConfigError;
-  t.same(err.problems.map((p) => p.path), ['(file)']);
+  t.same(
+    err.problems.map((p) => p.path),
+    ['(file)'],
+  );
   t.equal((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
 });

@@ -1,25 +1,37 @@
-import t, { type Test } from 'tap';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { once } from 'node:events';
+import t, { type Test } from 'tap';
 import { ControlConnection } from '../../src/client/control-connection.js';
 import type { MuxStream } from '../../src/mux/index.js';
 import { clientAddressOf } from '../../src/server/api-host/api-router.js';
 import type { NodeSession } from '../../src/server/control/node-session.js';
 import { ProximaServer } from '../../src/server/server.js';
-import {
-  closedWithin, connectNode, httpListener, nextEvent, nodeOptions, online, register, startServer, tempDir, testServerConfig, unusedOpenStream,
-} from '../fixtures/stacks/control-plane.js';
 import { request } from '../fixtures/ledger-records.js';
+import {
+  closedWithin,
+  connectNode,
+  httpListener,
+  nextEvent,
+  nodeOptions,
+  online,
+  register,
+  startServer,
+  tempDir,
+  testServerConfig,
+  unusedOpenStream,
+} from '../fixtures/stacks/control-plane.js';
+import { literal, within } from '../fixtures/store-helpers.js';
 import { collect } from '../fixtures/wire/mux-pair.js';
 import { rawConnect } from '../fixtures/wire/raw-control.js';
-import { literal, within } from '../fixtures/store-helpers.js';
 
 async function call(port: number, method: string, urlPath: string, body?: object, headers: Record<string, string> = {}) {
   const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, {
-    method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body),
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
   return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as Record<string, any>) };
@@ -39,7 +51,11 @@ t.test('the API handler: /nodes registers in open mode; the token logs in; /v1 i
   const connection = await ControlConnection.open(nodeOptions(server, 'alpha', { token: created.body!.token as string }));
   t.teardown(() => connection.destroy());
   t.equal(connection.welcome.publicUrl, `http://alpha.localhost:${port}`, 'the public URL carries the public port');
-  t.match(await call(port, 'GET', '/v1/models'), { status: 401, body: { error: { code: 'invalid_api_key' } } }, 'the model API wants a key');
+  t.match(
+    await call(port, 'GET', '/v1/models'),
+    { status: 401, body: { error: { code: 'invalid_api_key' } } },
+    'the model API wants a key',
+  );
   t.match(await call(port, 'GET', '/elsewhere'), { status: 404, body: { error: { code: 'PRX_ERR_HTTP_NOT_FOUND' } } });
   t.match(await call(port, 'GET', '/nodes'), { status: 401, body: { error: { code: 'PRX_ERR_UNAUTHORIZED' } } });
 });
@@ -55,7 +71,10 @@ t.test('admin mode without an admin token: registration over HTTP is off (403); 
 });
 
 t.test('the client address: the socket peer, or with trustProxy the last X-Forwarded-For entry', async (t) => {
-  const req = { headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.7' }, socket: { remoteAddress: '127.0.0.1' } } as unknown as http.IncomingMessage;
+  const req = {
+    headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.7' },
+    socket: { remoteAddress: '127.0.0.1' },
+  } as unknown as http.IncomingMessage;
   t.equal(clientAddressOf(req, false), '127.0.0.1');
   t.equal(clientAddressOf(req, true), '203.0.113.7', 'the entry the trusted proxy added');
   const bare = { headers: {}, socket: { remoteAddress: '::1' } } as unknown as http.IncomingMessage;
@@ -72,7 +91,10 @@ t.test('a corrupt registry stops the start naming the file, and nothing is left 
       listenerStarted = true;
       return httpListener(context);
     },
-  }).then(() => undefined, (e: unknown) => e);
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.match(err, { code: 'PRX_ERR_STORE_CORRUPT', message: literal(path.join(dataDir, 'nodes.json')) });
   t.equal(listenerStarted, false);
   t.equal(fs.readFileSync(path.join(dataDir, 'nodes.json'), 'utf8'), '{"version":1,', 'left as it was');
@@ -92,7 +114,10 @@ t.test('a control port that is taken fails the start; what had started is closed
       const listener = await httpListener(context);
       return { ...listener, destroy: async () => ((publicClosed = true), listener.destroy()) };
     },
-  }).then(() => undefined, (e: unknown) => e);
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.match(err, { code: 'PRX_ERR_CONFIG_INVALID', cause: { code: 'EADDRINUSE' } });
   t.equal(publicClosed, true);
   t.notOk(fs.existsSync(path.join(dataDir, 'nodes.json.lock')), 'the registry was closed');
@@ -153,6 +178,10 @@ t.test('the ledger: handed to the public listener, written out on close, closed 
   const appended = server.ledger.append(request({ id: 'last-before-close' }));
   await server.close();
   await appended;
-  t.match(fs.readFileSync(path.join(dataDir, 'ledger.ndjson'), 'utf8'), /"id":"last-before-close"/, 'a record waiting for its batch is written on close');
+  t.match(
+    fs.readFileSync(path.join(dataDir, 'ledger.ndjson'), 'utf8'),
+    /"id":"last-before-close"/,
+    'a record waiting for its batch is written on close',
+  );
   await t.rejects(server.ledger.append(request()), { code: 'PRX_ERR_SERVER_DRAINING' });
 });

@@ -1,7 +1,7 @@
-import t from 'tap';
-import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
+import t from 'tap';
 import { duplexPair } from '../../src/streams/duplex-pair.js';
 import { closedCleanly } from '../../src/streams/stream-relay.js';
 import { patternBytes } from '../fixtures/wire/mux-pair.js';
@@ -36,7 +36,10 @@ t.test('what was written while corked crosses in one tick, in order, the same Bu
   await new Promise((resolve) => setImmediate(resolve));
   t.equal(inFirstTick, sent.length, 'all four were read before the next tick');
   t.same(got.map(String), ['head', 'size', 'bytes', 'crlf']);
-  t.ok(got.every((chunk, i) => chunk === sent[i]), 'the very Buffers that were written');
+  t.ok(
+    got.every((chunk, i) => chunk === sent[i]),
+    'the very Buffers that were written',
+  );
 });
 
 t.test('an end crosses as an end: half-close both ways, and both close cleanly', async (t) => {

@@ -1,6 +1,6 @@
-import t from 'tap';
 import { once } from 'node:events';
-import { MessageDecoder, encodeMessage } from '../../src/proto/control/codec.js';
+import t from 'tap';
+import { encodeMessage, MessageDecoder } from '../../src/proto/control/codec.js';
 import { SocketReader } from '../../src/streams/socket-reader.js';
 import { tcpPair } from '../fixtures/wire/mux-pair.js';
 
@@ -9,7 +9,12 @@ const lost = (cause?: Error): Error => Object.assign(new Error('lost'), { code: 
 t.test('reads exactly what each step asks for, however the bytes arrive, and hands the rest back', async (t) => {
   const { client, server } = await tcpPair(t);
   const reader = new SocketReader(server, lost);
-  const wire = Buffer.concat([Buffer.from('PRXM\x01'), encodeMessage({ type: 'one' }), encodeMessage({ type: 'two' }), Buffer.from('rest of it')]);
+  const wire = Buffer.concat([
+    Buffer.from('PRXM\x01'),
+    encodeMessage({ type: 'one' }),
+    encodeMessage({ type: 'two' }),
+    Buffer.from('rest of it'),
+  ]);
   const sent = (async () => {
     for (const byte of wire.subarray(0, 12)) {
       client.write(Buffer.from([byte]));
@@ -69,7 +74,10 @@ t.test('a connection reset fails the read with the cause', async (t) => {
   const reader = new SocketReader(server, lost);
   const waiting = reader.bytes(5);
   client.resetAndDestroy();
-  const err = await waiting.then(() => undefined, (e: unknown) => e);
+  const err = await waiting.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.match(err, { code: 'LOST', cause: { code: 'ECONNRESET' } });
   reader.release();
 });

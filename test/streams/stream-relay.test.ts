@@ -1,6 +1,6 @@
-import t from 'tap';
-import net from 'node:net';
 import { once } from 'node:events';
+import net from 'node:net';
+import t from 'tap';
 import { abortStream, relay } from '../../src/streams/stream-relay.js';
 import { collect, patternBytes, readAll, tcpPair, writeRepeated } from '../fixtures/wire/mux-pair.js';
 

@@ -2,11 +2,11 @@
  * `proxima-client`: the node's command line. Each command is a module of its own; add it to
  * `commands` below.
  */
-import { runCli, runIfMain, type CliProgram } from '../../cli/frame.js';
+import { type CliProgram, runCli, runIfMain } from '../../cli/frame.js';
 import { verifyCommand } from '../../cli/verify.js';
+import { loadClientConfig } from '../config.js';
 import { registerCommand } from './register.js';
 import { runCommand } from './run.js';
-import { loadClientConfig } from '../config.js';
 
 const program: CliProgram = {
   name: 'proxima-client',

@@ -5,10 +5,10 @@
  */
 import fs from 'node:fs';
 import type { Argv } from 'yargs';
-import { ExitCode, type CliCommand } from '../../cli/frame.js';
+import { type CliCommand, ExitCode } from '../../cli/frame.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { checkNodeName } from '../../proto/names.js';
 import { undici } from '../../http/undici-lazy.js';
+import { checkNodeName } from '../../proto/names.js';
 
 interface RegisterArgs {
   server: string;
@@ -36,13 +36,24 @@ export const registerCommand: CliCommand<RegisterArgs> = {
   // yargs sets `adminToken` and `timeoutMs` alongside the dashed keys; its types know only the latter.
   builder: (argv: Argv) =>
     argv
-      .option('server', { type: 'string', demandOption: true, requiresArg: true, describe: "the super node's API URL, e.g. https://proxima.example.com" })
+      .option('server', {
+        type: 'string',
+        demandOption: true,
+        requiresArg: true,
+        describe: "the super node's API URL, e.g. https://proxima.example.com",
+      })
       .option('name', { type: 'string', demandOption: true, requiresArg: true, describe: 'the node name: a DNS label, e.g. my-gpu' })
-      .option('admin-token', { type: 'string', requiresArg: true, describe: "the super node's admin token (needed unless registration is open)" })
+      .option('admin-token', {
+        type: 'string',
+        requiresArg: true,
+        describe: "the super node's admin token (needed unless registration is open)",
+      })
       .option('write', { type: 'string', requiresArg: true, describe: 'write the token to this file (mode 0600) instead of printing it' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON, for scripts' })
       .option('timeout-ms', { type: 'number', default: 10_000, describe: 'give up after this long' })
-      .epilogue('Exit codes: 0 registered; 1 unreachable, rate limited or server trouble; 2 bad or taken name, bad URL; 3 registration refused (admin token missing or wrong).') as unknown as Argv<RegisterArgs>,
+      .epilogue(
+        'Exit codes: 0 registered; 1 unreachable, rate limited or server trouble; 2 bad or taken name, bad URL; 3 registration refused (admin token missing or wrong).',
+      ) as unknown as Argv<RegisterArgs>,
   async run(args, out) {
     checkNodeNameAsUsage(args.name);
     const url = nodesUrl(args.server);
@@ -57,7 +68,10 @@ export const registerCommand: CliCommand<RegisterArgs> = {
     const shown = args.write === undefined ? registered : { ...withoutToken(registered), tokenFile: args.write };
     if (args.json) out.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     else if (args.write !== undefined) out.stdout.write(`node ${registered.name} registered; its token is in ${args.write}\n`);
-    else out.stdout.write(`node ${registered.name} registered. Its token, shown only this once (put it in client.yaml):\n${registered.token}\n`);
+    else
+      out.stdout.write(
+        `node ${registered.name} registered. Its token, shown only this once (put it in client.yaml):\n${registered.token}\n`,
+      );
     return ExitCode.OK;
   },
 };
@@ -78,7 +92,8 @@ function nodesUrl(server: string): string {
   } catch (err) {
     throw new ProximaError(ErrorCodes.USAGE, `--server must be a URL such as https://proxima.example.com, got "${server}"`, { cause: err });
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new ProximaError(ErrorCodes.USAGE, '--server must be an http or https URL');
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new ProximaError(ErrorCodes.USAGE, '--server must be an http or https URL');
   base.pathname = `${base.pathname.replace(/\/+$/, '')}/nodes`;
   base.search = '';
   return base.toString();
@@ -91,8 +106,12 @@ async function post(url: string, args: RegisterArgs): Promise<{ status: number; 
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (args.adminToken !== undefined) headers.authorization = `Bearer ${args.adminToken}`;
     const res = await request(url, {
-      method: 'POST', headers, body: JSON.stringify({ name: args.name }), dispatcher: agent,
-      headersTimeout: args.timeoutMs, bodyTimeout: args.timeoutMs,
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: args.name }),
+      dispatcher: agent,
+      headersTimeout: args.timeoutMs,
+      bodyTimeout: args.timeoutMs,
     });
     let body = '';
     for await (const chunk of res.body) {

@@ -4,10 +4,10 @@
  * version stops it with exit code 3 or 1: retrying would not help.
  */
 import type { Argv } from 'yargs';
-import { ExitCode, type CliCommand } from '../../cli/frame.js';
+import { type CliCommand, ExitCode } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
-import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { createLogger } from '../../log.js';
+import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { advertisedServices, ProximaClient } from '../client.js';
 import { loadClientConfig, type OllamaServiceConfig } from '../config.js';
 import { Forwarder } from '../forwarder.js';
@@ -46,13 +46,16 @@ export const runCommand: CliCommand<{ config: string }> = {
       logger,
     });
     discovery.on('change', (models) => client.advertise(advertisedServices(config.services, models)));
-    const stopListening = onStopSignals((signal) => {
-      logger.info('draining', { signal });
-      void client.close();
-    }, (signal) => {
-      logger.warn('stopping now', { signal });
-      void client.destroy();
-    });
+    const stopListening = onStopSignals(
+      (signal) => {
+        logger.info('draining', { signal });
+        void client.close();
+      },
+      (signal) => {
+        logger.warn('stopping now', { signal });
+        void client.destroy();
+      },
+    );
     try {
       const refused = await client.done;
       await discovery.destroy();

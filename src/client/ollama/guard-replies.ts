@@ -49,7 +49,7 @@ export function filterListing(kind: 'native' | 'openai', body: Buffer, isShared:
   }
   const field = kind === 'native' ? 'models' : 'data';
   if (!isObject(parsed) || !Array.isArray(parsed[field])) return undefined;
-  const nameOf = (entry: Json): unknown => (kind === 'native' ? entry.name ?? entry.model : entry.id);
+  const nameOf = (entry: Json): unknown => (kind === 'native' ? (entry.name ?? entry.model) : entry.id);
   const kept = (parsed[field] as unknown[]).filter((entry) => {
     const name = isObject(entry) ? nameOf(entry) : undefined;
     return typeof name === 'string' && isShared(name);

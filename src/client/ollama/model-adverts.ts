@@ -62,7 +62,10 @@ export function fitAdvertise(services: readonly ServiceAdvert[]): { services: Se
   let total = bytes({ type: 'advertise', services: out });
   let dropped = 0;
   while (total > MAX_MESSAGE_BYTES) {
-    const longest = out.reduce<ServiceAdvert | undefined>((best, s) => ((s.models?.length ?? 0) > (best?.models?.length ?? 0) ? s : best), undefined);
+    const longest = out.reduce<ServiceAdvert | undefined>(
+      (best, s) => ((s.models?.length ?? 0) > (best?.models?.length ?? 0) ? s : best),
+      undefined,
+    );
     const model = longest?.models?.pop();
     if (model === undefined) break;
     total -= bytes(model) + 1;

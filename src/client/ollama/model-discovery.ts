@@ -7,10 +7,10 @@
 import { EventEmitter } from 'node:events';
 import type { HostPort } from '../../config/values.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 import type { ModelAdvert } from '../../proto/control/messages.js';
 import { modelAdverts } from './model-adverts.js';
-import { shareFilter, type ModelShare, type ShareFilter } from './model-share.js';
+import { type ModelShare, type ShareFilter, shareFilter } from './model-share.js';
 import { discard, OllamaUpstream, readBounded } from './ollama-upstream.js';
 
 /** An ollama service as discovery needs it (an OllamaServiceConfig fits). */
@@ -71,7 +71,10 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
   private constructor(options: ModelDiscoveryOptions) {
     super();
     this.#sources = options.services.map((service) => ({
-      service, upstream: new OllamaUpstream(service), isShared: shareFilter(service.share), answering: undefined,
+      service,
+      upstream: new OllamaUpstream(service),
+      isShared: shareFilter(service.share),
+      answering: undefined,
     }));
     this.#refreshIntervalMs = options.refreshIntervalMs;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_TAGS_TIMEOUT_MS;

@@ -6,20 +6,21 @@
  * with the Host it wants. Answers stream back as they arrive, chunk by chunk; when the stream from
  * the super node ends or resets (the user went away), the request to Ollama is aborted at once.
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+
 import { once } from 'node:events';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { HostPort } from '../../config/values.js';
-import { ErrorCodes, ProximaError, type ErrorCode } from '../../errors.js';
-import { LiveList } from '../../streams/live-list.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
 import { readRequestBody } from '../../http/request-body.js';
+import { type Logger, silentLogger } from '../../log.js';
+import { LiveList } from '../../streams/live-list.js';
 import { abortStream } from '../../streams/stream-relay.js';
-import { filterListing, sendRefusal } from './guard-replies.js';
-import { shareFilter, type ModelShare, type ShareFilter } from './model-share.js';
-import { guardRoute, requestedModel, type GuardRoute } from './ollama-routes.js';
-import { OllamaUpstream, readBounded } from './ollama-upstream.js';
 import { MINUTE_MS } from '../../time.js';
+import { filterListing, sendRefusal } from './guard-replies.js';
+import { type ModelShare, type ShareFilter, shareFilter } from './model-share.js';
+import { type GuardRoute, guardRoute, requestedModel } from './ollama-routes.js';
+import { OllamaUpstream, readBounded } from './ollama-upstream.js';
 
 /** The ollama service a guard stands in front of (an OllamaServiceConfig fits). */
 export interface GuardedService {
@@ -51,7 +52,18 @@ const MAX_LISTING_BYTES = 8 * 1024 * 1024;
 const MAX_HEAD_BYTES = 1024 * 1024;
 
 /** Fields that belong to one connection, never forwarded (RFC 9110 7.6.1); Host is the guard's to set. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'host', 'content-length']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'host',
+  'content-length',
+]);
 
 /** One stream being served: requests in progress, their aborts, the idle timer. */
 interface StreamState {
@@ -78,7 +90,10 @@ export class OllamaGuard {
     this.#upstream = new OllamaUpstream(service);
     this.#isShared = shareFilter(service.share);
     this.#shareAll = service.share === '*';
-    this.#limits = { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS };
+    this.#limits = {
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+    };
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_GUARD_IDLE_TIMEOUT_MS;
     this.#logger = (options.logger ?? silentLogger).child({ service: service.name });
     this.#server = http.createServer({ maxHeaderSize: MAX_HEAD_BYTES }, (req, res) => void this.#handle(req, res));
@@ -87,9 +102,11 @@ export class OllamaGuard {
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       this.#logger.debug('bad request from the super node', { err });
       if (!socket.writable) return void socket.destroy();
-      socket.end(err.code === 'HPE_HEADER_OVERFLOW'
-        ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
-        : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.end(
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
+          : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+      );
     });
   }
 
@@ -103,13 +120,15 @@ export class OllamaGuard {
     stream.on('end', () => {
       if (state.active > 0) abortStream(stream);
     });
-    const closed = new Promise<void>((resolve) => stream.once('close', () => {
-      clearTimeout(state.idle);
-      for (const abort of state.aborts) abort.abort();
-      this.#states.delete(stream);
-      this.#streams.delete(entry);
-      resolve();
-    }));
+    const closed = new Promise<void>((resolve) =>
+      stream.once('close', () => {
+        clearTimeout(state.idle);
+        for (const abort of state.aborts) abort.abort();
+        this.#states.delete(stream);
+        this.#streams.delete(entry);
+        resolve();
+      }),
+    );
     this.#armIdle(stream, state);
     this.#server.emit('connection', stream);
     return closed;
@@ -152,7 +171,14 @@ export class OllamaGuard {
       this.#logger.debug('answer from ollama cut short', { err });
       // A head already sent cannot be taken back: a reset tells the super node the answer is cut.
       if (res.headersSent) abortStream(stream);
-      else sendRefusal(res, pathOf(req), 502, ErrorCodes.TARGET_UNREACHABLE, `ollama at ${this.#upstream.origin} failed: ${(err as Error).message}`);
+      else
+        sendRefusal(
+          res,
+          pathOf(req),
+          502,
+          ErrorCodes.TARGET_UNREACHABLE,
+          `ollama at ${this.#upstream.origin} failed: ${(err as Error).message}`,
+        );
     }
   }
 
@@ -160,7 +186,13 @@ export class OllamaGuard {
     const path = pathOf(req);
     const route = guardRoute(req.method, path);
     if (route === undefined) {
-      return sendRefusal(res, path, 403, ErrorCodes.FORBIDDEN, `${req.method ?? '?'} ${path} is not served through Proxima: only inference and model listings are`);
+      return sendRefusal(
+        res,
+        path,
+        403,
+        ErrorCodes.FORBIDDEN,
+        `${req.method ?? '?'} ${path} is not served through Proxima: only inference and model listings are`,
+      );
     }
     const body = route.modelInBody === true ? await this.#readBody(req, res, path) : undefined;
     if (body === null) return;
@@ -226,7 +258,12 @@ function pathOf(req: IncomingMessage): string {
 
 /** The request's fields for Ollama: all but the connection's own (and Host, which the upstream sets). */
 function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const named = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()));
+  const named = new Set(
+    String(headers.connection ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((s) => s.trim()),
+  );
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name) && !named.has(name)) out[name] = value;

@@ -27,8 +27,14 @@ const READ_ROUTES: Readonly<Record<string, GuardRoute>> = {
 
 /** POST routes: each names its model in the body. */
 const MODEL_ROUTES: ReadonlySet<string> = new Set([
-  '/api/chat', '/api/generate', '/api/embed', '/api/embeddings', '/api/show',
-  '/v1/chat/completions', '/v1/completions', '/v1/embeddings',
+  '/api/chat',
+  '/api/generate',
+  '/api/embed',
+  '/api/embeddings',
+  '/api/show',
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
 ]);
 
 /** One path segment of a model id, as Ollama's router matches `/v1/models/:model`. */

@@ -79,7 +79,8 @@ export class MessageDecoder {
   readonly #maxBytes: number;
 
   constructor(maxBytes = MAX_MESSAGE_BYTES) {
-    this.#maxBytes = maxBytes;}
+    this.#maxBytes = maxBytes;
+  }
 
   /** Bytes received but not yet part of a returned message. */
   get buffered(): number {

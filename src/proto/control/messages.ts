@@ -20,10 +20,30 @@
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { HOUR_MS } from '../../time.js';
 
-export interface ChallengeMessage { type: 'challenge'; nonce: string; serverVersion: string }
-export interface LoginMessage { type: 'login'; name: string; keyId: string; timeMs: number; proof: string; clientVersion: string }
-export interface WelcomeMessage { type: 'welcome'; name: string; publicUrl: string; heartbeatIntervalMs: number }
-export interface ErrorMessage { type: 'error'; code: string; message: string }
+export interface ChallengeMessage {
+  type: 'challenge';
+  nonce: string;
+  serverVersion: string;
+}
+export interface LoginMessage {
+  type: 'login';
+  name: string;
+  keyId: string;
+  timeMs: number;
+  proof: string;
+  clientVersion: string;
+}
+export interface WelcomeMessage {
+  type: 'welcome';
+  name: string;
+  publicUrl: string;
+  heartbeatIntervalMs: number;
+}
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+}
 
 /** A model a node shares (from its Ollama's /api/tags). */
 export interface ModelAdvert {
@@ -45,10 +65,24 @@ export interface ServiceAdvert {
   maxConcurrent?: number;
 }
 
-export interface AdvertiseMessage { type: 'advertise'; services: ServiceAdvert[] }
-export interface DrainMessage { type: 'drain'; reason: string }
-export interface OpenMessage { type: 'open'; service: string; remoteAddress: string; remotePort: number; tls: boolean }
-export interface OpenedMessage { type: 'opened' }
+export interface AdvertiseMessage {
+  type: 'advertise';
+  services: ServiceAdvert[];
+}
+export interface DrainMessage {
+  type: 'drain';
+  reason: string;
+}
+export interface OpenMessage {
+  type: 'open';
+  service: string;
+  remoteAddress: string;
+  remotePort: number;
+  tls: boolean;
+}
+export interface OpenedMessage {
+  type: 'opened';
+}
 
 export type ControlStreamMessage = AdvertiseMessage | DrainMessage | ErrorMessage;
 
@@ -142,7 +176,8 @@ function parseModel(v: unknown, at: string): ModelAdvert {
   };
   if (typeof m.size === 'number' && Number.isFinite(m.size)) model.size = m.size;
   if (typeof m.modifiedAt === 'string') model.modifiedAt = m.modifiedAt.slice(0, 64);
-  if (m.details !== null && typeof m.details === 'object' && !Array.isArray(m.details)) model.details = m.details as Record<string, unknown>;
+  if (m.details !== null && typeof m.details === 'object' && !Array.isArray(m.details))
+    model.details = m.details as Record<string, unknown>;
   return model;
 }
 
@@ -154,7 +189,8 @@ function parseService(v: unknown, i: number): ServiceAdvert {
   const service: ServiceAdvert = { name: str(s, 'advertise', 'name', 63, `services[${i}].name`), kind };
   if (s.hostHeader !== undefined) service.hostHeader = str(s, 'advertise', 'hostHeader', 255, `services[${i}].hostHeader`);
   if (s.models !== undefined) {
-    if (!Array.isArray(s.models) || s.models.length > 1000) throw invalid('advertise', `services[${i}].models`, 'must be a list of at most 1000');
+    if (!Array.isArray(s.models) || s.models.length > 1000)
+      throw invalid('advertise', `services[${i}].models`, 'must be a list of at most 1000');
     service.models = s.models.map((m, j) => parseModel(m, `services[${i}].models[${j}]`));
   }
   if (s.maxConcurrent !== undefined) service.maxConcurrent = int(s, 'advertise', 'maxConcurrent', 1, 1024, `services[${i}].maxConcurrent`);

@@ -3,9 +3,10 @@
  * which leading part of the chunk belongs to this message (a subarray, never a copy), whether the
  * message is now complete, and what follows it: the next pipelined message.
  */
-import { REQUEST_SIDE, type HttpSide } from './error.js';
-import type { BodyChunk, BodyFramer, BodyFraming } from './framing.js';
+
 import { ChunkedFramer, type ChunkedFramerOptions } from './chunked.js';
+import { type HttpSide, REQUEST_SIDE } from './error.js';
+import type { BodyChunk, BodyFramer, BodyFraming } from './framing.js';
 
 const EMPTY = Buffer.alloc(0);
 

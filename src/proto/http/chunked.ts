@@ -5,8 +5,8 @@
  * Whatever the split of the input, the same bytes are accepted or refused.
  */
 import type { HttpSide } from './error.js';
-import type { BodyChunk, BodyFramer } from './framing.js';
 import { parseFieldLines } from './fields.js';
+import type { BodyChunk, BodyFramer } from './framing.js';
 import { CR, LF, scanToken } from './syntax.js';
 
 /** Limits of a chunked framer. */
@@ -24,7 +24,14 @@ const MAX_SIZE_DIGITS = 13;
 /** Fields that frame or route a message: a parser that merges trailers must never see them. */
 const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'host']);
 
-const enum State { Size, Data, DataCr, DataLf, Trailer, Done }
+const enum State {
+  Size,
+  Data,
+  DataCr,
+  DataLf,
+  Trailer,
+  Done,
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -105,7 +112,8 @@ export class ChunkedFramer implements BodyFramer {
     if (lf >= 0) {
       const line = this.#line;
       this.#line = '';
-      if (line.length < 2 || line.charCodeAt(line.length - 2) !== CR) throw this.#side.framing('bare LF in chunked framing (CRLF required)');
+      if (line.length < 2 || line.charCodeAt(line.length - 2) !== CR)
+        throw this.#side.framing('bare LF in chunked framing (CRLF required)');
       if (size) this.#sizeLine(line.slice(0, -2));
       else this.#trailerLine(line);
     }

@@ -5,7 +5,7 @@
  * proxy writes itself, before or instead of a node's (docs/architecture.md "Errors"): always
  * `Connection: close`, since after an error the connection's framing can no longer be trusted.
  */
-import { ErrorCodes, HTTP_STATUS, ProximaError, type ErrorCode } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 
 /** A ProximaError with the HTTP status to answer (when nothing has been answered yet). */
 export class HttpError extends ProximaError {

@@ -47,7 +47,14 @@ export class HttpFields {
  * `bytes` decoded as latin1. Refuses obs-fold, whitespace before the colon, non-token names and
  * control characters (a bare CR or LF included) in values, all of which parsers read differently.
  */
-export function parseFieldLines(bytes: Uint8Array, text: string, from: number, end: number, side: HttpSide, into = new HttpFields()): HttpFields {
+export function parseFieldLines(
+  bytes: Uint8Array,
+  text: string,
+  from: number,
+  end: number,
+  side: HttpSide,
+  into = new HttpFields(),
+): HttpFields {
   let pos = from;
   while (pos < end) {
     const eol = text.indexOf('\r\n', pos);

@@ -8,10 +8,7 @@ import type { HttpFields } from './fields.js';
 import { isToken, listElements, parseDecimalLength } from './syntax.js';
 
 /** How a request body is delimited. */
-export type BodyFraming =
-  | { kind: 'none' }
-  | { kind: 'length'; length: number }
-  | { kind: 'chunked' };
+export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' };
 
 /**
  * How a response body is delimited. `close`: until the connection ends; `upgrade`: the

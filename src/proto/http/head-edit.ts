@@ -83,7 +83,8 @@ function collectEdits(edits: HeadEdits): Map<string, FieldEdit> {
     return edit;
   };
   for (const name of edits.remove ?? []) Object.assign(entry(name), { replace: true, values: [] });
-  for (const [name, value] of Object.entries(edits.set ?? {})) Object.assign(entry(name), { name, replace: true, values: [checkValue(value)] });
+  for (const [name, value] of Object.entries(edits.set ?? {}))
+    Object.assign(entry(name), { name, replace: true, values: [checkValue(value)] });
   for (const [name, value] of Object.entries(edits.append ?? {})) entry(name).values.push(checkValue(value));
   return byName;
 }

@@ -4,11 +4,11 @@
  */
 import { REQUEST_SIDE } from './error.js';
 import { parseFieldLines } from './fields.js';
-import { requestBodyFraming, type BodyFraming } from './framing.js';
+import { type BodyFraming, requestBodyFraming } from './framing.js';
 import { HttpHead } from './head.js';
-import { HeadReader, type HeadParserOptions } from './head-reader.js';
+import { type HeadParserOptions, HeadReader } from './head-reader.js';
 import { parseHostPort } from './host.js';
-import { findBadTargetChar, scanToken, SP } from './syntax.js';
+import { findBadTargetChar, SP, scanToken } from './syntax.js';
 
 /**
  * The methods llhttp (Node's parser) knows; it refuses any other, and so do we, rather than hand a
@@ -16,10 +16,40 @@ import { findBadTargetChar, scanToken, SP } from './syntax.js';
  * still a draft, is left out because older llhttp versions (Node 20) do not know it.
  */
 export const KNOWN_METHODS: ReadonlySet<string> = new Set([
-  'ACL', 'BIND', 'CHECKOUT', 'CONNECT', 'COPY', 'DELETE', 'GET', 'HEAD', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE',
-  'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE', 'NOTIFY', 'OPTIONS', 'PATCH', 'POST', 'PROPFIND', 'PROPPATCH',
-  'PURGE', 'PUT', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'TRACE', 'UNBIND', 'UNLINK',
-  'UNLOCK', 'UNSUBSCRIBE',
+  'ACL',
+  'BIND',
+  'CHECKOUT',
+  'CONNECT',
+  'COPY',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'LINK',
+  'LOCK',
+  'M-SEARCH',
+  'MERGE',
+  'MKACTIVITY',
+  'MKCALENDAR',
+  'MKCOL',
+  'MOVE',
+  'NOTIFY',
+  'OPTIONS',
+  'PATCH',
+  'POST',
+  'PROPFIND',
+  'PROPPATCH',
+  'PURGE',
+  'PUT',
+  'REBIND',
+  'REPORT',
+  'SEARCH',
+  'SOURCE',
+  'SUBSCRIBE',
+  'TRACE',
+  'UNBIND',
+  'UNLINK',
+  'UNLOCK',
+  'UNSUBSCRIBE',
 ]);
 
 /** scheme "://" authority, then the path and query (RFC 9112 3.2.2 absolute-form). */

@@ -4,9 +4,9 @@
  */
 import { RESPONSE_SIDE } from './error.js';
 import { parseFieldLines } from './fields.js';
-import { responseBodyFraming, type ResponseFraming } from './framing.js';
+import { type ResponseFraming, responseBodyFraming } from './framing.js';
 import { HttpHead } from './head.js';
-import { HeadReader, type HeadParserOptions } from './head-reader.js';
+import { type HeadParserOptions, HeadReader } from './head-reader.js';
 import { findBadFieldChar } from './syntax.js';
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9][0-9])(?: |$)/;

@@ -103,8 +103,13 @@ export function readOpenAiFrame(o: Json): OpenAiFrame {
   const u = obj(o.usage);
   const usage = u ? { promptTokens: count(u.prompt_tokens), completionTokens: count(u.completion_tokens) } : undefined;
   return {
-    finishReason, usage, contentChars: text.chars, contentBytes: text.bytes, toolCallChars,
-    usageOnly: choices.length === 0 && usage !== undefined, error: errorText(o.error),
+    finishReason,
+    usage,
+    contentChars: text.chars,
+    contentBytes: text.bytes,
+    toolCallChars,
+    usageOnly: choices.length === 0 && usage !== undefined,
+    error: errorText(o.error),
   };
 }
 

@@ -14,7 +14,8 @@ export class NdjsonSplitter {
   readonly #maxLineBytes: number;
 
   constructor(maxLineBytes = MAX_NDJSON_LINE_BYTES) {
-    this.#maxLineBytes = maxLineBytes;}
+    this.#maxLineBytes = maxLineBytes;
+  }
 
   /** Bytes of a line not yet complete. */
   get buffered(): number {

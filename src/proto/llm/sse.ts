@@ -7,9 +7,7 @@
 import { ErrorCodes, ProximaError } from '../../errors.js';
 
 /** One dispatched event, or a comment line (`: keep-alive`). */
-export type SseItem =
-  | { kind: 'event'; data: string; event: string | undefined }
-  | { kind: 'comment'; text: string };
+export type SseItem = { kind: 'event'; data: string; event: string | undefined } | { kind: 'comment'; text: string };
 
 /** Largest event the parser holds (a chat chunk is a few hundred bytes). */
 export const MAX_SSE_EVENT_BYTES = 1024 * 1024;
@@ -25,7 +23,8 @@ export class SseParser {
   readonly #maxEventBytes: number;
 
   constructor(maxEventBytes = MAX_SSE_EVENT_BYTES) {
-    this.#maxEventBytes = maxEventBytes;}
+    this.#maxEventBytes = maxEventBytes;
+  }
 
   push(chunk: Buffer): SseItem[] {
     const out: SseItem[] = [];
@@ -42,7 +41,9 @@ export class SseParser {
       this.#partial = '';
       this.#line(Buffer.from(line, 'latin1').toString('utf8'), out);
       if (c === 0x0d) {
-        if (i + 1 < text.length) { if (text.charCodeAt(i + 1) === 0x0a) i++; } else this.#skipLf = true;
+        if (i + 1 < text.length) {
+          if (text.charCodeAt(i + 1) === 0x0a) i++;
+        } else this.#skipLf = true;
       }
       start = i + 1;
     }

@@ -7,8 +7,8 @@
  * trusted proxy may carry both.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { duplexPair } from '../../streams/duplex-pair.js';
 import type { Logger } from '../../log.js';
+import { duplexPair } from '../../streams/duplex-pair.js';
 import type { NodeStream, SocketPeer } from '../node-directory.js';
 
 /** The API: the control plane's handler for the API host (registration, /v1, /api, /metrics). */
@@ -35,7 +35,9 @@ export class ApiServer {
     this.#options = options;
     // No deadlines of its own: heads arrive whole (the public connection timed them), idleness is
     // the public connection's to end, bodies are the handlers' to bound, and streams may be long.
-    this.#server = http.createServer({ maxHeaderSize: options.maxHeadBytes, requestTimeout: 0, headersTimeout: 0 }, (req, res) => this.#onRequest(req, res));
+    this.#server = http.createServer({ maxHeaderSize: options.maxHeadBytes, requestTimeout: 0, headersTimeout: 0 }, (req, res) =>
+      this.#onRequest(req, res),
+    );
   }
 
   /**

@@ -4,8 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
+import { type BodyLimits, readRequestBody } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
-import { readRequestBody, type BodyLimits } from '../../http/request-body.js';
 
 export type { BodyLimits } from '../../http/request-body.js';
 

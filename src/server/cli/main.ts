@@ -2,12 +2,12 @@
  * `proxima-server`: the super node's command line. Each command is a module of its own; add it to
  * `commands` below.
  */
-import { runCli, runIfMain, type CliProgram } from '../../cli/frame.js';
+import { type CliProgram, runCli, runIfMain } from '../../cli/frame.js';
 import { verifyCommand } from '../../cli/verify.js';
+import { loadServerConfig } from '../config.js';
 import { nodesCommand } from './nodes.js';
 import { rewardsCommand } from './rewards.js';
 import { runCommand } from './run.js';
-import { loadServerConfig } from '../config.js';
 
 const program: CliProgram = {
   name: 'proxima-server',

@@ -4,7 +4,7 @@
  * within a second (a revoked or rotated node's session is closed then).
  */
 import type { Argv } from 'yargs';
-import { ExitCode, formatTable, type CliCommand, type CliOutput } from '../../cli/frame.js';
+import { type CliCommand, type CliOutput, ExitCode, formatTable } from '../../cli/frame.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { loadServerConfig } from '../config.js';
 import type { NodeRecord } from '../registry/node-store.js';
@@ -56,7 +56,13 @@ export const nodesCommand: CliCommand<NodesArgs> = {
 async function perform(registry: Registry, { action, name, json }: NodesArgs, out: CliOutput): Promise<void> {
   const print = (value: unknown): void => void out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   if (action === 'list') {
-    const nodes = (await registry.list()).map(({ name: n, keyId, createdAt, lastSeenAt, services }) => ({ name: n, keyId, createdAt, lastSeenAt, services }));
+    const nodes = (await registry.list()).map(({ name: n, keyId, createdAt, lastSeenAt, services }) => ({
+      name: n,
+      keyId,
+      createdAt,
+      lastSeenAt,
+      services,
+    }));
     if (json) print({ nodes });
     else out.stdout.write(table(nodes));
   } else if (action === 'revoke') {
@@ -80,7 +86,9 @@ function tokenAnswer({ record, token }: IssuedToken): Record<string, string> {
 
 function table(nodes: Pick<NodeRecord, 'name' | 'keyId' | 'createdAt' | 'lastSeenAt' | 'services'>[]): string {
   if (nodes.length === 0) return 'no nodes registered\n';
-  const rows = [['NAME', 'KEY ID', 'CREATED', 'LAST SEEN', 'SERVICES'],
-    ...nodes.map((n) => [n.name, n.keyId, n.createdAt, n.lastSeenAt ?? 'never', n.services.join(',') || '-'])];
+  const rows = [
+    ['NAME', 'KEY ID', 'CREATED', 'LAST SEEN', 'SERVICES'],
+    ...nodes.map((n) => [n.name, n.keyId, n.createdAt, n.lastSeenAt ?? 'never', n.services.join(',') || '-']),
+  ];
   return formatTable(rows);
 }

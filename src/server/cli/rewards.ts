@@ -3,12 +3,12 @@
  * read from the ledger in the data folder. It only reads, so it works whether the server runs or not.
  */
 import type { Argv } from 'yargs';
-import { ExitCode, formatTable, type CliCommand } from '../../cli/frame.js';
+import { type CliCommand, ExitCode, formatTable } from '../../cli/frame.js';
 import { loadServerConfig } from '../config.js';
 import { Epochs } from '../rewards/epochs.js';
 import type { NodeRewards } from '../rewards/node-rewards.js';
+import { computeRewards, type ResolvedWindow, resolveWindow } from '../rewards/rewards-query.js';
 import type { RewardRules } from '../rewards/rules.js';
-import { computeRewards, resolveWindow, type ResolvedWindow } from '../rewards/rewards-query.js';
 
 interface RewardsArgs {
   epoch?: string;
@@ -20,10 +20,16 @@ interface RewardsArgs {
 
 export const rewardsCommand: CliCommand<RewardsArgs> = {
   command: 'rewards',
-  describe: "Show each node's requests, tokens, availability, checks and credit for an epoch (the current one by default) or a span of time",
+  describe:
+    "Show each node's requests, tokens, availability, checks and credit for an epoch (the current one by default) or a span of time",
   builder: (argv: Argv) =>
     argv
-      .option('epoch', { type: 'string', requiresArg: true, conflicts: ['from', 'to'], describe: 'the epoch number (see the heading of the table)' })
+      .option('epoch', {
+        type: 'string',
+        requiresArg: true,
+        conflicts: ['from', 'to'],
+        describe: 'the epoch number (see the heading of the table)',
+      })
       .option('from', { type: 'string', requiresArg: true, describe: 'start of a span: ISO 8601 (2025-01-31T12:00:00Z) or ms since 1970' })
       .option('to', { type: 'string', requiresArg: true, implies: 'from', describe: 'end of the span (excluded); now by default' })
       .option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'the server.yaml file (for dataDir and the rules)' })
@@ -36,7 +42,10 @@ export const rewardsCommand: CliCommand<RewardsArgs> = {
     const nowMs = Date.now();
     const window = resolveWindow(args, rules, nowMs);
     const rows = await computeRewards({
-      dataDir: config.dataDir, rules, window, nowMs,
+      dataDir: config.dataDir,
+      rules,
+      window,
+      nowMs,
       onSkip: (s) => out.stderr.write(`proxima-server: warning: ${s.file} byte ${s.offset}: skipped a line (${s.reason})\n`),
     });
     if (args.json) out.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
@@ -56,11 +65,31 @@ const credit = (value: number): string => value.toFixed(3);
 
 function table(rows: NodeRewards[]): string {
   return formatTable([
-    ['NODE', 'REQUESTS', 'PROMPT TOKENS', 'COMPLETION TOKENS', 'AVAILABILITY', 'CHECKS PASSED', 'CHECKS FAILED', 'PENDING', 'VALIDATED', 'FORFEITED', 'SHARE'],
+    [
+      'NODE',
+      'REQUESTS',
+      'PROMPT TOKENS',
+      'COMPLETION TOKENS',
+      'AVAILABILITY',
+      'CHECKS PASSED',
+      'CHECKS FAILED',
+      'PENDING',
+      'VALIDATED',
+      'FORFEITED',
+      'SHARE',
+    ],
     ...rows.map((r) => [
-      r.node, String(r.requests), String(r.promptTokens), String(r.completionTokens), percent(r.availability),
-      String(r.checksPassed), String(r.checksFailed), credit(r.pendingCredit), credit(r.validatedCredit),
-      credit(r.forfeitedCredit), percent(r.share),
+      r.node,
+      String(r.requests),
+      String(r.promptTokens),
+      String(r.completionTokens),
+      percent(r.availability),
+      String(r.checksPassed),
+      String(r.checksFailed),
+      credit(r.pendingCredit),
+      credit(r.validatedCredit),
+      credit(r.forfeitedCredit),
+      percent(r.share),
     ]),
   ]);
 }

@@ -3,10 +3,10 @@
  * The first log line says where it listens, with the real ports (port 0 in a config picks a free one).
  */
 import type { Argv } from 'yargs';
-import { ExitCode, type CliCommand } from '../../cli/frame.js';
+import { type CliCommand, ExitCode } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
-import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { createLogger } from '../../log.js';
+import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { loadServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
@@ -16,25 +16,32 @@ import { ProximaServer } from '../server.js';
 export const runCommand: CliCommand<{ config?: string }> = {
   command: '$0',
   describe: 'Run the super node (embedded defaults without -c); SIGTERM or SIGINT drains, then exits 0',
-  builder: (argv: Argv) =>
-    argv.option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'the server.yaml file' }),
+  builder: (argv: Argv) => argv.option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'the server.yaml file' }),
   async run({ config: file }) {
     const config = loadServerConfig(file);
     const tuning = tuningMode(config.runtime.tuning);
     const applied = applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level });
     const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
-    logger.info('listening', { control: server.controlAddress(), http: server.httpAddress() ?? null, domain: config.domain, dataDir: config.dataDir });
+    logger.info('listening', {
+      control: server.controlAddress(),
+      http: server.httpAddress() ?? null,
+      domain: config.domain,
+      dataDir: config.dataDir,
+    });
     logger.info('runtime tuning', { mode: tuning, applied });
     let stopListening = (): void => undefined;
     const failure = await new Promise<Error | undefined>((resolve) => {
-      stopListening = onStopSignals((signal) => {
-        logger.info('draining', { signal, drainTimeoutMs: config.http.drainTimeoutMs });
-        resolve(undefined);
-      }, (signal) => {
-        logger.warn('stopping now', { signal });
-        void server.destroy();
-      });
+      stopListening = onStopSignals(
+        (signal) => {
+          logger.info('draining', { signal, drainTimeoutMs: config.http.drainTimeoutMs });
+          resolve(undefined);
+        },
+        (signal) => {
+          logger.warn('stopping now', { signal });
+          void server.destroy();
+        },
+      );
       server.once('error', resolve);
     });
     try {

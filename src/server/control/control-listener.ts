@@ -4,14 +4,15 @@
  * idle connections cannot pile up. A node that logs in gets a yamux session (role server) on the
  * same socket, handed to `onSession`.
  */
-import net from 'node:net';
+
 import fs from 'node:fs';
-import tls from 'node:tls';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 import { Session } from '../../mux/index.js';
-import { ServerHandshake, type HandshakeOptions } from './handshake.js';
+import { type HandshakeOptions, ServerHandshake } from './handshake.js';
 
 /** Where and how the control port listens. */
 export interface ControlListenerOptions extends Omit<HandshakeOptions, 'timeoutMs'> {
@@ -58,8 +59,13 @@ export class ControlListener {
   static async listen(options: ControlListenerOptions): Promise<ControlListener> {
     const listener = new ControlListener(options);
     await new Promise<void>((resolve, reject) => {
-      listener.#server.once('error', (err) => reject(new ProximaError(ErrorCodes.CONFIG_INVALID,
-        `control.listen: cannot listen on ${options.host}:${options.port}: ${err.message}`, { cause: err })));
+      listener.#server.once('error', (err) =>
+        reject(
+          new ProximaError(ErrorCodes.CONFIG_INVALID, `control.listen: cannot listen on ${options.host}:${options.port}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
       listener.#server.listen(options.port, options.host, resolve);
     });
     listener.#server.on('error', (err) => listener.#logger.error('control listener failed', { err }));
@@ -122,31 +128,37 @@ export class ControlListener {
       return;
     }
     raw.on('error', () => undefined); // the socket's owner (TLS layer, handshake, session) reports errors
-    const socket: Duplex = this.#secureContext === undefined ? raw
-      : new tls.TLSSocket(raw, { isServer: true, secureContext: this.#secureContext });
+    const socket: Duplex =
+      this.#secureContext === undefined ? raw : new tls.TLSSocket(raw, { isServer: true, secureContext: this.#secureContext });
     const o = this.#options;
     const handshake = new ServerHandshake(socket, {
-      registry: o.registry, timeoutMs: o.handshakeTimeoutMs, heartbeatIntervalMs: o.heartbeatIntervalMs, publicUrl: o.publicUrl,
+      registry: o.registry,
+      timeoutMs: o.handshakeTimeoutMs,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      publicUrl: o.publicUrl,
     });
     const gone = new Promise<void>((resolve) => raw.once('close', () => resolve()));
     this.#pending.set(handshake, { raw, gone });
-    handshake.run().then(({ record, login }) => {
-      this.#pending.delete(handshake);
-      const session = new Session(socket, {
-        role: 'server',
-        keepaliveIntervalMs: o.heartbeatIntervalMs,
-        keepaliveTimeoutMs: o.heartbeatTimeoutMs,
-        closeTimeoutMs: o.closeTimeoutMs,
-        logger: this.#logger.child({ node: record.name }),
-      });
-      socket.resume(); // the handshake left it paused, with any early yamux bytes unshifted
-      this.#logger.info('node logged in', { node: record.name, remote: raw.remoteAddress, version: login.clientVersion });
-      o.onSession(record.name, session);
-    }, (err: unknown) => {
-      this.#logger.debug('handshake failed', { remote: raw.remoteAddress, err });
-      // Keep counting it until the refusal is flushed and the socket is gone.
-      void gone.then(() => this.#pending.delete(handshake));
-    });
+    handshake.run().then(
+      ({ record, login }) => {
+        this.#pending.delete(handshake);
+        const session = new Session(socket, {
+          role: 'server',
+          keepaliveIntervalMs: o.heartbeatIntervalMs,
+          keepaliveTimeoutMs: o.heartbeatTimeoutMs,
+          closeTimeoutMs: o.closeTimeoutMs,
+          logger: this.#logger.child({ node: record.name }),
+        });
+        socket.resume(); // the handshake left it paused, with any early yamux bytes unshifted
+        this.#logger.info('node logged in', { node: record.name, remote: raw.remoteAddress, version: login.clientVersion });
+        o.onSession(record.name, session);
+      },
+      (err: unknown) => {
+        this.#logger.debug('handshake failed', { remote: raw.remoteAddress, err });
+        // Keep counting it until the refusal is flushed and the socket is gone.
+        void gone.then(() => this.#pending.delete(handshake));
+      },
+    );
   };
 }
 
@@ -155,6 +167,8 @@ function secureContext(files: { cert: string; key: string }): tls.SecureContext 
   try {
     return tls.createSecureContext({ cert: fs.readFileSync(files.cert), key: fs.readFileSync(files.key) });
   } catch (err) {
-    throw new ProximaError(ErrorCodes.CONFIG_INVALID, `control.tls: cannot use ${files.cert} and ${files.key}: ${(err as Error).message}`, { cause: err });
+    throw new ProximaError(ErrorCodes.CONFIG_INVALID, `control.tls: cannot use ${files.cert} and ${files.key}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

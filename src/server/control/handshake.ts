@@ -5,11 +5,17 @@
  * the connection closes; a peer that does not speak Proxima is simply closed.
  */
 import type { Duplex } from 'node:stream';
-import { ErrorCodes, ProximaError, type ErrorCode } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
 import {
-  MessageDecoder, PREAMBLE_BYTES, PROTOCOL_VERSION, decodePreamble, encodeMessage, encodePreamble, versionMismatch,
+  decodePreamble,
+  encodeMessage,
+  encodePreamble,
+  MessageDecoder,
+  PREAMBLE_BYTES,
+  PROTOCOL_VERSION,
+  versionMismatch,
 } from '../../proto/control/codec.js';
-import { parseLogin, type ErrorMessage, type LoginMessage, type WelcomeMessage } from '../../proto/control/messages.js';
+import { type ErrorMessage, type LoginMessage, parseLogin, type WelcomeMessage } from '../../proto/control/messages.js';
 import { SocketReader } from '../../streams/socket-reader.js';
 import { PACKAGE_VERSION } from '../../version.js';
 import type { NodeRecord } from '../registry/node-store.js';
@@ -54,8 +60,10 @@ export class ServerHandshake {
   constructor(socket: Duplex, options: HandshakeOptions) {
     this.#socket = socket;
     this.#options = options;
-    this.#reader = new SocketReader(socket, (cause) =>
-      new ProximaError(ErrorCodes.CONNECT_FAILED, 'the node closed the connection during the handshake', { cause }));
+    this.#reader = new SocketReader(
+      socket,
+      (cause) => new ProximaError(ErrorCodes.CONNECT_FAILED, 'the node closed the connection during the handshake', { cause }),
+    );
   }
 
   /** Stops the handshake (a shutdown, say): the node gets an `error` with `err`'s code. */
@@ -70,8 +78,11 @@ export class ServerHandshake {
    */
   async run(): Promise<AcceptedNode> {
     const reader = this.#reader;
-    const timer = setTimeout(() => reader.fail(new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT,
-      `the handshake did not complete within ${this.#options.timeoutMs} ms`)), this.#options.timeoutMs);
+    const timer = setTimeout(
+      () =>
+        reader.fail(new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `the handshake did not complete within ${this.#options.timeoutMs} ms`)),
+      this.#options.timeoutMs,
+    );
     timer.unref();
     let speaksProxima = false;
     let preambleSent = false;

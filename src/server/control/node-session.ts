@@ -4,11 +4,11 @@
  * keepalive is the only one), so thousands of idle nodes cost a socket and a few objects each.
  */
 import type { ErrorCode, ProximaError } from '../../errors.js';
-import { readFramed } from '../../streams/framed-reader.js';
 import type { Logger } from '../../log.js';
 import type { MuxStream, Session } from '../../mux/index.js';
-import { MessageDecoder, encodeMessage } from '../../proto/control/codec.js';
+import { encodeMessage, MessageDecoder } from '../../proto/control/codec.js';
 import { parseControlStreamMessage, type ServiceAdvert } from '../../proto/control/messages.js';
+import { readFramed } from '../../streams/framed-reader.js';
 import type { LiveNode, NodeStream, RemotePeer } from '../node-directory.js';
 
 /** Opens a stream to a node's service: the data plane's part, injected. */
@@ -111,7 +111,12 @@ export class NodeSession implements LiveNode {
       return;
     }
     this.#control = stream;
-    readFramed(stream, new MessageDecoder(), (raw) => this.#onMessage(raw), (err) => void this.destroy(err as ProximaError));
+    readFramed(
+      stream,
+      new MessageDecoder(),
+      (raw) => this.#onMessage(raw),
+      (err) => void this.destroy(err as ProximaError),
+    );
     stream.on('end', () => {
       // The node closed its side: it sends nothing more, so it takes no new work either.
       this.#stopTakingWork();

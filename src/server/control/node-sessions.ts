@@ -7,11 +7,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 import type { Session } from '../../mux/index.js';
 import type { LiveNode, NodeDirectory } from '../node-directory.js';
-import { NodeSession, type OpenStream } from './node-session.js';
 import type { Registry } from '../registry/registry.js';
+import { NodeSession, type OpenStream } from './node-session.js';
 
 /** What the directory is built from. */
 export interface NodeSessionsOptions {
@@ -68,8 +68,9 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
     try {
       const names = (await registry.list()).map((r) => r.name);
       for (const name of names) nodes.#registered.add(name);
-      for (const [name, added] of early) if (added) nodes.#registered.add(name);
-      else nodes.#registered.delete(name);
+      for (const [name, added] of early)
+        if (added) nodes.#registered.add(name);
+        else nodes.#registered.delete(name);
     } finally {
       registry.off('added', noteAdded).off('revoked', noteRevoked);
     }
@@ -100,7 +101,10 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
     const node = new NodeSession(name, session, {
       openStream: this.#options.openStream,
       onAdvertise: (n) => {
-        this.#options.registry.touch(n.name, n.services.map((s) => s.name));
+        this.#options.registry.touch(
+          n.name,
+          n.services.map((s) => s.name),
+        );
         this.emit('advertised', n);
       },
       onDraining: (n) => this.emit('draining', n),

@@ -32,17 +32,23 @@ export function openNodeStream(session: Session, service: string, remote: Remote
   const stream = session.open();
   stream.write(encodeMessage({ type: 'open', service, remoteAddress: remote.address, remotePort: remote.port, tls: remote.tls }));
   const decoder = new MessageDecoder();
-  const opened = readPrefix(stream, (chunk) => {
-    const [message] = decoder.push(chunk, 1);
-    if (message === undefined) return undefined;
-    parseOpened(message);
-    return { value: undefined, rest: decoder.takeRest() };
-  }, {
-    timeoutMs: openTimeoutMs,
-    timeoutError: () => new ProximaError(ErrorCodes.NODE_TIMEOUT, `the node did not open service ${service} within ${openTimeoutMs} ms`),
-    endedError: (cause) => cause instanceof ProximaError ? cause
-      : new ProximaError(ErrorCodes.MUX_STREAM_RESET, `the node closed the stream for service ${service} without answering`, { cause }),
-  });
+  const opened = readPrefix(
+    stream,
+    (chunk) => {
+      const [message] = decoder.push(chunk, 1);
+      if (message === undefined) return undefined;
+      parseOpened(message);
+      return { value: undefined, rest: decoder.takeRest() };
+    },
+    {
+      timeoutMs: openTimeoutMs,
+      timeoutError: () => new ProximaError(ErrorCodes.NODE_TIMEOUT, `the node did not open service ${service} within ${openTimeoutMs} ms`),
+      endedError: (cause) =>
+        cause instanceof ProximaError
+          ? cause
+          : new ProximaError(ErrorCodes.MUX_STREAM_RESET, `the node closed the stream for service ${service} without answering`, { cause }),
+    },
+  );
   opened.catch(() => stream.destroy());
   return { stream, opened };
 }

@@ -1,5 +1,5 @@
 /** The `ledger` section of server.yaml: how the ledger batches its writes and rotates its file. */
-import { integer, section, withDefault, type Schema } from '../../config/schema.js';
+import { integer, type Schema, section, withDefault } from '../../config/schema.js';
 import { duration } from '../../config/values.js';
 import { SECOND_MS } from '../../time.js';
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_FILE_BYTES } from './ledger-writer.js';

@@ -5,10 +5,10 @@
  * line cut off while the server is writing it, a hand edit) is skipped and reported with its file
  * and byte offset.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { listSegments, liveLedgerPath } from './ledger-files.js';
-import { recordProblem, recordTimeMs, type LedgerRecord } from './ledger-record.js';
+import { type LedgerRecord, recordProblem, recordTimeMs } from './ledger-record.js';
 
 /** A line the reader passed over. */
 export interface SkippedLine {

@@ -5,8 +5,8 @@
  * Fields a newer version adds are kept as they are.
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { labelProblem } from '../../proto/names.js';
 import { MAX_MODEL_NAME_LENGTH } from '../../proto/llm/model-name.js';
+import { labelProblem } from '../../proto/names.js';
 
 /** How a routed request ended. */
 export type RequestOutcome = 'ok' | 'node_error' | 'timeout' | 'client_abort';
@@ -106,7 +106,10 @@ type Check = readonly [test: (v: unknown) => boolean, expected: string];
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const MAX_OWNED_NODES = 1000;
 
-const text = (max: number): Check => [(v) => typeof v === 'string' && v.length > 0 && v.length <= max, `a string of 1 to ${max} characters`];
+const text = (max: number): Check => [
+  (v) => typeof v === 'string' && v.length > 0 && v.length <= max,
+  `a string of 1 to ${max} characters`,
+];
 const nullable = ([test, expected]: Check): Check => [(v) => v === null || test(v), `null or ${expected}`];
 const optional = ([test, expected]: Check): Check => [(v) => v === undefined || v === null || test(v), `absent, null or ${expected}`];
 const count: Check = [(v) => Number.isSafeInteger(v) && (v as number) >= 0, 'a whole number from 0'];
@@ -115,24 +118,56 @@ const flag: Check = [(v) => typeof v === 'boolean', 'true or false'];
 const nodeName: Check = [(v) => labelProblem(v) === undefined, 'a node name'];
 const time: Check = [(v) => typeof v === 'string' && ISO_UTC.test(v) && !Number.isNaN(Date.parse(v)), 'an ISO 8601 UTC time'];
 const nodeList: Check = [(v) => Array.isArray(v) && v.length <= MAX_OWNED_NODES && v.every(nodeName[0]), 'a list of node names'];
-const modelList: Check = [(v) => Array.isArray(v) && v.length <= MAX_OWNED_NODES && v.every(text(MAX_MODEL_NAME_LENGTH)[0]), 'a list of model names'];
+const modelList: Check = [
+  (v) => Array.isArray(v) && v.length <= MAX_OWNED_NODES && v.every(text(MAX_MODEL_NAME_LENGTH)[0]),
+  'a list of model names',
+];
 const outcome: Check = [(v) => REQUEST_OUTCOMES.includes(v as RequestOutcome), `one of ${REQUEST_OUTCOMES.join(', ')}`];
 const epoch: Check = [(v) => Number.isSafeInteger(v), 'a whole number'];
 
 const CANARY_MARK: Record<keyof CanaryMark, Check> = { reference: nullable(nodeName), digest: text(128), passed: nullable(flag) };
-const canaryMark: Check = [(v) => v === null || (isObject(v) && fieldProblem(v, CANARY_MARK) === undefined), 'null or {reference, digest, passed}'];
+const canaryMark: Check = [
+  (v) => v === null || (isObject(v) && fieldProblem(v, CANARY_MARK) === undefined),
+  'null or {reference, digest, passed}',
+];
 
 const FIELDS: { [T in LedgerRecord['type']]: Record<Exclude<keyof Extract<LedgerRecord, { type: T }>, 'type'>, Check> } = {
   request: {
-    id: text(128), time, node: nodeName, model: text(MAX_MODEL_NAME_LENGTH), digest: nullable(text(128)), parameterSize: optional(text(32)),
-    keyId: nullable(text(128)), keyOwner: nodeList, route: text(256), stream: flag, outcome, finishReason: nullable(text(64)),
-    ttftMs: nullable(millis), durationMs: millis, promptTokensReported: nullable(count), completionTokensReported: nullable(count),
-    evalDurationNs: nullable(count), completionTokensObserved: count, contentChars: count, contentBytes: optional(count),
-    promptChars: count, maxTokensRequested: nullable(count), bytesIn: count, bytesOut: count, canary: canaryMark,
+    id: text(128),
+    time,
+    node: nodeName,
+    model: text(MAX_MODEL_NAME_LENGTH),
+    digest: nullable(text(128)),
+    parameterSize: optional(text(32)),
+    keyId: nullable(text(128)),
+    keyOwner: nodeList,
+    route: text(256),
+    stream: flag,
+    outcome,
+    finishReason: nullable(text(64)),
+    ttftMs: nullable(millis),
+    durationMs: millis,
+    promptTokensReported: nullable(count),
+    completionTokensReported: nullable(count),
+    evalDurationNs: nullable(count),
+    completionTokensObserved: count,
+    contentChars: count,
+    contentBytes: optional(count),
+    promptChars: count,
+    maxTokensRequested: nullable(count),
+    bytesIn: count,
+    bytesOut: count,
+    canary: canaryMark,
   },
   probe: { node: nodeName, time, ok: flag, latencyMs: nullable(millis), models: modelList },
   canary: {
-    node: nodeName, time, model: text(MAX_MODEL_NAME_LENGTH), digest: text(128), passed: flag, reason: text(1024), reference: nullable(nodeName),
+    node: nodeName,
+    time,
+    model: text(MAX_MODEL_NAME_LENGTH),
+    digest: text(128),
+    passed: flag,
+    reason: text(1024),
+    reference: nullable(nodeName),
     requestId: optional(text(128)),
   },
   flag: { node: nodeName, time, epoch, reason: text(1024) },

@@ -5,9 +5,9 @@
  * whole lines, so a crash can tear at most the last line: on the next start it is reported (file
  * and byte offset) and left where it is; the next batch starts on a fresh line, and readers skip it.
  */
-import { open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open, rename, stat } from 'node:fs/promises';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 import { ensureFolder, syncFolder } from '../storage/atomic-file.js';
 import { liveLedgerPath, segmentPath } from './ledger-files.js';
 import { checkRecord, type LedgerRecord } from './ledger-record.js';
@@ -83,7 +83,10 @@ export class LedgerWriter {
     const file = liveLedgerPath(options.dataDir);
     await ensureFolder(options.dataDir);
     try {
-      const existed = await stat(file).then(() => true, () => false);
+      const existed = await stat(file).then(
+        () => true,
+        () => false,
+      );
       // a+: appends go to the end whatever the position; reads are needed to find a torn tail.
       const handle = await open(file, 'a+', 0o600);
       if (!existed) await syncFolder(options.dataDir);
@@ -193,7 +196,13 @@ export class LedgerWriter {
   /** Renames the live file to a segment named for now and starts a new live file. */
   async #rotate(): Promise<void> {
     let untilMs = this.#now();
-    while (await stat(segmentPath(this.#dataDir, untilMs)).then(() => true, () => false)) untilMs += 1;
+    while (
+      await stat(segmentPath(this.#dataDir, untilMs)).then(
+        () => true,
+        () => false,
+      )
+    )
+      untilMs += 1;
     const segment = segmentPath(this.#dataDir, untilMs);
     try {
       await rename(this.file, segment);

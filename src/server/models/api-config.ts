@@ -5,8 +5,23 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  boolean, fail, integer, INVALID, isSet, list, map, object, optional, pathOf, scalar, section, string, withDefault,
-  type CheckContext, type Checked, type Schema,
+  boolean,
+  type CheckContext,
+  type Checked,
+  fail,
+  INVALID,
+  integer,
+  isSet,
+  list,
+  map,
+  object,
+  optional,
+  pathOf,
+  type Schema,
+  scalar,
+  section,
+  string,
+  withDefault,
 } from '../../config/schema.js';
 import { duration, readableFile } from '../../config/values.js';
 import { readYamlFile } from '../../config/yaml.js';
@@ -52,7 +67,6 @@ export interface RoutingConfig {
   maxAttempts: number;
 }
 
-
 const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 const KEY_MIN_LENGTH = 16;
@@ -68,20 +82,26 @@ const nodeName = scalar<string>('a node name', (v) => {
   return problem === undefined ? undefined : `must be a node name: ${problem}`;
 });
 
-const keyEntry: Schema<ApiKeyConfig> = map(object({
-  id: string({ pattern: KEY_ID, hint: 'letters, digits, ".", "_" or "-", at most 64' }),
-  key: optional(clearKey),
-  sha256: optional(string({ pattern: SHA256_HEX, hint: '64 hexadecimal characters' })),
-  requestsPerMinute: optional(integer(1, 1_000_000)),
-  nodes: withDefault(list(nodeName), []),
-}, (raw, report) => {
-  if (isSet(raw, 'key') && isSet(raw, 'sha256')) report('sha256', 'give key or sha256, not both');
-  else if (!isSet(raw, 'key') && !isSet(raw, 'sha256')) report('key', 'required (or sha256)');
-}), ({ id, key, sha256, requestsPerMinute, nodes }) => {
-  const entry: ApiKeyConfig = { id, sha256: key === undefined ? sha256!.toLowerCase() : sha256Hex(key), nodes };
-  if (requestsPerMinute !== undefined) entry.requestsPerMinute = requestsPerMinute;
-  return entry;
-});
+const keyEntry: Schema<ApiKeyConfig> = map(
+  object(
+    {
+      id: string({ pattern: KEY_ID, hint: 'letters, digits, ".", "_" or "-", at most 64' }),
+      key: optional(clearKey),
+      sha256: optional(string({ pattern: SHA256_HEX, hint: '64 hexadecimal characters' })),
+      requestsPerMinute: optional(integer(1, 1_000_000)),
+      nodes: withDefault(list(nodeName), []),
+    },
+    (raw, report) => {
+      if (isSet(raw, 'key') && isSet(raw, 'sha256')) report('sha256', 'give key or sha256, not both');
+      else if (!isSet(raw, 'key') && !isSet(raw, 'sha256')) report('key', 'required (or sha256)');
+    },
+  ),
+  ({ id, key, sha256, requestsPerMinute, nodes }) => {
+    const entry: ApiKeyConfig = { id, sha256: key === undefined ? sha256!.toLowerCase() : sha256Hex(key), nodes };
+    if (requestsPerMinute !== undefined) entry.requestsPerMinute = requestsPerMinute;
+    return entry;
+  },
+);
 
 /** The SHA-256 of a key as the config keeps it. */
 export function sha256Hex(key: string): string {
@@ -104,27 +124,30 @@ function keysFromFile(file: string, at: string, ctx: CheckContext): Checked<ApiK
 }
 
 /** The schema of `api`. */
-export const apiSection: Schema<ApiConfig> = map(section({
-  open: withDefault(boolean(), false),
-  keys: withDefault(list(keyEntry), []),
-  keysFile: optional(readableFile()),
-  maxBodyBytes: withDefault(integer(1024, 1024 * 1024 * 1024), 16 * 1024 * 1024),
-  bodyTimeoutMs: withDefault(duration(1, 10 * 60 * SECOND_MS), 30_000),
-  keepAliveIntervalMs: withDefault(duration(10, 10 * 60 * SECOND_MS), 15_000),
-}), ({ keysFile, keys, ...rest }, at, ctx) => {
-  const fromFile = keysFile === undefined ? [] : keysFromFile(keysFile, pathOf(at, 'keysFile'), ctx);
-  if (fromFile === INVALID) return INVALID;
-  const all = [...keys, ...fromFile];
-  const ids = new Set<string>();
-  const digests = new Set<string>();
-  for (const key of all) {
-    if (ids.has(key.id)) return fail(ctx, pathOf(at, 'keys'), `the key id "${key.id}" is used twice`);
-    if (digests.has(key.sha256)) return fail(ctx, pathOf(at, 'keys'), `key "${key.id}" is the same key as another`);
-    ids.add(key.id);
-    digests.add(key.sha256);
-  }
-  return { ...rest, keys: all };
-});
+export const apiSection: Schema<ApiConfig> = map(
+  section({
+    open: withDefault(boolean(), false),
+    keys: withDefault(list(keyEntry), []),
+    keysFile: optional(readableFile()),
+    maxBodyBytes: withDefault(integer(1024, 1024 * 1024 * 1024), 16 * 1024 * 1024),
+    bodyTimeoutMs: withDefault(duration(1, 10 * 60 * SECOND_MS), 30_000),
+    keepAliveIntervalMs: withDefault(duration(10, 10 * 60 * SECOND_MS), 15_000),
+  }),
+  ({ keysFile, keys, ...rest }, at, ctx) => {
+    const fromFile = keysFile === undefined ? [] : keysFromFile(keysFile, pathOf(at, 'keysFile'), ctx);
+    if (fromFile === INVALID) return INVALID;
+    const all = [...keys, ...fromFile];
+    const ids = new Set<string>();
+    const digests = new Set<string>();
+    for (const key of all) {
+      if (ids.has(key.id)) return fail(ctx, pathOf(at, 'keys'), `the key id "${key.id}" is used twice`);
+      if (digests.has(key.sha256)) return fail(ctx, pathOf(at, 'keys'), `key "${key.id}" is the same key as another`);
+      ids.add(key.id);
+      digests.add(key.sha256);
+    }
+    return { ...rest, keys: all };
+  },
+);
 
 /** The schema of `routing`. */
 export const routingSection: Schema<RoutingConfig> = section({

@@ -6,7 +6,7 @@
  * has begun, the same errors go in-band: an SSE `data: {"error":...}` event or an NDJSON line.
  */
 import type { ServerResponse } from 'node:http';
-import { ErrorCodes, HTTP_STATUS, ProximaError, type ErrorCode } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { ERROR_CODE_HEADER } from '../../proto/http/error.js';
 

@@ -24,19 +24,21 @@ export type RouteMatch = { route: ApiRoute; id?: string } | { error: ProximaErro
 
 const route = (surface: Surface, method: 'GET' | 'POST', path: string, kind: RouteKind): ApiRoute => ({ surface, method, path, kind });
 
-const ROUTES: ReadonlyMap<string, ApiRoute> = new Map([
-  route('openai', 'GET', '/v1/models', 'models'),
-  route('openai', 'POST', '/v1/chat/completions', 'chat'),
-  route('openai', 'POST', '/v1/completions', 'completion'),
-  route('openai', 'POST', '/v1/embeddings', 'embedding'),
-  route('ollama', 'GET', '/api/tags', 'tags'),
-  route('ollama', 'GET', '/api/version', 'version'),
-  route('ollama', 'POST', '/api/chat', 'chat'),
-  route('ollama', 'POST', '/api/generate', 'generate'),
-  route('ollama', 'POST', '/api/embed', 'embedding'),
-  route('ollama', 'POST', '/api/embeddings', 'embedding'),
-  route('ollama', 'POST', '/api/show', 'show'),
-].map((r) => [r.path, r]));
+const ROUTES: ReadonlyMap<string, ApiRoute> = new Map(
+  [
+    route('openai', 'GET', '/v1/models', 'models'),
+    route('openai', 'POST', '/v1/chat/completions', 'chat'),
+    route('openai', 'POST', '/v1/completions', 'completion'),
+    route('openai', 'POST', '/v1/embeddings', 'embedding'),
+    route('ollama', 'GET', '/api/tags', 'tags'),
+    route('ollama', 'GET', '/api/version', 'version'),
+    route('ollama', 'POST', '/api/chat', 'chat'),
+    route('ollama', 'POST', '/api/generate', 'generate'),
+    route('ollama', 'POST', '/api/embed', 'embedding'),
+    route('ollama', 'POST', '/api/embeddings', 'embedding'),
+    route('ollama', 'POST', '/api/show', 'show'),
+  ].map((r) => [r.path, r]),
+);
 
 const MODEL_ROUTE = route('openai', 'GET', '/v1/models/{id}', 'model');
 
@@ -50,11 +52,14 @@ export function isInference(kind: RouteKind): boolean {
 
 /** Matches `method` and `path` (without the query); undefined for a path outside `/v1` and `/api`. */
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
-  const surface: Surface | undefined = path === '/v1' || path.startsWith('/v1/') ? 'openai'
-    : path === '/api' || path.startsWith('/api/') ? 'ollama' : undefined;
+  const surface: Surface | undefined =
+    path === '/v1' || path.startsWith('/v1/') ? 'openai' : path === '/api' || path.startsWith('/api/') ? 'ollama' : undefined;
   if (surface === undefined) return undefined;
   if (MANAGEMENT.has(path) || path.startsWith('/api/blobs/')) {
-    return { surface, error: new ProximaError(ErrorCodes.FORBIDDEN, `${path} changes a node's models: it is not offered through the super node`) };
+    return {
+      surface,
+      error: new ProximaError(ErrorCodes.FORBIDDEN, `${path} changes a node's models: it is not offered through the super node`),
+    };
   }
   let found = ROUTES.get(path);
   let id: string | undefined;
@@ -62,7 +67,8 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
     found = MODEL_ROUTE;
     id = safeDecode(path.slice('/v1/models/'.length));
   }
-  if (found === undefined) return { surface, error: new ProximaError(ErrorCodes.HTTP_NOT_FOUND, `nothing here: ${method} ${path.slice(0, 200)}`) };
+  if (found === undefined)
+    return { surface, error: new ProximaError(ErrorCodes.HTTP_NOT_FOUND, `nothing here: ${method} ${path.slice(0, 200)}`) };
   const asked = method === 'HEAD' ? 'GET' : method;
   if (asked !== found.method) {
     const allow = found.method === 'GET' ? 'GET, HEAD' : 'POST';

@@ -5,8 +5,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import type { ModelCatalog, ModelHost } from './routing/model-catalog.js';
 import { displayName, modelKey, modelOwner } from '../../proto/llm/model-name.js';
+import type { ModelCatalog, ModelHost } from './routing/model-catalog.js';
 
 /** The Ollama API version the endpoint speaks, for `/api/version` (the nodes' own versions vary). */
 export const OLLAMA_API_VERSION = '0.12.6';
@@ -42,8 +42,10 @@ export function listOpenAiModels(catalog: ModelCatalog): unknown {
 export function retrieveOpenAiModel(catalog: ModelCatalog, id: string): unknown {
   const key = modelKey(id);
   const found = key === undefined ? { status: 'unknown' as const } : catalog.lookup(key);
-  if (found.status === 'unknown') throw new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `the model ${id.slice(0, 256)} does not exist on any node`);
-  if (found.status === 'offline') throw new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key!)} is offline`);
+  if (found.status === 'unknown')
+    throw new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `the model ${id.slice(0, 256)} does not exist on any node`);
+  if (found.status === 'offline')
+    throw new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key!)} is offline`);
   return openaiModel(id, key!, found.hosts);
 }
 
@@ -70,6 +72,11 @@ export function ollamaVersion(): unknown {
 /** Sends a listing answer (a HEAD gets the head only). */
 export function sendListing(res: ServerResponse, body: unknown, headers: Record<string, string>, head: boolean): void {
   const text = JSON.stringify(body);
-  res.writeHead(200, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-cache' });
+  res.writeHead(200, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-cache',
+  });
   res.end(head ? undefined : text);
 }

@@ -5,9 +5,10 @@
  * node for usage (`stream_options.include_usage`), so every stream can be metered; the usage the
  * user did not ask for is taken out again on the way back.
  */
+
+import { modelKey } from '../../proto/llm/model-name.js';
 import { BadFieldError } from './api-errors.js';
 import type { ApiRoute } from './api-routes.js';
-import { modelKey } from '../../proto/llm/model-name.js';
 
 /** A parsed request, ready to send. */
 export interface LlmRequest {
@@ -41,7 +42,8 @@ export function parseLlmRequest(route: ApiRoute, raw: Buffer): LlmRequest {
   if (!isObject(json)) throw new BadFieldError('body', 'the request body must be a JSON object');
   if (json.model === undefined || json.model === null || json.model === '') throw new BadFieldError('model', 'model is required');
   const key = modelKey(json.model);
-  if (key === undefined) throw new BadFieldError('model', `model must be a model name such as "llama3.2", not ${JSON.stringify(json.model).slice(0, 80)}`);
+  if (key === undefined)
+    throw new BadFieldError('model', `model must be a model name such as "llama3.2", not ${JSON.stringify(json.model).slice(0, 80)}`);
   const openai = route.surface === 'openai';
   const streams = route.kind === 'chat' || route.kind === 'completion' || route.kind === 'generate';
   // /v1 streams only when asked (a Go bool); Ollama's native chat and generate stream unless told not to.
@@ -49,8 +51,17 @@ export function parseLlmRequest(route: ApiRoute, raw: Buffer): LlmRequest {
   const options = isObject(json.stream_options) ? json.stream_options : undefined;
   const wantsUsage = openai && stream && options?.include_usage === true;
   let body = raw;
-  if (openai && stream && !wantsUsage) body = Buffer.from(JSON.stringify({ ...json, stream_options: { ...options, include_usage: true } }), 'utf8');
-  return { model: json.model as string, key, stream, wantsUsage, body, maxTokens: maxTokensOf(json, openai), promptChars: promptChars(json) };
+  if (openai && stream && !wantsUsage)
+    body = Buffer.from(JSON.stringify({ ...json, stream_options: { ...options, include_usage: true } }), 'utf8');
+  return {
+    model: json.model as string,
+    key,
+    stream,
+    wantsUsage,
+    body,
+    maxTokens: maxTokensOf(json, openai),
+    promptChars: promptChars(json),
+  };
 }
 
 function count(v: unknown): number | null {
@@ -67,7 +78,8 @@ function textChars(v: unknown): number {
   if (typeof v === 'string') return v.length;
   if (!Array.isArray(v)) return 0;
   let n = 0;
-  for (const part of v) n += typeof part === 'string' ? part.length : isObject(part) && typeof part.text === 'string' ? part.text.length : 0;
+  for (const part of v)
+    n += typeof part === 'string' ? part.length : isObject(part) && typeof part.text === 'string' ? part.text.length : 0;
   return n;
 }
 

@@ -4,18 +4,19 @@
  * then is answered from the catalog (model lists) or routed by its model to a node. Built from the
  * live nodes and the registry; closed with the server.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-host/api-router.js';
 import { bearerToken } from '../api-host/http-json.js';
 import type { ApiConfig, RoutingConfig } from './api-config.js';
 import { sendApiError } from './api-errors.js';
 import { ApiKeys } from './api-keys.js';
-import { matchRoute, type ApiRoute } from './api-routes.js';
+import { type ApiRoute, matchRoute } from './api-routes.js';
 import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, sendListing } from './catalog-routes.js';
-import { ModelCatalog, type CatalogNodes, type ModelMemory } from './routing/model-catalog.js';
-import { serveModelRequest, type ModelRequestContext } from './model-request.js';
+import { type ModelRequestContext, serveModelRequest } from './model-request.js';
+import { type CatalogNodes, ModelCatalog, type ModelMemory } from './routing/model-catalog.js';
 import { ModelRouter } from './routing/model-router.js';
 import { UpstreamPools } from './routing/upstream-pools.js';
 import type { UsageSink } from './usage-record.js';
@@ -59,7 +60,13 @@ export class ModelApi {
     this.pools = new UpstreamPools({ nodes: options.nodes, keepAliveMs: options.keepAliveMs, logger });
     this.#keys = new ApiKeys(config.api, options.now);
     this.#context = {
-      router: this.router, pools: this.pools, api: config.api, routing: config.routing, usage: options.usage, logger, now: options.now ?? Date.now,
+      router: this.router,
+      pools: this.pools,
+      api: config.api,
+      routing: config.routing,
+      usage: options.usage,
+      logger,
+      now: options.now ?? Date.now,
     };
   }
 
@@ -118,9 +125,14 @@ export class ModelApi {
   }
 
   #list(route: ApiRoute, id: string | undefined, req: IncomingMessage, res: ServerResponse): void {
-    const body = route.kind === 'models' ? listOpenAiModels(this.catalog)
-      : route.kind === 'model' ? retrieveOpenAiModel(this.catalog, id ?? '')
-        : route.kind === 'tags' ? listOllamaTags(this.catalog) : ollamaVersion();
+    const body =
+      route.kind === 'models'
+        ? listOpenAiModels(this.catalog)
+        : route.kind === 'model'
+          ? retrieveOpenAiModel(this.catalog, id ?? '')
+          : route.kind === 'tags'
+            ? listOllamaTags(this.catalog)
+            : ollamaVersion();
     sendListing(res, body, {}, req.method === 'HEAD');
   }
 }

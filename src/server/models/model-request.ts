@@ -6,20 +6,20 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, hasCode, type ProximaError } from '../../errors.js';
+import { readRequestBody } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
 import { PACKAGE_VERSION } from '../../version.js';
-import { readRequestBody } from '../../http/request-body.js';
-import { AnswerWriter, type AnswerFraming } from './answer/answer-writer.js';
+import { type AnswerFraming, AnswerWriter } from './answer/answer-writer.js';
+import { type CallResult, callNode } from './answer/node-call.js';
 import type { ApiConfig, RoutingConfig } from './api-config.js';
 import { sendApiError } from './api-errors.js';
 import type { ApiCaller } from './api-keys.js';
-import { isInference, type ApiRoute } from './api-routes.js';
-import { parseLlmRequest, type LlmRequest } from './llm-request.js';
-import { callNode, type CallResult } from './answer/node-call.js';
+import { type ApiRoute, isInference } from './api-routes.js';
+import { type LlmRequest, parseLlmRequest } from './llm-request.js';
 import type { ModelHost } from './routing/model-catalog.js';
 import type { ModelRouter } from './routing/model-router.js';
 import type { UpstreamPools } from './routing/upstream-pools.js';
-import { usageRecord, type UsageSink } from './usage-record.js';
+import { type UsageSink, usageRecord } from './usage-record.js';
 
 /** What every routed request shares. */
 export interface ModelRequestContext {
@@ -70,10 +70,22 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
   let last: { host: ModelHost; result: CallResult } | undefined;
   const record = (host: ModelHost, result: CallResult): void => {
     if (!isInference(route.kind)) return; // /api/show is metadata: nothing to meter
-    ctx.usage(usageRecord({
-      id: r.requestId, startedAtMs, host, caller: r.caller, route, request, outcome: result.outcome, meter: result.meter,
-      ttftMs: result.ttftMs, durationMs: performance.now() - startMs, bytesIn: raw.length, bytesOut: writer.bytesOut,
-    }));
+    ctx.usage(
+      usageRecord({
+        id: r.requestId,
+        startedAtMs,
+        host,
+        caller: r.caller,
+        route,
+        request,
+        outcome: result.outcome,
+        meter: result.meter,
+        ttftMs: result.ttftMs,
+        durationMs: performance.now() - startMs,
+        bytesIn: raw.length,
+        bytesOut: writer.bytesOut,
+      }),
+    );
   };
   for (let attempt = 1; ; attempt++) {
     let host: ModelHost;
@@ -93,7 +105,14 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     let result: CallResult;
     try {
       result = await callNode({
-        pool: ctx.pools.pool(host), host, route, request, writer, user: user.signal, startMs, canRetry,
+        pool: ctx.pools.pool(host),
+        host,
+        route,
+        request,
+        writer,
+        user: user.signal,
+        startMs,
+        canRetry,
         headers: { 'content-type': 'application/json', 'user-agent': SUPER_NODE_USER_AGENT, 'x-request-id': r.requestId },
         timeouts: { ...ctx.routing, keepAliveIntervalMs: framing === 'sse' ? ctx.api.keepAliveIntervalMs : 0 },
       });
@@ -104,7 +123,11 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
       record(host, result);
       return;
     }
-    ctx.logger.warn('a node failed before answering; trying another', { requestId: r.requestId, node: host.node.name, err: result.retry as ProximaError });
+    ctx.logger.warn('a node failed before answering; trying another', {
+      requestId: r.requestId,
+      node: host.node.name,
+      err: result.retry as ProximaError,
+    });
     exclude.add(host.node.name);
     last = { host, result };
   }

@@ -3,13 +3,14 @@
  * id and owner, never the key), which node and model served, how it ended, and what the super node
  * counted itself next to what the node reported.
  */
+
+import { displayName } from '../../proto/llm/model-name.js';
 import type { RequestOutcome, RequestRecord } from '../ledger/ledger-record.js';
 import type { AnswerMeter } from './answer/answer-meter.js';
 import type { ApiCaller } from './api-keys.js';
 import type { ApiRoute } from './api-routes.js';
 import type { LlmRequest } from './llm-request.js';
 import type { ModelHost } from './routing/model-catalog.js';
-import { displayName } from '../../proto/llm/model-name.js';
 
 /** Where records go: the ledger in the server, a list in tests. Must not throw. */
 export type UsageSink = (record: RequestRecord) => void;

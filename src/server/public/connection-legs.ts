@@ -11,9 +11,9 @@
 import type { Logger } from '../../log.js';
 import { serializeRequestHead } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
-import { forwardedEdits, remotePeer } from './forwarded-headers.js';
-import { NodeLeg, type LegOwner } from './node-leg.js';
 import type { NodeDirectory, NodeStream, SocketPeer } from '../node-directory.js';
+import { forwardedEdits, remotePeer } from './forwarded-headers.js';
+import { type LegOwner, NodeLeg } from './node-leg.js';
 import { refreshUpstream, sameUpstream, type Upstream } from './tenant-binding.js';
 
 /** Idle streams a connection keeps for upstreams it may come back to. */
@@ -57,7 +57,8 @@ export class ConnectionLegs {
   constructor(s: LegSettings, peer: SocketPeer, owner: LegsOwner) {
     this.#owner = owner;
     this.#peer = peer;
-    this.#s = s;}
+    this.#s = s;
+  }
 
   /**
    * Sends the request `head` on to `upstream`, its head edited for a node (the API reads requests
@@ -67,7 +68,8 @@ export class ConnectionLegs {
     const leg = this.#legFor(upstream, head);
     if (leg === 'hold') return leg;
     const to = this.upstream!;
-    const bytes = to === 'api' ? head.raw : serializeRequestHead(head, forwardedEdits(head, this.#peer, this.#s.trustProxy, to.service.hostHeader));
+    const bytes =
+      to === 'api' ? head.raw : serializeRequestHead(head, forwardedEdits(head, this.#peer, this.#s.trustProxy, to.service.hostHeader));
     leg.send(bytes, head.method, head.upgrade);
     return true;
   }
@@ -142,19 +144,27 @@ export class ConnectionLegs {
   #openLeg(upstream: Upstream, head: RequestHead): NodeLeg {
     const owner = this.#owner;
     const peer = this.#peer;
-    const stream = upstream === 'api' ? this.#s.openApi(peer) : upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.#s.trustProxy));
-    const leg: NodeLeg = new NodeLeg(stream, {
-      relay: (bytes) => {
-        if (!owner.relay(bytes)) leg.stream.pause();
+    const stream =
+      upstream === 'api'
+        ? this.#s.openApi(peer)
+        : upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.#s.trustProxy));
+    const leg: NodeLeg = new NodeLeg(
+      stream,
+      {
+        relay: (bytes) => {
+          if (!owner.relay(bytes)) leg.stream.pause();
+        },
+        complete: (keepAlive) => owner.complete(keepAlive),
+        upgrade: (rest) => owner.upgrade(rest),
+        idle: () => (leg === this.current ? owner.idle() : this.#drop(leg)),
+        failed: (err) => (leg === this.current ? owner.failed(err) : this.#drop(leg)),
+        drained: () => {
+          if (leg === this.current) owner.drained();
+        },
       },
-      complete: (keepAlive) => owner.complete(keepAlive),
-      upgrade: (rest) => owner.upgrade(rest),
-      idle: () => (leg === this.current ? owner.idle() : this.#drop(leg)),
-      failed: (err) => (leg === this.current ? owner.failed(err) : this.#drop(leg)),
-      drained: () => {
-        if (leg === this.current) owner.drained();
-      },
-    }, this.#s.logger, upstream === 'api' ? 'api' : upstream.node.name);
+      this.#s.logger,
+      upstream === 'api' ? 'api' : upstream.node.name,
+    );
     return leg;
   }
 

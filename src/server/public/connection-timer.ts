@@ -37,7 +37,8 @@ export class ConnectionTimer {
 
   constructor(limits: { headTimeoutMs: number; idleTimeoutMs: number }, actions: TimerActions) {
     this.#actions = actions;
-    this.#limits = limits;}
+    this.#limits = limits;
+  }
 
   /**
    * Arms the deadline the connection is under now. `requests`: heads read so far; `outstanding`:

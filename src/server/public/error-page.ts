@@ -3,7 +3,7 @@
  * (src/errors.ts HTTP_STATUS), one line naming the node and service where that helps, and the error
  * code in `Proxima-Error`. Details of the node's own network never reach the page.
  */
-import { ErrorCodes, HTTP_STATUS, ProximaError, type ErrorCode } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 import { HttpError, httpErrorResponse, REASON_PHRASES } from '../../proto/http/error.js';
 
 /** What a page may name. Hosts and names are validated before they get here: safe to echo. */

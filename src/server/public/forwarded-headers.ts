@@ -27,7 +27,12 @@ export function remotePeer(head: RequestHead, socket: SocketPeer, trustProxy: bo
  * answers 403 to any other). The super node itself speaks plain HTTP: without a trusted proxy the
  * scheme is `http`.
  */
-export function forwardedEdits(head: RequestHead, socket: SocketPeer, trustProxy: boolean, hostHeader: string | undefined): RequestHeadEdits {
+export function forwardedEdits(
+  head: RequestHead,
+  socket: SocketPeer,
+  trustProxy: boolean,
+  hostHeader: string | undefined,
+): RequestHeadEdits {
   const set: Record<string, string> = {};
   const append: Record<string, string> = {};
   // An absolute-form authority overrides Host (RFC 9112 3.2.2); in origin-form it must go in Host.

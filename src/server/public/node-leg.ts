@@ -6,11 +6,11 @@
  */
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { noteBytesRead } from '../../runtime/index.js';
 import type { Logger } from '../../log.js';
+import { noteBytesRead } from '../../runtime/index.js';
 import { abortStream, closedCleanly } from '../../streams/stream-relay.js';
 import type { NodeStream } from '../node-directory.js';
-import { ResponseTracker, type ResponseSink } from './response-tracker.js';
+import { type ResponseSink, ResponseTracker } from './response-tracker.js';
 
 /** How long a retired stream may take to finish once our end is sent, before it is reset. */
 export const RETIRE_GRACE_MS = 5_000;
@@ -43,7 +43,10 @@ export class NodeLeg {
     this.stream = stream;
     stream.on('error', (err) => logger.debug('tunnel stream failed', { err, node: upstream }));
     stream.on('drain', this.#onDrain);
-    opened.then(() => this.#onOpened(), (err) => this.#fail(err));
+    opened.then(
+      () => this.#onOpened(),
+      (err) => this.#fail(err),
+    );
   }
 
   /** Requests sent whose responses are not complete. */
@@ -105,7 +108,8 @@ export class NodeLeg {
     stream.on('data', this.#onData);
     stream.once('end', this.#onEnd);
     stream.once('close', () => {
-      if (!this.done && !closedCleanly(stream)) this.#fail(stream.errored ?? new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the tunnel stream was cut'));
+      if (!this.done && !closedCleanly(stream))
+        this.#fail(stream.errored ?? new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the tunnel stream was cut'));
     });
   }
 
@@ -130,7 +134,8 @@ export class NodeLeg {
     const end = this.#tracker.end(); // may complete a response that ran until the end
     if (this.done) return;
     if (end === 'truncated') this.#fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed in the middle of a response'));
-    else if (this.#tracker.outstanding > 0) this.#fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed without answering'));
+    else if (this.#tracker.outstanding > 0)
+      this.#fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'the service closed without answering'));
     else {
       this.retire();
       this.#owner.idle();

@@ -9,9 +9,10 @@
  */
 import type { Socket } from 'node:net';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { noteBytesRead } from '../../runtime/index.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
+import { noteBytesRead } from '../../runtime/index.js';
 import { relay } from '../../streams/stream-relay.js';
+import type { SocketPeer } from '../node-directory.js';
 import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type LegSettings } from './connection-legs.js';
 import { ConnectionTimer } from './connection-timer.js';
@@ -19,7 +20,6 @@ import { errorPage } from './error-page.js';
 import type { NodeLeg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
 import { TenantBinding } from './tenant-binding.js';
-import type { SocketPeer } from '../node-directory.js';
 
 /** What every connection of a listener shares. */
 export interface ConnectionSettings extends LegSettings {
@@ -251,7 +251,9 @@ export class PublicConnection {
   /** Writes the pending final page, or the page for `err`, then closes. */
   #answerAndClose(err: unknown): void {
     if (this.state !== 'http') return;
-    this.#client.write(this.#finalPage ?? errorPage(err, this.#binding.pageContext(undefined, this.#legs.upstream), this.#leg?.awaitedMethod === 'HEAD'));
+    this.#client.write(
+      this.#finalPage ?? errorPage(err, this.#binding.pageContext(undefined, this.#legs.upstream), this.#leg?.awaitedMethod === 'HEAD'),
+    );
     this.#closeGracefully();
   }
 

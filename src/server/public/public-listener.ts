@@ -5,14 +5,14 @@
  * connections, drains on close, and counts connections for metrics.
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { type Logger, silentLogger } from '../../log.js';
+import { type AcceptOptions, tuneAcceptPath } from '../../runtime/index.js';
+import { LiveList } from '../../streams/live-list.js';
+import { type ApiHandler, ApiServer } from '../api-host/api-server.js';
 import { DEFAULT_SERVER_CONFIG, type HttpConfig, type ServerConfig } from '../config.js';
 import type { LedgerWriter } from '../ledger/ledger-writer.js';
-import { LiveList } from '../../streams/live-list.js';
-import { silentLogger, type Logger } from '../../log.js';
-import { tuneAcceptPath, type AcceptOptions } from '../../runtime/index.js';
-import { ApiServer, type ApiHandler } from '../api-host/api-server.js';
 import type { NodeDirectory } from '../node-directory.js';
-import { PublicConnection, type ConnectionSettings } from './public-connection.js';
+import { type ConnectionSettings, PublicConnection } from './public-connection.js';
 
 /** A host and a port as bound. */
 export interface BoundAddress {

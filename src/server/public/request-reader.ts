@@ -6,7 +6,7 @@
  */
 import { createBodyFramer } from '../../proto/http/body.js';
 import type { BodyFramer } from '../../proto/http/framing.js';
-import { RequestHeadParser, type RequestHead } from '../../proto/http/request-head.js';
+import { type RequestHead, RequestHeadParser } from '../../proto/http/request-head.js';
 
 /** Where a reader sends what it reads. */
 export interface RequestSink {

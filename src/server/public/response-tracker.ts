@@ -4,9 +4,9 @@
  * request, when it must close, and when a cut-off stream means a truncated body. Bytes are relayed
  * untouched; a response head is relayed only once it is complete and valid.
  */
-import { createBodyFramer, CloseFramer } from '../../proto/http/body.js';
-import type { BodyFramer } from '../../proto/http/framing.js';
+import { CloseFramer, createBodyFramer } from '../../proto/http/body.js';
 import { RESPONSE_SIDE } from '../../proto/http/error.js';
+import type { BodyFramer } from '../../proto/http/framing.js';
 import { ResponseHeadParser } from '../../proto/http/response-head.js';
 
 /** Where a tracker sends what it finds. */

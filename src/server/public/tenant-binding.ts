@@ -7,9 +7,9 @@
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
-import type { PageContext } from './error-page.js';
-import { resolveTenant, routeHost, sameTenant, type HostRoute, type Tenant } from './host-route.js';
 import type { NodeDirectory } from '../node-directory.js';
+import type { PageContext } from './error-page.js';
+import { type HostRoute, resolveTenant, routeHost, sameTenant, type Tenant } from './host-route.js';
 
 /** Where a request goes: a node's service, or the super node's own API. */
 export type Upstream = Tenant | 'api';
@@ -31,7 +31,8 @@ export class TenantBinding {
   constructor(domain: string, directory: NodeDirectory, switching: boolean) {
     this.#switching = switching;
     this.#directory = directory;
-    this.#domain = domain;}
+    this.#domain = domain;
+  }
 
   /**
    * The upstream `head` goes to: the very object returned for the request before when it names
@@ -44,7 +45,8 @@ export class TenantBinding {
     const last = this.#last;
     if (last !== undefined) {
       if (last === 'api' ? route.kind === 'api' : sameTenant(route, last)) return last;
-      if (!this.#switching) throw new ProximaError(ErrorCodes.HTTP_MISDIRECTED, `a request for ${head.host} on a connection for ${this.#boundHost}`);
+      if (!this.#switching)
+        throw new ProximaError(ErrorCodes.HTTP_MISDIRECTED, `a request for ${head.host} on a connection for ${this.#boundHost}`);
     }
     const next: Upstream = route.kind === 'api' ? 'api' : resolveTenant(route, this.#directory, head.host);
     this.#last = next;

@@ -9,12 +9,20 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
-import { ensureFolder, readWithIdentity, removeStaleTempFiles, sameIdentity, statIdentity, writeFileAtomic, type FileIdentity } from '../storage/atomic-file.js';
+import { type Logger, silentLogger } from '../../log.js';
+import {
+  ensureFolder,
+  type FileIdentity,
+  readWithIdentity,
+  removeStaleTempFiles,
+  sameIdentity,
+  statIdentity,
+  writeFileAtomic,
+} from '../storage/atomic-file.js';
 import { acquireFileLock, pidAlive } from '../storage/file-lock.js';
-import { watchFileInFolder, type FolderWatch, type FolderWatchOptions } from '../storage/folder-watch.js';
-import { addNode, applyTouches, removeNode, updateNode, type NodeMutation, type NodeTouch } from './node-mutations.js';
-import { emptyNodeFile, parseNodeFile, serializeNodeFile, type NodeFileState } from './node-file.js';
+import { type FolderWatch, type FolderWatchOptions, watchFileInFolder } from '../storage/folder-watch.js';
+import { emptyNodeFile, type NodeFileState, parseNodeFile, serializeNodeFile } from './node-file.js';
+import { addNode, applyTouches, type NodeMutation, type NodeTouch, removeNode, updateNode } from './node-mutations.js';
 import { diffNodes, isEmptyChange, type NodeRecord, type NodeRecordPatch, type NodeStore, type NodeStoreEvents } from './node-store.js';
 
 /** Where the store lives and how it watches. */
@@ -68,10 +76,7 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
     const store = new JsonNodeStore(options);
     await ensureFolder(options.dataDir);
     await store.#reloadIfChanged();
-    const swept = [
-      ...(await removeStaleTempFiles(store.filePath, pidAlive)),
-      ...(await removeStaleTempFiles(store.#lockPath, pidAlive)),
-    ];
+    const swept = [...(await removeStaleTempFiles(store.filePath, pidAlive)), ...(await removeStaleTempFiles(store.#lockPath, pidAlive))];
     if (swept.length > 0) store.#logger.info('removed temp files of interrupted writes', { files: swept });
     store.#watch = watchFileInFolder(store.filePath, options, () => store.#queueCheck());
     return store;

@@ -8,11 +8,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
 import { bearerToken, readJsonBody, sendError, sendJson } from '../api-host/http-json.js';
-import type { NodeRecord } from './node-store.js';
 import { RateLimiter } from '../api-host/rate-limiter.js';
+import type { NodeRecord } from './node-store.js';
 import type { Registry } from './registry.js';
 
 /** Who may register. */

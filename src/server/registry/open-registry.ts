@@ -8,9 +8,7 @@ import { Registry, type RegistryOptions } from './registry.js';
 import { loadOrCreateSecret } from './secret.js';
 
 /** Options of {@link openRegistry}: the store's and the registry's, less what it builds itself. */
-export interface OpenRegistryOptions
-  extends Omit<JsonNodeStoreOptions, 'logger'>,
-    Omit<RegistryOptions, 'store' | 'secret' | 'logger'> {
+export interface OpenRegistryOptions extends Omit<JsonNodeStoreOptions, 'logger'>, Omit<RegistryOptions, 'store' | 'secret' | 'logger'> {
   logger?: Logger;
 }
 

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual, deriveToken, isKeyId, newKeyId, newNonce, parseToken, verifyLoginProof } from '../../proto/control/auth.js';
 import type { ModelAdvert } from '../../proto/control/messages.js';
 import { checkNodeName } from '../../proto/names.js';

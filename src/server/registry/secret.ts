@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { link, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 import { ensureFolder, syncFolder, tempPathFor } from '../storage/atomic-file.js';
 
 /** Bytes in the server secret. */

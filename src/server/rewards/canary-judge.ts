@@ -33,7 +33,11 @@ export interface CanaryVerdict {
 }
 
 /** Compares the node's answer with the reference node's. */
-export function judgeCanary(answer: CanaryAnswer, reference: CanaryAnswer, rules: CanaryJudgeRules = DEFAULT_CANARY_JUDGE_RULES): CanaryVerdict {
+export function judgeCanary(
+  answer: CanaryAnswer,
+  reference: CanaryAnswer,
+  rules: CanaryJudgeRules = DEFAULT_CANARY_JUDGE_RULES,
+): CanaryVerdict {
   if (reference.text === '') return { passed: null, reason: 'the reference answer is empty' };
   const same = commonPrefixLength(answer.text, reference.text);
   const needed = Math.min(rules.minPrefixChars, reference.text.length);

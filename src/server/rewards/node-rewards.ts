@@ -3,9 +3,10 @@
  * failed (a failed canary, a flag, too many implausible requests) is forfeited; credit of a closed
  * epoch is validated; the rest is pending.
  */
-import type { Epochs } from './epochs.js';
-import { TOKENS_PER_CREDIT, type RewardRules } from './rules.js';
+
 import { HOUR_MS } from '../../time.js';
+import type { Epochs } from './epochs.js';
+import { type RewardRules, TOKENS_PER_CREDIT } from './rules.js';
 
 /** What a node earned in a window; the JSON of `rewards --json`, `/admin/rewards` and `/nodes/NAME/usage`. */
 export interface NodeRewards {
@@ -46,9 +47,22 @@ export interface NodeRewards {
 }
 
 /** The counters a node accumulates inside the window. */
-export type NodeCounts = Pick<NodeRewards,
-  'requests' | 'creditedRequests' | 'failedRequests' | 'abortedRequests' | 'ownKeyRequests' | 'clampedRequests' |
-  'implausibleRequests' | 'promptTokens' | 'completionTokens' | 'probes' | 'probesPassed' | 'canariesPassed' | 'canariesFailed'>;
+export type NodeCounts = Pick<
+  NodeRewards,
+  | 'requests'
+  | 'creditedRequests'
+  | 'failedRequests'
+  | 'abortedRequests'
+  | 'ownKeyRequests'
+  | 'clampedRequests'
+  | 'implausibleRequests'
+  | 'promptTokens'
+  | 'completionTokens'
+  | 'probes'
+  | 'probesPassed'
+  | 'canariesPassed'
+  | 'canariesFailed'
+>;
 
 /** A node in one epoch. */
 export interface NodeEpoch {
@@ -73,12 +87,22 @@ export interface SettleContext {
   weight(epoch: number, model: string): number;
 }
 
-
 /** Zeroed counters. */
 export function emptyCounts(): NodeCounts {
   return {
-    requests: 0, creditedRequests: 0, failedRequests: 0, abortedRequests: 0, ownKeyRequests: 0, clampedRequests: 0,
-    implausibleRequests: 0, promptTokens: 0, completionTokens: 0, probes: 0, probesPassed: 0, canariesPassed: 0, canariesFailed: 0,
+    requests: 0,
+    creditedRequests: 0,
+    failedRequests: 0,
+    abortedRequests: 0,
+    ownKeyRequests: 0,
+    clampedRequests: 0,
+    implausibleRequests: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    probes: 0,
+    probesPassed: 0,
+    canariesPassed: 0,
+    canariesFailed: 0,
   };
 }
 

@@ -18,7 +18,12 @@ export function tokensPerSecondCeiling(weight: number, rules: Pick<RewardRules, 
  * what the node claims it generated (its report, else what was observed); `weight` is the size the
  * node claims for the model: a larger claim means a lower speed ceiling.
  */
-export function implausibility(record: RequestRecord, completionTokens: number, weight: number, rules: PlausibilityRules): string | undefined {
+export function implausibility(
+  record: RequestRecord,
+  completionTokens: number,
+  weight: number,
+  rules: PlausibilityRules,
+): string | undefined {
   const max = record.maxTokensRequested;
   if (max !== null && record.completionTokensReported !== null && record.completionTokensReported > max) {
     return `reported ${record.completionTokensReported} completion tokens; the request allowed ${max}`;

@@ -8,16 +8,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
 import type { ApiPart } from '../api-host/api-router.js';
 import { bearerToken, sendError, sendJson } from '../api-host/http-json.js';
 import type { SkippedLine } from '../ledger/ledger-reader.js';
-import type { NodeRewards } from './node-rewards.js';
-import type { RewardRules } from './rules.js';
-import { computeRewards, idleNodeRewards, resolveWindow, type RewardsQuery } from './rewards-query.js';
-import type { RewardsWindow } from './rewards-tally.js';
 import type { Registry } from '../registry/registry.js';
+import type { NodeRewards } from './node-rewards.js';
+import { computeRewards, idleNodeRewards, type RewardsQuery, resolveWindow } from './rewards-query.js';
+import type { RewardsWindow } from './rewards-tally.js';
+import type { RewardRules } from './rules.js';
 
 /** What the rewards API reads and whom it lets in. */
 export interface RewardsApiOptions {
@@ -66,7 +66,10 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
       throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, (err as Error).message, { cause: err });
     }
     if (window.toMs - window.fromMs > MAX_SPAN_EPOCHS * rules.epochLengthMs) {
-      throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, `a span may cover at most ${MAX_SPAN_EPOCHS} epochs over HTTP; use proxima-server rewards for more`);
+      throw new ProximaError(
+        ErrorCodes.HTTP_BAD_REQUEST,
+        `a span may cover at most ${MAX_SPAN_EPOCHS} epochs over HTTP; use proxima-server rewards for more`,
+      );
     }
     const key = `${window.fromMs}:${window.toMs}`;
     const cached = reports.get(key);
@@ -138,7 +141,11 @@ function rewardsQuery(url: string): RewardsQuery {
   const params = new URLSearchParams(at < 0 ? '' : url.slice(at + 1));
   const query: Record<string, string> = {};
   for (const [key, value] of params) {
-    if (!QUERY_KEYS.has(key) || key in query) throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, `unknown or repeated query parameter ${JSON.stringify(key.slice(0, 40))}; use epoch, or from and to`);
+    if (!QUERY_KEYS.has(key) || key in query)
+      throw new ProximaError(
+        ErrorCodes.HTTP_BAD_REQUEST,
+        `unknown or repeated query parameter ${JSON.stringify(key.slice(0, 40))}; use epoch, or from and to`,
+      );
     query[key] = value;
   }
   return query;

@@ -3,11 +3,11 @@
  * or a span of time, read from the ledger in the data folder and settled as of now.
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { Epochs } from './epochs.js';
 import { readLedger, type SkippedLine } from '../ledger/ledger-reader.js';
-import { emptyCounts, settleNode, type NodeRewards } from './node-rewards.js';
-import type { RewardRules } from './rules.js';
+import { Epochs } from './epochs.js';
+import { emptyCounts, type NodeRewards, settleNode } from './node-rewards.js';
 import { RewardsTally, type RewardsWindow } from './rewards-tally.js';
+import type { RewardRules } from './rules.js';
 
 /** The options as typed: `--epoch N`, or `--from T [--to T]` (T: ISO 8601 or milliseconds since the Unix epoch). */
 export interface RewardsQuery {
@@ -27,7 +27,11 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
 export function parseTime(value: string | number, what: string): number {
   const text = String(value).trim();
   const ms = /^\d{1,16}$/.test(text) ? Number(text) : ISO_DATE.test(text) ? Date.parse(text) : NaN;
-  if (!Number.isFinite(ms)) throw new ProximaError(ErrorCodes.USAGE, `${what} must be an ISO 8601 time or milliseconds since 1970, not ${JSON.stringify(text.slice(0, 40))}`);
+  if (!Number.isFinite(ms))
+    throw new ProximaError(
+      ErrorCodes.USAGE,
+      `${what} must be an ISO 8601 time or milliseconds since 1970, not ${JSON.stringify(text.slice(0, 40))}`,
+    );
   return ms;
 }
 
@@ -46,7 +50,8 @@ export function resolveWindow(query: RewardsQuery, rules: RewardRules, nowMs: nu
     return { fromMs, toMs, epoch: undefined };
   }
   const text = String(epoch ?? epochs.of(nowMs)).trim();
-  if (!/^-?\d{1,15}$/.test(text)) throw new ProximaError(ErrorCodes.USAGE, `epoch must be a whole number, not ${JSON.stringify(text.slice(0, 40))}`);
+  if (!/^-?\d{1,15}$/.test(text))
+    throw new ProximaError(ErrorCodes.USAGE, `epoch must be a whole number, not ${JSON.stringify(text.slice(0, 40))}`);
   const n = Number(text);
   return { fromMs: epochs.startMs(n), toMs: epochs.endMs(n), epoch: n };
 }

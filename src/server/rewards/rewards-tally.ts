@@ -6,11 +6,12 @@
  * epochs the window touches (from `fromMs` on: later records, such as flags, may concern them), in any order, then ask for the report. Pure: no I/O, and
  * the clock is an argument.
  */
+
+import { type CanaryRecord, type LedgerRecord, type ProbeRecord, type RequestRecord, recordTimeMs } from '../ledger/ledger-record.js';
 import { Epochs } from './epochs.js';
-import { recordTimeMs, type CanaryRecord, type LedgerRecord, type ProbeRecord, type RequestRecord } from '../ledger/ledger-record.js';
 import { ModelWeights, modelKey } from './model-weight.js';
+import { emptyCounts, type NodeCounts, type NodeEpoch, type NodeRewards, round, settleNode } from './node-rewards.js';
 import { judgeRequest } from './request-credit.js';
-import { emptyCounts, round, settleNode, type NodeCounts, type NodeEpoch, type NodeRewards } from './node-rewards.js';
 import type { RewardRules } from './rules.js';
 
 /** A span of time, [fromMs, toMs), in milliseconds since the Unix epoch. */
@@ -89,13 +90,15 @@ export class RewardsTally {
     }
     const rows = [...counts.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([node, c]) => settleNode(node, c, this.#nodeEpochs.get(node) ?? new Map(), {
-        rules: this.#rules,
-        epochs: this.#epochs,
-        nowMs,
-        failedCanary: (epoch) => failedCanary.has(epochKey(node, epoch)),
-        weight: (epoch, model) => this.#weightsOf(epoch).weight(model, confirmed.has(epochKey(model, epoch))),
-      }));
+      .map(([node, c]) =>
+        settleNode(node, c, this.#nodeEpochs.get(node) ?? new Map(), {
+          rules: this.#rules,
+          epochs: this.#epochs,
+          nowMs,
+          failedCanary: (epoch) => failedCanary.has(epochKey(node, epoch)),
+          weight: (epoch, model) => this.#weightsOf(epoch).weight(model, confirmed.has(epochKey(model, epoch))),
+        }),
+      );
     const total = rows.reduce((sum, r) => sum + r.pendingCredit + r.validatedCredit, 0);
     for (const row of rows) row.share = total > 0 ? round((row.pendingCredit + row.validatedCredit) / total) : 0;
     return rows;
@@ -140,7 +143,15 @@ export class RewardsTally {
   }
 
   #canary(k: CanaryRecord, epoch: number, inWindow: boolean): void {
-    const verdict: Verdict = { node: k.node, epoch, inWindow, passed: k.passed, digest: k.digest, reference: k.reference, fromRecord: true };
+    const verdict: Verdict = {
+      node: k.node,
+      epoch,
+      inWindow,
+      passed: k.passed,
+      digest: k.digest,
+      reference: k.reference,
+      fromRecord: true,
+    };
     if (typeof k.requestId === 'string') this.#verdicts.set(k.requestId, verdict);
     else this.#looseVerdicts.push(verdict);
   }

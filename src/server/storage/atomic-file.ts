@@ -104,7 +104,10 @@ export async function removeStaleTempFiles(filePath: string, isAlive: (pid: numb
     if (!entry.startsWith(prefix) || !entry.endsWith('.tmp')) continue;
     const pid = Number(entry.slice(prefix.length).split('.')[0]);
     if (!Number.isSafeInteger(pid) || pid === process.pid || isAlive(pid)) continue;
-    await unlink(path.join(dir, entry)).then(() => removed.push(entry), () => undefined);
+    await unlink(path.join(dir, entry)).then(
+      () => removed.push(entry),
+      () => undefined,
+    );
   }
   return removed;
 }

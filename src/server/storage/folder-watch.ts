@@ -4,9 +4,9 @@
  * plus a stat poll for file systems where fs.watch is missing or unreliable (network folders, some
  * containers). Callers compare file identities; a spurious call costs one stat.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
-import { silentLogger, type Logger } from '../../log.js';
+import { type Logger, silentLogger } from '../../log.js';
 
 /** How to watch. */
 export interface FolderWatchOptions {

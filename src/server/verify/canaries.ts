@@ -9,17 +9,18 @@
  * with a verdict, a `canary` record; a failed one also writes a `flag` for the epoch. Bounded: one
  * canary per node at a time, `maxCanariesInFlight` in all; a busy node is skipped, never queued for.
  */
-import { judgeCanary, type CanaryVerdict } from '../rewards/canary-judge.js';
-import { Epochs } from '../rewards/epochs.js';
-import type { CanaryRecord, FlagRecord, LedgerRecord, RequestRecord } from '../ledger/ledger-record.js';
-import type { RewardRules, VerifyRules } from '../rewards/rules.js';
+
 import type { Logger } from '../../log.js';
-import { newRequestId } from '../models/model-api.js';
 import { modelKey } from '../../proto/llm/model-name.js';
 import type { AnswerText } from '../../proto/llm/text.js';
-import { callCanary, type CanaryApi } from './canary-call.js';
-import { CANARY_PROMPTS, canaryBody, isCanaryRoute, type CanaryRoute } from './canary-prompts.js';
-import { ReferenceAnswers, type Reference } from './reference-answers.js';
+import type { CanaryRecord, FlagRecord, LedgerRecord, RequestRecord } from '../ledger/ledger-record.js';
+import { newRequestId } from '../models/model-api.js';
+import { type CanaryVerdict, judgeCanary } from '../rewards/canary-judge.js';
+import { Epochs } from '../rewards/epochs.js';
+import type { RewardRules, VerifyRules } from '../rewards/rules.js';
+import { type CanaryApi, callCanary } from './canary-call.js';
+import { CANARY_PROMPTS, type CanaryRoute, canaryBody, isCanaryRoute } from './canary-prompts.js';
+import { type Reference, ReferenceAnswers } from './reference-answers.js';
 
 /** What one canary wrote: its request record, and its verdict and flag when there were any. */
 export interface CanaryOutcome {
@@ -62,8 +63,12 @@ export class Canaries {
     this.#random = options.random ?? Math.random;
     this.#epochs = new Epochs(options.rules);
     this.#references = new ReferenceAnswers({
-      api: options.api, cacheMs: options.rules.referenceCacheMs, now: this.#now, random: this.#random,
-      distrusted: (node) => this.#suspect(node) || options.failing(node), passed: (node) => this.#passed.get(node) ?? 0,
+      api: options.api,
+      cacheMs: options.rules.referenceCacheMs,
+      now: this.#now,
+      random: this.#random,
+      distrusted: (node) => this.#suspect(node) || options.failing(node),
+      passed: (node) => this.#passed.get(node) ?? 0,
     });
   }
 
@@ -110,7 +115,10 @@ export class Canaries {
     const call = { key, route, body, startedAtMs, timeoutMs: this.#o.rules.canaryTimeoutMs, signal: this.#stop.signal };
     const result = await callCanary(this.#o.api, { ...call, node, requestId: newRequestId() });
     if (result === undefined || this.#stop.signal.aborted) return;
-    let judged: { verdict: CanaryVerdict; reference: string | null } = { verdict: { passed: null, reason: 'the node did not answer in full' }, reference: null };
+    let judged: { verdict: CanaryVerdict; reference: string | null } = {
+      verdict: { passed: null, reason: 'the node did not answer in full' },
+      reference: null,
+    };
     if (result.answer !== undefined && result.host.model.digest === digest) {
       judged = await this.#judge(node, result.answer, { call, digest, promptIndex, exclude: new Set([node]) });
     }
@@ -118,13 +126,31 @@ export class Canaries {
     const { verdict, reference } = judged;
     const request: RequestRecord = { ...result.record, canary: { reference, digest, passed: verdict.passed } };
     const time = request.time;
-    const canary: CanaryRecord | null = verdict.passed === null ? null
-      : { type: 'canary', node, time, model: request.model, digest, passed: verdict.passed, reason: verdict.reason.slice(0, 1024), reference, requestId: request.id };
+    const canary: CanaryRecord | null =
+      verdict.passed === null
+        ? null
+        : {
+            type: 'canary',
+            node,
+            time,
+            model: request.model,
+            digest,
+            passed: verdict.passed,
+            reason: verdict.reason.slice(0, 1024),
+            reference,
+            requestId: request.id,
+          };
     let flag: FlagRecord | null = null;
     if (verdict.passed === false) {
       const epoch = this.#epochs.of(startedAtMs);
       this.#suspects.set(node, epoch);
-      flag = { type: 'flag', node, time: new Date(this.#now()).toISOString(), epoch, reason: `failed a canary: ${verdict.reason}`.slice(0, 1024) };
+      flag = {
+        type: 'flag',
+        node,
+        time: new Date(this.#now()).toISOString(),
+        epoch,
+        reason: `failed a canary: ${verdict.reason}`.slice(0, 1024),
+      };
     } else if (verdict.passed === true) this.#passed.set(node, (this.#passed.get(node) ?? 0) + 1);
     const records: LedgerRecord[] = [request];
     if (canary !== null) records.push(canary);
@@ -134,7 +160,11 @@ export class Canaries {
   }
 
   /** The verdict on `answer`, with the reference that decided it. */
-  async #judge(node: string, answer: AnswerText, q: Parameters<ReferenceAnswers['answer']>[0]): Promise<{ verdict: CanaryVerdict; reference: string | null }> {
+  async #judge(
+    node: string,
+    answer: AnswerText,
+    q: Parameters<ReferenceAnswers['answer']>[0],
+  ): Promise<{ verdict: CanaryVerdict; reference: string | null }> {
     const first = await this.#references.answer(q);
     if (first === undefined) return { verdict: { passed: null, reason: 'no other node serving the digest answered' }, reference: null };
     const v1 = judgeCanary(toJudged(answer), toJudged(first.answer));
@@ -143,10 +173,14 @@ export class Canaries {
     const second: Reference | undefined = await this.#references.answer({ ...q, exclude: new Set([node, first.node]) });
     if (second === undefined) {
       if ((this.#passed.get(first.node) ?? 0) > 0) return { verdict: v1, reference: first.node };
-      return { verdict: { passed: null, reason: `undecided: the only reference (${first.node}) disagrees: ${v1.reason}` }, reference: first.node };
+      return {
+        verdict: { passed: null, reason: `undecided: the only reference (${first.node}) disagrees: ${v1.reason}` },
+        reference: first.node,
+      };
     }
     const v2 = judgeCanary(toJudged(answer), toJudged(second.answer));
-    if (v2.passed === false) return { verdict: { passed: false, reason: `${v1.reason}; a second reference (${second.node}) agrees` }, reference: first.node };
+    if (v2.passed === false)
+      return { verdict: { passed: false, reason: `${v1.reason}; a second reference (${second.node}) agrees` }, reference: first.node };
     this.#suspects.set(first.node, this.#epochs.of(this.#now()));
     this.#references.forget(first.node);
     return { verdict: v2, reference: second.node };

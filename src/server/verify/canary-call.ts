@@ -5,15 +5,15 @@
  * record is an ordinary request record (keyId null) that the canary step then marks.
  */
 import type { Dispatcher } from 'undici';
-import { hasCode, ErrorCodes } from '../../errors.js';
-import { answerText, type AnswerText } from '../../proto/llm/text.js';
+import { ErrorCodes, hasCode } from '../../errors.js';
+import { type AnswerText, answerText } from '../../proto/llm/text.js';
+import type { RequestOutcome, RequestRecord } from '../ledger/ledger-record.js';
 import { answerRelay } from '../models/answer/answer-relays.js';
 import { matchRoute } from '../models/api-routes.js';
 import { parseLlmRequest } from '../models/llm-request.js';
 import type { ModelHost, ModelLookup } from '../models/routing/model-catalog.js';
 import type { AcquireOptions, Lease } from '../models/routing/model-router.js';
 import { usageRecord } from '../models/usage-record.js';
-import type { RequestOutcome, RequestRecord } from '../ledger/ledger-record.js';
 import type { CanaryRoute } from './canary-prompts.js';
 import { askNode } from './node-answer.js';
 
@@ -72,8 +72,13 @@ export async function callCanary(api: CanaryApi, call: CanaryCall): Promise<Cana
   const relay = answerRelay(route.route, request);
   try {
     const got = await askNode(api.pools.pool(host), {
-      method: 'POST', path: call.route, body: request.body, headers: { 'x-request-id': call.requestId },
-      timeoutMs: call.timeoutMs, maxBytes: MAX_CANARY_ANSWER_BYTES, signal: call.signal,
+      method: 'POST',
+      path: call.route,
+      body: request.body,
+      headers: { 'x-request-id': call.requestId },
+      timeoutMs: call.timeoutMs,
+      maxBytes: MAX_CANARY_ANSWER_BYTES,
+      signal: call.signal,
     });
     ttftMs = got.ttftMs;
     bytesOut = got.body.length;
@@ -89,8 +94,18 @@ export async function callCanary(api: CanaryApi, call: CanaryCall): Promise<Cana
     lease.release();
   }
   const record = usageRecord({
-    id: call.requestId, startedAtMs: call.startedAtMs, host, caller: { keyId: null, owner: [] }, route: route.route, request, outcome,
-    meter: relay.meter, ttftMs, durationMs: performance.now() - startMs, bytesIn: request.body.length, bytesOut,
+    id: call.requestId,
+    startedAtMs: call.startedAtMs,
+    host,
+    caller: { keyId: null, owner: [] },
+    route: route.route,
+    request,
+    outcome,
+    meter: relay.meter,
+    ttftMs,
+    durationMs: performance.now() - startMs,
+    bytesIn: request.body.length,
+    bytesOut,
   });
   return { host, answer, record };
 }

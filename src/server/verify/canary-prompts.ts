@@ -42,12 +42,19 @@ export function canaryBody(route: CanaryRoute, model: string, prompt: CanaryProm
   let body: Record<string, unknown>;
   if (route === '/v1/chat/completions' || route === '/v1/completions') {
     body = {
-      model, ...(route === '/v1/completions' ? { prompt: prompt.text } : { messages }), stream,
-      ...(stream ? { stream_options: { include_usage: true } } : {}), temperature: 0, seed: prompt.seed, max_tokens: maxTokens,
+      model,
+      ...(route === '/v1/completions' ? { prompt: prompt.text } : { messages }),
+      stream,
+      ...(stream ? { stream_options: { include_usage: true } } : {}),
+      temperature: 0,
+      seed: prompt.seed,
+      max_tokens: maxTokens,
     };
   } else {
     body = {
-      model, ...(route === '/api/generate' ? { prompt: prompt.text } : { messages }), stream,
+      model,
+      ...(route === '/api/generate' ? { prompt: prompt.text } : { messages }),
+      stream,
       options: { temperature: 0, seed: prompt.seed, num_predict: maxTokens },
     };
   }

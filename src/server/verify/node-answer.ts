@@ -41,16 +41,26 @@ export async function askNode(pool: Dispatcher, request: OwnRequest): Promise<No
   const signal = request.signal === undefined ? timeout : AbortSignal.any([timeout, request.signal]);
   try {
     const response = await pool.request({
-      method: request.method, path: request.path, body: request.body, signal,
-      headers: { 'user-agent': SUPER_NODE_USER_AGENT, ...(request.body === undefined ? {} : { 'content-type': 'application/json' }), ...request.headers },
+      method: request.method,
+      path: request.path,
+      body: request.body,
+      signal,
+      headers: {
+        'user-agent': SUPER_NODE_USER_AGENT,
+        ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...request.headers,
+      },
     });
     const ttftMs = performance.now() - startMs;
     const body = await readWhole(response.body, request.maxBytes);
     return { status: response.statusCode, body, ttftMs, latencyMs: performance.now() - startMs };
   } catch (err) {
     if (err instanceof ProximaError) throw err;
-    if (timeout.aborted) throw new ProximaError(ErrorCodes.NODE_TIMEOUT, `no whole answer to ${request.path} within ${request.timeoutMs} ms`, { cause: err });
-    throw new ProximaError(ErrorCodes.NODE_FAILED, `${request.path} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    if (timeout.aborted)
+      throw new ProximaError(ErrorCodes.NODE_TIMEOUT, `no whole answer to ${request.path} within ${request.timeoutMs} ms`, { cause: err });
+    throw new ProximaError(ErrorCodes.NODE_FAILED, `${request.path} failed: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
 }
 

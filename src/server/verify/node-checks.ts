@@ -4,11 +4,11 @@
  * to `consider`; `close()` stops both (what is in flight is cut, not recorded) and leaves no timer.
  */
 import type { Logger } from '../../log.js';
-import type { RewardsConfig } from '../rewards/rewards-config.js';
 import type { LedgerRecord, ProbeRecord, RequestRecord } from '../ledger/ledger-record.js';
+import type { RewardsConfig } from '../rewards/rewards-config.js';
 import { Canaries, type CanaryOutcome } from './canaries.js';
 import type { CanaryApi } from './canary-call.js';
-import { Prober, type ProbedCatalog } from './prober.js';
+import { type ProbedCatalog, Prober } from './prober.js';
 
 /** What the checks are built from. */
 export interface NodeChecksOptions {
@@ -34,11 +34,27 @@ export class NodeChecks {
     const { rules, now, random } = o;
     const logger = o.logger.child({ component: 'checks' });
     this.prober = new Prober({
-      catalog: o.api.catalog, pools: o.api.pools, intervalMs: rules.probeIntervalMs, timeoutMs: rules.probeTimeoutMs, now, random, logger,
-      record: (probe) => void o.append(probe).then(() => o.onProbe(probe), (err: unknown) => logger.error('ledger append failed', { err, node: probe.node })),
+      catalog: o.api.catalog,
+      pools: o.api.pools,
+      intervalMs: rules.probeIntervalMs,
+      timeoutMs: rules.probeTimeoutMs,
+      now,
+      random,
+      logger,
+      record: (probe) =>
+        void o.append(probe).then(
+          () => o.onProbe(probe),
+          (err: unknown) => logger.error('ledger append failed', { err, node: probe.node }),
+        ),
     });
     this.canaries = new Canaries({
-      api: o.api, rules, now, random, logger, failing: (node) => this.prober.failing(node), onOutcome: o.onCanary,
+      api: o.api,
+      rules,
+      now,
+      random,
+      logger,
+      failing: (node) => this.prober.failing(node),
+      onOutcome: o.onCanary,
       write: async (records) => void (await Promise.all(records.map((r) => o.append(r)))),
     });
   }

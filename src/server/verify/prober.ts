@@ -7,9 +7,9 @@
  */
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../log.js';
+import { modelKey } from '../../proto/llm/model-name.js';
 import type { ProbeRecord } from '../ledger/ledger-record.js';
 import type { ModelHost } from '../models/routing/model-catalog.js';
-import { modelKey } from '../../proto/llm/model-name.js';
 import { askNode } from './node-answer.js';
 
 /** What the prober reads of the catalog: the online hosts of every model, and word when they change. */
@@ -125,11 +125,20 @@ export class Prober {
     const host = hosts[0]!;
     try {
       const answer = await askNode(this.#o.pools.pool(host), {
-        method: 'GET', path: '/api/tags', timeoutMs: this.#o.timeoutMs, maxBytes: MAX_TAGS_BYTES, signal: this.#stop.signal,
+        method: 'GET',
+        path: '/api/tags',
+        timeoutMs: this.#o.timeoutMs,
+        maxBytes: MAX_TAGS_BYTES,
+        signal: this.#stop.signal,
       });
       const listed = answer.status === 200 ? listedModels(answer.body) : new Map<string, string | undefined>();
       const missing = hosts.filter((h) => !listed.has(h.key) || listed.get(h.key) !== h.model.digest);
-      if (missing.length > 0) this.#o.logger.debug('a probe found models missing', { node: host.node.name, status: answer.status, missing: missing.map((h) => h.key) });
+      if (missing.length > 0)
+        this.#o.logger.debug('a probe found models missing', {
+          node: host.node.name,
+          status: answer.status,
+          missing: missing.map((h) => h.key),
+        });
       return { ok: missing.length === 0, latencyMs: answer.latencyMs };
     } catch (err) {
       if (!this.#stop.signal.aborted) this.#o.logger.debug('a probe failed', { node: host.node.name, err });

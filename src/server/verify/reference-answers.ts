@@ -86,9 +86,11 @@ export class ReferenceAnswers {
   #candidates(q: Pick<ReferenceQuery, 'digest' | 'exclude'> & { call: Pick<ReferenceQuery['call'], 'key'> }): string[] {
     const found = this.#o.api.catalog.lookup(q.call.key);
     if (found.status !== 'online') return [];
-    const names = new Set(found.hosts
-      .filter((h) => h.model.digest === q.digest && !q.exclude.has(h.node.name) && !this.#o.distrusted(h.node.name))
-      .map((h) => h.node.name));
+    const names = new Set(
+      found.hosts
+        .filter((h) => h.model.digest === q.digest && !q.exclude.has(h.node.name) && !this.#o.distrusted(h.node.name))
+        .map((h) => h.node.name),
+    );
     const ranked = [...names].map((node) => ({ node, trusted: this.#o.passed(node) > 0, draw: this.#o.random() }));
     ranked.sort((a, b) => Number(b.trusted) - Number(a.trusted) || a.draw - b.draw);
     return ranked.map((r) => r.node);

@@ -1,13 +1,22 @@
-import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t, { type Test } from 'tap';
 import { ControlConnection } from '../../../src/client/control-connection.js';
 import type { NodeSession } from '../../../src/server/control/node-session.js';
 import type { ProximaServer } from '../../../src/server/server.js';
 import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
-import { httpListener, nextEvent, nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../../fixtures/stacks/control-plane.js';
 import { runNode } from '../../fixtures/processes/run-bin.js';
 import { makeCertificate } from '../../fixtures/processes/tls-files.js';
+import {
+  httpListener,
+  nextEvent,
+  nodeOptions,
+  online,
+  register,
+  startServer,
+  tempDir,
+  testServerConfig,
+} from '../../fixtures/stacks/control-plane.js';
 
 const BIN = 'bin/proxima-client.js';
 
@@ -21,8 +30,14 @@ async function apiServer(t: Test, extra: Record<string, unknown>): Promise<{ ser
 function clientYaml(t: Test, port: number, name: string, token: string): { dir: string; file: string } {
   const dir = tempDir(t);
   const file = path.join(dir, 'client.yaml');
-  const yaml = [`server: 127.0.0.1:${port}`, `name: ${name}`, `token: ${token}`, 'services: [{ name: web, local: "127.0.0.1:9" }]',
-    'reconnect: { initialDelayMs: 10, maxDelayMs: 100 }', ''];
+  const yaml = [
+    `server: 127.0.0.1:${port}`,
+    `name: ${name}`,
+    `token: ${token}`,
+    'services: [{ name: web, local: "127.0.0.1:9" }]',
+    'reconnect: { initialDelayMs: 10, maxDelayMs: 100 }',
+    '',
+  ];
   fs.writeFileSync(file, yaml.join('\n'));
   return { dir, file };
 }
@@ -55,7 +70,12 @@ t.test('register: every refusal is a clear message and an exit code', async (t) 
     ['a bad name, refused before any request', ['--server', open.url, '--name', 'No_Good'], 2, /node name "No_Good"/],
     ['a URL that is not one', ['--server', 'proxima.example.com', '--name', 'alpha'], 2, /--server must be a URL/],
     ['admin mode without the admin token', ['--server', admin.url, '--name', 'alpha'], 3, /\(403\).*PRX_ERR_FORBIDDEN/],
-    ['a wrong admin token', ['--server', admin.url, '--name', 'alpha', '--admin-token', 'b'.repeat(32)], 3, /\(401\).*PRX_ERR_UNAUTHORIZED/],
+    [
+      'a wrong admin token',
+      ['--server', admin.url, '--name', 'alpha', '--admin-token', 'b'.repeat(32)],
+      3,
+      /\(401\).*PRX_ERR_UNAUTHORIZED/,
+    ],
     ['nothing listening', ['--server', 'http://127.0.0.1:9', '--name', 'alpha'], 1, /cannot register with http:\/\/127\.0\.0\.1:9\/nodes/],
   ];
   for (const [why, args, code, message] of cases) {
@@ -79,7 +99,10 @@ t.test('run: online at its public URL; back by itself after a super node restart
   const port = first.controlAddress().port;
   const { file, dir } = clientYaml(t, port, 'alpha', token);
   const client = startBin(t, 'proxima-client', ['-c', file], dir);
-  t.match(await logLine(client, /^online at /), { msg: `online at http://alpha.localhost:${first.config.http.listen.port}`, node: 'alpha' });
+  t.match(await logLine(client, /^online at /), {
+    msg: `online at http://alpha.localhost:${first.config.http.listen.port}`,
+    node: 'alpha',
+  });
   t.same((await online(first, 'alpha')).services, [{ name: 'web', kind: 'http' }]);
   await first.close();
   await logLine(client, /^not connected; trying again in \d+ ms$/);

@@ -1,9 +1,14 @@
-import t, { type Test } from 'tap';
-import net from 'node:net';
 import { once } from 'node:events';
-import { ModelDiscovery, type DiscoveredService, type ModelDiscoveryOptions, type ServiceModels } from '../../../src/client/ollama/model-discovery.js';
+import net from 'node:net';
+import t, { type Test } from 'tap';
+import {
+  type DiscoveredService,
+  ModelDiscovery,
+  type ModelDiscoveryOptions,
+  type ServiceModels,
+} from '../../../src/client/ollama/model-discovery.js';
 import { createLogger, type LogFields } from '../../../src/log.js';
-import { startFakeOllama, type FakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { type FakeOllama, startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { within } from '../../fixtures/store-helpers.js';
 
 /** A logger whose lines a test can read. */
@@ -37,10 +42,23 @@ t.test('the first read comes with start: the shared models with their digests, r
   t.same(names(discovery.models), ['all-minilm:latest', 'llama3.2:latest'], 'qwen2.5 is not shared; an absent model is not invented');
   const llama = fake.models.find((m) => m.name === 'llama3.2:latest')!;
   t.same(discovery.models.get('ollama')![1], {
-    name: 'llama3.2:latest', digest: llama.digest, size: llama.sizeBytes, modifiedAt: llama.modifiedAt,
-    details: { format: 'gguf', family: 'llama', families: ['llama'], parameter_size: '3.2B', quantization_level: 'Q4_K_M', parent_model: '' },
+    name: 'llama3.2:latest',
+    digest: llama.digest,
+    size: llama.sizeBytes,
+    modifiedAt: llama.modifiedAt,
+    details: {
+      format: 'gguf',
+      family: 'llama',
+      families: ['llama'],
+      parameter_size: '3.2B',
+      quantization_level: 'Q4_K_M',
+      parent_model: '',
+    },
   });
-  t.same(fake.requests.map((r) => [r.method, r.path, r.host]), [['GET', '/api/tags', `localhost:${fake.port}`]]);
+  t.same(
+    fake.requests.map((r) => [r.method, r.path, r.host]),
+    [['GET', '/api/tags', `localhost:${fake.port}`]],
+  );
 });
 
 t.test('a model added or removed is a change; a read that finds the same list is not', async (t) => {
@@ -64,7 +82,7 @@ t.test('polling: a change is found and announced without being asked', async (t)
   const fake = await fakeOllama(t, { models: [{ name: 'llama3.2' }] });
   const discovery = await discover(t, { services: [service(fake.port)], refreshIntervalMs: 100 });
   fake.addModel({ name: 'qwen2.5:0.5b' });
-  const [models] = await within(once(discovery, 'change'), 5_000, 'a change') as [ServiceModels];
+  const [models] = (await within(once(discovery, 'change'), 5_000, 'a change')) as [ServiceModels];
   t.same(names(models), ['llama3.2:latest', 'qwen2.5:0.5b']);
 });
 
@@ -116,21 +134,29 @@ t.test('a wrong Host (403), a body that is not a model list, or silence count as
   t.same(names(discovery.models, 'silent'), []);
   t.same(names(discovery.models, 'fine'), ['all-minilm:latest', 'llama3.2:latest', 'qwen2.5:0.5b']);
   const warned = log.messages('cannot read the models of ollama: none are shared until it answers');
-  t.match(warned.find((l) => l.service === 'wrong-host'), { err: { code: 'PRX_ERR_HTTP_BAD_RESPONSE', message: /HTTP 403/ } });
-  t.match(warned.find((l) => l.service === 'silent'), { err: { name: /TimeoutError|AbortError/ } });
+  t.match(
+    warned.find((l) => l.service === 'wrong-host'),
+    { err: { code: 'PRX_ERR_HTTP_BAD_RESPONSE', message: /HTTP 403/ } },
+  );
+  t.match(
+    warned.find((l) => l.service === 'silent'),
+    { err: { name: /TimeoutError|AbortError/ } },
+  );
 });
 
 t.test('destroy() cuts a read under way at once; close() and destroy() are idempotent', async (t) => {
   // Answers the first request with an empty list, then stays silent: the next read hangs.
   let requests = 0;
   const sockets: net.Socket[] = [];
-  const server = net.createServer((socket) => {
-    sockets.push(socket);
-    socket.on('data', () => {
-      if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{"models":[]}');
-      else server.emit('hanging');
-    });
-  }).listen(0, '127.0.0.1');
+  const server = net
+    .createServer((socket) => {
+      sockets.push(socket);
+      socket.on('data', () => {
+        if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{"models":[]}');
+        else server.emit('hanging');
+      });
+    })
+    .listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(() => {
     for (const s of sockets) s.destroy();

@@ -1,15 +1,15 @@
-import t, { type Test } from 'tap';
-import net from 'node:net';
 import { once } from 'node:events';
-import { PassThrough, type Duplex } from 'node:stream';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { OllamaGuard, type OllamaGuardOptions } from '../../../src/client/ollama/ollama-guard.js';
+import { type Duplex, PassThrough } from 'node:stream';
+import t, { type Test } from 'tap';
 import type { ModelShare } from '../../../src/client/ollama/model-share.js';
-import { startFakeOllama, type FakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { OllamaGuard, type OllamaGuardOptions } from '../../../src/client/ollama/ollama-guard.js';
 import { relay } from '../../../src/streams/stream-relay.js';
-import { sessionPair } from '../../fixtures/wire/mux-pair.js';
-import { lines, openRequest, rawRequest, type RawRequestOptions } from '../../fixtures/wire/raw-http.js';
+import { type FakeOllama, startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { freePort, rawConnect } from '../../fixtures/stacks/tunnel.js';
+import { sessionPair } from '../../fixtures/wire/mux-pair.js';
+import { lines, openRequest, type RawRequestOptions, rawRequest } from '../../fixtures/wire/raw-http.js';
 
 /**
  * A guard in front of `ollamaPort`, serving yamux streams as it does in a node: every TCP connection
@@ -45,10 +45,14 @@ async function guarded(t: Test, ollamaPort: number, share: ModelShare = '*', opt
     await Promise.all([...served, ...relays]);
     await new Promise((resolve) => server.close(resolve));
   });
-  const call = (method: string, path: string, body?: unknown, extra: RawRequestOptions = {}) => rawRequest(`http://127.0.0.1:${port}${path}`, {
-    method, agent: false, headers: { Host: 'alpha.proxima.test', ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }), ...extra,
-  });
+  const call = (method: string, path: string, body?: unknown, extra: RawRequestOptions = {}) =>
+    rawRequest(`http://127.0.0.1:${port}${path}`, {
+      method,
+      agent: false,
+      headers: { Host: 'alpha.proxima.test', ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      ...extra,
+    });
   return { guard, port, call, tunnels, received };
 }
 
@@ -64,19 +68,36 @@ t.test('inference and listing routes reach Ollama, with the Host it wants', asyn
   const fake = await fakeOllama(t);
   const { call } = await guarded(t, fake.port);
   const cases: [string, string, unknown?][] = [
-    ['GET', '/'], ['HEAD', '/'], ['GET', '/api/version'], ['GET', '/api/tags'], ['HEAD', '/api/tags'], ['GET', '/api/ps'],
-    ['GET', '/v1/models'], ['GET', '/v1/models/llama3.2:latest'],
-    ['POST', '/api/chat', chat('llama3.2')], ['POST', '/api/generate', { model: 'llama3.2', prompt: 'hi', stream: false }],
-    ['POST', '/api/embed', { model: 'all-minilm', input: 'hi' }], ['POST', '/api/embeddings', { model: 'all-minilm', prompt: 'hi' }],
-    ['POST', '/api/show', { name: 'llama3.2' }], ['POST', '/v1/chat/completions', chat('llama3.2')],
-    ['POST', '/v1/completions', { model: 'llama3.2', prompt: 'hi' }], ['POST', '/v1/embeddings', { model: 'all-minilm', input: 'hi' }],
+    ['GET', '/'],
+    ['HEAD', '/'],
+    ['GET', '/api/version'],
+    ['GET', '/api/tags'],
+    ['HEAD', '/api/tags'],
+    ['GET', '/api/ps'],
+    ['GET', '/v1/models'],
+    ['GET', '/v1/models/llama3.2:latest'],
+    ['POST', '/api/chat', chat('llama3.2')],
+    ['POST', '/api/generate', { model: 'llama3.2', prompt: 'hi', stream: false }],
+    ['POST', '/api/embed', { model: 'all-minilm', input: 'hi' }],
+    ['POST', '/api/embeddings', { model: 'all-minilm', prompt: 'hi' }],
+    ['POST', '/api/show', { name: 'llama3.2' }],
+    ['POST', '/v1/chat/completions', chat('llama3.2')],
+    ['POST', '/v1/completions', { model: 'llama3.2', prompt: 'hi' }],
+    ['POST', '/v1/embeddings', { model: 'all-minilm', input: 'hi' }],
   ];
   for (const [method, path, body] of cases) {
     const res = await call(method, path, body);
     t.equal(res.status, 200, `${method} ${path}`);
   }
-  t.same(fake.requests.map((r) => `${r.method} ${r.path}`), cases.map(([method, path]) => `${method} ${path}`), 'each reached Ollama once');
-  t.ok(fake.requests.every((r) => r.host === `localhost:${fake.port}`), 'with the Host rewritten: the fake answers 403 to any other');
+  t.same(
+    fake.requests.map((r) => `${r.method} ${r.path}`),
+    cases.map(([method, path]) => `${method} ${path}`),
+    'each reached Ollama once',
+  );
+  t.ok(
+    fake.requests.every((r) => r.host === `localhost:${fake.port}`),
+    'with the Host rewritten: the fake answers 403 to any other',
+  );
   const direct = await rawRequest(`${fake.url}/api/tags`, { agent: false });
   t.equal((await call('GET', '/api/tags')).text, direct.text, 'with share "*" a listing passes untouched');
 });
@@ -85,12 +106,24 @@ t.test('management and anything else is refused with 403 in the shape of its API
   const fake = await fakeOllama(t);
   const { call } = await guarded(t, fake.port);
   const refused: [string, string, unknown?][] = [
-    ['POST', '/api/pull', { model: 'llama3.2' }], ['POST', '/api/push', { model: 'llama3.2' }], ['POST', '/api/create', { model: 'x', from: 'llama3.2' }],
-    ['DELETE', '/api/delete', { model: 'llama3.2' }], ['POST', '/api/copy', { source: 'llama3.2', destination: 'x' }],
-    ['POST', `/api/blobs/sha256:${'0'.repeat(64)}`, 'bytes'], ['HEAD', `/api/blobs/sha256:${'0'.repeat(64)}`],
-    ['GET', '/api/chat'], ['PUT', '/api/chat', chat('llama3.2')], ['POST', '/api/chat/', chat('llama3.2')], ['POST', '/api/%70ull', { model: 'x' }],
-    ['POST', '//api/pull', { model: 'x' }], ['POST', '/API/pull', { model: 'x' }], ['GET', '/api/status'], ['OPTIONS', '/api/chat'],
-    ['POST', '/v1/responses', { model: 'llama3.2', input: 'hi' }], ['GET', '/v1/models/me/model'], ['GET', '/v1/models/..%2Fapi'],
+    ['POST', '/api/pull', { model: 'llama3.2' }],
+    ['POST', '/api/push', { model: 'llama3.2' }],
+    ['POST', '/api/create', { model: 'x', from: 'llama3.2' }],
+    ['DELETE', '/api/delete', { model: 'llama3.2' }],
+    ['POST', '/api/copy', { source: 'llama3.2', destination: 'x' }],
+    ['POST', `/api/blobs/sha256:${'0'.repeat(64)}`, 'bytes'],
+    ['HEAD', `/api/blobs/sha256:${'0'.repeat(64)}`],
+    ['GET', '/api/chat'],
+    ['PUT', '/api/chat', chat('llama3.2')],
+    ['POST', '/api/chat/', chat('llama3.2')],
+    ['POST', '/api/%70ull', { model: 'x' }],
+    ['POST', '//api/pull', { model: 'x' }],
+    ['POST', '/API/pull', { model: 'x' }],
+    ['GET', '/api/status'],
+    ['OPTIONS', '/api/chat'],
+    ['POST', '/v1/responses', { model: 'llama3.2', input: 'hi' }],
+    ['GET', '/v1/models/me/model'],
+    ['GET', '/v1/models/..%2Fapi'],
   ];
   for (const [method, path, body] of refused) {
     const res = await call(method, path, body);
@@ -98,20 +131,30 @@ t.test('management and anything else is refused with 403 in the shape of its API
     t.equal(res.headers['proxima-error'], 'PRX_ERR_FORBIDDEN');
     if (method === 'HEAD') continue;
     const error = (JSON.parse(res.text) as { error: unknown }).error;
-    if (path.startsWith('/v1/')) t.match(error, { message: /not served through Proxima/, type: 'permission_error', param: null, code: 'PRX_ERR_FORBIDDEN' });
+    if (path.startsWith('/v1/'))
+      t.match(error, { message: /not served through Proxima/, type: 'permission_error', param: null, code: 'PRX_ERR_FORBIDDEN' });
     else t.match(error, /^\S+ \S+ is not served through Proxima/);
   }
   t.same(fake.requests, [], 'Ollama saw none of them');
-  t.same(fake.models.map((m) => m.name), ['llama3.2:latest', 'qwen2.5:0.5b', 'all-minilm:latest'], 'its models are as they were');
+  t.same(
+    fake.models.map((m) => m.name),
+    ['llama3.2:latest', 'qwen2.5:0.5b', 'all-minilm:latest'],
+    'its models are as they were',
+  );
 });
 
 t.test('a model not shared is refused before Ollama sees anything; listings show only shared models', async (t) => {
-  const fake = await fakeOllama(t, { models: [{ name: 'llama3.2', loaded: true }, { name: 'qwen2.5:0.5b', loaded: true }, { name: 'all-minilm' }] });
+  const fake = await fakeOllama(t, {
+    models: [{ name: 'llama3.2', loaded: true }, { name: 'qwen2.5:0.5b', loaded: true }, { name: 'all-minilm' }],
+  });
   const { call } = await guarded(t, fake.port, ['llama3.2', 'all-minilm']);
   const refused: [string, string, unknown?][] = [
-    ['POST', '/api/chat', chat('qwen2.5:0.5b')], ['POST', '/api/generate', { model: 'QWEN2.5:0.5b', prompt: 'hi' }],
-    ['POST', '/api/show', { name: 'qwen2.5:0.5b' }], ['POST', '/api/show', { model: 'qwen2.5:0.5b', name: 'llama3.2' }],
-    ['POST', '/v1/chat/completions', chat('qwen2.5:0.5b')], ['POST', '/v1/embeddings', { model: 'qwen2.5:0.5b', input: 'x' }],
+    ['POST', '/api/chat', chat('qwen2.5:0.5b')],
+    ['POST', '/api/generate', { model: 'QWEN2.5:0.5b', prompt: 'hi' }],
+    ['POST', '/api/show', { name: 'qwen2.5:0.5b' }],
+    ['POST', '/api/show', { model: 'qwen2.5:0.5b', name: 'llama3.2' }],
+    ['POST', '/v1/chat/completions', chat('qwen2.5:0.5b')],
+    ['POST', '/v1/embeddings', { model: 'qwen2.5:0.5b', input: 'x' }],
     ['GET', '/v1/models/qwen2.5:0.5b'],
   ];
   for (const [method, path, body] of refused) {
@@ -120,7 +163,14 @@ t.test('a model not shared is refused before Ollama sees anything; listings show
     const error = (JSON.parse(res.text) as { error: string | { message: string } }).error;
     t.match(typeof error === 'string' ? error : error.message, /^model '(qwen|QWEN)2\.5:0\.5b' is not shared by this node$/);
   }
-  const unclear: unknown[] = [{ model: 'llama3.2', Model: 'qwen2.5:0.5b' }, { MODEL: 'qwen2.5:0.5b' }, { messages: [] }, { model: 7 }, '{"model":', '[1]'];
+  const unclear: unknown[] = [
+    { model: 'llama3.2', Model: 'qwen2.5:0.5b' },
+    { MODEL: 'qwen2.5:0.5b' },
+    { messages: [] },
+    { model: 7 },
+    '{"model":',
+    '[1]',
+  ];
   for (const body of unclear) {
     const res = await call('POST', '/api/chat', body);
     t.same([res.status, res.headers['proxima-error']], [400, 'PRX_ERR_HTTP_BAD_REQUEST'], JSON.stringify(body));
@@ -128,9 +178,15 @@ t.test('a model not shared is refused before Ollama sees anything; listings show
   t.same(fake.requests, [], 'Ollama saw none of them');
 
   const tags = JSON.parse((await call('GET', '/api/tags')).text) as { models: { name: string; digest: string }[] };
-  t.same(tags.models.map((m) => m.name), ['llama3.2:latest', 'all-minilm:latest']);
+  t.same(
+    tags.models.map((m) => m.name),
+    ['llama3.2:latest', 'all-minilm:latest'],
+  );
   t.equal(tags.models[0]!.digest, fake.models[0]!.digest, 'entries as Ollama wrote them');
-  t.same((JSON.parse((await call('GET', '/api/ps')).text) as { models: { name: string }[] }).models.map((m) => m.name), ['llama3.2:latest']);
+  t.same(
+    (JSON.parse((await call('GET', '/api/ps')).text) as { models: { name: string }[] }).models.map((m) => m.name),
+    ['llama3.2:latest'],
+  );
   const v1 = JSON.parse((await call('GET', '/v1/models')).text) as { object: string; data: { id: string }[] };
   t.same([v1.object, v1.data.map((m) => m.id)], ['list', ['llama3.2:latest', 'all-minilm:latest']]);
   t.equal((await call('POST', '/api/chat', chat('llama3.2:latest'))).status, 200, 'a shared model passes, by any of its names');
@@ -143,7 +199,10 @@ t.test('bodies are bounded: 413 past maxBodyBytes, 408 when too slow; the connec
   const big = await call('POST', '/api/chat', chat('llama3.2', { pad: 'x'.repeat(2000) }));
   t.same([big.status, big.headers['proxima-error'], big.headers.connection], [413, 'PRX_ERR_HTTP_BODY_TOO_LARGE', 'close']);
   t.match(JSON.parse(big.text), { error: /larger than 1024 bytes/ });
-  const chunked = await call('POST', '/v1/chat/completions', undefined, { body: Buffer.alloc(4096, 32), headers: { Host: 'x', 'Transfer-Encoding': 'chunked' } });
+  const chunked = await call('POST', '/v1/chat/completions', undefined, {
+    body: Buffer.alloc(4096, 32),
+    headers: { Host: 'x', 'Transfer-Encoding': 'chunked' },
+  });
   t.same([chunked.status, chunked.headers['proxima-error']], [413, 'PRX_ERR_HTTP_BODY_TOO_LARGE'], 'counted as it arrives, too');
   t.match(JSON.parse(chunked.text), { error: { type: 'invalid_request_error', code: 'PRX_ERR_HTTP_BODY_TOO_LARGE' } });
   const slow = await rawConnect(t, port);
@@ -156,26 +215,40 @@ t.test('bodies are bounded: 413 past maxBodyBytes, 408 when too slow; the connec
 t.test('answers stream as they arrive; when the user goes away, the request to Ollama is cut at once', async (t) => {
   const fake = await fakeOllama(t, { faults: { stallAfterTokens: 3 } });
   const { port } = await guarded(t, fake.port);
-  const res = await openRequest(`http://127.0.0.1:${port}/api/chat`, { method: 'POST', agent: false, body: JSON.stringify(chat('llama3.2', { stream: true })) });
+  const res = await openRequest(`http://127.0.0.1:${port}/api/chat`, {
+    method: 'POST',
+    agent: false,
+    body: JSON.stringify(chat('llama3.2', { stream: true })),
+  });
   t.equal(res.headers['content-type'], 'application/x-ndjson');
   const got: unknown[] = [];
   for await (const line of lines(res.res)) {
     got.push(JSON.parse(line));
     if (got.length === 3) break; // the fake holds token 4 until the client leaves: nothing may hold these back
   }
-  t.match(got, [{ done: false, message: { role: 'assistant' } }, { done: false }, { done: false }], 'three chunks while Ollama is still working');
+  t.match(
+    got,
+    [{ done: false, message: { role: 'assistant' } }, { done: false }, { done: false }],
+    'three chunks while Ollama is still working',
+  );
   const r = fake.requests[0]!;
   const leftMs = performance.now();
   res.abort();
   const closed = await fake.closedByClient(r);
-  t.ok(closed.clientClosedMs! - leftMs < 1000, `Ollama's connection closed ${(closed.clientClosedMs! - leftMs).toFixed(1)} ms after the user left`);
+  t.ok(
+    closed.clientClosedMs! - leftMs < 1000,
+    `Ollama's connection closed ${(closed.clientClosedMs! - leftMs).toFixed(1)} ms after the user left`,
+  );
   t.equal(closed.tokensSent, 3);
 });
 
 t.test('what of the answer came in with its head goes out with it, in one frame', async (t) => {
   const fake = await fakeOllama(t); // no pause between tokens: each answer comes in one write
   const { call, received } = await guarded(t, fake.port);
-  for (const [i, stream] of [[0, false], [1, true]] as const) {
+  for (const [i, stream] of [
+    [0, false],
+    [1, true],
+  ] as const) {
     const res = await call('POST', '/v1/chat/completions', chat('llama3.2', { stream }));
     t.equal(res.status, 200);
     const first = received[i]![0]!.toString();
@@ -206,7 +279,14 @@ t.test('keep-alive: many requests on one stream; Ollama resetting mid-answer res
   };
   user.socket.write(request(false) + request(false) + 'GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n');
   await user.waitFor('{"version":"0.12.6"}');
-  t.equal(user.received().toString().match(/HTTP\/1\.1 200 OK/g)?.length, 3, 'three answers on one connection');
+  t.equal(
+    user
+      .received()
+      .toString()
+      .match(/HTTP\/1\.1 200 OK/g)?.length,
+    3,
+    'three answers on one connection',
+  );
   fake.setFaults({ resetAfterTokens: 2 });
   user.socket.write(request(true));
   const tunnel = tunnels[0]!;

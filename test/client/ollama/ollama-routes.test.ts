@@ -7,8 +7,16 @@ t.test('the route table: reads, model routes, and nothing else', async (t) => {
   t.same(guardRoute('GET', '/v1/models/qwen2.5:0.5b'), { modelInPath: 'qwen2.5:0.5b' });
   t.same(guardRoute('POST', '/api/embed'), { modelInBody: true });
   for (const [method, path] of [
-    ['POST', '/api/tags'], ['GET', '/api/chat'], ['GET', '/v1/models/'], ['GET', '/v1/models/a/b'], ['GET', '/v1/models/a%3Ab'],
-    ['GET', '/v1/models/.hidden'], ['GET', '/constructor'], ['GET', '/__proto__'], [undefined, '/'], ['PATCH', '/api/chat'],
+    ['POST', '/api/tags'],
+    ['GET', '/api/chat'],
+    ['GET', '/v1/models/'],
+    ['GET', '/v1/models/a/b'],
+    ['GET', '/v1/models/a%3Ab'],
+    ['GET', '/v1/models/.hidden'],
+    ['GET', '/constructor'],
+    ['GET', '/__proto__'],
+    [undefined, '/'],
+    ['PATCH', '/api/chat'],
   ] as const) {
     t.equal(guardRoute(method, path), undefined, `${method ?? '(none)'} ${path}`);
   }

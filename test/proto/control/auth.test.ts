@@ -1,5 +1,5 @@
-import t from 'tap';
 import { createHmac } from 'node:crypto';
+import t from 'tap';
 import {
   constantTimeEqual,
   deriveToken,
@@ -41,8 +41,17 @@ t.test('parseToken reads the key id and refuses anything else with PRX_ERR_AUTH_
   const token = deriveToken(secret, 'alpha', keyId);
   t.same(parseToken(token), { keyId });
   const bad = [
-    '', 'prx_', token.slice(0, -1), token + 'A', token.replace('prx_', 'pr_'), token.replace(keyId, keyId.toUpperCase()),
-    token.replace(keyId, keyId.slice(1)), `prx_${keyId}-${token.slice(21)}`, 42, null, undefined,
+    '',
+    'prx_',
+    token.slice(0, -1),
+    token + 'A',
+    token.replace('prx_', 'pr_'),
+    token.replace(keyId, keyId.toUpperCase()),
+    token.replace(keyId, keyId.slice(1)),
+    `prx_${keyId}-${token.slice(21)}`,
+    42,
+    null,
+    undefined,
   ];
   for (const candidate of bad) t.throws(() => parseToken(candidate), { code: 'PRX_ERR_AUTH_FAILED' }, String(candidate));
 });

@@ -1,11 +1,24 @@
 import t from 'tap';
-import { MessageDecoder, encodeMessage, encodePreamble, decodePreamble, versionMismatch, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../../src/proto/control/codec.js';
-import { parseLogin, parseOpen, parseOpened, parseControlStreamMessage, parseChallenge } from '../../../src/proto/control/messages.js';
+import {
+  decodePreamble,
+  encodeMessage,
+  encodePreamble,
+  MAX_MESSAGE_BYTES,
+  MessageDecoder,
+  PROTOCOL_VERSION,
+  versionMismatch,
+} from '../../../src/proto/control/codec.js';
+import { parseChallenge, parseControlStreamMessage, parseLogin, parseOpen, parseOpened } from '../../../src/proto/control/messages.js';
 
 const messages = [
   { type: 'challenge', nonce: 'n'.repeat(43), serverVersion: '0.1.0' },
   { type: 'login', name: 'alpha', keyId: '0123456789abcdef', timeMs: 1_764_000_000_000, proof: 'p'.repeat(64), clientVersion: '0.1.0' },
-  { type: 'advertise', services: [{ name: 'ollama', kind: 'ollama', maxConcurrent: 2, models: [{ name: 'llama3.2:latest', digest: 'a80c', size: 2019393189 }] }] },
+  {
+    type: 'advertise',
+    services: [
+      { name: 'ollama', kind: 'ollama', maxConcurrent: 2, models: [{ name: 'llama3.2:latest', digest: 'a80c', size: 2019393189 }] },
+    ],
+  },
   { type: 'open', service: 'web', remoteAddress: '203.0.113.7', remotePort: 51234, tls: false },
   { type: 'opened', note: 'ünïcödé ✓' },
 ];
@@ -54,7 +67,7 @@ t.test('preamble: magic and version; a TLS hello or HTTP request is named as suc
   t.throws(() => decodePreamble(Buffer.from([0x16, 3, 1, 0, 5])), { code: 'PRX_ERR_HANDSHAKE_MAGIC', message: /TLS/ });
 });
 
-t.test('message checks name the bad field; an error message becomes the peer\'s coded error', async (t) => {
+t.test("message checks name the bad field; an error message becomes the peer's coded error", async (t) => {
   t.same(parseLogin(messages[1]!), messages[1]);
   t.same(parseChallenge(messages[0]!), messages[0]);
   t.same(parseOpen(messages[3]!), messages[3]);
@@ -62,13 +75,18 @@ t.test('message checks name the bad field; an error message becomes the peer\'s 
   t.throws(() => parseLogin({ ...messages[1], timeMs: 'soon' }), { code: 'PRX_ERR_MESSAGE_INVALID', message: /timeMs/ });
   t.throws(() => parseOpen({ ...messages[3], tls: 'no' }), { message: /tls/ });
   t.throws(() => parseLogin({ type: 'welcome' }), { code: 'PRX_ERR_MESSAGE_INVALID', message: /type/ });
-  t.throws(() => parseOpened({ type: 'error', code: 'PRX_ERR_TARGET_UNREACHABLE', message: 'connect ECONNREFUSED' }),
-    { code: 'PRX_ERR_TARGET_UNREACHABLE', message: 'connect ECONNREFUSED' });
+  t.throws(() => parseOpened({ type: 'error', code: 'PRX_ERR_TARGET_UNREACHABLE', message: 'connect ECONNREFUSED' }), {
+    code: 'PRX_ERR_TARGET_UNREACHABLE',
+    message: 'connect ECONNREFUSED',
+  });
   t.throws(() => parseOpened({ type: 'error', code: 'EVIL', message: 'x' }), { code: 'PRX_ERR_MESSAGE_INVALID' });
   t.same(parseControlStreamMessage(messages[2]!), messages[2]);
-  t.throws(() => parseControlStreamMessage({ type: 'advertise', services: [{ name: 'x', kind: 'ftp' }] }), { message: /services\[0\]\.kind/ });
-  t.throws(() => parseControlStreamMessage({ type: 'advertise', services: [{ name: 'x', kind: 'ollama', models: [{ name: 'm' }] }] }),
-    { message: /services\[0\]\.models\[0\]\.digest/ });
+  t.throws(() => parseControlStreamMessage({ type: 'advertise', services: [{ name: 'x', kind: 'ftp' }] }), {
+    message: /services\[0\]\.kind/,
+  });
+  t.throws(() => parseControlStreamMessage({ type: 'advertise', services: [{ name: 'x', kind: 'ollama', models: [{ name: 'm' }] }] }), {
+    message: /services\[0\]\.models\[0\]\.digest/,
+  });
   t.throws(() => parseControlStreamMessage({ type: 'teleport' }), { code: 'PRX_ERR_MESSAGE_INVALID' });
 });
 

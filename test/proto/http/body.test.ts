@@ -52,7 +52,10 @@ t.test('createBodyFramer: none and length 0 are done at once; chunked and close 
   t.same([none.bytes.length, none.done, none.rest.toString()], [0, true, 'GET /']);
   t.ok(createBodyFramer({ kind: 'length', length: 3 }) instanceof LengthFramer);
   t.ok(createBodyFramer({ kind: 'chunked' }) instanceof ChunkedFramer);
-  t.throws(() => createBodyFramer({ kind: 'chunked' }, { side: RESPONSE_SIDE }).push(b('z\r\n')), { code: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING', status: 502 });
+  t.throws(() => createBodyFramer({ kind: 'chunked' }, { side: RESPONSE_SIDE }).push(b('z\r\n')), {
+    code: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING',
+    status: 502,
+  });
   t.throws(() => createBodyFramer({ kind: 'chunked' }).push(b('z\r\n')), { code: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING', status: 400 });
   const close = createBodyFramer({ kind: 'close' });
   t.ok(close instanceof CloseFramer);

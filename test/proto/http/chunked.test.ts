@@ -1,5 +1,5 @@
-import t from 'tap';
 import { createHash } from 'node:crypto';
+import t from 'tap';
 import { ChunkedFramer } from '../../../src/proto/http/chunked.js';
 import { REQUEST_SIDE, RESPONSE_SIDE } from '../../../src/proto/http/error.js';
 import { chunkings, seededRandom } from '../../fixtures/wire/chunkings.js';
@@ -56,7 +56,13 @@ t.test('valid chunked bodies pass through untouched, in every chunking', async (
     const input = b(body + NEXT);
     for (const { name, chunks } of chunkings(input, { randomRuns: 10 })) {
       const result = frame(chunks);
-      if (result.error !== undefined || result.broken !== undefined || result.body.toString('latin1') !== body || result.rest.toString('latin1') !== NEXT || !result.done) {
+      if (
+        result.error !== undefined ||
+        result.broken !== undefined ||
+        result.body.toString('latin1') !== body ||
+        result.rest.toString('latin1') !== NEXT ||
+        !result.done
+      ) {
         t.fail(`${JSON.stringify(body)} ${name}: ${JSON.stringify(result.error)}`);
       }
     }
@@ -169,9 +175,12 @@ t.test('size lines and trailer sections are bounded, whatever the chunking', asy
   }
   // A size line that never ends fails once it passes the limit, not at the end of the input.
   const endless = new ChunkedFramer(REQUEST_SIDE, { maxChunkLineBytes: 16 });
-  t.throws(() => {
-    for (let i = 0; i < 1000; i++) endless.push(b('0'));
-  }, { code: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING' });
+  t.throws(
+    () => {
+      for (let i = 0; i < 1000; i++) endless.push(b('0'));
+    },
+    { code: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING' },
+  );
   const trailer = '0\r\nX: ' + 'x'.repeat(25) + '\r\n\r\n'; // trailer section of exactly 32 bytes
   t.equal(frame([b(trailer)], new ChunkedFramer(REQUEST_SIDE, options)).done, true, 'a trailer section of exactly the limit passes');
   const bigTrailer = b('0\r\nX: ' + 'x'.repeat(26) + '\r\n\r\n');
@@ -179,5 +188,9 @@ t.test('size lines and trailer sections are bounded, whatever the chunking', asy
     t.equal(frame(chunks, new ChunkedFramer(REQUEST_SIDE, options)).error?.code, 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING', name);
   }
   const manyTrailers = b('0\r\n' + 'A: 1\r\n'.repeat(6) + '\r\n');
-  t.equal(frame([manyTrailers], new ChunkedFramer(REQUEST_SIDE, options)).error?.code, 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING', 'the limit is on the whole section');
+  t.equal(
+    frame([manyTrailers], new ChunkedFramer(REQUEST_SIDE, options)).error?.code,
+    'PRX_ERR_HTTP_AMBIGUOUS_FRAMING',
+    'the limit is on the whole section',
+  );
 });

@@ -61,15 +61,27 @@ const VECTORS: { name: string; input: string; reject?: string; bodies?: string[]
   { name: 'CL leading zeros', input: H + 'Content-Length: 003\r\n\r\nabc', bodies: ['abc'] },
   { name: 'CL then pipelined request', input: H + 'Content-Length: 3\r\n\r\nabcGET /two HTTP/1.1\r\nHost: a\r\n\r\n', bodies: ['abc', ''] },
   { name: 'CL 0 then pipelined request', input: H + 'Content-Length: 0\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\n', bodies: ['', ''] },
-  { name: 'GET with chunked body', input: 'GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', bodies: ['abc'] },
+  {
+    name: 'GET with chunked body',
+    input: 'GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+    bodies: ['abc'],
+  },
   { name: 'chunk size 0x5', input: H + 'Transfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
   { name: 'chunk size +3', input: H + 'Transfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
   { name: 'chunk size -3', input: H + 'Transfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
   { name: 'chunk size leading space', input: H + 'Transfer-Encoding: chunked\r\n\r\n 3\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
   { name: 'chunk size trailing space', input: H + 'Transfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
   { name: 'chunk ext after space (BWS)', input: H + 'Transfer-Encoding: chunked\r\n\r\n3 ;a=b\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
-  { name: 'chunk size too many digits', input: H + 'Transfer-Encoding: chunked\r\n\r\n10000000000000003\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
-  { name: 'chunk size overflowing 64 bits', input: H + 'Transfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
+  {
+    name: 'chunk size too many digits',
+    input: H + 'Transfer-Encoding: chunked\r\n\r\n10000000000000003\r\nabc\r\n0\r\n\r\n',
+    reject: AMBIGUOUS,
+  },
+  {
+    name: 'chunk size overflowing 64 bits',
+    input: H + 'Transfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nabc\r\n0\r\n\r\n',
+    reject: AMBIGUOUS,
+  },
   { name: 'chunk size empty', input: H + 'Transfer-Encoding: chunked\r\n\r\n\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
   { name: 'chunk size LF only', input: H + 'Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
   { name: 'chunk ext with bare LF', input: H + 'Transfer-Encoding: chunked\r\n\r\n3;a\nb\r\nabc\r\n0\r\n\r\n', reject: AMBIGUOUS },
@@ -84,15 +96,27 @@ const VECTORS: { name: string; input: string; reject?: string; bodies?: string[]
   { name: 'chunk data no CRLF', input: H + 'Transfer-Encoding: chunked\r\n\r\n3\r\nabc0\r\n\r\n', reject: AMBIGUOUS },
   { name: 'last chunk LF only', input: H + 'Transfer-Encoding: chunked\r\n\r\n0\n\r\n', reject: AMBIGUOUS },
   { name: 'final CRLF LF only', input: H + 'Transfer-Encoding: chunked\r\n\r\n0\r\n\n', reject: AMBIGUOUS },
-  { name: 'upper-case hex, leading zero', input: H + 'Transfer-Encoding: chunked\r\n\r\n0A\r\n0123456789\r\n0\r\n\r\n', bodies: ['0123456789'] },
+  {
+    name: 'upper-case hex, leading zero',
+    input: H + 'Transfer-Encoding: chunked\r\n\r\n0A\r\n0123456789\r\n0\r\n\r\n',
+    bodies: ['0123456789'],
+  },
   { name: 'trailer field', input: H + 'Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n', bodies: ['abc'] },
   { name: 'Content-Length in a trailer', input: H + 'Transfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n', reject: AMBIGUOUS },
-  { name: 'Transfer-Encoding in a trailer', input: H + 'Transfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n', reject: AMBIGUOUS },
+  {
+    name: 'Transfer-Encoding in a trailer',
+    input: H + 'Transfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n',
+    reject: AMBIGUOUS,
+  },
   { name: 'Host in a trailer', input: H + 'Transfer-Encoding: chunked\r\n\r\n0\r\nHost: b\r\n\r\n', reject: AMBIGUOUS },
   { name: 'trailer space before colon', input: H + 'Transfer-Encoding: chunked\r\n\r\n0\r\nX-T : 1\r\n\r\n', reject: AMBIGUOUS },
   { name: 'trailer obs-fold', input: H + 'Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n 2\r\n\r\n', reject: AMBIGUOUS },
   { name: 'trailer bare LF', input: H + 'Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\r\n', reject: AMBIGUOUS },
-  { name: 'chunked then pipelined request', input: H + 'Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\n', bodies: ['abc', ''] },
+  {
+    name: 'chunked then pipelined request',
+    input: H + 'Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\n',
+    bodies: ['abc', ''],
+  },
   { name: 'bare CR in a value', input: 'GET / HTTP/1.1\r\nHost: a\r\nX: 1\r2\r\n\r\n', reject: BAD },
   { name: 'LF-only head', input: 'GET / HTTP/1.1\nHost: a\n\n', reject: BAD },
   { name: 'two Host fields', input: 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', reject: BAD },
@@ -124,25 +148,64 @@ t.test('smuggling vectors: refused with their code, or read as llhttp reads them
     t.notOk(llhttpRefuses, `${vector.name}: llhttp accepts it too (${verdict.error})`);
     const ours = whole.messages.map((m) => (m.head.framing.kind === 'chunked' ? decodeChunked(m.body) : m.body).toString('latin1'));
     t.same(ours, vector.bodies, `${vector.name}: bodies`);
-    t.same(verdict.requests.map((r) => r.body.toString('latin1')), ours, `${vector.name}: llhttp reads the same bodies`);
-    t.same(verdict.requests.map((r) => r.url), whole.messages.map((m) => m.head.target), `${vector.name}: same targets`);
+    t.same(
+      verdict.requests.map((r) => r.body.toString('latin1')),
+      ours,
+      `${vector.name}: llhttp reads the same bodies`,
+    );
+    t.same(
+      verdict.requests.map((r) => r.url),
+      whole.messages.map((m) => m.head.target),
+      `${vector.name}: same targets`,
+    );
   }
 });
 
 /** Fragments that parsers have disagreed on, recombined at random by a seeded generator. */
 const FRAMING_LINES = [
-  'Content-Length: 5', 'Content-Length:5', 'Content-Length: 05', 'Content-Length: 5 ', 'Content-Length: 5\t',
-  'Content-Length: +5', 'Content-Length: 5, 5', 'Content-Length: 0', 'Content-Length: 9', 'content-length: 5',
-  'Content-Length : 5', ' Content-Length: 5', 'Content-Length: 5\r', 'Content_Length: 5',
-  'Transfer-Encoding: chunked', 'Transfer-Encoding: Chunked', 'Transfer-Encoding:chunked', 'Transfer-Encoding: chunked ',
-  'Transfer-Encoding: chunked\t', 'Transfer-Encoding: gzip, chunked', 'Transfer-Encoding: chunked, gzip',
-  'Transfer-Encoding: identity', 'Transfer-Encoding: xchunked', 'Transfer-Encoding:\x0bchunked', 'Transfer-Encoding\t: chunked',
-  'Transfer-Encoding: ,chunked', 'X: y', 'X: y\rTransfer-Encoding: chunked', 'X:\x00', 'Host: b',
+  'Content-Length: 5',
+  'Content-Length:5',
+  'Content-Length: 05',
+  'Content-Length: 5 ',
+  'Content-Length: 5\t',
+  'Content-Length: +5',
+  'Content-Length: 5, 5',
+  'Content-Length: 0',
+  'Content-Length: 9',
+  'content-length: 5',
+  'Content-Length : 5',
+  ' Content-Length: 5',
+  'Content-Length: 5\r',
+  'Content_Length: 5',
+  'Transfer-Encoding: chunked',
+  'Transfer-Encoding: Chunked',
+  'Transfer-Encoding:chunked',
+  'Transfer-Encoding: chunked ',
+  'Transfer-Encoding: chunked\t',
+  'Transfer-Encoding: gzip, chunked',
+  'Transfer-Encoding: chunked, gzip',
+  'Transfer-Encoding: identity',
+  'Transfer-Encoding: xchunked',
+  'Transfer-Encoding:\x0bchunked',
+  'Transfer-Encoding\t: chunked',
+  'Transfer-Encoding: ,chunked',
+  'X: y',
+  'X: y\rTransfer-Encoding: chunked',
+  'X:\x00',
+  'Host: b',
 ];
 const CHUNKED_BODIES = [
-  '5\r\nhello\r\n0\r\n\r\n', '5;e=1\r\nhello\r\n0\r\n\r\n', '0\r\n\r\n', '5\r\nhello\r\n0\r\nT: 1\r\n\r\n',
-  '5\nhello\r\n0\r\n\r\n', '0x5\r\nhello\r\n0\r\n\r\n', '5 \r\nhello\r\n0\r\n\r\n', '5\r\nhello\n0\r\n\r\n',
-  '5\r\nhello\r\n0\r\nContent-Length: 1\r\n\r\n', '05\r\nhello\r\n0\r\n\r\n', '5\r\nhello!!\r\n0\r\n\r\n',
+  '5\r\nhello\r\n0\r\n\r\n',
+  '5;e=1\r\nhello\r\n0\r\n\r\n',
+  '0\r\n\r\n',
+  '5\r\nhello\r\n0\r\nT: 1\r\n\r\n',
+  '5\nhello\r\n0\r\n\r\n',
+  '0x5\r\nhello\r\n0\r\n\r\n',
+  '5 \r\nhello\r\n0\r\n\r\n',
+  '5\r\nhello\n0\r\n\r\n',
+  '5\r\nhello\r\n0\r\nContent-Length: 1\r\n\r\n',
+  '05\r\nhello\r\n0\r\n\r\n',
+  '5\r\nhello!!\r\n0\r\n\r\n',
 ];
 const PLAIN_BODIES = ['', 'hello', 'hello!!'];
 
@@ -162,9 +225,14 @@ t.test('differential: random hostile requests are never read differently from ll
     const eol = random() < 0.95 ? '\r\n' : '\n';
     // Mostly a body that fits the framing fields, sometimes one that does not.
     const misfit = random() < 0.2;
-    const body = lines.some((l) => /chunked/i.test(l)) !== misfit
-      ? pick(CHUNKED_BODIES)
-      : misfit ? pick(PLAIN_BODIES) : lines.some((l) => /length.*5/i.test(l)) ? 'hello' : '';
+    const body =
+      lines.some((l) => /chunked/i.test(l)) !== misfit
+        ? pick(CHUNKED_BODIES)
+        : misfit
+          ? pick(PLAIN_BODIES)
+          : lines.some((l) => /length.*5/i.test(l))
+            ? 'hello'
+            : '';
     let text = `POST /${run} HTTP/${version}\r\n` + lines.map((l) => l + eol).join('') + '\r\n' + body;
     // Node closes a connection that is not persistent, so pipeline only after an HTTP/1.1 request.
     if (version === '1.1' && random() < 0.5) text += 'GET /second HTTP/1.1\r\nHost: a\r\n\r\n';

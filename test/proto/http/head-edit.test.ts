@@ -1,5 +1,5 @@
-import t from 'tap';
 import { createHash } from 'node:crypto';
+import t from 'tap';
 import { serializeHead, serializeRequestHead } from '../../../src/proto/http/head-edit.js';
 import { parseRequestHead } from '../../../src/proto/http/request-head.js';
 import { parseResponseHead } from '../../../src/proto/http/response-head.js';
@@ -26,32 +26,36 @@ t.test('no edits: exactly the original bytes', async (t) => {
 });
 
 t.test('set, append and remove keep everything else in order and case', async (t) => {
-  const head = parseRequestHead(b(
-    'POST /api/chat HTTP/1.1\r\n' +
-    'Host: alpha.proxima.example\r\n' +
-    'X-Forwarded-For: 1.1.1.1\r\n' +
-    'Accept: */*\r\n' +
-    'x-forwarded-for: 2.2.2.2\r\n' +
-    'X-Forwarded-Proto: gopher\r\n' +
-    'Content-Length: 2\r\n' +
-    'Cookie: a=b\r\n' +
-    '\r\n',
-  ));
+  const head = parseRequestHead(
+    b(
+      'POST /api/chat HTTP/1.1\r\n' +
+        'Host: alpha.proxima.example\r\n' +
+        'X-Forwarded-For: 1.1.1.1\r\n' +
+        'Accept: */*\r\n' +
+        'x-forwarded-for: 2.2.2.2\r\n' +
+        'X-Forwarded-Proto: gopher\r\n' +
+        'Content-Length: 2\r\n' +
+        'Cookie: a=b\r\n' +
+        '\r\n',
+    ),
+  );
   const out = serializeRequestHead(head, {
     remove: ['cookie', 'X-Absent'],
     set: { host: 'localhost:11434', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'alpha.proxima.example' },
-    append: { 'X-Forwarded-For': '3.3.3.3', 'Via': '1.1 proxima' },
+    append: { 'X-Forwarded-For': '3.3.3.3', Via: '1.1 proxima' },
   });
-  t.equal(out.toString('latin1'),
+  t.equal(
+    out.toString('latin1'),
     'POST /api/chat HTTP/1.1\r\n' +
-    'Host: localhost:11434\r\n' +
-    'X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3\r\n' +
-    'Accept: */*\r\n' +
-    'X-Forwarded-Proto: https\r\n' +
-    'Content-Length: 2\r\n' +
-    'X-Forwarded-Host: alpha.proxima.example\r\n' +
-    'Via: 1.1 proxima\r\n' +
-    '\r\n');
+      'Host: localhost:11434\r\n' +
+      'X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3\r\n' +
+      'Accept: */*\r\n' +
+      'X-Forwarded-Proto: https\r\n' +
+      'Content-Length: 2\r\n' +
+      'X-Forwarded-Host: alpha.proxima.example\r\n' +
+      'Via: 1.1 proxima\r\n' +
+      '\r\n',
+  );
   const reparsed = parseRequestHead(out);
   t.equal(reparsed.hostname, 'localhost');
   t.same(reparsed.framing, { kind: 'length', length: 2 });
@@ -59,17 +63,28 @@ t.test('set, append and remove keep everything else in order and case', async (t
 
 t.test('edits of the same name: remove, then set, then append', async (t) => {
   const head = parseRequestHead(b('GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n'));
-  t.equal(serializeRequestHead(head, { remove: ['x'], append: { X: '2' } }).toString('latin1'), 'GET / HTTP/1.1\r\nHost: a\r\nX: 2\r\n\r\n');
-  t.equal(serializeRequestHead(head, { set: { x: '5' }, append: { X: '6' } }).toString('latin1'), 'GET / HTTP/1.1\r\nHost: a\r\nX: 5, 6\r\n\r\n');
+  t.equal(
+    serializeRequestHead(head, { remove: ['x'], append: { X: '2' } }).toString('latin1'),
+    'GET / HTTP/1.1\r\nHost: a\r\nX: 2\r\n\r\n',
+  );
+  t.equal(
+    serializeRequestHead(head, { set: { x: '5' }, append: { X: '6' } }).toString('latin1'),
+    'GET / HTTP/1.1\r\nHost: a\r\nX: 5, 6\r\n\r\n',
+  );
   t.equal(serializeRequestHead(head, { remove: ['X'] }).toString('latin1'), 'GET / HTTP/1.1\r\nHost: a\r\n\r\n');
   const empty = parseRequestHead(b('GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:\r\n\r\n'));
-  t.equal(serializeRequestHead(empty, { append: { 'X-Forwarded-For': '1.2.3.4' } }).toString('latin1'), 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n');
+  t.equal(
+    serializeRequestHead(empty, { append: { 'X-Forwarded-For': '1.2.3.4' } }).toString('latin1'),
+    'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n',
+  );
 });
 
 t.test('the target: absolute-form rewritten to origin-form', async (t) => {
   const head = parseRequestHead(b('GET http://alpha.example/v1/models?x=1 HTTP/1.1\r\nHost: alpha.example\r\n\r\n'));
-  t.equal(serializeRequestHead(head, { target: head.originTarget, set: { Host: 'localhost:11434' } }).toString('latin1'),
-    'GET /v1/models?x=1 HTTP/1.1\r\nHost: localhost:11434\r\n\r\n');
+  t.equal(
+    serializeRequestHead(head, { target: head.originTarget, set: { Host: 'localhost:11434' } }).toString('latin1'),
+    'GET /v1/models?x=1 HTTP/1.1\r\nHost: localhost:11434\r\n\r\n',
+  );
   t.throws(() => serializeRequestHead(head, { target: '/a b' }), { code: 'PRX_ERR_HTTP_BAD_REQUEST' });
   t.throws(() => serializeRequestHead(head, { target: '' }), { code: 'PRX_ERR_HTTP_BAD_REQUEST' });
 });
@@ -94,7 +109,10 @@ t.test('node:http reads an edited head and its body as intended', async (t) => {
   for (let i = 0; i < body.length; i++) body[i] = (i * 7919) & 0xff;
   const chunked = Buffer.concat([b(body.length.toString(16) + '\r\n'), body, b('\r\n0\r\n\r\n')]);
   const cases: [string, Buffer][] = [
-    [`PUT /upload?x=1 HTTP/1.1\r\nHost: alpha.example\r\nX-Forwarded-For: 9.9.9.9\r\nContent-Length: ${body.length}\r\nX-Case: KeepMe\r\n\r\n`, body],
+    [
+      `PUT /upload?x=1 HTTP/1.1\r\nHost: alpha.example\r\nX-Forwarded-For: 9.9.9.9\r\nContent-Length: ${body.length}\r\nX-Case: KeepMe\r\n\r\n`,
+      body,
+    ],
     ['POST http://alpha.example/api/chat HTTP/1.1\r\nHost: alpha.example\r\nTransfer-Encoding: chunked\r\n\r\n', chunked],
   ];
   for (const [text, payload] of cases) {

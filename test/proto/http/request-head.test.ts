@@ -1,7 +1,7 @@
 import t from 'tap';
-import { parseRequestHead, RequestHeadParser } from '../../../src/proto/http/request-head.js';
-import { DEFAULT_MAX_HEAD_BYTES } from '../../../src/proto/http/head-reader.js';
 import { HttpError } from '../../../src/proto/http/error.js';
+import { DEFAULT_MAX_HEAD_BYTES } from '../../../src/proto/http/head-reader.js';
+import { parseRequestHead, RequestHeadParser } from '../../../src/proto/http/request-head.js';
 import { chunkings } from '../../fixtures/wire/chunkings.js';
 import { readRequests, summary } from '../../fixtures/wire/http-messages.js';
 
@@ -67,11 +67,19 @@ t.test('connection persistence, Expect and Upgrade', async (t) => {
   const ws = parseRequestHead(b('GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n'));
   t.equal(ws.upgrade, true);
   t.same(ws.connection, ['keep-alive', 'upgrade']);
-  t.equal(parseRequestHead(b('GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n')).upgrade, false, 'Upgrade without Connection: upgrade');
+  t.equal(
+    parseRequestHead(b('GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n')).upgrade,
+    false,
+    'Upgrade without Connection: upgrade',
+  );
   t.equal(parseRequestHead(b('GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n')).upgrade, false, 'no Upgrade field');
   t.equal(parseRequestHead(b('GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n')).upgrade, false, 'ignored in HTTP/1.0');
   t.equal(parseRequestHead(b('PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n')).expectContinue, true);
-  t.equal(parseRequestHead(b('PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n')).expectContinue, false, 'ignored in HTTP/1.0');
+  t.equal(
+    parseRequestHead(b('PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n')).expectContinue,
+    false,
+    'ignored in HTTP/1.0',
+  );
   t.equal(parseRequestHead(b('PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\n')).expectContinue, false);
 });
 
@@ -101,19 +109,23 @@ t.test('leading empty lines are skipped (RFC 9112 2.2), in any chunking', async 
 
 t.test('every chunking of pipelined requests reads the same heads and bodies', async (t) => {
   const input = b(
-    TYPICAL + '{"a":"b"}\r\n' +
-    'GET /a HTTP/1.1\r\nHost: a\r\n\r\n' +
-    'PUT /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n' +
-    'GET /c HTTP/1.0\r\n\r\n',
+    TYPICAL +
+      '{"a":"b"}\r\n' +
+      'GET /a HTTP/1.1\r\nHost: a\r\n\r\n' +
+      'PUT /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n' +
+      'GET /c HTTP/1.0\r\n\r\n',
   );
   const whole = readRequests([input]);
   t.equal(whole.errorCode, undefined);
-  t.same(whole.messages.map((m) => [m.head.method, m.head.target, m.body.toString('latin1')]), [
-    ['POST', '/v1/chat/completions?stream=1', '{"a":"b"}\r\n'],
-    ['GET', '/a', ''],
-    ['PUT', '/b', '3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n'],
-    ['GET', '/c', ''],
-  ]);
+  t.same(
+    whole.messages.map((m) => [m.head.method, m.head.target, m.body.toString('latin1')]),
+    [
+      ['POST', '/v1/chat/completions?stream=1', '{"a":"b"}\r\n'],
+      ['GET', '/a', ''],
+      ['PUT', '/b', '3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n'],
+      ['GET', '/c', ''],
+    ],
+  );
   const expected = summary(whole);
   let n = 0;
   for (const { name, chunks } of chunkings(input, { randomRuns: 50 })) {
@@ -222,7 +234,12 @@ t.test('malformed heads are refused with 400 PRX_ERR_HTTP_BAD_REQUEST', async (t
 
 t.test('field values: OWS trimmed, HTAB and obs-text kept', async (t) => {
   const head = parseRequestHead(b('GET / HTTP/1.1\r\nHost:a\r\nX: \t a\tb \t\r\nY:\r\nZ: caf\xe9\r\n\r\n'));
-  t.same(head.headers, [['Host', 'a'], ['X', 'a\tb'], ['Y', ''], ['Z', 'caf\xe9']]);
+  t.same(head.headers, [
+    ['Host', 'a'],
+    ['X', 'a\tb'],
+    ['Y', ''],
+    ['Z', 'caf\xe9'],
+  ]);
 });
 
 t.test('methods: the ones llhttp knows, and no other', async (t) => {

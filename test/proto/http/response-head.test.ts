@@ -24,12 +24,28 @@ t.test('status lines, with or without a reason phrase', async (t) => {
 
 t.test('malformed response heads: PRX_ERR_HTTP_BAD_RESPONSE, status 502', async (t) => {
   const bad = [
-    'HTTP/1.1 20 OK', 'HTTP/1.1 2000 OK', 'HTTP/1.1 099 Low', 'HTTP/2 200 OK', 'HTTP/2.0 200 OK', 'http/1.1 200 OK',
-    'HTTP/1.1  200 OK', 'HTTP/1.1 200 O\x01K', 'ICY 200 OK', 'HTTP/1.1 abc OK', 'HTTP/1.1',
-    'HTTP/1.1 200 OK\r\nX : 1', 'HTTP/1.1 200 OK\r\n X: 1', 'HTTP/1.1 200 OK\r\nX: a\rb', 'HTTP/1.1 200 OK\nX: 1',
+    'HTTP/1.1 20 OK',
+    'HTTP/1.1 2000 OK',
+    'HTTP/1.1 099 Low',
+    'HTTP/2 200 OK',
+    'HTTP/2.0 200 OK',
+    'http/1.1 200 OK',
+    'HTTP/1.1  200 OK',
+    'HTTP/1.1 200 O\x01K',
+    'ICY 200 OK',
+    'HTTP/1.1 abc OK',
+    'HTTP/1.1',
+    'HTTP/1.1 200 OK\r\nX : 1',
+    'HTTP/1.1 200 OK\r\n X: 1',
+    'HTTP/1.1 200 OK\r\nX: a\rb',
+    'HTTP/1.1 200 OK\nX: 1',
   ];
   for (const line of bad) {
-    t.throws(() => new ResponseHeadParser().push(b(`${line}\r\n\r\n`)), { code: 'PRX_ERR_HTTP_BAD_RESPONSE', status: 502 }, JSON.stringify(line));
+    t.throws(
+      () => new ResponseHeadParser().push(b(`${line}\r\n\r\n`)),
+      { code: 'PRX_ERR_HTTP_BAD_RESPONSE', status: 502 },
+      JSON.stringify(line),
+    );
   }
   const big = b('HTTP/1.1 200 OK\r\nX: ' + 'x'.repeat(100) + '\r\n\r\n');
   t.throws(() => new ResponseHeadParser({ maxHeadBytes: 64 }).push(big), { code: 'PRX_ERR_HTTP_HEAD_TOO_LARGE', status: 502 });
@@ -83,26 +99,38 @@ t.test('keep-alive per version and Connection', async (t) => {
 t.test('interim heads, bodies of every framing, pipelined: every chunking reads the same', async (t) => {
   const input = b(
     'HTTP/1.1 100 Continue\r\n\r\n' +
-    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello' +
-    'HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n' + // answers a HEAD
-    'HTTP/1.1 204 No Content\r\n\r\n' +
-    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nworld\r\n0\r\n\r\n' +
-    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' +
-    '\x81\x05hello',
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello' +
+      'HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n' + // answers a HEAD
+      'HTTP/1.1 204 No Content\r\n\r\n' +
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nworld\r\n0\r\n\r\n' +
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' +
+      '\x81\x05hello',
   );
   const methods = ['POST', 'HEAD', 'GET', 'GET', 'GET'];
   const whole = readResponses([input], methods);
   t.equal(whole.errorCode, undefined);
-  t.same(whole.messages.map((m) => [m.head.status, m.body.toString('latin1')]), [
-    [100, ''], [200, 'hello'], [200, ''], [204, ''], [200, '5\r\nworld\r\n0\r\n\r\n'], [101, ''],
-  ]);
+  t.same(
+    whole.messages.map((m) => [m.head.status, m.body.toString('latin1')]),
+    [
+      [100, ''],
+      [200, 'hello'],
+      [200, ''],
+      [204, ''],
+      [200, '5\r\nworld\r\n0\r\n\r\n'],
+      [101, ''],
+    ],
+  );
   t.equal(whole.tail.toString('latin1'), '\x81\x05hello', 'after 101 the bytes are raw');
   const expected = JSON.stringify(summary(whole));
   for (const { name, chunks } of chunkings(input, { randomRuns: 30 })) {
     if (JSON.stringify(summary(readResponses(chunks, methods))) !== expected) t.fail(name);
   }
   const closeDelimited = readResponses([b('HTTP/1.0 200 OK\r\n\r\nHTTP/1.1 200 OK\r\n\r\nmore')], ['GET']);
-  t.same(closeDelimited.messages.map((m) => [m.body.toString(), m.complete]), [['HTTP/1.1 200 OK\r\n\r\nmore', false]], 'close-delimited: all until EOF');
+  t.same(
+    closeDelimited.messages.map((m) => [m.body.toString(), m.complete]),
+    [['HTTP/1.1 200 OK\r\n\r\nmore', false]],
+    'close-delimited: all until EOF',
+  );
 });
 
 /** Identical repeated Content-Length: llhttp refuses it, RFC 9110 8.6, curl and browsers accept it. */
@@ -131,7 +159,11 @@ t.test('responses read as a node:http client reads them, or refused where it ref
     const node = await nodeClientReads(method, b(text));
     const label = `${method} ${JSON.stringify(text)}`;
     if (text === LENIENT) {
-      t.same(ours.messages.map((m) => m.body.toString()), ['hello'], `we read its unambiguous length (llhttp: ${node.error ?? 'accepted'})`);
+      t.same(
+        ours.messages.map((m) => m.body.toString()),
+        ['hello'],
+        `we read its unambiguous length (llhttp: ${node.error ?? 'accepted'})`,
+      );
       continue;
     }
     if (node.error !== undefined) {

@@ -1,14 +1,16 @@
 import t from 'tap';
-import { SseParser, sseEvent, sseComment, type SseItem } from '../../../src/proto/llm/sse.js';
 import { NdjsonSplitter } from '../../../src/proto/llm/ndjson.js';
+import { type SseItem, SseParser, sseComment, sseEvent } from '../../../src/proto/llm/sse.js';
 
 const wire = Buffer.from(
   ': keep-alive\n\n' +
-  'data: {"choices":[{"delta":{"content":"Grüße"}}]}\n\n' +
-  'event: error\r\ndata: {"error":{"message":"boom"}}\r\n\r\n' +
-  'data: line one\rdata: line two\r\r' +
-  'id: 7\nretry: 10\n\n' +
-  'data: [DONE]\n\n', 'utf8');
+    'data: {"choices":[{"delta":{"content":"Grüße"}}]}\n\n' +
+    'event: error\r\ndata: {"error":{"message":"boom"}}\r\n\r\n' +
+    'data: line one\rdata: line two\r\r' +
+    'id: 7\nretry: 10\n\n' +
+    'data: [DONE]\n\n',
+  'utf8',
+);
 const expected: SseItem[] = [
   { kind: 'comment', text: 'keep-alive' },
   { kind: 'event', data: '{"choices":[{"delta":{"content":"Grüße"}}]}', event: undefined },
@@ -32,7 +34,9 @@ t.test('SSE events under every split, with LF, CRLF and CR line endings and spli
 t.test('an event larger than the cap fails with a coded error instead of growing', async (t) => {
   const p = new SseParser(1024);
   t.throws(() => p.push(Buffer.from('data: ' + 'x'.repeat(2000))), { code: 'PRX_ERR_HTTP_BAD_RESPONSE' });
-  t.throws(() => new SseParser(1024).push(Buffer.from(('data: ' + 'x'.repeat(100) + '\n').repeat(20))), { code: 'PRX_ERR_HTTP_BAD_RESPONSE' });
+  t.throws(() => new SseParser(1024).push(Buffer.from(('data: ' + 'x'.repeat(100) + '\n').repeat(20))), {
+    code: 'PRX_ERR_HTTP_BAD_RESPONSE',
+  });
 });
 
 t.test('serialisers', async (t) => {

@@ -2,8 +2,9 @@
  * The API leg: requests for the API host reach node:http through an in-memory stream and are
  * served like a node's (same request reading, same response tracking), streaming included.
  */
-import t from 'tap';
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import t from 'tap';
 import { parseResponses, rawConnect, startTunnel } from '../../fixtures/stacks/tunnel.js';
 
 const get = (host: string, path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`;
@@ -46,10 +47,14 @@ for (const trustProxy of [false, true]) {
     }
     conn.socket.end();
     const responses = parseResponses((await conn.closed).bytes);
-    t.same(responses.map((r) => [r.status, r.header('content-type'), r.complete]), [
-      [200, 'text/event-stream', true],
-      [200, 'application/x-ndjson', true],
-    ], 'two complete answers on one keep-alive connection');
+    t.same(
+      responses.map((r) => [r.status, r.header('content-type'), r.complete]),
+      [
+        [200, 'text/event-stream', true],
+        [200, 'application/x-ndjson', true],
+      ],
+      'two complete answers on one keep-alive connection',
+    );
   });
 }
 
@@ -61,10 +66,10 @@ t.test('a client that leaves mid-answer cancels the API request', async (t) => {
   conn.socket.write(get(tunnel.domain, '/sse'));
   await conn.waitFor('{"sse":0}');
   conn.socket.resetAndDestroy(); // a FIN alone could be a half-close: the answer would still be wanted
-  t.equal(await done, false, 'the API\'s response closed before it finished');
+  t.equal(await done, false, "the API's response closed before it finished");
 });
 
-t.test('a client\'s end (FIN) cancels the API\'s work in flight, as node:http always did', async (t) => {
+t.test("a client's end (FIN) cancels the API's work in flight, as node:http always did", async (t) => {
   let arrived!: (res: ServerResponse) => void;
   const waiting = new Promise<ServerResponse>((resolve) => (arrived = resolve));
   const tunnel = await startTunnel(t, { api: (_req, res) => arrived(res) }); // answers nothing
@@ -72,19 +77,21 @@ t.test('a client\'s end (FIN) cancels the API\'s work in flight, as node:http al
   conn.socket.end(get(tunnel.domain, '/slow'));
   const res = await waiting;
   if (!res.closed) await new Promise((resolve) => res.once('close', resolve));
-  t.notOk(res.writableFinished, 'the API\'s response was closed unanswered');
+  t.notOk(res.writableFinished, "the API's response was closed unanswered");
   const { bytes, reset } = await conn.closed;
   t.same([bytes.length, reset], [0, false], 'the connection closed, nothing said');
 });
 
-t.test('the API sees the client\'s address; a body reaches it untouched; its Connection: close closes the connection', async (t) => {
+t.test("the API sees the client's address; a body reaches it untouched; its Connection: close closes the connection", async (t) => {
   const tunnel = await startTunnel(t, {
     api: (req, res) => {
       const parts: Buffer[] = [];
-      req.on('data', (c: Buffer) => parts.push(c)).on('end', () => {
-        if (req.url === '/bye') res.setHeader('Connection', 'close');
-        res.end(`${req.method} ${req.url} from ${req.socket.remoteAddress} body ${Buffer.concat(parts).toString()}`);
-      });
+      req
+        .on('data', (c: Buffer) => parts.push(c))
+        .on('end', () => {
+          if (req.url === '/bye') res.setHeader('Connection', 'close');
+          res.end(`${req.method} ${req.url} from ${req.socket.remoteAddress} body ${Buffer.concat(parts).toString()}`);
+        });
     },
   });
   const conn = await rawConnect(t, tunnel.port);
@@ -92,6 +99,10 @@ t.test('the API sees the client\'s address; a body reaches it untouched; its Con
   await conn.waitFor('body abc');
   conn.socket.write(get(tunnel.domain, '/bye') + get(tunnel.domain, '/never'));
   const { bytes, reset } = await conn.closed;
-  t.same(parseResponses(bytes).map((r) => r.text), ['POST /nodes from 127.0.0.1 body abc', 'GET /bye from 127.0.0.1 body '], 'nothing after the close');
+  t.same(
+    parseResponses(bytes).map((r) => r.text),
+    ['POST /nodes from 127.0.0.1 body abc', 'GET /bye from 127.0.0.1 body '],
+    'nothing after the close',
+  );
   t.notOk(reset);
 });

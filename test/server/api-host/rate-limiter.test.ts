@@ -13,7 +13,11 @@ t.test('a bucket per key refills at the rate and tells how long to wait', async 
   clock.nowMs = 30_000;
   t.same(limiter.take('a'), { allowed: true });
   clock.nowMs = 10 * 60_000;
-  t.same([limiter.take('a'), limiter.take('a'), limiter.take('a').allowed], [{ allowed: true }, { allowed: true }, false], 'the burst is capped');
+  t.same(
+    [limiter.take('a'), limiter.take('a'), limiter.take('a').allowed],
+    [{ allowed: true }, { allowed: true }, false],
+    'the burst is capped',
+  );
 });
 
 t.test('the number of remembered keys is bounded', async (t) => {

@@ -1,10 +1,10 @@
-import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t, { type Test } from 'tap';
 import { ControlConnection } from '../../../src/client/control-connection.js';
 import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
-import { tempDir } from '../../fixtures/stacks/control-plane.js';
 import { runNode } from '../../fixtures/processes/run-bin.js';
+import { tempDir } from '../../fixtures/stacks/control-plane.js';
 import { literal, within } from '../../fixtures/store-helpers.js';
 
 const BIN = 'bin/proxima-server.js';
@@ -32,12 +32,18 @@ t.test('nodes add, list, rotate and revoke, with exit codes scripts can rely on'
   const table = await nodes(file, 'list');
   t.match(table.stdout, /^NAME +KEY ID +CREATED +LAST SEEN +SERVICES\nalpha .* never +-\nbeta /);
   const listed = JSON.parse((await nodes(file, 'list', '--json')).stdout) as { nodes: { name: string }[] };
-  t.same(listed.nodes.map((n) => n.name), ['alpha', 'beta']);
+  t.same(
+    listed.nodes.map((n) => n.name),
+    ['alpha', 'beta'],
+  );
 
   const rotated = JSON.parse((await nodes(file, 'rotate', 'alpha', '--json')).stdout) as { token: string };
   t.not(rotated.token, token, 'a new token');
   t.same(await nodes(file, 'revoke', 'beta'), { code: 0, stdout: 'node beta revoked: its token no longer works\n', stderr: '' });
-  t.same(JSON.parse((await nodes(file, 'list', '--json')).stdout).nodes.map((n: { name: string }) => n.name), ['alpha']);
+  t.same(
+    JSON.parse((await nodes(file, 'list', '--json')).stdout).nodes.map((n: { name: string }) => n.name),
+    ['alpha'],
+  );
 
   const failures: [string[], number][] = [
     [['add', 'Bad_Name'], 2],
@@ -62,14 +68,25 @@ t.test('the server runs from the command line; nodes commands reach it; SIGTERM 
   const { file, dir } = serverYaml(t);
   const server = startBin(t, 'proxima-server', ['-c', file], dir);
   const listening = await logLine(server, 'listening');
-  t.match(listening, { control: { host: '127.0.0.1', port: Number }, http: { host: '127.0.0.1', port: Number }, domain: 'localhost', dataDir: path.join(dir, 'data') });
+  t.match(listening, {
+    control: { host: '127.0.0.1', port: Number },
+    http: { host: '127.0.0.1', port: Number },
+    domain: 'localhost',
+    dataDir: path.join(dir, 'data'),
+  });
   const port = listening.control.port as number;
 
   const { token } = JSON.parse((await nodes(file, 'add', 'alpha', '--json')).stdout) as { token: string };
-  const connect = () => ControlConnection.open({
-    server: { host: '127.0.0.1', port }, tls: false, name: 'alpha', token, timeoutMs: 5_000,
-    services: [{ name: 'web', kind: 'http' }], onStream: (s) => s.destroy(),
-  });
+  const connect = () =>
+    ControlConnection.open({
+      server: { host: '127.0.0.1', port },
+      tls: false,
+      name: 'alpha',
+      token,
+      timeoutMs: 5_000,
+      services: [{ name: 'web', kind: 'http' }],
+      onStream: (s) => s.destroy(),
+    });
   const first = await connect(); // the running server sees a node added by another process
   t.teardown(() => first.destroy());
   t.match(first.welcome, { name: 'alpha', publicUrl: /^http:\/\/alpha\.localhost:/ });
@@ -78,8 +95,13 @@ t.test('the server runs from the command line; nodes commands reach it; SIGTERM 
 
   const again = JSON.parse((await nodes(file, 'add', 'alpha', '--json')).stdout) as { token: string };
   const second = await ControlConnection.open({
-    server: { host: '127.0.0.1', port }, tls: false, name: 'alpha', token: again.token, timeoutMs: 5_000,
-    services: [], onStream: (s) => s.destroy(),
+    server: { host: '127.0.0.1', port },
+    tls: false,
+    name: 'alpha',
+    token: again.token,
+    timeoutMs: 5_000,
+    services: [],
+    onStream: (s) => s.destroy(),
   });
   t.teardown(() => second.destroy());
   await logLine(server, 'node online', (line) => line.node === 'alpha' && line.services.length === 0); // the second session

@@ -1,10 +1,10 @@
-import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
-import { tempDir } from '../../fixtures/stacks/control-plane.js';
+import t, { type Test } from 'tap';
 import { at, DAY_MS, probe, request, T0 } from '../../fixtures/ledger-records.js';
+import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
 import { runNode } from '../../fixtures/processes/run-bin.js';
+import { tempDir } from '../../fixtures/stacks/control-plane.js';
 import { literal } from '../../fixtures/store-helpers.js';
 
 const BIN = 'bin/proxima-server.js';
@@ -16,8 +16,11 @@ function setup(t: Test, extra = '', tail = ''): { dir: string; file: string; led
   fs.writeFileSync(file, `dataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\n${extra}`);
   fs.mkdirSync(path.join(dir, 'data'));
   const records = [
-    request({ node: 'alpha' }), request({ node: 'alpha', time: at(13 * 3_600_000) }), request({ node: 'beta', time: at(30 * 60_000) }),
-    probe({ node: 'beta' }), request({ node: 'beta', time: at(DAY_MS + 60_000) }),
+    request({ node: 'alpha' }),
+    request({ node: 'alpha', time: at(13 * 3_600_000) }),
+    request({ node: 'beta', time: at(30 * 60_000) }),
+    probe({ node: 'beta' }),
+    request({ node: 'beta', time: at(DAY_MS + 60_000) }),
   ];
   const ledger = path.join(dir, 'data', 'ledger.ndjson');
   fs.writeFileSync(ledger, records.map((r) => JSON.stringify(r) + '\n').join('') + tail);
@@ -39,7 +42,14 @@ t.test('rewards --json: one object per node for an epoch, or for a span', async 
   ]);
   t.equal(rows.length, 2, 'the next day is not in epoch 20089');
   const span = await rewards(file, '--from', '2025-01-01T00:00:00Z', '--to', String(T0 + 12 * 3_600_000), '--json');
-  t.match(JSON.parse(span.stdout), [{ node: 'alpha', requests: 1 }, { node: 'beta', requests: 1 }], 'a span of half a day');
+  t.match(
+    JSON.parse(span.stdout),
+    [
+      { node: 'alpha', requests: 1 },
+      { node: 'beta', requests: 1 },
+    ],
+    'a span of half a day',
+  );
 });
 
 t.test('rewards prints a table under a heading naming the window', async (t) => {
@@ -48,7 +58,10 @@ t.test('rewards prints a table under a heading naming the window', async (t) => 
   t.equal(r.code, 0);
   const lines = r.stdout.split('\n');
   t.equal(lines[0], 'epoch 20089: 2025-01-01T00:00:00.000Z to 2025-01-02T00:00:00.000Z (closed)');
-  t.match(lines[1], /^NODE +REQUESTS +PROMPT TOKENS +COMPLETION TOKENS +AVAILABILITY +CHECKS PASSED +CHECKS FAILED +PENDING +VALIDATED +FORFEITED +SHARE$/);
+  t.match(
+    lines[1],
+    /^NODE +REQUESTS +PROMPT TOKENS +COMPLETION TOKENS +AVAILABILITY +CHECKS PASSED +CHECKS FAILED +PENDING +VALIDATED +FORFEITED +SHARE$/,
+  );
   t.match(lines[2], /^alpha +2 +60 +200 +- +2 +0 +0\.000 +0\.678 +0\.000 +66\.3%$/);
   t.match(lines[3], /^beta +1 +30 +100 +100\.0% +1 +0 +0\.000 +0\.345 +0\.000 +33\.7%$/);
   const now = await rewards(file);
@@ -58,7 +71,10 @@ t.test('rewards prints a table under a heading naming the window', async (t) => 
 t.test('the rules come from the config: 12-hour epochs split the day', async (t) => {
   const { file } = setup(t, 'rewards: { epochLengthMs: 12h }\n');
   const r = await rewards(file, '--epoch', String(20089 * 2), '--json');
-  t.match(JSON.parse(r.stdout), [{ node: 'alpha', requests: 1 }, { node: 'beta', requests: 1 }]);
+  t.match(JSON.parse(r.stdout), [
+    { node: 'alpha', requests: 1 },
+    { node: 'beta', requests: 1 },
+  ]);
 });
 
 t.test('a torn line is a warning naming the file and byte offset, never a failure', async (t) => {
@@ -67,12 +83,22 @@ t.test('a torn line is a warning naming the file and byte offset, never a failur
   const r = await rewards(file, '--epoch', '20089', '--json');
   t.equal(r.code, 0);
   t.equal(JSON.parse(r.stdout).length, 2);
-  t.match(r.stderr, new RegExp(`^proxima-server: warning: ${literal(ledger).source} byte ${offset}: skipped a line \\(incomplete last line`));
+  t.match(
+    r.stderr,
+    new RegExp(`^proxima-server: warning: ${literal(ledger).source} byte ${offset}: skipped a line \\(incomplete last line`),
+  );
 });
 
 t.test('bad usage exits 2 with nothing on stdout', async (t) => {
   const { file } = setup(t);
-  for (const args of [['--epoch', 'x'], ['--epoch', '1', '--from', '0'], ['--to', '5'], ['--from', 'yesterday'], ['--from', '10', '--to', '5'], ['--week']]) {
+  for (const args of [
+    ['--epoch', 'x'],
+    ['--epoch', '1', '--from', '0'],
+    ['--to', '5'],
+    ['--from', 'yesterday'],
+    ['--from', '10', '--to', '5'],
+    ['--week'],
+  ]) {
     const r = await rewards(file, ...args);
     t.equal(r.code, 2, args.join(' '));
     t.equal(r.stdout, '');
@@ -86,7 +112,10 @@ t.test('rewards reads the ledger while the server runs', async (t) => {
   await logLine(server, 'listening');
   const r = await rewards(file, '--epoch', '20089', '--json');
   t.equal(r.code, 0, r.stderr);
-  t.match(JSON.parse(r.stdout), [{ node: 'alpha', requests: 2 }, { node: 'beta', requests: 1 }]);
+  t.match(JSON.parse(r.stdout), [
+    { node: 'alpha', requests: 2 },
+    { node: 'beta', requests: 1 },
+  ]);
   server.child.kill('SIGTERM');
   t.same(await server.exited, { code: 0, signal: null });
 });

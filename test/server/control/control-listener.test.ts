@@ -1,13 +1,13 @@
-import t, { type Test } from 'tap';
 import { once } from 'node:events';
-import { FrameType, Flag, encodeHeader, type MuxStream, type Session } from '../../../src/mux/index.js';
+import t, { type Test } from 'tap';
+import { encodeHeader, Flag, FrameType, type MuxStream, type Session } from '../../../src/mux/index.js';
 import { ControlListener, type ControlListenerOptions } from '../../../src/server/control/control-listener.js';
 import { openRegistry } from '../../../src/server/registry/open-registry.js';
 import type { Registry } from '../../../src/server/registry/registry.js';
-import { collect } from '../../fixtures/wire/mux-pair.js';
 import { tempDir } from '../../fixtures/stacks/control-plane.js';
-import { frame, loginFor, preambleBytes, rawConnect, type RawPeer } from '../../fixtures/wire/raw-control.js';
 import { within } from '../../fixtures/store-helpers.js';
+import { collect } from '../../fixtures/wire/mux-pair.js';
+import { frame, loginFor, preambleBytes, type RawPeer, rawConnect } from '../../fixtures/wire/raw-control.js';
 
 interface Harness {
   listener: ControlListener;
@@ -102,7 +102,10 @@ t.test('a peer that does not speak Proxima is closed without an answer', async (
 
 t.test('another protocol version gets our preamble and an error saying what to upgrade', async (t) => {
   const h = await listen(t);
-  for (const [version, upgrade] of [[2, /upgrade proxima-server/], [0, /upgrade proxima-client/]] as const) {
+  for (const [version, upgrade] of [
+    [2, /upgrade proxima-server/],
+    [0, /upgrade proxima-client/],
+  ] as const) {
     const peer = await rawConnect(t, h.port);
     peer.socket.write(preambleBytes(version));
     t.equal(await peer.preamble(), 1);

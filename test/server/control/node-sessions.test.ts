@@ -1,14 +1,23 @@
-import t from 'tap';
 import { once } from 'node:events';
+import t from 'tap';
 import type { MuxStream, Session } from '../../../src/mux/index.js';
-import type { RemotePeer } from '../../../src/server/node-directory.js';
 import type { NodeSession, OpenStream } from '../../../src/server/control/node-session.js';
+import type { RemotePeer } from '../../../src/server/node-directory.js';
 import { openRegistry } from '../../../src/server/registry/open-registry.js';
 import { blackholeRelay } from '../../fixtures/fakes/blackhole-relay.js';
 import { runFixture, stopFixture } from '../../fixtures/processes/child-lines.js';
-import { closedWithin, connectNode, nextEvent, online, register, startServer, tempDir, testServerConfig } from '../../fixtures/stacks/control-plane.js';
-import { collect } from '../../fixtures/wire/mux-pair.js';
+import {
+  closedWithin,
+  connectNode,
+  nextEvent,
+  online,
+  register,
+  startServer,
+  tempDir,
+  testServerConfig,
+} from '../../fixtures/stacks/control-plane.js';
 import { within } from '../../fixtures/store-helpers.js';
+import { collect } from '../../fixtures/wire/mux-pair.js';
 
 /** An opener standing in for the data plane: a bare mux stream, "opened" at once. */
 function recordingOpener(calls: [Session, string, RemotePeer][]): OpenStream {
@@ -36,7 +45,10 @@ t.test('a node that logged in and advertised is live; its streams go through the
   t.equal(server.nodes.live('alpha'), undefined, 'offline before it connects');
   t.ok(server.nodes.isRegistered('beta'));
   t.notOk(server.nodes.isRegistered('gamma'));
-  const services = [{ name: 'web', kind: 'http' as const, hostHeader: 'localhost:3000' }, { name: 'llm', kind: 'ollama' as const, maxConcurrent: 2 }];
+  const services = [
+    { name: 'web', kind: 'http' as const, hostHeader: 'localhost:3000' },
+    { name: 'llm', kind: 'ollama' as const, maxConcurrent: 2 },
+  ];
   const streams: MuxStream[] = [];
   await connectNode(t, server, 'alpha', { token, services, onStream: echoing(streams) });
   const node = await online(server, 'alpha');
@@ -62,10 +74,14 @@ t.test('a node that sends drain takes no new streams, finishes its streams, and 
   const echoed = collect(stream);
   await once(stream, 'data'); // the node has the stream: the drain comes after it
   const closing = connection.close();
-  await within(new Promise<void>((resolve) => {
-    const check = (): void => void (node.online ? setImmediate(check) : resolve());
-    check();
-  }), 5_000, 'the drain noticed');
+  await within(
+    new Promise<void>((resolve) => {
+      const check = (): void => void (node.online ? setImmediate(check) : resolve());
+      check();
+    }),
+    5_000,
+    'the drain noticed',
+  );
   t.equal(server.nodes.live('alpha'), undefined, 'draining: no new streams');
   t.equal(server.nodes.size, 1, 'its session is still open');
   stream.end('done');
@@ -105,7 +121,10 @@ t.test('a second login replaces the first at once; the old session closes cleanl
 t.test('a half-open old session neither blocks the new login nor leaks (frp #5391)', async (t) => {
   const dataDir = tempDir(t);
   // A long close timeout: the new login must not wait for it; a short heartbeat ends the dead one.
-  const config = testServerConfig(dataDir, { control: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 300 }, http: { drainTimeoutMs: 60_000 } });
+  const config = testServerConfig(dataDir, {
+    control: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 300 },
+    http: { drainTimeoutMs: 60_000 },
+  });
   const server = await startServer(t, { dataDir, config });
   const token = await register(server, 'alpha');
   const relay = await blackholeRelay(t, server.controlAddress().port);
@@ -127,7 +146,10 @@ t.test('a half-open old session neither blocks the new login nor leaks (frp #539
 t.test('revoking or rotating from another process closes the live session within a second', async (t) => {
   const dataDir = tempDir(t);
   const server = await startServer(t, { dataDir });
-  for (const [command, name] of [['revoke', 'alpha'], ['rotate', 'beta']] as const) {
+  for (const [command, name] of [
+    ['revoke', 'alpha'],
+    ['rotate', 'beta'],
+  ] as const) {
     const token = await register(server, name);
     const connection = await connectNode(t, server, name, { token });
     await online(server, name);

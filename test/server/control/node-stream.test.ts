@@ -1,9 +1,9 @@
 import t from 'tap';
-import { encodeMessage, MessageDecoder } from '../../../src/proto/control/codec.js';
 import type { MuxStream } from '../../../src/mux/index.js';
+import { encodeMessage, MessageDecoder } from '../../../src/proto/control/codec.js';
 import { openNodeStream } from '../../../src/server/control/node-stream.js';
+import { settle, trackTimers } from '../../fixtures/timers.js';
 import { closed, collect, nextStream, sessionPair } from '../../fixtures/wire/mux-pair.js';
-import { trackTimers, settle } from '../../fixtures/timers.js';
 
 const remote = { address: '203.0.113.7', port: 51234, tls: true };
 
@@ -43,7 +43,7 @@ t.test('open goes first, the request right behind it; the reply is stripped from
   t.equal((await collect(stream)).toString(), 'HTTP/1.1 200 OK\r\n\r\n');
 });
 
-t.test('a refusal rejects with the node\'s code and the stream is gone', async (t) => {
+t.test("a refusal rejects with the node's code and the stream is gone", async (t) => {
   const { client, server } = await sessionPair(t);
   for (const code of ['PRX_ERR_TARGET_UNREACHABLE', 'PRX_ERR_SERVICE_UNKNOWN']) {
     const accepted = nextStream(client);

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { readLedger, type SkippedLine } from '../../../src/server/ledger/ledger-reader.js';
 import { LedgerWriter } from '../../../src/server/ledger/ledger-writer.js';
-import { runFixture, stopFixture } from '../../fixtures/processes/child-lines.js';
 import { request } from '../../fixtures/ledger-records.js';
+import { runFixture, stopFixture } from '../../fixtures/processes/child-lines.js';
 
 const ACKS_BEFORE_KILL = 400;
 
@@ -27,7 +27,11 @@ t.test('SIGKILL in the middle of appending loses no acknowledged record; the led
   const skipped: SkippedLine[] = [];
   const found = await ids(dataDir, skipped);
   const present = new Set(found);
-  t.same(acked.filter((id) => !present.has(id)), [], 'every acknowledged record is in the file');
+  t.same(
+    acked.filter((id) => !present.has(id)),
+    [],
+    'every acknowledged record is in the file',
+  );
   t.equal(present.size, found.length, 'no record twice');
   t.ok(skipped.length <= 1, 'at most the last line is torn');
   t.comment(`${acked.length} acked, ${found.length} in the file, ${skipped.length} torn`);

@@ -9,7 +9,10 @@ t.test('a record of each type checks, and keeps fields it does not know', async 
   t.equal(recordTimeMs(request({ time: '2025-01-01T00:01:00.000Z' })), T0 + 60_000);
   t.equal(recordProblem(request({ parameterSize: undefined, contentBytes: undefined })), undefined, 'optional fields may be absent');
   t.equal(recordProblem(request({ canary: { reference: null, digest: 'sha256:x', passed: null } })), undefined);
-  t.equal(recordProblem(request({ ttftMs: null, promptTokensReported: null, completionTokensReported: null, evalDurationNs: null })), undefined);
+  t.equal(
+    recordProblem(request({ ttftMs: null, promptTokensReported: null, completionTokensReported: null, evalDurationNs: null })),
+    undefined,
+  );
 });
 
 t.test('each malformed field is named', async (t) => {

@@ -1,6 +1,6 @@
-import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t, { type Test } from 'tap';
 import { createLogger } from '../../../src/log.js';
 import { readLedger, type SkippedLine } from '../../../src/server/ledger/ledger-reader.js';
 import type { LedgerRecord } from '../../../src/server/ledger/ledger-record.js';
@@ -51,7 +51,11 @@ t.test('group commit: records wait for a full batch, then all resolve together',
   await writer.append(request({ id: 'r5' }));
   await Promise.all(first);
   t.same(settled.sort(), ['r1', 'r2', 'r3', 'r4']);
-  t.same((await readAll(dataDir)).map((r) => (r as { id: string }).id), ['r1', 'r2', 'r3', 'r4', 'r5'], 'in order, one batch');
+  t.same(
+    (await readAll(dataDir)).map((r) => (r as { id: string }).id),
+    ['r1', 'r2', 'r3', 'r4', 'r5'],
+    'in order, one batch',
+  );
 });
 
 t.test('a lone record is written when the flush interval ends', async (t) => {
@@ -109,7 +113,10 @@ t.test('a torn last line is reported with its offset on open, skipped on read, a
   await writer.append(after);
   t.same(lines(file).slice(2), [torn, JSON.stringify(after), ''], 'the torn bytes stay; the record follows on its own line');
   const skipped: SkippedLine[] = [];
-  t.same((await readAll(dataDir, skipped)).map((r) => (r as { id: string }).id), ['w1', 'w2', 'after']);
+  t.same(
+    (await readAll(dataDir, skipped)).map((r) => (r as { id: string }).id),
+    ['w1', 'w2', 'after'],
+  );
   t.match(skipped, [{ file, offset, reason: 'not JSON' }]);
 
   const quiet = captureLog();
@@ -147,7 +154,11 @@ t.test('past maxFileBytes the live file becomes a segment named for the clock; r
   t.ok(segments.length >= 3, `rotated into ${segments.join(', ')}`);
   t.ok(files.includes('ledger.ndjson'));
   for (const s of segments) t.ok(fs.statSync(path.join(dataDir, s)).size >= 1_000, `${s} is full`);
-  t.same((await readAll(dataDir)).map((r) => (r as { id: string }).id), written, 'every record, in order');
+  t.same(
+    (await readAll(dataDir)).map((r) => (r as { id: string }).id),
+    written,
+    'every record, in order',
+  );
 
   const firstUntil = Number(segments.map((s) => s.split('.')[1]).sort((a, b) => Number(a) - Number(b))[0]);
   const recent: string[] = [];
@@ -162,11 +173,15 @@ t.test('past maxFileBytes the live file becomes a segment named for the clock; r
   t.same(opened, [], 'a segment closed before fromMs is skipped whole');
 });
 
-t.test('a write that fails rejects its batch with PRX_ERR_STORE_IO and the cause', { skip: !fs.existsSync('/dev/full') && 'no /dev/full' }, async (t) => {
-  const dataDir = t.testdir();
-  fs.symlinkSync('/dev/full', path.join(dataDir, 'ledger.ndjson'));
-  const writer = await openWriter(t, { dataDir, flushIntervalMs: 1, logger: captureLog().logger });
-  const both = [writer.append(request({ id: 'a' })), writer.append(request({ id: 'b' }))];
-  for (const append of both) await t.rejects(append, { code: 'PRX_ERR_STORE_IO', cause: { code: 'ENOSPC' } });
-  await t.rejects(writer.append(request()), { code: 'PRX_ERR_STORE_IO' }, 'and the next one, while the disk stays full');
-});
+t.test(
+  'a write that fails rejects its batch with PRX_ERR_STORE_IO and the cause',
+  { skip: !fs.existsSync('/dev/full') && 'no /dev/full' },
+  async (t) => {
+    const dataDir = t.testdir();
+    fs.symlinkSync('/dev/full', path.join(dataDir, 'ledger.ndjson'));
+    const writer = await openWriter(t, { dataDir, flushIntervalMs: 1, logger: captureLog().logger });
+    const both = [writer.append(request({ id: 'a' })), writer.append(request({ id: 'b' }))];
+    for (const append of both) await t.rejects(append, { code: 'PRX_ERR_STORE_IO', cause: { code: 'ENOSPC' } });
+    await t.rejects(writer.append(request()), { code: 'PRX_ERR_STORE_IO' }, 'and the next one, while the disk stays full');
+  },
+);

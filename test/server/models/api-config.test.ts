@@ -1,9 +1,9 @@
-import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
 import type { ConfigError } from '../../../src/errors.js';
-import { sha256Hex } from '../../../src/server/models/api-config.js';
 import { loadServerConfig, parseServerConfig } from '../../../src/server/config.js';
+import { sha256Hex } from '../../../src/server/models/api-config.js';
 import { repoPath } from '../../fixtures/paths.js';
 
 t.test('keys in clear are kept as their SHA-256 only; keysFile entries join; routing durations convert', async (t) => {
@@ -20,23 +20,52 @@ t.test('keys in clear are kept as their SHA-256 only; keysFile entries join; rou
     keepAliveIntervalMs: 500,
   });
   t.notMatch(JSON.stringify(c), /alice-0123456789abcdef/, 'the key itself is nowhere in the config');
-  t.same(c.routing, { maxQueued: 0, maxQueueWaitMs: 0, retryAfterMs: 2000, firstByteTimeoutMs: 600_000, idleTimeoutMs: 30_000, totalTimeoutMs: 3_600_000, maxAttempts: 1 });
+  t.same(c.routing, {
+    maxQueued: 0,
+    maxQueueWaitMs: 0,
+    retryAfterMs: 2000,
+    firstByteTimeoutMs: 600_000,
+    idleTimeoutMs: 30_000,
+    totalTimeoutMs: 3_600_000,
+    maxAttempts: 1,
+  });
 });
 
 t.test('a key in a problem is never echoed; a bad keys file names itself', async (t) => {
   const err = t.throws(() => parseServerConfig({ api: { keys: [{ id: 'x', key: 'secret key 123' }] } })) as ConfigError;
-  t.same(err.problems.map((p) => p.path), ['api.keys[0].key']);
+  t.same(
+    err.problems.map((p) => p.path),
+    ['api.keys[0].key'],
+  );
   t.notMatch(err.message, /secret key 123/);
   const dir = t.testdir({ 'keys.yaml': 'keys:\n  - { id: a, sha256: nothex }\n', 'list.yaml': '- a\n' });
   const bad = t.throws(() => parseServerConfig({ api: { keysFile: 'keys.yaml' } }, { baseDir: dir })) as ConfigError;
-  t.same(bad.problems.map((p) => p.path), ['api.keysFile.keys[0].sha256']);
+  t.same(
+    bad.problems.map((p) => p.path),
+    ['api.keysFile.keys[0].sha256'],
+  );
   const list = t.throws(() => parseServerConfig({ api: { keysFile: 'list.yaml' } }, { baseDir: dir })) as ConfigError;
-  t.same(list.problems.map((p) => p.path), ['api.keysFile']);
+  t.same(
+    list.problems.map((p) => p.path),
+    ['api.keysFile'],
+  );
   t.match(list.problems[0]!.message, new RegExp(path.join(dir, 'list.yaml').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')));
   t.ok(fs.existsSync(path.join(dir, 'list.yaml')));
 });
 
 t.test('the same key twice is refused, even under two ids', async (t) => {
-  const err = t.throws(() => parseServerConfig({ api: { keys: [{ id: 'a', key: 'same-0123456789abcdef' }, { id: 'b', sha256: sha256Hex('same-0123456789abcdef') }] } })) as ConfigError;
-  t.same(err.problems.map((p) => p.path), ['api.keys']);
+  const err = t.throws(() =>
+    parseServerConfig({
+      api: {
+        keys: [
+          { id: 'a', key: 'same-0123456789abcdef' },
+          { id: 'b', sha256: sha256Hex('same-0123456789abcdef') },
+        ],
+      },
+    }),
+  ) as ConfigError;
+  t.same(
+    err.problems.map((p) => p.path),
+    ['api.keys'],
+  );
 });

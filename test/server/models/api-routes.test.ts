@@ -11,7 +11,14 @@ t.test('routes: /v1 and /api are ours; management is 403, unknown 404, wrong met
     t.match(matchRoute('POST', path), { surface: 'ollama', error: { code: 'PRX_ERR_FORBIDDEN' } }, path);
   }
   t.match(matchRoute('GET', '/api/ps'), { error: { code: 'PRX_ERR_HTTP_NOT_FOUND' } });
-  t.match(matchRoute('GET', '/v1/chat/completions'), { surface: 'openai', allow: 'POST', error: { code: 'PRX_ERR_HTTP_METHOD_NOT_ALLOWED' } });
+  t.match(matchRoute('GET', '/v1/chat/completions'), {
+    surface: 'openai',
+    allow: 'POST',
+    error: { code: 'PRX_ERR_HTTP_METHOD_NOT_ALLOWED' },
+  });
   t.match(matchRoute('POST', '/api/tags'), { allow: 'GET, HEAD' });
-  t.same(['chat', 'completion', 'generate', 'embedding', 'show', 'models'].map((k) => isInference(k as never)), [true, true, true, true, false, false]);
+  t.same(
+    ['chat', 'completion', 'generate', 'embedding', 'show', 'models'].map((k) => isInference(k as never)),
+    [true, true, true, true, false, false],
+  );
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { matchRoute, type ApiRoute } from '../../../src/server/models/api-routes.js';
+import { type ApiRoute, matchRoute } from '../../../src/server/models/api-routes.js';
 import { parseLlmRequest } from '../../../src/server/models/llm-request.js';
 
 function route(path: string): ApiRoute {
@@ -8,9 +8,10 @@ function route(path: string): ApiRoute {
   return match.route;
 }
 
-const parse = (path: string, body: unknown) => parseLlmRequest(route(path), Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)));
+const parse = (path: string, body: unknown) =>
+  parseLlmRequest(route(path), Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)));
 
-t.test('a streamed OpenAI request always asks the node for usage; the user\'s other options stay', async (t) => {
+t.test("a streamed OpenAI request always asks the node for usage; the user's other options stay", async (t) => {
   const raw = { model: 'llama3.2', stream: true, stream_options: { other: 1 }, messages: [{ role: 'user', content: 'hi' }] };
   const r = parse('/v1/chat/completions', raw);
   t.same([r.stream, r.wantsUsage, r.key], [true, false, 'registry.ollama.ai/library/llama3.2:latest']);
@@ -35,14 +36,34 @@ t.test('what the ledger wants: tokens asked for, prompt characters', async (t) =
   t.equal(parse('/v1/chat/completions', { model: 'm', max_completion_tokens: 9 }).maxTokens, 9);
   t.equal(parse('/api/generate', { model: 'm', options: { num_predict: -1 } }).maxTokens, null, '-1 is unbounded');
   t.equal(parse('/api/generate', { model: 'm', options: { num_predict: 5 } }).maxTokens, 5);
-  const parts = [{ type: 'text', text: 'abc' }, { type: 'image_url', image_url: { url: 'data:' } }];
-  t.equal(parse('/v1/chat/completions', { model: 'm', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: parts }] }).promptChars, 11);
+  const parts = [
+    { type: 'text', text: 'abc' },
+    { type: 'image_url', image_url: { url: 'data:' } },
+  ];
+  t.equal(
+    parse('/v1/chat/completions', {
+      model: 'm',
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: parts },
+      ],
+    }).promptChars,
+    11,
+  );
   t.equal(parse('/api/generate', { model: 'm', prompt: 'why', system: 'sys', suffix: 'x' }).promptChars, 7);
   t.equal(parse('/v1/embeddings', { model: 'm', input: ['ab', 'c'] }).promptChars, 3);
 });
 
 t.test('400s name the field: body, model', async (t) => {
-  for (const [body, param] of [['{"model":', 'body'], ['[1]', 'body'], [{}, 'model'], [{ model: '' }, 'model'], [{ model: 'has space' }, 'model'], [{ model: 42 }, 'model'], [{ model: 'a//b' }, 'model']] as const) {
+  for (const [body, param] of [
+    ['{"model":', 'body'],
+    ['[1]', 'body'],
+    [{}, 'model'],
+    [{ model: '' }, 'model'],
+    [{ model: 'has space' }, 'model'],
+    [{ model: 42 }, 'model'],
+    [{ model: 'a//b' }, 'model'],
+  ] as const) {
     t.throws(() => parse('/api/chat', body), { code: 'PRX_ERR_HTTP_BAD_REQUEST', param }, JSON.stringify(body));
   }
 });

@@ -1,19 +1,23 @@
-import t, { type Test } from 'tap';
 import { once } from 'node:events';
-import { Forwarder } from '../../../src/client/forwarder.js';
+import t, { type Test } from 'tap';
 import type { ControlConnection } from '../../../src/client/control-connection.js';
+import { Forwarder } from '../../../src/client/forwarder.js';
 import { openNodeStream } from '../../../src/server/control/node-stream.js';
 import { startPublicListener } from '../../../src/server/public/public-listener.js';
 import type { ProximaServer } from '../../../src/server/server.js';
+import { type FakeOllama, startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { connectNode, register, startServer, tempDir, testServerConfig } from '../../fixtures/stacks/control-plane.js';
-import { startFakeOllama, type FakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
-import { openRequest, postJson, readAll } from '../../fixtures/wire/raw-http.js';
 import { within } from '../../fixtures/store-helpers.js';
+import { openRequest, postJson, readAll } from '../../fixtures/wire/raw-http.js';
 
 /** A super node whose sessions would wait a minute for streams to end, and one node in this process in front of a fake. */
 async function setup(t: Test): Promise<{ server: ProximaServer; node: ControlConnection; fake: FakeOllama; url: string }> {
   const dataDir = tempDir(t);
-  const config = testServerConfig(dataDir, { api: { open: true }, http: { listen: '127.0.0.1:0', drainTimeoutMs: 60_000 }, routing: { maxQueued: 4 } });
+  const config = testServerConfig(dataDir, {
+    api: { open: true },
+    http: { listen: '127.0.0.1:0', drainTimeoutMs: 60_000 },
+    routing: { maxQueued: 4 },
+  });
   const server = await startServer(t, { dataDir, config, openStream: openNodeStream, publicListener: startPublicListener });
   const fake = await startFakeOllama({ models: [{ name: 'llama3.2', answerTokens: 3 }] });
   t.teardown(() => fake.destroy());
@@ -23,7 +27,9 @@ async function setup(t: Test): Promise<{ server: ProximaServer; node: ControlCon
   const token = await register(server, 'alpha');
   const online = new Promise<void>((resolve) => server.models.catalog.once('change', () => resolve()));
   const node = await connectNode(t, server, 'alpha', {
-    token, drainTimeoutMs: 60_000, onStream: (stream) => forwarder.handle(stream),
+    token,
+    drainTimeoutMs: 60_000,
+    onStream: (stream) => forwarder.handle(stream),
     services: [{ name: 'ollama', kind: 'ollama', hostHeader: `localhost:${fake.port}`, maxConcurrent: 1, models }],
   });
   await online;

@@ -1,8 +1,8 @@
-import t, { type Test } from 'tap';
 import { APIError, InternalServerError } from 'openai';
-import { collect, rejection, startApiCluster, TEST_KEY, type ApiCluster } from '../../fixtures/stacks/api-cluster.js';
-import type { FakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import t, { type Test } from 'tap';
 import { answerTokens } from '../../fixtures/fakes/ollama/api/answers.js';
+import type { FakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { type ApiCluster, collect, rejection, startApiCluster, TEST_KEY } from '../../fixtures/stacks/api-cluster.js';
 import { openRequest, readAll } from '../../fixtures/wire/raw-http.js';
 
 const HI = [{ role: 'user' as const, content: 'hi' }];
@@ -26,7 +26,10 @@ function rawStream(cluster: ApiCluster, path = '/v1/chat/completions', body: obj
 
 async function startFaultCluster(t: Test): Promise<ApiCluster> {
   return startApiCluster(t, {
-    nodes: [{ name: 'alpha', models: [{ name: 'llama3.2', answerTokens: 4 }] }, { name: 'beta', models: [{ name: 'llama3.2', answerTokens: 4 }] }],
+    nodes: [
+      { name: 'alpha', models: [{ name: 'llama3.2', answerTokens: 4 }] },
+      { name: 'beta', models: [{ name: 'llama3.2', answerTokens: 4 }] },
+    ],
     api: { keepAliveIntervalMs: 50 },
     routing: { firstByteTimeoutMs: 1500, idleTimeoutMs: 400, retryAfterMs: 2000 },
     random: () => 0,
@@ -41,7 +44,11 @@ t.test('faults of the nodes, as users see them', async (t) => {
     const { name, fake } = firstChoice(cluster);
     fake.setFaults({ firstTokenDelayMs: 300, times: 1 });
     const res = await rawStream(cluster);
-    t.same([res.status, res.headers['content-type'], res.headers['x-proxima-node']], [200, 'text/event-stream', name], 'the head left with the first keep-alive');
+    t.same(
+      [res.status, res.headers['content-type'], res.headers['x-proxima-node']],
+      [200, 'text/event-stream', name],
+      'the head left with the first keep-alive',
+    );
     const text = (await readAll(res.res)).toString('utf8');
     t.match(text, /^(: keep-alive\n\n)+data: /, 'keep-alive comments before the first event');
     t.match(text, /data: \[DONE\]\n\n$/);
@@ -57,12 +64,19 @@ t.test('faults of the nodes, as users see them', async (t) => {
     fake.setFaults({ midStreamErrorAfterTokens: 2, times: 1 });
     const stream = await client.chat.completions.create({ model: 'llama3.2', messages: HI, stream: true });
     const seen: string[] = [];
-    const err = await rejection(t, (async () => {
-      for await (const chunk of stream) seen.push(chunk.choices[0]?.delta?.content ?? '');
-    })());
+    const err = await rejection(
+      t,
+      (async () => {
+        for await (const chunk of stream) seen.push(chunk.choices[0]?.delta?.content ?? '');
+      })(),
+    );
     t.ok(err instanceof APIError, 'APIError from the in-band error event');
     t.equal(err.code, 'node_error');
-    t.equal(seen.join(''), answerTokens({ model: 'llama3.2:latest', prompt: 'user: hi' }, 2).join(''), 'what came before the failure was delivered');
+    t.equal(
+      seen.join(''),
+      answerTokens({ model: 'llama3.2:latest', prompt: 'user: hi' }, 2).join(''),
+      'what came before the failure was delivered',
+    );
     const record = await cluster.nextUsage();
     t.match(record, { outcome: 'node_error', finishReason: null, completionTokensObserved: 2 });
   });
@@ -70,9 +84,12 @@ t.test('faults of the nodes, as users see them', async (t) => {
   t.test('a mid-stream error line on /api: passed on, and ollama-js throws it', async (t) => {
     const { fake } = firstChoice(cluster);
     fake.setFaults({ midStreamErrorAfterTokens: 1, midStreamErrorMessage: 'the runner crashed', times: 1 });
-    const err = await rejection(t, (async () => {
-      for await (const _ of await cluster.ollama().chat({ model: 'llama3.2', messages: HI, stream: true })) void _;
-    })());
+    const err = await rejection(
+      t,
+      (async () => {
+        for await (const _ of await cluster.ollama().chat({ model: 'llama3.2', messages: HI, stream: true })) void _;
+      })(),
+    );
     t.equal(err.message, 'the runner crashed');
     t.match(await cluster.nextUsage(), { route: '/api/chat', outcome: 'node_error', completionTokensObserved: 1 });
   });
@@ -86,11 +103,18 @@ t.test('faults of the nodes, as users see them', async (t) => {
     t.not(response.headers.get('x-proxima-node'), name, 'the other node answered');
     t.ok(fake.requests.at(-1)!.resetByServer, 'the first node was tried and reset');
     t.equal(other.requests.length, before + 1);
-    t.match(await cluster.nextUsage(), { node: response.headers.get('x-proxima-node'), outcome: 'ok' }, 'one record, for the node that answered');
+    t.match(
+      await cluster.nextUsage(),
+      { node: response.headers.get('x-proxima-node'), outcome: 'ok' },
+      'one record, for the node that answered',
+    );
   });
 
   t.test('503 (queue full) and 500 before any body: retried on another node', async (t) => {
-    for (const fault of [{ queueFull: true, times: 1 }, { errorBeforeFirstByte: { status: 500, message: 'llama runner process has terminated' }, times: 1 }]) {
+    for (const fault of [
+      { queueFull: true, times: 1 },
+      { errorBeforeFirstByte: { status: 500, message: 'llama runner process has terminated' }, times: 1 },
+    ]) {
       const { name, fake } = firstChoice(cluster);
       fake.setFaults(fault);
       const { response } = await client.chat.completions.create({ model: 'llama3.2', messages: HI }).withResponse();
@@ -136,7 +160,10 @@ t.test('faults of the nodes, as users see them', async (t) => {
     fake.setFaults({ stallForever: true, times: 1 });
     const late = await rejection(t, client.chat.completions.create({ model: 'llama3.2', messages: HI }));
     t.ok(late instanceof InternalServerError);
-    t.same([late.status, late.code, late.headers.get('proxima-error'), late.headers.get('x-proxima-node')], [504, 'timeout', 'PRX_ERR_NODE_TIMEOUT', name]);
+    t.same(
+      [late.status, late.code, late.headers.get('proxima-error'), late.headers.get('x-proxima-node')],
+      [504, 'timeout', 'PRX_ERR_NODE_TIMEOUT', name],
+    );
     t.match(await cluster.nextUsage(), { outcome: 'timeout', ttftMs: null });
     fake.setFaults({ stallAfterTokens: 1, times: 1 });
     const res = await rawStream(cluster, '/api/chat', { model: 'llama3.2', messages: HI });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { ServiceAdvert } from '../../../src/proto/control/messages.js';
-import { resolveTenant, routeHost, sameTenant } from '../../../src/server/public/host-route.js';
 import type { LiveNode, NodeDirectory } from '../../../src/server/node-directory.js';
+import { resolveTenant, routeHost, sameTenant } from '../../../src/server/public/host-route.js';
 
 t.test('routeHost: nodes and services under the domain, the API for everything else', async (t) => {
   const cases: [string | undefined, object][] = [
@@ -29,13 +29,30 @@ t.test('routeHost: nodes and services under the domain, the API for everything e
 function directory(nodes: Record<string, ServiceAdvert[]>, offline: string[] = []): NodeDirectory {
   const live = (name: string): LiveNode | undefined => {
     const services = nodes[name];
-    return services === undefined ? undefined : { name, services, openStream: () => { throw new Error('not here'); } };
+    return services === undefined
+      ? undefined
+      : {
+          name,
+          services,
+          openStream: () => {
+            throw new Error('not here');
+          },
+        };
   };
   return { live, isRegistered: (name) => name in nodes || offline.includes(name) };
 }
 
 t.test('resolveTenant: the default service is the first; each failure has its code', async (t) => {
-  const dir = directory({ alpha: [{ name: 'web', kind: 'http' }, { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434' }], bare: [] }, ['beta']);
+  const dir = directory(
+    {
+      alpha: [
+        { name: 'web', kind: 'http' },
+        { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434' },
+      ],
+      bare: [],
+    },
+    ['beta'],
+  );
   const route = (host: string) => routeHost(host, 'proxima.test');
   t.equal(resolveTenant(route('alpha.proxima.test'), dir, 'alpha.proxima.test').service.name, 'web');
   t.equal(resolveTenant(route('ollama--alpha.proxima.test'), dir, undefined).service.hostHeader, 'localhost:11434');

@@ -1,15 +1,15 @@
-import t from 'tap';
-import http from 'node:http';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
-import { execFile } from 'node:child_process';
+import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
+import t from 'tap';
 import { Agent, fetch } from 'undici';
-import { patternBytes, writeRepeated } from '../../fixtures/wire/mux-pair.js';
-import { rawRequest } from '../../fixtures/wire/raw-http.js';
 import { startWebServer } from '../../fixtures/fakes/web/web-server.js';
 import { startTunnel, type Tunnel } from '../../fixtures/stacks/tunnel.js';
+import { patternBytes, writeRepeated } from '../../fixtures/wire/mux-pair.js';
+import { rawRequest } from '../../fixtures/wire/raw-http.js';
 
 const MIB = 1024 * 1024;
 
@@ -24,7 +24,11 @@ async function tunnelToWeb(t: Teardown): Promise<Tunnel> {
 t.test('100 MiB up and 100 MiB down arrive whole: SHA-256 matches', async (t) => {
   const tunnel = await tunnelToWeb(t);
   const started = performance.now();
-  const up = http.request(tunnel.url('/upload'), { method: 'POST', headers: { Host: tunnel.host('alpha'), 'Content-Length': 100 * MIB }, agent: false });
+  const up = http.request(tunnel.url('/upload'), {
+    method: 'POST',
+    headers: { Host: tunnel.host('alpha'), 'Content-Length': 100 * MIB },
+    agent: false,
+  });
   const answered = once(up, 'response') as Promise<[http.IncomingMessage]>;
   const sent = await writeRepeated(up as unknown as Duplex, patternBytes(MIB, 'upload'), 100 * MIB);
   const [res] = await answered;
@@ -34,7 +38,8 @@ t.test('100 MiB up and 100 MiB down arrive whole: SHA-256 matches', async (t) =>
   const upMs = performance.now() - started;
 
   const down = await new Promise<http.IncomingMessage>((resolve) =>
-    http.get(tunnel.url(`/download?bytes=${100 * MIB}&seed=down`), { headers: { Host: tunnel.host('alpha') }, agent: false }, resolve));
+    http.get(tunnel.url(`/download?bytes=${100 * MIB}&seed=down`), { headers: { Host: tunnel.host('alpha') }, agent: false }, resolve),
+  );
   const hash = crypto.createHash('sha256');
   let bytes = 0;
   for await (const chunk of down) {
@@ -47,10 +52,18 @@ t.test('100 MiB up and 100 MiB down arrive whole: SHA-256 matches', async (t) =>
 
 t.test('200 concurrent requests, each on its own connection, all succeed', async (t) => {
   const tunnel = await tunnelToWeb(t);
-  const results = await Promise.all(Array.from({ length: 200 }, (_, i) =>
-    rawRequest(tunnel.url(`/echo/${i}`), { headers: { Host: tunnel.host('alpha') }, agent: false })));
-  t.same(results.map((r) => r.status), Array(200).fill(200));
-  t.same(results.map((r) => (JSON.parse(r.text) as { url: string }).url), Array.from({ length: 200 }, (_, i) => `/echo/${i}`), 'each got its own answer');
+  const results = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => rawRequest(tunnel.url(`/echo/${i}`), { headers: { Host: tunnel.host('alpha') }, agent: false })),
+  );
+  t.same(
+    results.map((r) => r.status),
+    Array(200).fill(200),
+  );
+  t.same(
+    results.map((r) => (JSON.parse(r.text) as { url: string }).url),
+    Array.from({ length: 200 }, (_, i) => `/echo/${i}`),
+    'each got its own answer',
+  );
   t.equal(tunnel.listener.stats().accepted, 200);
 });
 
@@ -65,7 +78,12 @@ t.test('curl, a real client: GET, POST and a streamed answer', async (t) => {
   t.same(posted, { bytes: 12, sha256: crypto.createHash('sha256').update('hello tunnel').digest('hex') });
   const sse = await curl('-N', `${base}/sse?count=3`);
   t.equal(sse.stdout.match(/^data: /gm)?.length, 3);
-  const unknown = await curl('-i', `http://nobody.${tunnel.domain}:${tunnel.port}/`, '--resolve', `nobody.${tunnel.domain}:${tunnel.port}:127.0.0.1`);
+  const unknown = await curl(
+    '-i',
+    `http://nobody.${tunnel.domain}:${tunnel.port}/`,
+    '--resolve',
+    `nobody.${tunnel.domain}:${tunnel.port}:127.0.0.1`,
+  );
   t.match(unknown.stdout, /^HTTP\/1\.1 404 Not Found\r\n[^]*Proxima-Error: PRX_ERR_UNKNOWN_HOST\r\n/);
 });
 
@@ -79,9 +97,12 @@ t.test('undici fetch, a real client: a pooled keep-alive agent reuses its tunnel
   for (let i = 0; i < 5; i++) {
     const res = await fetch(`${url}/echo/${i}`, { method: 'POST', body: 'x'.repeat(i * 1000), dispatcher: agent });
     t.equal(res.status, 200);
-    bodies.push(await res.json() as { connectionId: number; method: string; bodyBytes: number });
+    bodies.push((await res.json()) as { connectionId: number; method: string; bodyBytes: number });
   }
-  t.same(bodies.map((b) => b.bodyBytes), [0, 1000, 2000, 3000, 4000]);
+  t.same(
+    bodies.map((b) => b.bodyBytes),
+    [0, 1000, 2000, 3000, 4000],
+  );
   // undici may open a second connection while the first is being released; each is kept alive.
   const { accepted } = tunnel.listener.stats();
   t.ok(accepted < 5, `keep-alive connections were reused (${accepted} for 5 requests)`);

@@ -1,10 +1,10 @@
 import t from 'tap';
+import { openNodeStream } from '../../../src/server/control/node-stream.js';
+import type { RemotePeer } from '../../../src/server/node-directory.js';
 import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { startWebServer, type WebServer } from '../../fixtures/fakes/web/web-server.js';
-import type { RemotePeer } from '../../../src/server/node-directory.js';
-import { openNodeStream } from '../../../src/server/control/node-stream.js';
-import { sessionPair } from '../../fixtures/wire/mux-pair.js';
 import { freePort, parseResponses, rawConnect, rawExchange, startTunnel, type Tunnel } from '../../fixtures/stacks/tunnel.js';
+import { sessionPair } from '../../fixtures/wire/mux-pair.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -42,7 +42,11 @@ t.test('the pages: unknown host 404, offline 502, refused 502 naming node and se
   ];
   for (const [host, status, code, text] of cases) {
     const { response } = await answer(t, tunnel, get(host));
-    t.same([response.status, response.header('proxima-error'), response.text, response.header('connection')], [status, code, text, 'close'], host);
+    t.same(
+      [response.status, response.header('proxima-error'), response.text, response.header('connection')],
+      [status, code, text, 'close'],
+      host,
+    );
   }
   const head = await answer(t, tunnel, `HEAD / HTTP/1.1\r\nHost: ${tunnel.host('beta')}\r\n\r\n`);
   t.notOk(head.all.endsWith('offline\n'), 'HEAD: no body');
@@ -53,10 +57,17 @@ t.test('a node that does not answer the stream header in time: 504', async (t) =
   const { server, client } = await sessionPair(t);
   client.on('stream', (stream) => stream.resume().on('error', () => undefined)); // accepts, never answers
   tunnel.directory.nodes.set('mute', {
-    live: { name: 'mute', services: [{ name: 'web', kind: 'http' }], openStream: (s: string, r: RemotePeer) => openNodeStream(server, s, r, { openTimeoutMs: 50 }) },
+    live: {
+      name: 'mute',
+      services: [{ name: 'web', kind: 'http' }],
+      openStream: (s: string, r: RemotePeer) => openNodeStream(server, s, r, { openTimeoutMs: 50 }),
+    },
   } as never);
   const { response } = await answer(t, tunnel, get(tunnel.host('mute')));
-  t.same([response.status, response.header('proxima-error'), response.text], [504, 'PRX_ERR_NODE_TIMEOUT', 'node mute did not answer in time\n']);
+  t.same(
+    [response.status, response.header('proxima-error'), response.text],
+    [504, 'PRX_ERR_NODE_TIMEOUT', 'node mute did not answer in time\n'],
+  );
 });
 
 t.test('a head too large: 431; a head that dribbles in: 408, also on a keep-alive connection', async (t) => {
@@ -71,14 +82,21 @@ t.test('a head too large: 431; a head that dribbles in: 408, also on a keep-aliv
   const slow = await rawConnect(t, tunnel.port);
   slow.socket.write(`GET / HTTP/1.1\r\nHost: ${tunnel.host('alpha')}\r\nX-Slow: `);
   const { bytes } = await slow.closed;
-  t.same(parseResponses(bytes).map((r) => [r.status, r.header('proxima-error')]), [[408, 'PRX_ERR_HTTP_HEAD_TIMEOUT']]);
+  t.same(
+    parseResponses(bytes).map((r) => [r.status, r.header('proxima-error')]),
+    [[408, 'PRX_ERR_HTTP_HEAD_TIMEOUT']],
+  );
 
   const kept = await rawConnect(t, tunnel.port);
   kept.socket.write(get(tunnel.host('alpha')));
   await kept.waitFor('"connectionRequests"');
   kept.socket.write('GET /echo HTTP/1.1\r\nHo');
   const second = await kept.closed;
-  t.same(parseResponses(second.bytes).map((r) => r.status), [200, 408], 'the answer, then 408 for the head that never finished');
+  t.same(
+    parseResponses(second.bytes).map((r) => r.status),
+    [200, 408],
+    'the answer, then 408 for the head that never finished',
+  );
   t.equal(site.connections.length, 1, 'the slow heads never reached the node');
 });
 
@@ -90,7 +108,10 @@ t.test('no request smuggling: ambiguous framing is 400, and what it hid never re
   const smuggled = `GET /smuggled HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
   const attacks: [string, string][] = [
     ['CL+TE', `POST /echo/a HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['duplicate CL', `POST /echo/b HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
+    [
+      'duplicate CL',
+      `POST /echo/b HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    ],
     ['bad chunk size', `POST /upload HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n-0\r\n\r\n${smuggled}`],
   ];
   for (const [name, attack] of attacks) {
@@ -100,7 +121,14 @@ t.test('no request smuggling: ambiguous framing is 400, and what it hid never re
     conn.socket.write(attack);
     const { bytes } = await conn.closed;
     const responses = parseResponses(bytes);
-    t.same(responses.map((r) => [r.status, r.header('proxima-error')]), [[200, undefined], [400, 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING']], name);
+    t.same(
+      responses.map((r) => [r.status, r.header('proxima-error')]),
+      [
+        [200, undefined],
+        [400, 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING'],
+      ],
+      name,
+    );
   }
   t.notOk(seen.includes('/smuggled'), 'the smuggled request never reached the node');
   t.notOk(seen.includes('/echo/a') || seen.includes('/echo/b'), 'nor did the ambiguous heads');
@@ -111,13 +139,24 @@ t.test('a request for another tenant on the same connection: 421 after the earli
   const b = await web(t);
   const seenB = requestLog(b);
   const tunnel = await startTunnel(t, {
-    nodes: [{ name: 'alpha', services: [{ name: 'web', port: a.port }] }, { name: 'beta', services: [{ name: 'web', port: b.port }] }],
+    nodes: [
+      { name: 'alpha', services: [{ name: 'web', port: a.port }] },
+      { name: 'beta', services: [{ name: 'web', port: b.port }] },
+    ],
   });
   const conn = await rawConnect(t, tunnel.port);
-  conn.socket.write(get(tunnel.host('alpha'), '/delay?ms=50') + get(tunnel.host('beta'), '/echo/other') + get(tunnel.host('alpha'), '/echo/after'));
+  conn.socket.write(
+    get(tunnel.host('alpha'), '/delay?ms=50') + get(tunnel.host('beta'), '/echo/other') + get(tunnel.host('alpha'), '/echo/after'),
+  );
   const { bytes } = await conn.closed;
   const responses = parseResponses(bytes);
-  t.same(responses.map((r) => [r.status, r.header('proxima-error')]), [[200, undefined], [421, 'PRX_ERR_HTTP_MISDIRECTED']]);
+  t.same(
+    responses.map((r) => [r.status, r.header('proxima-error')]),
+    [
+      [200, undefined],
+      [421, 'PRX_ERR_HTTP_MISDIRECTED'],
+    ],
+  );
   t.equal(responses[0]!.text, 'waited 50 ms', 'the earlier answer came whole, first');
   t.match(responses[1]!.text, /this connection is for alpha\.proxima\.test; open a new one for beta\.proxima\.test/);
   t.same(seenB, [], 'beta never saw the request');
@@ -125,8 +164,14 @@ t.test('a request for another tenant on the same connection: 421 after the earli
   const api = await rawConnect(t, tunnel.port);
   api.socket.write(get(tunnel.domain, '/v1/models') + get(tunnel.host('alpha'), '/echo/via-api'));
   const viaApi = parseResponses((await api.closed).bytes);
-  t.same(viaApi.map((r) => [r.status, r.header('proxima-error')]), [[200, undefined], [421, 'PRX_ERR_HTTP_MISDIRECTED']],
-    'an API connection cannot reach a tenant either');
+  t.same(
+    viaApi.map((r) => [r.status, r.header('proxima-error')]),
+    [
+      [200, undefined],
+      [421, 'PRX_ERR_HTTP_MISDIRECTED'],
+    ],
+    'an API connection cannot reach a tenant either',
+  );
 });
 
 t.test('a tunnel stream cut mid-response resets the public connection: never a short body on a live connection', async (t) => {
@@ -151,8 +196,15 @@ t.test('a body that stalls: 408 when nothing was answered yet, and the node sees
   const conn = await rawConnect(t, tunnel.port);
   conn.socket.write(`POST /api/generate HTTP/1.1\r\nHost: ${tunnel.host('alpha')}\r\nContent-Length: 100\r\n\r\n{"model":`);
   const { bytes } = await conn.closed;
-  t.same(parseResponses(bytes).map((r) => [r.status, r.header('proxima-error')]), [[408, 'PRX_ERR_HTTP_BODY_TIMEOUT']]);
+  t.same(
+    parseResponses(bytes).map((r) => [r.status, r.header('proxima-error')]),
+    [[408, 'PRX_ERR_HTTP_BODY_TIMEOUT']],
+  );
   const [record] = fake.requests;
   const closed = await fake.closedByClient(record!);
-  t.same([closed.closedByClient, closed.status, closed.body], [true, undefined, undefined], 'Ollama saw the connection cut, never a request to answer');
+  t.same(
+    [closed.closedByClient, closed.status, closed.body],
+    [true, undefined, undefined],
+    'Ollama saw the connection cut, never a request to answer',
+  );
 });

@@ -1,9 +1,9 @@
-import t from 'tap';
 import net from 'node:net';
+import t from 'tap';
+import { allClosed, servedService } from '../../fixtures/fakes/served-service.js';
 import { startWebServer, type WebServer } from '../../fixtures/fakes/web/web-server.js';
 import { attachNode, parseResponses, rawConnect, startTunnel } from '../../fixtures/stacks/tunnel.js';
 import { settle, trackTimers, until } from '../../fixtures/timers.js';
-import { allClosed, servedService } from '../../fixtures/fakes/served-service.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -48,7 +48,11 @@ t.test('close(): requests in flight finish, idle connections close at once, no n
   t.pass('the idle API connection closed too');
   t.equal(await refused(tunnel.port), 'ECONNREFUSED', 'no new connections');
   const busyEnd = await busy.closed;
-  t.same(parseResponses(busyEnd.bytes).map((r) => [r.status, r.text]), [[200, 'waited 100 ms']], 'the request in flight finished');
+  t.same(
+    parseResponses(busyEnd.bytes).map((r) => [r.status, r.text]),
+    [[200, 'waited 100 ms']],
+    'the request in flight finished',
+  );
   await closing;
   t.same(tunnel.listener.stats().open, 0);
 });
@@ -101,7 +105,11 @@ t.test('deadlines: an idle keep-alive connection closes quietly; a silent new on
   const kept = await rawConnect(t, tunnel.port);
   kept.socket.write(get(tunnel.host('alpha'), '/kept'));
   const { bytes } = await kept.closed;
-  t.same(parseResponses(bytes).map((r) => r.text), ['served /kept'], 'one answer, then a quiet close');
+  t.same(
+    parseResponses(bytes).map((r) => r.text),
+    ['served /kept'],
+    'one answer, then a quiet close',
+  );
   const silent = await rawConnect(t, tunnel.port);
   t.equal((await silent.closed).bytes.length, 0, 'a connection that never sends a byte closes without an answer');
   // The node's side winds down too: the tunnel stream, and the service's end of its connection.
@@ -153,6 +161,10 @@ t.test('close(): an API request in flight finishes, then its connection closes w
   const closing = tunnel.listener.close();
   answer();
   const { bytes } = await conn.closed;
-  t.same(parseResponses(bytes).map((r) => r.text), ['late /slow'], 'answered as usual, then closed');
+  t.same(
+    parseResponses(bytes).map((r) => r.text),
+    ['late /slow'],
+    'answered as usual, then closed',
+  );
   await closing;
 });

@@ -1,12 +1,12 @@
-import t from 'tap';
-import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { rawRequest } from '../../fixtures/wire/raw-http.js';
+import t from 'tap';
 import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { startWebServer, type WebServer } from '../../fixtures/fakes/web/web-server.js';
 import { parseResponses, rawConnect, startTunnel } from '../../fixtures/stacks/tunnel.js';
+import { rawRequest } from '../../fixtures/wire/raw-http.js';
 
 async function web(t: { teardown(fn: () => unknown): void }): Promise<WebServer> {
   const server = await startWebServer();
@@ -27,7 +27,15 @@ t.test('Host picks the node and service: default at <node>.<domain>, named at <s
   const site = await web(t);
   const docs = await web(t);
   const tunnel = await startTunnel(t, {
-    nodes: [{ name: 'alpha', services: [{ name: 'site', port: site.port }, { name: 'docs', port: docs.port }] }],
+    nodes: [
+      {
+        name: 'alpha',
+        services: [
+          { name: 'site', port: site.port },
+          { name: 'docs', port: docs.port },
+        ],
+      },
+    ],
   });
   const seen = (server: WebServer): Promise<string> => new Promise((resolve) => server.once('request', (req) => resolve(req.url ?? '')));
   for (const [host, server, path] of [
@@ -63,7 +71,11 @@ t.test('keep-alive: requests on one connection share one tunnel stream to one lo
   conn.socket.write(`GET /echo/3 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
   const { bytes } = await conn.closed;
   const bodies = parseResponses(bytes).map((r) => JSON.parse(r.text) as Echo);
-  t.same(bodies.map((b) => b.url), ['/echo/1', '/echo/2', '/echo/3'], 'pipelined answers in order');
+  t.same(
+    bodies.map((b) => b.url),
+    ['/echo/1', '/echo/2', '/echo/3'],
+    'pipelined answers in order',
+  );
   t.equal(bodies[2]!.connectionRequests, 3, 'the third request on the same local connection');
   t.equal(new Set(bodies.map((b) => b.connectionId)).size, 1, 'one local connection');
   t.equal(site.connections.length, 1);
@@ -74,16 +86,34 @@ t.test('Host is rewritten on every request of a keep-alive connection (Ollama an
   t.teardown(() => fake.destroy());
   const hostHeader = `localhost:${fake.port}`;
   const tunnel = await startTunnel(t, {
-    nodes: [{ name: 'alpha', services: [{ name: 'ollama', port: fake.port, hostHeader }, { name: 'raw', port: fake.port }] }],
+    nodes: [
+      {
+        name: 'alpha',
+        services: [
+          { name: 'ollama', port: fake.port, hostHeader },
+          { name: 'raw', port: fake.port },
+        ],
+      },
+    ],
   });
   const conn = await rawConnect(t, tunnel.port);
   const host = tunnel.host('alpha');
   conn.socket.write(`GET /api/version HTTP/1.1\r\nHost: ${host}\r\n\r\n`.repeat(2));
   await conn.waitFor('"version"');
-  conn.socket.write(`GET /api/tags HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /api/version HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  conn.socket.write(
+    `GET /api/tags HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /api/version HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+  );
   const responses = parseResponses((await conn.closed).bytes);
-  t.same(responses.map((r) => r.status), [200, 200, 200, 200], 'every request on the connection was let in');
-  t.same(fake.requests.map((r) => r.host), Array(4).fill(hostHeader), 'each one carried the rewritten Host');
+  t.same(
+    responses.map((r) => r.status),
+    [200, 200, 200, 200],
+    'every request on the connection was let in',
+  );
+  t.same(
+    fake.requests.map((r) => r.host),
+    Array(4).fill(hostHeader),
+    'each one carried the rewritten Host',
+  );
   t.equal(fake.requests[0]!.headers['x-forwarded-host'], host, 'the original Host travels as X-Forwarded-Host');
 
   const without = await rawRequest(tunnel.url('/api/version'), { headers: { Host: tunnel.host('alpha', 'raw') }, agent: false });
@@ -94,11 +124,15 @@ t.test('X-Forwarded-*: replaced without trustProxy, kept and appended with it', 
   const site = await web(t);
   const forged = { 'X-Forwarded-For': '203.0.113.9', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'front.example' };
   for (const trustProxy of [false, true]) {
-    const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'web', port: site.port }] }], listener: { trustProxy } });
+    const tunnel = await startTunnel(t, {
+      nodes: [{ name: 'alpha', services: [{ name: 'web', port: site.port }] }],
+      listener: { trustProxy },
+    });
     const res = await rawRequest(tunnel.url('/echo'), { headers: { Host: tunnel.host('alpha'), ...forged }, agent: false });
     const { headers } = JSON.parse(res.text) as Echo;
     const seen = [headers['x-forwarded-for'], headers['x-forwarded-proto'], headers['x-forwarded-host'], headers.host];
-    if (trustProxy) t.same(seen, ['203.0.113.9, 127.0.0.1', 'https', 'front.example', tunnel.host('alpha')], 'trustProxy: the front proxy\'s values stay');
+    if (trustProxy)
+      t.same(seen, ['203.0.113.9, 127.0.0.1', 'https', 'front.example', tunnel.host('alpha')], "trustProxy: the front proxy's values stay");
     else t.same(seen, ['127.0.0.1', 'http', tunnel.host('alpha'), tunnel.host('alpha')], 'no trustProxy: what the super node saw');
   }
 });
@@ -106,9 +140,14 @@ t.test('X-Forwarded-*: replaced without trustProxy, kept and appended with it', 
 t.test('an API connection: later requests go to the API server too; node:http parses them', async (t) => {
   const tunnel = await startTunnel(t);
   const conn = await rawConnect(t, tunnel.port);
-  conn.socket.write(`GET /a HTTP/1.1\r\nHost: ${tunnel.domain}\r\n\r\nGET /b HTTP/1.1\r\nHost: api.${tunnel.domain}\r\nConnection: close\r\n\r\n`);
+  conn.socket.write(
+    `GET /a HTTP/1.1\r\nHost: ${tunnel.domain}\r\n\r\nGET /b HTTP/1.1\r\nHost: api.${tunnel.domain}\r\nConnection: close\r\n\r\n`,
+  );
   const responses = parseResponses((await conn.closed).bytes);
-  t.same(responses.map((r) => r.text), [`api ${tunnel.domain} /a`, `api api.${tunnel.domain} /b`]);
+  t.same(
+    responses.map((r) => r.text),
+    [`api ${tunnel.domain} /a`, `api api.${tunnel.domain} /b`],
+  );
   t.equal(tunnel.listener.stats().accepted, 1);
 });
 
@@ -127,7 +166,11 @@ t.test('pipelining: 100 requests in one write get 100 answers in order; HEAD and
   const { bytes } = await conn.closed;
   const responses = parseResponses(bytes, [...Array<string>(100).fill('GET'), 'HEAD', 'POST', 'POST']);
   const echoes = responses.slice(0, 100).map((r) => (JSON.parse(r.text) as Echo).url);
-  t.same(echoes, Array.from({ length: 100 }, (_, i) => `/echo/${i}`), 'in order');
+  t.same(
+    echoes,
+    Array.from({ length: 100 }, (_, i) => `/echo/${i}`),
+    'in order',
+  );
   const [head, interim, upload, last] = responses.slice(100);
   t.same([head!.status, head!.header('content-length'), head!.body.length], [200, '10', 0], 'HEAD: a length, no body');
   t.equal(interim!.status, 100, 'the interim answer passed through');
@@ -144,11 +187,19 @@ t.test('an upgrade the service declines is an ordinary answer: requests after it
     local.closeAllConnections();
     local.close();
   });
-  const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'web', port: (local.address() as AddressInfo).port }] }] });
+  const tunnel = await startTunnel(t, {
+    nodes: [{ name: 'alpha', services: [{ name: 'web', port: (local.address() as AddressInfo).port }] }],
+  });
   const host = tunnel.host('alpha');
   const conn = await rawConnect(t, tunnel.port);
-  conn.socket.write(`GET /ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n` +
-    `GET /next HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  conn.socket.write(
+    `GET /ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n` +
+      `GET /next HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+  );
   const { bytes } = await conn.closed;
-  t.same(parseResponses(bytes).map((r) => r.text), ['plain /ws websocket', 'plain /next -'], 'the bytes after the upgrade request were held, then read as HTTP');
+  t.same(
+    parseResponses(bytes).map((r) => r.text),
+    ['plain /ws websocket', 'plain /next -'],
+    'the bytes after the upgrade request were held, then read as HTTP',
+  );
 });

@@ -1,10 +1,10 @@
-import t from 'tap';
-import http from 'node:http';
 import { once } from 'node:events';
+import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import t from 'tap';
 import WebSocket from 'ws';
-import { startWebServer, type WebServer } from '../../fixtures/fakes/web/web-server.js';
 import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { startWebServer, type WebServer } from '../../fixtures/fakes/web/web-server.js';
 import { parseResponses, rawConnect, startTunnel, type Tunnel } from '../../fixtures/stacks/tunnel.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
@@ -54,12 +54,16 @@ function latencyComment(events: { sentAt: number; receivedAt: number }[]): strin
 t.test('SSE: 200 events, each passed on as it was sent, none held back or coalesced', async (t) => {
   const { res, events, reads, coalesced } = await gatedEvents(t, 'sse', 200);
   t.equal(res.headers['content-type'], 'text/event-stream');
-  t.same(events.map((e) => e.seq), Array.from({ length: 200 }, (_, i) => i), 'every event, in order');
+  t.same(
+    events.map((e) => e.seq),
+    Array.from({ length: 200 }, (_, i) => i),
+    'every event, in order',
+  );
   t.same([reads, coalesced], [200, 0], 'one read per event: nothing waited to be sent with the next');
   t.comment(latencyComment(events));
 });
 
-t.test('NDJSON: the same for application/x-ndjson (Ollama\'s native streams)', async (t) => {
+t.test("NDJSON: the same for application/x-ndjson (Ollama's native streams)", async (t) => {
   const { res, events, coalesced } = await gatedEvents(t, 'ndjson', 200);
   t.equal(res.headers['content-type'], 'application/x-ndjson');
   t.same([events.length, coalesced], [200, 0]);
@@ -72,18 +76,28 @@ t.test('WebSocket: the upgrade becomes a two-way pipe; text and binary echo both
   const ws = new WebSocket(`ws://127.0.0.1:${tunnel.port}/ws?greet=1`, { headers: { Host: tunnel.host('alpha') } });
   t.teardown(() => ws.terminate());
   const messages: { data: Buffer; binary: boolean }[] = [];
-  const next = (): Promise<{ data: Buffer; binary: boolean }> => new Promise((resolve) => ws.once('message', (data: Buffer, binary) => resolve({ data, binary })));
+  const next = (): Promise<{ data: Buffer; binary: boolean }> =>
+    new Promise((resolve) => ws.once('message', (data: Buffer, binary) => resolve({ data, binary })));
   const greeting = next();
   await once(ws, 'open');
   const { headers } = JSON.parse((await greeting).data.toString()) as { headers: Record<string, string> };
   t.equal(headers.host, tunnel.host('alpha'), 'the server spoke first: the node-to-user direction works');
   t.equal(headers['x-forwarded-host'], tunnel.host('alpha'));
-  for (const [payload, binary] of [['hello', false], [Buffer.alloc(300_000, 7), true]] as const) {
+  for (const [payload, binary] of [
+    ['hello', false],
+    [Buffer.alloc(300_000, 7), true],
+  ] as const) {
     const echoed = next();
     ws.send(payload, { binary });
     messages.push(await echoed);
   }
-  t.same(messages.map((m) => [m.data.length, m.binary]), [[5, false], [300_000, true]]);
+  t.same(
+    messages.map((m) => [m.data.length, m.binary]),
+    [
+      [5, false],
+      [300_000, true],
+    ],
+  );
   t.equal(tunnel.listener.stats().upgraded, 1, 'counted as an upgraded connection');
   ws.close(1000, 'done');
   const [code] = (await once(ws, 'close')) as [number];
@@ -93,7 +107,9 @@ t.test('WebSocket: the upgrade becomes a two-way pipe; text and binary echo both
 t.test('a user who leaves mid-stream cancels the request at the node', async (t) => {
   const fake = await startFakeOllama({ tokenIntervalMs: 20 });
   t.teardown(() => fake.destroy());
-  const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'ollama', port: fake.port, hostHeader: `localhost:${fake.port}` }] }] });
+  const tunnel = await startTunnel(t, {
+    nodes: [{ name: 'alpha', services: [{ name: 'ollama', port: fake.port, hostHeader: `localhost:${fake.port}` }] }],
+  });
   const req = http.request(tunnel.url('/api/generate'), { method: 'POST', headers: { Host: tunnel.host('alpha') }, agent: false });
   req.on('error', () => undefined);
   req.end(JSON.stringify({ model: 'llama3.2', prompt: 'a long answer please' }));
@@ -103,10 +119,10 @@ t.test('a user who leaves mid-stream cancels the request at the node', async (t)
   const record = await fake.nextRequest();
   req.destroy();
   const closed = await fake.closedByClient(record);
-  t.ok(closed.closedByClient, 'the node\'s connection to Ollama closed when the user left');
+  t.ok(closed.closedByClient, "the node's connection to Ollama closed when the user left");
 });
 
-t.test('a user who ends the connection in the middle of an answer cancels it at once, not at the service\'s next write', async (t) => {
+t.test("a user who ends the connection in the middle of an answer cancels it at once, not at the service's next write", async (t) => {
   const site = await web(t);
   const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'web', port: site.port }] }] });
   const arrived = once(site, 'request') as Promise<[http.IncomingMessage]>;
@@ -123,17 +139,19 @@ t.test('a user who ends the connection in the middle of an answer cancels it at 
     delay(5000, 'still open', { signal: bound.signal }).catch(() => 'still open'),
   ]);
   bound.abort();
-  t.equal(outcome, 'closed', 'the node\'s connection to its service was cut');
+  t.equal(outcome, 'closed', "the node's connection to its service was cut");
   if (outcome !== 'closed') return; // the user's connection would stay open too
   const { bytes, reset } = await conn.closed;
   const [response] = parseResponses(bytes);
-  t.same([response?.status, response?.complete, reset], [200, false, true], 'the user\'s connection was reset after the part it had');
+  t.same([response?.status, response?.complete, reset], [200, false, true], "the user's connection was reset after the part it had");
 });
 
-t.test('the node\'s service resets mid-stream: the user sees a reset, not a short answer that looks complete', async (t) => {
+t.test("the node's service resets mid-stream: the user sees a reset, not a short answer that looks complete", async (t) => {
   const fake = await startFakeOllama({ faults: { resetAfterTokens: 2 } });
   t.teardown(() => fake.destroy());
-  const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'ollama', port: fake.port, hostHeader: `localhost:${fake.port}` }] }] });
+  const tunnel = await startTunnel(t, {
+    nodes: [{ name: 'alpha', services: [{ name: 'ollama', port: fake.port, hostHeader: `localhost:${fake.port}` }] }],
+  });
   const conn = await rawConnect(t, tunnel.port);
   const body = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
   conn.socket.write(`POST /api/chat HTTP/1.1\r\nHost: ${tunnel.host('alpha')}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);

@@ -2,15 +2,16 @@
  * Behind a trusted proxy (http.trustProxy) a public connection carries requests for many upstreams,
  * as nginx's pool of upstream connections sends them: each request goes where its own Host says.
  */
-import t from 'tap';
+
+import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import { once } from 'node:events';
-import { startWebServer, type WebServer } from '../../fixtures/fakes/web/web-server.js';
+import t from 'tap';
 import { MAX_PARKED_LEGS } from '../../../src/server/public/connection-legs.js';
 import { allClosed, servedService } from '../../fixtures/fakes/served-service.js';
-import { settle, trackTimers } from '../../fixtures/timers.js';
+import { startWebServer, type WebServer } from '../../fixtures/fakes/web/web-server.js';
 import { attachNode, parseResponses, rawConnect, rawExchange, startTunnel, type Tunnel } from '../../fixtures/stacks/tunnel.js';
+import { settle, trackTimers } from '../../fixtures/timers.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -35,7 +36,10 @@ async function twoTenants(t: Teardown): Promise<{ tunnel: Tunnel; a: WebServer; 
   const a = await web(t);
   const b = await web(t);
   const tunnel = await startTunnel(t, {
-    nodes: [{ name: 'alpha', services: [{ name: 'web', port: a.port }] }, { name: 'beta', services: [{ name: 'web', port: b.port }] }],
+    nodes: [
+      { name: 'alpha', services: [{ name: 'web', port: a.port }] },
+      { name: 'beta', services: [{ name: 'web', port: b.port }] },
+    ],
     registered: ['gone'],
     listener: { trustProxy: true },
   });
@@ -65,7 +69,7 @@ async function recordingService(t: Teardown) {
   return { port: (server.address() as net.AddressInfo).port, log, slowArrived: arrived, release: () => release() };
 }
 
-t.test('one keep-alive connection: tenant A, tenant B, the API, tenant A, each where its Host says; A\'s stream is reused', async (t) => {
+t.test("one keep-alive connection: tenant A, tenant B, the API, tenant A, each where its Host says; A's stream is reused", async (t) => {
   const { tunnel, a, b } = await twoTenants(t);
   const conn = await rawConnect(t, tunnel.port);
   const forwarded = 'X-Forwarded-For: 203.0.113.9\r\n';
@@ -77,10 +81,17 @@ t.test('one keep-alive connection: tenant A, tenant B, the API, tenant A, each w
   await conn.waitFor(`api ${tunnel.domain} /3`);
   conn.socket.write(get(tunnel.host('alpha'), '/echo/4', forwarded + close));
   const responses = parseResponses((await conn.closed).bytes);
-  t.same(responses.map((r) => r.status), [200, 200, 200, 200]);
+  t.same(
+    responses.map((r) => r.status),
+    [200, 200, 200, 200],
+  );
   const [first, second, api, fourth] = responses;
   const [one, two, four] = [first, second, fourth].map((r) => JSON.parse(r!.text) as Echo);
-  t.same([one!.url, two!.url, api!.text, four!.url], ['/echo/1', '/echo/2', `api ${tunnel.domain} /3`, '/echo/4'], 'each request reached its own upstream');
+  t.same(
+    [one!.url, two!.url, api!.text, four!.url],
+    ['/echo/1', '/echo/2', `api ${tunnel.domain} /3`, '/echo/4'],
+    'each request reached its own upstream',
+  );
   t.same([one!.headers.host, two!.headers.host], [tunnel.host('alpha'), tunnel.host('beta')]);
   t.equal(two!.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1', 'forwarded headers as with any trusted request');
   t.same([four!.connectionId, four!.connectionRequests], [one!.connectionId, 2], 'back at A: the same stream and local connection');
@@ -92,47 +103,77 @@ t.test('a pipelined request for B behind a slow answer of A waits for it, then a
   const slow = await recordingService(t);
   const other = await recordingService(t);
   const tunnel = await startTunnel(t, {
-    nodes: [{ name: 'alpha', services: [{ name: 'web', port: slow.port }] }, { name: 'beta', services: [{ name: 'web', port: other.port }] }],
+    nodes: [
+      { name: 'alpha', services: [{ name: 'web', port: slow.port }] },
+      { name: 'beta', services: [{ name: 'web', port: other.port }] },
+    ],
     listener: { trustProxy: true },
   });
   const conn = await rawConnect(t, tunnel.port);
-  conn.socket.write(get(tunnel.host('alpha'), '/slow') + get(tunnel.host('beta'), '/held') + get(tunnel.domain, '/api') + get(tunnel.host('alpha'), '/last'));
+  conn.socket.write(
+    get(tunnel.host('alpha'), '/slow') +
+      get(tunnel.host('beta'), '/held') +
+      get(tunnel.domain, '/api') +
+      get(tunnel.host('alpha'), '/last'),
+  );
   conn.socket.end(); // a client may send everything and half-close: what was held is still answered
   await slow.slowArrived;
   // A whole request to beta on another connection: had /held been sent on at once, beta would have it by now.
   const probe = await rawConnect(t, tunnel.port);
   probe.socket.write(get(tunnel.host('beta'), '/probe', close));
   await probe.closed;
-  t.same(other.log.map((e) => e.url), ['/probe'], 'the request for beta is held while alpha\'s answer is due');
+  t.same(
+    other.log.map((e) => e.url),
+    ['/probe'],
+    "the request for beta is held while alpha's answer is due",
+  );
   slow.release();
   const { bytes, reset } = await conn.closed;
-  t.same(parseResponses(bytes).map((r) => r.text), ['slow answer', 'served /held', `api ${tunnel.domain} /api`, 'served /last'], 'answered in order');
+  t.same(
+    parseResponses(bytes).map((r) => r.text),
+    ['slow answer', 'served /held', `api ${tunnel.domain} /api`, 'served /last'],
+    'answered in order',
+  );
   t.notOk(reset, 'closed gracefully after the last answer');
   const held = other.log.find((e) => e.url === '/held')!;
-  t.ok(held.arrivedAt >= slow.log[0]!.finishedAt!, 'beta got its request only after alpha\'s answer was complete');
+  t.ok(held.arrivedAt >= slow.log[0]!.finishedAt!, "beta got its request only after alpha's answer was complete");
 });
 
-t.test('refusals in the middle: an unknown host is 404, an offline node 502, after the answers due; then the connection closes', async (t) => {
-  const { tunnel, a } = await twoTenants(t);
-  const cases: [string, number, string][] = [
-    [tunnel.host('nobody'), 404, 'PRX_ERR_UNKNOWN_HOST'],
-    [tunnel.host('gone'), 502, 'PRX_ERR_NODE_OFFLINE'],
-    [tunnel.host('alpha', 'docs'), 404, 'PRX_ERR_SERVICE_UNKNOWN'],
-  ];
-  for (const [host, status, code] of cases) {
-    const conn = await rawConnect(t, tunnel.port);
-    conn.socket.write(get(tunnel.domain, '/first'));
-    await conn.waitFor('/first');
-    // Pipelined behind a slow answer of alpha: the page comes after it, in order.
-    conn.socket.write(get(tunnel.host('alpha'), '/delay?ms=30') + get(host, '/refused') + get(tunnel.host('alpha'), '/echo/never'));
-    const { bytes } = await conn.closed;
-    const responses = parseResponses(bytes);
-    t.same(responses.map((r) => [r.status, r.header('proxima-error')]), [[200, undefined], [200, undefined], [status, code]], host);
-    t.equal(responses[1]!.text, 'waited 30 ms');
-    t.equal(responses[2]!.header('connection'), 'close');
-  }
-  t.notOk(a.connections.some((c) => c.requests > 1), 'nothing after a refusal reached a node');
-});
+t.test(
+  'refusals in the middle: an unknown host is 404, an offline node 502, after the answers due; then the connection closes',
+  async (t) => {
+    const { tunnel, a } = await twoTenants(t);
+    const cases: [string, number, string][] = [
+      [tunnel.host('nobody'), 404, 'PRX_ERR_UNKNOWN_HOST'],
+      [tunnel.host('gone'), 502, 'PRX_ERR_NODE_OFFLINE'],
+      [tunnel.host('alpha', 'docs'), 404, 'PRX_ERR_SERVICE_UNKNOWN'],
+    ];
+    for (const [host, status, code] of cases) {
+      const conn = await rawConnect(t, tunnel.port);
+      conn.socket.write(get(tunnel.domain, '/first'));
+      await conn.waitFor('/first');
+      // Pipelined behind a slow answer of alpha: the page comes after it, in order.
+      conn.socket.write(get(tunnel.host('alpha'), '/delay?ms=30') + get(host, '/refused') + get(tunnel.host('alpha'), '/echo/never'));
+      const { bytes } = await conn.closed;
+      const responses = parseResponses(bytes);
+      t.same(
+        responses.map((r) => [r.status, r.header('proxima-error')]),
+        [
+          [200, undefined],
+          [200, undefined],
+          [status, code],
+        ],
+        host,
+      );
+      t.equal(responses[1]!.text, 'waited 30 ms');
+      t.equal(responses[2]!.header('connection'), 'close');
+    }
+    t.notOk(
+      a.connections.some((c) => c.requests > 1),
+      'nothing after a refusal reached a node',
+    );
+  },
+);
 
 t.test('SSE through a switched connection: the API, then a gated event stream of A, then the API again', async (t) => {
   const { tunnel, a } = await twoTenants(t);
@@ -146,9 +187,19 @@ t.test('SSE through a switched connection: the API, then a gated event stream of
   }
   conn.socket.write(get(tunnel.domain, '/after', close));
   const responses = parseResponses((await conn.closed).bytes);
-  t.same(responses.map((r) => [r.status, r.complete]), [[200, true], [200, true], [200, true]]);
+  t.same(
+    responses.map((r) => [r.status, r.complete]),
+    [
+      [200, true],
+      [200, true],
+      [200, true],
+    ],
+  );
   t.equal(responses[1]!.header('content-type'), 'text/event-stream');
-  t.same([...responses[1]!.text.matchAll(/"seq":(\d)/g)].map((m) => Number(m[1])), [0, 1, 2, 3]);
+  t.same(
+    [...responses[1]!.text.matchAll(/"seq":(\d)/g)].map((m) => Number(m[1])),
+    [0, 1, 2, 3],
+  );
   t.equal(responses[2]!.text, `api ${tunnel.domain} /after`);
 });
 
@@ -184,7 +235,10 @@ t.test('nothing outlives a switched connection: parked streams end with it, thei
   const alpha = await servedService(t, 600_000);
   const beta = await servedService(t, 600_000);
   const tunnel = await startTunnel(t, {
-    nodes: [{ name: 'alpha', services: [{ name: 'web', port: alpha.port }] }, { name: 'beta', services: [{ name: 'web', port: beta.port }] }],
+    nodes: [
+      { name: 'alpha', services: [{ name: 'web', port: alpha.port }] },
+      { name: 'beta', services: [{ name: 'web', port: beta.port }] },
+    ],
     listener: { trustProxy: true },
   });
   // node:http keeps a Date header for a second, with a timer: have it made before counting.
@@ -192,18 +246,29 @@ t.test('nothing outlives a switched connection: parked streams end with it, thei
   await settle();
   const before = timers.live();
   const conn = await rawConnect(t, tunnel.port);
-  for (const [host, path] of [[tunnel.host('alpha'), '/a'], [tunnel.domain, '/api'], [tunnel.host('beta'), '/b']] as const) {
+  for (const [host, path] of [
+    [tunnel.host('alpha'), '/a'],
+    [tunnel.domain, '/api'],
+    [tunnel.host('beta'), '/b'],
+  ] as const) {
     conn.socket.write(get(host, path));
     await conn.waitFor(path);
   }
   conn.socket.write(get(tunnel.domain, '/last', close));
-  t.same(parseResponses((await conn.closed).bytes).map((r) => r.status), [200, 200, 200, 200]);
+  t.same(
+    parseResponses((await conn.closed).bytes).map((r) => r.status),
+    [200, 200, 200, 200],
+  );
   await allClosed([...alpha.sockets, ...beta.sockets]);
-  t.same([alpha.sockets.length, beta.sockets.length], [1, 1], 'the services\' connections closed once the public one did');
+  t.same([alpha.sockets.length, beta.sockets.length], [1, 1], "the services' connections closed once the public one did");
   // The tunnel streams wind down too: the node's ends, then (their FIN crossing back) ours.
   await Promise.all(['alpha', 'beta'].map((name) => tunnel.directory.nodes.get(name)!.forwarder.close()));
   await settle();
-  t.same(['alpha', 'beta'].map((name) => tunnel.directory.nodes.get(name)!.server.streamCount), [0, 0], 'no tunnel stream left open');
+  t.same(
+    ['alpha', 'beta'].map((name) => tunnel.directory.nodes.get(name)!.server.streamCount),
+    [0, 0],
+    'no tunnel stream left open',
+  );
   t.ok(timers.live() <= before, 'no timer left behind');
 });
 

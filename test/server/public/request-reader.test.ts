@@ -22,7 +22,8 @@ function reader(verdicts: (boolean | 'hold')[]) {
   return { r, log, heads };
 }
 
-const post = (path: string, body: string, length = body.length) => `POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: ${length}\r\n\r\n${body}`;
+const post = (path: string, body: string, length = body.length) =>
+  `POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: ${length}\r\n\r\n${body}`;
 
 t.test('a held head keeps itself and what follows until release(), which offers the same head again', async (t) => {
   const { r, log, heads } = reader([true, 'hold']);

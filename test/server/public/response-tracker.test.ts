@@ -53,8 +53,11 @@ t.test('a body that runs until the end is complete at the end; anything else is 
   const cutChunked = track([['GET']], [b('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab')]);
   t.equal(cutChunked.tracker.end(), 'truncated', 'a chunked body cut short');
   const headOnly = track([['GET'], ['GET']], [b('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200')]);
-  t.same([headOnly.tracker.end(), headOnly.tracker.outstanding, headOnly.relayed.includes('HTTP/1.1 200\r')], ['between', 1, false],
-    'half a head: nothing of it was relayed, the request is still unanswered');
+  t.same(
+    [headOnly.tracker.end(), headOnly.tracker.outstanding, headOnly.relayed.includes('HTTP/1.1 200\r')],
+    ['between', 1, false],
+    'half a head: nothing of it was relayed, the request is still unanswered',
+  );
 });
 
 t.test('a 101 answers an upgrade request: the rest is raw; a 101 nobody asked for is refused', async (t) => {

@@ -1,6 +1,6 @@
-import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
 import { isKeyId } from '../../../src/proto/control/auth.js';
 import { JsonNodeStore } from '../../../src/server/registry/json-node-store.js';
 import { runFixture, stopFixture } from '../../fixtures/processes/child-lines.js';
@@ -33,7 +33,11 @@ t.test('SIGKILL in the middle of 1,000 registrations loses no acknowledged one',
   t.equal((await store.list()).length, Object.keys(doc.nodes).length);
   await store.add({ name: 'after-crash', keyId: '0123456789abcdef', createdAt: new Date().toISOString(), lastSeenAt: null, services: [] });
   t.ok(await store.get('after-crash'));
-  t.same(fs.readdirSync(dataDir).filter((f) => f.endsWith('.tmp')), [], 'temp files of the killed writer are swept');
+  t.same(
+    fs.readdirSync(dataDir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'temp files of the killed writer are swept',
+  );
 });
 
 t.test('two processes writing one store at once lose nothing', async (t) => {
@@ -46,9 +50,9 @@ t.test('two processes writing one store at once lose nothing', async (t) => {
   const mine = Array.from({ length: 200 }, (_, i) => `parent-${i}`);
   for (let i = 0; i < mine.length; i += 10) {
     await Promise.all(
-      mine.slice(i, i + 10).map((name) =>
-        store.add({ name, keyId: '0123456789abcdef', createdAt: new Date().toISOString(), lastSeenAt: null, services: [] }),
-      ),
+      mine
+        .slice(i, i + 10)
+        .map((name) => store.add({ name, keyId: '0123456789abcdef', createdAt: new Date().toISOString(), lastSeenAt: null, services: [] })),
     );
   }
   const { code } = await writer.exited;
@@ -57,5 +61,9 @@ t.test('two processes writing one store at once lose nothing', async (t) => {
   t.teardown(() => fresh.close());
   const names = new Set((await fresh.list()).map((r) => r.name));
   t.equal(names.size, 400);
-  t.same([...mine, ...Array.from({ length: 200 }, (_, i) => `child-${i}`)].filter((n) => !names.has(n)), [], 'no write was lost');
+  t.same(
+    [...mine, ...Array.from({ length: 200 }, (_, i) => `child-${i}`)].filter((n) => !names.has(n)),
+    [],
+    'no write was lost',
+  );
 });

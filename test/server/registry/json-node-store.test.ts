@@ -1,6 +1,6 @@
-import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
 import { change, literal, nextEvent, openStore, record } from '../../fixtures/store-helpers.js';
 
 t.test('records persist across a reopen; answers are copies', async (t) => {
@@ -37,7 +37,10 @@ t.test('a failed mutation fails alone; the rest of its batch is written', async 
     { status: 'rejected', reason: { code: 'PRX_ERR_NODE_NOT_FOUND' } },
     { status: 'fulfilled', value: { name: 'alpha' } },
   ]);
-  t.same((await store.list()).map((r) => r.name), ['beta']);
+  t.same(
+    (await store.list()).map((r) => r.name),
+    ['beta'],
+  );
 });
 
 t.test('mutations that arrive together, or during a write, share writes (group commit)', async (t) => {
@@ -88,7 +91,10 @@ t.test('unknown fields written by a newer version survive our writes', async (t)
 
 t.test('reads and writes see another writer at once; watchers report what changed', async (t) => {
   const dataDir = t.testdir();
-  for (const [mode, options] of [['fs.watch', { watch: true }], ['stat poll', { pollIntervalMs: 20 }]] as const) {
+  for (const [mode, options] of [
+    ['fs.watch', { watch: true }],
+    ['stat poll', { pollIntervalMs: 20 }],
+  ] as const) {
     const watching = await openStore(t, dataDir, options);
     const other = await openStore(t, dataDir);
     const added = nextEvent(watching, 'change');
@@ -138,7 +144,11 @@ t.test('a corrupt file is reported, refused and never overwritten', async (t) =>
 
   fs.writeFileSync(file, JSON.stringify({ version: 1, nodes: { alpha: record('alpha') } }));
   await store.add(record('beta'));
-  t.same((await store.list()).map((r) => r.name), ['alpha', 'beta'], 'a repaired file is used again');
+  t.same(
+    (await store.list()).map((r) => r.name),
+    ['alpha', 'beta'],
+    'a repaired file is used again',
+  );
 });
 
 t.test('a removed file reads as empty; close and destroy are idempotent and refuse later writes', async (t) => {

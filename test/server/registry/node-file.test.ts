@@ -39,6 +39,10 @@ t.test('every wrong shape is PRX_ERR_STORE_CORRUPT naming the file', async (t) =
     'bad services': JSON.stringify({ version: 1, nodes: { alpha: { ...alpha, services: [1] } } }),
   };
   for (const [why, text] of Object.entries(cases)) {
-    t.throws(() => parseNodeFile(text, '/srv/data/nodes.json'), { code: 'PRX_ERR_STORE_CORRUPT', message: /\/srv\/data\/nodes\.json/ }, why);
+    t.throws(
+      () => parseNodeFile(text, '/srv/data/nodes.json'),
+      { code: 'PRX_ERR_STORE_CORRUPT', message: /\/srv\/data\/nodes\.json/ },
+      why,
+    );
   }
 });

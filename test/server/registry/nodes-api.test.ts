@@ -1,8 +1,8 @@
-import t, { type Test } from 'tap';
-import http from 'node:http';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
+import t, { type Test } from 'tap';
 import { parseToken } from '../../../src/proto/control/auth.js';
 import { createNodesApi, type NodesApiOptions } from '../../../src/server/registry/nodes-api.js';
 import { openRegistry } from '../../../src/server/registry/open-registry.js';
@@ -119,7 +119,10 @@ t.test('admin credentials: 401 for missing or wrong, 403 for POST in admin mode'
     t.equal(await errorCode(res), 'PRX_ERR_UNAUTHORIZED');
   }
   t.equal((await post(api, '{"name":"alpha"}', admin)).status, 201);
-  for (const [method, path] of [['GET', '/nodes'], ['DELETE', '/nodes/alpha']]) {
+  for (const [method, path] of [
+    ['GET', '/nodes'],
+    ['DELETE', '/nodes/alpha'],
+  ]) {
     for (const headers of [{}, { authorization: 'Bearer nope' }] as Record<string, string>[]) {
       const res = await fetch(`${api.url}${path}`, { method, headers });
       t.equal(res.status, 401, `${method} ${path}`);

@@ -1,16 +1,19 @@
-import t, { type Test } from 'tap';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import t, { type Test } from 'tap';
 import { loginProof, parseToken } from '../../../src/proto/control/auth.js';
-import { openRegistry, type OpenRegistryOptions } from '../../../src/server/registry/open-registry.js';
+import { type OpenRegistryOptions, openRegistry } from '../../../src/server/registry/open-registry.js';
 import type { Registry, RegistryEvents } from '../../../src/server/registry/registry.js';
 import { runFixture, stopFixture } from '../../fixtures/processes/child-lines.js';
 import { literal, within } from '../../fixtures/store-helpers.js';
 
 const T0 = Date.UTC(2025, 5, 1);
 
-async function open(t: Test, options: Partial<OpenRegistryOptions> = {}): Promise<{ registry: Registry; clock: { nowMs: number }; dataDir: string }> {
+async function open(
+  t: Test,
+  options: Partial<OpenRegistryOptions> = {},
+): Promise<{ registry: Registry; clock: { nowMs: number }; dataDir: string }> {
   const clock = { nowMs: T0 };
   const dataDir = options.dataDir ?? t.testdir();
   const registry = await openRegistry({ dataDir, watch: false, pollIntervalMs: 0, now: () => clock.nowMs, ...options });
@@ -35,11 +38,16 @@ t.test('add issues a token derived from the secret file; the store keeps only th
   const { record, token } = await registry.add('alpha');
   t.match(record, { name: 'alpha', createdAt: new Date(T0).toISOString(), lastSeenAt: null, services: [] });
   const secret = fs.readFileSync(path.join(dataDir, 'secret'));
-  const mac = createHmac('sha256', secret).update(Buffer.from(`alpha\0${record.keyId}`)).digest('base64url');
+  const mac = createHmac('sha256', secret)
+    .update(Buffer.from(`alpha\0${record.keyId}`))
+    .digest('base64url');
   t.equal(token, `prx_${record.keyId}_${mac}`);
   const file = fs.readFileSync(path.join(dataDir, 'nodes.json'), 'utf8');
   t.notOk(file.includes(mac), 'no token in the store file');
-  t.same((await registry.list()).map((r) => r.name), ['alpha']);
+  t.same(
+    (await registry.list()).map((r) => r.name),
+    ['alpha'],
+  );
   t.equal((await registry.get('alpha'))!.keyId, record.keyId);
   await t.rejects(registry.add('alpha'), { code: 'PRX_ERR_NAME_TAKEN' });
   await t.rejects(registry.add('Alpha'), { code: 'PRX_ERR_NAME_INVALID' });
@@ -128,7 +136,10 @@ t.test('another process revoking or rotating is reported within a second', async
   const { registry, dataDir } = await open(t, { watch: true, pollIntervalMs: 500 });
   const { token } = await registry.add('alpha');
   await registry.add('beta');
-  for (const [command, event, name] of [['rotate', 'rotated', 'alpha'], ['revoke', 'revoked', 'beta']] as const) {
+  for (const [command, event, name] of [
+    ['rotate', 'rotated', 'alpha'],
+    ['revoke', 'revoked', 'beta'],
+  ] as const) {
     const seen = new Promise<string>((resolve) => registry.once(event, resolve));
     const cli = runFixture('registry-writer.js', [command, dataDir, name]);
     t.teardown(() => stopFixture(cli));

@@ -1,6 +1,6 @@
-import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
 import { loadOrCreateSecret, SECRET_BYTES } from '../../../src/server/registry/secret.js';
 import { runFixture, stopFixture } from '../../fixtures/processes/child-lines.js';
 

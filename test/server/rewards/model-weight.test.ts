@@ -1,12 +1,24 @@
 import t from 'tap';
-import { claimedWeight, modelKey, ModelWeights, parameterBillions } from '../../../src/server/rewards/model-weight.js';
+import { claimedWeight, ModelWeights, modelKey, parameterBillions } from '../../../src/server/rewards/model-weight.js';
 import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/rules.js';
 
 t.test('parameter_size as Ollama writes it, in billions', async (t) => {
   const cases: [string | null | undefined, number | undefined][] = [
-    ['3.2B', 3.2], ['70B', 70], ['405M', 0.405], ['1.5T', 1500], ['8b', 8], [' 7B ', 7], ['22.7K', 0.0000227],
-    ['', undefined], ['3.2', undefined], ['B', undefined], ['0B', undefined], ['-3B', undefined], ['3.2 GB', undefined],
-    [null, undefined], [undefined, undefined],
+    ['3.2B', 3.2],
+    ['70B', 70],
+    ['405M', 0.405],
+    ['1.5T', 1500],
+    ['8b', 8],
+    [' 7B ', 7],
+    ['22.7K', 0.0000227],
+    ['', undefined],
+    ['3.2', undefined],
+    ['B', undefined],
+    ['0B', undefined],
+    ['-3B', undefined],
+    ['3.2 GB', undefined],
+    [null, undefined],
+    [undefined, undefined],
   ];
   for (const [size, billions] of cases) t.equal(parameterBillions(size), billions, String(size));
 });

@@ -17,26 +17,47 @@ t.test('an honest request passes, streamed or not', async (t) => {
   t.equal(implausibility(whole, 100, 3.2, rules), undefined);
   t.equal(implausibility(request({ maxTokensRequested: 100 }), 100, 3.2, rules), undefined, 'exactly the limit');
   t.equal(implausibility(request({ evalDurationNs: null, ttftMs: null }), 100, 3.2, rules), undefined, 'nothing reported to check');
-  t.equal(implausibility(request({ completionTokensReported: 70, completionTokensObserved: 100 }), 70, 70, rules), undefined, '70B at 35/s');
+  t.equal(
+    implausibility(request({ completionTokensReported: 70, completionTokensObserved: 100 }), 70, 70, rules),
+    undefined,
+    '70B at 35/s',
+  );
 });
 
 t.test('counts over the requested limit', async (t) => {
   t.equal(implausibility(request({ maxTokensRequested: 64 }), 100, 3.2, rules), 'reported 100 completion tokens; the request allowed 64');
   const splitter = request({ maxTokensRequested: 100, completionTokensReported: 100, completionTokensObserved: 400 });
   t.equal(implausibility(splitter, 100, 3.2, rules), 'sent 400 content chunks; the request allowed 100 tokens');
-  t.equal(implausibility(request({ maxTokensRequested: 100, completionTokensObserved: 102 }), 100, 3.2, rules), undefined, 'within the chunk slack');
+  t.equal(
+    implausibility(request({ maxTokensRequested: 100, completionTokensObserved: 102 }), 100, 3.2, rules),
+    undefined,
+    'within the chunk slack',
+  );
 });
 
 t.test('reported generation time longer than the super node saw', async (t) => {
   // Stream: 1800 ms between first and last byte, 1000 ms of slack.
   t.equal(implausibility(request({ evalDurationNs: 2_800_000_000 }), 100, 3.2, rules), undefined);
-  t.equal(implausibility(request({ evalDurationNs: 2_900_000_000 }), 100, 3.2, rules), 'reported 2900 ms of generation; the super node saw 1800 ms');
-  t.equal(implausibility(request({ stream: false, evalDurationNs: 3_100_000_000 }), 100, 3.2, rules), 'reported 3100 ms of generation; the super node saw 2000 ms');
+  t.equal(
+    implausibility(request({ evalDurationNs: 2_900_000_000 }), 100, 3.2, rules),
+    'reported 2900 ms of generation; the super node saw 1800 ms',
+  );
+  t.equal(
+    implausibility(request({ stream: false, evalDurationNs: 3_100_000_000 }), 100, 3.2, rules),
+    'reported 3100 ms of generation; the super node saw 2000 ms',
+  );
 });
 
 t.test('tokens per second over the ceiling for the claimed size', async (t) => {
-  t.equal(implausibility(request({ durationMs: 100, ttftMs: 10, evalDurationNs: 80_000_000 }), 1000, 3.2, rules), '1000 tokens in 100 ms (10000/s) is over 1000/s for its size');
+  t.equal(
+    implausibility(request({ durationMs: 100, ttftMs: 10, evalDurationNs: 80_000_000 }), 1000, 3.2, rules),
+    '1000 tokens in 100 ms (10000/s) is over 1000/s for its size',
+  );
   t.equal(implausibility(request(), 100, 405, rules), '100 tokens in 2000 ms (50/s) is over 12/s for its size', 'a 405B claim at 50/s');
   t.equal(implausibility(request({ durationMs: 2000 }), 24, 405, rules), undefined, 'a 405B claim at 12/s');
-  t.equal(implausibility(request({ durationMs: 0, ttftMs: 0, evalDurationNs: 0 }), 2, 3.2, rules), undefined, 'a tiny answer within the slack');
+  t.equal(
+    implausibility(request({ durationMs: 0, ttftMs: 0, evalDurationNs: 0 }), 2, 3.2, rules),
+    undefined,
+    'a tiny answer within the slack',
+  );
 });

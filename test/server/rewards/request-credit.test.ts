@@ -10,8 +10,16 @@ t.test('an honest stream is billed what it reported', async (t) => {
 
 t.test('an inflated eval_count is billed what was observed: inflating never pays', async (t) => {
   t.same(billedTokens(request({ completionTokensReported: 1000 }), rules), { prompt: 30, completion: 100, clamped: true });
-  t.same(billedTokens(request({ completionTokensReported: 112 }), rules), { prompt: 30, completion: 112, clamped: false }, 'inside the tolerance (10% + 2): believed');
-  t.same(billedTokens(request({ completionTokensReported: 113 }), rules), { prompt: 30, completion: 100, clamped: true }, 'past it: the observed count, no tolerance');
+  t.same(
+    billedTokens(request({ completionTokensReported: 112 }), rules),
+    { prompt: 30, completion: 112, clamped: false },
+    'inside the tolerance (10% + 2): believed',
+  );
+  t.same(
+    billedTokens(request({ completionTokensReported: 113 }), rules),
+    { prompt: 30, completion: 100, clamped: true },
+    'past it: the observed count, no tolerance',
+  );
   t.same(billedTokens(request({ completionTokensReported: 95 }), rules).completion, 95, 'reporting less than observed: the report');
 });
 
@@ -20,7 +28,11 @@ t.test('splitting text into tiny chunks is bounded by the length of the text', a
   t.equal(billedTokens(request({ completionTokensObserved: 400 }), rules).completion, 100, 'splitting alone: the honest report stands');
   const both = request({ completionTokensObserved: 400, completionTokensReported: 400 });
   t.equal(observedCompletionTokens(both), 200, 'at most one token per 2 characters');
-  t.same(billedTokens(both, rules), { prompt: 30, completion: 200, clamped: true }, 'splitting and inflating: at most ceil(chars / 2); canaries catch the rest');
+  t.same(
+    billedTokens(both, rules),
+    { prompt: 30, completion: 200, clamped: true },
+    'splitting and inflating: at most ceil(chars / 2); canaries catch the rest',
+  );
 });
 
 t.test('UTF-8 bytes, when counted, keep CJK text from being under-billed', async (t) => {
@@ -39,9 +51,21 @@ t.test('a whole (non-streamed) answer is bounded by its text only', async (t) =>
 });
 
 t.test('cancelled by the user: billed what was delivered', async (t) => {
-  const aborted = request({ outcome: 'client_abort', finishReason: null, completionTokensReported: null, promptTokensReported: null, completionTokensObserved: 40, contentChars: 160, evalDurationNs: null });
+  const aborted = request({
+    outcome: 'client_abort',
+    finishReason: null,
+    completionTokensReported: null,
+    promptTokensReported: null,
+    completionTokensObserved: 40,
+    contentChars: 160,
+    evalDurationNs: null,
+  });
   t.same(billedTokens(aborted, rules), { prompt: 0, completion: 40, clamped: false });
-  t.equal(billedTokens({ ...aborted, completionTokensReported: 300 }, rules).completion, 40, 'a report of more than was delivered is not believed');
+  t.equal(
+    billedTokens({ ...aborted, completionTokensReported: 300 }, rules).completion,
+    40,
+    'a report of more than was delivered is not believed',
+  );
   t.equal(billedTokens(request({ completionTokensReported: null }), rules).completion, 100, 'no report: what was observed');
 });
 
@@ -55,8 +79,15 @@ t.test('failed, truncated, self-dealing and implausible requests earn nothing', 
   t.same(judgeRequest(request({ outcome: 'timeout' }), rules), { kind: 'failed' });
   t.same(judgeRequest(request({ keyOwner: ['gamma', 'alpha'] }), rules), { kind: 'own_key' });
   t.same(judgeRequest(request({ keyOwner: ['gamma'] }), rules).kind, 'credited', "another owner's key");
-  t.match(judgeRequest(request({ durationMs: 50, ttftMs: 5, evalDurationNs: 40_000_000 }), rules), { kind: 'implausible', reason: /is over 1000\/s/ });
+  t.match(judgeRequest(request({ durationMs: 50, ttftMs: 5, evalDurationNs: 40_000_000 }), rules), {
+    kind: 'implausible',
+    reason: /is over 1000\/s/,
+  });
   // The claimed size sets the ceiling: claiming a bigger model makes the check stricter.
   t.match(judgeRequest(request({ parameterSize: '405B' }), rules), { kind: 'implausible', reason: /over 12\/s/ });
-  t.match(judgeRequest(request({ completionTokensReported: 5000 }), rules), { kind: 'implausible', reason: /5000 tokens in 2000 ms/ }, 'a gross inflation is judged on the report');
+  t.match(
+    judgeRequest(request({ completionTokensReported: 5000 }), rules),
+    { kind: 'implausible', reason: /5000 tokens in 2000 ms/ },
+    'a gross inflation is judged on the report',
+  );
 });

@@ -11,11 +11,29 @@ t.test('without a rewards section: the defaults', async (t) => {
 t.test('every key set, with units', async (t) => {
   const c = loadServerConfig(repoPath('test/fixtures/config/server/valid/ledger-rewards.yaml'));
   t.same(c.rewards, {
-    epochLengthMs: 6 * 3_600_000, epochOriginMs: Date.UTC(2025, 0, 1, 6), settleMs: 7_200_000, promptTokenWeight: 0.1,
-    observedTolerance: 0.05, observedSlackTokens: 1, defaultModelWeight: 0.5, maxModelWeight: 500, unconfirmedModelWeight: 14,
-    uptimeCreditPerHour: 0, probeIntervalMs: 30_000, maxTokensPerSecond: 800, maxTokensPerSecondAt1B: 4000.5, timingSlackMs: 2000,
-    implausibleToFlag: 0, probeTimeoutMs: 5000, canaryShare: 0.05, newNodeCanaryShare: 0.5, newNodeCanaries: 3, canaryMaxTokens: 16,
-    canaryTimeoutMs: 60_000, maxCanariesInFlight: 2, referenceCacheMs: 600_000,
+    epochLengthMs: 6 * 3_600_000,
+    epochOriginMs: Date.UTC(2025, 0, 1, 6),
+    settleMs: 7_200_000,
+    promptTokenWeight: 0.1,
+    observedTolerance: 0.05,
+    observedSlackTokens: 1,
+    defaultModelWeight: 0.5,
+    maxModelWeight: 500,
+    unconfirmedModelWeight: 14,
+    uptimeCreditPerHour: 0,
+    probeIntervalMs: 30_000,
+    maxTokensPerSecond: 800,
+    maxTokensPerSecondAt1B: 4000.5,
+    timingSlackMs: 2000,
+    implausibleToFlag: 0,
+    probeTimeoutMs: 5000,
+    canaryShare: 0.05,
+    newNodeCanaryShare: 0.5,
+    newNodeCanaries: 3,
+    canaryMaxTokens: 16,
+    canaryTimeoutMs: 60_000,
+    maxCanariesInFlight: 2,
+    referenceCacheMs: 600_000,
   });
 });
 
@@ -30,7 +48,16 @@ t.test('the epoch origin: an ISO date or time with a zone, quoted or not', async
 });
 
 t.test('the canary and probe keys name the bad field', async (t) => {
-  const bad = { probeTimeoutMs: '50ms', canaryShare: 1.5, newNodeCanaryShare: -0.1, newNodeCanaries: 1.5, canaryMaxTokens: 0, canaryTimeoutMs: 'soon', maxCanariesInFlight: 0, referenceCacheMs: -1 };
+  const bad = {
+    probeTimeoutMs: '50ms',
+    canaryShare: 1.5,
+    newNodeCanaryShare: -0.1,
+    newNodeCanaries: 1.5,
+    canaryMaxTokens: 0,
+    canaryTimeoutMs: 'soon',
+    maxCanariesInFlight: 0,
+    referenceCacheMs: -1,
+  };
   const err = (() => {
     try {
       parseServerConfig({ rewards: bad });
@@ -40,5 +67,10 @@ t.test('the canary and probe keys name the bad field', async (t) => {
     return undefined;
   })();
   t.equal(err?.code, 'PRX_ERR_CONFIG_INVALID');
-  t.same(err?.problems.map((p) => p.path).sort(), Object.keys(bad).map((k) => `rewards.${k}`).sort());
+  t.same(
+    err?.problems.map((p) => p.path).sort(),
+    Object.keys(bad)
+      .map((k) => `rewards.${k}`)
+      .sort(),
+  );
 });

@@ -1,7 +1,7 @@
-import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import t from 'tap';
 import { acquireFileLock, pidAlive } from '../../../src/server/storage/file-lock.js';
 
 /** The pid of a process that has exited. */
@@ -91,7 +91,10 @@ t.test('many concurrent takers in one process get the lock one at a time', async
 t.test('a taker in this process waits its turn up to waitMs, then gets PRX_ERR_STORE_LOCKED; the queue goes on', async (t) => {
   const lockPath = path.join(t.testdir(), 'x.lock');
   const held = await acquireFileLock(lockPath);
-  await t.rejects(acquireFileLock(lockPath, { waitMs: 30 }), { code: 'PRX_ERR_STORE_LOCKED', message: new RegExp(`held by pid ${process.pid} `) });
+  await t.rejects(acquireFileLock(lockPath, { waitMs: 30 }), {
+    code: 'PRX_ERR_STORE_LOCKED',
+    message: new RegExp(`held by pid ${process.pid} `),
+  });
   const next = acquireFileLock(lockPath, { waitMs: 10_000 });
   await held.release();
   const lock = await next;

@@ -4,11 +4,24 @@ import { startApiCluster } from '../../fixtures/stacks/api-cluster.js';
 import { routingTarget } from '../../fixtures/stacks/routing-target.js';
 
 const MODEL = { name: 'llama3.2:latest', digest: 'a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72', answerTokens: 12 };
-const REWARDS = { canaryShare: 1, newNodeCanaryShare: 1, canaryMaxTokens: 6, maxTokensPerSecond: 1_000_000, maxTokensPerSecondAt1B: 10_000_000 };
+const REWARDS = {
+  canaryShare: 1,
+  newNodeCanaryShare: 1,
+  canaryMaxTokens: 6,
+  maxTokensPerSecond: 1_000_000,
+  maxTokensPerSecondAt1B: 10_000_000,
+};
 
 t.test('a canary goes to the node as a user request would, and a reference node answers the same prompt', async (t) => {
   const target = routingTarget();
-  const cluster = await startApiCluster(t, { nodes: [{ name: 'alpha', models: [MODEL] }, { name: 'beta', models: [MODEL] }], rewards: REWARDS, random: target.random });
+  const cluster = await startApiCluster(t, {
+    nodes: [
+      { name: 'alpha', models: [MODEL] },
+      { name: 'beta', models: [MODEL] },
+    ],
+    rewards: REWARDS,
+    random: target.random,
+  });
   target.attach(cluster.server, modelKey(MODEL.name)!);
   target.node = 'alpha';
   const user = cluster.fakes.alpha!.nextRequest((r) => r.path === '/v1/chat/completions');
@@ -30,16 +43,31 @@ t.test('a canary goes to the node as a user request would, and a reference node 
   t.equal(outcome.verdict?.passed, true);
   t.equal(outcome.verdict?.reference, 'beta');
   t.equal(outcome.verdict?.requestId, outcome.request.id);
-  t.match(outcome.request, { node: 'alpha', keyId: null, keyOwner: [], outcome: 'ok', completionTokensReported: 6, canary: { reference: 'beta', digest: MODEL.digest, passed: true } });
+  t.match(outcome.request, {
+    node: 'alpha',
+    keyId: null,
+    keyOwner: [],
+    outcome: 'ok',
+    completionTokensReported: 6,
+    canary: { reference: 'beta', digest: MODEL.digest, passed: true },
+  });
   t.equal(outcome.flag, null);
-  t.equal(cluster.server.models.router.inFlight('alpha', 'ollama') + cluster.server.models.router.inFlight('beta', 'ollama'), 0, 'every slot given back');
+  t.equal(
+    cluster.server.models.router.inFlight('alpha', 'ollama') + cluster.server.models.router.inFlight('beta', 'ollama'),
+    0,
+    'every slot given back',
+  );
 });
 
 t.test('two nodes that disagree: undecided, so an honest node never pays for a liar it cannot be told from', async (t) => {
   const target = routingTarget();
   const cluster = await startApiCluster(t, {
-    nodes: [{ name: 'honest', models: [MODEL] }, { name: 'liar', models: [MODEL], fake: { faults: { serveModel: 'mistral:7b' } } }],
-    rewards: REWARDS, random: target.random,
+    nodes: [
+      { name: 'honest', models: [MODEL] },
+      { name: 'liar', models: [MODEL], fake: { faults: { serveModel: 'mistral:7b' } } },
+    ],
+    rewards: REWARDS,
+    random: target.random,
   });
   target.attach(cluster.server, modelKey(MODEL.name)!);
   for (const node of ['honest', 'liar']) {
@@ -53,18 +81,33 @@ t.test('two nodes that disagree: undecided, so an honest node never pays for a l
 });
 
 t.test('no canary when the share is 0', async (t) => {
-  const cluster = await startApiCluster(t, { nodes: [{ name: 'alpha', models: [MODEL] }, { name: 'beta', models: [MODEL] }] });
+  const cluster = await startApiCluster(t, {
+    nodes: [
+      { name: 'alpha', models: [MODEL] },
+      { name: 'beta', models: [MODEL] },
+    ],
+  });
   await cluster.openai().chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
   await cluster.nextUsage();
   t.equal(cluster.server.checks.canaries.inFlight, 0);
   await cluster.server.close();
   t.equal(cluster.canaries.length, 0);
-  t.equal(cluster.fakes.alpha!.requests.filter((r) => r.method === 'POST').length + cluster.fakes.beta!.requests.filter((r) => r.method === 'POST').length, 1);
+  t.equal(
+    cluster.fakes.alpha!.requests.filter((r) => r.method === 'POST').length +
+      cluster.fakes.beta!.requests.filter((r) => r.method === 'POST').length,
+    1,
+  );
 });
 
 t.test('no canary for a node no other node can be compared with (its digest is served by none other)', async (t) => {
   const other = { ...MODEL, digest: 'b'.repeat(64) };
-  const cluster = await startApiCluster(t, { nodes: [{ name: 'alpha', models: [MODEL] }, { name: 'beta', models: [other] }], rewards: REWARDS });
+  const cluster = await startApiCluster(t, {
+    nodes: [
+      { name: 'alpha', models: [MODEL] },
+      { name: 'beta', models: [other] },
+    ],
+    rewards: REWARDS,
+  });
   for (let i = 0; i < 3; i++) {
     await cluster.openai().chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: `hi ${i}` }] });
     await cluster.nextUsage();
@@ -72,6 +115,8 @@ t.test('no canary for a node no other node can be compared with (its digest is s
   }
   await cluster.server.close();
   t.equal(cluster.canaries.length, 0, 'no canary written');
-  const posts = cluster.fakes.alpha!.requests.filter((r) => r.method === 'POST').length + cluster.fakes.beta!.requests.filter((r) => r.method === 'POST').length;
-  t.equal(posts, 3, 'the nodes saw only the users\' requests');
+  const posts =
+    cluster.fakes.alpha!.requests.filter((r) => r.method === 'POST').length +
+    cluster.fakes.beta!.requests.filter((r) => r.method === 'POST').length;
+  t.equal(posts, 3, "the nodes saw only the users' requests");
 });

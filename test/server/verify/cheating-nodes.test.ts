@@ -6,25 +6,37 @@
  * is followed by a canary; probes run every second. Then `proxima-server rewards --json` (the real
  * CLI on the data folder) must settle the window as the rules say.
  */
-import t from 'tap';
+
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LedgerRecord, RequestRecord } from '../../../src/server/ledger/ledger-record.js';
+import t from 'tap';
 import { modelKey } from '../../../src/proto/llm/model-name.js';
-import { startApiCluster, TEST_KEY, collect, type ApiCluster } from '../../fixtures/stacks/api-cluster.js';
+import type { LedgerRecord, RequestRecord } from '../../../src/server/ledger/ledger-record.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
+import { type ApiCluster, collect, startApiCluster, TEST_KEY } from '../../fixtures/stacks/api-cluster.js';
 import { tempDir } from '../../fixtures/stacks/control-plane.js';
 import { routingTarget, seededRandom } from '../../fixtures/stacks/routing-target.js';
-import { runNode } from '../../fixtures/processes/run-bin.js';
 
 const MODEL = {
-  name: 'llama3.2:latest', digest: 'a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72', parameterSize: '3.2B', answerTokens: 24,
+  name: 'llama3.2:latest',
+  digest: 'a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72',
+  parameterSize: '3.2B',
+  answerTokens: 24,
 };
 const WEIGHT = 3.2;
 const FARMER_KEY = 'sk-proxima-farmer-0123456789';
 const PROBE_INTERVAL_MS = 1000;
 const REWARDS = {
-  canaryShare: 1, newNodeCanaryShare: 1, probeIntervalMs: PROBE_INTERVAL_MS, probeTimeoutMs: 300, canaryTimeoutMs: 5000,
-  canaryMaxTokens: 8, maxTokensPerSecond: 1_000_000, maxTokensPerSecondAt1B: 10_000_000, uptimeCreditPerHour: 0.1, promptTokenWeight: 0.2,
+  canaryShare: 1,
+  newNodeCanaryShare: 1,
+  probeIntervalMs: PROBE_INTERVAL_MS,
+  probeTimeoutMs: 300,
+  canaryTimeoutMs: 5000,
+  canaryMaxTokens: 8,
+  maxTokensPerSecond: 1_000_000,
+  maxTokensPerSecondAt1B: 10_000_000,
+  uptimeCreditPerHour: 0.1,
+  promptTokenWeight: 0.2,
 };
 const HONEST = ['honest-a', 'honest-b'];
 /**
@@ -55,7 +67,12 @@ t.test('cheating nodes earn nothing, and the honest share is unharmed', async (t
       { name: 'farmer' },
       { name: 'staller' },
     ].map((n) => ({ ...n, models: [MODEL], maxConcurrent: 2 })),
-    api: { keys: [{ id: 'tester', key: TEST_KEY }, { id: 'farmer-own', key: FARMER_KEY, nodes: ['farmer'] }] },
+    api: {
+      keys: [
+        { id: 'tester', key: TEST_KEY },
+        { id: 'farmer-own', key: FARMER_KEY, nodes: ['farmer'] },
+      ],
+    },
     rewards: REWARDS,
     random: target.random,
     checksRandom: seededRandom(5),
@@ -105,7 +122,10 @@ t.test('cheating nodes earn nothing, and the honest share is unharmed', async (t
   const cli = await runNode('bin/proxima-server.js', ['rewards', '-c', file, '--from', String(fromMs), '--to', String(toMs), '--json']);
   t.equal(cli.code, 0, cli.stderr);
   const rows = new Map((JSON.parse(cli.stdout) as { node: string; [k: string]: unknown }[]).map((r) => [r.node, r]));
-  const records = fs.readFileSync(path.join(cluster.server.config.dataDir, 'ledger.ndjson'), 'utf8').trim().split('\n')
+  const records = fs
+    .readFileSync(path.join(cluster.server.config.dataDir, 'ledger.ndjson'), 'utf8')
+    .trim()
+    .split('\n')
     .map((line) => JSON.parse(line) as LedgerRecord)
     .filter((r) => Date.parse(r.time) >= fromMs && Date.parse(r.time) < toMs);
 
@@ -137,16 +157,26 @@ t.test('cheating nodes earn nothing, and the honest share is unharmed', async (t
     const row = rows.get(node)!;
     const expected = expectedCredit(records, node);
     t.ok(expected > 0);
-    t.ok(Math.abs((row.pendingCredit as number) - expected) <= 1e-6, `${node}: ${row.pendingCredit} credits, as the rules give (${expected})`);
+    t.ok(
+      Math.abs((row.pendingCredit as number) - expected) <= 1e-6,
+      `${node}: ${row.pendingCredit} credits, as the rules give (${expected})`,
+    );
     t.same(row.flaggedEpochs, []);
     t.equal(row.canariesPassed, 3);
     t.equal(row.canariesFailed, 0);
-    t.equal(row.completionTokens, 3 * MODEL.answerTokens + 3 * REWARDS.canaryMaxTokens, 'billed tokens: 3 answers of 24 and 3 canaries of 8');
+    t.equal(
+      row.completionTokens,
+      3 * MODEL.answerTokens + 3 * REWARDS.canaryMaxTokens,
+      'billed tokens: 3 answers of 24 and 3 canaries of 8',
+    );
     honestTotal += row.pendingCredit as number;
   }
   const total = [...rows.values()].reduce((sum, r) => sum + (r.pendingCredit as number), 0);
   for (const node of HONEST) {
     t.ok(Math.abs((rows.get(node)!.share as number) - (rows.get(node)!.pendingCredit as number) / total) <= 1e-6);
   }
-  t.ok(Math.abs(honestTotal + (farmer.pendingCredit as number) - total) <= 1e-6, 'all credit went to the honest nodes and the farmer\'s honest work');
+  t.ok(
+    Math.abs(honestTotal + (farmer.pendingCredit as number) - total) <= 1e-6,
+    "all credit went to the honest nodes and the farmer's honest work",
+  );
 });

@@ -1,13 +1,17 @@
-import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
 import { startApiCluster } from '../../fixtures/stacks/api-cluster.js';
 
 const MODEL = { name: 'llama3.2:latest', digest: 'a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72' };
 
 t.test('probes: a node passes while it answers in time listing its models, and fails when it does not', async (t) => {
   const cluster = await startApiCluster(t, {
-    nodes: [{ name: 'steady', models: [MODEL] }, { name: 'forgetful', models: [MODEL] }, { name: 'hung', models: [MODEL] }],
+    nodes: [
+      { name: 'steady', models: [MODEL] },
+      { name: 'forgetful', models: [MODEL] },
+      { name: 'hung', models: [MODEL] },
+    ],
     rewards: { probeIntervalMs: '1s', probeTimeoutMs: '300ms' },
   });
   const since = Date.now();
@@ -29,7 +33,12 @@ t.test('probes: a node passes while it answers in time listing its models, and f
   // Probes take no router slot and are no user traffic: the ledger holds probe records only.
   t.equal(cluster.server.models.router.inFlight('hung', 'ollama'), 0);
   await cluster.server.close();
-  const types = new Set(fs.readFileSync(path.join(cluster.server.config.dataDir, 'ledger.ndjson'), 'utf8').trim().split('\n')
-    .map((line) => (JSON.parse(line) as { type: string }).type));
+  const types = new Set(
+    fs
+      .readFileSync(path.join(cluster.server.config.dataDir, 'ledger.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { type: string }).type),
+  );
   t.same([...types], ['probe']);
 });

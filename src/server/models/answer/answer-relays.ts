@@ -8,9 +8,9 @@ import { ErrorCodes, ProximaError } from '../../../errors.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../proto/llm/frames.js';
 import { NdjsonSplitter } from '../../../proto/llm/ndjson.js';
 import { SseParser } from '../../../proto/llm/sse.js';
-import { AnswerMeter } from './answer-meter.js';
 import type { ApiRoute } from '../api-routes.js';
 import type { LlmRequest } from '../llm-request.js';
+import { AnswerMeter } from './answer-meter.js';
 
 /** One answer on its way: `push` each chunk from the node, `end` when it ends. */
 export interface AnswerRelay {

@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from '../../../log.js';
 import { sseComment } from '../../../proto/llm/sse.js';
 import { abortStream } from '../../../streams/stream-relay.js';
-import { inBandError, sendApiError, type Surface } from '../api-errors.js';
+import { inBandError, type Surface, sendApiError } from '../api-errors.js';
 
 /** How the answer is framed: SSE or NDJSON streams take in-band errors; a whole answer cannot. */
 export type AnswerFraming = 'sse' | 'ndjson' | 'whole';

@@ -8,13 +8,13 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
 import type { RequestOutcome } from '../../ledger/ledger-record.js';
-import type { AnswerMeter } from './answer-meter.js';
-import { answerRelay, unfinished, type AnswerRelay } from './answer-relays.js';
-import type { AnswerWriter } from './answer-writer.js';
 import type { ApiRoute } from '../api-routes.js';
-import { CallClock, type CallTimeouts } from './call-clock.js';
 import type { LlmRequest } from '../llm-request.js';
 import type { ModelHost } from '../routing/model-catalog.js';
+import type { AnswerMeter } from './answer-meter.js';
+import { type AnswerRelay, answerRelay, unfinished } from './answer-relays.js';
+import type { AnswerWriter } from './answer-writer.js';
+import { CallClock, type CallTimeouts } from './call-clock.js';
 
 /** What an attempt needs. */
 export interface NodeCallOptions {
@@ -83,7 +83,13 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
   try {
     let response: Dispatcher.ResponseData;
     try {
-      response = await o.pool.request({ method: o.route.method, path: o.route.path, headers: o.headers, body: o.request.body, signal: controller.signal });
+      response = await o.pool.request({
+        method: o.route.method,
+        path: o.route.path,
+        headers: o.headers,
+        body: o.request.body,
+        signal: controller.signal,
+      });
     } catch (err) {
       return failed(err);
     }
@@ -91,7 +97,11 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
     const contentType = headerValue(response.headers['content-type']) ?? 'application/json; charset=utf-8';
     if (status >= 500 && o.canRetry && !writer.started) {
       discard(body);
-      return { outcome: 'node_error', retry: new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}`), ttftMs };
+      return {
+        outcome: 'node_error',
+        retry: new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}`),
+        ttftMs,
+      };
     }
     if (status < 200 || status > 299) {
       if (!writer.started) {
@@ -102,7 +112,9 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
         return ended('node_error');
       }
       const said = await readErrorBody(body);
-      writer.fail(new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}${said === undefined ? '' : `: ${said}`}`));
+      writer.fail(
+        new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}${said === undefined ? '' : `: ${said}`}`),
+      );
       return ended('node_error');
     }
     const relay = answerRelay(o.route, o.request);
@@ -133,7 +145,8 @@ function finish(relay: AnswerRelay, writer: AnswerWriter): RequestOutcome {
     writer.end();
     return 'ok';
   }
-  if (relay.meter.error !== undefined) writer.end(); // the node's own in-band error went out already
+  if (relay.meter.error !== undefined)
+    writer.end(); // the node's own in-band error went out already
   else writer.fail(unfinished(relay));
   return 'node_error';
 }

@@ -7,8 +7,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../../log.js';
 import type { ModelAdvert, ServiceAdvert } from '../../../proto/control/messages.js';
-import type { LiveNode } from '../../node-directory.js';
 import { modelKey } from '../../../proto/llm/model-name.js';
+import type { LiveNode } from '../../node-directory.js';
 
 /** A live node as the API routes to it: it also says whether it still takes new work. */
 export interface ModelNode extends LiveNode {
@@ -74,7 +74,8 @@ export class ModelCatalog extends EventEmitter<{ change: [] }> {
     options.memory.on('revoked', catalog.#onRevoked);
     for (const record of await options.memory.list()) {
       // A node that advertised while the list was read is known better already.
-      if (!catalog.#remembered.has(record.name) && Array.isArray(record.models)) catalog.#remember(record.name, record.models as ModelAdvert[]);
+      if (!catalog.#remembered.has(record.name) && Array.isArray(record.models))
+        catalog.#remember(record.name, record.models as ModelAdvert[]);
     }
     return catalog;
   }
@@ -171,7 +172,12 @@ function hostsOf(node: ModelNode, service: ServiceAdvert): ModelHost[] {
     if (key === undefined || seen.has(key)) continue;
     seen.add(key);
     hosts.push({
-      node, service: service.name, hostHeader: service.hostHeader ?? DEFAULT_OLLAMA_HOST, maxConcurrent: service.maxConcurrent ?? 1, model, key,
+      node,
+      service: service.name,
+      hostHeader: service.hostHeader ?? DEFAULT_OLLAMA_HOST,
+      maxConcurrent: service.maxConcurrent ?? 1,
+      model,
+      key,
     });
   }
   return hosts;

@@ -7,8 +7,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
-import type { ModelHost, ModelLookup } from './model-catalog.js';
 import { displayName } from '../../../proto/llm/model-name.js';
+import type { ModelHost, ModelLookup } from './model-catalog.js';
 
 /** A slot on a host, held while a request runs there. */
 export interface Lease {
@@ -97,9 +97,11 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     if (this.#closed) return Promise.reject(draining());
     const found = this.#options.catalog.lookup(key);
-    if (found.status === 'unknown') return Promise.reject(new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `no node shares the model ${displayName(key)}`));
+    if (found.status === 'unknown')
+      return Promise.reject(new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `no node shares the model ${displayName(key)}`));
     const hosts = found.status === 'online' ? found.hosts.filter((h) => !options.exclude?.has(h.node.name)) : [];
-    if (hosts.length === 0) return Promise.reject(new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key)} is offline`));
+    if (hosts.length === 0)
+      return Promise.reject(new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key)} is offline`));
     const host = this.#pick(hosts, options.ignoreCapacity === true);
     if (host !== undefined) return Promise.resolve(this.#lease(host));
     const { maxQueued, maxQueueWaitMs } = this.#options;

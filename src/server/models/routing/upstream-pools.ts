@@ -7,8 +7,8 @@
  */
 import type { Socket } from 'node:net';
 import type { Pool } from 'undici';
-import type { Logger } from '../../../log.js';
 import { preloadUndici, undici } from '../../../http/undici-lazy.js';
+import type { Logger } from '../../../log.js';
 import type { RemotePeer } from '../../node-directory.js';
 import type { CatalogNodes, ModelHost, ModelNode } from './model-catalog.js';
 
@@ -97,7 +97,10 @@ export class UpstreamPools {
           return;
         }
         // Handed over once the node reached its Ollama: undici must read only HTTP from it.
-        opening.opened.then(() => callback(null, opening.stream as Socket), (err: Error) => callback(err, null));
+        opening.opened.then(
+          () => callback(null, opening.stream as Socket),
+          (err: Error) => callback(err, null),
+        );
       },
     });
   }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { answerRelay, type AnswerRelay } from '../../../../src/server/models/answer/answer-relays.js';
+import { type AnswerRelay, answerRelay } from '../../../../src/server/models/answer/answer-relays.js';
 import type { ApiRoute } from '../../../../src/server/models/api-routes.js';
 import { matchRoute } from '../../../../src/server/models/api-routes.js';
 import { parseLlmRequest } from '../../../../src/server/models/llm-request.js';
@@ -26,9 +26,16 @@ function run(make: () => AnswerRelay, chunks: Buffer[]): { out: string; relay: A
 
 const chunk = (delta: object, finish: string | null = null): string =>
   `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":${JSON.stringify(delta)},"finish_reason":${JSON.stringify(finish)}}]}\n\n`;
-const USAGE = 'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":26,"completion_tokens":3,"total_tokens":29}}\n\n';
-const SSE = chunk({ role: 'assistant', content: 'Hé' }) + ': node keep-alive\n\n' + chunk({ content: 'llo 日本' }) +
-  chunk({ tool_calls: [{ index: 0, id: 'c1', type: 'function', function: { name: 'f', arguments: '{"city":"Tokyo"}' } }] }) + chunk({}, 'tool_calls') + USAGE + 'data: [DONE]\n\n';
+const USAGE =
+  'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":26,"completion_tokens":3,"total_tokens":29}}\n\n';
+const SSE =
+  chunk({ role: 'assistant', content: 'Hé' }) +
+  ': node keep-alive\n\n' +
+  chunk({ content: 'llo 日本' }) +
+  chunk({ tool_calls: [{ index: 0, id: 'c1', type: 'function', function: { name: 'f', arguments: '{"city":"Tokyo"}' } }] }) +
+  chunk({}, 'tool_calls') +
+  USAGE +
+  'data: [DONE]\n\n';
 
 t.test('SSE without usage asked for: the usage chunk is dropped, everything else passes, however it is cut', async (t) => {
   const expected = SSE.replace(': node keep-alive\n\n', '').replace(USAGE, '');
@@ -36,56 +43,116 @@ t.test('SSE without usage asked for: the usage chunk is dropped, everything else
     const { out, relay } = run(() => relayFor('/v1/chat/completions', { model: 'm', stream: true }), chunks);
     if (out !== expected) t.fail(`${name}: the user got something else`);
     const m = relay.meter;
-    const ok = relay.complete && m.finishReason === 'tool_calls' && m.promptTokensReported === 26 && m.completionTokensReported === 3 &&
-      m.contentChars === 8 + 17 && m.contentBytes === 13 + 17 && m.observedTokens === 2 + 9;
+    const ok =
+      relay.complete &&
+      m.finishReason === 'tool_calls' &&
+      m.promptTokensReported === 26 &&
+      m.completionTokensReported === 3 &&
+      m.contentChars === 8 + 17 &&
+      m.contentBytes === 13 + 17 &&
+      m.observedTokens === 2 + 9;
     if (!ok) t.fail(`${name}: metered ${JSON.stringify(m)}`);
   }
   t.pass('every cutting');
 });
 
 t.test('SSE with usage asked for passes every event; /v1/completions loses its zero usage only when not asked', async (t) => {
-  const asked = run(() => relayFor('/v1/chat/completions', { model: 'm', stream: true, stream_options: { include_usage: true } }), [Buffer.from(SSE)]);
+  const asked = run(
+    () => relayFor('/v1/chat/completions', { model: 'm', stream: true, stream_options: { include_usage: true } }),
+    [Buffer.from(SSE)],
+  );
   t.equal(asked.out, SSE.replace(': node keep-alive\n\n', ''));
-  const completion = 'data: {"id":"cmpl-1","choices":[{"text":"a","index":0,"finish_reason":null}],"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}\n\n' +
+  const completion =
+    'data: {"id":"cmpl-1","choices":[{"text":"a","index":0,"finish_reason":null}],"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}\n\n' +
     'data: {"id":"cmpl-1","choices":[{"text":"","index":0,"finish_reason":"stop"}],"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}\n\n' +
     'data: {"id":"cmpl-1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}\n\n';
   const plain = run(() => relayFor('/v1/completions', { model: 'm', stream: true }), [Buffer.from(completion)]);
-  t.equal(plain.out, 'data: {"id":"cmpl-1","choices":[{"text":"a","index":0,"finish_reason":null}]}\n\ndata: {"id":"cmpl-1","choices":[{"text":"","index":0,"finish_reason":"stop"}]}\n\n');
-  t.same([plain.relay.meter.promptTokensReported, plain.relay.meter.completionTokensReported], [5, 1], 'the last usage counts, not the zeros');
+  t.equal(
+    plain.out,
+    'data: {"id":"cmpl-1","choices":[{"text":"a","index":0,"finish_reason":null}]}\n\ndata: {"id":"cmpl-1","choices":[{"text":"","index":0,"finish_reason":"stop"}]}\n\n',
+  );
+  t.same(
+    [plain.relay.meter.promptTokensReported, plain.relay.meter.completionTokensReported],
+    [5, 1],
+    'the last usage counts, not the zeros',
+  );
 });
 
-t.test('SSE ending without a finish reason or [DONE] is not complete; an in-band error is the node\'s', async (t) => {
-  const truncated = run(() => relayFor('/v1/chat/completions', { model: 'm', stream: true }), [Buffer.from(chunk({ content: 'a' }) + chunk({ content: '' }))]);
+t.test("SSE ending without a finish reason or [DONE] is not complete; an in-band error is the node's", async (t) => {
+  const truncated = run(
+    () => relayFor('/v1/chat/completions', { model: 'm', stream: true }),
+    [Buffer.from(chunk({ content: 'a' }) + chunk({ content: '' }))],
+  );
   t.notOk(truncated.relay.complete);
   t.equal(truncated.relay.meter.error, undefined);
-  const failed = run(() => relayFor('/v1/chat/completions', { model: 'm', stream: true }), [Buffer.from(chunk({ content: 'a' }) + 'data: {"error":{"message":"boom"}}\n\n')]);
+  const failed = run(
+    () => relayFor('/v1/chat/completions', { model: 'm', stream: true }),
+    [Buffer.from(chunk({ content: 'a' }) + 'data: {"error":{"message":"boom"}}\n\n')],
+  );
   t.same([failed.relay.complete, failed.relay.meter.error], [false, 'boom']);
   t.match(failed.out, /data: \{"error":\{"message":"boom"\}\}\n\n$/, 'passed on to the user');
 });
 
 t.test('NDJSON: lines pass as they are (a last one without a newline too), done:true completes, counters absent are 0', async (t) => {
-  const lines = '{"message":{"role":"assistant","content":"The"},"done":false}\n{"message":{"role":"assistant","content":" sky"},"done":false}\n' +
+  const lines =
+    '{"message":{"role":"assistant","content":"The"},"done":false}\n{"message":{"role":"assistant","content":" sky"},"done":false}\n' +
     '{"message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":2,"eval_duration":1500}';
   for (const { name, chunks } of chunkings(Buffer.from(lines), { randomRuns: 10, everySplit: false })) {
     const { out, relay } = run(() => relayFor('/api/chat', { model: 'm' }), chunks);
     const m = relay.meter;
-    if (out !== `${lines}\n` || !relay.complete || m.observedTokens !== 2 || m.promptTokensReported !== 0 || m.completionTokensReported !== 2 || m.evalDurationNs !== 1500) {
+    if (
+      out !== `${lines}\n` ||
+      !relay.complete ||
+      m.observedTokens !== 2 ||
+      m.promptTokensReported !== 0 ||
+      m.completionTokensReported !== 2 ||
+      m.evalDurationNs !== 1500
+    ) {
       t.fail(`${name}: ${out} ${JSON.stringify(m)}`);
     }
   }
-  const cut = run(() => relayFor('/api/generate', { model: 'm' }), [Buffer.from('{"response":"a","done":false}\n{"error":"runner died"}\n')]);
+  const cut = run(
+    () => relayFor('/api/generate', { model: 'm' }),
+    [Buffer.from('{"response":"a","done":false}\n{"error":"runner died"}\n')],
+  );
   t.same([cut.relay.complete, cut.relay.meter.error, cut.relay.meter.finishReason], [false, 'runner died', null]);
-  const tool = run(() => relayFor('/api/chat', { model: 'm' }), [Buffer.from('{"message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Tokyo"}}}]},"done":false}\n')]);
+  const tool = run(
+    () => relayFor('/api/chat', { model: 'm' }),
+    [
+      Buffer.from(
+        '{"message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Tokyo"}}}]},"done":false}\n',
+      ),
+    ],
+  );
   t.equal(tool.relay.meter.observedTokens, 14, 'a tool call counts ceil(27 characters / 2)');
 });
 
 t.test('whole answers: read once complete, embeddings report prompt tokens only, bad JSON is not complete', async (t) => {
-  const chat = run(() => relayFor('/v1/chat/completions', { model: 'm' }), [Buffer.from('{"choices":[{"message":{"role":"assistant","content":"hi"},"fin'), Buffer.from('ish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}')]);
-  t.same([chat.relay.complete, chat.relay.meter.finishReason, chat.relay.meter.contentChars, chat.relay.meter.completionTokensReported], [true, 'stop', 2, 1]);
-  const native = run(() => relayFor('/api/embed', { model: 'm', input: 'x' }), [Buffer.from('{"model":"m","embeddings":[[0.1]],"prompt_eval_count":4}')]);
+  const chat = run(
+    () => relayFor('/v1/chat/completions', { model: 'm' }),
+    [
+      Buffer.from('{"choices":[{"message":{"role":"assistant","content":"hi"},"fin'),
+      Buffer.from('ish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}'),
+    ],
+  );
+  t.same(
+    [chat.relay.complete, chat.relay.meter.finishReason, chat.relay.meter.contentChars, chat.relay.meter.completionTokensReported],
+    [true, 'stop', 2, 1],
+  );
+  const native = run(
+    () => relayFor('/api/embed', { model: 'm', input: 'x' }),
+    [Buffer.from('{"model":"m","embeddings":[[0.1]],"prompt_eval_count":4}')],
+  );
   t.same([native.relay.complete, native.relay.meter.promptTokensReported, native.relay.meter.completionTokensReported], [true, 4, 0]);
-  const openai = run(() => relayFor('/v1/embeddings', { model: 'm', input: 'x' }), [Buffer.from('{"object":"list","data":[],"usage":{"prompt_tokens":2,"total_tokens":2}}')]);
+  const openai = run(
+    () => relayFor('/v1/embeddings', { model: 'm', input: 'x' }),
+    [Buffer.from('{"object":"list","data":[],"usage":{"prompt_tokens":2,"total_tokens":2}}')],
+  );
   t.same([openai.relay.meter.promptTokensReported, openai.relay.meter.completionTokensReported], [2, 0]);
   t.notOk(run(() => relayFor('/api/generate', { model: 'm', stream: false }), [Buffer.from('{"response":"a",')]).relay.complete);
-  t.equal(run(() => relayFor('/api/generate', { model: 'm', stream: false }), [Buffer.from('{"response":"a"}')]).out, '{"response":"a"}', 'bytes pass untouched');
+  t.equal(
+    run(() => relayFor('/api/generate', { model: 'm', stream: false }), [Buffer.from('{"response":"a"}')]).out,
+    '{"response":"a"}',
+    'bytes pass untouched',
+  );
 });

@@ -1,18 +1,25 @@
-import t from 'tap';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
+import t from 'tap';
 import { silentLogger } from '../../../../src/log.js';
 import type { ModelAdvert, ServiceAdvert } from '../../../../src/proto/control/messages.js';
-import { ModelCatalog, type ModelNode } from '../../../../src/server/models/routing/model-catalog.js';
 import { openNodeStream } from '../../../../src/server/control/node-stream.js';
+import { ModelCatalog, type ModelNode } from '../../../../src/server/models/routing/model-catalog.js';
 import { startPublicListener } from '../../../../src/server/public/public-listener.js';
 import { connectNode, register, startServer, tempDir, testServerConfig } from '../../../fixtures/stacks/control-plane.js';
 import { postJson, rawRequest } from '../../../fixtures/wire/raw-http.js';
 
 /** A node session as the catalog sees one. */
 function node(name: string, services: ServiceAdvert[]): ModelNode & { online: boolean } {
-  return { name, services, online: true, openStream: () => { throw new Error('not here'); } };
+  return {
+    name,
+    services,
+    online: true,
+    openStream: () => {
+      throw new Error('not here');
+    },
+  };
 }
 
 const LLAMA: ModelAdvert = { name: 'llama3.2:latest', digest: 'a'.repeat(64), details: { parameter_size: '3.2B' } };
@@ -35,21 +42,49 @@ const KEY = 'registry.ollama.ai/library/llama3.2:latest';
 
 t.test('the union of ollama services, by normalised name; a node that leaves or drains is offline', async (t) => {
   const { catalog, nodes, remembered } = await openCatalog();
-  const alpha = node('alpha', [{ name: 'web', kind: 'http' }, { name: 'ollama', kind: 'ollama', models: [LLAMA, QWEN], maxConcurrent: 2 }]);
-  const beta = node('beta', [{ name: 'gpu', kind: 'ollama', hostHeader: 'localhost:9999', models: [{ name: 'LLAMA3.2', digest: 'c'.repeat(64) }] }]);
+  const alpha = node('alpha', [
+    { name: 'web', kind: 'http' },
+    { name: 'ollama', kind: 'ollama', models: [LLAMA, QWEN], maxConcurrent: 2 },
+  ]);
+  const beta = node('beta', [
+    { name: 'gpu', kind: 'ollama', hostHeader: 'localhost:9999', models: [{ name: 'LLAMA3.2', digest: 'c'.repeat(64) }] },
+  ]);
   nodes.emit('advertised', alpha);
   nodes.emit('advertised', beta);
   const found = catalog.lookup(KEY);
   t.equal(found.status, 'online');
-  t.same(found.status === 'online' && found.hosts.map((h) => [h.node.name, h.service, h.hostHeader, h.maxConcurrent]),
-    [['alpha', 'ollama', 'localhost:11434', 2], ['beta', 'gpu', 'localhost:9999', 1]], 'Host and maxConcurrent default as Ollama needs');
-  t.same(catalog.online().map((m) => [m.key, m.hosts.length]), [[KEY, 2], ['registry.ollama.ai/library/qwen2.5:0.5b', 1]]);
-  t.same(remembered.map(([name, models]) => [name, models.length]), [['alpha', 2], ['beta', 1]], 'each advertisement is kept');
+  t.same(
+    found.status === 'online' && found.hosts.map((h) => [h.node.name, h.service, h.hostHeader, h.maxConcurrent]),
+    [
+      ['alpha', 'ollama', 'localhost:11434', 2],
+      ['beta', 'gpu', 'localhost:9999', 1],
+    ],
+    'Host and maxConcurrent default as Ollama needs',
+  );
+  t.same(
+    catalog.online().map((m) => [m.key, m.hosts.length]),
+    [
+      [KEY, 2],
+      ['registry.ollama.ai/library/qwen2.5:0.5b', 1],
+    ],
+  );
+  t.same(
+    remembered.map(([name, models]) => [name, models.length]),
+    [
+      ['alpha', 2],
+      ['beta', 1],
+    ],
+    'each advertisement is kept',
+  );
   nodes.emit('advertised', alpha);
   t.equal(remembered.length, 2, 'the same models again are not written again');
   beta.online = false;
   nodes.emit('draining', beta);
-  t.equal(catalog.lookup(KEY).status === 'online' && (catalog.lookup(KEY) as { hosts: unknown[] }).hosts.length, 1, 'a draining node takes no new work');
+  t.equal(
+    catalog.lookup(KEY).status === 'online' && (catalog.lookup(KEY) as { hosts: unknown[] }).hosts.length,
+    1,
+    'a draining node takes no new work',
+  );
   nodes.emit('closed', alpha);
   t.same(catalog.lookup(KEY), { status: 'offline' }, 'only offline nodes have it: 503, not 404');
   t.same(catalog.lookup('registry.ollama.ai/library/mistral:latest'), { status: 'unknown' });
@@ -88,7 +123,10 @@ t.test('the last advertisement survives a restart: a model only an offline node 
   const again = await start();
   const url = `http://127.0.0.1:${again.httpAddress()!.port}`;
   const chat = await postJson(`${url}/v1/chat/completions`, { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
-  t.same([chat.status, JSON.parse(chat.text).error.code, chat.headers['proxima-error']], [503, 'model_unavailable', 'PRX_ERR_MODEL_UNAVAILABLE']);
+  t.same(
+    [chat.status, JSON.parse(chat.text).error.code, chat.headers['proxima-error']],
+    [503, 'model_unavailable', 'PRX_ERR_MODEL_UNAVAILABLE'],
+  );
   t.equal((await rawRequest(`${url}/v1/models/llama3.2`)).status, 503);
   const other = await postJson(`${url}/api/chat`, { model: 'mistral', messages: [] });
   t.same([other.status, JSON.parse(other.text)], [404, { error: 'no node shares the model mistral:latest' }]);

@@ -1,8 +1,8 @@
-import t from 'tap';
 import { EventEmitter } from 'node:events';
+import t from 'tap';
 import { ProximaError } from '../../../../src/errors.js';
 import type { ModelHost, ModelLookup, ModelNode } from '../../../../src/server/models/routing/model-catalog.js';
-import { ModelRouter, type Lease } from '../../../../src/server/models/routing/model-router.js';
+import { type Lease, ModelRouter } from '../../../../src/server/models/routing/model-router.js';
 
 /** A catalog whose hosts a test sets directly. */
 class TestCatalog extends EventEmitter<{ change: [] }> {
@@ -16,8 +16,22 @@ class TestCatalog extends EventEmitter<{ change: [] }> {
   }
 
   add(key: string, node: string, maxConcurrent: number): ModelHost {
-    const live: ModelNode = { name: node, services: [], online: true, openStream: () => { throw new Error('not here'); } };
-    const host: ModelHost = { node: live, service: 'ollama', hostHeader: 'localhost:11434', maxConcurrent, model: { name: key, digest: 'd' }, key };
+    const live: ModelNode = {
+      name: node,
+      services: [],
+      online: true,
+      openStream: () => {
+        throw new Error('not here');
+      },
+    };
+    const host: ModelHost = {
+      node: live,
+      service: 'ollama',
+      hostHeader: 'localhost:11434',
+      maxConcurrent,
+      model: { name: key, digest: 'd' },
+      key,
+    };
     this.hosts.set(key, [...(this.hosts.get(key) ?? []), host]);
     return host;
   }
@@ -25,7 +39,12 @@ class TestCatalog extends EventEmitter<{ change: [] }> {
 
 function setup(options: { maxQueued?: number; maxQueueWaitMs?: number; random?: () => number } = {}) {
   const catalog = new TestCatalog();
-  const router = new ModelRouter({ catalog, maxQueued: options.maxQueued ?? 10, maxQueueWaitMs: options.maxQueueWaitMs ?? 60_000, random: options.random });
+  const router = new ModelRouter({
+    catalog,
+    maxQueued: options.maxQueued ?? 10,
+    maxQueueWaitMs: options.maxQueueWaitMs ?? 60_000,
+    random: options.random,
+  });
   t.teardown(() => router.close());
   return { catalog, router };
 }
@@ -33,7 +52,10 @@ function setup(options: { maxQueued?: number; maxQueueWaitMs?: number; random?: 
 const code = (err: unknown): string | undefined => (err instanceof ProximaError ? err.code : undefined);
 const settled = <T>(p: Promise<T>): { value?: T; err?: unknown; done: boolean } => {
   const state: { value?: T; err?: unknown; done: boolean } = { done: false };
-  p.then((value) => Object.assign(state, { value, done: true }), (err: unknown) => Object.assign(state, { err, done: true }));
+  p.then(
+    (value) => Object.assign(state, { value, done: true }),
+    (err: unknown) => Object.assign(state, { err, done: true }),
+  );
   return state;
 };
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -87,7 +109,7 @@ t.test('FIFO: the oldest waiter that can use a slot gets it; a cancelled waiter 
   t.equal(router.queued, 4);
   gone.abort(new Error('the user left'));
   await tick();
-  t.equal(w2.err instanceof Error && (w2.err as Error).message, 'the user left', 'rejects with the signal\'s reason');
+  t.equal(w2.err instanceof Error && (w2.err as Error).message, 'the user left', "rejects with the signal's reason");
   t.equal(router.queued, 3, 'the cancelled waiter left the queue');
   heldOther.release();
   await tick();
@@ -123,7 +145,11 @@ t.test('unknown, offline and excluded models; metadata takes no slot; a new node
   t.equal(code(await router.acquire('nope').catch((e: unknown) => e)), 'PRX_ERR_MODEL_NOT_FOUND');
   t.equal(code(await router.acquire('gone').catch((e: unknown) => e)), 'PRX_ERR_MODEL_UNAVAILABLE');
   catalog.add('m', 'a', 1);
-  t.equal(code(await router.acquire('m', { exclude: new Set(['a']) }).catch((e: unknown) => e)), 'PRX_ERR_MODEL_UNAVAILABLE', 'only excluded nodes');
+  t.equal(
+    code(await router.acquire('m', { exclude: new Set(['a']) }).catch((e: unknown) => e)),
+    'PRX_ERR_MODEL_UNAVAILABLE',
+    'only excluded nodes',
+  );
   t.notOk(router.hasOther('m', new Set(['a'])));
   const held = await router.acquire('m');
   const show: Lease = await router.acquire('m', { ignoreCapacity: true });
