@@ -21,4 +21,25 @@ export function sessionEnded(code: ErrorCode, message: string, cause?: unknown):
   return new MuxError(code, message, { cause });
 }
 
+/** A failure while handling a frame, as the error that ends the session (a bug of ours: internal error). */
+export function asMuxError(err: unknown): MuxError {
+  if (err instanceof MuxError) return err;
+  return new MuxError(ErrorCodes.MUX_PROTOCOL, 'internal error while handling a frame', {
+    cause: err,
+    goAwayCode: GoAwayCode.InternalError,
+  });
+}
+
+/** The GoAway a session destroyed with `err` sends: the error's own code, normal without an error, else internal error. */
+export function goAwayCodeFor(err: Error | undefined): GoAwayCode {
+  if (err instanceof MuxError && err.goAwayCode !== undefined) return err.goAwayCode;
+  return err === undefined ? GoAwayCode.Normal : GoAwayCode.InternalError;
+}
+
+/** The error a session ends with when the peer's GoAway carries `code` (anything but normal). */
+export function remoteGoAway(code: number): MuxError {
+  const what = code === GoAwayCode.ProtocolError ? 'protocol error' : code === GoAwayCode.InternalError ? 'internal error' : `code ${code}`;
+  return new MuxError(ErrorCodes.MUX_REMOTE_GOAWAY, `peer ended the session: GoAway ${what}`);
+}
+
 export { ErrorCodes };

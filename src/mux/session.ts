@@ -5,7 +5,7 @@ import { FrameDecoder } from './decoder.js';
 import { encodeHeader, Flag, type FrameHeader, FrameType, GoAwayCode } from './frame.js';
 import { FrameWriter } from './frame-writer.js';
 import { Keepalive } from './keepalive.js';
-import { MuxError, protocolError, sessionEnded } from './mux-error.js';
+import { asMuxError, goAwayCodeFor, MuxError, protocolError, remoteGoAway, sessionEnded } from './mux-error.js';
 import { type MuxOptions, resolveMuxOptions } from './options.js';
 import { MuxStream, type StreamHost } from './stream.js';
 import { StreamTable } from './stream-table.js';
@@ -139,13 +139,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   /** Abrupt: every open stream fails at once. A GoAway is still sent if the socket can take it. */
   destroy(err?: Error): Promise<void> {
     if (this.#state !== 'ended') {
-      const code =
-        err instanceof MuxError && err.goAwayCode !== undefined
-          ? err.goAwayCode
-          : err === undefined
-            ? GoAwayCode.Normal
-            : GoAwayCode.InternalError;
-      if (!this.#localGoAway) this.#sendGoAway(code);
+      if (!this.#localGoAway) this.#sendGoAway(goAwayCodeFor(err));
       this.#end(err, err ?? sessionEnded(ErrorCodes.MUX_SESSION_CLOSED, 'the session was destroyed'));
       this.#endSocket(false);
     }
@@ -229,21 +223,13 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       }
       return;
     }
-    const what =
-      code === GoAwayCode.ProtocolError ? 'protocol error' : code === GoAwayCode.InternalError ? 'internal error' : `code ${code}`;
     this.#remoteGoAway = true;
     this.#localGoAway = true; // the peer is gone; answering its GoAway would be noise
-    this.destroy(new MuxError(ErrorCodes.MUX_REMOTE_GOAWAY, `peer ended the session: GoAway ${what}`));
+    this.destroy(remoteGoAway(code));
   }
 
   #fail(err: unknown): void {
-    const error =
-      err instanceof MuxError
-        ? err
-        : new MuxError(ErrorCodes.MUX_PROTOCOL, 'internal error while handling a frame', {
-            cause: err,
-            goAwayCode: GoAwayCode.InternalError,
-          });
+    const error = asMuxError(err);
     this.options.logger.warn('yamux session failed', { err: error });
     if (error.code === ErrorCodes.MUX_KEEPALIVE_TIMEOUT) {
       this.#end(error, error);
