@@ -157,7 +157,11 @@ async function main(): Promise<void> {
       const d = await firstByteMs(dispatcher, ollama, JSON_HEADERS);
       const n = await firstByteMs(tenant, superNode, tunnel);
       const s = await firstByteMs(dispatcher, superNode, JSON_HEADERS);
-      if (i >= WARMUP) direct.push(d), tunnelled.push(n), through.push(s);
+      if (i >= WARMUP) {
+        direct.push(d);
+        tunnelled.push(n);
+        through.push(s);
+      }
     }
     for (const list of [direct, tunnelled, through]) list.sort((a, b) => a - b);
     const ms = (list: number[], p: number): string => `${percentile(list, p).toFixed(3)} ms`;

@@ -29,7 +29,7 @@ t.test('ProximaError keeps code, cause and subclass name', async (t) => {
   );
   t.equal(cfg.name, 'ConfigError');
   t.equal(cfg.code, 'PRX_ERR_CONFIG_INVALID');
-  t.match(cfg.message, /server\.yaml is invalid:\n  control\.listen: must be host:port\n  domain: required/);
+  t.match(cfg.message, /server\.yaml is invalid:\n {2}control\.listen: must be host:port\n {2}domain: required/);
   t.ok(cfg instanceof ProximaError);
 });
 
@@ -47,5 +47,5 @@ t.test('withoutStack builds an error with no stack frames and restores the limit
     { message: 'building failed' },
   );
   t.equal(Error.stackTraceLimit, limit, 'restored after a throw');
-  t.match(new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'ours').stack, /\n    at /, 'other errors keep their frames');
+  t.match(new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'ours').stack, /\n {4}at /, 'other errors keep their frames');
 });

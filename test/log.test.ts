@@ -4,7 +4,15 @@ import { createLogger, redact } from '../src/log.js';
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: { write: (s: string) => boolean } } {
   const out: string[] = [];
-  return { lines: () => out.map((l) => JSON.parse(l)), stream: { write: (s: string) => (out.push(s), true) } };
+  return {
+    lines: () => out.map((l) => JSON.parse(l)),
+    stream: {
+      write: (s: string) => {
+        out.push(s);
+        return true;
+      },
+    },
+  };
 }
 
 t.test('writes one JSON object per line with level, message and bindings', async (t) => {

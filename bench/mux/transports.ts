@@ -61,7 +61,9 @@ export async function dial(transport: TransportName, port: number): Promise<Dial
         sockets.push(s);
         return fromDuplex(s);
       },
-      close: () => sockets.forEach((s) => s.destroy()),
+      close: () => {
+        for (const s of sockets) s.destroy();
+      },
     };
   }
   const socket = await connect(port);

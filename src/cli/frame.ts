@@ -45,7 +45,7 @@ export interface CliCommand<A = unknown> {
 export interface CliProgram {
   readonly name: string;
   // Each command has its own argument type; yargs' Argv is invariant in it, hence `any` here only.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: see the line above
   readonly commands: readonly CliCommand<any>[];
 }
 

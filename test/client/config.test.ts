@@ -1,7 +1,7 @@
 import path from 'node:path';
 import t from 'tap';
 import { loadClientConfig, parseClientConfig } from '../../src/client/config.js';
-import { ConfigError } from '../../src/errors.js';
+import type { ConfigError } from '../../src/errors.js';
 import { testConfigFixtures } from '../fixtures/config-fixtures.js';
 import { repoPath } from '../fixtures/paths.js';
 

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ConfigError } from '../../src/errors.js';
+import type { ConfigError } from '../../src/errors.js';
 import { DEFAULT_SERVER_CONFIG, loadServerConfig, parseServerConfig } from '../../src/server/config.js';
 import { testConfigFixtures } from '../fixtures/config-fixtures.js';
 import { repoPath } from '../fixtures/paths.js';

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -112,7 +112,13 @@ t.test('a control port that is taken fails the start; what had started is closed
     openStream: unusedOpenStream,
     publicListener: async (context) => {
       const listener = await httpListener(context);
-      return { ...listener, destroy: async () => ((publicClosed = true), listener.destroy()) };
+      return {
+        ...listener,
+        destroy: async () => {
+          publicClosed = true;
+          await listener.destroy();
+        },
+      };
     },
   }).then(
     () => undefined,

@@ -14,7 +14,7 @@ t.test('the exact bytes of an error response', async (t) => {
       'Misdirected Request\n',
   );
   const custom = httpErrorResponse(502, { body: 'node “alpha” is offline\n' });
-  t.match(custom.toString('latin1'), /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*Content-Length: 28\r\n/, 'Content-Length counts UTF-8 bytes');
+  t.match(custom.toString('latin1'), /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*Content-Length: 28\r\n/, 'Content-Length counts UTF-8 bytes');
   t.equal(
     httpErrorResponse(404, { headRequest: true }).toString('latin1').endsWith('Content-Length: 10\r\nConnection: close\r\n\r\n'),
     true,

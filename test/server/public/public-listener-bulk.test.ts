@@ -84,7 +84,7 @@ t.test('curl, a real client: GET, POST and a streamed answer', async (t) => {
     '--resolve',
     `nobody.${tunnel.domain}:${tunnel.port}:127.0.0.1`,
   );
-  t.match(unknown.stdout, /^HTTP\/1\.1 404 Not Found\r\n[^]*Proxima-Error: PRX_ERR_UNKNOWN_HOST\r\n/);
+  t.match(unknown.stdout, /^HTTP\/1\.1 404 Not Found\r\n[\s\S]*Proxima-Error: PRX_ERR_UNKNOWN_HOST\r\n/);
 });
 
 t.test('undici fetch, a real client: a pooled keep-alive agent reuses its tunnel connections', async (t) => {

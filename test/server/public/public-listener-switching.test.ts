@@ -5,7 +5,7 @@
 
 import { once } from 'node:events';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import t from 'tap';
 import { MAX_PARKED_LEGS } from '../../../src/server/public/connection-legs.js';
 import { allClosed, servedService } from '../../fixtures/fakes/served-service.js';

@@ -16,7 +16,10 @@ t.test('the lock holds the owner pid and excludes a second holder until released
   t.match(fs.readFileSync(lockPath, 'utf8'), new RegExp(`^${process.pid} [0-9a-f]+\\n$`));
   await t.rejects(acquireFileLock(lockPath, { waitMs: 50 }), { code: 'PRX_ERR_STORE_LOCKED' });
   const order: string[] = [];
-  const second = acquireFileLock(lockPath, { waitMs: 5_000 }).then((lock) => (order.push('second'), lock));
+  const second = acquireFileLock(lockPath, { waitMs: 5_000 }).then((lock) => {
+    order.push('second');
+    return lock;
+  });
   order.push('release');
   await first.release();
   const lock = await second;

@@ -107,7 +107,10 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
       if (!writer.started) {
         // The node's own error, in the shape its Ollama gives each API: passed on as it is.
         writer.head(status, { 'content-type': contentType });
-        await pipeBody(body, writer, (chunk) => (firstByte(), chunk));
+        await pipeBody(body, writer, (chunk) => {
+          firstByte();
+          return chunk;
+        });
         writer.end();
         return ended('node_error');
       }
