@@ -9,6 +9,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { PACKAGE_VERSION } from '../version.js';
+import { wrapText } from './wrap.js';
 
 /** Exit codes, documented in the README. */
 export const ExitCode = {
@@ -23,8 +24,19 @@ export const ExitCode = {
 
 /** Where a command writes; the process's streams unless a test passes its own. */
 export interface CliOutput {
-  stdout: { write(text: string): unknown };
+  /** `columns`: the terminal's width, when stdout is a terminal. */
+  stdout: { write(text: string): unknown; readonly columns?: number };
   stderr: { write(text: string): unknown };
+}
+
+/** Help is wrapped at the terminal's width, at most this wide; at the default when stdout is not a terminal. */
+const MAX_HELP_WIDTH = 120;
+const DEFAULT_HELP_WIDTH = 100;
+
+/** The width help is wrapped at (wrap.ts: between words, never inside one). */
+export function helpWidth(out: CliOutput): number {
+  const columns = out.stdout.columns;
+  return columns !== undefined && columns > 0 ? Math.min(columns, MAX_HELP_WIDTH) : DEFAULT_HELP_WIDTH;
 }
 
 /** One command of a program. */
@@ -73,7 +85,7 @@ export async function runCli(program: CliProgram, argv: readonly string[], out: 
     .help()
     .alias('h', 'help')
     .version(PACKAGE_VERSION)
-    .wrap(100)
+    .wrap(null)
     .exitProcess(false)
     .fail((message, err) => {
       // Without this throw yargs would go on and run the handler after a usage error.
@@ -97,10 +109,10 @@ export async function runCli(program: CliProgram, argv: readonly string[], out: 
     });
     if (code !== undefined) return code;
     if (args.help === true || args.version === true) {
-      out.stdout.write(shown + '\n');
+      out.stdout.write(wrapText(shown, helpWidth(out)) + '\n');
       return ExitCode.OK;
     }
-    out.stderr.write(`${await parser.getHelp()}\n\n${program.name}: a command is required\n`);
+    out.stderr.write(`${wrapText(await parser.getHelp(), helpWidth(out))}\n\n${program.name}: a command is required\n`);
     return ExitCode.USAGE;
   } catch (err) {
     const usage = err instanceof ProximaError && err.code === ErrorCodes.USAGE;

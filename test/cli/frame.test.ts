@@ -96,3 +96,34 @@ t.test('exitCodeFor', async (t) => {
   t.equal(exitCodeFor(FAILURES.unreachable()), 1);
   t.equal(exitCodeFor('a string'), 1);
 });
+
+t.test('--help wraps at the terminal width, between words, never inside one', async (t) => {
+  const { main: server } = await import('../../src/server/cli/main.js');
+  const { main: client } = await import('../../src/client/cli/main.js');
+  const help = async (main: typeof server, argv: string[], columns?: number): Promise<string> => {
+    let text = '';
+    const code = await main(argv, { stdout: { write: (s: string) => (text += s), columns }, stderr: { write: () => true } });
+    t.equal(code, 0, `${argv.join(' ')} at ${columns ?? 'no'} columns`);
+    return text;
+  };
+  const words = (text: string): string[] => text.split(/\s+/).filter((w) => w !== '');
+  for (const [main, argv] of [
+    [server, ['nodes', '--help']],
+    [server, ['rewards', '--help']],
+    [client, ['register', '--help']],
+    [client, ['--help']],
+  ] as const) {
+    const wide = await help(main, [...argv], 1000);
+    for (const columns of [50, 64, 80]) {
+      const narrow = await help(main, [...argv], columns);
+      const long = narrow.split('\n').filter((line) => line.length > columns);
+      t.same(long, [], `${argv.join(' ')}: no line is wider than ${columns} columns`);
+      t.same(words(narrow), words(wide), `${argv.join(' ')} at ${columns} columns: the same words, none cut`);
+    }
+  }
+  const piped = await help(server, ['nodes', '--help']);
+  t.ok(
+    piped.split('\n').some((line) => line.length > 80 && line.length <= 100),
+    'not a terminal: 100 columns',
+  );
+});

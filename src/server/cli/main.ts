@@ -2,7 +2,7 @@
  * `proxima-server`: the super node's command line. Each command is a module of its own; add it to
  * `commands` below.
  */
-import { type CliProgram, runCli, runIfMain } from '../../cli/frame.js';
+import { type CliOutput, type CliProgram, runCli, runIfMain } from '../../cli/frame.js';
 import { verifyCommand } from '../../cli/verify.js';
 import { loadServerConfig } from '../config.js';
 import { nodesCommand } from './nodes.js';
@@ -15,8 +15,8 @@ const program: CliProgram = {
 };
 
 /** Runs `proxima-server` with `argv` (the arguments after the program name); resolves to the exit code. */
-export function main(argv: string[]): Promise<number> {
-  return runCli(program, argv);
+export function main(argv: string[], out?: CliOutput): Promise<number> {
+  return runCli(program, argv, out);
 }
 
 runIfMain(import.meta.url, main);
