@@ -28,9 +28,7 @@ export class FrameWriter {
   };
 
   readonly #sendBufferBytes: number;
-
   readonly #maxFrameBytes: number;
-
   readonly #socket: Duplex;
 
   constructor(socket: Duplex, maxFrameBytes: number, sendBufferBytes: number) {

@@ -13,7 +13,6 @@ export class StreamTable {
   #nextLocalId: number;
   #lastRemoteId = 0;
   readonly #remoteParity: number;
-
   readonly #maxStreams: number;
 
   constructor(role: 'client' | 'server', maxStreams: number) {

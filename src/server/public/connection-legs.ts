@@ -47,11 +47,8 @@ export class ConnectionLegs {
   /** Its upstream, as it was when the leg was opened. */
   upstream: Upstream | undefined;
   readonly #parked: Parked[] = [];
-
   readonly #owner: LegsOwner;
-
   readonly #peer: SocketPeer;
-
   readonly #s: LegSettings;
 
   constructor(s: LegSettings, peer: SocketPeer, owner: LegsOwner) {

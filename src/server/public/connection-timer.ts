@@ -32,7 +32,6 @@ export class ConnectionTimer {
   #headOf = -1;
 
   readonly #actions: TimerActions;
-
   readonly #limits: { headTimeoutMs: number; idleTimeoutMs: number };
 
   constructor(limits: { headTimeoutMs: number; idleTimeoutMs: number }, actions: TimerActions) {

@@ -5,7 +5,8 @@
  * is bound by its first request (another upstream after it is 421); a trusted proxy's switches
  * between answers (see TenantBinding, ConnectionLegs). Responses are relayed untouched and followed
  * to their end, so that an error page, a close or the next request comes only between them. After
- * a 101 the connection is a plain two-way pipe.
+ * a 101 the connection is a plain two-way pipe. Its states and the events that move it are the table
+ * in docs/architecture.md, "The public connection"; the handlers below are named after the events.
  */
 import type { Socket } from 'node:net';
 import { ErrorCodes, ProximaError } from '../../errors.js';
@@ -29,6 +30,13 @@ export interface ConnectionSettings extends LegSettings {
   idleTimeoutMs: number;
 }
 
+/**
+ * `serving`: requests are read, routed and answered (the timer, the reader and the legs say what is
+ * awaited); `closing`: the last answer or page is written and the socket is ending; `piping`: after a
+ * 101, a raw two-way pipe.
+ */
+export type ConnectionState = 'serving' | 'closing' | 'piping';
+
 /** Requests sent ahead of their responses before the connection stops reading more. */
 const MAX_PIPELINED = 32;
 
@@ -36,8 +44,7 @@ const MAX_PIPELINED = 32;
 export class PublicConnection {
   readonly socket: Socket;
   readonly #client: ClientSocket;
-  /** 'http' while requests are read; 'closing' once the last answer is out; or a raw pipe. */
-  state: 'http' | 'closing' | 'upgraded' = 'http';
+  #state: ConnectionState = 'serving';
   readonly #s: ConnectionSettings;
   readonly #peer: SocketPeer;
   readonly #reader: RequestReader;
@@ -81,10 +88,15 @@ export class PublicConnection {
     this.#updateTimer();
   }
 
+  /** Where the connection is in its life (docs/architecture.md, "The public connection"). */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
   /** Finishes what is in flight, then closes; an idle connection closes at once. */
   drain(): void {
     this.#draining = true;
-    if (this.state === 'http' && !this.#reader.midHead && !this.#reader.midBody && this.#outstanding === 0) this.#closeGracefully();
+    if (this.#state === 'serving' && !this.#reader.midHead && !this.#reader.midBody && this.#outstanding === 0) this.#closeGracefully();
   }
 
   /** Cuts the connection and its streams at once. */
@@ -105,12 +117,12 @@ export class PublicConnection {
 
   readonly #onData = (chunk: Buffer): void => {
     noteBytesRead(chunk.length);
-    if (this.state !== 'http') return; // closing: what the client still sends is dropped
+    if (this.#state !== 'serving') return; // closing: what the client still sends is dropped
     const stream = this.#leg?.stream;
     stream?.cork(); // a head and the body bytes after it go out together
     this.#guarded(() => this.#reader.push(chunk));
     stream?.uncork();
-    if (this.state !== 'http') return;
+    if (this.#state !== 'serving') return;
     if (this.#reader.holding || this.#leg?.full === true) this.socket.pause();
     this.#updateTimer();
   };
@@ -152,7 +164,7 @@ export class PublicConnection {
   }
 
   readonly #onClientEnd = (): void => {
-    if (this.state !== 'http') return;
+    if (this.#state !== 'serving') return;
     this.#clientEnded = true;
     if (this.#reader.holding) return; // what is held is read first, then the end
     if (this.#reader.midBody) {
@@ -176,17 +188,17 @@ export class PublicConnection {
   };
 
   #resumeClient(): void {
-    if (this.state !== 'http' || this.#leg?.full === true || this.#reader.holding) return;
+    if (this.#state !== 'serving' || this.#leg?.full === true || this.#reader.holding) return;
     this.socket.resume();
     this.#updateTimer();
   }
 
   #updateTimer(): void {
-    if (this.state === 'http') this.#timer.update(this.#reader, this.#outstanding, this.#requests, this.#leg?.full === true);
+    if (this.#state === 'serving') this.#timer.update(this.#reader, this.#outstanding, this.#requests, this.#leg?.full === true);
   }
 
   readonly #onClientDrain = (): void => {
-    if (this.state === 'http' && this.#leg !== undefined && !this.#leg.done) this.#leg.stream.resume();
+    if (this.#state === 'serving' && this.#leg !== undefined && !this.#leg.done) this.#leg.stream.resume();
   };
 
   #onResponseComplete(keepAlive: boolean): void {
@@ -207,7 +219,7 @@ export class PublicConnection {
   #onUpgrade(rest: Buffer): void {
     const stream = this.#leg!.detach();
     this.#legs.retireParked();
-    this.state = 'upgraded';
+    this.#state = 'piping';
     this.#timer.clear();
     this.socket.off('data', this.#onData).off('end', this.#onClientEnd).off('drain', this.#onClientDrain);
     if (rest.length > 0) this.#client.write(rest);
@@ -218,7 +230,7 @@ export class PublicConnection {
 
   /** Nothing of a response may follow a cut: a relayed head means the client must see a reset. */
   #onLegFailed(err: unknown): void {
-    if (this.state !== 'http') return;
+    if (this.#state !== 'serving') return;
     if (this.#leg!.midResponse) this.destroy();
     else if (this.#outstanding > 0) this.#answerAndClose(err);
     else this.#closeGracefully();
@@ -229,7 +241,7 @@ export class PublicConnection {
    * after the responses still due, then the connection closes. Returns false for the reader.
    */
   #refuse(err: unknown, head?: RequestHead): false {
-    if (this.state !== 'http') return false;
+    if (this.#state !== 'serving') return false;
     this.#s.logger.debug('request refused', { err, host: head?.host });
     this.#reader.stop();
     this.#finalPage = errorPage(err, this.#binding.pageContext(head, this.#legs.upstream), head?.method === 'HEAD');
@@ -239,7 +251,7 @@ export class PublicConnection {
 
   /** Fails a request whose head went to the node but whose body cannot be completed. */
   #failMidRequest(err: unknown): void {
-    if (this.state !== 'http') return;
+    if (this.#state !== 'serving') return;
     this.#reader.stop();
     this.#leg?.abort();
     const outstanding = this.#outstanding;
@@ -250,7 +262,7 @@ export class PublicConnection {
 
   /** Writes the pending final page, or the page for `err`, then closes. */
   #answerAndClose(err: unknown): void {
-    if (this.state !== 'http') return;
+    if (this.#state !== 'serving') return;
     this.#client.write(
       this.#finalPage ?? errorPage(err, this.#binding.pageContext(undefined, this.#legs.upstream), this.#leg?.awaitedMethod === 'HEAD'),
     );
@@ -259,8 +271,8 @@ export class PublicConnection {
 
   /** Ends the connection after what was written (see ClientSocket.end). */
   #closeGracefully(): void {
-    if (this.state !== 'http') return;
-    this.state = 'closing';
+    if (this.#state !== 'serving') return;
+    this.#state = 'closing';
     this.#reader.stop();
     this.#timer.clear();
     this.#legs.retireAll();
@@ -274,7 +286,7 @@ export class PublicConnection {
   readonly #onClientClose = (): void => {
     this.#timer.clear();
     const leg = this.#leg;
-    if (this.state === 'upgraded') return;
+    if (this.#state === 'piping') return;
     this.#legs.retireParked();
     if (leg === undefined || leg.done) return;
     // A client gone mid-request cancels it: the node's service sees a reset and stops work.

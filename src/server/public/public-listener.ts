@@ -138,7 +138,7 @@ export class PublicListener {
     let upgraded = 0;
     let api = 0;
     for (const c of this.#connections.list()) {
-      if (c.state === 'upgraded') upgraded++;
+      if (c.state === 'piping') upgraded++;
       else if (c.onApi) api++;
     }
     return { open: this.#connections.size, api, upgraded, accepted: this.#accepted, dropped: this.#dropped };

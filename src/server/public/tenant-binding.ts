@@ -23,9 +23,7 @@ export class TenantBinding {
 
   /** `switching`: may requests of one connection go to different upstreams (trustProxy)? */
   readonly #switching: boolean;
-
   readonly #directory: NodeDirectory;
-
   readonly #domain: string;
 
   constructor(domain: string, directory: NodeDirectory, switching: boolean) {
