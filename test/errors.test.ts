@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import t from 'tap';
-import { ConfigError, ErrorCodes, hasCode, ProximaError, withoutStack } from '../src/errors.js';
+import { ConfigError, type ErrorCode, ErrorCodes, HTTP_STATUS, hasCode, ProximaError, withoutStack } from '../src/errors.js';
 import { repoPath } from './fixtures/paths.js';
 
 t.test('every error code is listed in the README error table, and nothing else is', async (t) => {
@@ -10,6 +10,16 @@ t.test('every error code is listed in the README error table, and nothing else i
   for (const code of codes) t.ok(documented.has(code), `${code} is documented`);
   for (const code of documented) t.ok(codes.has(code as never), `${code} in the README exists in src/errors.ts`);
   t.equal(new Set(Object.values(ErrorCodes)).size, Object.keys(ErrorCodes).length, 'codes are unique');
+});
+
+t.test('the README gives each code the status of HTTP_STATUS, and — for a code not answered over HTTP', async (t) => {
+  const readme = fs.readFileSync(repoPath('README.md'), 'utf8');
+  const rows = [...readme.matchAll(/^\|\s*`(PRX_ERR_[A-Z_]+)`\s*\|\s*([^|]+?)\s*\|/gm)];
+  t.equal(rows.length, Object.keys(ErrorCodes).length, 'one row a code');
+  for (const [, code, status] of rows) {
+    const expected = HTTP_STATUS[code as ErrorCode];
+    t.equal(status, expected === undefined ? '—' : String(expected), code);
+  }
 });
 
 t.test('ProximaError keeps code, cause and subclass name', async (t) => {
