@@ -6,6 +6,7 @@
  * says how each trick was found). Elsewhere, and with `off`, the programs run on Node's defaults:
  * no other code depends on a trick being on.
  */
+import fs from 'node:fs';
 import { ConfigError } from '../errors.js';
 
 /** The values of `runtime.tuning`. */
@@ -21,8 +22,8 @@ export interface RuntimeFacts {
   node: string;
   /** process.versions.v8, e.g. `11.3.244.8-node.38`. */
   v8: string;
-  /** glibc's version when the process runs on glibc, else undefined (musl, macOS, Windows). */
-  glibc: string | undefined;
+  /** True when the process runs on glibc (not musl, macOS or Windows). */
+  glibc: boolean;
 }
 
 /** Every trick, by name, with what it does (for the log) and where it was measured. */
@@ -47,7 +48,7 @@ export function plannedTricks(mode: TuningMode, facts: RuntimeFacts): Trick[] {
   if (!measured) return [];
   const tricks = Object.keys(TRICKS) as Trick[];
   // The block glibc is made to keep is sized for the scavenges' batches; other allocators ignore it.
-  return facts.glibc === undefined ? tricks.filter((t) => t !== 'glibc-keep-freed') : tricks;
+  return facts.glibc ? tricks : tricks.filter((t) => t !== 'glibc-keep-freed');
 }
 
 /** The mode in force: PROXIMA_RUNTIME_TUNING when set, else the config file's. */
@@ -60,6 +61,18 @@ export function tuningMode(configured: TuningMode, env: NodeJS.ProcessEnv = proc
 
 /** The facts of this process's runtime. */
 export function currentRuntime(): RuntimeFacts {
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return { node: process.versions.node, v8: process.versions.v8, glibc: report?.header?.glibcVersionRuntime };
+  return { node: process.versions.node, v8: process.versions.v8, glibc: glibcLoaded() };
+}
+
+/**
+ * True when glibc's libc is mapped into this process. Read from /proc/self/maps: a diagnostic report
+ * (process.report) says it too, but building one costs the process about 1.7 MiB of memory it keeps.
+ */
+function glibcLoaded(): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    return /\/libc\.so\.6$/m.test(fs.readFileSync('/proc/self/maps', 'utf8'));
+  } catch {
+    return false;
+  }
 }

@@ -7,18 +7,18 @@ import { currentRuntime, plannedTricks, type RuntimeFacts, TRICKS, tuningMode } 
 import { parseServerConfig } from '../../src/server/config.js';
 import { repoPath } from '../fixtures/paths.js';
 
-const NODE_20: RuntimeFacts = { node: '20.20.2', v8: '11.3.244.8-node.38', glibc: '2.36' };
+const NODE_20: RuntimeFacts = { node: '20.20.2', v8: '11.3.244.8-node.38', glibc: true };
 const ALL = Object.keys(TRICKS);
 
 t.test('auto: every trick on Node 20 with V8 11.3 and glibc, none elsewhere; off: none', async (t) => {
   t.same(plannedTricks('auto', NODE_20), ALL);
   t.same(
-    plannedTricks('auto', { ...NODE_20, glibc: undefined }),
+    plannedTricks('auto', { ...NODE_20, glibc: false }),
     ALL.filter((n) => n !== 'glibc-keep-freed'),
     'musl and others: no glibc trick',
   );
-  t.same(plannedTricks('auto', { node: '22.12.0', v8: '12.4.254.21-node.21', glibc: '2.36' }), [], 'Node 22: not measured');
-  t.same(plannedTricks('auto', { node: '18.20.4', v8: '10.2.154.26-node.36', glibc: '2.36' }), [], 'Node 18: not measured');
+  t.same(plannedTricks('auto', { node: '22.12.0', v8: '12.4.254.21-node.21', glibc: true }), [], 'Node 22: not measured');
+  t.same(plannedTricks('auto', { node: '18.20.4', v8: '10.2.154.26-node.36', glibc: true }), [], 'Node 18: not measured');
   t.same(plannedTricks('auto', { ...NODE_20, v8: '11.4.1' }), [], 'another V8 under Node 20');
   t.same(plannedTricks('off', NODE_20), []);
 });
