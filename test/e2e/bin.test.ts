@@ -49,8 +49,8 @@ for (const side of ['server', 'client'] as const) {
     t.equal(verifyHelp!.code, 0);
     t.match(verifyHelp!.stdout, /-c, --config/);
     t.same(versionShown, { code: 0, stdout: `${version}\n`, stderr: '' });
-    // The frame's usage errors are tested in-process (cli-frame.test.ts); here, that they reach the exit code.
-    // With no arguments the server runs on its embedded defaults (see server/cli.test.ts); the client needs -c.
+    // The frame's usage errors are tested in-process (test/cli/frame.test.ts); here, that they reach the exit code.
+    // With no arguments the server runs on its embedded defaults (see test/server/cli/main.test.ts); the client needs -c.
     const usage = [...(side === 'client' ? [[]] : []), ['verify'], ['nope'], ['--no-such-option']];
     const results = await Promise.all(usage.map((argv) => runNode(bin, argv)));
     for (const [i, r] of results.entries()) {
