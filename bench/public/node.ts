@@ -12,7 +12,7 @@ import { Session } from '../../src/mux/index.js';
 import { applyRuntimeTuning, tuningMode } from '../../src/runtime/index.js';
 
 // As the programs do: the runtime tricks per PROXIMA_RUNTIME_TUNING (auto by default).
-applyRuntimeTuning(tuningMode('auto'));
+await applyRuntimeTuning(tuningMode('auto'));
 
 const BODY = Buffer.from('hello from the node\n');
 

@@ -26,7 +26,7 @@ import { PublicListener } from '../../src/server/public/public-listener.js';
 import { ownedTempDir } from '../children.js';
 
 // As the programs do: the runtime tricks per PROXIMA_RUNTIME_TUNING (auto by default).
-applyRuntimeTuning(tuningMode('auto'));
+await applyRuntimeTuning(tuningMode('auto'));
 
 const NODE_SIDE = fileURLToPath(new URL('./node.js', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);

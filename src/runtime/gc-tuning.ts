@@ -20,6 +20,10 @@
  */
 
 import { PerformanceObserver } from 'node:perf_hooks';
+import { collectEvery } from './read-counter.js';
+
+export { noteBytesRead } from './read-counter.js';
+
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -64,27 +68,6 @@ export function tuneGarbageCollector(tricks: GcTricks = ALL): () => void {
   };
 }
 
-/** What noteBytesRead counts towards: the threshold (Infinity when off), the bytes so far, the GC. */
-const reads = { threshold: Infinity, pending: 0, scheduled: false, scavenge: (): void => undefined };
-
-/**
- * Counts `bytes` just read from a socket. Once `SCAVENGE_EVERY_READ_BYTES` have been read since the
- * last one, a young-generation collection runs on the next turn of the event loop (after the reads
- * of this one have been handled). Costs nothing but an addition until tuneGarbageCollector() ran.
- */
-export function noteBytesRead(bytes: number): void {
-  reads.pending += bytes;
-  if (reads.pending < reads.threshold || reads.scheduled) return;
-  reads.pending = 0;
-  reads.scheduled = true;
-  setImmediate(runScavenge);
-}
-
-function runScavenge(): void {
-  reads.scheduled = false;
-  reads.scavenge();
-}
-
 /**
  * Has glibc keep up to twice `bytes` of free memory at the top of its heap: a block of `bytes`,
  * mapped (it is past the 128 KiB mmap threshold) and freed at once by a scavenge, raises the trim
@@ -97,12 +80,7 @@ function keepFreedMemory(bytes: number, gc: Gc): void {
 
 /** Makes noteBytesRead collect every `bytes`; returns a function that stops it. */
 function scavengeEvery(bytes: number, gc: Gc): () => void {
-  reads.scavenge = () => gc({ type: 'minor' });
-  reads.threshold = bytes;
-  reads.pending = 0;
-  return () => {
-    reads.threshold = Infinity;
-  };
+  return collectEvery(bytes, () => gc({ type: 'minor' }));
 }
 
 /**

@@ -6,12 +6,11 @@
  */
 import type net from 'node:net';
 import { type AcceptOptions, acceptWithSharedShapes } from './accept-sockets.js';
-import { tuneGarbageCollector } from './gc-tuning.js';
 import { socketOptions } from './socket-options.js';
 import { currentRuntime, plannedTricks, type RuntimeFacts, type Trick, type TuningMode } from './tuning.js';
 
 export type { AcceptOptions } from './accept-sockets.js';
-export { noteBytesRead } from './gc-tuning.js';
+export { noteBytesRead } from './read-counter.js';
 export { TRICKS, type Trick, TUNING_ENV, TUNING_MODES, type TuningMode, tuningMode } from './tuning.js';
 
 const applied = new Set<Trick>();
@@ -19,15 +18,17 @@ let decided = false;
 
 /**
  * Applies the tricks `mode` calls for on this runtime, once per process (a second call applies
- * nothing more); returns the names of those applied now.
+ * nothing more); resolves with the names of those applied now. The garbage-collector settings are
+ * loaded only when one applies (they load node:v8).
  */
-export function applyRuntimeTuning(mode: TuningMode, facts: RuntimeFacts = currentRuntime()): Trick[] {
+export async function applyRuntimeTuning(mode: TuningMode, facts: RuntimeFacts = currentRuntime()): Promise<Trick[]> {
   if (decided) return [];
   decided = true;
   const tricks = plannedTricks(mode, facts);
   for (const trick of tricks) applied.add(trick);
   const has = (trick: Trick): boolean => applied.has(trick);
   if (has('array-buffer-sweep') || has('young-generation-cap') || has('scavenge-on-reads')) {
+    const { tuneGarbageCollector } = await import('./gc-tuning.js');
     tuneGarbageCollector({
       arrayBufferSweep: has('array-buffer-sweep'),
       youngGenerationCap: has('young-generation-cap'),

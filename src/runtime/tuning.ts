@@ -71,8 +71,16 @@ export function currentRuntime(): RuntimeFacts {
 function glibcLoaded(): boolean {
   if (process.platform !== 'linux') return false;
   try {
-    return /\/libc\.so\.6$/m.test(fs.readFileSync('/proc/self/maps', 'utf8'));
+    return mapsShowGlibc(fs.readFileSync('/proc/self/maps', 'utf8'));
   } catch {
     return false;
   }
+}
+
+/**
+ * True when a /proc/<pid>/maps text maps glibc: `libc.so.6` (glibc 2.34 on) or `libc-2.NN.so` (before,
+ * e.g. Debian 11's 2.31, RHEL 8's 2.28); musl maps `ld-musl-*.so.1` instead.
+ */
+export function mapsShowGlibc(maps: string): boolean {
+  return /\/libc(?:\.so\.6|-2\.\d+\.so)$/m.test(maps);
 }

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { parseClientConfig } from '../../src/client/config.js';
-import { currentRuntime, plannedTricks, type RuntimeFacts, TRICKS, tuningMode } from '../../src/runtime/tuning.js';
+import { currentRuntime, mapsShowGlibc, plannedTricks, type RuntimeFacts, TRICKS, tuningMode } from '../../src/runtime/tuning.js';
 import { parseServerConfig } from '../../src/server/config.js';
 import { repoPath } from '../fixtures/paths.js';
 
@@ -57,8 +58,9 @@ t.test('runtime.tuning in both config files: auto by default, off, anything else
 /**
  * In a fresh process: what the hooks do before any tuning, and after applyRuntimeTuning(`mode`).
  * Prints whether connectOptions copied its options onto a prototype-free object and whether
- * tuneAcceptPath installed the accept wrapper on a listening server, before and after, and what
- * was applied by the first and by a second call.
+ * tuneAcceptPath installed the accept wrapper on a listening server, before and after, what was
+ * applied by the first and by a second call, and whether node:v8 was loaded (Node's own list of the
+ * built-in modules a process loaded; the GC settings need it, nothing else of ours does).
  */
 const HOOKS = (mode: string): string => `
   import net from 'node:net';
@@ -76,9 +78,10 @@ const HOOKS = (mode: string): string => `
     return { copied: copied !== options && Object.getPrototypeOf(copied) === null && copied.port === 1, wrapped };
   };
   const before = await look();
-  const applied = applyRuntimeTuning(${JSON.stringify(mode)});
-  const again = applyRuntimeTuning('auto');
-  console.log(JSON.stringify({ before, applied, again, after: await look() }));`;
+  const applied = await applyRuntimeTuning(${JSON.stringify(mode)});
+  const again = await applyRuntimeTuning('auto');
+  const v8 = process.moduleLoadList.includes('NativeModule v8');
+  console.log(JSON.stringify({ before, applied, again, after: await look(), v8 }));`;
 
 async function hooks(mode: string): Promise<Record<string, unknown>> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', HOOKS(mode)], {
@@ -89,12 +92,27 @@ async function hooks(mode: string): Promise<Record<string, unknown>> {
 
 t.test('the hooks do what Node does until a trick is applied, and after off', async (t) => {
   const untouched = { copied: false, wrapped: false };
-  t.same(await hooks('off'), { before: untouched, applied: [], again: [], after: untouched }, 'a second call applies nothing either');
+  t.same(
+    await hooks('off'),
+    { before: untouched, applied: [], again: [], after: untouched, v8: false },
+    'a second call applies nothing either',
+  );
 });
 
 t.test('auto turns the hooks on where it applies their tricks', async (t) => {
   const planned = plannedTricks('auto', currentRuntime());
   const on = { copied: planned.includes('connect-shapes'), wrapped: planned.includes('accept-shapes') };
-  t.same(await hooks('auto'), { before: { copied: false, wrapped: false }, applied: planned, again: [], after: on });
+  const gc = planned.some((trick) => ['array-buffer-sweep', 'young-generation-cap', 'scavenge-on-reads'].includes(trick));
+  t.same(await hooks('auto'), { before: { copied: false, wrapped: false }, applied: planned, again: [], after: on, v8: gc });
   t.comment(`on Node ${process.versions.node}, V8 ${process.versions.v8}: ${planned.join(', ') || 'nothing'}`);
+});
+
+t.test('glibc is recognised in /proc/self/maps under its names before and after 2.34; musl is not glibc', async (t) => {
+  const line = (file: string): string => `7f1c2a000000-7f1c2a028000 r--p 00000000 08:01 131 ${file}\n`;
+  t.ok(mapsShowGlibc(line('/usr/lib/x86_64-linux-gnu/libc.so.6')), 'glibc 2.34 and later');
+  t.ok(mapsShowGlibc(line('/lib/x86_64-linux-gnu/libc-2.31.so')), 'Debian 11');
+  t.ok(mapsShowGlibc(line('/usr/lib64/libc-2.28.so')), 'RHEL 8');
+  t.notOk(mapsShowGlibc(line('/lib/ld-musl-x86_64.so.1')), 'Alpine');
+  t.notOk(mapsShowGlibc(line('/usr/lib/libc.so.6.bak') + line('/opt/x/mylibc-2.31.so')), 'other files');
+  t.equal(currentRuntime().glibc, mapsShowGlibc(fs.readFileSync('/proc/self/maps', 'utf8')), 'this process');
 });

@@ -22,7 +22,7 @@ export const runCommand: CliCommand<{ config: string }> = {
   async run({ config: file }) {
     const config = loadClientConfig(file);
     const tuning = tuningMode(config.runtime.tuning);
-    const applied = applyRuntimeTuning(tuning);
+    const applied = await applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level });
     logger.info('runtime tuning', { mode: tuning, applied });
     // Streams live in the session: closing or destroying the client winds them down too.

@@ -20,7 +20,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
   async run({ config: file }) {
     const config = loadServerConfig(file);
     const tuning = tuningMode(config.runtime.tuning);
-    const applied = applyRuntimeTuning(tuning);
+    const applied = await applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level });
     const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
     logger.info('listening', {
