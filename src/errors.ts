@@ -64,7 +64,7 @@ export const ErrorCodes = {
   UNAUTHORIZED: 'PRX_ERR_UNAUTHORIZED',
   FORBIDDEN: 'PRX_ERR_FORBIDDEN',
 
-  // the OpenAI/Ollama endpoint (src/server/api)
+  // the OpenAI/Ollama endpoint (src/server/models)
   MODEL_NOT_FOUND: 'PRX_ERR_MODEL_NOT_FOUND',
   MODEL_UNAVAILABLE: 'PRX_ERR_MODEL_UNAVAILABLE',
   NODES_BUSY: 'PRX_ERR_NODES_BUSY',

@@ -24,9 +24,9 @@ export const ExitCode = {
 
 /** Where a command writes; the process's streams unless a test passes its own. */
 export interface CliOutput {
-  /** `columns`: the terminal's width, when stdout is a terminal. */
+  /** `columns`: the terminal's width, when the stream is a terminal. */
   stdout: { write(text: string): unknown; readonly columns?: number };
-  stderr: { write(text: string): unknown };
+  stderr: { write(text: string): unknown; readonly columns?: number };
 }
 
 /** Help is wrapped at the terminal's width, at most this wide; at the default when stdout is not a terminal. */
@@ -34,8 +34,8 @@ const MAX_HELP_WIDTH = 120;
 const DEFAULT_HELP_WIDTH = 100;
 
 /** The width help is wrapped at (wrap.ts: between words, never inside one). */
-export function helpWidth(out: CliOutput): number {
-  const columns = out.stdout.columns;
+export function helpWidth(stream: { readonly columns?: number }): number {
+  const columns = stream.columns;
   return columns !== undefined && columns > 0 ? Math.min(columns, MAX_HELP_WIDTH) : DEFAULT_HELP_WIDTH;
 }
 
@@ -109,10 +109,10 @@ export async function runCli(program: CliProgram, argv: readonly string[], out: 
     });
     if (code !== undefined) return code;
     if (args.help === true || args.version === true) {
-      out.stdout.write(wrapText(shown, helpWidth(out)) + '\n');
+      out.stdout.write(wrapText(shown, helpWidth(out.stdout)) + '\n');
       return ExitCode.OK;
     }
-    out.stderr.write(`${wrapText(await parser.getHelp(), helpWidth(out))}\n\n${program.name}: a command is required\n`);
+    out.stderr.write(`${wrapText(await parser.getHelp(), helpWidth(out.stderr))}\n\n${program.name}: a command is required\n`);
     return ExitCode.USAGE;
   } catch (err) {
     const usage = err instanceof ProximaError && err.code === ErrorCodes.USAGE;

@@ -33,7 +33,7 @@ import {
   tokenRules,
 } from '../config/values.js';
 import { readYamlFile } from '../config/yaml.js';
-import { HOUR_MS, SECOND_MS } from '../time.js';
+import { HOUR_MS, MINUTE_MS } from '../time.js';
 import { type LedgerConfig, ledgerSection } from './ledger/ledger-config.js';
 import { type ApiConfig, apiSection, type RoutingConfig, routingSection } from './models/api-config.js';
 import { type RewardsConfig, rewardsSection } from './rewards/rewards-config.js';
@@ -100,7 +100,7 @@ export interface ServerConfig {
 const controlSection = section({
   listen: withDefault(listenAddress('0.0.0.0:7000'), '0.0.0.0:7000'),
   tls: optional(object({ cert: readableFile(), key: readableFile() })),
-  handshakeTimeoutMs: withDefault(duration(1, 5 * 60 * SECOND_MS), 10_000),
+  handshakeTimeoutMs: withDefault(duration(1, 5 * MINUTE_MS), 10_000),
   heartbeatIntervalMs: withDefault(duration(100, HOUR_MS), 15_000),
   heartbeatTimeoutMs: withDefault(duration(100, HOUR_MS), 10_000),
 });
@@ -109,8 +109,8 @@ const httpSection = section({
   listen: withDefault(listenAddress('0.0.0.0:8080'), '0.0.0.0:8080'),
   trustProxy: withDefault(boolean(), false),
   maxHeadBytes: withDefault(integer(1024, 1024 * 1024), 32_768),
-  headTimeoutMs: withDefault(duration(1, 5 * 60 * SECOND_MS), 10_000),
-  idleTimeoutMs: withDefault(duration(1, 24 * HOUR_MS), 60_000),
+  headTimeoutMs: withDefault(duration(1, 5 * MINUTE_MS), 10_000),
+  idleTimeoutMs: withDefault(duration(1, 24 * HOUR_MS), MINUTE_MS),
   drainTimeoutMs: withDefault(duration(0, HOUR_MS), 30_000),
   maxConnections: withDefault(integer(1, 1_000_000), 10_000),
 });

@@ -127,3 +127,18 @@ t.test('--help wraps at the terminal width, between words, never inside one', as
     'not a terminal: 100 columns',
   );
 });
+
+t.test('with no command, the help on stderr wraps at stderr’s terminal width', async (t) => {
+  let stderr = '';
+  const code = await runCli(program, [], {
+    stdout: { write: () => true, columns: 200 },
+    stderr: { write: (s: string) => (stderr += s), columns: 40 },
+  });
+  t.equal(code, ExitCode.USAGE);
+  t.match(stderr, /px-test: a command is required\n$/);
+  t.same(
+    stderr.split('\n').filter((line) => line.length > 40),
+    [],
+    'no line wider than 40 columns',
+  );
+});

@@ -1,12 +1,10 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
-import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { ControlConnection } from '../../src/client/control-connection.js';
 import type { MuxStream } from '../../src/mux/index.js';
-import { clientAddressOf } from '../../src/server/api-host/api-router.js';
 import type { NodeSession } from '../../src/server/control/node-session.js';
 import { ProximaServer } from '../../src/server/server.js';
 import { request } from '../fixtures/ledger-records.js';
@@ -68,17 +66,6 @@ t.test('admin mode without an admin token: registration over HTTP is off (403); 
   const on = await withApi(t, { admin: { token: adminToken } });
   t.match(await call(on.port, 'POST', '/nodes', { name: 'alpha' }), { status: 403 });
   t.match(await call(on.port, 'POST', '/nodes', { name: 'alpha' }, { authorization: `Bearer ${adminToken}` }), { status: 201 });
-});
-
-t.test('the client address: the socket peer, or with trustProxy the last X-Forwarded-For entry', async (t) => {
-  const req = {
-    headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.7' },
-    socket: { remoteAddress: '127.0.0.1' },
-  } as unknown as http.IncomingMessage;
-  t.equal(clientAddressOf(req, false), '127.0.0.1');
-  t.equal(clientAddressOf(req, true), '203.0.113.7', 'the entry the trusted proxy added');
-  const bare = { headers: {}, socket: { remoteAddress: '::1' } } as unknown as http.IncomingMessage;
-  t.equal(clientAddressOf(bare, true), '::1');
 });
 
 t.test('a corrupt registry stops the start naming the file, and nothing is left listening', async (t) => {

@@ -175,7 +175,6 @@ export class OllamaGuard {
         sendRefusal(
           res,
           pathOf(req),
-          502,
           ErrorCodes.TARGET_UNREACHABLE,
           `ollama at ${this.#upstream.origin} failed: ${(err as Error).message}`,
         );
@@ -189,7 +188,6 @@ export class OllamaGuard {
       return sendRefusal(
         res,
         path,
-        403,
         ErrorCodes.FORBIDDEN,
         `${req.method ?? '?'} ${path} is not served through Proxima: only inference and model listings are`,
       );
@@ -197,7 +195,7 @@ export class OllamaGuard {
     const body = route.modelInBody === true ? await this.#readBody(req, res, path) : undefined;
     if (body === null) return;
     const refusal = this.#checkModel(route, path, body);
-    if (refusal !== undefined) return sendRefusal(res, path, refusal.status, refusal.code, refusal.message);
+    if (refusal !== undefined) return sendRefusal(res, path, refusal.code, refusal.message);
     const up = await this.#upstream.request({ method: req.method!, path: req.url!, headers: forwardedHeaders(req.headers), body, signal });
     if (route.listing !== undefined && !this.#shareAll && req.method === 'GET' && up.statusCode === 200) {
       const listing = filterListing(route.listing, await readBounded(up.body, MAX_LISTING_BYTES), this.#isShared);
@@ -220,22 +218,21 @@ export class OllamaGuard {
       return await readRequestBody(req, this.#limits);
     } catch (err) {
       const { code, message } = err as ProximaError;
-      const status = code === ErrorCodes.HTTP_BODY_TOO_LARGE ? 413 : code === ErrorCodes.HTTP_BODY_TIMEOUT ? 408 : 400;
-      if (!res.destroyed) sendRefusal(res, path, status, code, message, true);
+      if (!res.destroyed) sendRefusal(res, path, code, message, true);
       return null;
     }
   }
 
   /** Why a request may not reach Ollama: a body without a clear model, or a model not shared. */
-  #checkModel(route: GuardRoute, path: string, body: Buffer | undefined): { status: number; code: ErrorCode; message: string } | undefined {
+  #checkModel(route: GuardRoute, path: string, body: Buffer | undefined): { code: ErrorCode; message: string } | undefined {
     let model = route.modelInPath;
     if (body !== undefined) {
       const wanted = requestedModel(path, body);
-      if ('problem' in wanted) return { status: 400, code: ErrorCodes.HTTP_BAD_REQUEST, message: wanted.problem };
+      if ('problem' in wanted) return { code: ErrorCodes.HTTP_BAD_REQUEST, message: wanted.problem };
       model = wanted.model;
     }
     if (model === undefined || this.#isShared(model)) return undefined;
-    return { status: 403, code: ErrorCodes.FORBIDDEN, message: `model '${model}' is not shared by this node` };
+    return { code: ErrorCodes.FORBIDDEN, message: `model '${model}' is not shared by this node` };
   }
 }
 

@@ -3,7 +3,7 @@
  * limit, answers and errors in one shape, `{"error":{"code":"PRX_ERR_...","message":"..."}}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 import { type BodyLimits, readRequestBody } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
 
@@ -43,10 +43,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** Codes that mean the registry cannot serve right now, rather than a bug. */
+const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set([
+  ErrorCodes.STORE_CORRUPT,
+  ErrorCodes.STORE_LOCKED,
+  ErrorCodes.STORE_IO,
+  ErrorCodes.SERVER_DRAINING,
+]);
+
 /**
- * Sends `err` as a JSON error. A client's mistake gets its status, code and message; server trouble
- * gets 503 (store) or 500 (anything else) with a plain message, the details going to the log only
- * (they name files). An error that is not a ProximaError is a bug: its answer carries no code.
+ * Sends `err` as a JSON error, with its status from HTTP_STATUS. A client's mistake gets its code and
+ * message; server trouble gets a plain message, the details going to the log only (they name files).
+ * An error that is not a ProximaError is a bug: 500, and its answer carries no code.
  */
 export function sendError(res: ServerResponse, err: unknown, logger: Logger, headers: Record<string, string> = {}): void {
   const code = err instanceof ProximaError ? err.code : undefined;
@@ -58,6 +66,6 @@ export function sendError(res: ServerResponse, err: unknown, logger: Logger, hea
     return;
   }
   logger.error('request failed', { err });
-  const message = status === 503 ? 'the registry is unavailable; try again later' : 'internal error';
+  const message = code !== undefined && UNAVAILABLE.has(code) ? 'the registry is unavailable; try again later' : 'internal error';
   sendJson(res, status, { error: { code, message } });
 }

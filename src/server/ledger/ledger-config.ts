@@ -1,7 +1,7 @@
 /** The `ledger` section of server.yaml: how the ledger batches its writes and rotates its file. */
 import { integer, type Schema, section, withDefault } from '../../config/schema.js';
 import { duration } from '../../config/values.js';
-import { SECOND_MS } from '../../time.js';
+import { MINUTE_MS } from '../../time.js';
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_FILE_BYTES } from './ledger-writer.js';
 
 /** How the ledger is written. */
@@ -14,7 +14,7 @@ export interface LedgerConfig {
 
 /** The schema of `ledger`. */
 export const ledgerSection: Schema<LedgerConfig> = section({
-  flushIntervalMs: withDefault(duration(1, 60 * SECOND_MS), DEFAULT_FLUSH_INTERVAL_MS),
+  flushIntervalMs: withDefault(duration(1, MINUTE_MS), DEFAULT_FLUSH_INTERVAL_MS),
   maxBatchRecords: withDefault(integer(1, 100_000), DEFAULT_MAX_BATCH_RECORDS),
   maxFileBytes: withDefault(integer(0, 2 ** 40), DEFAULT_MAX_FILE_BYTES),
 });

@@ -27,7 +27,7 @@ import { duration, readableFile } from '../../config/values.js';
 import { readYamlFile } from '../../config/yaml.js';
 import { ConfigError } from '../../errors.js';
 import { labelProblem } from '../../proto/names.js';
-import { HOUR_MS, SECOND_MS } from '../../time.js';
+import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../../time.js';
 
 /** One user key: its id (written to the ledger), the SHA-256 of the key, its limit and its owner's nodes. */
 export interface ApiKeyConfig {
@@ -130,8 +130,8 @@ export const apiSection: Schema<ApiConfig> = map(
     keys: withDefault(list(keyEntry), []),
     keysFile: optional(readableFile()),
     maxBodyBytes: withDefault(integer(1024, 1024 * 1024 * 1024), 16 * 1024 * 1024),
-    bodyTimeoutMs: withDefault(duration(1, 10 * 60 * SECOND_MS), 30_000),
-    keepAliveIntervalMs: withDefault(duration(10, 10 * 60 * SECOND_MS), 15_000),
+    bodyTimeoutMs: withDefault(duration(1, 10 * MINUTE_MS), 30_000),
+    keepAliveIntervalMs: withDefault(duration(10, 10 * MINUTE_MS), 15_000),
   }),
   ({ keysFile, keys, ...rest }, at, ctx) => {
     const fromFile = keysFile === undefined ? [] : keysFromFile(keysFile, pathOf(at, 'keysFile'), ctx);
@@ -155,7 +155,7 @@ export const routingSection: Schema<RoutingConfig> = section({
   maxQueueWaitMs: withDefault(duration(0, HOUR_MS), 30_000),
   retryAfterMs: withDefault(duration(SECOND_MS, HOUR_MS), 5_000),
   firstByteTimeoutMs: withDefault(duration(1, HOUR_MS), 300_000),
-  idleTimeoutMs: withDefault(duration(1, HOUR_MS), 60_000),
+  idleTimeoutMs: withDefault(duration(1, HOUR_MS), MINUTE_MS),
   totalTimeoutMs: withDefault(duration(0, 24 * HOUR_MS), 0),
   maxAttempts: withDefault(integer(1, 10), 3),
 });

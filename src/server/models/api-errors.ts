@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { ERROR_CODE_HEADER } from '../../proto/http/error.js';
+import { SECOND_MS } from '../../time.js';
 
 /** Which API a request came to: OpenAI's `/v1` or Ollama's `/api`. */
 export type Surface = 'openai' | 'ollama';
@@ -109,7 +110,7 @@ export function sendApiError(res: ServerResponse, surface: Surface, err: unknown
   };
   if (e.code !== undefined) headers[ERROR_CODE_HEADER] = e.code;
   if (options.retryAfterMs !== undefined && (e.status === 429 || e.status === 503)) {
-    headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterMs / 1000)));
+    headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterMs / SECOND_MS)));
   }
   // The rest of a body we refused to read would arrive as a bogus next request.
   if (e.status === 408 || e.status === 413) headers.connection = 'close';

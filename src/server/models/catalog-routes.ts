@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { displayName, modelKey, modelOwner } from '../../proto/llm/model-name.js';
+import { SECOND_MS } from '../../time.js';
 import type { ModelCatalog, ModelHost } from './routing/model-catalog.js';
 
 /** The Ollama API version the endpoint speaks, for `/api/version` (the nodes' own versions vary). */
@@ -23,7 +24,7 @@ function created(hosts: readonly ModelHost[]): number {
     const ms = h.model.modifiedAt === undefined ? NaN : Date.parse(h.model.modifiedAt);
     if (Number.isFinite(ms) && ms > latest) latest = ms;
   }
-  return Math.floor(latest / 1000);
+  return Math.floor(latest / SECOND_MS);
 }
 
 function openaiModel(id: string, key: string, hosts: readonly ModelHost[]): Record<string, unknown> {

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
+import { SECOND_MS } from '../../time.js';
 import { bearerToken, readJsonBody, sendError, sendJson } from '../api-host/http-json.js';
 import { RateLimiter } from '../api-host/rate-limiter.js';
 import type { NodeRecord } from './node-store.js';
@@ -81,7 +82,7 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
     if (who === 'none') {
       const decision = limiter.take(clientAddress);
       if (!decision.allowed) {
-        const retryAfterSeconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+        const retryAfterSeconds = Math.max(1, Math.ceil(decision.retryAfterMs / SECOND_MS));
         const err = new ProximaError(ErrorCodes.RATE_LIMITED, `too many registrations; retry after ${retryAfterSeconds} s`);
         sendError(res, err, logger, { 'retry-after': String(retryAfterSeconds) });
         return;

@@ -38,7 +38,7 @@ export class ModelWeights {
     this.#rules = rules;
   }
 
-  /** Records that `node` served `model` (a digest, see {@link modelKey}) claiming `size`. */
+  /** Records that `node` served `model` (a digest, see {@link weightKey}) claiming `size`. */
   claim(model: string, node: string, size: string | null | undefined): void {
     const billions = parameterBillions(size);
     if (billions === undefined) return;
@@ -64,6 +64,6 @@ export class ModelWeights {
 }
 
 /** The key a request's model is weighed under: its digest, or its name when the digest is unknown. */
-export function modelKey(record: { digest: string | null; model: string }): string {
+export function weightKey(record: { digest: string | null; model: string }): string {
   return record.digest ?? `name:${record.model}`;
 }

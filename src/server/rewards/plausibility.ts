@@ -3,6 +3,8 @@
  * node reports in the time the super node saw? Each check compares a node's claim with something
  * the super node measured itself, with slack for tunnel jitter, so an honest node never fails one.
  */
+
+import { SECOND_MS } from '../../time.js';
 import type { RequestRecord } from '../ledger/ledger-record.js';
 import type { RewardRules } from './rules.js';
 
@@ -42,8 +44,8 @@ export function implausibility(
   }
   // The whole request counts (prompt evaluation and network included): a generous window.
   const ceiling = tokensPerSecondCeiling(weight, rules);
-  if (completionTokens > (ceiling * record.durationMs) / 1000 + rules.observedSlackTokens) {
-    const rate = Math.round((completionTokens * 1000) / Math.max(record.durationMs, 1));
+  if (completionTokens > (ceiling * record.durationMs) / SECOND_MS + rules.observedSlackTokens) {
+    const rate = Math.round((completionTokens * SECOND_MS) / Math.max(record.durationMs, 1));
     return `${completionTokens} tokens in ${Math.round(record.durationMs)} ms (${rate}/s) is over ${Math.round(ceiling)}/s for its size`;
   }
   return undefined;

@@ -4,7 +4,7 @@
  */
 import { decimal, integer, map, type Schema, scalar, section, withDefault } from '../../config/schema.js';
 import { duration } from '../../config/values.js';
-import { DAY_MS, HOUR_MS, SECOND_MS } from '../../time.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../../time.js';
 import { DEFAULT_REWARD_RULES as D, type RewardRules, DEFAULT_VERIFY_RULES as V, type VerifyRules } from './rules.js';
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/;
@@ -28,7 +28,7 @@ export type RewardsConfig = RewardRules & VerifyRules;
 /** The schema of `rewards`. */
 export const rewardsSection: Schema<RewardsConfig> = map(
   section({
-    epochLengthMs: withDefault(duration(60 * SECOND_MS, 366 * DAY_MS), D.epochLengthMs),
+    epochLengthMs: withDefault(duration(MINUTE_MS, 366 * DAY_MS), D.epochLengthMs),
     epochOrigin: withDefault(timestamp(), new Date(D.epochOriginMs).toISOString()),
     settleMs: withDefault(duration(0, 31 * DAY_MS), D.settleMs),
     promptTokenWeight: withDefault(decimal(0, 1), D.promptTokenWeight),
@@ -41,9 +41,9 @@ export const rewardsSection: Schema<RewardsConfig> = map(
     probeIntervalMs: withDefault(duration(SECOND_MS, HOUR_MS), D.probeIntervalMs),
     maxTokensPerSecond: withDefault(decimal(1, 1_000_000), D.maxTokensPerSecond),
     maxTokensPerSecondAt1B: withDefault(decimal(1, 10_000_000), D.maxTokensPerSecondAt1B),
-    timingSlackMs: withDefault(duration(0, 60 * SECOND_MS), D.timingSlackMs),
+    timingSlackMs: withDefault(duration(0, MINUTE_MS), D.timingSlackMs),
     implausibleToFlag: withDefault(integer(0, 1_000_000), D.implausibleToFlag),
-    probeTimeoutMs: withDefault(duration(100, 10 * 60 * SECOND_MS), V.probeTimeoutMs),
+    probeTimeoutMs: withDefault(duration(100, 10 * MINUTE_MS), V.probeTimeoutMs),
     canaryShare: withDefault(decimal(0, 1), V.canaryShare),
     newNodeCanaryShare: withDefault(decimal(0, 1), V.newNodeCanaryShare),
     newNodeCanaries: withDefault(integer(0, 1_000_000), V.newNodeCanaries),

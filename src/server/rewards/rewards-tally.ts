@@ -9,7 +9,7 @@
 
 import { type CanaryRecord, type LedgerRecord, type ProbeRecord, type RequestRecord, recordTimeMs } from '../ledger/ledger-record.js';
 import { Epochs } from './epochs.js';
-import { ModelWeights, modelKey } from './model-weight.js';
+import { ModelWeights, weightKey } from './model-weight.js';
 import { emptyCounts, type NodeCounts, type NodeEpoch, type NodeRewards, round, settleNode } from './node-rewards.js';
 import { judgeRequest } from './request-credit.js';
 import type { RewardRules } from './rules.js';
@@ -105,7 +105,7 @@ export class RewardsTally {
   }
 
   #request(r: RequestRecord, epoch: number, inWindow: boolean): void {
-    const model = modelKey(r);
+    const model = weightKey(r);
     this.#weightsOf(epoch).claim(model, r.node, r.parameterSize);
     const verdict = judgeRequest(r, this.#rules);
     const ne = this.#nodeEpoch(r.node, epoch);

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
@@ -61,15 +62,16 @@ const queues = new Map<string, Promise<void>>();
 export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
   const deadline = Date.now() + waitMs;
-  const previous = queues.get(lockPath) ?? Promise.resolve();
+  const key = path.resolve(lockPath); // one queue per file, however its path is spelled
+  const previous = queues.get(key) ?? Promise.resolve();
   let ourTurnIsOver!: () => void;
   const turn = new Promise<void>((resolve) => (ourTurnIsOver = resolve));
   const queue = previous.then(() => turn);
-  queues.set(lockPath, queue);
+  queues.set(key, queue);
   const leave = (): void => {
     ourTurnIsOver();
     void queue.then(() => {
-      if (queues.get(lockPath) === queue) queues.delete(lockPath);
+      if (queues.get(key) === queue) queues.delete(key);
     });
   };
   try {

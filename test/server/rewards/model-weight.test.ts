@@ -1,5 +1,5 @@
 import t from 'tap';
-import { claimedWeight, ModelWeights, modelKey, parameterBillions } from '../../../src/server/rewards/model-weight.js';
+import { claimedWeight, ModelWeights, parameterBillions, weightKey } from '../../../src/server/rewards/model-weight.js';
 import { DEFAULT_REWARD_RULES as rules } from '../../../src/server/rewards/rules.js';
 
 t.test('parameter_size as Ollama writes it, in billions', async (t) => {
@@ -56,6 +56,6 @@ t.test("a model's weight is what most nodes serving its digest claim; a lone cla
 });
 
 t.test('models are weighed by digest, by name when the digest is unknown', async (t) => {
-  t.equal(modelKey({ digest: 'sha256:abc', model: 'llama3.2' }), 'sha256:abc');
-  t.equal(modelKey({ digest: null, model: 'llama3.2' }), 'name:llama3.2');
+  t.equal(weightKey({ digest: 'sha256:abc', model: 'llama3.2' }), 'sha256:abc');
+  t.equal(weightKey({ digest: null, model: 'llama3.2' }), 'name:llama3.2');
 });
