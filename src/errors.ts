@@ -76,6 +76,9 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/** The status of a failure on the way to a node that no listed code names: the gateway's 502. */
+export const UPSTREAM_FAILED_STATUS = 502;
+
 /**
  * The HTTP status of each code that an HTTP client can be answered with, wherever it is answered: a
  * tenant host's error page, the OpenAI/Ollama endpoint, the registration and rewards APIs. A code

@@ -5,7 +5,7 @@
  * code also in `Proxima-Error`. And the model listings, cut down to the shared models.
  */
 import type { ServerResponse } from 'node:http';
-import { type ErrorCode, HTTP_STATUS } from '../../errors.js';
+import { type ErrorCode, HTTP_STATUS, UPSTREAM_FAILED_STATUS } from '../../errors.js';
 import type { ShareFilter } from './model-share.js';
 
 /** OpenAI's error type for a status, as Ollama's compatibility layer and OpenAI name them. */
@@ -20,7 +20,7 @@ function openAiType(status: number): string {
  * `close`, the connection ends after it: the rest of a refused body is not worth reading.
  */
 export function sendRefusal(res: ServerResponse, path: string, code: ErrorCode, message: string, close = false): void {
-  const status = HTTP_STATUS[code] ?? 502;
+  const status = HTTP_STATUS[code] ?? UPSTREAM_FAILED_STATUS;
   const error = path.startsWith('/v1/') ? { message, type: openAiType(status), param: null, code } : message;
   const body = JSON.stringify({ error });
   res.writeHead(status, {

@@ -5,7 +5,7 @@
  * proxy writes itself, before or instead of a node's (docs/architecture.md "Errors"): always
  * `Connection: close`, since after an error the connection's framing can no longer be trusted.
  */
-import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError, UPSTREAM_FAILED_STATUS } from '../../errors.js';
 
 /** A ProximaError with the HTTP status to answer (when nothing has been answered yet). */
 export class HttpError extends ProximaError {
@@ -39,9 +39,9 @@ export const REQUEST_SIDE: HttpSide = {
 
 /** Responses from a node: the user gets 502 whatever went wrong, the code says what it was. */
 export const RESPONSE_SIDE: HttpSide = {
-  syntax: (message) => new HttpError(ErrorCodes.HTTP_BAD_RESPONSE, 502, message),
-  framing: (message) => new HttpError(ErrorCodes.HTTP_AMBIGUOUS_FRAMING, 502, message),
-  tooLarge: (message) => new HttpError(ErrorCodes.HTTP_HEAD_TOO_LARGE, 502, message),
+  syntax: (message) => new HttpError(ErrorCodes.HTTP_BAD_RESPONSE, UPSTREAM_FAILED_STATUS, message),
+  framing: (message) => new HttpError(ErrorCodes.HTTP_AMBIGUOUS_FRAMING, UPSTREAM_FAILED_STATUS, message),
+  tooLarge: (message) => new HttpError(ErrorCodes.HTTP_HEAD_TOO_LARGE, UPSTREAM_FAILED_STATUS, message),
 };
 
 /** Reason phrases of the statuses the proxy answers with on its own. */

@@ -6,7 +6,7 @@
  * has begun, the same errors go in-band: an SSE `data: {"error":...}` event or an NDJSON line.
  */
 import type { ServerResponse } from 'node:http';
-import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError, UPSTREAM_FAILED_STATUS } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { ERROR_CODE_HEADER } from '../../proto/http/error.js';
 import { SECOND_MS } from '../../time.js';
@@ -62,7 +62,6 @@ const SHAPES: Partial<Record<ErrorCode, Shape>> = {
 
 /** Any other code is a node-side failure: the node, its tunnel or its Ollama went wrong. */
 const NODE_ERROR: Shape = [SERVER, 'node_error'];
-const NODE_ERROR_STATUS = 502;
 
 /** How `err` is shown to a user. An error that is not a ProximaError is a bug: 500, no details. */
 export function userError(err: unknown, param: string | null = null): UserError {
@@ -70,7 +69,7 @@ export function userError(err: unknown, param: string | null = null): UserError 
     return { status: 500, type: SERVER, openaiCode: 'internal_error', message: 'internal error', code: undefined, param };
   }
   const shape = SHAPES[err.code];
-  const status = shape === undefined ? NODE_ERROR_STATUS : (HTTP_STATUS[err.code] ?? NODE_ERROR_STATUS);
+  const status = shape === undefined ? UPSTREAM_FAILED_STATUS : (HTTP_STATUS[err.code] ?? UPSTREAM_FAILED_STATUS);
   const [type, openaiCode] = shape ?? NODE_ERROR;
   return { status, type, openaiCode, message: err.message, code: err.code, param: err instanceof BadFieldError ? err.param : param };
 }

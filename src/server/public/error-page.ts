@@ -3,7 +3,7 @@
  * (src/errors.ts HTTP_STATUS), one line naming the node and service where that helps, and the error
  * code in `Proxima-Error`. Details of the node's own network never reach the page.
  */
-import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError, UPSTREAM_FAILED_STATUS } from '../../errors.js';
 import { HttpError, httpErrorResponse, REASON_PHRASES } from '../../proto/http/error.js';
 
 /** What a page may name. Hosts and names are validated before they get here: safe to echo. */
@@ -30,15 +30,12 @@ export function describeError(err: unknown, ctx: PageContext): Page {
   const service = `service ${ctx.service ?? 'unknown'}`;
   const text = pageText(code, ctx, node, service);
   // An HttpError knows which side erred: a node's bad response is 502 whatever its code.
-  const status = err instanceof HttpError ? err.status : (HTTP_STATUS[code] ?? TUNNEL_FAILED);
+  const status = err instanceof HttpError ? err.status : (HTTP_STATUS[code] ?? UPSTREAM_FAILED_STATUS);
   if (text !== undefined) return { status, code, text: `${text}\n` };
   if (err instanceof HttpError && status < 500) return { status, code, text: `${REASON_PHRASES[status] ?? 'Bad Request'}\n` };
   if (err instanceof HttpError) return { status, code, text: `${node}: ${service} sent no valid response\n` };
-  return { status: TUNNEL_FAILED, code, text: `${node}: the tunnel to ${service} failed\n` };
+  return { status: UPSTREAM_FAILED_STATUS, code, text: `${node}: the tunnel to ${service} failed\n` };
 }
-
-/** The status of a failure on the way to a node that no code names. */
-const TUNNEL_FAILED = 502;
 
 /** The line a page says for `code`, naming the node and service where that helps; undefined for a generic page. */
 function pageText(code: ErrorCode, ctx: PageContext, node: string, service: string): string | undefined {
