@@ -13,6 +13,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { HostPort } from '../../config/values.js';
 import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
 import { readRequestBody } from '../../http/request-body.js';
+import { newRequestId, REQUEST_ID_HEADER, requestIdOf } from '../../http/request-id.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { LiveList } from '../../streams/live-list.js';
 import { abortStream } from '../../streams/stream-relay.js';
@@ -168,16 +169,13 @@ export class OllamaGuard {
       await this.#answer(req, res, abort.signal);
     } catch (err) {
       if (abort.signal.aborted) return;
-      this.#logger.debug('answer from ollama cut short', { err });
+      // The detail (Ollama's local address, the system's error) stays in this log; the reply names
+      // only the request id, the super node's when it sent one.
+      const requestId = requestIdOf(req.headers[REQUEST_ID_HEADER]) ?? newRequestId();
+      this.#logger.warn('ollama request failed', { requestId, upstream: this.#upstream.origin, err });
       // A head already sent cannot be taken back: a reset tells the super node the answer is cut.
       if (res.headersSent) abortStream(stream);
-      else
-        sendRefusal(
-          res,
-          pathOf(req),
-          ErrorCodes.TARGET_UNREACHABLE,
-          `ollama at ${this.#upstream.origin} failed: ${(err as Error).message}`,
-        );
+      else sendRefusal(res, pathOf(req), ErrorCodes.TARGET_UNREACHABLE, `the node's Ollama did not answer (request id ${requestId})`);
     }
   }
 

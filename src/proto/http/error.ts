@@ -69,16 +69,30 @@ export interface ErrorResponseOptions {
   headRequest?: boolean;
   /** A Proxima error code (`PRX_ERR_…`), sent as `Proxima-Error`, for scripts and tests to match. */
   errorCode?: string;
+  /** More header fields, in order; names are tokens and values visible ASCII (a RangeError otherwise). */
+  headers?: Record<string, string>;
 }
 
 /** The header that carries the error code of an answer the super node writes itself. */
 export const ERROR_CODE_HEADER = 'Proxima-Error';
 
 const ERROR_CODE = /^PRX_ERR_[A-Z_]+$/;
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const FIELD_VALUE = /^[\x20-\x7e]*$/;
+
+/** The extra header lines, each checked: nothing a caller passes can split the head. */
+function extraFields(headers: Record<string, string> | undefined): string {
+  let lines = '';
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) throw new RangeError(`not a header field: ${JSON.stringify(name)}`);
+    lines += `${name}: ${value}\r\n`;
+  }
+  return lines;
+}
 
 /**
  * A complete minimal HTTP/1.1 error response: status line, Content-Type text/plain,
- * Content-Length, Connection: close, Proxima-Error when a code is given, then the body.
+ * Content-Length, Connection: close, Proxima-Error when a code is given, the extra fields, then the body.
  * `status` must be 400..599.
  */
 export function httpErrorResponse(status: number, options: ErrorResponseOptions = {}): Buffer {
@@ -93,6 +107,7 @@ export function httpErrorResponse(status: number, options: ErrorResponseOptions 
     `Content-Length: ${body.length}\r\n` +
     'Connection: close\r\n' +
     (errorCode === undefined ? '' : `${ERROR_CODE_HEADER}: ${errorCode}\r\n`) +
+    extraFields(options.headers) +
     '\r\n';
   return options.headRequest === true ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }

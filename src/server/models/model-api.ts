@@ -5,8 +5,8 @@
  * live nodes and the registry; closed with the server.
  */
 
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { newRequestId } from '../../http/request-id.js';
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-host/api-router.js';
 import { bearerToken } from '../api-host/http-json.js';
@@ -37,11 +37,6 @@ export interface ModelApiOptions {
   random?: () => number;
   /** How long an idle tunnel stream to a node is kept for the next request. */
   keepAliveMs?: number;
-}
-
-/** A request id as OpenAI's look: `req_` and 32 hex characters (a random UUID's, drawn from Node's cached pool). */
-export function newRequestId(): string {
-  return `req_${randomUUID().replaceAll('-', '')}`;
 }
 
 /** The endpoint. Open it with {@link ModelApi.open}; `handle` is its part of the API router. */

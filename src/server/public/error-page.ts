@@ -1,9 +1,13 @@
 /**
  * The short plain-text pages a tenant host gets when the super node answers itself: the status
  * (src/errors.ts HTTP_STATUS), one line naming the node and service where that helps, and the error
- * code in `Proxima-Error`. Details of the node's own network never reach the page.
+ * code in `Proxima-Error`, and a request id in `X-Request-Id` (on a 5xx page also in the text, for the
+ * user to quote). Details of the node's own network or its error text never reach the page; the
+ * super node logs them under that request id.
  */
 import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError, UPSTREAM_FAILED_STATUS } from '../../errors.js';
+import { newRequestId } from '../../http/request-id.js';
+import type { Logger } from '../../log.js';
 import { HttpError, httpErrorResponse, REASON_PHRASES } from '../../proto/http/error.js';
 
 /** What a page may name. Hosts and names are validated before they get here: safe to echo. */
@@ -65,8 +69,35 @@ function pageText(code: ErrorCode, ctx: PageContext, node: string, service: stri
   }
 }
 
-/** The complete response bytes of the page for `err`, with `Connection: close`. */
-export function errorPage(err: unknown, ctx: PageContext, headRequest = false): Buffer {
-  const { status, code, text } = describeError(err, ctx);
-  return httpErrorResponse(status, { body: text, headRequest, errorCode: code });
+/** A page ready to send, and the id it carries. */
+export interface RenderedPage extends Page {
+  requestId: string;
+  /** The complete response bytes, with `Connection: close`. */
+  bytes: Buffer;
+}
+
+/** The page for `err` under a new request id. */
+export function errorPage(err: unknown, ctx: PageContext, headRequest = false): RenderedPage {
+  const page = describeError(err, ctx);
+  const requestId = newRequestId();
+  const body = page.status >= 500 ? `${page.text}request id: ${requestId}\n` : page.text;
+  const bytes = httpErrorResponse(page.status, { body, headRequest, errorCode: page.code, headers: { 'X-Request-Id': requestId } });
+  return { ...page, requestId, bytes };
+}
+
+/** The page for `err`, logged under its request id: a failure on the node's side as a warning, with its detail. */
+export function loggedPage(err: unknown, ctx: PageContext, headRequest: boolean, logger: Logger): Buffer {
+  const page = errorPage(err, ctx, headRequest);
+  const fields = {
+    requestId: page.requestId,
+    status: page.status,
+    code: page.code,
+    host: ctx.host,
+    node: ctx.node,
+    service: ctx.service,
+    err,
+  };
+  if (page.status >= 500) logger.warn('tenant request failed', fields);
+  else logger.debug('request refused', fields);
+  return page.bytes;
 }

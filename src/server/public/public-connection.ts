@@ -17,7 +17,7 @@ import type { SocketPeer } from '../node-directory.js';
 import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type LegSettings } from './connection-legs.js';
 import { ConnectionTimer } from './connection-timer.js';
-import { errorPage } from './error-page.js';
+import { loggedPage } from './error-page.js';
 import type { NodeLeg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
 import { TenantBinding } from './tenant-binding.js';
@@ -242,9 +242,8 @@ export class PublicConnection {
    */
   #refuse(err: unknown, head?: RequestHead): false {
     if (this.#state !== 'serving') return false;
-    this.#s.logger.debug('request refused', { err, host: head?.host });
     this.#reader.stop();
-    this.#finalPage = errorPage(err, this.#binding.pageContext(head, this.#legs.upstream), head?.method === 'HEAD');
+    this.#finalPage = this.#page(err, head, head?.method === 'HEAD');
     if (this.#outstanding === 0) this.#answerAndClose(undefined);
     return false;
   }
@@ -263,10 +262,12 @@ export class PublicConnection {
   /** Writes the pending final page, or the page for `err`, then closes. */
   #answerAndClose(err: unknown): void {
     if (this.#state !== 'serving') return;
-    this.#client.write(
-      this.#finalPage ?? errorPage(err, this.#binding.pageContext(undefined, this.#legs.upstream), this.#leg?.awaitedMethod === 'HEAD'),
-    );
+    this.#client.write(this.#finalPage ?? this.#page(err, undefined, this.#leg?.awaitedMethod === 'HEAD'));
     this.#closeGracefully();
+  }
+
+  #page(err: unknown, head: RequestHead | undefined, headRequest: boolean): Buffer {
+    return loggedPage(err, this.#binding.pageContext(head, this.#legs.upstream), headRequest, this.#s.logger);
   }
 
   /** Ends the connection after what was written (see ClientSocket.end). */

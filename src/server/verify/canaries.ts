@@ -10,11 +10,11 @@
  * canary per node at a time, `maxCanariesInFlight` in all; a busy node is skipped, never queued for.
  */
 
+import { newRequestId } from '../../http/request-id.js';
 import type { Logger } from '../../log.js';
 import { modelKey } from '../../proto/llm/model-name.js';
 import type { AnswerText } from '../../proto/llm/text.js';
 import type { CanaryRecord, FlagRecord, LedgerRecord, RequestRecord } from '../ledger/ledger-record.js';
-import { newRequestId } from '../models/model-api.js';
 import { type CanaryVerdict, judgeCanary } from '../rewards/canary-judge.js';
 import { Epochs } from '../rewards/epochs.js';
 import type { RewardRules, VerifyRules } from '../rewards/rules.js';

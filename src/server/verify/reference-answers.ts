@@ -5,8 +5,9 @@
  * this epoch), nor a node whose last probe failed; nodes that passed canaries are asked first.
  * Asking a reference takes a slot on it like any canary, and leaves no ledger record.
  */
+
+import { newRequestId } from '../../http/request-id.js';
 import type { AnswerText } from '../../proto/llm/text.js';
-import { newRequestId } from '../models/model-api.js';
 import type { CanaryApi, CanaryCall } from './canary-call.js';
 import { callCanary } from './canary-call.js';
 

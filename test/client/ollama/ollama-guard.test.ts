@@ -5,6 +5,7 @@ import { type Duplex, PassThrough } from 'node:stream';
 import t, { type Test } from 'tap';
 import type { ModelShare } from '../../../src/client/ollama/model-share.js';
 import { OllamaGuard, type OllamaGuardOptions } from '../../../src/client/ollama/ollama-guard.js';
+import { createLogger } from '../../../src/log.js';
 import { relay } from '../../../src/streams/stream-relay.js';
 import { type FakeOllama, startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { freePort, rawConnect } from '../../fixtures/stacks/tunnel.js';
@@ -295,13 +296,31 @@ t.test('keep-alive: many requests on one stream; Ollama resetting mid-answer res
   t.match(fake.requests.at(-1), { resetByServer: true, tokensSent: 2 });
 });
 
-t.test('an Ollama that is down gets 502 in the shape of the API', async (t) => {
-  const { call } = await guarded(t, await freePort());
+t.test('an Ollama that is down gets 502 in the shape of the API, its address only in the log', async (t) => {
+  const logLines: string[] = [];
+  const logger = createLogger({ level: 'info', stream: { write: (line: string) => logLines.push(line) > 0 } });
+  const port = await freePort();
+  const { call } = await guarded(t, port, '*', { logger });
   const native = await call('POST', '/api/chat', chat('llama3.2'));
   t.same([native.status, native.headers['proxima-error']], [502, 'PRX_ERR_TARGET_UNREACHABLE']);
-  t.match(JSON.parse(native.text), { error: /^ollama at http:\/\/127\.0\.0\.1:\d+ failed/ });
-  const openai = await call('GET', '/v1/models');
+  const said = (JSON.parse(native.text) as { error: string }).error;
+  t.match(said, /^the node's Ollama did not answer \(request id req_[0-9a-f]{32}\)$/);
+  t.notMatch(native.text, /127\.0\.0\.1|ECONNREFUSED/, 'neither the local address nor the system error reaches the user');
+  const id = 'req_0123456789abcdef0123456789abcdef';
+  const openai = await call('GET', '/v1/models', undefined, { headers: { Host: 'alpha.proxima.test', 'X-Request-Id': id } });
   t.match(JSON.parse(openai.text), { error: { type: 'api_error', code: 'PRX_ERR_TARGET_UNREACHABLE', param: null } });
+  t.match(JSON.parse(openai.text).error.message, `request id ${id}`, "the super node's request id is the one named");
+  const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'ollama request failed');
+  t.same(
+    logged.map((l) => [l.level, l.upstream]),
+    [
+      ['warn', `http://127.0.0.1:${port}`],
+      ['warn', `http://127.0.0.1:${port}`],
+    ],
+    "the node's log has the detail",
+  );
+  t.same(logged[1]?.requestId, id);
+  t.match(logged[0], { err: { code: 'ECONNREFUSED' } });
 });
 
 t.test('a stream already closed when it is handed over is done at once', async (t) => {

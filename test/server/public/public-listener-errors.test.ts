@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createLogger } from '../../../src/log.js';
 import { openNodeStream } from '../../../src/server/control/node-stream.js';
 import type { RemotePeer } from '../../../src/server/node-directory.js';
 import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
@@ -32,7 +33,13 @@ async function answer(t: Teardown, tunnel: Tunnel, request: string) {
 
 t.test('the pages: unknown host 404, offline 502, refused 502 naming node and service, unknown service 404', async (t) => {
   const port = await freePort();
-  const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'web', port }] }], registered: ['beta'] });
+  const logLines: string[] = [];
+  const logger = createLogger({ level: 'info', stream: { write: (line: string) => logLines.push(line) > 0 } });
+  const tunnel = await startTunnel(t, {
+    nodes: [{ name: 'alpha', services: [{ name: 'web', port }] }],
+    registered: ['beta'],
+    listener: { logger },
+  });
   const cases: [string, number, string, string][] = [
     [tunnel.host('gamma'), 404, 'PRX_ERR_UNKNOWN_HOST', `no node answers to ${tunnel.host('gamma')}\n`],
     [`x.y.${tunnel.domain}`, 404, 'PRX_ERR_UNKNOWN_HOST', `no node answers to x.y.${tunnel.domain}\n`],
@@ -40,14 +47,31 @@ t.test('the pages: unknown host 404, offline 502, refused 502 naming node and se
     [tunnel.host('alpha'), 502, 'PRX_ERR_TARGET_UNREACHABLE', 'node alpha: service web refused the connection\n'],
     [tunnel.host('alpha', 'docs'), 404, 'PRX_ERR_SERVICE_UNKNOWN', 'node alpha has no service docs\n'],
   ];
+  const ids: string[] = [];
   for (const [host, status, code, text] of cases) {
     const { response } = await answer(t, tunnel, get(host));
+    const id = response.header('x-request-id') ?? '';
+    t.match(id, /^req_[0-9a-f]{32}$/, 'every page has a request id');
+    ids.push(id);
+    // A 5xx is the node's side failing: the text names the id, for the user to quote to the host.
+    const said = status >= 500 ? `${text}request id: ${id}\n` : text;
     t.same(
       [response.status, response.header('proxima-error'), response.text, response.header('connection')],
-      [status, code, text, 'close'],
+      [status, code, said, 'close'],
       host,
     );
   }
+  t.equal(new Set(ids).size, ids.length, 'a new id each time');
+  const warned = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'tenant request failed');
+  t.same(
+    warned.map((l) => [l.level, l.requestId, l.code, l.node]),
+    [
+      ['warn', ids[2], 'PRX_ERR_NODE_OFFLINE', 'beta'],
+      ['warn', ids[3], 'PRX_ERR_TARGET_UNREACHABLE', 'alpha'],
+    ],
+    "the super node's log has each failure under the page's request id",
+  );
+  t.match(warned[1]?.err, { message: `service web: connect ECONNREFUSED 127.0.0.1:${port}` }, "with the node's detail");
   const head = await answer(t, tunnel, `HEAD / HTTP/1.1\r\nHost: ${tunnel.host('beta')}\r\n\r\n`);
   t.notOk(head.all.endsWith('offline\n'), 'HEAD: no body');
 });
@@ -66,7 +90,7 @@ t.test('a node that does not answer the stream header in time: 504', async (t) =
   const { response } = await answer(t, tunnel, get(tunnel.host('mute')));
   t.same(
     [response.status, response.header('proxima-error'), response.text],
-    [504, 'PRX_ERR_NODE_TIMEOUT', 'node mute did not answer in time\n'],
+    [504, 'PRX_ERR_NODE_TIMEOUT', `node mute did not answer in time\nrequest id: ${response.header('x-request-id')}\n`],
   );
 });
 
