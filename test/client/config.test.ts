@@ -24,6 +24,7 @@ t.test('server, name and token are enough: the node shares the local Ollama', as
         hostHeader: 'localhost:11434',
         share: '*',
         maxConcurrent: 1,
+        expose: 'network',
       },
     ],
     reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
@@ -42,7 +43,7 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
   t.equal(c.tokenFile, path.join(files, 'node.token'));
   t.same(c.tls, { ca: path.join(files, 'ca.pem'), servername: 'proxima.example.com' });
   t.same(c.services, [
-    { name: 'web', kind: 'http', local: { host: 'localhost', port: 3000 }, hostHeader: 'blog.internal' },
+    { name: 'web', kind: 'http', local: { host: 'localhost', port: 3000 }, hostHeader: 'blog.internal', expose: 'public' },
     {
       name: 'ollama',
       kind: 'ollama',
@@ -50,8 +51,9 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
       hostHeader: 'localhost:11434',
       share: ['llama3.2:3b', 'qwen2.5:7b'],
       maxConcurrent: 4,
+      expose: 'network',
     },
-    { name: 'raw', kind: 'http', local: { host: '10.0.0.2', port: 80 } },
+    { name: 'raw', kind: 'http', local: { host: '10.0.0.2', port: 80 }, expose: 'public' },
   ]);
   t.same(c.reconnect, { initialDelayMs: 1000, maxDelayMs: 300_000 });
   t.same(c.models, { refreshIntervalMs: 10_000, maxBodyBytes: 1_048_576, bodyTimeoutMs: 120_000 });

@@ -69,6 +69,8 @@ export interface ErrorResponseOptions {
   headRequest?: boolean;
   /** A Proxima error code (`PRX_ERR_…`), sent as `Proxima-Error`, for scripts and tests to match. */
   errorCode?: string;
+  /** A `WWW-Authenticate` challenge, for a 401; it must be a valid field value. */
+  wwwAuthenticate?: string;
 }
 
 /** The header that carries the error code of an answer the super node writes itself. */
@@ -85,6 +87,8 @@ export function httpErrorResponse(status: number, options: ErrorResponseOptions 
   if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError(`not an error status: ${status}`);
   const { errorCode } = options;
   if (errorCode !== undefined && !ERROR_CODE.test(errorCode)) throw new RangeError(`not an error code: ${JSON.stringify(errorCode)}`);
+  const challenge = options.wwwAuthenticate;
+  if (challenge !== undefined && !/^[\x20-\x7e]+$/.test(challenge)) throw new RangeError('not a valid WWW-Authenticate value');
   const reason = REASON_PHRASES[status] ?? (status < 500 ? 'Client Error' : 'Server Error');
   const body = Buffer.from(options.body ?? `${reason}\n`, 'utf8');
   const head =
@@ -93,6 +97,7 @@ export function httpErrorResponse(status: number, options: ErrorResponseOptions 
     `Content-Length: ${body.length}\r\n` +
     'Connection: close\r\n' +
     (errorCode === undefined ? '' : `${ERROR_CODE_HEADER}: ${errorCode}\r\n`) +
+    (challenge === undefined ? '' : `WWW-Authenticate: ${challenge}\r\n`) +
     '\r\n';
   return options.headRequest === true ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }

@@ -5,6 +5,7 @@
  */
 import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError, UPSTREAM_FAILED_STATUS } from '../../errors.js';
 import { HttpError, httpErrorResponse, REASON_PHRASES } from '../../proto/http/error.js';
+import { ChallengeError } from '../access/service-gate.js';
 
 /** What a page may name. Hosts and names are validated before they get here: safe to echo. */
 export interface PageContext {
@@ -58,6 +59,14 @@ function pageText(code: ErrorCode, ctx: PageContext, node: string, service: stri
     case ErrorCodes.HTTP_HEAD_TIMEOUT:
     case ErrorCodes.HTTP_BODY_TIMEOUT:
       return REASON_PHRASES[408];
+    case ErrorCodes.SERVICE_NOT_PUBLIC:
+      return `${node}: ${service} is not public; its models are reachable through the network's API`;
+    case ErrorCodes.UNAUTHORIZED:
+      return `${node}: ${service} needs a valid credential`;
+    case ErrorCodes.FORBIDDEN:
+      return `${node}: ${service} does not accept requests from your address`;
+    case ErrorCodes.RATE_LIMITED:
+      return 'too many password checks at once; try again shortly';
     case ErrorCodes.HTTP_MISDIRECTED:
       return `this connection is for ${ctx.boundHost ?? 'another host'}; open a new one for ${ctx.host ?? 'this host'}`;
     default:
@@ -68,5 +77,6 @@ function pageText(code: ErrorCode, ctx: PageContext, node: string, service: stri
 /** The complete response bytes of the page for `err`, with `Connection: close`. */
 export function errorPage(err: unknown, ctx: PageContext, headRequest = false): Buffer {
   const { status, code, text } = describeError(err, ctx);
-  return httpErrorResponse(status, { body: text, headRequest, errorCode: code });
+  const wwwAuthenticate = err instanceof ChallengeError ? err.challenge : undefined;
+  return httpErrorResponse(status, { body: text, headRequest, errorCode: code, ...(wwwAuthenticate && { wwwAuthenticate }) });
 }
