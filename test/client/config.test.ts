@@ -77,3 +77,35 @@ t.test('a token is never echoed in a problem', async (t) => {
   );
   t.notMatch(err.message, /secret/);
 });
+
+t.test('expose and auth: auth alone means protected; the defaults by kind; a plain password is refused by name', async (t) => {
+  const c = loadClientConfig(fixture('valid/protected.yaml'));
+  t.same(
+    c.services.map((s) => [s.name, s.expose]),
+    [
+      ['ollama', 'network'],
+      ['admin', 'protected'],
+      ['blog', 'public'],
+      ['lan', 'protected'],
+    ],
+  );
+  t.same(c.services[1]!.auth, {
+    basic: [{ user: 'alice', passwordHash: 'scrypt$16384$8$1$My_KOAPkAJwIh-8LDtkQ9A$0hwLw36WFEtnVNqyOQZ9vQidgPAsL6ZD77f6PTCnc6o' }],
+    bearer: ['sha256$26f0460965cb0b82ab64e63f4a37d421decb163fc706c259956db7611d74b1ad'],
+    deny: ['192.168.1.13'],
+  });
+  t.same(c.services[3]!.auth, { allow: ['192.168.0.0/16', '2001:db8::/32'] });
+  const err = t.throws(() =>
+    parseClientConfig({
+      server: 'h:1',
+      name: 'alpha',
+      token: TOKEN,
+      services: [{ name: 'web', local: '127.0.0.1:80', auth: { basic: [{ user: 'alice', password: 'hunter2', passwordHash: 'x' }] } }],
+    }),
+  ) as ConfigError;
+  t.match(err.problems, [
+    { path: 'services[0].auth.basic[0].password', message: /plain password is refused.*hash-password/ },
+    { path: 'services[0].auth.basic[0].passwordHash', message: /scrypt\$N\$r\$p\$salt\$hash/ },
+  ]);
+  t.notMatch(err.message, /hunter2/, 'the password is never echoed');
+});

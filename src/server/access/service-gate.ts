@@ -75,8 +75,10 @@ export class ServiceGate {
     if (space <= 0 || scheme !== 'basic' || auth.basic === undefined || value.length > 1024) throw refusal();
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
+    if (colon < 0) throw refusal();
+    // An unknown user is refused without a scrypt run: cheaper, at the cost of telling users apart by timing.
     const user = auth.basic.find((u) => u.user === decoded.slice(0, colon));
-    if (colon < 0 || user === undefined) throw refusal();
+    if (user === undefined) throw refusal();
     const verdict = this.passwords.check(user.passwordHash, user.user, decoded.slice(colon + 1));
     if (verdict === true) return true;
     if (verdict === false) throw refusal();
