@@ -26,7 +26,7 @@ export interface PasswordCheckLimits {
 
 export const DEFAULT_PASSWORD_CHECK_LIMITS: PasswordCheckLimits = {
   concurrency: 2,
-  maxWaiting: 64,
+  maxWaiting: 16,
   maxVerdicts: 10_000,
   okTtlMs: 10 * MINUTE_MS,
   failTtlMs: MINUTE_MS,
