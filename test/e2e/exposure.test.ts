@@ -3,7 +3,9 @@
  * Ollama and the fake web server behind the node, requests from real sockets. The super node
  * refuses before a byte reaches the node, and the node never sees the credential.
  */
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
@@ -114,6 +116,18 @@ t.test('protected services: Basic, bearer, allow and deny, WebSocket upgrades, X
     const seen = JSON.parse(ok.text) as { headers: Record<string, string> };
     t.equal(seen.headers.authorization, undefined, `${what}: the service saw no Authorization header`);
   }
+
+  // One keep-alive connection, two pipelined requests: each head is checked on its own.
+  const socket = net.connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  const request = (authorization?: string) =>
+    `GET /echo/keep HTTP/1.1\r\nHost: alpha.proxima.test\r\n${authorization === undefined ? '' : `Authorization: ${authorization}\r\n`}\r\n`;
+  socket.write(request(basic('alice', PASSWORD)) + request());
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  await once(socket, 'end');
+  const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) [A-Z]/g)].map((m) => Number(m[1]));
+  t.same(statuses, [200, 401], 'on one keep-alive connection: the first request passes, the second without a credential is refused');
 
   const ws = (headers: Record<string, string>) =>
     new Promise<number | Buffer>((resolve, reject) => {
