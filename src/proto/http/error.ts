@@ -47,6 +47,7 @@ export const RESPONSE_SIDE: HttpSide = {
 /** Reason phrases of the statuses the proxy answers with on its own. */
 export const REASON_PHRASES: Readonly<Record<number, string>> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   408: 'Request Timeout',
@@ -69,8 +70,8 @@ export interface ErrorResponseOptions {
   headRequest?: boolean;
   /** A Proxima error code (`PRX_ERR_…`), sent as `Proxima-Error`, for scripts and tests to match. */
   errorCode?: string;
-  /** A `WWW-Authenticate` challenge, for a 401; it must be a valid field value. */
-  wwwAuthenticate?: string;
+  /** More fields: `WWW-Authenticate` on a 401, `Retry-After` on a 429. Names must be tokens, values printable ASCII. */
+  fields?: Readonly<Record<string, string>>;
 }
 
 /** The header that carries the error code of an answer the super node writes itself. */
@@ -87,8 +88,12 @@ export function httpErrorResponse(status: number, options: ErrorResponseOptions 
   if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError(`not an error status: ${status}`);
   const { errorCode } = options;
   if (errorCode !== undefined && !ERROR_CODE.test(errorCode)) throw new RangeError(`not an error code: ${JSON.stringify(errorCode)}`);
-  const challenge = options.wwwAuthenticate;
-  if (challenge !== undefined && !/^[\x20-\x7e]+$/.test(challenge)) throw new RangeError('not a valid WWW-Authenticate value');
+  let more = '';
+  for (const [name, value] of Object.entries(options.fields ?? {})) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || !/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(value))
+      throw new RangeError(`not a valid field: ${JSON.stringify(name)}`);
+    more += `${name}: ${value}\r\n`;
+  }
   const reason = REASON_PHRASES[status] ?? (status < 500 ? 'Client Error' : 'Server Error');
   const body = Buffer.from(options.body ?? `${reason}\n`, 'utf8');
   const head =
@@ -97,7 +102,7 @@ export function httpErrorResponse(status: number, options: ErrorResponseOptions 
     `Content-Length: ${body.length}\r\n` +
     'Connection: close\r\n' +
     (errorCode === undefined ? '' : `${ERROR_CODE_HEADER}: ${errorCode}\r\n`) +
-    (challenge === undefined ? '' : `WWW-Authenticate: ${challenge}\r\n`) +
+    more +
     '\r\n';
   return options.headRequest === true ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }

@@ -77,6 +77,8 @@ function pageText(code: ErrorCode, ctx: PageContext, node: string, service: stri
 /** The complete response bytes of the page for `err`, with `Connection: close`. */
 export function errorPage(err: unknown, ctx: PageContext, headRequest = false): Buffer {
   const { status, code, text } = describeError(err, ctx);
-  const wwwAuthenticate = err instanceof ChallengeError ? err.challenge : undefined;
-  return httpErrorResponse(status, { body: text, headRequest, errorCode: code, ...(wwwAuthenticate && { wwwAuthenticate }) });
+  const fields: Record<string, string> = {};
+  if (err instanceof ChallengeError) fields['WWW-Authenticate'] = err.challenge;
+  if (code === ErrorCodes.RATE_LIMITED) fields['Retry-After'] = '1';
+  return httpErrorResponse(status, { body: text, headRequest, errorCode: code, fields });
 }

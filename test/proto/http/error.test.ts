@@ -28,6 +28,19 @@ t.test('the exact bytes of an error response', async (t) => {
   t.throws(() => httpErrorResponse(502, { errorCode: 'PRX_ERR_X\r\nSet-Cookie: a=b' }), RangeError, 'a code cannot split the head');
   t.throws(() => httpErrorResponse(200), RangeError);
   t.throws(() => httpErrorResponse(600), RangeError);
+  t.match(
+    httpErrorResponse(401, { errorCode: 'PRX_ERR_UNAUTHORIZED', fields: { 'WWW-Authenticate': 'Basic realm="a.test"' } }).toString(
+      'latin1',
+    ),
+    /\r\nProxima-Error: PRX_ERR_UNAUTHORIZED\r\nWWW-Authenticate: Basic realm="a.test"\r\n\r\n/,
+    'more fields after the code',
+  );
+  t.throws(
+    () => httpErrorResponse(429, { fields: { 'Retry-After': '1\r\nSet-Cookie: a=b' } }),
+    RangeError,
+    'a value cannot split the head',
+  );
+  t.throws(() => httpErrorResponse(429, { fields: { 'Retry After': '1' } }), RangeError, 'nor a name');
 });
 
 t.test('our parser and a node:http client read every error response the proxy sends', async (t) => {

@@ -1,9 +1,11 @@
 import t from 'tap';
+import { ErrorCodes, ProximaError } from '../../../src/errors.js';
 import type { ServiceAdvert } from '../../../src/proto/control/messages.js';
 import { parseRequestHead } from '../../../src/proto/http/request-head.js';
 import { hashPassword, hashToken } from '../../../src/proto/service-access.js';
 import { PasswordChecks } from '../../../src/server/access/password-checks.js';
 import { ChallengeError, ServiceGate } from '../../../src/server/access/service-gate.js';
+import { errorPage } from '../../../src/server/public/error-page.js';
 
 const head = (...fields: string[]) =>
   parseRequestHead(Buffer.from(['GET / HTTP/1.1', 'Host: web--alpha.proxima.test', ...fields, '', ''].join('\r\n'), 'latin1'));
@@ -89,4 +91,22 @@ t.test('failed work is bounded: past the checks running and waiting, 429', async
   const results = await Promise.all(Array.from({ length: 6 }, (_, i) => outcome(gate, service, head(basic('alice', `wrong-${i}`)))));
   t.equal(results.filter((r) => r === 'PRX_ERR_RATE_LIMITED').length, 3, 'one running, two waiting, the rest refused');
   t.equal(passwords.runs, 3);
+});
+
+t.test("the refusals' pages on a tenant host: status, code, challenge, Retry-After", async (t) => {
+  const ctx = { host: 'web--alpha.proxima.test', node: 'alpha', service: 'web' };
+  const page = (err: unknown) => errorPage(err, ctx).toString('latin1');
+  t.match(
+    page(new ChallengeError('Basic realm="web--alpha.proxima.test", charset="UTF-8"', 'x')),
+    /^HTTP\/1\.1 401 Unauthorized\r\n[^]*\r\nProxima-Error: PRX_ERR_UNAUTHORIZED\r\nWWW-Authenticate: Basic realm="web--alpha.proxima.test", charset="UTF-8"\r\n\r\nnode alpha: service web needs a valid credential\n$/,
+  );
+  t.match(
+    page(new ProximaError(ErrorCodes.FORBIDDEN, 'x')),
+    /^HTTP\/1\.1 403 Forbidden\r\n[^]*does not accept requests from your address\n$/,
+  );
+  t.match(
+    page(new ProximaError(ErrorCodes.SERVICE_NOT_PUBLIC, 'x')),
+    /^HTTP\/1\.1 403 [^]*PRX_ERR_SERVICE_NOT_PUBLIC[^]*reachable through the network's API\n$/,
+  );
+  t.match(page(new ProximaError(ErrorCodes.RATE_LIMITED, 'x')), /^HTTP\/1\.1 429 [^]*\r\nRetry-After: 1\r\n/);
 });
