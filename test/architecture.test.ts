@@ -15,8 +15,8 @@ import { repoPath } from './fixtures/paths.js';
  * import only entries before it, never one after it. Every entry of such a level must be listed.
  */
 const ORDER: Record<string, readonly string[]> = {
-  src: ['errors.ts', 'time.ts', 'version.ts', 'log.ts', 'runtime', 'config', 'streams', 'http', 'cli', 'proto', 'mux', 'client', 'server'],
-  'src/proto': ['names.ts', 'control', 'http', 'llm'],
+  src: ['errors.ts', 'time.ts', 'version.ts', 'log.ts', 'runtime', 'proto', 'config', 'streams', 'http', 'cli', 'mux', 'client', 'server'],
+  'src/proto': ['names.ts', 'service-access.ts', 'control', 'http', 'llm'],
   'src/client': [
     'ollama',
     'trusted-cas.ts',
@@ -39,6 +39,7 @@ const ORDER: Record<string, readonly string[]> = {
     'models',
     'verify',
     'config.ts',
+    'access',
     'public',
     'server.ts',
     'cli',

@@ -165,7 +165,8 @@ export function advertisedServices(
   models?: ReadonlyMap<string, readonly ModelAdvert[]>,
 ): ServiceAdvert[] {
   return services.map((s) => {
-    const advert: ServiceAdvert = { name: s.name, kind: s.kind };
+    const advert: ServiceAdvert = { name: s.name, kind: s.kind, expose: s.expose };
+    if (s.auth !== undefined) advert.auth = s.auth;
     if (s.hostHeader !== undefined) advert.hostHeader = s.hostHeader;
     if (s.kind === 'ollama') {
       if (models !== undefined) advert.models = [...(models.get(s.name) ?? [])];

@@ -4,6 +4,7 @@
  * to any other Host, as DNS-rebinding protection).
  */
 
+import { exposure, exposureRules, serviceAuth } from '../config/access.js';
 import {
   boolean,
   type ConfigSource,
@@ -42,6 +43,7 @@ import {
 import { readYamlFile } from '../config/yaml.js';
 import { ProximaError } from '../errors.js';
 import { checkNodeName, checkServiceName } from '../proto/names.js';
+import { defaultExposure, type Exposure, type ServiceAuth } from '../proto/service-access.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../time.js';
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES } from './ollama/ollama-guard.js';
 
@@ -51,6 +53,10 @@ export interface HttpServiceConfig {
   kind: 'http';
   local: HostPort;
   hostHeader?: string;
+  /** Default `public`. */
+  expose: Exposure;
+  /** With `protected` only. */
+  auth?: ServiceAuth;
 }
 
 /** A local Ollama: its models are offered to the super node's OpenAI/Ollama endpoint. */
@@ -64,6 +70,9 @@ export interface OllamaServiceConfig {
   share: '*' | string[];
   /** How many requests the super node may send at once (Ollama's OLLAMA_NUM_PARALLEL). */
   maxConcurrent: number;
+  /** Default `network`: reached only through the network's API, routed, keyed and metered. */
+  expose: Exposure;
+  auth?: ServiceAuth;
 }
 
 export type ServiceConfig = HttpServiceConfig | OllamaServiceConfig;
@@ -129,16 +138,22 @@ const serviceFields = object(
     hostHeader: optional(string({ pattern: HOST_HEADER, hint: 'a host or host:port, e.g. localhost:11434' })),
     share: optional(union([oneOf(['*']), list(string())], '"*" or a list of model names')),
     maxConcurrent: optional(integer(1, 1024)),
+    expose: optional(exposure),
+    auth: optional(serviceAuth),
   },
   (raw, report) => {
+    exposureRules(raw, report);
     if (raw.kind === 'ollama') return;
     for (const key of ['share', 'maxConcurrent']) if (isSet(raw, key)) report(key, 'only allowed on a service of kind ollama');
   },
 );
 
-const service = map(serviceFields, ({ name, kind, local, hostHeader, share, maxConcurrent }): ServiceConfig => {
-  if (kind === 'http') return hostHeader === undefined ? { name, kind, local } : { name, kind, local, hostHeader };
-  return { name, kind, local, hostHeader: hostHeader ?? `localhost:${local.port}`, share: share ?? '*', maxConcurrent: maxConcurrent ?? 1 };
+const service = map(serviceFields, ({ name, kind, local, hostHeader, share, maxConcurrent, expose, auth }): ServiceConfig => {
+  // `auth` without `expose` means protected (exposureRules refuse it with network or public).
+  const access = auth === undefined ? { expose: expose ?? defaultExposure(kind) } : { expose: 'protected' as const, auth };
+  if (kind === 'http') return hostHeader === undefined ? { name, kind, local, ...access } : { name, kind, local, hostHeader, ...access };
+  const ollama = { hostHeader: hostHeader ?? `localhost:${local.port}`, share: share ?? '*', maxConcurrent: maxConcurrent ?? 1 };
+  return { name, kind, local, ...ollama, ...access };
 });
 
 /** With no `services`, the node shares the local Ollama. */

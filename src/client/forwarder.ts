@@ -12,6 +12,7 @@ import { type ErrorCode, ErrorCodes, hasCode, ProximaError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js';
 import { encodeMessage, MessageDecoder } from '../proto/control/codec.js';
 import { type OpenMessage, parseOpen } from '../proto/control/messages.js';
+import { type Exposure, exposureOf } from '../proto/service-access.js';
 import { connectOptions } from '../runtime/index.js';
 import { LiveList } from '../streams/live-list.js';
 import { readPrefix } from '../streams/stream-prefix.js';
@@ -30,6 +31,8 @@ export interface ForwardTarget {
   kind?: 'http' | 'ollama';
   hostHeader?: string;
   share?: ModelShare;
+  /** Default: `network` for ollama, else `public`. A `network` service refuses streams from a tenant host. */
+  expose?: Exposure;
 }
 
 /** Options of a Forwarder. */
@@ -131,6 +134,11 @@ export class Forwarder {
     if (target === undefined)
       return this.#refuse(stream, ErrorCodes.SERVICE_UNKNOWN, `this node has no service ${JSON.stringify(open.service)}`);
     const log = this.#logger.child({ service: target.name, remote: `${open.remoteAddress}:${open.remotePort}` });
+    // Defence in depth: the super node refuses these itself; a node does not rely on it.
+    if (open.via === 'public' && exposureOf({ kind: target.kind ?? 'http', expose: target.expose }) === 'network') {
+      log.warn('refused a stream from a tenant host: the service is exposed to the network only');
+      return this.#refuse(stream, ErrorCodes.SERVICE_NOT_PUBLIC, `service ${target.name} is reachable only through the network's API`);
+    }
     const guard = this.#guards.get(target.name);
     if (guard !== undefined) {
       stream.write(encodeMessage({ type: 'opened' }));

@@ -3,6 +3,7 @@
  * super node for `*.localhost`. Each section is its own schema: a later section (api keys, routing,
  * ledger) is one more interface and one more line in `serverSchema`.
  */
+import { addressRanges, type TrustProxySetting } from '../config/access.js';
 import {
   boolean,
   type ConfigSource,
@@ -14,6 +15,7 @@ import {
   optional,
   type Schema,
   section,
+  union,
   validate,
   withDefault,
 } from '../config/schema.js';
@@ -52,10 +54,11 @@ export interface ControlConfig {
 export interface HttpConfig {
   listen: HostPort;
   /**
-   * Behind a reverse proxy only (nginx), never on an open port: trust X-Forwarded-For/-Proto from
-   * the peer, and let a connection carry requests for many upstreams (the proxy pools connections).
+   * The reverse proxies in front (nginx): `true` is loopback only, a list names addresses and CIDR
+   * ranges. From those peers X-Forwarded-For/-Proto are believed and a connection may carry
+   * requests for many upstreams (the proxy pools connections); from any other, they are replaced.
    */
-  trustProxy: boolean;
+  trustProxy: TrustProxySetting;
   maxHeadBytes: number;
   headTimeoutMs: number;
   idleTimeoutMs: number;
@@ -107,7 +110,7 @@ const controlSection = section({
 
 const httpSection = section({
   listen: withDefault(listenAddress('0.0.0.0:8080'), '0.0.0.0:8080'),
-  trustProxy: withDefault(boolean(), false),
+  trustProxy: withDefault(union([boolean(), addressRanges()], 'true, false or a list of addresses and CIDR ranges'), false),
   maxHeadBytes: withDefault(integer(1024, 1024 * 1024), 32_768),
   headTimeoutMs: withDefault(duration(1, 5 * MINUTE_MS), 10_000),
   idleTimeoutMs: withDefault(duration(1, 24 * HOUR_MS), MINUTE_MS),

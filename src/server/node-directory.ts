@@ -3,7 +3,7 @@
  * control plane (handshakes, sessions) and the data plane (the public HTTP proxy).
  */
 import type { Duplex } from 'node:stream';
-import type { ServiceAdvert } from '../proto/control/messages.js';
+import type { OpenVia, ServiceAdvert } from '../proto/control/messages.js';
 
 /** The TCP peer of a public connection. */
 export interface SocketPeer {
@@ -17,6 +17,8 @@ export interface RemotePeer {
   port: number;
   /** True when the public connection arrived over TLS (directly or per a trusted proxy). */
   tls: boolean;
+  /** A tenant host (the default) or the network's API: the node refuses a `network` service from a tenant host. */
+  via?: OpenVia;
 }
 
 /** A stream to a node's service, opened but perhaps not yet accepted by the node. */

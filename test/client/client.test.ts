@@ -181,9 +181,9 @@ t.test('advertise(): new services go out at once and on every later connection; 
   const logger = createLogger({ level: 'warn', stream: { write: (line: string) => lines.push(line) > 0 } });
   const client = start(t, server.controlAddress().port, token, { logger });
   const first = await online(server, 'alpha');
-  t.same(first.services, [{ name: 'web', kind: 'http' }]);
+  t.same(first.services, [{ name: 'web', kind: 'http', expose: 'public' }], 'the super node fills in the default exposure');
   const services: ServiceAdvert[] = [
-    { name: 'ollama', kind: 'ollama', models: [{ name: 'llama3.2:latest', digest: 'a'.repeat(64) }], maxConcurrent: 2 },
+    { name: 'ollama', kind: 'ollama', models: [{ name: 'llama3.2:latest', digest: 'a'.repeat(64) }], maxConcurrent: 2, expose: 'network' },
   ];
   let next = nextEvent<NodeSession>(server.nodes, 'advertised');
   client.advertise(services);
@@ -207,11 +207,12 @@ t.test('advertise(): new services go out at once and on every later connection; 
   t.match(warning, { level: 'warn', dropped: 1000 - trimmed.length });
 });
 
-t.test('advertised services carry name, kind, hostHeader, and maxConcurrent for ollama', async (t) => {
-  t.same(
+t.test('advertised services carry name, kind, exposure, auth, hostHeader, and maxConcurrent for ollama', async (t) => {
+  const auth = { bearer: [`sha256$${'a'.repeat(64)}`], allow: ['10.0.0.0/8'] };
+  t.strictSame(
     advertisedServices([
-      { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 } },
-      { name: 'site', kind: 'http', local: { host: '127.0.0.1', port: 8000 }, hostHeader: 'site.local' },
+      { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 }, expose: 'public' },
+      { name: 'site', kind: 'http', local: { host: '127.0.0.1', port: 8000 }, hostHeader: 'site.local', expose: 'protected', auth },
       {
         name: 'ollama',
         kind: 'ollama',
@@ -219,19 +220,20 @@ t.test('advertised services carry name, kind, hostHeader, and maxConcurrent for 
         hostHeader: 'localhost:11434',
         share: '*',
         maxConcurrent: 2,
+        expose: 'network',
       },
     ]),
     [
-      { name: 'web', kind: 'http' },
-      { name: 'site', kind: 'http', hostHeader: 'site.local' },
-      { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', maxConcurrent: 2 },
+      { name: 'web', kind: 'http', expose: 'public' },
+      { name: 'site', kind: 'http', expose: 'protected', auth, hostHeader: 'site.local' },
+      { name: 'ollama', kind: 'ollama', expose: 'network', hostHeader: 'localhost:11434', maxConcurrent: 2 },
     ],
   );
   const models = [{ name: 'llama3.2:latest', digest: 'a'.repeat(64), size: 1 }];
   t.same(
     advertisedServices(
       [
-        { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 } },
+        { name: 'web', kind: 'http', local: { host: '127.0.0.1', port: 3000 }, expose: 'public' },
         {
           name: 'ollama',
           kind: 'ollama',
@@ -239,6 +241,7 @@ t.test('advertised services carry name, kind, hostHeader, and maxConcurrent for 
           hostHeader: 'localhost:11434',
           share: '*',
           maxConcurrent: 1,
+          expose: 'network',
         },
         {
           name: 'down',
@@ -247,14 +250,15 @@ t.test('advertised services carry name, kind, hostHeader, and maxConcurrent for 
           hostHeader: 'localhost:11435',
           share: '*',
           maxConcurrent: 1,
+          expose: 'network',
         },
       ],
       new Map([['ollama', models]]),
     ),
     [
-      { name: 'web', kind: 'http' },
-      { name: 'ollama', kind: 'ollama', hostHeader: 'localhost:11434', models, maxConcurrent: 1 },
-      { name: 'down', kind: 'ollama', hostHeader: 'localhost:11435', models: [], maxConcurrent: 1 },
+      { name: 'web', kind: 'http', expose: 'public' },
+      { name: 'ollama', kind: 'ollama', expose: 'network', hostHeader: 'localhost:11434', models, maxConcurrent: 1 },
+      { name: 'down', kind: 'ollama', expose: 'network', hostHeader: 'localhost:11435', models: [], maxConcurrent: 1 },
     ],
     'with discovered models: each ollama service carries its own, none when nothing was found',
   );

@@ -24,6 +24,7 @@ t.test('server, name and token are enough: the node shares the local Ollama', as
         hostHeader: 'localhost:11434',
         share: '*',
         maxConcurrent: 1,
+        expose: 'network',
       },
     ],
     reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
@@ -42,7 +43,7 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
   t.equal(c.tokenFile, path.join(files, 'node.token'));
   t.same(c.tls, { ca: path.join(files, 'ca.pem'), servername: 'proxima.example.com' });
   t.same(c.services, [
-    { name: 'web', kind: 'http', local: { host: 'localhost', port: 3000 }, hostHeader: 'blog.internal' },
+    { name: 'web', kind: 'http', local: { host: 'localhost', port: 3000 }, hostHeader: 'blog.internal', expose: 'public' },
     {
       name: 'ollama',
       kind: 'ollama',
@@ -50,8 +51,9 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
       hostHeader: 'localhost:11434',
       share: ['llama3.2:3b', 'qwen2.5:7b'],
       maxConcurrent: 4,
+      expose: 'network',
     },
-    { name: 'raw', kind: 'http', local: { host: '10.0.0.2', port: 80 } },
+    { name: 'raw', kind: 'http', local: { host: '10.0.0.2', port: 80 }, expose: 'public' },
   ]);
   t.same(c.reconnect, { initialDelayMs: 1000, maxDelayMs: 300_000 });
   t.same(c.models, { refreshIntervalMs: 10_000, maxBodyBytes: 1_048_576, bodyTimeoutMs: 120_000 });
@@ -74,4 +76,36 @@ t.test('a token is never echoed in a problem', async (t) => {
     ['token'],
   );
   t.notMatch(err.message, /secret/);
+});
+
+t.test('expose and auth: auth alone means protected; the defaults by kind; a plain password is refused by name', async (t) => {
+  const c = loadClientConfig(fixture('valid/protected.yaml'));
+  t.same(
+    c.services.map((s) => [s.name, s.expose]),
+    [
+      ['ollama', 'network'],
+      ['admin', 'protected'],
+      ['blog', 'public'],
+      ['lan', 'protected'],
+    ],
+  );
+  t.same(c.services[1]!.auth, {
+    basic: [{ user: 'alice', passwordHash: 'scrypt$16384$8$1$My_KOAPkAJwIh-8LDtkQ9A$0hwLw36WFEtnVNqyOQZ9vQidgPAsL6ZD77f6PTCnc6o' }],
+    bearer: ['sha256$26f0460965cb0b82ab64e63f4a37d421decb163fc706c259956db7611d74b1ad'],
+    deny: ['192.168.1.13'],
+  });
+  t.same(c.services[3]!.auth, { allow: ['192.168.0.0/16', '2001:db8::/32'] });
+  const err = t.throws(() =>
+    parseClientConfig({
+      server: 'h:1',
+      name: 'alpha',
+      token: TOKEN,
+      services: [{ name: 'web', local: '127.0.0.1:80', auth: { basic: [{ user: 'alice', password: 'hunter2', passwordHash: 'x' }] } }],
+    }),
+  ) as ConfigError;
+  t.match(err.problems, [
+    { path: 'services[0].auth.basic[0].password', message: /plain password is refused.*hash-password/ },
+    { path: 'services[0].auth.basic[0].passwordHash', message: /scrypt\$N\$r\$p\$salt\$hash/ },
+  ]);
+  t.notMatch(err.message, /hunter2/, 'the password is never echoed');
 });

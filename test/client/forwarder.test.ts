@@ -42,7 +42,11 @@ async function node(t: Teardown, options: ForwarderOptions) {
   const forwarder = new Forwarder(options);
   client.on('stream', (stream) => forwarder.handle(stream));
   t.teardown(() => forwarder.destroy());
-  return { forwarder, server, open: (service: string) => openNodeStream(server, service, remote) };
+  return {
+    forwarder,
+    server,
+    open: (service: string, via: 'public' | 'api' = 'public') => openNodeStream(server, service, { ...remote, via }),
+  };
 }
 
 t.test('8 MiB each way with half-close: the service reads to the end, then answers', async (t) => {
@@ -102,6 +106,28 @@ t.test('an unknown service, a refused target: the node answers with the code, ne
   await closed(refused.stream);
   await forwarder.close();
   t.equal(forwarder.activeStreams, 0, 'nothing left in flight');
+});
+
+t.test('a network service refuses a stream from a tenant host (defence in depth); the API reaches it', async (t) => {
+  const { port } = await localService(t, (socket) => socket.end('HTTP/1.1 204 No Content\r\n\r\n'));
+  const local = { host: '127.0.0.1', port };
+  const { open } = await node(t, {
+    services: [
+      { name: 'web', local, expose: 'network' },
+      { name: 'site', local },
+    ],
+  });
+  await t.rejects(open('web').opened, { code: 'PRX_ERR_SERVICE_NOT_PUBLIC' }, 'via public');
+  for (const [service, via, what] of [
+    ['web', 'api', 'via the API'],
+    ['site', 'public', 'a public service, via public'],
+  ] as const) {
+    const { stream, opened } = open(service, via);
+    const done = closed(stream);
+    await t.resolves(opened, what);
+    stream.destroy();
+    await done;
+  }
 });
 
 t.test('a missing header is reset after the header timeout; a malformed one is refused', async (t) => {

@@ -39,6 +39,7 @@ t.test('proxima-client advertises exactly the shared models, with digests and ma
       {
         name: 'ollama',
         kind: 'ollama',
+        expose: 'public',
         hostHeader: `localhost:${port}`,
         models: [advert('llama3.2:latest'), advert('qwen2.5:0.5b')],
         maxConcurrent: 2,
@@ -60,7 +61,7 @@ t.test('proxima-client advertises exactly the shared models, with digests and ma
   const down = await node.advertised((s) => modelNames(s[0]).length === 0);
   t.same(
     down,
-    [{ name: 'ollama', kind: 'ollama', hostHeader: `localhost:${port}`, models: [], maxConcurrent: 2 }],
+    [{ name: 'ollama', kind: 'ollama', expose: 'public', hostHeader: `localhost:${port}`, models: [], maxConcurrent: 2 }],
     'Ollama down: the service stays, without models',
   );
   const back = await startFakeOllama({ port });

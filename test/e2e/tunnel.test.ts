@@ -40,7 +40,7 @@ t.test('the real programs: a node behind proxima-client is reachable through pro
       `token: ${token}`,
       'services:',
       `  - { name: web, local: "127.0.0.1:${web.port}" }`,
-      `  - { name: ollama, kind: ollama, local: "127.0.0.1:${ollama.port}" }`,
+      `  - { name: ollama, kind: ollama, local: "127.0.0.1:${ollama.port}", expose: public }`,
       '',
     ].join('\n'),
   );

@@ -130,3 +130,23 @@ t.test('a missing file is a config error on (file), keeping the system error as 
   );
   t.equal((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
 });
+
+t.test('http.trustProxy: true, false or a list of addresses and CIDR ranges; a bad range is named', async (t) => {
+  const trust = (value: unknown) => parseServerConfig({ http: { trustProxy: value } }).http.trustProxy;
+  t.equal(trust(true), true);
+  t.equal(trust(false), false);
+  t.same(trust(['10.0.0.5', '10.1.0.0/16', 'fd00::/8']), ['10.0.0.5', '10.1.0.0/16', 'fd00::/8']);
+  for (const [value, at] of [
+    [['10.0.0.0/33'], 'http.trustProxy[0]'],
+    [['10.0.0.1', 'nginx.local'], 'http.trustProxy[1]'],
+    [[], 'http.trustProxy'],
+    ['yes', 'http.trustProxy'],
+  ] as const) {
+    const err = t.throws(() => trust(value)) as ConfigError;
+    t.same(
+      err.problems.map((p) => p.path),
+      [at],
+      JSON.stringify(value),
+    );
+  }
+});

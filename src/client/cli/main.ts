@@ -5,12 +5,13 @@
 import { type CliOutput, type CliProgram, runCli, runIfMain } from '../../cli/frame.js';
 import { verifyCommand } from '../../cli/verify.js';
 import { loadClientConfig } from '../config.js';
+import { hashPasswordCommand, hashTokenCommand } from './hash.js';
 import { registerCommand } from './register.js';
 import { runCommand } from './run.js';
 
 const program: CliProgram = {
   name: 'proxima-client',
-  commands: [runCommand, registerCommand, verifyCommand('client.yaml', loadClientConfig)],
+  commands: [runCommand, registerCommand, verifyCommand('client.yaml', loadClientConfig), hashPasswordCommand(), hashTokenCommand()],
 };
 
 /** Runs `proxima-client` with `argv` (the arguments after the program name); resolves to the exit code. */

@@ -13,12 +13,14 @@
  *   either way       drain     {reason}       the sender is shutting down; no new work please
  *   either way       error     {code, message}
  * Every other stream is opened by the server for one public connection and starts with a header:
- *   server → client  open      {service, remoteAddress, remotePort, tls}
+ *   server → client  open      {service, remoteAddress, remotePort, tls, via}
  *   client → server  opened    {}             then raw bytes both ways
  *                    or error  {code, message} and the stream ends
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { HOUR_MS } from '../../time.js';
+import type { Exposure, ServiceAuth } from '../service-access.js';
+import { parseAccessAdvert } from './access-advert.js';
 
 export interface ChallengeMessage {
   type: 'challenge';
@@ -63,6 +65,10 @@ export interface ServiceAdvert {
   /** Ollama services: the models shared, and how many requests the node takes at once. */
   models?: ModelAdvert[];
   maxConcurrent?: number;
+  /** Who may reach it on its hostname; absent: its kind's default (`exposureOf`). Parsed adverts always have it. */
+  expose?: Exposure;
+  /** With `protected` only: credentials as hashes, address ranges. */
+  auth?: ServiceAuth;
 }
 
 export interface AdvertiseMessage {
@@ -79,7 +85,12 @@ export interface OpenMessage {
   remoteAddress: string;
   remotePort: number;
   tls: boolean;
+  /** How the stream was reached: a tenant host (`public`) or the network's API (`api`). */
+  via: OpenVia;
 }
+
+/** An `open` from an older super node, without `via`, counts as `public`: the stricter reading. */
+export type OpenVia = 'public' | 'api';
 export interface OpenedMessage {
   type: 'opened';
 }
@@ -158,7 +169,13 @@ export function parseOpen(m: Raw): OpenMessage {
     remoteAddress: str(m, 'open', 'remoteAddress', 64),
     remotePort: int(m, 'open', 'remotePort', 0, 65535),
     tls,
+    via: parseVia(m.via),
   };
+}
+
+function parseVia(v: unknown): OpenVia {
+  if (v === undefined || v === 'public' || v === 'api') return v ?? 'public';
+  throw invalid('open', 'via', 'must be "public" or "api"');
 }
 
 /** The reply to `open`: resolves for `opened`, throws the peer's coded error otherwise. */
@@ -186,7 +203,8 @@ function parseService(v: unknown, i: number): ServiceAdvert {
   const s = v as Raw;
   const kind = s.kind;
   if (kind !== 'http' && kind !== 'ollama') throw invalid('advertise', `services[${i}].kind`, 'must be "http" or "ollama"');
-  const service: ServiceAdvert = { name: str(s, 'advertise', 'name', 63, `services[${i}].name`), kind };
+  const name = str(s, 'advertise', 'name', 63, `services[${i}].name`);
+  const service: ServiceAdvert = { name, kind, ...parseAccessAdvert(s, kind, `services[${i}]`) };
   if (s.hostHeader !== undefined) service.hostHeader = str(s, 'advertise', 'hostHeader', 255, `services[${i}].hostHeader`);
   if (s.models !== undefined) {
     if (!Array.isArray(s.models) || s.models.length > 1000)

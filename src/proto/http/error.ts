@@ -47,6 +47,7 @@ export const RESPONSE_SIDE: HttpSide = {
 /** Reason phrases of the statuses the proxy answers with on its own. */
 export const REASON_PHRASES: Readonly<Record<number, string>> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   408: 'Request Timeout',
@@ -69,8 +70,8 @@ export interface ErrorResponseOptions {
   headRequest?: boolean;
   /** A Proxima error code (`PRX_ERR_…`), sent as `Proxima-Error`, for scripts and tests to match. */
   errorCode?: string;
-  /** More header fields, in order; names are tokens and values visible ASCII (a RangeError otherwise). */
-  headers?: Record<string, string>;
+  /** More fields: `WWW-Authenticate` on a 401, `Retry-After` on a 429. Names must be tokens, values printable ASCII. */
+  fields?: Readonly<Record<string, string>>;
 }
 
 /** The header that carries the error code of an answer the super node writes itself. */
@@ -78,10 +79,10 @@ export const ERROR_CODE_HEADER = 'Proxima-Error';
 
 const ERROR_CODE = /^PRX_ERR_[A-Z_]+$/;
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const FIELD_VALUE = /^[\x20-\x7e]*$/;
+const FIELD_VALUE = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/;
 
 /** The extra header lines, each checked: nothing a caller passes can split the head. */
-function extraFields(headers: Record<string, string> | undefined): string {
+function extraFields(headers: Readonly<Record<string, string>> | undefined): string {
   let lines = '';
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) throw new RangeError(`not a header field: ${JSON.stringify(name)}`);
@@ -107,7 +108,7 @@ export function httpErrorResponse(status: number, options: ErrorResponseOptions 
     `Content-Length: ${body.length}\r\n` +
     'Connection: close\r\n' +
     (errorCode === undefined ? '' : `${ERROR_CODE_HEADER}: ${errorCode}\r\n`) +
-    extraFields(options.headers) +
+    extraFields(options.fields) +
     '\r\n';
   return options.headRequest === true ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }

@@ -4,6 +4,7 @@
  * handler that claims its paths; a path no part claims is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type TrustProxySetting, trustedProxies } from '../../config/access.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ApiHandler } from './api-server.js';
@@ -15,16 +16,17 @@ export type ApiPart = (req: IncomingMessage, res: ServerResponse, clientAddress:
 /** How the router finds the client's address. */
 export interface ApiRouterOptions {
   parts: readonly ApiPart[];
-  /** Behind a reverse proxy: the client is the last address in X-Forwarded-For (the one the proxy added). */
-  trustProxy: boolean;
+  /** The reverse proxies in front (http.trustProxy): from them, the client is the last X-Forwarded-For entry. */
+  trustProxy: TrustProxySetting;
   logger: Logger;
 }
 
 /** Builds the API handler. */
 export function createApiRouter(options: ApiRouterOptions): ApiHandler {
-  const { parts, trustProxy, logger } = options;
+  const { parts, logger } = options;
+  const trusted = trustedProxies(options.trustProxy);
   return (req, res) => {
-    const clientAddress = clientAddressOf(req, trustProxy);
+    const clientAddress = clientAddressOf(req, trusted.has(req.socket.remoteAddress ?? ''));
     void (async () => {
       for (const part of parts) if (await part(req, res, clientAddress)) return;
       const path = (req.url ?? '/').split('?', 1)[0]!.slice(0, 200);
@@ -36,7 +38,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiHandler {
   };
 }
 
-/** The client's address: the socket's peer, or with `trustProxy` the proxy's last X-Forwarded-For entry. */
+/** The client's address: the socket's peer, or when it is a trusted proxy, the proxy's last X-Forwarded-For entry. */
 export function clientAddressOf(req: IncomingMessage, trustProxy: boolean): string {
   const forwarded = req.headers['x-forwarded-for'];
   if (trustProxy && forwarded !== undefined) {

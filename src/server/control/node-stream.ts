@@ -30,7 +30,8 @@ export interface OpenNodeStreamOptions {
 export function openNodeStream(session: Session, service: string, remote: RemotePeer, options: OpenNodeStreamOptions = {}): NodeStream {
   const openTimeoutMs = options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
   const stream = session.open();
-  stream.write(encodeMessage({ type: 'open', service, remoteAddress: remote.address, remotePort: remote.port, tls: remote.tls }));
+  const { address: remoteAddress, port: remotePort, tls, via = 'public' } = remote;
+  stream.write(encodeMessage({ type: 'open', service, remoteAddress, remotePort, tls, via }));
   const decoder = new MessageDecoder();
   const opened = readPrefix(
     stream,

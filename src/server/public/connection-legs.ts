@@ -8,9 +8,11 @@
  * connection); the oldest parked beyond MAX_PARKED_LEGS is retired. None is reset while it may
  * still answer.
  */
+import type { AddressList } from '../../config/access.js';
 import type { Logger } from '../../log.js';
 import { serializeRequestHead } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
+import { type ServiceGate, takesCredentials } from '../access/service-gate.js';
 import type { NodeDirectory, NodeStream, SocketPeer } from '../node-directory.js';
 import { forwardedEdits, remotePeer } from './forwarded-headers.js';
 import { type LegOwner, NodeLeg } from './node-leg.js';
@@ -28,11 +30,21 @@ export interface LegsOwner extends Omit<LegOwner, 'relay'> {
 /** What the legs of every connection of a listener share. */
 export interface LegSettings {
   directory: NodeDirectory;
-  /** Behind a trusted proxy: forwarded headers are believed, and requests may switch upstream. */
-  trustProxy: boolean;
   logger: Logger;
   /** Opens a stream to the API server (ApiServer.openStream). */
   openApi(peer: SocketPeer): NodeStream;
+}
+
+/** What every connection of a listener shares. */
+export interface ConnectionSettings extends LegSettings {
+  domain: string;
+  maxHeadBytes: number;
+  headTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Peers whose X-Forwarded-* are believed, and whose connections may switch upstream (http.trustProxy). */
+  trustedProxies: AddressList;
+  /** Every tenant request passes it first. */
+  gate: ServiceGate;
 }
 
 interface Parked {
@@ -50,11 +62,14 @@ export class ConnectionLegs {
   readonly #owner: LegsOwner;
   readonly #peer: SocketPeer;
   readonly #s: LegSettings;
+  /** The peer is a trusted proxy: its forwarded headers are believed. */
+  readonly #trusted: boolean;
 
-  constructor(s: LegSettings, peer: SocketPeer, owner: LegsOwner) {
+  constructor(s: LegSettings, peer: SocketPeer, trusted: boolean, owner: LegsOwner) {
     this.#owner = owner;
     this.#peer = peer;
     this.#s = s;
+    this.#trusted = trusted;
   }
 
   /**
@@ -65,9 +80,13 @@ export class ConnectionLegs {
     const leg = this.#legFor(upstream, head);
     if (leg === 'hold') return leg;
     const to = this.upstream!;
-    const bytes =
-      to === 'api' ? head.raw : serializeRequestHead(head, forwardedEdits(head, this.#peer, this.#s.trustProxy, to.service.hostHeader));
-    leg.send(bytes, head.method, head.upgrade);
+    if (to === 'api') leg.send(head.raw, head.method, head.upgrade);
+    else {
+      const edits = forwardedEdits(head, this.#peer, this.#trusted, to.service.hostHeader);
+      // The credential was for the super node (ServiceGate), not for the service behind it.
+      if (takesCredentials(to.service)) edits.remove = ['Authorization'];
+      leg.send(serializeRequestHead(head, edits), head.method, head.upgrade);
+    }
     return true;
   }
 
@@ -142,9 +161,7 @@ export class ConnectionLegs {
     const owner = this.#owner;
     const peer = this.#peer;
     const stream =
-      upstream === 'api'
-        ? this.#s.openApi(peer)
-        : upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.#s.trustProxy));
+      upstream === 'api' ? this.#s.openApi(peer) : upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.#trusted));
     const leg: NodeLeg = new NodeLeg(
       stream,
       {

@@ -9,6 +9,7 @@ import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError, UPSTREAM_FAILED_
 import { newRequestId } from '../../http/request-id.js';
 import type { Logger } from '../../log.js';
 import { HttpError, httpErrorResponse, REASON_PHRASES } from '../../proto/http/error.js';
+import { ChallengeError } from '../access/service-gate.js';
 
 /** What a page may name. Hosts and names are validated before they get here: safe to echo. */
 export interface PageContext {
@@ -62,6 +63,14 @@ function pageText(code: ErrorCode, ctx: PageContext, node: string, service: stri
     case ErrorCodes.HTTP_HEAD_TIMEOUT:
     case ErrorCodes.HTTP_BODY_TIMEOUT:
       return REASON_PHRASES[408];
+    case ErrorCodes.SERVICE_NOT_PUBLIC:
+      return `${node}: ${service} is not public; its models are reachable through the network's API`;
+    case ErrorCodes.UNAUTHORIZED:
+      return `${node}: ${service} needs a valid credential`;
+    case ErrorCodes.FORBIDDEN:
+      return `${node}: ${service} does not accept requests from your address`;
+    case ErrorCodes.RATE_LIMITED:
+      return 'too many password checks at once; try again shortly';
     case ErrorCodes.HTTP_MISDIRECTED:
       return `this connection is for ${ctx.boundHost ?? 'another host'}; open a new one for ${ctx.host ?? 'this host'}`;
     default:
@@ -81,7 +90,11 @@ export function errorPage(err: unknown, ctx: PageContext, headRequest = false): 
   const page = describeError(err, ctx);
   const requestId = newRequestId();
   const body = page.status >= 500 ? `${page.text}request id: ${requestId}\n` : page.text;
-  const bytes = httpErrorResponse(page.status, { body, headRequest, errorCode: page.code, headers: { 'X-Request-Id': requestId } });
+  const fields: Record<string, string> = {};
+  if (err instanceof ChallengeError) fields['WWW-Authenticate'] = err.challenge;
+  if (page.code === ErrorCodes.RATE_LIMITED) fields['Retry-After'] = '1';
+  fields['X-Request-Id'] = requestId;
+  const bytes = httpErrorResponse(page.status, { body, headRequest, errorCode: page.code, fields });
   return { ...page, requestId, bytes };
 }
 

@@ -3,6 +3,7 @@
  * Host the service asked for, and origin-form for an absolute-form target. Without `trustProxy`
  * the X-Forwarded-* fields a client sent are replaced (it could claim any address); with it, those
  * a front proxy such as nginx set are kept and the proxy's address is appended (frp #4168).
+ * `trustProxy` here is per connection: whether its peer is one of `http.trustProxy`'s addresses.
  */
 import net from 'node:net';
 import type { RequestHeadEdits } from '../../proto/http/head-edit.js';
@@ -14,12 +15,12 @@ import type { RemotePeer, SocketPeer } from '../node-directory.js';
  * X-Forwarded-For entry (the address the proxy saw) and X-Forwarded-Proto; the port is then unknown (0).
  */
 export function remotePeer(head: RequestHead, socket: SocketPeer, trustProxy: boolean): RemotePeer {
-  if (!trustProxy) return { address: socket.address, port: socket.port, tls: false };
+  if (!trustProxy) return { address: socket.address, port: socket.port, tls: false, via: 'public' };
   const forwardedFor = head.get('x-forwarded-for');
   const last = forwardedFor?.slice(forwardedFor.lastIndexOf(',') + 1).trim() ?? '';
   const proto = head.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
   const known = net.isIP(last) !== 0;
-  return { address: known ? last : socket.address, port: known ? 0 : socket.port, tls: proto === 'https' };
+  return { address: known ? last : socket.address, port: known ? 0 : socket.port, tls: proto === 'https', via: 'public' };
 }
 
 /**

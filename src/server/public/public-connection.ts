@@ -15,20 +15,12 @@ import { noteBytesRead } from '../../runtime/index.js';
 import { relay } from '../../streams/stream-relay.js';
 import type { SocketPeer } from '../node-directory.js';
 import { ClientSocket } from './client-socket.js';
-import { ConnectionLegs, type LegSettings } from './connection-legs.js';
+import { ConnectionLegs, type ConnectionSettings } from './connection-legs.js';
 import { ConnectionTimer } from './connection-timer.js';
 import { loggedPage } from './error-page.js';
 import type { NodeLeg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
 import { TenantBinding } from './tenant-binding.js';
-
-/** What every connection of a listener shares. */
-export interface ConnectionSettings extends LegSettings {
-  domain: string;
-  maxHeadBytes: number;
-  headTimeoutMs: number;
-  idleTimeoutMs: number;
-}
 
 /**
  * `serving`: requests are read, routed and answered (the timer, the reader and the legs say what is
@@ -62,8 +54,11 @@ export class PublicConnection {
     this.#client = new ClientSocket(socket);
     this.#s = settings;
     this.#peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    this.#binding = new TenantBinding(settings.domain, settings.directory, settings.trustProxy);
-    this.#legs = new ConnectionLegs(settings, this.#peer, {
+    const trusted = settings.trustedProxies.has(this.#peer.address);
+    // A request held while its credential was checked is offered again (and passes), or refused.
+    const admitted = (err: unknown, head: RequestHead): void => (err === undefined ? this.#releaseHeld() : void this.#refuse(err, head));
+    this.#binding = new TenantBinding(settings, trusted, this.#peer, admitted);
+    this.#legs = new ConnectionLegs(settings, this.#peer, trusted, {
       relay: (bytes) => this.#client.write(bytes),
       complete: (keepAlive) => this.#onResponseComplete(keepAlive),
       upgrade: (rest) => this.#onUpgrade(rest),
@@ -131,7 +126,9 @@ export class PublicConnection {
   #onHead(head: RequestHead): boolean | 'hold' {
     let sent: true | 'hold';
     try {
-      sent = this.#legs.send(this.#binding.route(head), head);
+      const upstream = this.#binding.route(head);
+      if (!this.#binding.admit(upstream, head)) return 'hold';
+      sent = this.#legs.send(upstream, head);
     } catch (err) {
       return this.#refuse(err, head);
     }
@@ -208,6 +205,11 @@ export class PublicConnection {
       if (this.#reader.stopped) return this.#closeGracefully();
       if (this.#draining && !this.#reader.midHead && !this.#reader.midBody) return this.#closeGracefully();
     }
+    this.#releaseHeld();
+  }
+
+  /** Reads on after a hold: the held request first, then the end if the client sent it meanwhile. */
+  #releaseHeld(): void {
     if (this.#reader.holding) {
       this.#guarded(() => this.#reader.release());
       if (this.#clientEnded) this.#onClientEnd();

@@ -5,14 +5,17 @@
  * connections, drains on close, and counts connections for metrics.
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { trustedProxies } from '../../config/access.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { type AcceptOptions, tuneAcceptPath } from '../../runtime/index.js';
 import { LiveList } from '../../streams/live-list.js';
+import { ServiceGate } from '../access/service-gate.js';
 import { type ApiHandler, ApiServer } from '../api-host/api-server.js';
 import { DEFAULT_SERVER_CONFIG, type HttpConfig, type ServerConfig } from '../config.js';
 import type { LedgerWriter } from '../ledger/ledger-writer.js';
 import type { NodeDirectory } from '../node-directory.js';
-import { type ConnectionSettings, PublicConnection } from './public-connection.js';
+import type { ConnectionSettings } from './connection-legs.js';
+import { PublicConnection } from './public-connection.js';
 
 /** A host and a port as bound. */
 export interface BoundAddress {
@@ -99,7 +102,8 @@ export class PublicListener {
     this.#settings = {
       domain: o.domain,
       directory: o.directory,
-      trustProxy: o.trustProxy,
+      trustedProxies: trustedProxies(o.trustProxy),
+      gate: new ServiceGate(),
       maxHeadBytes: o.maxHeadBytes,
       headTimeoutMs: o.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,

@@ -7,8 +7,10 @@
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
-import type { NodeDirectory } from '../node-directory.js';
+import type { ServiceGate } from '../access/service-gate.js';
+import type { NodeDirectory, SocketPeer } from '../node-directory.js';
 import type { PageContext } from './error-page.js';
+import { remotePeer } from './forwarded-headers.js';
 import { type HostRoute, resolveTenant, routeHost, sameTenant, type Tenant } from './host-route.js';
 
 /** Where a request goes: a node's service, or the super node's own API. */
@@ -26,10 +28,45 @@ export class TenantBinding {
   readonly #directory: NodeDirectory;
   readonly #domain: string;
 
-  constructor(domain: string, directory: NodeDirectory, switching: boolean) {
+  readonly #gate: ServiceGate;
+  readonly #peer: SocketPeer;
+  /** Told when a held request's credential has been checked: `err` is the refusal, if any. */
+  readonly #admitted: (err: unknown, head: RequestHead) => void;
+  /** A request is held while its credential is checked. */
+  #admitting = false;
+
+  /** `switching`: the peer is a trusted proxy (its X-Forwarded-For names the client, for `admit` too). */
+  constructor(
+    s: { domain: string; directory: NodeDirectory; gate: ServiceGate },
+    switching: boolean,
+    peer: SocketPeer,
+    admitted: (err: unknown, head: RequestHead) => void,
+  ) {
     this.#switching = switching;
-    this.#directory = directory;
-    this.#domain = domain;
+    this.#directory = s.directory;
+    this.#domain = s.domain;
+    this.#gate = s.gate;
+    this.#peer = peer;
+    this.#admitted = admitted;
+  }
+
+  /**
+   * Whether `head` may go to `upstream` now (the ServiceGate: exposure, addresses, credentials).
+   * False while a password is checked: the request is held, and `admitted` is told the outcome.
+   * Throws the refusal when it is known at once.
+   */
+  admit(upstream: Upstream, head: RequestHead): boolean {
+    if (this.#admitting) return false;
+    if (upstream === 'api') return true;
+    const verdict = this.#gate.check(upstream.service, head, remotePeer(head, this.#peer, this.#switching).address);
+    if (verdict === true) return true;
+    this.#admitting = true;
+    const settle = (err: unknown): void => {
+      this.#admitting = false;
+      this.#admitted(err, head);
+    };
+    verdict.then(() => settle(undefined), settle);
+    return false;
   }
 
   /**

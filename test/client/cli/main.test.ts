@@ -103,7 +103,7 @@ t.test('run: online at its public URL; back by itself after a super node restart
     msg: `online at http://alpha.localhost:${first.config.http.listen.port}`,
     node: 'alpha',
   });
-  t.same((await online(first, 'alpha')).services, [{ name: 'web', kind: 'http' }]);
+  t.same((await online(first, 'alpha')).services, [{ name: 'web', kind: 'http', expose: 'public' }]);
   await first.close();
   await logLine(client, /^not connected; trying again in \d+ ms$/);
   const second = await startServer(t, { dataDir, config: testServerConfig(dataDir, { control: { listen: `127.0.0.1:${port}` } }) });

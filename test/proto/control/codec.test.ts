@@ -16,10 +16,16 @@ const messages = [
   {
     type: 'advertise',
     services: [
-      { name: 'ollama', kind: 'ollama', maxConcurrent: 2, models: [{ name: 'llama3.2:latest', digest: 'a80c', size: 2019393189 }] },
+      {
+        name: 'ollama',
+        kind: 'ollama',
+        expose: 'network',
+        maxConcurrent: 2,
+        models: [{ name: 'llama3.2:latest', digest: 'a80c', size: 2019393189 }],
+      },
     ],
   },
-  { type: 'open', service: 'web', remoteAddress: '203.0.113.7', remotePort: 51234, tls: false },
+  { type: 'open', service: 'web', remoteAddress: '203.0.113.7', remotePort: 51234, tls: false, via: 'public' },
   { type: 'opened', note: 'ünïcödé ✓' },
 ];
 const wire = Buffer.concat(messages.map((m) => encodeMessage(m)));

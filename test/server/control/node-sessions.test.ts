@@ -52,7 +52,11 @@ t.test('a node that logged in and advertised is live; its streams go through the
   const streams: MuxStream[] = [];
   await connectNode(t, server, 'alpha', { token, services, onStream: echoing(streams) });
   const node = await online(server, 'alpha');
-  t.same(node.services, services);
+  t.same(
+    node.services,
+    services.map((s) => ({ ...s, expose: s.kind === 'ollama' ? 'network' : 'public' })),
+    'with the exposure of each kind filled in',
+  );
   const { stream, opened } = node.openStream('llm', REMOTE);
   await opened;
   t.equal(calls.length, 1);

@@ -34,7 +34,7 @@ t.test('open goes first, the request right behind it; the reply is stripped from
   stream.write('GET / HTTP/1.1\r\n\r\n'); // pipelined: before the node has answered
   const node = await accepted;
   const { open, after } = await acceptOpen(node, 18);
-  t.same(open, { type: 'open', service: 'web', remoteAddress: '203.0.113.7', remotePort: 51234, tls: true });
+  t.same(open, { type: 'open', service: 'web', remoteAddress: '203.0.113.7', remotePort: 51234, tls: true, via: 'public' });
   t.equal(after.toString(), 'GET / HTTP/1.1\r\n\r\n', 'the request followed the header in the same round trip');
   // The reply and the first response bytes in one write: the caller must see only the latter.
   node.end(Buffer.concat([encodeMessage({ type: 'opened' }), Buffer.from('HTTP/1.1 200 OK\r\n\r\n')]));

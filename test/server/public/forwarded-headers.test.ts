@@ -29,7 +29,7 @@ t.test('without trustProxy: what the client claims is replaced by what the super
     'X-Forwarded-Proto: http',
     'Accept: */*',
   ]);
-  t.same(remotePeer(head(forged), socket, false), { address: '10.0.0.9', port: 50000, tls: false });
+  t.same(remotePeer(head(forged), socket, false), { address: '10.0.0.9', port: 50000, tls: false, via: 'public' });
 });
 
 t.test("with trustProxy: the front proxy's fields are kept, its address is appended (frp #4168)", async (t) => {
@@ -41,7 +41,11 @@ t.test("with trustProxy: the front proxy's fields are kept, its address is appen
     'X-Forwarded-Proto: https',
     'Accept: */*',
   ]);
-  t.same(remotePeer(head(forged), socket, true), { address: '1.2.3.4', port: 0, tls: true }, 'the client as the proxy saw it');
+  t.same(
+    remotePeer(head(forged), socket, true),
+    { address: '1.2.3.4', port: 0, tls: true, via: 'public' },
+    'the client as the proxy saw it',
+  );
   const bare = head(['GET / HTTP/1.1', 'Host: alpha.proxima.test']);
   t.same(
     edited(bare, true),
@@ -56,7 +60,7 @@ t.test("with trustProxy: the front proxy's fields are kept, its address is appen
   );
   t.same(
     remotePeer(head(['GET / HTTP/1.1', 'Host: a', 'X-Forwarded-For: junk']), socket, true),
-    { address: '10.0.0.9', port: 50000, tls: false },
+    { address: '10.0.0.9', port: 50000, tls: false, via: 'public' },
     'an address that is not an IP is not believed',
   );
 });

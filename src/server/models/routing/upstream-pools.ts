@@ -13,7 +13,7 @@ import type { RemotePeer } from '../../node-directory.js';
 import type { CatalogNodes, ModelHost, ModelNode } from './model-catalog.js';
 
 /** Who the node is told it serves: the super node itself. Users' addresses are not the node's to know. */
-export const API_PEER: RemotePeer = { address: '0.0.0.0', port: 0, tls: false };
+export const API_PEER: RemotePeer = { address: '0.0.0.0', port: 0, tls: false, via: 'api' };
 
 /** How long an idle tunnel stream is kept for the next request. */
 export const DEFAULT_KEEP_ALIVE_MS = 4_000;
