@@ -98,7 +98,7 @@ t.test("the refusals' pages on a tenant host: status, code, challenge, Retry-Aft
   const page = (err: unknown) => errorPage(err, ctx).bytes.toString('latin1');
   t.match(
     page(new ChallengeError('Basic realm="web--alpha.proxima.test", charset="UTF-8"', 'x')),
-    /^HTTP\/1\.1 401 Unauthorized\r\n[^]*\r\nProxima-Error: PRX_ERR_UNAUTHORIZED\r\nWWW-Authenticate: Basic realm="web--alpha.proxima.test", charset="UTF-8"\r\n\r\nnode alpha: service web needs a valid credential\n$/,
+    /^HTTP\/1\.1 401 Unauthorized\r\n[^]*\r\nProxima-Error: PRX_ERR_UNAUTHORIZED\r\nWWW-Authenticate: Basic realm="web--alpha.proxima.test", charset="UTF-8"\r\nX-Request-Id: req_[0-9a-f]{32}\r\n\r\nnode alpha: service web needs a valid credential\n$/,
   );
   t.match(
     page(new ProximaError(ErrorCodes.FORBIDDEN, 'x')),
