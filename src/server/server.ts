@@ -179,7 +179,12 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       });
       started.unshift(checks);
       // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
-      const parts = [rewards, nodesPart(config, registry, logger), keysPart(config, keys.store, logger), models.handle];
+      const parts = [
+        rewards,
+        nodesPart(config, registry, logger),
+        createKeysApi({ store: keys.store, adminToken: config.admin.token, configuredIds: config.api.keys.map((k) => k.id), logger }),
+        models.handle,
+      ];
       const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
       const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
       if (listener !== undefined) started.unshift(listener);
@@ -281,14 +286,4 @@ function nodesPart(config: ServerConfig, registry: Registry, logger: Logger): Ap
     return refusingPart('/nodes', off, logger);
   }
   return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger });
-}
-
-/** `/keys`: the admin's, or refused when the server has no admin token (manage keys with "proxima-server keys"). */
-function keysPart(config: ServerConfig, store: JsonKeyStore, logger: Logger): ApiPart {
-  const adminToken = config.admin.token;
-  if (adminToken === undefined) {
-    const off = new ProximaError(ErrorCodes.FORBIDDEN, 'the key API is off: the super node has no admin.token (use "proxima-server keys")');
-    return refusingPart('/keys', off, logger);
-  }
-  return createKeysApi({ store, adminToken, configuredIds: config.api.keys.map((k) => k.id), logger });
 }

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
-import type { ApiPart } from '../api-host/api-router.js';
+import { type ApiPart, refusingPart } from '../api-host/api-router.js';
 import { bearerToken, readJsonBody, sendError, sendJson } from '../api-host/http-json.js';
 import { checkKeyPatch, checkNotConfigured, makeKey, shownKey } from './key-record.js';
 import type { KeyStore } from './key-store.js';
@@ -18,7 +18,8 @@ import type { KeyStore } from './key-store.js';
 /** What the part is built from. */
 export interface KeysApiOptions {
   store: KeyStore;
-  adminToken: string;
+  /** Without one the part refuses every request (403): keys are then managed with `proxima-server keys`. */
+  adminToken: string | undefined;
   /** The ids of server.yaml's keys: no stored key may be named like one. */
   configuredIds: readonly string[];
   now?: () => number;
@@ -30,6 +31,10 @@ const LIMITS = { maxBodyBytes: 64 * 1024, bodyTimeoutMs: 10_000 };
 /** Builds the `/keys` part of the API router. */
 export function createKeysApi(options: KeysApiOptions): ApiPart {
   const { store, adminToken, configuredIds, logger } = options;
+  if (adminToken === undefined) {
+    const off = new ProximaError(ErrorCodes.FORBIDDEN, 'the key API is off: the super node has no admin.token (use "proxima-server keys")');
+    return refusingPart('/keys', off, logger);
+  }
   const now = options.now ?? Date.now;
 
   const serve = async (req: IncomingMessage, res: ServerResponse, ref: string | undefined): Promise<void> => {
