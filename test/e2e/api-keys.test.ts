@@ -167,7 +167,8 @@ t.test('keys managed by the CLI on a running server: in force within a second, l
   const revokedAtMs = performance.now();
   await revokedLog;
   const refused = await chat(key);
-  t.ok(performance.now() - revokedAtMs < 1000, 'refused within a second of keys revoke');
+  const refusedMs = performance.now() - revokedAtMs;
+  t.ok(refusedMs < 1000, `refused ${Math.round(refusedMs)} ms after keys revoke exited`);
   t.same([refused.status, JSON.parse(refused.text).error.code], [401, 'invalid_api_key']);
 });
 
