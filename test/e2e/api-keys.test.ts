@@ -138,7 +138,11 @@ t.test('keys managed by the CLI on a running server: in force within a second, l
     own.usage.tokensThisMinute > used && own.usage.creditsToday > 0 && own.usage.requestsThisMinute >= 3,
     `used ${own.usage.tokensThisMinute} tokens, ${own.usage.creditsToday} credits`,
   );
-  t.notOk('nodes' in own.limits, "the owner's nodes are not the holder's business");
+  t.same(
+    Object.keys(own.limits),
+    ['requestsPerMinute', 'tokensPerMinute', 'budget', 'models'],
+    "the limits only: no digest, not the owner's nodes",
+  );
   t.equal((await call('wrong-key-0123456789', 'GET', '/v1/key')).status, 401);
 
   // A budget already spent today: 429 insufficient_quota, in each API's shape.
@@ -157,6 +161,15 @@ t.test('keys managed by the CLI on a running server: in force within a second, l
   });
   const midnight = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1);
   t.ok(Math.abs(Number(spent.headers['retry-after']) * 1000 - (midnight - Date.now())) < 5_000, 'Retry-After: the next UTC day');
+  const withBudget = JSON.parse((await call(key, 'GET', '/v1/key')).text);
+  t.match(
+    withBudget,
+    {
+      limits: { tokensPerMinute: null, budget: { credits: 0.000001, per: 'day' } },
+      period: { start: /T00:00:00.000Z$/, end: new Date(midnight).toISOString() },
+    },
+    '/v1/key answers a key whose budget is spent',
+  );
   const ollamaSpent = await chat(key, 'llama3.2', '/api/chat');
   t.equal(ollamaSpent.status, 429);
   t.match(JSON.parse(ollamaSpent.text), { error: /budget/ });

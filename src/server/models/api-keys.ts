@@ -144,7 +144,8 @@ export class ApiKeys {
   describe(keyId: string): (KeyDescription & { period: { start: string; end: string } | null }) | undefined {
     const key = [...this.#configured, ...this.#stored].find((k) => k.id === keyId);
     if (key === undefined) return undefined;
-    const { nodes: _nodes, models, ...limits } = key.limits;
+    const { requestsPerMinute, tokensPerMinute, budget, models } = key.limits;
+    const limits = { requestsPerMinute, tokensPerMinute, budget };
     const nowMs = this.#now();
     const per = key.limits.budget?.per;
     const period =
