@@ -74,3 +74,18 @@ t.test('keys add prints the key once; list, set and revoke, with exit codes scri
   }
   t.match(results[8]!.stderr, /"ops" is the id of a key in server.yaml/);
 });
+
+t.test('a corrupt keys.json stops the server at start with exit 1, naming the file; keys commands fail the same way', async (t) => {
+  const { file, dir } = serverYaml(t);
+  fs.mkdirSync(path.join(dir, 'data'));
+  const keysFile = path.join(dir, 'data', 'keys.json');
+  fs.writeFileSync(keysFile, '{');
+  const escaped = keysFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const server = await runNode(BIN, ['-c', file]);
+  t.equal(server.code, 1);
+  t.match(server.stderr, new RegExp(`^proxima-server: key file ${escaped} is corrupt \\(not valid JSON\\)`, 'm'));
+  const list = await keys(file, 'list');
+  t.same([list.code, list.stdout], [1, '']);
+  t.match(list.stderr, new RegExp(`^proxima-server: key file ${escaped} is corrupt`));
+  t.equal(fs.readFileSync(keysFile, 'utf8'), '{', 'left untouched');
+});

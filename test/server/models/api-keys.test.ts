@@ -70,11 +70,11 @@ t.test('stored keys work beside server.yaml’s: limits, allow-list, collisions,
   ring.recorded(request({ keyId: dave.record.id, time: new Date(nowMs).toISOString() }));
   const spent = ring.check(dave.key);
   t.match(spent, { error: { code: 'PRX_ERR_QUOTA_EXCEEDED' }, retryAfterMs: 12 * 3_600_000 }, 'until the next UTC day');
-  t.match(ring.describe(dave.record.id), {
+  t.same(ring.describe(dave.record.id), {
     id: dave.record.id,
     name: 'dave',
     limits: { requestsPerMinute: null, tokensPerMinute: null, budget: { credits: 0.3, per: 'day' }, models: null },
-    usage: { creditsToday: 0.3392, creditsThisMonth: 0.3392 },
+    usage: { requestsThisMinute: 0, tokensThisMinute: 130, creditsToday: 0.3392, creditsThisMonth: 0.3392 },
     period: { start: '2026-12-07T00:00:00.000Z', end: '2026-12-08T00:00:00.000Z' },
   });
   nowMs += 12 * 3_600_000;
