@@ -94,8 +94,24 @@ function patchOf(args: KeysArgs): KeyPatch {
     if (raw[field] !== undefined) throw new ProximaError(ErrorCodes.USAGE, `--clear ${what} and a new ${what} at once`);
     raw[field] = field === 'nodes' ? [] : null;
   }
-  return checkKeyPatch(raw);
+  try {
+    return checkKeyPatch(raw);
+  } catch (err) {
+    // The checks name the admin API's fields; a command line user typed flags.
+    const message = (err as Error).message.replace(/^(\w+)(\.\w+)?:/, (field) => FLAG_OF[field.slice(0, -1)] ?? field);
+    throw new ProximaError(ErrorCodes.USAGE, message, { cause: err });
+  }
 }
+
+const FLAG_OF: Record<string, string> = {
+  requestsPerMinute: '--rpm:',
+  tokensPerMinute: '--tpm:',
+  'budget.credits': '--budget:',
+  'budget.per': '--per:',
+  models: '--models:',
+  nodes: '--nodes:',
+  name: '--name:',
+};
 
 async function perform(store: JsonKeyStore, args: KeysArgs, configuredIds: readonly string[], out: CliOutput): Promise<void> {
   const print = (value: unknown): void => void out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

@@ -187,7 +187,9 @@ export class JsonKeyStore extends EventEmitter<KeyStoreEvents> implements KeySto
       keys = read === undefined ? [] : parseKeyFile(read.text, this.filePath);
     } catch (err) {
       this.#failure = err as ProximaError;
-      this.#logger.error('key file is corrupt; the last good keys stay in use and writes are refused', { err });
+      this.#logger.error('key file is corrupt; writes are refused until it is fixed (a running server keeps the keys it last read)', {
+        err,
+      });
       if (this.listenerCount('error') > 0) this.emit('error', this.#failure);
       throw err;
     }

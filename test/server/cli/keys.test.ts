@@ -73,6 +73,8 @@ t.test('keys add prints the key once; list, set and revoke, with exit codes scri
     t.match(r.stderr, /^proxima-server: /, 'the reason on stderr');
   }
   t.match(results[8]!.stderr, /"ops" is the id of a key in server.yaml/);
+  t.match(results[3]!.stderr, /^proxima-server: --tpm: must be a whole number from 1 to 1000000000/, 'a bad value names its flag');
+  t.match(results[4]!.stderr, /^proxima-server: --models: "no good" is not a model name/);
 });
 
 t.test('a corrupt keys.json stops the server at start with exit 1, naming the file; keys commands fail the same way', async (t) => {
