@@ -12,7 +12,13 @@ const ADMIN = 'admin-token-for-tests';
 async function serve(t: Test, adminToken: string | null = ADMIN): Promise<{ url: string; store: JsonKeyStore }> {
   const store = await JsonKeyStore.open({ dataDir: t.testdir(), watch: false, pollIntervalMs: 0 });
   t.teardown(() => store.close());
-  const part = createKeysApi({ store, adminToken: adminToken ?? undefined, configuredIds: ['ops'], now: () => Date.UTC(2026, 11, 7), logger: silentLogger });
+  const part = createKeysApi({
+    store,
+    adminToken: adminToken ?? undefined,
+    configuredIds: ['ops'],
+    now: () => Date.UTC(2026, 11, 7),
+    logger: silentLogger,
+  });
   const server = http.createServer((req, res) => {
     void part(req, res, '127.0.0.1').then((handled) => {
       if (!handled) res.writeHead(404).end('not ours');
