@@ -61,6 +61,7 @@ export const ErrorCodes = {
   NAME_RESERVED: 'PRX_ERR_NAME_RESERVED',
   NAME_TAKEN: 'PRX_ERR_NAME_TAKEN',
   NODE_NOT_FOUND: 'PRX_ERR_NODE_NOT_FOUND',
+  KEY_NOT_FOUND: 'PRX_ERR_KEY_NOT_FOUND',
   RATE_LIMITED: 'PRX_ERR_RATE_LIMITED',
   UNAUTHORIZED: 'PRX_ERR_UNAUTHORIZED',
   FORBIDDEN: 'PRX_ERR_FORBIDDEN',
@@ -69,6 +70,7 @@ export const ErrorCodes = {
   MODEL_NOT_FOUND: 'PRX_ERR_MODEL_NOT_FOUND',
   MODEL_UNAVAILABLE: 'PRX_ERR_MODEL_UNAVAILABLE',
   NODES_BUSY: 'PRX_ERR_NODES_BUSY',
+  QUOTA_EXCEEDED: 'PRX_ERR_QUOTA_EXCEEDED',
   NODE_FAILED: 'PRX_ERR_NODE_FAILED',
 
   // usage ledger
@@ -98,6 +100,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCodes.UNKNOWN_HOST]: 404,
   [ErrorCodes.SERVICE_UNKNOWN]: 404,
   [ErrorCodes.NODE_NOT_FOUND]: 404,
+  [ErrorCodes.KEY_NOT_FOUND]: 404,
   [ErrorCodes.MODEL_NOT_FOUND]: 404,
   [ErrorCodes.HTTP_METHOD_NOT_ALLOWED]: 405,
   [ErrorCodes.HTTP_HEAD_TIMEOUT]: 408,
@@ -106,6 +109,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCodes.HTTP_BODY_TOO_LARGE]: 413,
   [ErrorCodes.HTTP_MISDIRECTED]: 421,
   [ErrorCodes.RATE_LIMITED]: 429,
+  [ErrorCodes.QUOTA_EXCEEDED]: 429,
   [ErrorCodes.HTTP_HEAD_TOO_LARGE]: 431,
   [ErrorCodes.NODE_OFFLINE]: 502,
   [ErrorCodes.TARGET_UNREACHABLE]: 502,

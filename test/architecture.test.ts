@@ -36,6 +36,7 @@ const ORDER: Record<string, readonly string[]> = {
     'control',
     'ledger',
     'rewards',
+    'keys',
     'models',
     'verify',
     'config.ts',

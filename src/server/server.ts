@@ -12,6 +12,9 @@ import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
 import type { OpenStream } from './control/node-session.js';
 import { NodeSessions } from './control/node-sessions.js';
+import type { JsonKeyStore } from './keys/json-key-store.js';
+import { createKeysApi } from './keys/keys-api.js';
+import { openKeys } from './keys/open-keys.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import { ModelApi } from './models/model-api.js';
@@ -68,6 +71,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly models: ModelApi;
   /** The availability prober and the canaries. */
   readonly checks: NodeChecks;
+  /** The API keys of `proxima-server keys` (server.yaml's are in the config). */
+  readonly keys: JsonKeyStore;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   #closing: Promise<void> | undefined;
@@ -81,6 +86,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     ledger: LedgerWriter;
     models: ModelApi;
     checks: NodeChecks;
+    keys: JsonKeyStore;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     logger: Logger;
@@ -93,6 +99,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.ledger = parts.ledger;
     this.models = parts.models;
     this.checks = parts.checks;
+    this.keys = parts.keys;
     this.#control = parts.control;
     this.#public = parts.public;
     this.registry.on('error', (err) => {
@@ -132,7 +139,18 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         now,
         logger,
       });
+      const keys = await openKeys({
+        dataDir: config.dataDir,
+        rules: config.rewards,
+        now,
+        watch: options.registry?.watch,
+        pollIntervalMs: options.registry?.pollIntervalMs,
+        logger: logger.child({ component: 'keys' }),
+      });
+      started.unshift({ destroy: () => keys.store.close() });
       const models = await ModelApi.open({
+        keyStore: keys.store,
+        keyUsage: keys.usage,
         nodes,
         memory: registry,
         config,
@@ -161,7 +179,12 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       });
       started.unshift(checks);
       // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
-      const parts = [rewards, nodesPart(config, registry, logger), models.handle];
+      const parts = [
+        rewards,
+        nodesPart(config, registry, logger),
+        createKeysApi({ store: keys.store, adminToken: config.admin.token, configuredIds: config.api.keys.map((k) => k.id), logger }),
+        models.handle,
+      ];
       const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
       const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
       if (listener !== undefined) started.unshift(listener);
@@ -179,7 +202,19 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         onSession: (name, session) => nodes.attach(name, session),
         logger,
       });
-      server = new ProximaServer({ config, registry, nodes, api, ledger, models, checks, control, public: listener, logger });
+      server = new ProximaServer({
+        config,
+        registry,
+        nodes,
+        api,
+        ledger,
+        models,
+        checks,
+        keys: keys.store,
+        control,
+        public: listener,
+        logger,
+      });
       return server;
     } catch (err) {
       for (const part of started) await part.destroy();
@@ -213,6 +248,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
       await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
       await this.ledger.close();
+      await this.keys.close();
       await this.registry.close();
       await this.#control.closed;
     })();
@@ -225,6 +261,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.checks.destroy();
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
       await this.ledger.destroy(err);
+      await this.keys.close();
       await this.registry.destroy(err);
       await this.#control.closed;
     })();

@@ -5,13 +5,14 @@
 import { type CliOutput, type CliProgram, runCli, runIfMain } from '../../cli/frame.js';
 import { verifyCommand } from '../../cli/verify.js';
 import { loadServerConfig } from '../config.js';
+import { keysCommand } from './keys.js';
 import { nodesCommand } from './nodes.js';
 import { rewardsCommand } from './rewards.js';
 import { runCommand } from './run.js';
 
 const program: CliProgram = {
   name: 'proxima-server',
-  commands: [runCommand, nodesCommand, rewardsCommand, verifyCommand('server.yaml', loadServerConfig)],
+  commands: [runCommand, nodesCommand, keysCommand, rewardsCommand, verifyCommand('server.yaml', loadServerConfig)],
 };
 
 /** Runs `proxima-server` with `argv` (the arguments after the program name); resolves to the exit code. */

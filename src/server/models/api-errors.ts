@@ -54,6 +54,7 @@ const SHAPES: Partial<Record<ErrorCode, Shape>> = {
   [ErrorCodes.HTTP_BODY_TIMEOUT]: [BAD, 'request_timeout'],
   [ErrorCodes.HTTP_BODY_TOO_LARGE]: [BAD, 'request_too_large'],
   [ErrorCodes.RATE_LIMITED]: ['requests', 'rate_limit_exceeded'],
+  [ErrorCodes.QUOTA_EXCEEDED]: ['insufficient_quota', 'insufficient_quota'],
   [ErrorCodes.MODEL_UNAVAILABLE]: [SERVER, 'model_unavailable'],
   [ErrorCodes.NODES_BUSY]: [SERVER, 'model_overloaded'],
   [ErrorCodes.SERVER_DRAINING]: [SERVER, 'server_shutting_down'],

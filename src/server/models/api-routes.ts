@@ -8,7 +8,7 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { Surface } from './api-errors.js';
 
 /** What a route does. */
-export type RouteKind = 'chat' | 'completion' | 'generate' | 'embedding' | 'show' | 'models' | 'model' | 'tags' | 'version';
+export type RouteKind = 'chat' | 'completion' | 'generate' | 'embedding' | 'show' | 'models' | 'model' | 'tags' | 'version' | 'key';
 
 /** One route of the endpoint. */
 export interface ApiRoute {
@@ -27,6 +27,7 @@ const route = (surface: Surface, method: 'GET' | 'POST', path: string, kind: Rou
 const ROUTES: ReadonlyMap<string, ApiRoute> = new Map(
   [
     route('openai', 'GET', '/v1/models', 'models'),
+    route('openai', 'GET', '/v1/key', 'key'),
     route('openai', 'POST', '/v1/chat/completions', 'chat'),
     route('openai', 'POST', '/v1/completions', 'completion'),
     route('openai', 'POST', '/v1/embeddings', 'embedding'),

@@ -31,18 +31,28 @@ function openaiModel(id: string, key: string, hosts: readonly ModelHost[]): Reco
   return { id, object: 'model', created: created(hosts), owned_by: modelOwner(key) };
 }
 
+/** The models a key may use (catalog keys); null or absent: every model. */
+export type ModelAllowList = ReadonlySet<string> | null | undefined;
+
+/** The catalog's online models, less those a key may not use: to it they do not exist. */
+function online(catalog: ModelCatalog, allowed: ModelAllowList): ReturnType<ModelCatalog['online']> {
+  const all = catalog.online();
+  return allowed === null || allowed === undefined ? all : all.filter(({ key }) => allowed.has(key));
+}
+
 /** `GET /v1/models` */
-export function listOpenAiModels(catalog: ModelCatalog): unknown {
-  return { object: 'list', data: catalog.online().map(({ key, hosts }) => openaiModel(displayName(key), key, hosts)) };
+export function listOpenAiModels(catalog: ModelCatalog, allowed?: ModelAllowList): unknown {
+  return { object: 'list', data: online(catalog, allowed).map(({ key, hosts }) => openaiModel(displayName(key), key, hosts)) };
 }
 
 /**
  * `GET /v1/models/{id}`: the id as asked (as Ollama echoes it); PRX_ERR_MODEL_NOT_FOUND when nobody
  * shares it, PRX_ERR_MODEL_UNAVAILABLE when only offline nodes do.
  */
-export function retrieveOpenAiModel(catalog: ModelCatalog, id: string): unknown {
+export function retrieveOpenAiModel(catalog: ModelCatalog, id: string, allowed?: ModelAllowList): unknown {
   const key = modelKey(id);
-  const found = key === undefined ? { status: 'unknown' as const } : catalog.lookup(key);
+  const hidden = key === undefined || (allowed !== null && allowed !== undefined && !allowed.has(key));
+  const found = hidden ? { status: 'unknown' as const } : catalog.lookup(key);
   if (found.status === 'unknown')
     throw new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `the model ${id.slice(0, 256)} does not exist on any node`);
   if (found.status === 'offline')
@@ -51,8 +61,8 @@ export function retrieveOpenAiModel(catalog: ModelCatalog, id: string): unknown 
 }
 
 /** `GET /api/tags` */
-export function listOllamaTags(catalog: ModelCatalog): unknown {
-  const models = catalog.online().map(({ key, hosts }) => {
+export function listOllamaTags(catalog: ModelCatalog, allowed?: ModelAllowList): unknown {
+  const models = online(catalog, allowed).map(({ key, hosts }) => {
     const { model } = first(hosts);
     const name = displayName(key);
     const entry: Record<string, unknown> = { name, model: name };

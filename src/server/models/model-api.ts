@@ -6,13 +6,17 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, ProximaError } from '../../errors.js';
 import { newRequestId } from '../../http/request-id.js';
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-host/api-router.js';
 import { bearerToken } from '../api-host/http-json.js';
+import type { KeyRecord } from '../keys/key-record.js';
+import type { KeyStore } from '../keys/key-store.js';
+import type { KeyUsage } from '../keys/key-usage.js';
 import type { ApiConfig, RoutingConfig } from './api-config.js';
 import { sendApiError } from './api-errors.js';
-import { ApiKeys } from './api-keys.js';
+import { type ApiCaller, ApiKeys } from './api-keys.js';
 import { type ApiRoute, matchRoute } from './api-routes.js';
 import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, sendListing } from './catalog-routes.js';
 import { type ModelRequestContext, serveModelRequest } from './model-request.js';
@@ -37,6 +41,10 @@ export interface ModelApiOptions {
   random?: () => number;
   /** How long an idle tunnel stream to a node is kept for the next request. */
   keepAliveMs?: number;
+  /** The key store (`proxima-server keys`), followed as it changes: its keys work beside server.yaml's. */
+  keyStore?: Pick<KeyStore, 'on'> & { readonly current: readonly KeyRecord[] };
+  /** What each key has used (seeded from the ledger by the server); a fresh one when absent. */
+  keyUsage?: KeyUsage;
 }
 
 /** The endpoint. Open it with {@link ModelApi.open}; `handle` is its part of the API router. */
@@ -53,13 +61,29 @@ export class ModelApi {
     this.catalog = catalog;
     this.router = new ModelRouter({ catalog, ...config.routing, random: options.random });
     this.pools = new UpstreamPools({ nodes: options.nodes, keepAliveMs: options.keepAliveMs, logger });
-    this.#keys = new ApiKeys(config.api, options.now);
+    this.#keys = new ApiKeys(config.api, options.now, options.keyUsage);
+    const store = options.keyStore;
+    if (store !== undefined) {
+      const take = (keys: readonly KeyRecord[]): void => {
+        const ignored = this.#keys.setStoredKeys(keys);
+        if (ignored.length > 0) logger.warn("stored API keys ignored: their id or name is a server.yaml key's id", { keys: ignored });
+      };
+      take(store.current);
+      store.on('change', (keys) => {
+        take(keys);
+        logger.info('API keys changed', { stored: keys.filter((k) => k.revokedAt === null).length });
+      });
+    }
+    const sink = options.usage;
     this.#context = {
       router: this.router,
       pools: this.pools,
       api: config.api,
       routing: config.routing,
-      usage: options.usage,
+      usage: (record) => {
+        this.#keys.recorded(record);
+        sink(record);
+      },
       logger,
       now: options.now ?? Date.now,
     };
@@ -84,13 +108,14 @@ export class ModelApi {
       return true;
     }
     const { route } = match;
-    const decision = this.#keys.check(bearerToken(req));
+    const use = route.kind === 'key' ? 'self' : route.method === 'GET' ? 'listing' : 'node';
+    const decision = this.#keys.check(bearerToken(req), use);
     if ('error' in decision) {
       sendApiError(res, route.surface, decision.error, { retryAfterMs: decision.retryAfterMs, logger });
       return true;
     }
     try {
-      if (route.method === 'GET') this.#list(route, match.id, req, res);
+      if (route.method === 'GET') this.#list(route, match.id, req, res, decision.caller);
       else await serveModelRequest(this.#context, { route, req, res, caller: decision.caller, requestId });
     } catch (err) {
       if (!res.headersSent) sendApiError(res, route.surface, err, { retryAfterMs: this.#context.routing.retryAfterMs, logger });
@@ -119,15 +144,25 @@ export class ModelApi {
     await this.pools.destroy();
   }
 
-  #list(route: ApiRoute, id: string | undefined, req: IncomingMessage, res: ServerResponse): void {
+  #list(route: ApiRoute, id: string | undefined, req: IncomingMessage, res: ServerResponse, caller: ApiCaller): void {
     const body =
       route.kind === 'models'
-        ? listOpenAiModels(this.catalog)
+        ? listOpenAiModels(this.catalog, caller.models)
         : route.kind === 'model'
-          ? retrieveOpenAiModel(this.catalog, id ?? '')
+          ? retrieveOpenAiModel(this.catalog, id ?? '', caller.models)
           : route.kind === 'tags'
-            ? listOllamaTags(this.catalog)
-            : ollamaVersion();
+            ? listOllamaTags(this.catalog, caller.models)
+            : route.kind === 'key'
+              ? this.#describeKey(caller)
+              : ollamaVersion();
     sendListing(res, body, {}, req.method === 'HEAD');
+  }
+
+  /** `GET /v1/key`: the calling key's limits and usage; only a key can ask (not an open API's anonymous caller). */
+  #describeKey(caller: ApiCaller): unknown {
+    const described = caller.keyId === null ? undefined : this.#keys.describe(caller.keyId);
+    if (described === undefined)
+      throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'GET /v1/key describes the API key it is called with: give one');
+    return { object: 'api_key', ...described };
   }
 }

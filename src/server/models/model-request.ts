@@ -5,9 +5,10 @@
  * record naming the node that answered last.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCodes, hasCode, type ProximaError } from '../../errors.js';
+import { ErrorCodes, hasCode, ProximaError } from '../../errors.js';
 import { readRequestBody } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
+import { displayName } from '../../proto/llm/model-name.js';
 import { PACKAGE_VERSION } from '../../version.js';
 import { type AnswerFraming, AnswerWriter } from './answer/answer-writer.js';
 import { type CallResult, callNode } from './answer/node-call.js';
@@ -56,6 +57,10 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
   try {
     raw = await readRequestBody(r.req, ctx.api);
     request = parseLlmRequest(route, raw);
+    // A model the key may not use does not exist for it: the router's own words for an unknown model.
+    if (r.caller.models != null && !r.caller.models.has(request.key)) {
+      throw new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `no node shares the model ${displayName(request.key)}`);
+    }
   } catch (err) {
     if (!res.destroyed) sendApiError(res, route.surface, err, { headers: idHeader, logger: ctx.logger });
     return;

@@ -1,0 +1,36 @@
+/**
+ * The one call the server makes for its stored API keys: the store in the data folder, followed as
+ * it changes, and what each key has used this day and month, summed from the ledger, so a restart
+ * neither forgets spent budgets nor charges twice.
+ */
+import type { Logger } from '../../log.js';
+import { readLedger } from '../ledger/ledger-reader.js';
+import type { FolderWatchOptions } from '../storage/folder-watch.js';
+import { JsonKeyStore } from './json-key-store.js';
+import { KeyUsage, type PriceRules, periodStartMs, seedKeyUsage } from './key-usage.js';
+
+/** Where and how. */
+export interface OpenKeysOptions extends Omit<FolderWatchOptions, 'logger'> {
+  dataDir: string;
+  rules: PriceRules;
+  now?: () => number;
+  logger: Logger;
+}
+
+/** Opens the key store (PRX_ERR_STORE_CORRUPT naming the file if it does not parse) and seeds the usage. */
+export async function openKeys(options: OpenKeysOptions): Promise<{ store: JsonKeyStore; usage: KeyUsage }> {
+  const { dataDir, logger } = options;
+  const now = options.now ?? Date.now;
+  const store = await JsonKeyStore.open({ dataDir, watch: options.watch, pollIntervalMs: options.pollIntervalMs, logger });
+  try {
+    const usage = new KeyUsage(options.rules, now);
+    const fromMs = periodStartMs(now(), 'month');
+    const startedMs = performance.now();
+    const records = await seedKeyUsage(usage, readLedger({ dataDir, fromMs }));
+    logger.info('API key usage of this month read from the ledger', { records, ms: Math.round(performance.now() - startedMs) });
+    return { store, usage };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
