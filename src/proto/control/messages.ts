@@ -19,6 +19,10 @@
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { HOUR_MS } from '../../time.js';
+import { labelProblem } from '../names.js';
+import { type ModelAdvert, parseHostHeader, parseModelAdvert } from './advert-fields.js';
+
+export type { ModelAdvert } from './advert-fields.js';
 
 export interface ChallengeMessage {
   type: 'challenge';
@@ -43,15 +47,6 @@ export interface ErrorMessage {
   type: 'error';
   code: string;
   message: string;
-}
-
-/** A model a node shares (from its Ollama's /api/tags). */
-export interface ModelAdvert {
-  name: string;
-  digest: string;
-  size?: number;
-  modifiedAt?: string;
-  details?: Record<string, unknown>;
 }
 
 /** A service a node offers. */
@@ -167,31 +162,19 @@ export function parseOpened(m: Raw): OpenedMessage {
   return { type: 'opened' };
 }
 
-function parseModel(v: unknown, at: string): ModelAdvert {
-  if (v === null || typeof v !== 'object') throw invalid('advertise', at, 'must be an object');
-  const m = v as Raw;
-  const model: ModelAdvert = {
-    name: str(m, 'advertise', 'name', 256, `${at}.name`),
-    digest: str(m, 'advertise', 'digest', 128, `${at}.digest`),
-  };
-  if (typeof m.size === 'number' && Number.isFinite(m.size)) model.size = m.size;
-  if (typeof m.modifiedAt === 'string') model.modifiedAt = m.modifiedAt.slice(0, 64);
-  if (m.details !== null && typeof m.details === 'object' && !Array.isArray(m.details))
-    model.details = m.details as Record<string, unknown>;
-  return model;
-}
-
 function parseService(v: unknown, i: number): ServiceAdvert {
   if (v === null || typeof v !== 'object') throw invalid('advertise', `services[${i}]`, 'must be an object');
   const s = v as Raw;
   const kind = s.kind;
   if (kind !== 'http' && kind !== 'ollama') throw invalid('advertise', `services[${i}].kind`, 'must be "http" or "ollama"');
-  const service: ServiceAdvert = { name: str(s, 'advertise', 'name', 63, `services[${i}].name`), kind };
-  if (s.hostHeader !== undefined) service.hostHeader = str(s, 'advertise', 'hostHeader', 255, `services[${i}].hostHeader`);
+  const nameProblem = labelProblem(s.name);
+  if (nameProblem !== undefined) throw invalid('advertise', `services[${i}].name`, nameProblem);
+  const service: ServiceAdvert = { name: s.name as string, kind };
+  if (s.hostHeader !== undefined) service.hostHeader = parseHostHeader(s.hostHeader, `services[${i}].hostHeader`);
   if (s.models !== undefined) {
     if (!Array.isArray(s.models) || s.models.length > 1000)
       throw invalid('advertise', `services[${i}].models`, 'must be a list of at most 1000');
-    service.models = s.models.map((m, j) => parseModel(m, `services[${i}].models[${j}]`));
+    service.models = s.models.map((m, j) => parseModelAdvert(m, `services[${i}].models[${j}]`));
   }
   if (s.maxConcurrent !== undefined) service.maxConcurrent = int(s, 'advertise', 'maxConcurrent', 1, 1024, `services[${i}].maxConcurrent`);
   return service;
@@ -202,7 +185,10 @@ export function parseControlStreamMessage(m: Raw): ControlStreamMessage {
   switch (m.type) {
     case 'advertise': {
       if (!Array.isArray(m.services) || m.services.length > 64) throw invalid('advertise', 'services', 'must be a list of at most 64');
-      return { type: 'advertise', services: m.services.map(parseService) };
+      const services = m.services.map(parseService);
+      const names = new Set(services.map((s) => s.name));
+      if (names.size !== services.length) throw invalid('advertise', 'services', 'must not name a service twice');
+      return { type: 'advertise', services };
     }
     case 'drain':
       return { type: 'drain', reason: typeof m.reason === 'string' ? m.reason.slice(0, 256) : '' };
