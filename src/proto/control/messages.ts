@@ -47,6 +47,8 @@ export interface ErrorMessage {
   type: 'error';
   code: string;
   message: string;
+  /** With PRX_ERR_RATE_LIMITED: how long the peer should wait before it tries again. */
+  retryAfterMs?: number;
 }
 
 /** A service a node offers. */
@@ -109,11 +111,32 @@ function expectType(m: Raw, type: string): void {
   if (m.type !== type) throw invalid(type, 'type', `must be "${type}", got ${JSON.stringify(m.type)}`);
 }
 
-/** An `error` message from the peer, as a ProximaError carrying the peer's code when it is one of ours. */
+/** The peer's error asked for a wait before the next try (its `retryAfterMs`). */
+export class RetryLaterError extends ProximaError {
+  readonly retryAfterMs: number;
+
+  constructor(code: ProximaError['code'], message: string, retryAfterMs: number) {
+    super(code, message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The longest wait a peer may ask for. */
+const MAX_RETRY_AFTER_MS = HOUR_MS;
+
+/**
+ * An `error` message from the peer, as a ProximaError carrying the peer's code when it is one of
+ * ours; a RetryLaterError when it asks for a wait (at most an hour).
+ */
 export function remoteError(m: Raw): ProximaError {
-  const code = typeof m.code === 'string' && /^PRX_ERR_[A-Z_]+$/.test(m.code) ? m.code : ErrorCodes.MESSAGE_INVALID;
+  const code = (
+    typeof m.code === 'string' && /^PRX_ERR_[A-Z_]+$/.test(m.code) ? m.code : ErrorCodes.MESSAGE_INVALID
+  ) as ProximaError['code'];
   const message = typeof m.message === 'string' ? m.message.slice(0, 1024) : 'the peer reported an error';
-  return new ProximaError(code as ProximaError['code'], message);
+  const wait = m.retryAfterMs;
+  if (typeof wait === 'number' && Number.isInteger(wait) && wait > 0)
+    return new RetryLaterError(code, message, Math.min(wait, MAX_RETRY_AFTER_MS));
+  return new ProximaError(code, message);
 }
 
 export function parseChallenge(m: Raw): ChallengeMessage {

@@ -7,12 +7,14 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-host/api-router.js';
+import { type AuthThrottle, admit, failed, type ThrottledError } from '../api-host/auth-throttle.js';
 import { bearerToken } from '../api-host/http-json.js';
 import type { ApiConfig, RoutingConfig } from './api-config.js';
 import { sendApiError } from './api-errors.js';
-import { ApiKeys } from './api-keys.js';
+import { ApiKeys, type KeyDecision } from './api-keys.js';
 import { type ApiRoute, matchRoute } from './api-routes.js';
 import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, sendListing } from './catalog-routes.js';
 import { type ModelRequestContext, serveModelRequest } from './model-request.js';
@@ -37,6 +39,8 @@ export interface ModelApiOptions {
   random?: () => number;
   /** How long an idle tunnel stream to a node is kept for the next request. */
   keepAliveMs?: number;
+  /** Wrong keys per client address: slowed, then refused (429). */
+  authThrottle?: AuthThrottle;
 }
 
 /** A request id as OpenAI's look: `req_` and 32 hex characters (a random UUID's, drawn from Node's cached pool). */
@@ -51,6 +55,7 @@ export class ModelApi {
   readonly pools: UpstreamPools;
   readonly #keys: ApiKeys;
   readonly #context: ModelRequestContext;
+  readonly #throttle: AuthThrottle | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(catalog: ModelCatalog, options: ModelApiOptions) {
@@ -59,6 +64,7 @@ export class ModelApi {
     this.router = new ModelRouter({ catalog, ...config.routing, random: options.random });
     this.pools = new UpstreamPools({ nodes: options.nodes, keepAliveMs: options.keepAliveMs, logger });
     this.#keys = new ApiKeys(config.api, options.now);
+    this.#throttle = options.authThrottle;
     this.#context = {
       router: this.router,
       pools: this.pools,
@@ -77,7 +83,7 @@ export class ModelApi {
   }
 
   /** The API router part: claims `/v1` and `/api`, resolves false for any other path. */
-  readonly handle: ApiPart = async (req, res) => {
+  readonly handle: ApiPart = async (req, res, clientAddress) => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const match = matchRoute(req.method ?? 'GET', path);
     if (match === undefined) return false;
@@ -89,7 +95,7 @@ export class ModelApi {
       return true;
     }
     const { route } = match;
-    const decision = this.#keys.check(bearerToken(req));
+    const decision = await this.#checkKey(req, clientAddress);
     if ('error' in decision) {
       sendApiError(res, route.surface, decision.error, { retryAfterMs: decision.retryAfterMs, logger });
       return true;
@@ -103,6 +109,24 @@ export class ModelApi {
     }
     return true;
   };
+
+  /**
+   * The key's decision, after the client's address has passed the throttle of wrong keys: refused
+   * (429) while it has too many recent failures; a wrong key counts one more and its 401 is held back.
+   */
+  async #checkKey(req: IncomingMessage, clientAddress: string): Promise<KeyDecision> {
+    const presented = bearerToken(req);
+    try {
+      if (presented !== undefined) admit(this.#throttle, clientAddress, 'API keys');
+    } catch (err) {
+      return { error: err as ThrottledError, retryAfterMs: (err as ThrottledError).retryAfterMs };
+    }
+    const decision = this.#keys.check(presented);
+    if ('error' in decision && decision.error.code === ErrorCodes.UNAUTHORIZED && presented !== undefined) {
+      await failed(this.#throttle, clientAddress);
+    }
+    return decision;
+  }
 
   /**
    * Stops routing (waiting requests get 503 PRX_ERR_SERVER_DRAINING), lets calls in flight finish, and
