@@ -99,8 +99,13 @@ export class ServerHandshake {
     );
     timer.unref();
     const preambleMs = Math.min(this.#options.preambleTimeoutMs ?? this.#options.timeoutMs, this.#options.timeoutMs);
+    // Checked once more after the next poll for I/O: on a loaded machine the deadline's timer can
+    // run before the preamble that arrived in time is read.
     const preambleTimer = setTimeout(
-      () => reader.fail(new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no preamble within ${preambleMs} ms`)),
+      () =>
+        setImmediate(() => {
+          if (!this.#speaksProxima) reader.fail(new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no preamble within ${preambleMs} ms`));
+        }),
       preambleMs,
     );
     preambleTimer.unref();
