@@ -10,7 +10,7 @@ import type { ModelAdvert, ServiceAdvert, WelcomeMessage } from '../proto/contro
 import type { ServiceConfig } from './config.js';
 import { ControlConnection, type ControlConnectionOptions } from './control-connection.js';
 import { fitAdvertise } from './ollama/model-adverts.js';
-import { Backoff, isFatal, type Pause, pause, type ReconnectClock, systemClock } from './reconnect.js';
+import { askedWaitMs, Backoff, isFatal, type Pause, pause, type ReconnectClock, systemClock } from './reconnect.js';
 
 /** How the client connects and reconnects. */
 export interface ProximaClientOptions extends Omit<ControlConnectionOptions, 'timeoutMs' | 'signal' | 'logger'> {
@@ -127,7 +127,8 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
       }
       if (this.#stopped) break;
       if (isFatal(why)) return this.#refused(why);
-      const delayMs = backoff.next();
+      // A super node that throttles this address says how long to wait: never sooner than that.
+      const delayMs = Math.max(backoff.next(), askedWaitMs(why));
       this.#logger.warn(`not connected; trying again in ${delayMs} ms`, { err: why, attempt: backoff.attempt });
       this.emit('retry', { attempt: backoff.attempt, delayMs, err: why });
       this.#pause = pause(this.#clock, delayMs);

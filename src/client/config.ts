@@ -42,6 +42,7 @@ import {
 } from '../config/values.js';
 import { readYamlFile } from '../config/yaml.js';
 import { ProximaError } from '../errors.js';
+import { HOST_HEADER_PATTERN } from '../proto/control/advert-fields.js';
 import { checkNodeName, checkServiceName } from '../proto/names.js';
 import { defaultExposure, type Exposure, type ServiceAuth } from '../proto/service-access.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../time.js';
@@ -128,14 +129,12 @@ function label(assertName: (name: unknown) => void): Schema<string> {
   });
 }
 
-const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
 const serviceFields = object(
   {
     name: label(checkServiceName),
     kind: withDefault(oneOf(['http', 'ollama']), 'http'),
     local: hostPort('127.0.0.1:11434'),
-    hostHeader: optional(string({ pattern: HOST_HEADER, hint: 'a host or host:port, e.g. localhost:11434' })),
+    hostHeader: optional(string({ pattern: HOST_HEADER_PATTERN, hint: 'a host or host:port, e.g. localhost:11434' })),
     share: optional(union([oneOf(['*']), list(string())], '"*" or a list of model names')),
     maxConcurrent: optional(integer(1, 1024)),
     expose: optional(exposure),

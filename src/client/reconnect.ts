@@ -5,6 +5,7 @@
  * Errors that retrying cannot fix (a refused token, another protocol version) stop it.
  */
 import { ErrorCodes, ProximaError } from '../errors.js';
+import { RetryLaterError } from '../proto/control/messages.js';
 
 /** Time and chance, injectable so that tests can run the schedule without waiting. */
 export interface ReconnectClock {
@@ -67,6 +68,11 @@ export class Backoff {
   reset(): void {
     this.#attempt = 0;
   }
+}
+
+/** How long the super node asked this node to wait before its next try (0: it did not ask). */
+export function askedWaitMs(err: unknown): number {
+  return err instanceof RetryLaterError ? err.retryAfterMs : 0;
 }
 
 /** True for errors that no retry can fix: the node must be reconfigured or upgraded. */

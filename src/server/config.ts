@@ -46,6 +46,11 @@ export interface ControlConfig {
   /** Present when the control port speaks TLS: absolute paths of PEM files, readable at load. */
   tls?: { cert: string; key: string };
   handshakeTimeoutMs: number;
+  /** From accept to the node's preamble: an idle connection is closed after this. */
+  preambleTimeoutMs: number;
+  /** Handshakes in progress at most, in all and from one address. */
+  maxHandshakes: number;
+  maxHandshakesPerAddress: number;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
 }
@@ -62,6 +67,8 @@ export interface HttpConfig {
   maxHeadBytes: number;
   headTimeoutMs: number;
   idleTimeoutMs: number;
+  /** A request body on a tenant host must be all there within this, from the end of its head. */
+  bodyTimeoutMs: number;
   drainTimeoutMs: number;
   /** Most public connections open at once; more are refused at accept. */
   maxConnections: number;
@@ -104,6 +111,9 @@ const controlSection = section({
   listen: withDefault(listenAddress('0.0.0.0:7000'), '0.0.0.0:7000'),
   tls: optional(object({ cert: readableFile(), key: readableFile() })),
   handshakeTimeoutMs: withDefault(duration(1, 5 * MINUTE_MS), 10_000),
+  preambleTimeoutMs: withDefault(duration(1, 5 * MINUTE_MS), 3_000),
+  maxHandshakes: withDefault(integer(1, 1_000_000), 1024),
+  maxHandshakesPerAddress: withDefault(integer(1, 1_000_000), 16),
   heartbeatIntervalMs: withDefault(duration(100, HOUR_MS), 15_000),
   heartbeatTimeoutMs: withDefault(duration(100, HOUR_MS), 10_000),
 });
@@ -114,6 +124,9 @@ const httpSection = section({
   maxHeadBytes: withDefault(integer(1024, 1024 * 1024), 32_768),
   headTimeoutMs: withDefault(duration(1, 5 * MINUTE_MS), 10_000),
   idleTimeoutMs: withDefault(duration(1, 24 * HOUR_MS), MINUTE_MS),
+  // Tenant hosts carry uploads: 10 minutes is 750 MB at 10 Mbit/s. A body trickled a byte at a
+  // time is cut at this, whatever its idle gaps.
+  bodyTimeoutMs: withDefault(duration(1, 24 * HOUR_MS), 10 * MINUTE_MS),
   drainTimeoutMs: withDefault(duration(0, HOUR_MS), 30_000),
   maxConnections: withDefault(integer(1, 1_000_000), 10_000),
 });

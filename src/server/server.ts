@@ -8,6 +8,7 @@ import { ErrorCodes, ProximaError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { type ApiPart, createApiRouter, refusingPart } from './api-host/api-router.js';
 import type { ApiHandler } from './api-host/api-server.js';
+import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
 import type { OpenStream } from './control/node-session.js';
@@ -36,8 +37,10 @@ export interface ProximaServerOptions {
   logger?: Logger;
   /** Registry tuning: clock, nonce limits, store polling (tests). */
   registry?: Partial<Omit<OpenRegistryOptions, 'dataDir' | 'logger'>>;
-  /** Handshakes in progress at most on the control port. */
+  /** Handshakes in progress at most on the control port (overrides control.maxHandshakes). */
   maxHandshakes?: number;
+  /** The throttles of failed credentials per client address (tests shorten them). */
+  authThrottles?: Partial<AuthThrottles>;
   /** The clock of the ledger and the rewards reports (which epoch is current, which have closed). */
   now?: () => number;
   /** Breaks ties when the API routes a request among equally busy nodes (tests). */
@@ -55,6 +58,15 @@ export interface ProximaServerEvents {
   probe: [record: ProbeRecord];
   /** A canary's records (request, verdict, flag) are durable in the ledger. */
   canary: [outcome: CanaryOutcome];
+}
+
+/** Failed credentials per client address, one throttle per door (auth-throttle.ts). */
+export interface AuthThrottles {
+  apiKeys: AuthThrottle;
+  /** The admin token, and node tokens on the HTTP API. */
+  admin: AuthThrottle;
+  /** Node tokens at the control handshake. */
+  nodes: AuthThrottle;
 }
 
 /** A running super node. Start it with {@link ProximaServer.start}. */
@@ -120,6 +132,11 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     // Set before any request can be routed: nodes can log in only once the control port opens, last.
     let server: ProximaServer | undefined;
     let checks: NodeChecks | undefined;
+    const throttles: AuthThrottles = {
+      apiKeys: options.authThrottles?.apiKeys ?? new AuthThrottle(),
+      admin: options.authThrottles?.admin ?? new AuthThrottle(),
+      nodes: options.authThrottles?.nodes ?? new AuthThrottle(),
+    };
     try {
       const { now } = options;
       const ledger = await LedgerWriter.open({
@@ -138,6 +155,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         adminToken: config.admin.token,
         now,
         logger,
+        authThrottle: throttles.admin,
       });
       const keys = await openKeys({
         dataDir: config.dataDir,
@@ -156,6 +174,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         config,
         now,
         random: options.random,
+        authThrottle: throttles.apiKeys,
         logger: logger.child({ component: 'api' }),
         usage: (record) =>
           void ledger.append(record).then(
@@ -181,8 +200,14 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
       const parts = [
         rewards,
-        nodesPart(config, registry, logger),
-        createKeysApi({ store: keys.store, adminToken: config.admin.token, configuredIds: config.api.keys.map((k) => k.id), logger }),
+        nodesPart(config, registry, logger, throttles.admin),
+        createKeysApi({
+          store: keys.store,
+          adminToken: config.admin.token,
+          authThrottle: throttles.admin,
+          configuredIds: config.api.keys.map((k) => k.id),
+          logger,
+        }),
         models.handle,
       ];
       const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
@@ -193,10 +218,13 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         ...config.control.listen,
         tls: config.control.tls,
         handshakeTimeoutMs: config.control.handshakeTimeoutMs,
+        preambleTimeoutMs: config.control.preambleTimeoutMs,
+        maxHandshakesPerAddress: config.control.maxHandshakesPerAddress,
+        authThrottle: throttles.nodes,
         heartbeatIntervalMs: config.control.heartbeatIntervalMs,
         heartbeatTimeoutMs: config.control.heartbeatTimeoutMs,
         closeTimeoutMs: config.http.drainTimeoutMs,
-        maxHandshakes: options.maxHandshakes,
+        maxHandshakes: options.maxHandshakes ?? config.control.maxHandshakes,
         registry,
         publicUrl: (name) => publicUrl(name, config.domain, httpPort),
         onSession: (name, session) => nodes.attach(name, session),
@@ -275,7 +303,7 @@ export function publicUrl(name: string, domain: string, port: number): string {
 }
 
 /** `/nodes`: open registration, or admin-only, or off when admin mode has no admin token. */
-function nodesPart(config: ServerConfig, registry: Registry, logger: Logger): ApiPart {
+function nodesPart(config: ServerConfig, registry: Registry, logger: Logger, authThrottle: AuthThrottle): ApiPart {
   const { mode, openRatePerMinute } = config.registration;
   const adminToken = config.admin.token;
   if (mode === 'admin' && adminToken === undefined) {
@@ -285,5 +313,5 @@ function nodesPart(config: ServerConfig, registry: Registry, logger: Logger): Ap
     );
     return refusingPart('/nodes', off, logger);
   }
-  return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger });
+  return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger, authThrottle });
 }

@@ -15,6 +15,9 @@ t.test('the embedded defaults', async (t) => {
     control: {
       listen: { host: '0.0.0.0', port: 7000 },
       handshakeTimeoutMs: 10_000,
+      preambleTimeoutMs: 3_000,
+      maxHandshakes: 1024,
+      maxHandshakesPerAddress: 16,
       heartbeatIntervalMs: 15_000,
       heartbeatTimeoutMs: 10_000,
     },
@@ -24,6 +27,7 @@ t.test('the embedded defaults', async (t) => {
       maxHeadBytes: 32_768,
       headTimeoutMs: 10_000,
       idleTimeoutMs: 60_000,
+      bodyTimeoutMs: 600_000,
       drainTimeoutMs: 30_000,
       maxConnections: 10_000,
     },
@@ -70,12 +74,14 @@ t.test('a full file: values converted, paths resolved against the file folder, a
     key: path.resolve(folder, '../../files/control-key.pem'),
   });
   t.same([c.control.handshakeTimeoutMs, c.control.heartbeatIntervalMs, c.control.heartbeatTimeoutMs], [5000, 20_000, 8000]);
+  t.same([c.control.preambleTimeoutMs, c.control.maxHandshakes, c.control.maxHandshakesPerAddress], [2000, 512, 8]);
   t.same(c.http, {
     listen: { host: '127.0.0.1', port: 8180 },
     trustProxy: true,
     maxHeadBytes: 16_384,
     headTimeoutMs: 7000,
     idleTimeoutMs: 90_000,
+    bodyTimeoutMs: 1_200_000,
     drainTimeoutMs: 0,
     maxConnections: 500,
   });

@@ -4,12 +4,10 @@
  * and never more than fits in one control message (64 KiB).
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import { DETAIL_FIELDS, DIGEST_PATTERN, isPrintable, modelNameProblem } from '../../proto/control/advert-fields.js';
 import { MAX_MESSAGE_BYTES } from '../../proto/control/codec.js';
 import type { ModelAdvert, ServiceAdvert } from '../../proto/control/messages.js';
 import type { ShareFilter } from './model-share.js';
-
-/** The `details` fields of /api/tags that travel; the rest stays on the node. */
-const DETAIL_FIELDS = ['format', 'family', 'families', 'parameter_size', 'quantization_level', 'parent_model'] as const;
 
 /** Longest name, digest or detail string kept; longer ones are not Ollama's. */
 const MAX_FIELD_CHARS = 256;
@@ -30,11 +28,13 @@ export function modelAdverts(tags: unknown, isShared: ShareFilter): ModelAdvert[
   }
   const adverts: ModelAdvert[] = [];
   for (const entry of tags.models) {
-    if (!isObject(entry) || !shortString(entry.name) || !shortString(entry.digest, MAX_DIGEST_CHARS)) continue;
-    if (!isShared(entry.name)) continue;
-    const advert: ModelAdvert = { name: entry.name, digest: entry.digest };
-    if (typeof entry.size === 'number' && Number.isFinite(entry.size)) advert.size = entry.size;
-    if (shortString(entry.modified_at, 64)) advert.modifiedAt = entry.modified_at;
+    // The super node refuses an advert with a name or digest it could not serve safely: skip those.
+    if (!isObject(entry) || modelNameProblem(entry.name) !== undefined || !shortString(entry.digest, MAX_DIGEST_CHARS)) continue;
+    if (!DIGEST_PATTERN.test(entry.digest)) continue;
+    if (!isShared(entry.name as string)) continue;
+    const advert: ModelAdvert = { name: entry.name as string, digest: entry.digest };
+    if (typeof entry.size === 'number' && Number.isSafeInteger(entry.size) && entry.size >= 0) advert.size = entry.size;
+    if (shortString(entry.modified_at, 64) && isPrintable(entry.modified_at)) advert.modifiedAt = entry.modified_at;
     if (isObject(entry.details)) advert.details = pickDetails(entry.details);
     adverts.push(advert);
   }
@@ -45,8 +45,8 @@ function pickDetails(details: Json): Json {
   const out: Json = {};
   for (const key of DETAIL_FIELDS) {
     const v = details[key];
-    if (typeof v === 'string' && v.length <= MAX_FIELD_CHARS) out[key] = v;
-    else if (Array.isArray(v) && v.length <= 16 && v.every((s) => shortString(s, 64))) out[key] = v;
+    if (typeof v === 'string' && v.length <= MAX_FIELD_CHARS && isPrintable(v)) out[key] = v;
+    else if (Array.isArray(v) && v.length <= 16 && v.every((s) => shortString(s, 64) && isPrintable(s))) out[key] = v;
   }
   return out;
 }

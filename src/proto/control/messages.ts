@@ -19,8 +19,12 @@
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { HOUR_MS } from '../../time.js';
+import { labelProblem } from '../names.js';
 import type { Exposure, ServiceAuth } from '../service-access.js';
 import { parseAccessAdvert } from './access-advert.js';
+import { type ModelAdvert, parseHostHeader, parseModelAdvert } from './advert-fields.js';
+
+export type { ModelAdvert } from './advert-fields.js';
 
 export interface ChallengeMessage {
   type: 'challenge';
@@ -45,15 +49,8 @@ export interface ErrorMessage {
   type: 'error';
   code: string;
   message: string;
-}
-
-/** A model a node shares (from its Ollama's /api/tags). */
-export interface ModelAdvert {
-  name: string;
-  digest: string;
-  size?: number;
-  modifiedAt?: string;
-  details?: Record<string, unknown>;
+  /** With PRX_ERR_RATE_LIMITED: how long the peer should wait before it tries again. */
+  retryAfterMs?: number;
 }
 
 /** A service a node offers. */
@@ -125,11 +122,32 @@ function expectType(m: Raw, type: string): void {
   if (m.type !== type) throw invalid(type, 'type', `must be "${type}", got ${JSON.stringify(m.type)}`);
 }
 
-/** An `error` message from the peer, as a ProximaError carrying the peer's code when it is one of ours. */
+/** The peer's error asked for a wait before the next try (its `retryAfterMs`). */
+export class RetryLaterError extends ProximaError {
+  readonly retryAfterMs: number;
+
+  constructor(code: ProximaError['code'], message: string, retryAfterMs: number) {
+    super(code, message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The longest wait a peer may ask for. */
+const MAX_RETRY_AFTER_MS = HOUR_MS;
+
+/**
+ * An `error` message from the peer, as a ProximaError carrying the peer's code when it is one of
+ * ours; a RetryLaterError when it asks for a wait (at most an hour).
+ */
 export function remoteError(m: Raw): ProximaError {
-  const code = typeof m.code === 'string' && /^PRX_ERR_[A-Z_]+$/.test(m.code) ? m.code : ErrorCodes.MESSAGE_INVALID;
+  const code = (
+    typeof m.code === 'string' && /^PRX_ERR_[A-Z_]+$/.test(m.code) ? m.code : ErrorCodes.MESSAGE_INVALID
+  ) as ProximaError['code'];
   const message = typeof m.message === 'string' ? m.message.slice(0, 1024) : 'the peer reported an error';
-  return new ProximaError(code as ProximaError['code'], message);
+  const wait = m.retryAfterMs;
+  if (typeof wait === 'number' && Number.isInteger(wait) && wait > 0)
+    return new RetryLaterError(code, message, Math.min(wait, MAX_RETRY_AFTER_MS));
+  return new ProximaError(code, message);
 }
 
 export function parseChallenge(m: Raw): ChallengeMessage {
@@ -184,32 +202,19 @@ export function parseOpened(m: Raw): OpenedMessage {
   return { type: 'opened' };
 }
 
-function parseModel(v: unknown, at: string): ModelAdvert {
-  if (v === null || typeof v !== 'object') throw invalid('advertise', at, 'must be an object');
-  const m = v as Raw;
-  const model: ModelAdvert = {
-    name: str(m, 'advertise', 'name', 256, `${at}.name`),
-    digest: str(m, 'advertise', 'digest', 128, `${at}.digest`),
-  };
-  if (typeof m.size === 'number' && Number.isFinite(m.size)) model.size = m.size;
-  if (typeof m.modifiedAt === 'string') model.modifiedAt = m.modifiedAt.slice(0, 64);
-  if (m.details !== null && typeof m.details === 'object' && !Array.isArray(m.details))
-    model.details = m.details as Record<string, unknown>;
-  return model;
-}
-
 function parseService(v: unknown, i: number): ServiceAdvert {
   if (v === null || typeof v !== 'object') throw invalid('advertise', `services[${i}]`, 'must be an object');
   const s = v as Raw;
   const kind = s.kind;
   if (kind !== 'http' && kind !== 'ollama') throw invalid('advertise', `services[${i}].kind`, 'must be "http" or "ollama"');
-  const name = str(s, 'advertise', 'name', 63, `services[${i}].name`);
-  const service: ServiceAdvert = { name, kind, ...parseAccessAdvert(s, kind, `services[${i}]`) };
-  if (s.hostHeader !== undefined) service.hostHeader = str(s, 'advertise', 'hostHeader', 255, `services[${i}].hostHeader`);
+  const nameProblem = labelProblem(s.name);
+  if (nameProblem !== undefined) throw invalid('advertise', `services[${i}].name`, nameProblem);
+  const service: ServiceAdvert = { name: s.name as string, kind, ...parseAccessAdvert(s, kind, `services[${i}]`) };
+  if (s.hostHeader !== undefined) service.hostHeader = parseHostHeader(s.hostHeader, `services[${i}].hostHeader`);
   if (s.models !== undefined) {
     if (!Array.isArray(s.models) || s.models.length > 1000)
       throw invalid('advertise', `services[${i}].models`, 'must be a list of at most 1000');
-    service.models = s.models.map((m, j) => parseModel(m, `services[${i}].models[${j}]`));
+    service.models = s.models.map((m, j) => parseModelAdvert(m, `services[${i}].models[${j}]`));
   }
   if (s.maxConcurrent !== undefined) service.maxConcurrent = int(s, 'advertise', 'maxConcurrent', 1, 1024, `services[${i}].maxConcurrent`);
   return service;
@@ -220,7 +225,10 @@ export function parseControlStreamMessage(m: Raw): ControlStreamMessage {
   switch (m.type) {
     case 'advertise': {
       if (!Array.isArray(m.services) || m.services.length > 64) throw invalid('advertise', 'services', 'must be a list of at most 64');
-      return { type: 'advertise', services: m.services.map(parseService) };
+      const services = m.services.map(parseService);
+      const names = new Set(services.map((s) => s.name));
+      if (names.size !== services.length) throw invalid('advertise', 'services', 'must not name a service twice');
+      return { type: 'advertise', services };
     }
     case 'drain':
       return { type: 'drain', reason: typeof m.reason === 'string' ? m.reason.slice(0, 256) : '' };

@@ -6,6 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 import { type BodyLimits, readRequestBody } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
+import { SECOND_MS } from '../../time.js';
+import { ThrottledError } from './auth-throttle.js';
 
 export type { BodyLimits } from '../../http/request-body.js';
 
@@ -59,6 +61,7 @@ const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set([
 export function sendError(res: ServerResponse, err: unknown, logger: Logger, headers: Record<string, string> = {}): void {
   const code = err instanceof ProximaError ? err.code : undefined;
   const status = code === undefined ? 500 : (HTTP_STATUS[code] ?? 500);
+  if (err instanceof ThrottledError) headers = { ...headers, 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / SECOND_MS))) };
   if (status < 500) {
     // The rest of a body we refused to read would arrive as a bogus next request.
     const close: Record<string, string> = status === 408 || status === 413 ? { connection: 'close' } : {};

@@ -1,8 +1,10 @@
 /**
  * The control port, where nodes dial in: TCP, or TLS when configured. Each connection runs the
- * handshake under one deadline; the number of handshakes in progress is capped, so a flood of
- * idle connections cannot pile up. A node that logs in gets a yamux session (role server) on the
- * same socket, handed to `onSession`.
+ * handshake under one deadline, and must send its preamble within a shorter one. Handshakes in
+ * progress are capped per address and in all; at the cap, the oldest handshake that has not sent
+ * its preamble yet is shed to make room, so idle connections held open by one stranger cannot
+ * lock nodes out. A node that logs in gets a yamux session (role server) on the same socket,
+ * handed to `onSession`.
  */
 
 import fs from 'node:fs';
@@ -12,10 +14,12 @@ import tls from 'node:tls';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { Session } from '../../mux/index.js';
+import type { AuthThrottle } from '../api-host/auth-throttle.js';
 import { type HandshakeOptions, ServerHandshake } from './handshake.js';
+import { LogBudget } from './log-budget.js';
 
 /** Where and how the control port listens. */
-export interface ControlListenerOptions extends Omit<HandshakeOptions, 'timeoutMs'> {
+export interface ControlListenerOptions extends Omit<HandshakeOptions, 'timeoutMs' | 'preambleTimeoutMs' | 'remoteAddress'> {
   host: string;
   port: number;
   /** PEM files for TLS; plain TCP without. */
@@ -26,14 +30,29 @@ export interface ControlListenerOptions extends Omit<HandshakeOptions, 'timeoutM
   heartbeatTimeoutMs: number;
   /** How long a closing session lets its streams finish. */
   closeTimeoutMs: number;
-  /** Handshakes in progress at most; connections beyond are closed at once. */
+  /** How long a new connection has to send its preamble (after TLS, when TLS is on). */
+  preambleTimeoutMs?: number;
+  /** Handshakes in progress at most; beyond, the oldest without a preamble is shed, or the new one closed. */
   maxHandshakes?: number;
+  /** Handshakes in progress from one address at most; connections beyond are closed at once. */
+  maxHandshakesPerAddress?: number;
+  /** Wrong node tokens per address: slowed, then refused. */
+  authThrottle?: AuthThrottle;
   /** A node logged in: its session is now the caller's. */
   onSession(name: string, session: Session): void;
   logger?: Logger;
 }
 
 export const DEFAULT_MAX_HANDSHAKES = 1024;
+export const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS = 16;
+export const DEFAULT_PREAMBLE_TIMEOUT_MS = 3_000;
+
+/** One handshake in progress. */
+interface Pending {
+  raw: net.Socket;
+  address: string;
+  gone: Promise<void>;
+}
 
 /** The listening control port. Create it with {@link ControlListener.listen}. */
 export class ControlListener {
@@ -42,7 +61,11 @@ export class ControlListener {
   readonly #server = net.createServer({ noDelay: true });
   readonly #secureContext: tls.SecureContext | undefined;
   /** Connections still in their handshake, or being refused, with a promise of their socket's end. */
-  readonly #pending = new Map<ServerHandshake, { raw: net.Socket; gone: Promise<void> }>();
+  readonly #pending = new Map<ServerHandshake, Pending>();
+  /** Handshakes in progress per address. */
+  readonly #perAddress = new Map<string, number>();
+  /** Refusals are logged within a budget: a flood of connections must not flood the log. */
+  readonly #refusals: LogBudget;
   readonly #closed: Promise<void>;
   #closing = false;
   #bound = { host: '', port: 0 };
@@ -50,6 +73,7 @@ export class ControlListener {
   private constructor(options: ControlListenerOptions) {
     this.#options = options;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'control' });
+    this.#refusals = new LogBudget(this.#logger);
     this.#secureContext = options.tls === undefined ? undefined : secureContext(options.tls);
     this.#closed = new Promise((resolve) => this.#server.once('close', resolve));
     this.#server.on('connection', this.#onConnection);
@@ -121,27 +145,32 @@ export class ControlListener {
   }
 
   readonly #onConnection = (raw: net.Socket): void => {
-    const max = this.#options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
-    if (this.#closing || this.#pending.size >= max) {
-      this.#logger.warn('connection refused: too many handshakes in progress', { remote: raw.remoteAddress, max });
+    const o = this.#options;
+    const address = raw.remoteAddress ?? 'unknown';
+    const refused = this.#closing ? 'the port is closing' : this.#admit(address);
+    if (refused !== undefined) {
+      this.#refusals.warn('connection refused', { remote: address, why: refused });
       raw.destroy();
       return;
     }
     raw.on('error', () => undefined); // the socket's owner (TLS layer, handshake, session) reports errors
     const socket: Duplex =
       this.#secureContext === undefined ? raw : new tls.TLSSocket(raw, { isServer: true, secureContext: this.#secureContext });
-    const o = this.#options;
     const handshake = new ServerHandshake(socket, {
       registry: o.registry,
       timeoutMs: o.handshakeTimeoutMs,
+      preambleTimeoutMs: o.preambleTimeoutMs ?? DEFAULT_PREAMBLE_TIMEOUT_MS,
       heartbeatIntervalMs: o.heartbeatIntervalMs,
       publicUrl: o.publicUrl,
+      authThrottle: o.authThrottle,
+      remoteAddress: address,
     });
     const gone = new Promise<void>((resolve) => raw.once('close', () => resolve()));
-    this.#pending.set(handshake, { raw, gone });
+    this.#pending.set(handshake, { raw, address, gone });
+    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
     handshake.run().then(
       ({ record, login }) => {
-        this.#pending.delete(handshake);
+        this.#forget(handshake);
         const session = new Session(socket, {
           role: 'server',
           keepaliveIntervalMs: o.heartbeatIntervalMs,
@@ -156,10 +185,40 @@ export class ControlListener {
       (err: unknown) => {
         this.#logger.debug('handshake failed', { remote: raw.remoteAddress, err });
         // Keep counting it until the refusal is flushed and the socket is gone.
-        void gone.then(() => this.#pending.delete(handshake));
+        void gone.then(() => this.#forget(handshake));
       },
     );
   };
+
+  /**
+   * Why a connection from `address` cannot start a handshake now, or undefined when it can. At the
+   * global cap the oldest handshake still waiting for its preamble is shed: a node that is logging
+   * in has sent its preamble within a round trip, an idle connection never does.
+   */
+  #admit(address: string): string | undefined {
+    const o = this.#options;
+    if ((this.#perAddress.get(address) ?? 0) >= (o.maxHandshakesPerAddress ?? DEFAULT_MAX_HANDSHAKES_PER_ADDRESS)) {
+      return 'too many handshakes in progress from this address';
+    }
+    if (this.#pending.size < (o.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES)) return undefined;
+    for (const [handshake, { raw }] of this.#pending) {
+      if (handshake.speaksProxima || raw.destroyed) continue;
+      raw.destroy();
+      this.#forget(handshake);
+      return undefined;
+    }
+    return 'too many handshakes in progress';
+  }
+
+  /** The handshake is over (or its socket is gone): it no longer counts. */
+  #forget(handshake: ServerHandshake): void {
+    const pending = this.#pending.get(handshake);
+    if (pending === undefined) return;
+    this.#pending.delete(handshake);
+    const left = (this.#perAddress.get(pending.address) ?? 1) - 1;
+    if (left > 0) this.#perAddress.set(pending.address, left);
+    else this.#perAddress.delete(pending.address);
+  }
 }
 
 /** A TLS context from the configured PEM files; PRX_ERR_CONFIG_INVALID when they do not make one. */

@@ -5,7 +5,7 @@
  * the connection closes; a peer that does not speak Proxima is simply closed.
  */
 import type { Duplex } from 'node:stream';
-import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, hasCode, ProximaError } from '../../errors.js';
 import {
   decodePreamble,
   encodeMessage,
@@ -18,6 +18,7 @@ import {
 import { type ErrorMessage, type LoginMessage, parseLogin, type WelcomeMessage } from '../../proto/control/messages.js';
 import { SocketReader } from '../../streams/socket-reader.js';
 import { PACKAGE_VERSION } from '../../version.js';
+import { type AuthThrottle, admit, failed, ThrottledError } from '../api-host/auth-throttle.js';
 import type { NodeRecord } from '../registry/node-store.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -26,10 +27,16 @@ export interface HandshakeOptions {
   registry: Pick<Registry, 'issueNonce' | 'verifyLogin'>;
   /** The whole handshake, from accept to welcome. */
   timeoutMs: number;
+  /** From accept to the node's preamble (TLS included): an idle connection is closed after this. */
+  preambleTimeoutMs?: number;
   /** Sent in `welcome`, so the node knows how often to expect pings. */
   heartbeatIntervalMs: number;
   /** The node's public address, sent in `welcome`. */
   publicUrl(name: string): string;
+  /** Wrong node tokens per address: slowed, then refused with PRX_ERR_RATE_LIMITED and the wait. */
+  authThrottle?: AuthThrottle;
+  /** The peer's address, as the throttle counts it. */
+  remoteAddress?: string;
 }
 
 /** A node that logged in. */
@@ -46,6 +53,7 @@ const TOLD: ReadonlySet<ErrorCode> = new Set([
   ErrorCodes.MESSAGE_TOO_LARGE,
   ErrorCodes.MESSAGE_INVALID,
   ErrorCodes.SERVER_DRAINING,
+  ErrorCodes.RATE_LIMITED,
 ]);
 
 /** How long a refused connection may take to read our last message before it is destroyed. */
@@ -56,6 +64,7 @@ export class ServerHandshake {
   readonly #socket: Duplex;
   readonly #options: HandshakeOptions;
   readonly #reader: SocketReader;
+  #speaksProxima = false;
 
   constructor(socket: Duplex, options: HandshakeOptions) {
     this.#socket = socket;
@@ -64,6 +73,11 @@ export class ServerHandshake {
       socket,
       (cause) => new ProximaError(ErrorCodes.CONNECT_FAILED, 'the node closed the connection during the handshake', { cause }),
     );
+  }
+
+  /** True once the peer's preamble has arrived: it is making progress. */
+  get speaksProxima(): boolean {
+    return this.#speaksProxima;
   }
 
   /** Stops the handshake (a shutdown, say): the node gets an `error` with `err`'s code. */
@@ -84,17 +98,38 @@ export class ServerHandshake {
       this.#options.timeoutMs,
     );
     timer.unref();
+    const preambleMs = Math.min(this.#options.preambleTimeoutMs ?? this.#options.timeoutMs, this.#options.timeoutMs);
+    // Checked once more after the next poll for I/O: on a loaded machine the deadline's timer can
+    // run before the preamble that arrived in time is read.
+    const preambleTimer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (!this.#speaksProxima) reader.fail(new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no preamble within ${preambleMs} ms`));
+        }),
+      preambleMs,
+    );
+    preambleTimer.unref();
     let speaksProxima = false;
     let preambleSent = false;
     try {
       const version = decodePreamble(await reader.bytes(PREAMBLE_BYTES));
+      clearTimeout(preambleTimer);
       speaksProxima = true;
+      this.#speaksProxima = true;
       if (version !== PROTOCOL_VERSION) throw versionMismatch(version, 'server');
+      const address = this.#options.remoteAddress ?? 'unknown';
+      admit(this.#options.authThrottle, address, 'node tokens');
       const nonce = this.#options.registry.issueNonce();
       this.#socket.write(Buffer.concat([encodePreamble(), encodeMessage({ type: 'challenge', nonce, serverVersion: PACKAGE_VERSION })]));
       preambleSent = true;
       const login = parseLogin(await reader.next(new MessageDecoder()));
-      const record = await this.#options.registry.verifyLogin({ ...login, nonce });
+      let record: NodeRecord;
+      try {
+        record = await this.#options.registry.verifyLogin({ ...login, nonce });
+      } catch (err) {
+        if (hasCode(err, ErrorCodes.AUTH_FAILED)) await failed(this.#options.authThrottle, address);
+        throw err;
+      }
       // The store was read asynchronously: the deadline or a shutdown may have passed meanwhile.
       if (reader.failure !== undefined) throw reader.failure;
       const welcome: WelcomeMessage = {
@@ -113,6 +148,7 @@ export class ServerHandshake {
       throw err;
     } finally {
       clearTimeout(timer);
+      clearTimeout(preambleTimer);
     }
   }
 }
@@ -125,7 +161,9 @@ export class ServerHandshake {
 function errorMessage(err: unknown): Buffer | undefined {
   if (!(err instanceof ProximaError)) return undefined;
   const message = TOLD.has(err.code) ? err.message : 'the super node cannot check logins right now; try again later';
-  return encodeMessage({ type: 'error', code: err.code, message } satisfies ErrorMessage);
+  const error: ErrorMessage = { type: 'error', code: err.code, message };
+  if (err instanceof ThrottledError) error.retryAfterMs = err.retryAfterMs;
+  return encodeMessage(error);
 }
 
 /** Sends `last` (if any) and closes; a peer that does not read it is cut off after a short linger. */

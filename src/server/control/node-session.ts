@@ -3,13 +3,15 @@
  * the node opens) and what it advertised there. It holds no timer of its own (the session's
  * keepalive is the only one), so thousands of idle nodes cost a socket and a few objects each.
  */
-import type { ErrorCode, ProximaError } from '../../errors.js';
+import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MuxStream, Session } from '../../mux/index.js';
 import { encodeMessage, MessageDecoder } from '../../proto/control/codec.js';
 import { parseControlStreamMessage, type ServiceAdvert } from '../../proto/control/messages.js';
 import { readFramed } from '../../streams/framed-reader.js';
+import { RateLimiter } from '../api-host/rate-limiter.js';
 import type { LiveNode, NodeStream, RemotePeer } from '../node-directory.js';
+import { LogBudget, type LogBudgetOptions } from './log-budget.js';
 
 /** Opens a stream to a node's service: the data plane's part, injected. */
 export type OpenStream = (session: Session, service: string, remote: RemotePeer) => NodeStream;
@@ -22,7 +24,14 @@ export interface NodeSessionOptions {
   /** The node takes no new work from now on (it drains, leaves, or its session is closing). */
   onDraining?(node: NodeSession): void;
   logger: Logger;
+  /** How many warnings the node can make the server write (tests). */
+  logBudget?: LogBudgetOptions;
+  /** Invalid control messages tolerated: a burst, then a rate; past it the session is closed (tests). */
+  invalidMessages?: { burst: number; perMinute: number };
 }
+
+/** A node may send a few messages this server cannot use (a newer node's); a stream of them is abuse. */
+export const DEFAULT_INVALID_MESSAGES = { burst: 20, perMinute: 10 };
 
 /** A connected node. It is a {@link LiveNode} once it has advertised and while it is not draining. */
 export class NodeSession implements LiveNode {
@@ -33,12 +42,19 @@ export class NodeSession implements LiveNode {
   #draining = false;
   #control: MuxStream | undefined;
   readonly #options: NodeSessionOptions;
+  readonly #warnings: LogBudget;
+  readonly #invalid: RateLimiter;
+  #cutOff = false;
 
   constructor(name: string, session: Session, options: NodeSessionOptions) {
     this.name = name;
     this.session = session;
     this.#options = options;
+    this.#warnings = new LogBudget(options.logger, options.logBudget);
+    const invalid = options.invalidMessages ?? DEFAULT_INVALID_MESSAGES;
+    this.#invalid = new RateLimiter({ ratePerMinute: invalid.perMinute, burst: invalid.burst, maxKeys: 1 });
     session.on('stream', this.#onStream);
+    session.once('close', () => this.#warnings.flush('control messages not logged', { node: name }));
     // The node sent GoAway: it is leaving. Let its streams finish, then the socket closes.
     session.on('goaway', () => this.close());
   }
@@ -126,14 +142,12 @@ export class NodeSession implements LiveNode {
   };
 
   #onMessage(raw: Record<string, unknown>): void {
+    if (this.#cutOff) return;
     let message;
     try {
       message = parseControlStreamMessage(raw);
     } catch (err) {
-      // A message this server cannot use (a newer node's, say): say so, keep the session.
-      const { code, message: text } = err as ProximaError;
-      this.#send({ type: 'error', code, message: text });
-      this.#options.logger.warn('bad control message', { node: this.name, err });
+      this.#onInvalid(err as ProximaError);
       return;
     }
     if (message.type === 'advertise') {
@@ -148,7 +162,23 @@ export class NodeSession implements LiveNode {
       this.#stopTakingWork();
       this.#options.logger.info('node draining', { node: this.name, reason: message.reason });
     } else {
-      this.#options.logger.warn('node reported an error', { node: this.name, code: message.code, message: message.message });
+      this.#warnings.warn('node reported an error', { node: this.name, code: message.code, message: message.message });
     }
+  }
+
+  /** A message this server cannot use (a newer node's, say): say so and keep the session, unless they keep coming. */
+  #onInvalid(err: ProximaError): void {
+    if (!this.#invalid.take('').allowed) {
+      this.#cutOff = true;
+      const why = new ProximaError(
+        ErrorCodes.TOO_MANY_INVALID_MESSAGES,
+        'the node sent too many invalid control messages; the super node closed its session',
+      );
+      this.#options.logger.warn('node session closed: too many invalid control messages', { node: this.name, last: err });
+      void this.destroy(why);
+      return;
+    }
+    this.#send({ type: 'error', code: err.code, message: err.message });
+    this.#warnings.warn('bad control message', { node: this.name, err });
   }
 }

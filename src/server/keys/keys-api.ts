@@ -11,6 +11,7 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
 import { type ApiPart, refusingPart } from '../api-host/api-router.js';
+import { type AuthThrottle, admit, failed } from '../api-host/auth-throttle.js';
 import { bearerToken, readJsonBody, sendError, sendJson } from '../api-host/http-json.js';
 import { checkKeyPatch, checkNotConfigured, makeKey, shownKey } from './key-record.js';
 import type { KeyStore } from './key-store.js';
@@ -22,6 +23,8 @@ export interface KeysApiOptions {
   adminToken: string | undefined;
   /** The ids of server.yaml's keys: no stored key may be named like one. */
   configuredIds: readonly string[];
+  /** Wrong admin tokens per client address: slowed, then refused (429); shared with /nodes. */
+  authThrottle?: AuthThrottle;
   now?: () => number;
   logger: Logger;
 }
@@ -37,9 +40,11 @@ export function createKeysApi(options: KeysApiOptions): ApiPart {
   }
   const now = options.now ?? Date.now;
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, ref: string | undefined): Promise<void> => {
+  const serve = async (req: IncomingMessage, res: ServerResponse, ref: string | undefined, clientAddress: string): Promise<void> => {
     const presented = bearerToken(req);
+    if (presented !== undefined) admit(options.authThrottle, clientAddress, 'admin tokens');
     if (presented === undefined || !constantTimeEqual(presented, adminToken)) {
+      if (presented !== undefined) await failed(options.authThrottle, clientAddress);
       throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'this needs the admin bearer token');
     }
     const method = req.method ?? 'GET';
@@ -71,7 +76,7 @@ export function createKeysApi(options: KeysApiOptions): ApiPart {
     }
   };
 
-  return async (req, res) => {
+  return async (req, res, clientAddress) => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     if (path !== '/keys' && path !== '/keys/' && !path.startsWith('/keys/')) return false;
     try {
@@ -85,7 +90,7 @@ export function createKeysApi(options: KeysApiOptions): ApiPart {
         }
         if (ref === '' || ref.includes('/')) throw new ProximaError(ErrorCodes.HTTP_NOT_FOUND, `nothing here: ${path.slice(0, 200)}`);
       }
-      await serve(req, res, ref);
+      await serve(req, res, ref, clientAddress);
     } catch (err) {
       sendError(res, err, logger);
     }

@@ -10,13 +10,14 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import { newRequestId } from '../../http/request-id.js';
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-host/api-router.js';
+import { type AuthThrottle, admit, failed, type ThrottledError } from '../api-host/auth-throttle.js';
 import { bearerToken } from '../api-host/http-json.js';
 import type { KeyRecord } from '../keys/key-record.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { KeyUsage } from '../keys/key-usage.js';
 import type { ApiConfig, RoutingConfig } from './api-config.js';
 import { sendApiError } from './api-errors.js';
-import { type ApiCaller, ApiKeys } from './api-keys.js';
+import { type ApiCaller, ApiKeys, type KeyDecision } from './api-keys.js';
 import { type ApiRoute, matchRoute } from './api-routes.js';
 import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, sendListing } from './catalog-routes.js';
 import { type ModelRequestContext, serveModelRequest } from './model-request.js';
@@ -45,6 +46,8 @@ export interface ModelApiOptions {
   keyStore?: Pick<KeyStore, 'on'> & { readonly current: readonly KeyRecord[] };
   /** What each key has used (seeded from the ledger by the server); a fresh one when absent. */
   keyUsage?: KeyUsage;
+  /** Wrong keys per client address: slowed, then refused (429). */
+  authThrottle?: AuthThrottle;
 }
 
 /** The endpoint. Open it with {@link ModelApi.open}; `handle` is its part of the API router. */
@@ -54,6 +57,7 @@ export class ModelApi {
   readonly pools: UpstreamPools;
   readonly #keys: ApiKeys;
   readonly #context: ModelRequestContext;
+  readonly #throttle: AuthThrottle | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(catalog: ModelCatalog, options: ModelApiOptions) {
@@ -75,6 +79,7 @@ export class ModelApi {
       });
     }
     const sink = options.usage;
+    this.#throttle = options.authThrottle;
     this.#context = {
       router: this.router,
       pools: this.pools,
@@ -96,7 +101,7 @@ export class ModelApi {
   }
 
   /** The API router part: claims `/v1` and `/api`, resolves false for any other path. */
-  readonly handle: ApiPart = async (req, res) => {
+  readonly handle: ApiPart = async (req, res, clientAddress) => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const match = matchRoute(req.method ?? 'GET', path);
     if (match === undefined) return false;
@@ -109,7 +114,7 @@ export class ModelApi {
     }
     const { route } = match;
     const use = route.kind === 'key' ? 'self' : route.method === 'GET' ? 'listing' : 'node';
-    const decision = this.#keys.check(bearerToken(req), use);
+    const decision = await this.#checkKey(req, clientAddress, use);
     if ('error' in decision) {
       sendApiError(res, route.surface, decision.error, { retryAfterMs: decision.retryAfterMs, logger });
       return true;
@@ -123,6 +128,24 @@ export class ModelApi {
     }
     return true;
   };
+
+  /**
+   * The key's decision, after the client's address has passed the throttle of wrong keys: refused
+   * (429) while it has too many recent failures; a wrong key counts one more and its 401 is held back.
+   */
+  async #checkKey(req: IncomingMessage, clientAddress: string, use: Parameters<ApiKeys['check']>[1]): Promise<KeyDecision> {
+    const presented = bearerToken(req);
+    try {
+      if (presented !== undefined) admit(this.#throttle, clientAddress, 'API keys');
+    } catch (err) {
+      return { error: err as ThrottledError, retryAfterMs: (err as ThrottledError).retryAfterMs };
+    }
+    const decision = this.#keys.check(presented, use);
+    if ('error' in decision && decision.error.code === ErrorCodes.UNAUTHORIZED && presented !== undefined) {
+      await failed(this.#throttle, clientAddress);
+    }
+    return decision;
+  }
 
   /**
    * Stops routing (waiting requests get 503 PRX_ERR_SERVER_DRAINING), lets calls in flight finish, and

@@ -41,6 +41,8 @@ export interface ConnectionSettings extends LegSettings {
   maxHeadBytes: number;
   headTimeoutMs: number;
   idleTimeoutMs: number;
+  /** A request body's deadline from its head (http.bodyTimeoutMs); none when absent. */
+  bodyTimeoutMs?: number;
   /** Peers whose X-Forwarded-* are believed, and whose connections may switch upstream (http.trustProxy). */
   trustedProxies: AddressList;
   /** Every tenant request passes it first. */

@@ -2,8 +2,18 @@
  * The one timer of a public connection, and which deadline it stands for at each moment:
  * a request head has `headTimeoutMs` from its first byte (the first head, from the accept: slowloris
  * gets 408); a keep-alive connection may sit idle for `idleTimeoutMs`; a request body may stall for
- * `idleTimeoutMs`; while a response is awaited there is no deadline (a model may take minutes to load).
+ * `idleTimeoutMs`, and must be all there within `bodyTimeoutMs` of its head, however it trickles
+ * (a byte a second once kept a body open forever); while a response is awaited there is no
+ * deadline (a model may take minutes to load).
  */
+
+import { ErrorCodes, ProximaError } from '../../errors.js';
+
+/** The 408 of a body that stalled, or that was not all there within `bodyTimeoutMs`. */
+export function bodyTimeoutError(total: boolean, bodyTimeoutMs: number | undefined): ProximaError {
+  const why = total ? `the request body was not all there within ${bodyTimeoutMs} ms` : 'the request body stalled';
+  return new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, why);
+}
 
 /** What the connection does when a deadline passes. */
 export interface TimerActions {
@@ -11,7 +21,8 @@ export interface TimerActions {
   head(): void;
   /** Idle too long between requests (or since the accept, with not a byte of a request): close quietly. */
   idle(): void;
-  body(): void;
+  /** A body stalled (`total` false) or was not all there in `bodyTimeoutMs` (`total` true): 408. */
+  body(total: boolean): void;
 }
 
 /** The connection's state, as far as deadlines go. */
@@ -23,6 +34,14 @@ export interface ReadState {
 
 type Kind = keyof TimerActions;
 
+/** The deadlines, in ms. */
+export interface TimerLimits {
+  headTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** A body's whole time, from its head; without it only stalls are limited. */
+  bodyTimeoutMs?: number;
+}
+
 /** One timer, re-armed as the connection moves between heads, bodies and idleness. */
 export class ConnectionTimer {
   #timer: NodeJS.Timeout | undefined;
@@ -30,11 +49,16 @@ export class ConnectionTimer {
   #reader: ReadState | undefined;
   /** Which request the head deadline is for: a new head gets a new deadline. */
   #headOf = -1;
+  /** Which request's body the total deadline is for, and when it passes (performance.now()). */
+  #bodyOf = -1;
+  #bodyEndsMs = 0;
+  /** The body timer is set to the total deadline now, not to the stall limit: it is not refreshed. */
+  #bodyCapped = false;
 
   readonly #actions: TimerActions;
-  readonly #limits: { headTimeoutMs: number; idleTimeoutMs: number };
+  readonly #limits: TimerLimits;
 
-  constructor(limits: { headTimeoutMs: number; idleTimeoutMs: number }, actions: TimerActions) {
+  constructor(limits: TimerLimits, actions: TimerActions) {
     this.#actions = actions;
     this.#limits = limits;
   }
@@ -48,11 +72,30 @@ export class ConnectionTimer {
     if (reader.stopped || paused) this.clear();
     else if (reader.midHead || (requests === 0 && outstanding === 0)) {
       if (this.#kind !== 'head' || this.#headOf !== requests) this.#arm('head', this.#limits.headTimeoutMs, requests);
-    } else if (reader.midBody) {
-      if (this.#kind === 'body') this.#timer!.refresh();
-      else this.#arm('body', this.#limits.idleTimeoutMs);
-    } else if (outstanding > 0) this.clear();
+    } else if (reader.midBody) this.#armBody(requests);
+    else if (outstanding > 0) this.clear();
     else if (this.#kind !== 'idle') this.#arm('idle', this.#limits.idleTimeoutMs);
+  }
+
+  /**
+   * The stall limit, refreshed as bytes come, until the total deadline is nearer: then the
+   * deadline itself, not refreshed. The total runs from the body's start even across pauses.
+   */
+  #armBody(request: number): void {
+    const total = this.#limits.bodyTimeoutMs;
+    const nowMs = performance.now();
+    if (this.#bodyOf !== request) {
+      this.#bodyOf = request;
+      this.#bodyEndsMs = total === undefined ? Number.POSITIVE_INFINITY : nowMs + total;
+      this.#bodyCapped = false;
+    }
+    if (this.#kind === 'body' && this.#bodyCapped) return;
+    const leftMs = this.#bodyEndsMs - nowMs;
+    if (leftMs <= this.#limits.idleTimeoutMs) {
+      this.#bodyCapped = true;
+      this.#arm('body', Math.max(0, leftMs));
+    } else if (this.#kind === 'body') this.#timer!.refresh();
+    else this.#arm('body', this.#limits.idleTimeoutMs);
   }
 
   clear(): void {
@@ -69,7 +112,8 @@ export class ConnectionTimer {
       this.#timer = undefined;
       this.#kind = undefined;
       // The first head's deadline runs from the accept: with no byte of it yet, that is idleness.
-      this.#actions[kind === 'head' && this.#reader?.midHead === false ? 'idle' : kind]();
+      if (kind === 'body') this.#actions.body(this.#bodyCapped);
+      else this.#actions[kind === 'head' && this.#reader?.midHead === false ? 'idle' : kind]();
     }, ms);
   }
 }

@@ -16,7 +16,7 @@ import { relay } from '../../streams/stream-relay.js';
 import type { SocketPeer } from '../node-directory.js';
 import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type ConnectionSettings } from './connection-legs.js';
-import { ConnectionTimer } from './connection-timer.js';
+import { bodyTimeoutError, ConnectionTimer } from './connection-timer.js';
 import { loggedPage } from './error-page.js';
 import type { NodeLeg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
@@ -76,7 +76,7 @@ export class PublicConnection {
     this.#timer = new ConnectionTimer(settings, {
       head: () => this.#refuse(new ProximaError(ErrorCodes.HTTP_HEAD_TIMEOUT, 'the request head took too long')),
       idle: () => this.#closeGracefully(),
-      body: () => this.#failMidRequest(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, 'the request body stalled')),
+      body: (total) => this.#failMidRequest(bodyTimeoutError(total, settings.bodyTimeoutMs)),
     });
     socket.on('data', this.#onData).on('end', this.#onClientEnd).on('drain', this.#onClientDrain).on('error', this.#onClientError);
     socket.once('close', this.#onClientClose);

@@ -107,6 +107,7 @@ export class PublicListener {
       maxHeadBytes: o.maxHeadBytes,
       headTimeoutMs: o.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
+      bodyTimeoutMs: o.bodyTimeoutMs,
       logger,
       openApi: (peer) => this.#api.openStream(peer),
     };

@@ -11,6 +11,7 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
 import { SECOND_MS } from '../../time.js';
+import { type AuthThrottle, admit, failed } from '../api-host/auth-throttle.js';
 import { bearerToken, readJsonBody, sendError, sendJson } from '../api-host/http-json.js';
 import { RateLimiter } from '../api-host/rate-limiter.js';
 import type { NodeRecord } from './node-store.js';
@@ -34,6 +35,8 @@ export interface NodesApiOptions {
   /** The clock, in milliseconds. */
   now?: () => number;
   logger?: Logger;
+  /** Wrong admin tokens per client address: slowed, then refused (429). */
+  authThrottle?: AuthThrottle;
 }
 
 /** Handles a request if its path is the API's own; resolves false (untouched) otherwise. */
@@ -62,19 +65,23 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
     now: options.now,
   });
 
-  const credential = (req: IncomingMessage): Credential => {
+  /** Who is asking; a wrong token counts against the client's address, whose answer is held back. */
+  const credential = async (req: IncomingMessage, clientAddress: string): Promise<Credential> => {
     const presented = bearerToken(req);
     if (presented === undefined) return 'none';
-    if (presented === '' || !adminToken) return 'wrong';
-    return constantTimeEqual(presented, adminToken) ? 'admin' : 'wrong';
+    admit(options.authThrottle, clientAddress, 'admin tokens');
+    if (presented !== '' && adminToken && constantTimeEqual(presented, adminToken)) return 'admin';
+    await failed(options.authThrottle, clientAddress);
+    return 'wrong';
   };
 
-  const requireAdmin = (req: IncomingMessage): void => {
-    if (credential(req) !== 'admin') throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'this needs the admin bearer token');
+  const requireAdmin = async (req: IncomingMessage, clientAddress: string): Promise<void> => {
+    if ((await credential(req, clientAddress)) !== 'admin')
+      throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'this needs the admin bearer token');
   };
 
   const register = async (req: IncomingMessage, res: ServerResponse, clientAddress: string): Promise<void> => {
-    const who = credential(req);
+    const who = await credential(req, clientAddress);
     if (who === 'wrong') throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'the bearer token is not the admin token');
     if (who === 'none' && mode === 'admin') {
       throw new ProximaError(ErrorCodes.FORBIDDEN, 'registration is closed: it needs the admin bearer token');
@@ -96,14 +103,14 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
     sendJson(res, 201, answer, { location: `/nodes/${record.name}` });
   };
 
-  const list = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    requireAdmin(req);
+  const list = async (req: IncomingMessage, res: ServerResponse, clientAddress: string): Promise<void> => {
+    await requireAdmin(req, clientAddress);
     const nodes = (await registry.list()).map(publicRecord);
     sendJson(res, 200, { nodes });
   };
 
-  const remove = async (req: IncomingMessage, res: ServerResponse, name: string): Promise<void> => {
-    requireAdmin(req);
+  const remove = async (req: IncomingMessage, res: ServerResponse, name: string, clientAddress: string): Promise<void> => {
+    await requireAdmin(req, clientAddress);
     await registry.revoke(name);
     logger.info('node revoked', { node: name });
     sendJson(res, 204, undefined);
@@ -115,8 +122,8 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
     try {
       if (route.kind === 'bad') throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the node name in the path is not valid');
       if (route.kind === 'collection' && req.method === 'POST') await register(req, res, clientAddress);
-      else if (route.kind === 'collection' && req.method === 'GET') await list(req, res);
-      else if (route.kind === 'node' && req.method === 'DELETE') await remove(req, res, route.name);
+      else if (route.kind === 'collection' && req.method === 'GET') await list(req, res, clientAddress);
+      else if (route.kind === 'node' && req.method === 'DELETE') await remove(req, res, route.name, clientAddress);
       else notAllowed(res, req.method, route.kind === 'collection' ? 'GET, POST' : 'DELETE', logger);
     } catch (err) {
       sendError(res, err, logger);

@@ -11,6 +11,7 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
 import type { ApiPart } from '../api-host/api-router.js';
+import { type AuthThrottle, admit, failed } from '../api-host/auth-throttle.js';
 import { bearerToken, sendError, sendJson } from '../api-host/http-json.js';
 import type { SkippedLine } from '../ledger/ledger-reader.js';
 import type { Registry } from '../registry/registry.js';
@@ -30,6 +31,8 @@ export interface RewardsApiOptions {
   cacheMs?: number;
   now?: () => number;
   logger?: Logger;
+  /** Wrong tokens per client address: slowed, then refused (429). */
+  authThrottle?: AuthThrottle;
 }
 
 export const DEFAULT_REWARDS_CACHE_MS = 10_000;
@@ -87,25 +90,32 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
   const isAdmin = (presented: string | undefined): boolean =>
     presented !== undefined && presented !== '' && adminToken !== undefined && constantTimeEqual(presented, adminToken);
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> => {
+  /** A wrong token counts against the client's address; its 401 is held back (auth-throttle.ts). */
+  const refuse = async (presented: string | undefined, clientAddress: string, message: string): Promise<never> => {
+    if (presented !== undefined) await failed(options.authThrottle, clientAddress);
+    throw new ProximaError(ErrorCodes.UNAUTHORIZED, message);
+  };
+
+  const serve = async (req: IncomingMessage, res: ServerResponse, route: Route, clientAddress: string): Promise<void> => {
     const query = rewardsQuery(req.url ?? '/');
     const presented = bearerToken(req);
+    if (presented !== undefined) admit(options.authThrottle, clientAddress, 'tokens');
     if (route.kind === 'admin') {
       if (adminToken === undefined) throw new ProximaError(ErrorCodes.FORBIDDEN, 'the admin API is off: the super node has no admin.token');
-      if (!isAdmin(presented)) throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'this needs the admin bearer token');
+      if (!isAdmin(presented)) await refuse(presented, clientAddress, 'this needs the admin bearer token');
       sendJson(res, 200, await report(query));
       return;
     }
     if (!isAdmin(presented)) {
       const owner = presented ? await registry.tokenOwner(presented) : undefined;
-      if (owner === undefined) throw new ProximaError(ErrorCodes.UNAUTHORIZED, "this needs the node's token as bearer token");
-      if (owner.name !== route.name) throw new ProximaError(ErrorCodes.FORBIDDEN, 'a node sees only its own usage');
+      if (owner === undefined) await refuse(presented, clientAddress, "this needs the node's token as bearer token");
+      if (owner!.name !== route.name) throw new ProximaError(ErrorCodes.FORBIDDEN, 'a node sees only its own usage');
     }
     const row = (await report(query)).find((r) => r.node === route.name) ?? idleNodeRewards(route.name, rules);
     sendJson(res, 200, [row]);
   };
 
-  return async (req, res) => {
+  return async (req, res, clientAddress) => {
     const route = matchRoute(req.url ?? '/');
     if (route === undefined) return false;
     try {
@@ -115,7 +125,7 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
         sendError(res, err, logger, { allow: 'GET' });
         return true;
       }
-      await serve(req, res, route);
+      await serve(req, res, route, clientAddress);
     } catch (err) {
       sendError(res, err, logger);
     }
