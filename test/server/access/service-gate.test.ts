@@ -98,15 +98,15 @@ t.test("the refusals' pages on a tenant host: status, code, challenge, Retry-Aft
   const page = (err: unknown) => errorPage(err, ctx).bytes.toString('latin1');
   t.match(
     page(new ChallengeError('Basic realm="web--alpha.proxima.test", charset="UTF-8"', 'x')),
-    /^HTTP\/1\.1 401 Unauthorized\r\n[^]*\r\nProxima-Error: PRX_ERR_UNAUTHORIZED\r\nWWW-Authenticate: Basic realm="web--alpha.proxima.test", charset="UTF-8"\r\nX-Request-Id: req_[0-9a-f]{32}\r\n\r\nnode alpha: service web needs a valid credential\n$/,
+    /^HTTP\/1\.1 401 Unauthorized\r\n[\s\S]*\r\nProxima-Error: PRX_ERR_UNAUTHORIZED\r\nWWW-Authenticate: Basic realm="web--alpha.proxima.test", charset="UTF-8"\r\nX-Request-Id: req_[0-9a-f]{32}\r\n\r\nnode alpha: service web needs a valid credential\n$/,
   );
   t.match(
     page(new ProximaError(ErrorCodes.FORBIDDEN, 'x')),
-    /^HTTP\/1\.1 403 Forbidden\r\n[^]*does not accept requests from your address\n$/,
+    /^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*does not accept requests from your address\n$/,
   );
   t.match(
     page(new ProximaError(ErrorCodes.SERVICE_NOT_PUBLIC, 'x')),
-    /^HTTP\/1\.1 403 [^]*PRX_ERR_SERVICE_NOT_PUBLIC[^]*reachable through the network's API\n$/,
+    /^HTTP\/1\.1 403 [\s\S]*PRX_ERR_SERVICE_NOT_PUBLIC[\s\S]*reachable through the network's API\n$/,
   );
-  t.match(page(new ProximaError(ErrorCodes.RATE_LIMITED, 'x')), /^HTTP\/1\.1 429 [^]*\r\nRetry-After: 1\r\n/);
+  t.match(page(new ProximaError(ErrorCodes.RATE_LIMITED, 'x')), /^HTTP\/1\.1 429 [\s\S]*\r\nRetry-After: 1\r\n/);
 });
