@@ -40,8 +40,14 @@ function capture(): {
 }
 
 const GOOD: ServiceAdvert[] = [
-  { name: 'web', kind: 'http', hostHeader: 'localhost:3000' },
-  { name: 'llm', kind: 'ollama', maxConcurrent: 2, models: [{ name: 'llama3.2:latest', digest: 'a'.repeat(64), size: 2019393189 }] },
+  { name: 'web', kind: 'http', expose: 'public', hostHeader: 'localhost:3000' },
+  {
+    name: 'llm',
+    kind: 'ollama',
+    expose: 'network',
+    maxConcurrent: 2,
+    models: [{ name: 'llama3.2:latest', digest: 'a'.repeat(64), size: 2019393189 }],
+  },
 ];
 
 const BAD_ADVERTS: [string, unknown][] = [
