@@ -122,6 +122,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         logger: logger.child({ component: 'ledger' }),
       });
       started.unshift(ledger);
+      if (config.ledger.flushIntervalMs !== undefined)
+        logger.warn('ledger.flushIntervalMs has no effect: a batch is written as soon as the disk is free');
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
       const rewards = createRewardsApi({
@@ -140,12 +142,15 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         random: options.random,
         logger: logger.child({ component: 'api' }),
         usage: (record) =>
-          void ledger.append(record).then(
+          ledger.append(record).then(
             () => {
               server?.emit('usage', record);
               checks?.consider(record);
             },
-            (err: unknown) => logger.error('ledger append failed', { err, requestId: record.id }),
+            (err: unknown) => {
+              logger.error('ledger append failed', { err, requestId: record.id });
+              throw err;
+            },
           ),
       });
       started.unshift(models);
