@@ -13,6 +13,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -172,6 +173,10 @@ async function main(): Promise<void> {
     const tunnelled: number[] = [];
     const through: number[] = [];
     const tails = { direct: [] as number[], tunnelled: [] as number[], through: [] as number[] };
+    // What the disk of the server's ledger takes for one record on its own, in the same rounds.
+    const disk = await open(path.join(dir, 'fdatasync-probe'), 'a');
+    const line = Buffer.from(`${'x'.repeat(529)}\n`);
+    const syncs: number[] = [];
     for (let i = 0; i < WARMUP + REQUESTS; i++) {
       const d = await streamedChat(dispatcher, ollama, JSON_HEADERS);
       const n = await streamedChat(tenant, superNode, tunnel);
@@ -184,8 +189,13 @@ async function main(): Promise<void> {
         tails.tunnelled.push(n.tailMs);
         tails.through.push(s.tailMs);
       }
+      const synced = performance.now();
+      await disk.write(line);
+      await disk.datasync();
+      if (i >= WARMUP) syncs.push(performance.now() - synced);
     }
-    for (const list of [direct, tunnelled, through, ...Object.values(tails)]) list.sort((a, b) => a - b);
+    await disk.close();
+    for (const list of [direct, tunnelled, through, syncs, ...Object.values(tails)]) list.sort((a, b) => a - b);
     const ms = (list: number[], p: number): string => `${percentile(list, p).toFixed(3)} ms`;
     const row = (name: string, list: number[]): string => `${name.padEnd(38)} p50 ${ms(list, 50)}   p99 ${ms(list, 99)}\n`;
     const addedMs = (a: number[], b: number[], p: number): string => `${(percentile(a, p) - percentile(b, p)).toFixed(3)} ms`;
@@ -206,6 +216,7 @@ async function main(): Promise<void> {
         row('the API (routed by model)', tails.through),
     );
     process.stdout.write(addedRow("added by the super node's API", tails.through, tails.direct));
+    process.stdout.write(row('the disk: 530 B appended + fdatasync', syncs));
 
     for (const [name, origin] of [
       ['straight to Ollama', ollama],
