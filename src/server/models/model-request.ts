@@ -115,7 +115,11 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
         user: user.signal,
         startMs,
         canRetry,
-        commit: (done, tailBytes) => record(host, done, tailBytes),
+        // The node is done: its slot is free while the record waits for the disk.
+        commit: (done, tailBytes) => {
+          release();
+          return record(host, done, tailBytes);
+        },
         headers: { 'content-type': 'application/json', 'user-agent': SUPER_NODE_USER_AGENT, 'x-request-id': r.requestId },
         timeouts: { ...ctx.routing, keepAliveIntervalMs: framing === 'sse' ? ctx.api.keepAliveIntervalMs : 0 },
       });

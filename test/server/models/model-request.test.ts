@@ -166,3 +166,21 @@ t.test("an answer's end waits for its usage record to be durable", async (t) => 
     for (const answer of [sse, ndjson, whole]) t.notOk(ids.has(String(answer.open.headers['x-request-id'])), 'no record');
   });
 });
+
+t.test("while an answer's record waits for the disk, the node's slot is already free for the next request", async (t) => {
+  const cluster = await startApiCluster(t, {
+    nodes: [{ name: 'alpha', models: [{ name: 'llama3.2', answerTokens: 4 }], maxConcurrent: 1 }],
+  });
+  const ledger = holdLedger(t, cluster);
+  const fake = cluster.fakes.alpha!;
+  const first = await send(cluster, '/v1/chat/completions', { model: 'llama3.2', messages: HI, stream: true });
+  const held = await ledger.next();
+  const second = await send(cluster, '/api/chat', { model: 'llama3.2', messages: HI });
+  const reached = await fake.nextRequest((r) => r.path === '/api/chat');
+  t.ok(reached, 'the second request reached the node (maxConcurrent 1) while the first one waits for its record');
+  t.notMatch(first.text(), /\[DONE\]/, 'the first has not ended yet');
+  held.go();
+  (await ledger.next()).go();
+  await Promise.all([first.ended, second.ended]);
+  t.match(first.text(), /data: \[DONE\]\n\n$/);
+});
