@@ -2,8 +2,9 @@
  * What the super node adds to an API request: the real programs, each in its own process (a fake
  * Ollama, `proxima-client` in front of it, `proxima-server`), and this process as the user. Measures
  * the time to the first byte of a streamed chat, sequentially, through the super node and straight to
- * the fake Ollama (interleaved, so both see the same noise), and non-streamed requests per second
- * with CONCURRENCY users. Each part is measured after a warm-up: in one run, the p99 of each block of
+ * the fake Ollama (interleaved, so both see the same noise); on the same requests, the time from the
+ * last content token to the end of the answer (the tail the API holds until the answer's usage
+ * record is durable); and non-streamed requests per second with CONCURRENCY users. Each part is measured after a warm-up: in one run, the p99 of each block of
  * 1,000 rounds through the super node went 5.4, 4.1, 1.9, then 1.7–1.8 ms (straight to the fake
  * Ollama 3.2, 1.5, 1.1, then 0.4–0.8), falling for the first 3,000 rounds before it held.
  * Run: `npm run bench:api` (WARMUP=3000 and REQUESTS=5000 rounds, then CONCURRENCY=8 users for
@@ -12,6 +13,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -59,14 +61,31 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** Milliseconds from sending a streamed chat to its first body byte; the rest is read to the end. */
-async function firstByteMs(dispatcher: Agent, origin: string, headers: Record<string, string>): Promise<number> {
+/** A content token's SSE event: a delta with non-empty content. */
+const CONTENT_TOKEN = /"content":"[^"]/;
+
+/**
+ * One streamed chat, read to the end: ms from sending it to its first body byte, and ms from the
+ * arrival of the last chunk with a content token to the end of the body (the answer's tail: its
+ * finish chunk, `[DONE]` and the chunked terminator).
+ */
+async function streamedChat(
+  dispatcher: Agent,
+  origin: string,
+  headers: Record<string, string>,
+): Promise<{ firstMs: number; tailMs: number }> {
   const started = performance.now();
   const { statusCode, body } = await request(`${origin}/v1/chat/completions`, { dispatcher, method: 'POST', headers, body: CHAT });
   let first: number | undefined;
-  for await (const _ of body) first ??= performance.now() - started;
-  if (statusCode !== 200 || first === undefined) throw new Error(`status ${statusCode}`);
-  return first;
+  let lastToken: number | undefined;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    const now = performance.now();
+    first ??= now - started;
+    if (CONTENT_TOKEN.test(chunk.toString('latin1'))) lastToken = now;
+  }
+  const ended = performance.now();
+  if (statusCode !== 200 || first === undefined || lastToken === undefined) throw new Error(`status ${statusCode}`);
+  return { firstMs: first, tailMs: ended - lastToken };
 }
 
 /** Non-streamed chats from CONCURRENCY users for `seconds`; answers per second. */
@@ -153,27 +172,51 @@ async function main(): Promise<void> {
     const direct: number[] = [];
     const tunnelled: number[] = [];
     const through: number[] = [];
+    const tails = { direct: [] as number[], tunnelled: [] as number[], through: [] as number[] };
+    // What the disk of the server's ledger takes for one record on its own, in the same rounds.
+    const disk = await open(path.join(dir, 'fdatasync-probe'), 'a');
+    const line = Buffer.from(`${'x'.repeat(529)}\n`);
+    const syncs: number[] = [];
     for (let i = 0; i < WARMUP + REQUESTS; i++) {
-      const d = await firstByteMs(dispatcher, ollama, JSON_HEADERS);
-      const n = await firstByteMs(tenant, superNode, tunnel);
-      const s = await firstByteMs(dispatcher, superNode, JSON_HEADERS);
+      const d = await streamedChat(dispatcher, ollama, JSON_HEADERS);
+      const n = await streamedChat(tenant, superNode, tunnel);
+      const s = await streamedChat(dispatcher, superNode, JSON_HEADERS);
       if (i >= WARMUP) {
-        direct.push(d);
-        tunnelled.push(n);
-        through.push(s);
+        direct.push(d.firstMs);
+        tunnelled.push(n.firstMs);
+        through.push(s.firstMs);
+        tails.direct.push(d.tailMs);
+        tails.tunnelled.push(n.tailMs);
+        tails.through.push(s.tailMs);
       }
+      const synced = performance.now();
+      await disk.write(line);
+      await disk.datasync();
+      if (i >= WARMUP) syncs.push(performance.now() - synced);
     }
-    for (const list of [direct, tunnelled, through]) list.sort((a, b) => a - b);
+    await disk.close();
+    for (const list of [direct, tunnelled, through, syncs, ...Object.values(tails)]) list.sort((a, b) => a - b);
     const ms = (list: number[], p: number): string => `${percentile(list, p).toFixed(3)} ms`;
     const row = (name: string, list: number[]): string => `${name.padEnd(38)} p50 ${ms(list, 50)}   p99 ${ms(list, 99)}\n`;
-    const addedMs = (p: number): string => `${(percentile(through, p) - percentile(direct, p)).toFixed(3)} ms`;
+    const addedMs = (a: number[], b: number[], p: number): string => `${(percentile(a, p) - percentile(b, p)).toFixed(3)} ms`;
+    const addedRow = (name: string, a: number[], b: number[]): string =>
+      `${name.padEnd(38)} p50 ${addedMs(a, b, 50)}   p99 ${addedMs(a, b, 99)}\n`;
     process.stdout.write(
       `first byte of a streamed chat, ${REQUESTS} sequential requests each way after ${WARMUP} (Node ${process.version}, ${os.cpus().length} cores)\n`,
     );
     process.stdout.write(
       row('straight to Ollama', direct) + row("the node's hostname (tunnel only)", tunnelled) + row('the API (routed by model)', through),
     );
-    process.stdout.write(`${"added by the super node's API".padEnd(38)} p50 ${addedMs(50)}   p99 ${addedMs(99)}\n`);
+    process.stdout.write(addedRow("added by the super node's API", through, direct));
+    // The API holds an answer's tail until its usage record is durable (docs/architecture.md).
+    process.stdout.write('last content token to the end of the answer, the same requests\n');
+    process.stdout.write(
+      row('straight to Ollama', tails.direct) +
+        row("the node's hostname (tunnel only)", tails.tunnelled) +
+        row('the API (routed by model)', tails.through),
+    );
+    process.stdout.write(addedRow("added by the super node's API", tails.through, tails.direct));
+    process.stdout.write(row('the disk: 530 B appended + fdatasync', syncs));
 
     for (const [name, origin] of [
       ['straight to Ollama', ollama],

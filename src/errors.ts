@@ -76,6 +76,7 @@ export const ErrorCodes = {
 
   // usage ledger
   LEDGER_RECORD_INVALID: 'PRX_ERR_LEDGER_RECORD_INVALID',
+  USAGE_NOT_RECORDED: 'PRX_ERR_USAGE_NOT_RECORDED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -123,6 +124,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCodes.STORE_CORRUPT]: 503,
   [ErrorCodes.STORE_LOCKED]: 503,
   [ErrorCodes.STORE_IO]: 503,
+  [ErrorCodes.USAGE_NOT_RECORDED]: 503,
   [ErrorCodes.NODE_TIMEOUT]: 504,
 };
 

@@ -4,9 +4,7 @@
  * `publicListener`: it is given the directory of live nodes and the API handler, and closed first.
  */
 import { EventEmitter } from 'node:events';
-import { ErrorCodes, ProximaError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
-import { type ApiPart, createApiRouter, refusingPart } from './api-host/api-router.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
@@ -14,19 +12,16 @@ import { ControlListener } from './control/control-listener.js';
 import type { OpenStream } from './control/node-session.js';
 import { NodeSessions } from './control/node-sessions.js';
 import type { JsonKeyStore } from './keys/json-key-store.js';
-import { createKeysApi } from './keys/keys-api.js';
-import { openKeys } from './keys/open-keys.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
-import { ModelApi } from './models/model-api.js';
+import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
 import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
-import { createNodesApi } from './registry/nodes-api.js';
 import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
-import { createRewardsApi } from './rewards/rewards-api.js';
+import { type AuthThrottles, openServerApi } from './server-api.js';
 import type { CanaryOutcome } from './verify/canaries.js';
-import { NodeChecks } from './verify/node-checks.js';
+import type { NodeChecks } from './verify/node-checks.js';
 
 /** How to start a super node. */
 export interface ProximaServerOptions {
@@ -58,15 +53,6 @@ export interface ProximaServerEvents {
   probe: [record: ProbeRecord];
   /** A canary's records (request, verdict, flag) are durable in the ledger. */
   canary: [outcome: CanaryOutcome];
-}
-
-/** Failed credentials per client address, one throttle per door (auth-throttle.ts). */
-export interface AuthThrottles {
-  apiKeys: AuthThrottle;
-  /** The admin token, and node tokens on the HTTP API. */
-  admin: AuthThrottle;
-  /** Node tokens at the control handshake. */
-  nodes: AuthThrottle;
 }
 
 /** A running super node. Start it with {@link ProximaServer.start}. */
@@ -131,7 +117,6 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     const started: { destroy(): Promise<unknown> }[] = [registry];
     // Set before any request can be routed: nodes can log in only once the control port opens, last.
     let server: ProximaServer | undefined;
-    let checks: NodeChecks | undefined;
     const throttles: AuthThrottles = {
       apiKeys: options.authThrottles?.apiKeys ?? new AuthThrottle(),
       admin: options.authThrottles?.admin ?? new AuthThrottle(),
@@ -146,71 +131,28 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         logger: logger.child({ component: 'ledger' }),
       });
       started.unshift(ledger);
+      if (config.ledger.flushIntervalMs !== undefined)
+        logger.warn('ledger.flushIntervalMs has no effect: a batch is written as soon as the disk is free');
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
-      const rewards = createRewardsApi({
-        dataDir: config.dataDir,
-        rules: config.rewards,
-        registry,
-        adminToken: config.admin.token,
-        now,
-        logger,
-        authThrottle: throttles.admin,
-      });
-      const keys = await openKeys({
-        dataDir: config.dataDir,
-        rules: config.rewards,
-        now,
-        watch: options.registry?.watch,
-        pollIntervalMs: options.registry?.pollIntervalMs,
-        logger: logger.child({ component: 'keys' }),
-      });
-      started.unshift({ destroy: () => keys.store.close() });
-      const models = await ModelApi.open({
-        keyStore: keys.store,
-        keyUsage: keys.usage,
-        nodes,
-        memory: registry,
-        config,
-        now,
-        random: options.random,
-        authThrottle: throttles.apiKeys,
-        logger: logger.child({ component: 'api' }),
-        usage: (record) =>
-          void ledger.append(record).then(
-            () => {
-              server?.emit('usage', record);
-              checks?.consider(record);
-            },
-            (err: unknown) => logger.error('ledger append failed', { err, requestId: record.id }),
-          ),
-      });
-      started.unshift(models);
-      checks = new NodeChecks({
-        api: models,
-        rules: config.rewards,
-        append: (record) => ledger.append(record),
-        now,
-        random: options.checksRandom,
-        logger,
-        onProbe: (probe) => server?.emit('probe', probe),
-        onCanary: (outcome) => server?.emit('canary', outcome),
-      });
-      started.unshift(checks);
-      // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
-      const parts = [
-        rewards,
-        nodesPart(config, registry, logger, throttles.admin),
-        createKeysApi({
-          store: keys.store,
-          adminToken: config.admin.token,
-          authThrottle: throttles.admin,
-          configuredIds: config.api.keys.map((k) => k.id),
+      const { api, models, checks, keys } = await openServerApi(
+        {
+          config,
+          registry,
+          nodes,
+          ledger,
+          throttles,
+          watch: options.registry,
+          now,
+          random: options.random,
+          checksRandom: options.checksRandom,
           logger,
-        }),
-        models.handle,
-      ];
-      const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
+          onUsage: (record) => server?.emit('usage', record),
+          onProbe: (probe) => server?.emit('probe', probe),
+          onCanary: (outcome) => server?.emit('canary', outcome),
+        },
+        started,
+      );
       const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
       if (listener !== undefined) started.unshift(listener);
       const httpPort = listener?.address().port ?? config.http.listen.port;
@@ -238,7 +180,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         ledger,
         models,
         checks,
-        keys: keys.store,
+        keys,
         control,
         public: listener,
         logger,
@@ -300,18 +242,4 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
 /** `http://<name>.<domain>[:port]`; port 80 is left out. */
 export function publicUrl(name: string, domain: string, port: number): string {
   return `http://${name}.${domain}${port === 80 ? '' : `:${port}`}`;
-}
-
-/** `/nodes`: open registration, or admin-only, or off when admin mode has no admin token. */
-function nodesPart(config: ServerConfig, registry: Registry, logger: Logger, authThrottle: AuthThrottle): ApiPart {
-  const { mode, openRatePerMinute } = config.registration;
-  const adminToken = config.admin.token;
-  if (mode === 'admin' && adminToken === undefined) {
-    const off = new ProximaError(
-      ErrorCodes.FORBIDDEN,
-      'registration over HTTP is off: the super node has no admin.token (add nodes with "proxima-server nodes add")',
-    );
-    return refusingPart('/nodes', off, logger);
-  }
-  return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger, authThrottle });
 }

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { ControlConnection } from '../../src/client/control-connection.js';
+import { createLogger } from '../../src/log.js';
 import type { MuxStream } from '../../src/mux/index.js';
 import type { NodeSession } from '../../src/server/control/node-session.js';
 import { ProximaServer } from '../../src/server/server.js';
@@ -177,4 +178,17 @@ t.test('the ledger: handed to the public listener, written out on close, closed 
     'a record waiting for its batch is written on close',
   );
   await t.rejects(server.ledger.append(request()), { code: 'PRX_ERR_SERVER_DRAINING' });
+});
+
+t.test('ledger.flushIntervalMs is accepted from older files, has no effect, and the server says so', async (t) => {
+  const dataDir = tempDir(t);
+  const lines: { level: string; msg: string }[] = [];
+  const logger = createLogger({ level: 'info', stream: { write: (line: string) => lines.push(JSON.parse(line)) > 0 } });
+  const server = await startServer(t, { dataDir, config: testServerConfig(dataDir, { ledger: { flushIntervalMs: 60_000 } }), logger });
+  t.same(
+    lines.filter((l) => l.level === 'warn').map((l) => l.msg),
+    ['ledger.flushIntervalMs has no effect: a batch is written as soon as the disk is free'],
+  );
+  await server.ledger.append(request({ id: 'not-a-minute-later' }));
+  t.pass('a record is durable at once, not after the old interval');
 });

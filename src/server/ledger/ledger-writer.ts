@@ -1,7 +1,9 @@
 /**
- * Appends records to the ledger with group commit: records wait at most `flushIntervalMs`, or
- * until `maxBatchRecords` are waiting, then go out in one write and one fdatasync; each `append`
- * resolves once its record is durable. The file is opened O_APPEND and every batch is one write of
+ * Appends records to the ledger with group commit, with no timer: when the file is idle, the records
+ * appended in one turn of the event loop go out at its end in one write and one fdatasync; while a
+ * batch is being written, new records wait and form the next batch, which starts the moment the
+ * previous one is on disk (at most `maxBatchRecords` a batch). Each `append` resolves once its
+ * record is durable. The file is opened O_APPEND and every batch is one write of
  * whole lines, so a crash can tear at most the last line: on the next start it is reported (file
  * and byte offset) and left where it is; the next batch starts on a fresh line, and readers skip it.
  */
@@ -15,9 +17,7 @@ import { checkRecord, type LedgerRecord } from './ledger-record.js';
 /** How a ledger writer batches and rotates. */
 export interface LedgerWriterOptions {
   dataDir: string;
-  /** The longest a record waits for its batch to be written. */
-  flushIntervalMs?: number;
-  /** A batch this large is written at once. */
+  /** The most records one batch (one write, one fdatasync) takes; more wait for the next. */
   maxBatchRecords?: number;
   /** Past this size the live file becomes a segment and a new one starts; 0 never rotates. */
   maxFileBytes?: number;
@@ -26,8 +26,7 @@ export interface LedgerWriterOptions {
   logger?: Logger;
 }
 
-export const DEFAULT_FLUSH_INTERVAL_MS = 200;
-export const DEFAULT_MAX_BATCH_RECORDS = 256;
+export const DEFAULT_MAX_BATCH_RECORDS = 4096;
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
@@ -44,7 +43,6 @@ export class LedgerWriter {
   /** The live file. */
   readonly file: string;
   readonly #dataDir: string;
-  readonly #flushIntervalMs: number;
   readonly #maxBatchRecords: number;
   readonly #maxFileBytes: number;
   readonly #now: () => number;
@@ -54,7 +52,8 @@ export class LedgerWriter {
   /** The file does not end with a newline (a torn line, or a failed write): start the next batch with one. */
   #midLine: boolean;
   #waiting: Waiting[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  /** The end of this turn of the event loop, when an idle file's next batch goes out. */
+  #turnEnd: NodeJS.Immediate | undefined;
   #writing: Promise<void> | undefined;
   #accepting = true;
   #closing: Promise<void> | undefined;
@@ -64,7 +63,6 @@ export class LedgerWriter {
   private constructor(options: LedgerWriterOptions, handle: FileHandle, size: number, midLine: boolean) {
     this.#dataDir = options.dataDir;
     this.file = liveLedgerPath(options.dataDir);
-    this.#flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.#maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS;
     this.#maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.#now = options.now ?? Date.now;
@@ -139,8 +137,8 @@ export class LedgerWriter {
   destroy(err?: Error): Promise<void> {
     this.#destroying ??= (async () => {
       this.#accepting = false;
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+      clearImmediate(this.#turnEnd);
+      this.#turnEnd = undefined;
       const failure = err ?? new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger was closed before the record was written');
       for (const w of this.#waiting.splice(0)) w.reject(failure);
       // A write under way cannot be called back; its records settle as it ends.
@@ -150,27 +148,24 @@ export class LedgerWriter {
     return this.#destroying;
   }
 
+  /** A record is waiting: an idle file writes at the end of this turn; a busy one when its write is done. */
   #schedule(): void {
     if (this.#writing !== undefined || this.#waiting.length === 0) return;
-    if (this.#waiting.length >= this.#maxBatchRecords || !this.#accepting) {
+    // Not a timer: the records other requests append in this same turn join the batch, and none waits longer.
+    this.#turnEnd ??= setImmediate(() => {
+      this.#turnEnd = undefined;
       this.#flushNow();
-      return;
-    }
-    // Not unref()ed: a caller awaits this batch, and the process must not exit before it is written.
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      this.#flushNow();
-    }, this.#flushIntervalMs);
+    });
   }
 
   #flushNow(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    clearImmediate(this.#turnEnd);
+    this.#turnEnd = undefined;
     if (this.#writing !== undefined || this.#waiting.length === 0) return;
-    const batch = this.#waiting.splice(0);
+    const batch = this.#waiting.splice(0, this.#maxBatchRecords);
     this.#writing = this.#write(batch).then(() => {
       this.#writing = undefined;
-      this.#schedule();
+      this.#flushNow(); // what arrived during the write is the next batch, at once
     });
   }
 

@@ -59,6 +59,7 @@ const SHAPES: Partial<Record<ErrorCode, Shape>> = {
   [ErrorCodes.NODES_BUSY]: [SERVER, 'model_overloaded'],
   [ErrorCodes.SERVER_DRAINING]: [SERVER, 'server_shutting_down'],
   [ErrorCodes.NODE_TIMEOUT]: [SERVER, 'timeout'],
+  [ErrorCodes.USAGE_NOT_RECORDED]: [SERVER, 'usage_not_recorded'],
 };
 
 /** Any other code is a node-side failure: the node, its tunnel or its Ollama went wrong. */

@@ -87,7 +87,7 @@ export class ModelApi {
       routing: config.routing,
       usage: (record) => {
         this.#keys.recorded(record);
-        sink(record);
+        return sink(record);
       },
       logger,
       now: options.now ?? Date.now,

@@ -2,7 +2,7 @@
  * A request that goes to a node (chat, completions, generate, embeddings, show): read and check its
  * body, take a slot on a node sharing the model, call it, and on a failure before the user got a
  * byte try another node (at most `routing.maxAttempts` in all). When it is over, the ledger gets one
- * record naming the node that answered last.
+ * record naming the node that answered last; a complete answer's end waits for it to be durable.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, hasCode, ProximaError } from '../../errors.js';
@@ -73,9 +73,9 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
   });
   const exclude = new Set<string>();
   let last: { host: ModelHost; result: CallResult } | undefined;
-  const record = (host: ModelHost, result: CallResult): void => {
+  const record = async (host: ModelHost, result: CallResult, tailBytes = 0): Promise<void> => {
     if (!isInference(route.kind)) return; // /api/show is metadata: nothing to meter
-    ctx.usage(
+    await ctx.usage(
       usageRecord({
         id: r.requestId,
         startedAtMs,
@@ -88,10 +88,12 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
         ttftMs: result.ttftMs,
         durationMs: performance.now() - startMs,
         bytesIn: raw.length,
-        bytesOut: writer.bytesOut,
+        bytesOut: writer.bytesOut + tailBytes,
       }),
     );
   };
+  // Nobody waits for the record of an answer that did not end complete; the ledger logs a failure.
+  const recordLater = (host: ModelHost, result: CallResult): void => void record(host, result).catch(() => undefined);
   for (let attempt = 1; ; attempt++) {
     let host: ModelHost;
     let release: () => void;
@@ -102,7 +104,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
       // Past a failed attempt, "no other node" is that node's failure; anything else (busy) is itself.
       const shown = last?.result.retry !== undefined && hasCode(err, ErrorCodes.MODEL_UNAVAILABLE) ? last.result.retry : err;
       writer.fail(shown, ctx.routing.retryAfterMs);
-      if (last !== undefined) record(last.host, { ...last.result, outcome: 'node_error' });
+      if (last !== undefined) recordLater(last.host, { ...last.result, outcome: 'node_error' });
       return;
     }
     writer.setHeader('x-proxima-node', host.node.name);
@@ -118,6 +120,11 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
         user: user.signal,
         startMs,
         canRetry,
+        // The node is done: its slot is free while the record waits for the disk.
+        commit: (done, tailBytes) => {
+          release();
+          return record(host, done, tailBytes);
+        },
         headers: { 'content-type': 'application/json', 'user-agent': SUPER_NODE_USER_AGENT, 'x-request-id': r.requestId },
         timeouts: { ...ctx.routing, keepAliveIntervalMs: framing === 'sse' ? ctx.api.keepAliveIntervalMs : 0 },
       });
@@ -125,7 +132,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
       release();
     }
     if (result.retry === undefined) {
-      record(host, result);
+      if (result.committed !== true) recordLater(host, result);
       return;
     }
     ctx.logger.warn('a node failed before answering; trying another', {

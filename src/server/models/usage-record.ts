@@ -12,8 +12,11 @@ import type { ApiRoute } from './api-routes.js';
 import type { LlmRequest } from './llm-request.js';
 import type { ModelHost } from './routing/model-catalog.js';
 
-/** Where records go: the ledger in the server, a list in tests. Must not throw. */
-export type UsageSink = (record: RequestRecord) => void;
+/**
+ * Where records go: the ledger in the server. Resolves once the record is durable, rejects when it
+ * cannot be written; must not throw.
+ */
+export type UsageSink = (record: RequestRecord) => Promise<void>;
 
 /** Everything a record is made of. */
 export interface UsageFacts {

@@ -3,7 +3,7 @@ import { DEFAULT_SERVER_CONFIG, loadServerConfig } from '../../../src/server/con
 import { repoPath } from '../../fixtures/paths.js';
 
 t.test('without a ledger section: the defaults', async (t) => {
-  t.same(DEFAULT_SERVER_CONFIG.ledger, { flushIntervalMs: 200, maxBatchRecords: 256, maxFileBytes: 67_108_864 });
+  t.same(DEFAULT_SERVER_CONFIG.ledger, { maxBatchRecords: 4096, maxFileBytes: 67_108_864 });
 });
 
 t.test('every key set, with units', async (t) => {

@@ -36,7 +36,7 @@ t.test('SIGKILL in the middle of appending loses no acknowledged record; the led
   t.ok(skipped.length <= 1, 'at most the last line is torn');
   t.comment(`${acked.length} acked, ${found.length} in the file, ${skipped.length} torn`);
 
-  const writer = await LedgerWriter.open({ dataDir, flushIntervalMs: 1 });
+  const writer = await LedgerWriter.open({ dataDir });
   t.teardown(() => writer.destroy());
   await writer.append(request({ id: 'after-crash' }));
   const again = await ids(dataDir, []);

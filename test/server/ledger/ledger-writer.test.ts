@@ -40,27 +40,44 @@ t.test('an append resolves once its line is in the file; the file is created 060
   t.same(await readAll(dataDir), [record]);
 });
 
-t.test('group commit: records wait for a full batch, then all resolve together', async (t) => {
+t.test('group commit: the records of one turn go out together, at most maxBatchRecords a write, with no timer', async (t) => {
+  const timers = trackTimers();
+  t.teardown(() => timers.stop());
   const dataDir = t.testdir();
-  const writer = await openWriter(t, { dataDir, flushIntervalMs: 60_000, maxBatchRecords: 5 });
-  const settled: string[] = [];
-  const first = [1, 2, 3, 4].map((i) => writer.append(request({ id: `r${i}` })).then(() => settled.push(`r${i}`)));
-  await settle(10);
-  t.same(settled, [], 'four records wait for the batch');
-  t.equal(fs.readFileSync(writer.file, 'utf8'), '', 'nothing written yet');
-  await writer.append(request({ id: 'r5' }));
-  await Promise.all(first);
-  t.same(settled.sort(), ['r1', 'r2', 'r3', 'r4']);
+  const writer = await openWriter(t, { dataDir, maxBatchRecords: 2 });
+  await settle();
+  const baseline = timers.live();
+  const ids = ['r1', 'r2', 'r3', 'r4', 'r5'];
+  const appends = ids.map((id) => writer.append(request({ id })));
+  t.equal(timers.live(), baseline + 1, 'one Immediate: the batch goes at the end of this turn, no Timeout');
+  await appends[0];
+  t.equal(lines(writer.file).length - 1, 2, 'the first record is durable with the second, in one write of two');
+  await appends[2];
+  t.equal(lines(writer.file).length - 1, 4, 'the next write took the next two');
+  await Promise.all(appends);
   t.same(
     (await readAll(dataDir)).map((r) => (r as { id: string }).id),
-    ['r1', 'r2', 'r3', 'r4', 'r5'],
-    'in order, one batch',
+    ids,
+    'in order',
   );
 });
 
-t.test('a lone record is written when the flush interval ends', async (t) => {
+t.test('records that arrive while a batch is written form the next batch, written the moment the first is done', async (t) => {
   const dataDir = t.testdir();
-  const writer = await openWriter(t, { dataDir, flushIntervalMs: 5, maxBatchRecords: 1000 });
+  const writer = await openWriter(t, { dataDir });
+  const first = writer.append(request({ id: 'a' }));
+  await new Promise((resolve) => setImmediate(resolve)); // the batch of [a] is under way
+  const next = [writer.append(request({ id: 'b' })), writer.append(request({ id: 'c' }))];
+  await first;
+  t.same(lines(writer.file).length - 1, 1, 'a is durable; b and c wait for their own write');
+  await next[0];
+  t.same(lines(writer.file).length - 1, 3, 'b is durable with c, in one write');
+  await next[1];
+});
+
+t.test('a lone record is written at once', async (t) => {
+  const dataDir = t.testdir();
+  const writer = await openWriter(t, { dataDir, maxBatchRecords: 1000 });
   await writer.append(request({ id: 'alone' }));
   t.equal((await readAll(dataDir)).length, 1);
 });
@@ -69,11 +86,11 @@ t.test('close writes what waits, refuses more, leaves no timer; destroy fails wh
   const timers = trackTimers();
   t.teardown(() => timers.stop());
   const dataDir = t.testdir();
-  const writer = await LedgerWriter.open({ dataDir, flushIntervalMs: 60_000 });
+  const writer = await LedgerWriter.open({ dataDir });
   await settle();
   const baseline = timers.live();
   const waiting = [writer.append(request({ id: 'a' })), writer.append(request({ id: 'b' }))];
-  t.equal(timers.live(), baseline + 1, 'the flush timer runs while records wait');
+  t.equal(timers.live(), baseline + 1, 'the batch waits for the end of the turn while records wait');
   await Promise.all([writer.close(), writer.close()]);
   await Promise.all(waiting);
   t.equal((await readAll(dataDir)).length, 2, 'both written by close');
@@ -82,7 +99,7 @@ t.test('close writes what waits, refuses more, leaves no timer; destroy fails wh
   await settle();
   t.equal(timers.live(), baseline, 'no timer left');
 
-  const second = await LedgerWriter.open({ dataDir, flushIntervalMs: 60_000 });
+  const second = await LedgerWriter.open({ dataDir });
   const boom = new Error('stop now');
   const lost = t.rejects(second.append(request({ id: 'never' })), boom, 'a destroyed writer fails what waits with the given error');
   await second.destroy(boom);
@@ -93,7 +110,7 @@ t.test('close writes what waits, refuses more, leaves no timer; destroy fails wh
 
 t.test('a record that does not check is refused and never written', async (t) => {
   const dataDir = t.testdir();
-  const writer = await openWriter(t, { dataDir, flushIntervalMs: 1 });
+  const writer = await openWriter(t, { dataDir });
   await t.rejects(writer.append({ ...request(), outcome: 'crashed' } as never), { code: 'PRX_ERR_LEDGER_RECORD_INVALID' });
   await writer.append(request());
   t.equal(lines(writer.file).length, 2);
@@ -106,7 +123,7 @@ t.test('a torn last line is reported with its offset on open, skipped on read, a
   const torn = JSON.stringify(request({ id: 'torn' })).slice(0, 57);
   fs.writeFileSync(file, whole + torn);
   const log = captureLog();
-  const writer = await openWriter(t, { dataDir, flushIntervalMs: 1, logger: log.logger });
+  const writer = await openWriter(t, { dataDir, logger: log.logger });
   const offset = Buffer.byteLength(whole);
   t.match(log.lines, [{ level: 'warn', msg: 'ledger: skipping a torn last line', file, offset, bytes: 57 }]);
   const after = request({ id: 'after' });
@@ -179,7 +196,7 @@ t.test(
   async (t) => {
     const dataDir = t.testdir();
     fs.symlinkSync('/dev/full', path.join(dataDir, 'ledger.ndjson'));
-    const writer = await openWriter(t, { dataDir, flushIntervalMs: 1, logger: captureLog().logger });
+    const writer = await openWriter(t, { dataDir, logger: captureLog().logger });
     const both = [writer.append(request({ id: 'a' })), writer.append(request({ id: 'b' }))];
     for (const append of both) await t.rejects(append, { code: 'PRX_ERR_STORE_IO', cause: { code: 'ENOSPC' } });
     await t.rejects(writer.append(request()), { code: 'PRX_ERR_STORE_IO' }, 'and the next one, while the disk stays full');

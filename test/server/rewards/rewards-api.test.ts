@@ -160,7 +160,7 @@ t.test('reports are computed once per window within cacheMs, and anew after', as
   const dataDir = t.testdir();
   const registry = await openRegistry({ dataDir, watch: false, pollIntervalMs: 0 });
   t.teardown(() => registry.close());
-  const ledger = await LedgerWriter.open({ dataDir, flushIntervalMs: 1 });
+  const ledger = await LedgerWriter.open({ dataDir });
   t.teardown(() => ledger.close());
   const clock = { nowMs: T0 + 1000 };
   const api = createRewardsApi({

@@ -3,6 +3,11 @@
  * event or line of a chunk goes out with that chunk), each one read on the way for the ledger. An
  * SSE stream loses the usage the user did not ask for (the usage-only chunk, and the zero usage
  * Ollama puts on /v1/completions chunks); everything else passes as the node sent it.
+ *
+ * Except the answer's tail, which `push` holds back and `end` hands over: from the event or line that
+ * says the answer is finished (a finish reason, `[DONE]`, `done: true`) on, and the last
+ * non-whitespace byte of a whole answer on. Without it the user cannot tell a complete answer from a
+ * cut one, so the caller writes it only once the answer's usage record is durable (node-call.ts).
  */
 import { ErrorCodes, ProximaError } from '../../../errors.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../proto/llm/frames.js';
@@ -15,9 +20,12 @@ import { AnswerMeter } from './answer-meter.js';
 /** One answer on its way: `push` each chunk from the node, `end` when it ends. */
 export interface AnswerRelay {
   readonly meter: AnswerMeter;
-  /** What goes to the user for this chunk (empty when nothing is complete yet). Throws on an oversized frame. */
+  /**
+   * What goes to the user for this chunk (empty when nothing is complete yet, or when it belongs to
+   * the tail). Throws on an oversized frame.
+   */
   push(chunk: Buffer): Buffer;
-  /** What goes to the user when the node's answer has ended. */
+  /** What goes to the user when the node's answer has ended: the tail held back, and what was left. */
   end(): Buffer;
   /** True when the answer ended the way a complete one does (finish reason, `[DONE]`, `done: true`, whole JSON). */
   readonly complete: boolean;
@@ -44,6 +52,8 @@ class SseRelay implements AnswerRelay {
   readonly #parser = new SseParser();
   readonly #wantsUsage: boolean;
   #sawDone = false;
+  /** The tail: every event from the one that finished the answer on. */
+  #held: string[] = [];
 
   constructor(wantsUsage: boolean) {
     this.#wantsUsage = wantsUsage;
@@ -72,13 +82,14 @@ class SseRelay implements AnswerRelay {
         }
       }
       const lines = data.split('\n').map((line) => `data: ${line}\n`);
-      out.push(`${item.event === undefined ? '' : `event: ${item.event}\n`}${lines.join('')}\n`);
+      const event = `${item.event === undefined ? '' : `event: ${item.event}\n`}${lines.join('')}\n`;
+      (this.meter.finished || this.#sawDone ? this.#held : out).push(event);
     }
     return joined(out);
   }
 
   end(): Buffer {
-    return EMPTY;
+    return joined(this.#held.splice(0));
   }
 }
 
@@ -86,34 +97,43 @@ class SseRelay implements AnswerRelay {
 class NdjsonRelay implements AnswerRelay {
   readonly meter = new AnswerMeter();
   readonly #splitter = new NdjsonSplitter();
+  /** The tail: every line from the one with `done: true` on. */
+  #held: string[] = [];
 
   get complete(): boolean {
     return this.meter.finished && this.meter.error === undefined;
   }
 
   push(chunk: Buffer): Buffer {
-    return joined(this.#splitter.push(chunk).map((line) => this.#line(line)));
+    const out: string[] = [];
+    for (const line of this.#splitter.push(chunk)) this.#line(line, out);
+    return joined(out);
   }
 
   end(): Buffer {
     const last = this.#splitter.end();
-    return last === undefined ? EMPTY : Buffer.from(this.#line(last), 'utf8');
+    if (last !== undefined) this.#line(last, this.#held);
+    return joined(this.#held.splice(0));
   }
 
-  #line(line: string): string {
+  #line(line: string, out: string[]): void {
     const json = parseJsonObject(line);
     if (json !== undefined) this.meter.ollama(readOllamaFrame(json));
-    return `${line}\n`;
+    (this.meter.finished ? this.#held : out).push(`${line}\n`);
   }
 }
 
-/** A whole JSON answer: passed on as it comes, read once it is all there. */
+/**
+ * A whole JSON answer: passed on as it comes, read once it is all there. Its last non-whitespace
+ * byte (the closing brace) and what follows it are held, so the user cannot parse it before `end`.
+ */
 class WholeRelay implements AnswerRelay {
   readonly meter = new AnswerMeter();
   readonly #route: ApiRoute;
   #parts: Buffer[] = [];
   #bytes = 0;
   #read: 'pending' | 'ok' | 'bad' = 'pending';
+  #held: Buffer = EMPTY;
 
   constructor(route: ApiRoute) {
     this.#route = route;
@@ -127,19 +147,28 @@ class WholeRelay implements AnswerRelay {
     this.#bytes += chunk.length;
     if (this.#bytes <= MAX_READ_ANSWER_BYTES) this.#parts.push(chunk);
     else this.#parts = [];
-    return chunk;
+    const last = lastNonSpace(chunk);
+    if (last < 0) {
+      this.#held = this.#held.length === 0 ? chunk : Buffer.concat([this.#held, chunk]);
+      return EMPTY;
+    }
+    const out = this.#held.length === 0 ? chunk.subarray(0, last) : Buffer.concat([this.#held, chunk.subarray(0, last)]);
+    this.#held = chunk.subarray(last);
+    return out;
   }
 
   end(): Buffer {
+    const tail = this.#held;
+    this.#held = EMPTY;
     if (this.#bytes > MAX_READ_ANSWER_BYTES) {
-      this.#read = 'ok'; // too large to read for usage; it was delivered whole
+      this.#read = 'ok'; // too large to read for usage; it is delivered whole
       this.meter.finished = true;
-      return EMPTY;
+      return tail;
     }
     const json = parseJsonObject(Buffer.concat(this.#parts).toString('utf8'));
     this.#parts = [];
     this.#read = json === undefined || json.error !== undefined ? 'bad' : 'ok';
-    if (json === undefined) return EMPTY;
+    if (json === undefined) return tail;
     const { surface, kind } = this.#route;
     if (kind === 'embedding') {
       const usage = json.usage as { prompt_tokens?: unknown } | undefined;
@@ -149,8 +178,17 @@ class WholeRelay implements AnswerRelay {
     else if (surface === 'openai') this.meter.openai(readOpenAiFrame(json));
     else this.meter.ollama(readOllamaFrame(json));
     if (json.error !== undefined) this.meter.error ??= String(typeof json.error === 'string' ? json.error : JSON.stringify(json.error));
-    return EMPTY;
+    return tail;
   }
+}
+
+/** The index of the last byte of `chunk` that is not JSON whitespace; -1 when there is none. */
+function lastNonSpace(chunk: Buffer): number {
+  for (let i = chunk.length - 1; i >= 0; i--) {
+    const b = chunk[i];
+    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return i;
+  }
+  return -1;
 }
 
 /** The error a node's answer ended with when it was not complete: the node's own, or "unfinished". */

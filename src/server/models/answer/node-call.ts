@@ -2,7 +2,9 @@
  * One attempt at a request on one node: send it through the node's pool, watch the clocks (first
  * byte, idle between chunks, total), keep an SSE stream alive while the first token is awaited, and
  * relay the answer to the user. An attempt that fails before the user got a byte, in a way another
- * node may fix (no connection, a refusal, a 5xx), asks for a retry instead of answering.
+ * node may fix (no connection, a refusal, a 5xx), asks for a retry instead of answering. A complete
+ * answer's tail (answer-relays.ts) waits for `commit`: the user gets it only once the answer's usage
+ * record is durable, and a cut answer with PRX_ERR_USAGE_NOT_RECORDED if it cannot be made so.
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -32,6 +34,11 @@ export interface NodeCallOptions {
   startMs: number;
   /** True when another node may take the request if this one fails before answering. */
   canRetry: boolean;
+  /**
+   * Records a complete answer whose tail (`tailBytes` long, not yet written) is held: resolves once
+   * the record is durable, rejects when it cannot be written.
+   */
+  commit: (result: CallResult, tailBytes: number) => Promise<void>;
 }
 
 /** How an attempt ended. */
@@ -42,6 +49,8 @@ export interface CallResult {
   meter?: AnswerMeter;
   /** Request start to the node's first byte, in ms; null when none came. */
   ttftMs: number | null;
+  /** True when `commit` was called: the answer's record was written, or failed to be. */
+  committed?: boolean;
 }
 
 /** The most of a node's error answer read to tell the user in-band what it said. */
@@ -132,7 +141,8 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
       return failed(err, relay.meter);
     }
     firstByte();
-    return ended(finish(relay, writer), relay.meter);
+    clock.stop(); // the node is done; waiting for the disk is not the node's silence
+    return await finish(relay, writer, (tailBytes) => o.commit(ended('ok', relay.meter), tailBytes), ended);
   } catch (err) {
     return failed(err);
   } finally {
@@ -141,17 +151,36 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
   }
 }
 
-/** The node's answer ended: complete, or not (then the user is told in-band, unless the node did). */
-function finish(relay: AnswerRelay, writer: AnswerWriter): RequestOutcome {
-  writer.write(relay.end());
-  if (relay.complete) {
-    writer.end();
-    return 'ok';
+/**
+ * The node's answer ended. Complete: its tail goes out once `commit` resolves; if it rejects, the
+ * answer is cut instead (an in-band error in a stream, a reset connection in a whole answer), so
+ * the user never holds an answer that looks complete and was not recorded. Not complete: the user
+ * is told in-band, unless the node did.
+ */
+async function finish(
+  relay: AnswerRelay,
+  writer: AnswerWriter,
+  commit: (tailBytes: number) => Promise<void>,
+  ended: (outcome: RequestOutcome, meter?: AnswerMeter) => CallResult,
+): Promise<CallResult> {
+  const tail = relay.end();
+  if (!relay.complete) {
+    writer.write(tail);
+    if (relay.meter.error !== undefined)
+      writer.end(); // the node's own in-band error went out already
+    else writer.fail(unfinished(relay));
+    return ended('node_error', relay.meter);
   }
-  if (relay.meter.error !== undefined)
-    writer.end(); // the node's own in-band error went out already
-  else writer.fail(unfinished(relay));
-  return 'node_error';
+  const result: CallResult = { ...ended('ok', relay.meter), committed: true };
+  try {
+    await commit(tail.length);
+  } catch (err) {
+    writer.fail(new ProximaError(ErrorCodes.USAGE_NOT_RECORDED, 'the answer could not be recorded in the usage ledger', { cause: err }));
+    return result;
+  }
+  writer.write(tail);
+  writer.end();
+  return result;
 }
 
 /** Relays `body` through `transform` to the user, with the user's backpressure; rejects if the body fails. */

@@ -156,3 +156,43 @@ t.test('whole answers: read once complete, embeddings report prompt tokens only,
     'bytes pass untouched',
   );
 });
+
+/** Runs `input` through a fresh relay in `chunks`; what `push` let out, and what `end` held back until the end. */
+function split(make: () => AnswerRelay, chunks: Buffer[]): { before: string; tail: string; relay: AnswerRelay } {
+  const relay = make();
+  const before = Buffer.concat(chunks.map((c) => relay.push(c))).toString('utf8');
+  return { before, tail: relay.end().toString('utf8'), relay };
+}
+
+t.test('the tail is held until end(): from the finishing event or line on, a whole answer from its last non-space byte', async (t) => {
+  const sseTail = chunk({}, 'tool_calls') + USAGE + 'data: [DONE]\n\n';
+  for (const { name, chunks } of chunkings(Buffer.from(SSE), { randomRuns: 10 })) {
+    const { before, tail, relay } = split(
+      () => relayFor('/v1/chat/completions', { model: 'm', stream: true, stream_options: { include_usage: true } }),
+      chunks,
+    );
+    if (tail !== sseTail || before + tail !== SSE.replace(': node keep-alive\n\n', '') || !relay.complete)
+      t.fail(`SSE ${name}: held ${JSON.stringify(tail)}`);
+  }
+  const onlyDone = split(
+    () => relayFor('/v1/chat/completions', { model: 'm', stream: true }),
+    [Buffer.from(`${chunk({ content: 'a' })}data: [DONE]\n\n`)],
+  );
+  t.same([onlyDone.before, onlyDone.tail], [chunk({ content: 'a' }), 'data: [DONE]\n\n'], '[DONE] alone finishes too');
+
+  const done = '{"message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":2}';
+  const ndjson = `{"message":{"role":"assistant","content":"The"},"done":false}\n${done}\n`;
+  for (const { name, chunks } of chunkings(Buffer.from(ndjson), { randomRuns: 10 })) {
+    const { before, tail, relay } = split(() => relayFor('/api/chat', { model: 'm' }), chunks);
+    if (tail !== `${done}\n` || before + tail !== ndjson || !relay.complete) t.fail(`NDJSON ${name}: held ${JSON.stringify(tail)}`);
+  }
+  const unended = split(() => relayFor('/api/chat', { model: 'm' }), [Buffer.from(`{"done":false}\n${done}`)]);
+  t.same([unended.before, unended.tail], ['{"done":false}\n', `${done}\n`], 'a last line without its newline is the tail');
+
+  const whole = '{"model":"m","response":"hi","done":true}\n';
+  for (const { name, chunks } of chunkings(Buffer.from(whole), { randomRuns: 10 })) {
+    const { before, tail, relay } = split(() => relayFor('/api/generate', { model: 'm', stream: false }), chunks);
+    if (tail !== '}\n' || before + tail !== whole || !relay.complete) t.fail(`whole ${name}: held ${JSON.stringify(tail)}`);
+  }
+  t.pass('every cutting');
+});

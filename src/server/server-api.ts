@@ -1,0 +1,148 @@
+/**
+ * The super node's own HTTP API, put together: the rewards reports, registration (`/nodes`), the
+ * key store's admin part (`/keys`), and the model API with its availability prober and canaries. The
+ * parts are asked in this order by the API router; the ledger gets the model API's records, and the
+ * server hears of each once it is durable.
+ */
+import { ErrorCodes, ProximaError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { type ApiPart, createApiRouter, refusingPart } from './api-host/api-router.js';
+import type { ApiHandler } from './api-host/api-server.js';
+import type { AuthThrottle } from './api-host/auth-throttle.js';
+import type { ServerConfig } from './config.js';
+import type { NodeSessions } from './control/node-sessions.js';
+import type { JsonKeyStore } from './keys/json-key-store.js';
+import { createKeysApi } from './keys/keys-api.js';
+import { openKeys } from './keys/open-keys.js';
+import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
+import type { LedgerWriter } from './ledger/ledger-writer.js';
+import { ModelApi } from './models/model-api.js';
+import { createNodesApi } from './registry/nodes-api.js';
+import type { OpenRegistryOptions } from './registry/open-registry.js';
+import type { Registry } from './registry/registry.js';
+import { createRewardsApi } from './rewards/rewards-api.js';
+import type { CanaryOutcome } from './verify/canaries.js';
+import { NodeChecks } from './verify/node-checks.js';
+
+/** Failed credentials per client address, one throttle per door (auth-throttle.ts). */
+export interface AuthThrottles {
+  apiKeys: AuthThrottle;
+  /** The admin token, and node tokens on the HTTP API. */
+  admin: AuthThrottle;
+  /** Node tokens at the control handshake. */
+  nodes: AuthThrottle;
+}
+
+/** What the API is built on, and whom it tells of durable records. */
+export interface ServerApiOptions {
+  config: ServerConfig;
+  registry: Registry;
+  nodes: NodeSessions;
+  ledger: LedgerWriter;
+  throttles: AuthThrottles;
+  /** How the key store follows its folder (the registry's settings; tests shorten them). */
+  watch?: Pick<OpenRegistryOptions, 'watch' | 'pollIntervalMs'>;
+  now?: () => number;
+  random?: () => number;
+  checksRandom?: () => number;
+  logger: Logger;
+  /** A routed request's record is durable. */
+  onUsage(record: RequestRecord): void;
+  onProbe(record: ProbeRecord): void;
+  onCanary(outcome: CanaryOutcome): void;
+}
+
+/** The API and what it runs; every part that must be closed is in `started`, last opened first. */
+export interface ServerApi {
+  api: ApiHandler;
+  models: ModelApi;
+  checks: NodeChecks;
+  keys: JsonKeyStore;
+}
+
+/** Opens the parts, pushing each to the front of `started` as it opens (so a failure can close them). */
+export async function openServerApi(o: ServerApiOptions, started: { destroy(): Promise<unknown> }[]): Promise<ServerApi> {
+  const { config, ledger, logger, now } = o;
+  const rewards = createRewardsApi({
+    dataDir: config.dataDir,
+    rules: config.rewards,
+    registry: o.registry,
+    adminToken: config.admin.token,
+    now,
+    logger,
+    authThrottle: o.throttles.admin,
+  });
+  const keys = await openKeys({
+    dataDir: config.dataDir,
+    rules: config.rewards,
+    now,
+    watch: o.watch?.watch,
+    pollIntervalMs: o.watch?.pollIntervalMs,
+    logger: logger.child({ component: 'keys' }),
+  });
+  started.unshift({ destroy: () => keys.store.close() });
+  let checks: NodeChecks | undefined;
+  const models = await ModelApi.open({
+    keyStore: keys.store,
+    keyUsage: keys.usage,
+    nodes: o.nodes,
+    memory: o.registry,
+    config,
+    now,
+    random: o.random,
+    authThrottle: o.throttles.apiKeys,
+    logger: logger.child({ component: 'api' }),
+    usage: (record) =>
+      ledger.append(record).then(
+        () => {
+          o.onUsage(record);
+          checks?.consider(record);
+        },
+        (err: unknown) => {
+          logger.error('ledger append failed', { err, requestId: record.id });
+          throw err;
+        },
+      ),
+  });
+  started.unshift(models);
+  checks = new NodeChecks({
+    api: models,
+    rules: config.rewards,
+    append: (record) => ledger.append(record),
+    now,
+    random: o.checksRandom,
+    logger,
+    onProbe: o.onProbe,
+    onCanary: o.onCanary,
+  });
+  started.unshift(checks);
+  // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
+  const parts = [
+    rewards,
+    nodesPart(config, o.registry, logger, o.throttles.admin),
+    createKeysApi({
+      store: keys.store,
+      adminToken: config.admin.token,
+      authThrottle: o.throttles.admin,
+      configuredIds: config.api.keys.map((k) => k.id),
+      logger,
+    }),
+    models.handle,
+  ];
+  const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
+  return { api, models, checks, keys: keys.store };
+}
+
+/** `/nodes`: open registration, or admin-only, or off when admin mode has no admin token. */
+function nodesPart(config: ServerConfig, registry: Registry, logger: Logger, authThrottle: AuthThrottle): ApiPart {
+  const { mode, openRatePerMinute } = config.registration;
+  const adminToken = config.admin.token;
+  if (mode === 'admin' && adminToken === undefined) {
+    const off = new ProximaError(
+      ErrorCodes.FORBIDDEN,
+      'registration over HTTP is off: the super node has no admin.token (add nodes with "proxima-server nodes add")',
+    );
+    return refusingPart('/nodes', off, logger);
+  }
+  return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger, authThrottle });
+}
