@@ -148,7 +148,8 @@ async function main(): Promise<void> {
         'name: bench',
         `token: ${token}`,
         'services:',
-        `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fakePort}", maxConcurrent: 64 }`,
+        // public: the tunnel-only row reaches the same Ollama on the node's hostname (network, the default, refuses it)
+        `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fakePort}", maxConcurrent: 64, expose: public }`,
         'log: { level: warn }',
         '',
       ].join('\n'),
