@@ -76,14 +76,20 @@ export class ServiceGate {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) throw refusal();
-    // An unknown user is refused without a scrypt run: cheaper, at the cost of telling users apart by timing.
-    const user = auth.basic.find((u) => u.user === decoded.slice(0, colon));
-    if (user === undefined) throw refusal();
-    const verdict = this.passwords.check(user.passwordHash, user.user, decoded.slice(colon + 1));
-    if (verdict === true) return true;
-    if (verdict === false) throw refusal();
+    const name = decoded.slice(0, colon);
+    const user = auth.basic.find((u) => u.user === name);
+    // An unknown user costs a check against a known user's hash, as a wrong password would (always
+    // refused: the user part of the verdict's key is one no real user has): timing tells no names apart.
+    const verdict =
+      user === undefined
+        ? this.passwords.check(auth.basic[0]!.passwordHash, `\0${name}`, decoded.slice(colon + 1))
+        : this.passwords.check(user.passwordHash, user.user, decoded.slice(colon + 1));
+    if (typeof verdict === 'boolean') {
+      if (verdict && user !== undefined) return true;
+      throw refusal();
+    }
     return verdict.then((ok) => {
-      if (!ok) throw refusal();
+      if (!ok || user === undefined) throw refusal();
     });
   }
 

@@ -84,6 +84,17 @@ t.test('scrypt runs once for a page of 50 requests with the same password', asyn
   t.equal(passwords.runs, 2, 'a wrong password is remembered too: retrying it costs no scrypt');
 });
 
+t.test('an unknown user costs a scrypt run like a wrong password, and is refused even with a known password', async (t) => {
+  const passwords = new PasswordChecks();
+  const gate = new ServiceGate(passwords);
+  const service = await protectedService();
+  t.match(await outcome(gate, service, head(basic('mallory', 'pw'))), /^PRX_ERR_UNAUTHORIZED/, "alice's password under another name");
+  t.equal(passwords.runs, 1, 'the check ran: no early answer for a name that does not exist');
+  t.match(await outcome(gate, service, head(basic('mallory', 'pw'))), /^PRX_ERR_UNAUTHORIZED/, 'also once its verdict is known');
+  t.equal(await outcome(gate, service, head(basic('alice', 'pw'))), 'ok', "the unknown user's verdict is not alice's");
+  t.equal(passwords.runs, 2);
+});
+
 t.test('failed work is bounded: past the checks running and waiting, 429', async (t) => {
   const passwords = new PasswordChecks({ concurrency: 1, maxWaiting: 2 });
   const gate = new ServiceGate(passwords);
