@@ -5,12 +5,16 @@
  * pass `deny` and `allow` (else 403), then, when the service has credentials, `Authorization` must
  * carry one of them (else 401 with a challenge). Every request is checked, on keep-alive
  * connections and WebSocket upgrades alike; the credential is removed before the head is forwarded.
+ * Wrong credentials count against the client's address (auth-throttle.ts): past the limit the address
+ * gets 429 with Retry-After before its credential is looked at, so one address cannot fill the
+ * password checks' queue and lock out everyone's right passwords.
  */
 import { AddressList } from '../../config/access.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { ServiceAdvert } from '../../proto/control/messages.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
 import { exposureOf, type ServiceAuth, tokenMatches } from '../../proto/service-access.js';
+import { AuthThrottle, admit } from '../api-host/auth-throttle.js';
 import { PasswordChecks } from './password-checks.js';
 
 /** A 401 with the `WWW-Authenticate` challenge its page carries. */
@@ -39,8 +43,11 @@ export class ServiceGate {
   readonly passwords: PasswordChecks;
   readonly #ranges = new WeakMap<ServiceAuth, Ranges>();
 
-  constructor(passwords: PasswordChecks = new PasswordChecks()) {
+  readonly #throttle: AuthThrottle;
+
+  constructor(passwords: PasswordChecks = new PasswordChecks(), throttle: AuthThrottle = new AuthThrottle()) {
     this.passwords = passwords;
+    this.#throttle = throttle;
   }
 
   /**
@@ -58,7 +65,19 @@ export class ServiceGate {
     if (deny?.has(clientAddress) === true || (allow !== undefined && !allow.has(clientAddress)))
       throw new ProximaError(ErrorCodes.FORBIDDEN, `${clientAddress} may not reach service ${service.name}`);
     if (!takesCredentials(service)) return true;
-    return this.#checkCredential(auth, head);
+    // A request without a credential is a browser's first, answered with the challenge: no failure.
+    if (head.get('authorization') === undefined) return this.#checkCredential(auth, head);
+    admit(this.#throttle, clientAddress, 'credentials');
+    const counted = (err: unknown): never => {
+      if (err instanceof ChallengeError) this.#throttle.fail(clientAddress);
+      throw err;
+    };
+    try {
+      const verdict = this.#checkCredential(auth, head);
+      return verdict === true ? true : verdict.catch(counted);
+    } catch (err) {
+      return counted(err);
+    }
   }
 
   #checkCredential(auth: ServiceAuth, head: RequestHead): true | Promise<void> {

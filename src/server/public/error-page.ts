@@ -92,7 +92,10 @@ export function errorPage(err: unknown, ctx: PageContext, headRequest = false): 
   const body = page.status >= 500 ? `${page.text}request id: ${requestId}\n` : page.text;
   const fields: Record<string, string> = {};
   if (err instanceof ChallengeError) fields['WWW-Authenticate'] = err.challenge;
-  if (page.code === ErrorCodes.RATE_LIMITED) fields['Retry-After'] = '1';
+  if (page.code === ErrorCodes.RATE_LIMITED) {
+    const ms = (err as { retryAfterMs?: unknown }).retryAfterMs;
+    fields['Retry-After'] = String(typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 1);
+  }
   fields['X-Request-Id'] = requestId;
   const bytes = httpErrorResponse(page.status, { body, headRequest, errorCode: page.code, fields });
   return { ...page, requestId, bytes };

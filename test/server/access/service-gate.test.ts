@@ -5,6 +5,7 @@ import { parseRequestHead } from '../../../src/proto/http/request-head.js';
 import { hashPassword, hashToken } from '../../../src/proto/service-access.js';
 import { PasswordChecks } from '../../../src/server/access/password-checks.js';
 import { ChallengeError, ServiceGate } from '../../../src/server/access/service-gate.js';
+import { AuthThrottle } from '../../../src/server/api-host/auth-throttle.js';
 import { errorPage } from '../../../src/server/public/error-page.js';
 
 const head = (...fields: string[]) =>
@@ -93,6 +94,30 @@ t.test('an unknown user costs a scrypt run like a wrong password, and is refused
   t.match(await outcome(gate, service, head(basic('mallory', 'pw'))), /^PRX_ERR_UNAUTHORIZED/, 'also once its verdict is known');
   t.equal(await outcome(gate, service, head(basic('alice', 'pw'))), 'ok', "the unknown user's verdict is not alice's");
   t.equal(passwords.runs, 2);
+});
+
+t.test('wrong credentials count against the address: past the limit 429, even for the right one; other addresses pass', async (t) => {
+  let nowMs = 0;
+  const throttle = new AuthThrottle({ freeFailures: 1, maxFailures: 3, decayMs: 6_000, now: () => nowMs });
+  const passwords = new PasswordChecks();
+  const gate = new ServiceGate(passwords, throttle);
+  const service = await protectedService();
+  for (const wrong of [basic('alice', 'x1'), basic('mallory', 'x2'), 'Authorization: Bearer nope'])
+    t.match(await outcome(gate, service, head(wrong)), /^PRX_ERR_UNAUTHORIZED /, wrong);
+  t.match(await outcome(gate, service, head()), /^PRX_ERR_UNAUTHORIZED /, 'no credential: the challenge, not counted');
+  const runs = passwords.runs;
+  t.equal(await outcome(gate, service, head(basic('alice', 'pw'))), 'PRX_ERR_RATE_LIMITED', 'the right password too');
+  t.equal(passwords.runs, runs, 'and its check never ran');
+  let refused: unknown;
+  try {
+    gate.check(service, head(basic('alice', 'pw')), '10.0.0.1');
+  } catch (err) {
+    refused = err;
+  }
+  t.match(errorPage(refused, { host: 'web--alpha.proxima.test' }).bytes.toString('latin1'), /\r\nRetry-After: 6\r\n/);
+  t.equal(await outcome(gate, service, head(basic('alice', 'pw')), '10.0.0.2'), 'ok', 'another address is not affected');
+  nowMs += 6_000;
+  t.equal(await outcome(gate, service, head(basic('alice', 'pw'))), 'ok', 'one failure decayed: let in again');
 });
 
 t.test('failed work is bounded: past the checks running and waiting, 429', async (t) => {
