@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { type ApiPart, createApiRouter, refusingPart } from './api-host/api-router.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import type { AuthThrottle } from './api-host/auth-throttle.js';
+import { withCors } from './api-host/cors.js';
 import type { ServerConfig } from './config.js';
 import type { NodeSessions } from './control/node-sessions.js';
 import type { JsonKeyStore } from './keys/json-key-store.js';
@@ -127,7 +128,8 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
       configuredIds: config.api.keys.map((k) => k.id),
       logger,
     }),
-    models.handle,
+    // Browsers may call the model API only: the admin parts never answer another origin.
+    withCors(models.handle, config.api.cors, ['/v1', '/api']),
   ];
   const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
   return { api, models, checks, keys: keys.store };

@@ -33,7 +33,14 @@ t.test('the embedded defaults', async (t) => {
     },
     registration: { mode: 'admin', openRatePerMinute: 10 },
     admin: {},
-    api: { open: false, keys: [], maxBodyBytes: 16 * 1024 * 1024, bodyTimeoutMs: 30_000, keepAliveIntervalMs: 15_000 },
+    api: {
+      open: false,
+      keys: [],
+      maxBodyBytes: 16 * 1024 * 1024,
+      bodyTimeoutMs: 30_000,
+      keepAliveIntervalMs: 15_000,
+      cors: { origins: [] },
+    },
     routing: {
       maxQueued: 256,
       maxQueueWaitMs: 30_000,

@@ -9,6 +9,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
 import { duplexPair } from '../../streams/duplex-pair.js';
+import { SECOND_MS } from '../../time.js';
 import type { NodeStream, SocketPeer } from '../node-directory.js';
 
 /** The API: the control plane's handler for the API host (registration, /v1, /api, /metrics). */
@@ -19,6 +20,12 @@ export interface ApiServerOptions {
   api: ApiHandler;
   /** The public connection checks this already; node:http must not refuse what it let through. */
   maxHeadBytes: number;
+  /**
+   * How long the public connection keeps an idle keep-alive connection (http.idleTimeoutMs): what
+   * `Keep-Alive: timeout=` tells clients, in whole seconds rounded down, so a client never reuses
+   * a connection the listener is about to close. Below a second nothing is advertised.
+   */
+  idleTimeoutMs: number;
   logger: Logger;
 }
 
@@ -38,6 +45,9 @@ export class ApiServer {
     this.#server = http.createServer({ maxHeaderSize: options.maxHeadBytes, requestTimeout: 0, headersTimeout: 0 }, (req, res) =>
       this.#onRequest(req, res),
     );
+    // node:http only advertises this: an in-memory stream has no setTimeout, so node:http never
+    // arms it, and the public connection's idle timer is the one that closes (connection-timer.ts).
+    this.#server.keepAliveTimeout = options.idleTimeoutMs >= SECOND_MS ? options.idleTimeoutMs : 0;
   }
 
   /**

@@ -28,6 +28,7 @@ import { readYamlFile } from '../../config/yaml.js';
 import { ConfigError } from '../../errors.js';
 import { labelProblem } from '../../proto/names.js';
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../../time.js';
+import { type CorsConfig, corsSection } from '../api-host/cors.js';
 
 /** One user key: its id (written to the ledger), the SHA-256 of the key, its limit and its owner's nodes. */
 export interface ApiKeyConfig {
@@ -50,6 +51,8 @@ export interface ApiConfig {
   bodyTimeoutMs: number;
   /** How often an SSE stream waiting for its first token gets a `: keep-alive` comment. */
   keepAliveIntervalMs: number;
+  /** Browser clients: the origins allowed (api-host/cors.ts). */
+  cors: CorsConfig;
 }
 
 /** How requests wait for a node and how long a node may take. */
@@ -132,6 +135,7 @@ export const apiSection: Schema<ApiConfig> = map(
     maxBodyBytes: withDefault(integer(1024, 1024 * 1024 * 1024), 16 * 1024 * 1024),
     bodyTimeoutMs: withDefault(duration(1, 10 * MINUTE_MS), 30_000),
     keepAliveIntervalMs: withDefault(duration(10, 10 * MINUTE_MS), 15_000),
+    cors: corsSection,
   }),
   ({ keysFile, keys, ...rest }, at, ctx) => {
     const fromFile = keysFile === undefined ? [] : keysFromFile(keysFile, pathOf(at, 'keysFile'), ctx);

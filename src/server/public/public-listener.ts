@@ -98,7 +98,7 @@ export class PublicListener {
     const o = { ...DEFAULT_SERVER_CONFIG.http, ...definedOnly(options) };
     const logger = options.logger ?? silentLogger;
     this.#drainTimeoutMs = o.drainTimeoutMs;
-    this.#api = new ApiServer({ api: o.api, maxHeadBytes: o.maxHeadBytes, logger });
+    this.#api = new ApiServer({ api: o.api, maxHeadBytes: o.maxHeadBytes, idleTimeoutMs: o.idleTimeoutMs, logger });
     this.#settings = {
       domain: o.domain,
       directory: o.directory,

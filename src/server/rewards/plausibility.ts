@@ -8,7 +8,10 @@ import { SECOND_MS } from '../../time.js';
 import type { RequestRecord } from '../ledger/ledger-record.js';
 import type { RewardRules } from './rules.js';
 
-type PlausibilityRules = Pick<RewardRules, 'maxTokensPerSecond' | 'maxTokensPerSecondAt1B' | 'timingSlackMs' | 'observedSlackTokens'>;
+type PlausibilityRules = Pick<
+  RewardRules,
+  'maxTokensPerSecond' | 'maxTokensPerSecondAt1B' | 'timingSlackMs' | 'observedSlackTokens' | 'minTokensForSpeed'
+>;
 
 /** The generation speed no model of `weight` billion parameters exceeds, in tokens per second. */
 export function tokensPerSecondCeiling(weight: number, rules: Pick<RewardRules, 'maxTokensPerSecond' | 'maxTokensPerSecondAt1B'>): number {
@@ -34,19 +37,22 @@ export function implausibility(
   if (max !== null && record.stream && record.completionTokensObserved > max + rules.observedSlackTokens) {
     return `sent ${record.completionTokensObserved} content chunks; the request allowed ${max} tokens`;
   }
+  // Generation runs between the first and the last byte of a stream; a whole answer comes at once.
+  const generationMs = record.stream && record.ttftMs !== null ? record.durationMs - record.ttftMs : record.durationMs;
   if (record.evalDurationNs !== null) {
-    // Generation runs between the first and the last byte of a stream; a whole answer comes at once.
-    const wallMs = record.stream && record.ttftMs !== null ? record.durationMs - record.ttftMs : record.durationMs;
     const evalMs = record.evalDurationNs / 1e6;
-    if (evalMs > wallMs + rules.timingSlackMs) {
-      return `reported ${Math.round(evalMs)} ms of generation; the super node saw ${Math.round(wallMs)} ms`;
+    if (evalMs > generationMs + rules.timingSlackMs) {
+      return `reported ${Math.round(evalMs)} ms of generation; the super node saw ${Math.round(generationMs)} ms`;
     }
   }
-  // The whole request counts (prompt evaluation and network included): a generous window.
+  // Speed means sustained generation: a short answer (a tool call, a yes) comes in one burst, and
+  // its few milliseconds measure the tunnel's jitter, not the hardware.
+  if (completionTokens < rules.minTokensForSpeed) return undefined;
   const ceiling = tokensPerSecondCeiling(weight, rules);
-  if (completionTokens > (ceiling * record.durationMs) / SECOND_MS + rules.observedSlackTokens) {
-    const rate = Math.round((completionTokens * SECOND_MS) / Math.max(record.durationMs, 1));
-    return `${completionTokens} tokens in ${Math.round(record.durationMs)} ms (${rate}/s) is over ${Math.round(ceiling)}/s for its size`;
+  if (completionTokens > (ceiling * generationMs) / SECOND_MS + rules.observedSlackTokens) {
+    const rate = Math.round((completionTokens * SECOND_MS) / Math.max(generationMs, 1));
+    const span = record.stream && record.ttftMs !== null ? 'between the first and the last byte' : 'for the whole answer';
+    return `${completionTokens} tokens in ${Math.round(generationMs)} ms ${span} (${rate}/s) is over ${Math.round(ceiling)}/s for its size`;
   }
   return undefined;
 }

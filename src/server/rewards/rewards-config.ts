@@ -41,6 +41,7 @@ export const rewardsSection: Schema<RewardsConfig> = map(
     probeIntervalMs: withDefault(duration(SECOND_MS, HOUR_MS), D.probeIntervalMs),
     maxTokensPerSecond: withDefault(decimal(1, 1_000_000), D.maxTokensPerSecond),
     maxTokensPerSecondAt1B: withDefault(decimal(1, 10_000_000), D.maxTokensPerSecondAt1B),
+    minTokensForSpeed: withDefault(integer(0, 1_000_000), D.minTokensForSpeed),
     timingSlackMs: withDefault(duration(0, MINUTE_MS), D.timingSlackMs),
     implausibleToFlag: withDefault(integer(0, 1_000_000), D.implausibleToFlag),
     probeTimeoutMs: withDefault(duration(100, 10 * MINUTE_MS), V.probeTimeoutMs),

@@ -33,6 +33,11 @@ export interface RewardRules {
   maxTokensPerSecond: number;
   /** A model of W billion parameters generates at most this / W tokens per second (memory bound). */
   maxTokensPerSecondAt1B: number;
+  /**
+   * The speed ceiling judges only answers of at least this many completion tokens: fewer come in a
+   * burst whose duration is the tunnel's jitter (a tool call of 10 tokens in 6 ms is honest).
+   */
+  minTokensForSpeed: number;
   /** Tunnel jitter allowed when comparing a node's reported generation time with the wall clock. */
   timingSlackMs: number;
   /** This many implausible requests in an epoch flag the node for it; 0 never does. */
@@ -54,6 +59,7 @@ export const DEFAULT_REWARD_RULES: Readonly<RewardRules> = Object.freeze({
   probeIntervalMs: 60 * SECOND_MS,
   maxTokensPerSecond: 1000,
   maxTokensPerSecondAt1B: 5000,
+  minTokensForSpeed: 64,
   timingSlackMs: 1000,
   implausibleToFlag: 3,
 });

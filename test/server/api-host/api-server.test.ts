@@ -106,3 +106,34 @@ t.test("the API sees the client's address; a body reaches it untouched; its Conn
   );
   t.notOk(reset);
 });
+
+t.test('Keep-Alive: timeout= is the idle timeout the listener applies (whole seconds, rounded down)', async (t) => {
+  for (const [idleTimeoutMs, advertised] of [
+    [1500, 'timeout=1'],
+    [700, undefined], // under a second there is no whole second to promise
+  ] as const) {
+    const tunnel = await startTunnel(t, { listener: { idleTimeoutMs } });
+    const conn = await rawConnect(t, tunnel.port);
+    conn.socket.write(get(tunnel.domain, '/one'));
+    await conn.waitFor('/one');
+    const answeredMs = performance.now();
+    const { bytes, reset } = await conn.closed;
+    const idleMs = performance.now() - answeredMs;
+    const [answer] = parseResponses(bytes);
+    t.equal(answer!.header('connection'), 'keep-alive', `${idleTimeoutMs} ms: a keep-alive answer`);
+    t.equal(answer!.header('keep-alive'), advertised, `${idleTimeoutMs} ms: Keep-Alive ${advertised ?? 'absent'}`);
+    // The listener's timer starts when the answer is complete, before the client reads it: the
+    // client can see at most idleTimeoutMs of idleness, never less than it was promised.
+    t.ok(idleMs >= (advertised === undefined ? 0 : 1000), `${idleTimeoutMs} ms: closed ${Math.round(idleMs)} ms after the answer`);
+    t.ok(idleMs <= idleTimeoutMs + 1000, `${idleTimeoutMs} ms: the listener closed it, quietly`);
+    t.notOk(reset);
+  }
+});
+
+t.test('the default advertises the default idle timeout (60 s), not node:http 5 s', async (t) => {
+  const tunnel = await startTunnel(t);
+  const conn = await rawConnect(t, tunnel.port);
+  conn.socket.write(get(tunnel.domain, '/one'));
+  const [answer] = parseResponses(await conn.waitFor('/one'));
+  t.equal(answer!.header('keep-alive'), 'timeout=60');
+});

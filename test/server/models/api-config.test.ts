@@ -18,6 +18,7 @@ t.test('keys in clear are kept as their SHA-256 only; keysFile entries join; rou
     maxBodyBytes: 1_048_576,
     bodyTimeoutMs: 5000,
     keepAliveIntervalMs: 500,
+    cors: { origins: [] },
   });
   t.notMatch(JSON.stringify(c), /alice-0123456789abcdef/, 'the key itself is nowhere in the config');
   t.same(c.routing, {

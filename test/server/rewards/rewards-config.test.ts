@@ -24,6 +24,7 @@ t.test('every key set, with units', async (t) => {
     probeIntervalMs: 30_000,
     maxTokensPerSecond: 800,
     maxTokensPerSecondAt1B: 4000.5,
+    minTokensForSpeed: 32,
     timingSlackMs: 2000,
     implausibleToFlag: 0,
     probeTimeoutMs: 5000,
