@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { type ConfigError, ProximaError } from '../../../../src/errors.js';
 import { modelKey } from '../../../../src/proto/llm/model-name.js';
 import { parseServerConfig } from '../../../../src/server/config.js';
+import { listOllamaTags, listOpenAiModels, retrieveOpenAiModel } from '../../../../src/server/models/catalog-routes.js';
 import { acquireModel, hasOtherHost } from '../../../../src/server/models/routing/model-choice.js';
 import { ModelNames } from '../../../../src/server/models/routing/model-names.js';
 import { ModelRouter } from '../../../../src/server/models/routing/model-router.js';
@@ -57,6 +58,23 @@ t.test('an alias stands for the hosts of all its node models; a real model of it
     names.online().some((m) => m.name !== undefined),
     'and the alias is not listed',
   );
+});
+
+t.test('listings: an alias under its configured name, held to a key allow-list like any model', async (t) => {
+  const { catalog, names } = setup(t);
+  catalog.add(k('llama3.2:3b'), 'alpha');
+  const ids = (allowed?: Set<string>) => (listOpenAiModels(names, allowed) as { data: { id: string }[] }).data.map((m) => m.id);
+  t.same(ids(), ['llama3.2:3b', 'llama3']);
+  t.same(ids(new Set([k('llama3')])), ['llama3'], 'a key allowed the alias sees the alias only');
+  t.same(
+    (listOllamaTags(names) as { models: { name: string; model: string }[] }).models.map((m) => [m.name, m.model]),
+    [
+      ['llama3.2:3b', 'llama3.2:3b'],
+      ['llama3', 'llama3'],
+    ],
+  );
+  t.match(retrieveOpenAiModel(names, 'Llama3'), { id: 'Llama3', object: 'model' }, '/v1/models/{id} as asked');
+  t.throws(() => retrieveOpenAiModel(names, 'gpt-4o'), { code: 'PRX_ERR_MODEL_NOT_FOUND' }, 'an alias whose models nobody shares');
 });
 
 t.test('fallbacks: used when the model is unknown, offline or busy; the model itself first', async (t) => {
