@@ -38,6 +38,7 @@ import { readYamlFile } from '../config/yaml.js';
 import { HOUR_MS, MINUTE_MS } from '../time.js';
 import { type LedgerConfig, ledgerSection } from './ledger/ledger-config.js';
 import { type ApiConfig, apiSection, type RoutingConfig, routingSection } from './models/api-config.js';
+import { type ModelNamesConfig, modelNamesSection } from './models/routing/model-names-config.js';
 import { type RewardsConfig, rewardsSection } from './rewards/rewards-config.js';
 
 /** The control listener, where nodes dial in. */
@@ -98,6 +99,8 @@ export interface ServerConfig {
   api: ApiConfig;
   /** How its requests wait for nodes and how long nodes may take. */
   routing: RoutingConfig;
+  /** Public names for the nodes' models: aliases and fallbacks. */
+  models: ModelNamesConfig;
   /** How the usage ledger is written. */
   ledger: LedgerConfig;
   /** The credit rules, and how probes and canaries run. */
@@ -154,6 +157,7 @@ const serverSchema: Schema<ServerConfig> = object({
   admin: adminSection,
   api: apiSection,
   routing: routingSection,
+  models: modelNamesSection,
   ledger: ledgerSection,
   rewards: rewardsSection,
   log: logSection,

@@ -60,6 +60,8 @@ export interface RoutingConfig {
   /** Requests that may wait for a free node, over all models; 0: none wait. */
   maxQueued: number;
   maxQueueWaitMs: number;
+  /** Conversations remembered for prompt-cache affinity (affinity.ts); 0: off. */
+  affinityEntries: number;
   /** Retry-After of a 503 (sent in whole seconds). */
   retryAfterMs: number;
   firstByteTimeoutMs: number;
@@ -157,6 +159,7 @@ export const apiSection: Schema<ApiConfig> = map(
 export const routingSection: Schema<RoutingConfig> = section({
   maxQueued: withDefault(integer(0, 1_000_000), 256),
   maxQueueWaitMs: withDefault(duration(0, HOUR_MS), 30_000),
+  affinityEntries: withDefault(integer(0, 10_000_000), 10_000),
   retryAfterMs: withDefault(duration(SECOND_MS, HOUR_MS), 5_000),
   firstByteTimeoutMs: withDefault(duration(1, HOUR_MS), 300_000),
   idleTimeoutMs: withDefault(duration(1, HOUR_MS), MINUTE_MS),

@@ -1,13 +1,15 @@
 /**
  * The listing routes, answered from the catalog without asking a node: OpenAI's `GET /v1/models`
  * and `GET /v1/models/{id}`, Ollama's `GET /api/tags` and `GET /api/version`. Lists are the union
- * over online nodes, one entry per model (the first node's advertisement, by node name).
+ * over online nodes, one entry per model (the first node's advertisement, by node name), and one per
+ * alias with an online node model (listed by its configured name, with the first such node's advert).
  */
 import type { ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { displayName, modelKey, modelOwner } from '../../proto/llm/model-name.js';
 import { SECOND_MS } from '../../time.js';
-import type { ModelCatalog, ModelHost } from './routing/model-catalog.js';
+import type { ModelHost } from './routing/model-catalog.js';
+import type { ModelNames } from './routing/model-names.js';
 
 /** The Ollama API version the endpoint speaks, for `/api/version` (the nodes' own versions vary). */
 export const OLLAMA_API_VERSION = '0.12.6';
@@ -34,22 +36,28 @@ function openaiModel(id: string, key: string, hosts: readonly ModelHost[]): Reco
 /** The models a key may use (catalog keys); null or absent: every model. */
 export type ModelAllowList = ReadonlySet<string> | null | undefined;
 
-/** The catalog's online models, less those a key may not use: to it they do not exist. */
-function online(catalog: ModelCatalog, allowed: ModelAllowList): ReturnType<ModelCatalog['online']> {
+/** What the listings read: the catalog with its aliases. */
+type Listed = Pick<ModelNames, 'online' | 'lookup'>;
+
+/** The catalog's online models and aliases, less those a key may not use: to it they do not exist. */
+function online(catalog: Listed, allowed: ModelAllowList): ReturnType<ModelNames['online']> {
   const all = catalog.online();
   return allowed === null || allowed === undefined ? all : all.filter(({ key }) => allowed.has(key));
 }
 
 /** `GET /v1/models` */
-export function listOpenAiModels(catalog: ModelCatalog, allowed?: ModelAllowList): unknown {
-  return { object: 'list', data: online(catalog, allowed).map(({ key, hosts }) => openaiModel(displayName(key), key, hosts)) };
+export function listOpenAiModels(catalog: Listed, allowed?: ModelAllowList): unknown {
+  return {
+    object: 'list',
+    data: online(catalog, allowed).map(({ key, hosts, name }) => openaiModel(name ?? displayName(key), key, hosts)),
+  };
 }
 
 /**
  * `GET /v1/models/{id}`: the id as asked (as Ollama echoes it); PRX_ERR_MODEL_NOT_FOUND when nobody
  * shares it, PRX_ERR_MODEL_UNAVAILABLE when only offline nodes do.
  */
-export function retrieveOpenAiModel(catalog: ModelCatalog, id: string, allowed?: ModelAllowList): unknown {
+export function retrieveOpenAiModel(catalog: Listed, id: string, allowed?: ModelAllowList): unknown {
   const key = modelKey(id);
   const hidden = key === undefined || (allowed !== null && allowed !== undefined && !allowed.has(key));
   const found = hidden ? { status: 'unknown' as const } : catalog.lookup(key);
@@ -61,10 +69,10 @@ export function retrieveOpenAiModel(catalog: ModelCatalog, id: string, allowed?:
 }
 
 /** `GET /api/tags` */
-export function listOllamaTags(catalog: ModelCatalog, allowed?: ModelAllowList): unknown {
-  const models = online(catalog, allowed).map(({ key, hosts }) => {
+export function listOllamaTags(catalog: Listed, allowed?: ModelAllowList): unknown {
+  const models = online(catalog, allowed).map(({ key, hosts, name: alias }) => {
     const { model } = first(hosts);
-    const name = displayName(key);
+    const name = alias ?? displayName(key);
     const entry: Record<string, unknown> = { name, model: name };
     if (model.modifiedAt !== undefined) entry.modified_at = model.modifiedAt;
     if (model.size !== undefined) entry.size = model.size;

@@ -6,6 +6,7 @@
  * user did not ask for is taken out again on the way back.
  */
 
+import { conversationKeys } from '../../proto/llm/conversation.js';
 import { modelKey } from '../../proto/llm/model-name.js';
 import { BadFieldError } from './api-errors.js';
 import type { ApiRoute } from './api-routes.js';
@@ -25,6 +26,8 @@ export interface LlmRequest {
   maxTokens: number | null;
   /** Characters of the prompt: messages, prompt, system, suffix, input. */
   promptChars: number;
+  /** What identifies its conversation, for prompt-cache affinity (conversation.ts); empty for embeddings and show. */
+  conversation: string[];
 }
 
 type Json = Record<string, unknown>;
@@ -61,6 +64,10 @@ export function parseLlmRequest(route: ApiRoute, raw: Buffer): LlmRequest {
     body,
     maxTokens: maxTokensOf(json, openai),
     promptChars: promptChars(json),
+    conversation:
+      route.kind === 'chat' || route.kind === 'generate' || route.kind === 'completion'
+        ? conversationKeys(json, route.kind === 'chat' ? 'chat' : 'prompt')
+        : [],
   };
 }
 

@@ -21,7 +21,10 @@ import { type ApiCaller, ApiKeys, type KeyDecision } from './api-keys.js';
 import { type ApiRoute, matchRoute } from './api-routes.js';
 import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, sendListing } from './catalog-routes.js';
 import { type ModelRequestContext, serveModelRequest } from './model-request.js';
+import { Affinity } from './routing/affinity.js';
 import { type CatalogNodes, ModelCatalog, type ModelMemory } from './routing/model-catalog.js';
+import { ModelNames } from './routing/model-names.js';
+import type { ModelNamesConfig } from './routing/model-names-config.js';
 import { ModelRouter } from './routing/model-router.js';
 import { UpstreamPools } from './routing/upstream-pools.js';
 import type { UsageSink } from './usage-record.js';
@@ -32,7 +35,7 @@ export interface ModelApiOptions {
   nodes: CatalogNodes;
   /** The registry: offline nodes' models, kept across restarts. */
   memory: ModelMemory;
-  config: { api: ApiConfig; routing: RoutingConfig };
+  config: { api: ApiConfig; routing: RoutingConfig; models?: ModelNamesConfig };
   /** Gets one record per routed inference request (the ledger, in the server). */
   usage: UsageSink;
   logger: Logger;
@@ -53,6 +56,8 @@ export interface ModelApiOptions {
 /** The endpoint. Open it with {@link ModelApi.open}; `handle` is its part of the API router. */
 export class ModelApi {
   readonly catalog: ModelCatalog;
+  /** The catalog with the operator's aliases and fallbacks. */
+  readonly names: ModelNames;
   readonly router: ModelRouter;
   readonly pools: UpstreamPools;
   readonly #keys: ApiKeys;
@@ -63,7 +68,8 @@ export class ModelApi {
   private constructor(catalog: ModelCatalog, options: ModelApiOptions) {
     const { config, logger } = options;
     this.catalog = catalog;
-    this.router = new ModelRouter({ catalog, ...config.routing, random: options.random });
+    this.names = new ModelNames(catalog, config.models);
+    this.router = new ModelRouter({ catalog: this.names, ...config.routing, random: options.random });
     this.pools = new UpstreamPools({ nodes: options.nodes, keepAliveMs: options.keepAliveMs, logger });
     this.#keys = new ApiKeys(config.api, options.now, options.keyUsage);
     const store = options.keyStore;
@@ -82,6 +88,8 @@ export class ModelApi {
     this.#throttle = options.authThrottle;
     this.#context = {
       router: this.router,
+      names: this.names,
+      affinity: new Affinity(config.routing.affinityEntries),
       pools: this.pools,
       api: config.api,
       routing: config.routing,
@@ -170,11 +178,11 @@ export class ModelApi {
   #list(route: ApiRoute, id: string | undefined, req: IncomingMessage, res: ServerResponse, caller: ApiCaller): void {
     const body =
       route.kind === 'models'
-        ? listOpenAiModels(this.catalog, caller.models)
+        ? listOpenAiModels(this.names, caller.models)
         : route.kind === 'model'
-          ? retrieveOpenAiModel(this.catalog, id ?? '', caller.models)
+          ? retrieveOpenAiModel(this.names, id ?? '', caller.models)
           : route.kind === 'tags'
-            ? listOllamaTags(this.catalog, caller.models)
+            ? listOllamaTags(this.names, caller.models)
             : route.kind === 'key'
               ? this.#describeKey(caller)
               : ollamaVersion();

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, hasCode, ProximaError } from '../../errors.js';
 import { readRequestBody } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
+import { withModel } from '../../proto/llm/model-field.js';
 import { displayName } from '../../proto/llm/model-name.js';
 import { PACKAGE_VERSION } from '../../version.js';
 import { type AnswerFraming, AnswerWriter } from './answer/answer-writer.js';
@@ -17,7 +18,10 @@ import { sendApiError } from './api-errors.js';
 import type { ApiCaller } from './api-keys.js';
 import { type ApiRoute, isInference } from './api-routes.js';
 import { type LlmRequest, parseLlmRequest } from './llm-request.js';
+import type { Affinity } from './routing/affinity.js';
 import type { ModelHost } from './routing/model-catalog.js';
+import { acquireModel, hasOtherHost } from './routing/model-choice.js';
+import type { ModelNames } from './routing/model-names.js';
 import type { ModelRouter } from './routing/model-router.js';
 import type { UpstreamPools } from './routing/upstream-pools.js';
 import { type UsageSink, usageRecord } from './usage-record.js';
@@ -25,6 +29,9 @@ import { type UsageSink, usageRecord } from './usage-record.js';
 /** What every routed request shares. */
 export interface ModelRequestContext {
   router: ModelRouter;
+  /** Aliases and fallbacks over the catalog. */
+  names: ModelNames;
+  affinity: Affinity;
   pools: UpstreamPools;
   api: ApiConfig;
   routing: RoutingConfig;
@@ -72,6 +79,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     if (!res.writableFinished) user.abort(new Error('the user left'));
   });
   const exclude = new Set<string>();
+  const prefer = ctx.affinity.preferred(request.key, request.conversation);
   let last: { host: ModelHost; result: CallResult } | undefined;
   const record = async (host: ModelHost, result: CallResult, tailBytes = 0): Promise<void> => {
     if (!isInference(route.kind)) return; // /api/show is metadata: nothing to meter
@@ -98,7 +106,12 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     let host: ModelHost;
     let release: () => void;
     try {
-      ({ host, release } = await ctx.router.acquire(request.key, { signal: user.signal, exclude, ignoreCapacity: route.kind === 'show' }));
+      ({ host, release } = await acquireModel(ctx.router, ctx.names, request.key, {
+        signal: user.signal,
+        exclude,
+        ignoreCapacity: route.kind === 'show',
+        prefer,
+      }));
     } catch (err) {
       if (user.signal.aborted) return;
       // Past a failed attempt, "no other node" is that node's failure; anything else (busy) is itself.
@@ -108,14 +121,18 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
       return;
     }
     writer.setHeader('x-proxima-node', host.node.name);
-    const canRetry = attempt < ctx.routing.maxAttempts && ctx.router.hasOther(request.key, new Set([...exclude, host.node.name]));
+    writer.setHeader('x-proxima-model', displayName(host.key));
+    const canRetry =
+      attempt < ctx.routing.maxAttempts && hasOtherHost(ctx.router, ctx.names, request.key, new Set([...exclude, host.node.name]));
+    // An alias or a fallback: the node is asked for its own model by the name it advertised.
+    const sent = host.key === request.key ? request : { ...request, body: withModel(request.body, host.model.name) ?? request.body };
     let result: CallResult;
     try {
       result = await callNode({
         pool: ctx.pools.pool(host),
         host,
         route,
-        request,
+        request: sent,
         writer,
         user: user.signal,
         startMs,
@@ -123,6 +140,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
         // The node is done: its slot is free while the record waits for the disk.
         commit: (done, tailBytes) => {
           release();
+          ctx.affinity.remember(request.key, request.conversation, host);
           return record(host, done, tailBytes);
         },
         headers: { 'content-type': 'application/json', 'user-agent': SUPER_NODE_USER_AGENT, 'x-request-id': r.requestId },

@@ -1,6 +1,6 @@
 /**
  * The ledger's record of one routed request (ledger-record.ts `RequestRecord`): who asked (the key's
- * id and owner, never the key), which node and model served, how it ended, and what the super node
+ * id and owner, never the key), which node and model served (the node's model, whatever name was asked), how it ended, and what the super node
  * counted itself next to what the node reported.
  */
 
@@ -46,7 +46,8 @@ export function usageRecord(f: UsageFacts): RequestRecord {
     id: f.id,
     time: new Date(f.startedAtMs).toISOString(),
     node: f.host.node.name,
-    model: displayName(f.request.key).slice(0, 256),
+    // The model the node ran, not the alias or the model a fallback stood in for.
+    model: displayName(f.host.key).slice(0, 256),
     digest: text(f.host.model.digest, 128),
     parameterSize: text(f.host.model.details?.parameter_size, 32),
     keyId: f.caller.keyId,

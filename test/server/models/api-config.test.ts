@@ -24,6 +24,7 @@ t.test('keys in clear are kept as their SHA-256 only; keysFile entries join; rou
   t.same(c.routing, {
     maxQueued: 0,
     maxQueueWaitMs: 0,
+    affinityEntries: 10_000,
     retryAfterMs: 2000,
     firstByteTimeoutMs: 600_000,
     idleTimeoutMs: 30_000,

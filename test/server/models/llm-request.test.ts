@@ -67,3 +67,21 @@ t.test('400s name the field: body, model', async (t) => {
     t.throws(() => parse('/api/chat', body), { code: 'PRX_ERR_HTTP_BAD_REQUEST', param }, JSON.stringify(body));
   }
 });
+
+t.test('the conversation keys come from the same parse: chat routes alike, prompts by prefix, none for embeddings', async (t) => {
+  const messages = [
+    { role: 'system', content: 's' },
+    { role: 'user', content: 'first' },
+  ];
+  const v1 = parse('/v1/chat/completions', { model: 'llama3.2', messages });
+  const native = parse('/api/chat', {
+    model: 'llama3.2',
+    messages: [...messages, { role: 'assistant', content: 'a' }, { role: 'user', content: 'next' }],
+  });
+  t.equal(v1.conversation.length, 1);
+  t.same(native.conversation, v1.conversation, 'the same conversation on /v1 and /api, at any turn');
+  t.equal(parse('/api/generate', { model: 'llama3.2', prompt: 'x'.repeat(100) }).conversation.length, 1);
+  t.equal(parse('/v1/completions', { model: 'llama3.2', prompt: 'x'.repeat(300) }).conversation.length, 2);
+  t.same(parse('/api/embed', { model: 'all-minilm', input: 'x'.repeat(300) }).conversation, []);
+  t.same(parse('/api/show', { model: 'llama3.2' }).conversation, []);
+});

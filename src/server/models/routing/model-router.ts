@@ -27,6 +27,8 @@ export interface AcquireOptions {
   ignoreCapacity?: boolean;
   /** False: when no host has room, reject with PRX_ERR_NODES_BUSY at once instead of queueing (canaries). */
   wait?: boolean;
+  /** A host to take over the least busy when it has room (prompt-cache affinity, affinity.ts). */
+  prefer?: (host: ModelHost) => boolean;
 }
 
 /** What the router needs of the catalog: where a model is, and word when that changes. */
@@ -102,7 +104,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     const hosts = found.status === 'online' ? found.hosts.filter((h) => !options.exclude?.has(h.node.name)) : [];
     if (hosts.length === 0)
       return Promise.reject(new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key)} is offline`));
-    const host = this.#pick(hosts, options.ignoreCapacity === true);
+    const host = this.#pick(hosts, options.ignoreCapacity === true, options.prefer);
     if (host !== undefined) return Promise.resolve(this.#lease(host));
     const { maxQueued, maxQueueWaitMs } = this.#options;
     if (options.wait === false) return Promise.reject(busy(key, 'no host has a free slot'));
@@ -148,13 +150,14 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     });
   }
 
-  /** The least busy host with room (any host with `ignoreCapacity`); ties at random. */
-  #pick(hosts: readonly ModelHost[], ignoreCapacity: boolean): ModelHost | undefined {
+  /** The preferred host if it has room, else the least busy with room (any host with `ignoreCapacity`); ties at random. */
+  #pick(hosts: readonly ModelHost[], ignoreCapacity: boolean, prefer?: (host: ModelHost) => boolean): ModelHost | undefined {
     let best: ModelHost[] = [];
     let least = Infinity;
     for (const host of hosts) {
       const n = this.inFlight(host.node.name, host.service);
       if (!ignoreCapacity && n >= host.maxConcurrent) continue;
+      if (prefer?.(host) === true) return host;
       if (n < least) {
         least = n;
         best = [host];
@@ -187,7 +190,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
       const waiter = this.#queue[i]!;
       const found = this.#options.catalog.lookup(waiter.key);
       const hosts = found.status === 'online' ? found.hosts.filter((h) => !waiter.options.exclude?.has(h.node.name)) : [];
-      const host = this.#pick(hosts, false);
+      const host = this.#pick(hosts, false, waiter.options.prefer);
       if (host === undefined) i++;
       else waiter.grant(host); // removes it from the queue: the same index is the next waiter
     }
