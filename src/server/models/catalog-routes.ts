@@ -7,7 +7,10 @@ import type { ServerResponse } from 'node:http';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { displayName, modelKey, modelOwner } from '../../proto/llm/model-name.js';
 import { SECOND_MS } from '../../time.js';
-import type { ModelCatalog, ModelHost } from './routing/model-catalog.js';
+import type { ModelCatalog as FullCatalog, ModelHost } from './routing/model-catalog.js';
+
+/** What lists read of the catalog (the model API hands them a view that hides models unhealthy past their grace). */
+export type ModelCatalog = Pick<FullCatalog, 'online' | 'lookup'>;
 
 /** The Ollama API version the endpoint speaks, for `/api/version` (the nodes' own versions vary). */
 export const OLLAMA_API_VERSION = '0.12.6';

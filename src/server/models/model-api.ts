@@ -23,6 +23,7 @@ import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, s
 import { type ModelRequestContext, serveModelRequest } from './model-request.js';
 import { type CatalogNodes, ModelCatalog, type ModelMemory } from './routing/model-catalog.js';
 import { ModelRouter } from './routing/model-router.js';
+import { RouteHealth } from './routing/route-health.js';
 import { UpstreamPools } from './routing/upstream-pools.js';
 import type { UsageSink } from './usage-record.js';
 
@@ -55,6 +56,10 @@ export class ModelApi {
   readonly catalog: ModelCatalog;
   readonly router: ModelRouter;
   readonly pools: UpstreamPools;
+  /** Breakers and flags: hosts the router passes over. */
+  readonly health: RouteHealth;
+  /** The catalog as lists show it: less the models unhealthy past `routing.unhealthyGraceMs`. */
+  readonly #listed: Pick<ModelCatalog, 'online' | 'lookup'>;
   readonly #keys: ApiKeys;
   readonly #context: ModelRequestContext;
   readonly #throttle: AuthThrottle | undefined;
@@ -63,7 +68,12 @@ export class ModelApi {
   private constructor(catalog: ModelCatalog, options: ModelApiOptions) {
     const { config, logger } = options;
     this.catalog = catalog;
-    this.router = new ModelRouter({ catalog, ...config.routing, random: options.random });
+    this.health = new RouteHealth({ ...config.routing, now: options.now });
+    this.router = new ModelRouter({ catalog, ...config.routing, random: options.random, health: this.health });
+    this.#listed = {
+      online: () => catalog.online().filter(({ hosts }) => this.health.listable(hosts)),
+      lookup: (key) => catalog.lookup(key),
+    };
     this.pools = new UpstreamPools({ nodes: options.nodes, keepAliveMs: options.keepAliveMs, logger });
     this.#keys = new ApiKeys(config.api, options.now, options.keyUsage);
     const store = options.keyStore;
@@ -83,6 +93,7 @@ export class ModelApi {
     this.#context = {
       router: this.router,
       pools: this.pools,
+      health: this.health,
       api: config.api,
       routing: config.routing,
       usage: (record) => {
@@ -170,11 +181,11 @@ export class ModelApi {
   #list(route: ApiRoute, id: string | undefined, req: IncomingMessage, res: ServerResponse, caller: ApiCaller): void {
     const body =
       route.kind === 'models'
-        ? listOpenAiModels(this.catalog, caller.models)
+        ? listOpenAiModels(this.#listed, caller.models)
         : route.kind === 'model'
-          ? retrieveOpenAiModel(this.catalog, id ?? '', caller.models)
+          ? retrieveOpenAiModel(this.#listed, id ?? '', caller.models)
           : route.kind === 'tags'
-            ? listOllamaTags(this.catalog, caller.models)
+            ? listOllamaTags(this.#listed, caller.models)
             : route.kind === 'key'
               ? this.#describeKey(caller)
               : ollamaVersion();

@@ -19,6 +19,7 @@ import { type ApiRoute, isInference } from './api-routes.js';
 import { type LlmRequest, parseLlmRequest } from './llm-request.js';
 import type { ModelHost } from './routing/model-catalog.js';
 import type { ModelRouter } from './routing/model-router.js';
+import type { RouteHealth } from './routing/route-health.js';
 import type { UpstreamPools } from './routing/upstream-pools.js';
 import { type UsageSink, usageRecord } from './usage-record.js';
 
@@ -26,6 +27,8 @@ import { type UsageSink, usageRecord } from './usage-record.js';
 export interface ModelRequestContext {
   router: ModelRouter;
   pools: UpstreamPools;
+  /** Hears how each attempt ended (breakers). */
+  health?: Pick<RouteHealth, 'report'>;
   api: ApiConfig;
   routing: RoutingConfig;
   usage: UsageSink;
@@ -120,14 +123,17 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
         user: user.signal,
         startMs,
         canRetry,
+        retryAfterMs: ctx.routing.retryAfterMs,
         // The node is done: its slot is free while the record waits for the disk.
         commit: (done, tailBytes) => {
+          ctx.health?.report(host, 'ok');
           release();
           return record(host, done, tailBytes);
         },
         headers: { 'content-type': 'application/json', 'user-agent': SUPER_NODE_USER_AGENT, 'x-request-id': r.requestId },
         timeouts: { ...ctx.routing, keepAliveIntervalMs: framing === 'sse' ? ctx.api.keepAliveIntervalMs : 0 },
       });
+      ctx.health?.report(host, result.outcome === 'ok' ? 'ok' : result.fault === true ? 'fault' : 'none');
     } finally {
       release();
     }
