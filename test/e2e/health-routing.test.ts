@@ -41,6 +41,12 @@ t.test('a node failing every request: its breaker opens after 2, it gets nothing
     await ask();
   }
   t.equal(served(fakes.gamma), 2, 'gamma failed twice (each time retried on another node)');
+  t.match(await logLine(net.server, 'a node service failed: its breaker is open'), {
+    level: 'warn',
+    node: 'gamma',
+    service: 'ollama',
+    trips: 1,
+  });
   const open: string[] = [];
   for (let i = 0; i < 30; i++) open.push(await ask());
   t.ok(performance.now() - trippedMs < 5_000, 'the 30 requests came within the cooldown');
@@ -57,6 +63,11 @@ t.test('a node failing every request: its breaker opens after 2, it gets nothing
   t.ok(trialMs >= 5_000, `not before the cooldown (${Math.round(trialMs)} ms after the trip)`);
   for (let i = 0; i < 30; i++) await ask();
   t.equal(served(fakes.gamma), before + 1, 'the trial failed: open again, for longer');
+  t.match(
+    await logLine(net.server, 'a node service failed: its breaker is open', (l) => l.trips === 2),
+    { node: 'gamma', cooldownMs: Number },
+    'the second trip is logged, with its longer cooldown',
+  );
   t.same([...statuses], [[200, statuses.get(200)]], 'users never saw gamma fail: every answer was 200');
   t.comment(`trial ${Math.round(trialMs)} ms after the trip; ${asked + 61} requests after the first trip, 1 needed a retry`);
 });

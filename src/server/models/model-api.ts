@@ -68,7 +68,7 @@ export class ModelApi {
   private constructor(catalog: ModelCatalog, options: ModelApiOptions) {
     const { config, logger } = options;
     this.catalog = catalog;
-    this.health = new RouteHealth({ ...config.routing, now: options.now });
+    this.health = new RouteHealth({ ...config.routing, now: options.now, logger });
     this.router = new ModelRouter({ catalog, ...config.routing, random: options.random, health: this.health });
     this.#listed = {
       online: () => catalog.online().filter(({ hosts }) => this.health.listable(hosts)),

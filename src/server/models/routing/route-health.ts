@@ -6,6 +6,7 @@
  * host is refused here is unavailable (503), not unknown. Lists keep such a model for
  * `unhealthyGraceMs` after its hosts turned unhealthy.
  */
+import type { Logger } from '../../../log.js';
 import { Breaker, type BreakerRules, type BreakerState } from './breakers.js';
 import type { ModelHost } from './model-catalog.js';
 
@@ -25,6 +26,8 @@ export interface RouteHealthOptions extends HealthRules {
   monotonicNow?: () => number;
   /** Wall clock in ms (flags last until a wall-clock time). */
   now?: () => number;
+  /** Hears each breaker that opens or closes. */
+  logger?: Logger;
 }
 
 /** The health view. */
@@ -60,13 +63,15 @@ export class RouteHealth {
 
   /** How a request on `host` ended: a complete answer, a fault of the node, or neither (the user left, a 4xx). */
   report(host: ModelHost, outcome: HostOutcome): void {
-    if (outcome === 'ok') this.#breakers.get(slot(host.node.name, host.service))?.success();
-    else if (outcome === 'fault') this.#breaker(host.node.name, host.service).failure();
+    const { name } = host.node;
+    const existing = this.#breakers.get(slot(name, host.service));
+    if (outcome === 'ok' && existing !== undefined) this.#logged(name, host.service, (b) => b.success(), existing);
+    else if (outcome === 'fault') this.#logged(name, host.service, (b) => b.failure());
   }
 
   /** A probe of one service of `node` failed (its success proves nothing of inference: it is not counted). */
   probeFailed(node: string, service: string): void {
-    this.#breaker(node, service).failure();
+    this.#logged(node, service, (b) => b.failure());
   }
 
   /** `node` failed a canary: no user traffic until `untilMs` (wall clock: its epoch's end plus the settling time). */
@@ -104,6 +109,22 @@ export class RouteHealth {
     const broken = this.#breakers.get(slot(host.node.name, host.service))?.unhealthySinceMs;
     if (flagged === undefined) return broken;
     return broken === undefined ? flagged : Math.min(flagged, broken);
+  }
+
+  /** Applies `change` to the breaker (made if need be) and logs a trip or a close. */
+  #logged(node: string, service: string, change: (b: Breaker) => void, known?: Breaker): void {
+    const breaker = known ?? this.#breaker(node, service);
+    const trips = breaker.trips;
+    change(breaker);
+    if (breaker.trips > trips)
+      this.#o.logger?.warn('a node service failed: its breaker is open', {
+        node,
+        service,
+        trips: breaker.trips,
+        cooldownMs: Math.round(breaker.openUntilMs - this.#mono()),
+      });
+    else if (trips > 0 && breaker.trips === 0)
+      this.#o.logger?.info('a node service answered again: its breaker is closed', { node, service });
   }
 
   #breaker(node: string, service: string): Breaker {
