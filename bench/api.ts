@@ -9,6 +9,7 @@
  * Ollama 3.2, 1.5, 1.1, then 0.4–0.8), falling for the first 3,000 rounds before it held.
  * Run: `npm run bench:api` (WARMUP=3000 and REQUESTS=5000 rounds, then CONCURRENCY=8 users for
  * BENCH_SECONDS=10 after 2 s of warm-up, by default; BENCH_SECONDS is the tunnel benchmark's too).
+ * Then the cell of bench/failing-node.ts: one of three nodes failing every request.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
 import { ownedTempDir, spawnOwned } from './children.js';
+import { failingNodeCell } from './failing-node.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 5000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
@@ -239,4 +241,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'fake') await fakeMode();
-else await main();
+else {
+  await main();
+  await failingNodeCell(); // bench/failing-node.ts: the router when one of three nodes fails every request
+}

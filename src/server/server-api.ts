@@ -23,6 +23,7 @@ import type { OpenRegistryOptions } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
 import { createRewardsApi } from './rewards/rewards-api.js';
 import type { CanaryOutcome } from './verify/canaries.js';
+import { seedFlags } from './verify/flagged-nodes.js';
 import { NodeChecks } from './verify/node-checks.js';
 
 /** Failed credentials per client address, one throttle per door (auth-throttle.ts). */
@@ -117,6 +118,8 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
     onCanary: o.onCanary,
   });
   started.unshift(checks);
+  // Flags of unsettled epochs, read back before any node can log in: a flagged node gets no users back by a restart.
+  await seedFlags({ dataDir: config.dataDir, rules: config.rewards, now: (now ?? Date.now)(), sink: models.health, logger });
   // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
   const parts = [
     rewards,

@@ -1,8 +1,10 @@
 /**
  * Which models each ollama service of the node shares: read from the local Ollama's `/api/tags` at
  * start and every `refreshIntervalMs`, so that the node advertises them on connect and again
- * whenever the list changes. An Ollama that does not answer shares nothing until it answers again;
- * that is logged once per outage, not once per poll.
+ * whenever the list changes. An Ollama that stops answering keeps its last list advertised: its models
+ * are down, not gone, and the super node routes around it (its probes and requests fail) and answers
+ * 503 rather than 404. One that has never answered since the start shares nothing. An outage is
+ * logged once, not once per poll.
  */
 import { EventEmitter } from 'node:events';
 import type { HostPort } from '../../config/values.js';
@@ -159,10 +161,12 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
       source.answering = true;
       return models;
     } catch (err) {
-      if (this.#closed) return [];
-      if (source.answering !== false) log.warn('cannot read the models of ollama: none are shared until it answers', { err });
+      const last = this.#models.get(source.service.name) ?? [];
+      if (this.#closed) return [...last];
+      if (source.answering !== false)
+        log.warn('cannot read the models of ollama: the last ones read stay advertised until it answers', { err, models: last.length });
       source.answering = false;
-      return [];
+      return [...last];
     }
   }
 }

@@ -70,6 +70,12 @@ export interface RoutingConfig {
   totalTimeoutMs: number;
   /** Nodes tried for one request (a retry happens only before the user got a byte). */
   maxAttempts: number;
+  /** The circuit breaker of each node service (routing/breakers.ts). */
+  breaker: { failures: number; cooldownMs: number; maxCooldownMs: number };
+  /** A node flagged this epoch (a failed canary) gets no user traffic until the epoch has settled. */
+  avoidFlagged: boolean;
+  /** How long lists keep a model whose every host is failing or flagged. */
+  unhealthyGraceMs: number;
 }
 
 const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -165,4 +171,14 @@ export const routingSection: Schema<RoutingConfig> = section({
   idleTimeoutMs: withDefault(duration(1, HOUR_MS), MINUTE_MS),
   totalTimeoutMs: withDefault(duration(0, 24 * HOUR_MS), 0),
   maxAttempts: withDefault(integer(1, 10), 3),
+  breaker: map(
+    section({
+      failures: withDefault(integer(1, 1000), 3),
+      cooldownMs: withDefault(duration(1, HOUR_MS), 5_000),
+      maxCooldownMs: withDefault(duration(1, 24 * HOUR_MS), 5 * MINUTE_MS),
+    }),
+    (b, at, ctx) => (b.maxCooldownMs < b.cooldownMs ? fail(ctx, pathOf(at, 'maxCooldownMs'), 'must be at least cooldownMs') : b),
+  ),
+  avoidFlagged: withDefault(boolean(), true),
+  unhealthyGraceMs: withDefault(duration(0, 24 * HOUR_MS), 10 * MINUTE_MS),
 });

@@ -26,6 +26,7 @@ import { type CatalogNodes, ModelCatalog, type ModelMemory } from './routing/mod
 import { ModelNames } from './routing/model-names.js';
 import type { ModelNamesConfig } from './routing/model-names-config.js';
 import { ModelRouter } from './routing/model-router.js';
+import { RouteHealth } from './routing/route-health.js';
 import { UpstreamPools } from './routing/upstream-pools.js';
 import type { UsageSink } from './usage-record.js';
 
@@ -60,6 +61,10 @@ export class ModelApi {
   readonly names: ModelNames;
   readonly router: ModelRouter;
   readonly pools: UpstreamPools;
+  /** Breakers and flags: hosts the router passes over. */
+  readonly health: RouteHealth;
+  /** The catalog as lists show it: less the models unhealthy past `routing.unhealthyGraceMs`. */
+  readonly #listed: Pick<ModelNames, 'online' | 'lookup'>;
   readonly #keys: ApiKeys;
   readonly #context: ModelRequestContext;
   readonly #throttle: AuthThrottle | undefined;
@@ -69,7 +74,12 @@ export class ModelApi {
     const { config, logger } = options;
     this.catalog = catalog;
     this.names = new ModelNames(catalog, config.models);
-    this.router = new ModelRouter({ catalog: this.names, ...config.routing, random: options.random });
+    this.health = new RouteHealth({ ...config.routing, now: options.now, logger });
+    this.router = new ModelRouter({ catalog: this.names, ...config.routing, random: options.random, health: this.health });
+    this.#listed = {
+      online: () => this.names.online().filter(({ hosts }) => this.health.listable(hosts)),
+      lookup: (key) => this.names.lookup(key),
+    };
     this.pools = new UpstreamPools({ nodes: options.nodes, keepAliveMs: options.keepAliveMs, logger });
     this.#keys = new ApiKeys(config.api, options.now, options.keyUsage);
     const store = options.keyStore;
@@ -91,6 +101,7 @@ export class ModelApi {
       names: this.names,
       affinity: new Affinity(config.routing.affinityEntries),
       pools: this.pools,
+      health: this.health,
       api: config.api,
       routing: config.routing,
       usage: (record) => {
@@ -178,11 +189,11 @@ export class ModelApi {
   #list(route: ApiRoute, id: string | undefined, req: IncomingMessage, res: ServerResponse, caller: ApiCaller): void {
     const body =
       route.kind === 'models'
-        ? listOpenAiModels(this.names, caller.models)
+        ? listOpenAiModels(this.#listed, caller.models)
         : route.kind === 'model'
-          ? retrieveOpenAiModel(this.names, id ?? '', caller.models)
+          ? retrieveOpenAiModel(this.#listed, id ?? '', caller.models)
           : route.kind === 'tags'
-            ? listOllamaTags(this.names, caller.models)
+            ? listOllamaTags(this.#listed, caller.models)
             : route.kind === 'key'
               ? this.#describeKey(caller)
               : ollamaVersion();

@@ -23,6 +23,7 @@ import type { ModelHost } from './routing/model-catalog.js';
 import { acquireModel, hasOtherHost } from './routing/model-choice.js';
 import type { ModelNames } from './routing/model-names.js';
 import type { ModelRouter } from './routing/model-router.js';
+import type { RouteHealth } from './routing/route-health.js';
 import type { UpstreamPools } from './routing/upstream-pools.js';
 import { type UsageSink, usageRecord } from './usage-record.js';
 
@@ -33,6 +34,8 @@ export interface ModelRequestContext {
   names: ModelNames;
   affinity: Affinity;
   pools: UpstreamPools;
+  /** Hears how each attempt ended (breakers). */
+  health?: Pick<RouteHealth, 'report'>;
   api: ApiConfig;
   routing: RoutingConfig;
   usage: UsageSink;
@@ -137,8 +140,10 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
         user: user.signal,
         startMs,
         canRetry,
+        retryAfterMs: ctx.routing.retryAfterMs,
         // The node is done: its slot is free while the record waits for the disk.
         commit: (done, tailBytes) => {
+          ctx.health?.report(host, 'ok');
           release();
           ctx.affinity.remember(request.key, request.conversation, host);
           return record(host, done, tailBytes);
@@ -146,6 +151,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
         headers: { 'content-type': 'application/json', 'user-agent': SUPER_NODE_USER_AGENT, 'x-request-id': r.requestId },
         timeouts: { ...ctx.routing, keepAliveIntervalMs: framing === 'sse' ? ctx.api.keepAliveIntervalMs : 0 },
       });
+      ctx.health?.report(host, result.outcome === 'ok' ? 'ok' : result.fault === true ? 'fault' : 'none');
     } finally {
       release();
     }

@@ -37,6 +37,8 @@ export interface CanariesOptions {
   write(records: LedgerRecord[]): Promise<void>;
   /** Hears every canary once its records are durable. */
   onOutcome?(outcome: CanaryOutcome): void;
+  /** Hears a flag as soon as it is decided, before it is durable (the router stops sending users there). */
+  onFlag?(node: string, epoch: number): void;
   /** True for a node whose last probe failed: no reference. */
   failing(node: string): boolean;
   logger: Logger;
@@ -144,6 +146,7 @@ export class Canaries {
     if (verdict.passed === false) {
       const epoch = this.#epochs.of(startedAtMs);
       this.#suspects.set(node, epoch);
+      this.#o.onFlag?.(node, epoch);
       flag = {
         type: 'flag',
         node,

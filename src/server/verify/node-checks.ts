@@ -5,15 +5,17 @@
  */
 import type { Logger } from '../../log.js';
 import type { LedgerRecord, ProbeRecord, RequestRecord } from '../ledger/ledger-record.js';
+import type { RouteHealth } from '../models/routing/route-health.js';
 import type { RewardsConfig } from '../rewards/rewards-config.js';
 import { Canaries, type CanaryOutcome } from './canaries.js';
 import type { CanaryApi } from './canary-call.js';
+import { flagUntilMs } from './flagged-nodes.js';
 import { type ProbedCatalog, Prober } from './prober.js';
 
 /** What the checks are built from. */
 export interface NodeChecksOptions {
-  /** The model API: its catalog, router and pools. */
-  api: CanaryApi & { catalog: ProbedCatalog };
+  /** The model API: its catalog, router, pools, and the health view that hears failed probes and flags. */
+  api: CanaryApi & { catalog: ProbedCatalog; health?: Pick<RouteHealth, 'probeFailed' | 'flag'> };
   rules: RewardsConfig;
   /** The ledger: resolves once a record is durable. */
   append(record: LedgerRecord): Promise<void>;
@@ -41,6 +43,7 @@ export class NodeChecks {
       now,
       random,
       logger,
+      onServiceFailed: (node, service) => o.api.health?.probeFailed(node, service),
       record: (probe) =>
         void o.append(probe).then(
           () => o.onProbe(probe),
@@ -55,6 +58,10 @@ export class NodeChecks {
       logger,
       failing: (node) => this.prober.failing(node),
       onOutcome: o.onCanary,
+      onFlag: (node, epoch) => {
+        logger.warn('node flagged: it failed a canary', { node, epoch });
+        o.api.health?.flag(node, flagUntilMs(rules, epoch));
+      },
       write: async (records) => void (await Promise.all(records.map((r) => o.append(r)))),
     });
   }

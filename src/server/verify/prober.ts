@@ -23,6 +23,8 @@ export interface ProbedCatalog {
 export interface ProberOptions {
   catalog: ProbedCatalog;
   pools: { pool(host: ModelHost): Dispatcher };
+  /** Hears each service whose probe failed (its breaker counts it). */
+  onServiceFailed?(node: string, service: string): void;
   /** Gets every probe record (the server appends it to the ledger). Must not throw. */
   record: (probe: ProbeRecord) => void;
   intervalMs: number;
@@ -111,6 +113,9 @@ export class Prober {
     const time = new Date(this.#now()).toISOString();
     const results = await Promise.all([...hosts.values()].map((services) => this.#probeService(services)));
     if (this.#stop.signal.aborted) return;
+    [...hosts.keys()].forEach((service, i) => {
+      if (!results[i]!.ok) this.#o.onServiceFailed?.(node, service);
+    });
     const ok = results.every((r) => r.ok);
     const latencies = results.map((r) => r.latencyMs);
     const latencyMs = latencies.some((l) => l === null) ? null : Math.round(Math.max(...(latencies as number[])) * 1000) / 1000;

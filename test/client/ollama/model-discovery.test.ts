@@ -86,7 +86,7 @@ t.test('polling: a change is found and announced without being asked', async (t)
   t.same(names(models), ['llama3.2:latest', 'qwen2.5:0.5b']);
 });
 
-t.test('an Ollama that goes down shares nothing, logged once; when it is back, so are its models', async (t) => {
+t.test('an Ollama that goes down keeps its last models advertised, logged once; never read, it shares nothing', async (t) => {
   const first = await startFakeOllama({ models: [{ name: 'llama3.2' }] });
   t.teardown(() => first.destroy());
   const { port } = first;
@@ -98,13 +98,14 @@ t.test('an Ollama that goes down shares nothing, logged once; when it is back, s
   await discovery.refresh();
   await discovery.refresh();
   await discovery.refresh();
-  t.same(changes, [[]], 'no models while down');
-  const warnings = log.messages('cannot read the models of ollama: none are shared until it answers');
+  t.same(changes, [], 'its models stay advertised while it is down: down, not gone');
+  t.same(names(discovery.models), ['llama3.2:latest']);
+  const warnings = log.messages('cannot read the models of ollama: the last ones read stay advertised until it answers');
   t.equal(warnings.length, 1, 'one warning for three failed reads');
   t.match(warnings[0], { level: 'warn', service: 'ollama', err: { code: 'ECONNREFUSED' } });
   const back = await fakeOllama(t, { models: [{ name: 'llama3.2' }], port });
   await discovery.refresh();
-  t.same(changes, [[], ['llama3.2:latest']]);
+  t.same(changes, [], 'the same list again: nothing to advertise');
   t.equal(log.messages('ollama answers again').length, 1);
   t.equal(back.requests.length, 1);
 });
@@ -133,7 +134,7 @@ t.test('a wrong Host (403), a body that is not a model list, or silence count as
   t.same(names(discovery.models, 'wrong-host'), []);
   t.same(names(discovery.models, 'silent'), []);
   t.same(names(discovery.models, 'fine'), ['all-minilm:latest', 'llama3.2:latest', 'qwen2.5:0.5b']);
-  const warned = log.messages('cannot read the models of ollama: none are shared until it answers');
+  const warned = log.messages('cannot read the models of ollama: the last ones read stay advertised until it answers');
   t.match(
     warned.find((l) => l.service === 'wrong-host'),
     { err: { code: 'PRX_ERR_HTTP_BAD_RESPONSE', message: /HTTP 403/ } },

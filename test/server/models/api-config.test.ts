@@ -30,6 +30,9 @@ t.test('keys in clear are kept as their SHA-256 only; keysFile entries join; rou
     idleTimeoutMs: 30_000,
     totalTimeoutMs: 3_600_000,
     maxAttempts: 1,
+    breaker: { failures: 5, cooldownMs: 2000, maxCooldownMs: 60_000 },
+    avoidFlagged: false,
+    unhealthyGraceMs: 30_000,
   });
 });
 

@@ -31,7 +31,8 @@ async function startFaultCluster(t: Test): Promise<ApiCluster> {
       { name: 'beta', models: [{ name: 'llama3.2', answerTokens: 4 }] },
     ],
     api: { keepAliveIntervalMs: 50 },
-    routing: { firstByteTimeoutMs: 1500, idleTimeoutMs: 400, retryAfterMs: 2000 },
+    // The same node fails on purpose again and again here: its breaker must not take it out of service.
+    routing: { firstByteTimeoutMs: 1500, idleTimeoutMs: 400, retryAfterMs: 2000, breaker: { failures: 1000 } },
     random: () => 0,
   });
 }

@@ -67,6 +67,9 @@ t.test('cheating nodes earn nothing, and the honest share is unharmed', async (t
       { name: 'farmer' },
       { name: 'staller' },
     ].map((n) => ({ ...n, models: [MODEL], maxConcurrent: 2 })),
+    // Cheats keep getting users here after their flag, to prove they earn nothing from them (the
+    // router keeps flagged and failing nodes from users by default: test/e2e/health-routing.test.ts).
+    routing: { avoidFlagged: false, breaker: { failures: 1000 } },
     api: {
       keys: [
         { id: 'tester', key: TEST_KEY },

@@ -9,6 +9,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
+import { ERROR_CODE_HEADER } from '../../../proto/http/error.js';
 import type { RequestOutcome } from '../../ledger/ledger-record.js';
 import type { ApiRoute } from '../api-routes.js';
 import type { LlmRequest } from '../llm-request.js';
@@ -34,6 +35,8 @@ export interface NodeCallOptions {
   startMs: number;
   /** True when another node may take the request if this one fails before answering. */
   canRetry: boolean;
+  /** Retry-After of a 503 this attempt answers itself (a node whose model service is down). */
+  retryAfterMs?: number;
   /**
    * Records a complete answer whose tail (`tailBytes` long, not yet written) is held: resolves once
    * the record is durable, rejects when it cannot be written.
@@ -51,6 +54,8 @@ export interface CallResult {
   ttftMs: number | null;
   /** True when `commit` was called: the answer's record was written, or failed to be. */
   committed?: boolean;
+  /** True when the node is to blame (no connection, a 5xx, a cut stream, a timeout): it counts against its breaker. */
+  fault?: boolean;
 }
 
 /** The most of a node's error answer read to tell the user in-band what it said. */
@@ -82,12 +87,12 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
     if (stopped?.why === 'user') return ended('client_abort', meter);
     if (stopped?.why === 'timeout') {
       writer.fail(stopped.err);
-      return ended('timeout', meter);
+      return { ...ended('timeout', meter), fault: true };
     }
     const nodeErr = asNodeError(err, host);
-    if (o.canRetry && !writer.started && meter === undefined) return { outcome: 'node_error', retry: nodeErr, ttftMs };
+    if (o.canRetry && !writer.started && meter === undefined) return { outcome: 'node_error', retry: nodeErr, ttftMs, fault: true };
     writer.fail(nodeErr);
-    return ended('node_error', meter);
+    return { ...ended('node_error', meter), fault: true };
   };
   try {
     let response: Dispatcher.ResponseData;
@@ -104,13 +109,16 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
     }
     const { statusCode: status, body } = response;
     const contentType = headerValue(response.headers['content-type']) ?? 'application/json; charset=utf-8';
-    if (status >= 500 && o.canRetry && !writer.started) {
+    const serviceDown = headerValue(response.headers[ERROR_CODE_HEADER.toLowerCase()]) === ErrorCodes.TARGET_UNREACHABLE;
+    if (status >= 500 && (o.canRetry || serviceDown) && !writer.started) {
       discard(body);
-      return {
-        outcome: 'node_error',
-        retry: new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}`),
-        ttftMs,
-      };
+      // The node is online but its Ollama is not: the model is unavailable there, not broken.
+      const retry = serviceDown
+        ? new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `the model service of node ${host.node.name} is down`)
+        : new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}`);
+      if (o.canRetry) return { outcome: 'node_error', retry, ttftMs, fault: true };
+      writer.fail(retry, o.retryAfterMs);
+      return { ...ended('node_error'), fault: true };
     }
     if (status < 200 || status > 299) {
       if (!writer.started) {
@@ -121,13 +129,13 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
           return chunk;
         });
         writer.end();
-        return ended('node_error');
+        return { ...ended('node_error'), fault: status >= 500 };
       }
       const said = await readErrorBody(body);
       writer.fail(
         new ProximaError(ErrorCodes.NODE_FAILED, `node ${host.node.name} answered ${status}${said === undefined ? '' : `: ${said}`}`),
       );
-      return ended('node_error');
+      return { ...ended('node_error'), fault: status >= 500 };
     }
     const relay = answerRelay(o.route, o.request);
     writer.head(status, { 'content-type': contentType });
@@ -169,7 +177,7 @@ async function finish(
     if (relay.meter.error !== undefined)
       writer.end(); // the node's own in-band error went out already
     else writer.fail(unfinished(relay));
-    return ended('node_error', relay.meter);
+    return { ...ended('node_error', relay.meter), fault: true };
   }
   const result: CallResult = { ...ended('ok', relay.meter), committed: true };
   try {

@@ -2,7 +2,8 @@
  * The models the API offers: the union of what online nodes advertise on their `ollama` services,
  * indexed by normalised name. It also remembers which models offline nodes had (from their registry
  * records, where each advertisement is kept), so a model only offline nodes share is told apart
- * from one nobody shares: 503, not 404.
+ * from one nobody shares: 503, not 404. A node that advertises no models at all (its Ollama was down
+ * when it started) keeps its remembered ones, for the same reason.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../../log.js';
@@ -118,7 +119,8 @@ export class ModelCatalog extends EventEmitter<{ change: [] }> {
       set.add(host);
     }
     const models = node.services.flatMap((s) => (s.kind === 'ollama' ? (s.models ?? []) : []));
-    if (this.#remember(node.name, models)) {
+    // An advert with no models is a node whose Ollama is down (or not read yet): they are unavailable, not unknown.
+    if (models.length > 0 && this.#remember(node.name, models)) {
       this.#memory.rememberModels(node.name, models).catch((err: unknown) => {
         this.#logger.warn('could not keep the models a node advertised', { node: node.name, err });
       });

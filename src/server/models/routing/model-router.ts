@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
 import { displayName } from '../../../proto/llm/model-name.js';
 import type { ModelHost, ModelLookup } from './model-catalog.js';
+import type { RouteHealth } from './route-health.js';
 
 /** A slot on a host, held while a request runs there. */
 export interface Lease {
@@ -46,6 +47,8 @@ export interface ModelRouterOptions {
   maxQueueWaitMs: number;
   /** Breaks ties; Math.random unless a test injects its own. */
   random?: () => number;
+  /** Breakers and flags: hosts it refuses are passed over (route-health.ts). */
+  health?: Pick<RouteHealth, 'admits' | 'leased' | 'released'>;
 }
 
 interface Waiter {
@@ -101,9 +104,12 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     const found = this.#options.catalog.lookup(key);
     if (found.status === 'unknown')
       return Promise.reject(new ProximaError(ErrorCodes.MODEL_NOT_FOUND, `no node shares the model ${displayName(key)}`));
-    const hosts = found.status === 'online' ? found.hosts.filter((h) => !options.exclude?.has(h.node.name)) : [];
-    if (hosts.length === 0)
+    const online = found.status === 'online' ? found.hosts.filter((h) => !options.exclude?.has(h.node.name)) : [];
+    if (online.length === 0)
       return Promise.reject(new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key)} is offline`));
+    const hosts = this.#healthy(online);
+    if (hosts.length === 0)
+      return Promise.reject(new ProximaError(ErrorCodes.MODEL_UNAVAILABLE, `every node sharing ${displayName(key)} is failing or flagged`));
     const host = this.#pick(hosts, options.ignoreCapacity === true, options.prefer);
     if (host !== undefined) return Promise.resolve(this.#lease(host));
     const { maxQueued, maxQueueWaitMs } = this.#options;
@@ -150,6 +156,12 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     });
   }
 
+  /** The hosts the health view admits (all of them without one). */
+  #healthy(hosts: ModelHost[]): ModelHost[] {
+    const health = this.#options.health;
+    return health === undefined ? hosts : hosts.filter((h) => health.admits(h));
+  }
+
   /** The preferred host if it has room, else the least busy with room (any host with `ignoreCapacity`); ties at random. */
   #pick(hosts: readonly ModelHost[], ignoreCapacity: boolean, prefer?: (host: ModelHost) => boolean): ModelHost | undefined {
     let best: ModelHost[] = [];
@@ -170,12 +182,14 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
   #lease(host: ModelHost): Lease {
     const slot = slotKey(host.node.name, host.service);
     this.#inFlight.set(slot, (this.#inFlight.get(slot) ?? 0) + 1);
+    this.#options.health?.leased(host);
     let held = true;
     return {
       host,
       release: () => {
         if (!held) return;
         held = false;
+        this.#options.health?.released(host);
         const left = (this.#inFlight.get(slot) ?? 1) - 1;
         if (left === 0) this.#inFlight.delete(slot);
         else this.#inFlight.set(slot, left);
@@ -190,7 +204,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
       const waiter = this.#queue[i]!;
       const found = this.#options.catalog.lookup(waiter.key);
       const hosts = found.status === 'online' ? found.hosts.filter((h) => !waiter.options.exclude?.has(h.node.name)) : [];
-      const host = this.#pick(hosts, false, waiter.options.prefer);
+      const host = this.#pick(this.#healthy(hosts), false, waiter.options.prefer);
       if (host === undefined) i++;
       else waiter.grant(host); // removes it from the queue: the same index is the next waiter
     }

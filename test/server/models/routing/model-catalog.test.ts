@@ -131,3 +131,12 @@ t.test('the last advertisement survives a restart: a model only an offline node 
   const other = await postJson(`${url}/api/chat`, { model: 'mistral', messages: [] });
   t.same([other.status, JSON.parse(other.text)], [404, { error: 'no node shares the model mistral:latest' }]);
 });
+
+t.test('a node that advertises no models (its Ollama down at start) keeps its remembered ones: offline, not unknown', async (t) => {
+  const { catalog, nodes, remembered } = await openCatalog([{ name: 'alpha', models: [LLAMA] }]);
+  nodes.emit('advertised', node('alpha', [{ name: 'ollama', kind: 'ollama', models: [] }]));
+  t.equal(catalog.lookup(KEY).status, 'offline', '503, not 404');
+  t.same(remembered, [], 'the memory is not overwritten with nothing');
+  nodes.emit('advertised', node('alpha', [{ name: 'ollama', kind: 'ollama', models: [QWEN] }]));
+  t.equal(catalog.lookup(KEY).status, 'unknown', 'a real list replaces it: a model it stopped sharing is unknown');
+});
