@@ -1,7 +1,7 @@
 /**
  * `api.cors` in server.yaml, and CORS in front of a part of the API over real sockets: off by
  * default, `*`, a list compared without case. The model API's own behaviour with CORS (keys,
- * errors, streams, the admin parts) is in test/e2e/api-host-http.test.ts.
+ * errors, streams, the admin parts) is in test/e2e/api/api-host-http.test.ts.
  */
 
 import type { IncomingMessage } from 'node:http';

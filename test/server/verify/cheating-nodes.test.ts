@@ -68,7 +68,7 @@ t.test('cheating nodes earn nothing, and the honest share is unharmed', async (t
       { name: 'staller' },
     ].map((n) => ({ ...n, models: [MODEL], maxConcurrent: 2 })),
     // Cheats keep getting users here after their flag, to prove they earn nothing from them (the
-    // router keeps flagged and failing nodes from users by default: test/e2e/health-routing.test.ts).
+    // router keeps flagged and failing nodes from users by default: test/e2e/api/health-routing.test.ts).
     routing: { avoidFlagged: false, breaker: { failures: 1000 } },
     api: {
       keys: [

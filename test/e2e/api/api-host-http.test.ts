@@ -11,10 +11,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
-import { logLine, startBin } from '../fixtures/processes/bin-process.js';
-import { collect, startApiCluster, TEST_KEY } from '../fixtures/stacks/api-cluster.js';
-import { tempDir } from '../fixtures/stacks/control-plane.js';
-import { parseResponses } from '../fixtures/stacks/tunnel.js';
+import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
+import { collect, startApiCluster, TEST_KEY } from '../../fixtures/stacks/api-cluster.js';
+import { tempDir } from '../../fixtures/stacks/control-plane.js';
+import { parseResponses } from '../../fixtures/stacks/tunnel.js';
 
 const PAGE = 'https://chat.example.com';
 const OTHER = 'https://evil.example.net';

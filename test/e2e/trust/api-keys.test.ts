@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
-import { logLine, startBin } from '../fixtures/processes/bin-process.js';
-import type { LineChild } from '../fixtures/processes/child-lines.js';
-import { runNode } from '../fixtures/processes/run-bin.js';
-import { tempDir } from '../fixtures/stacks/control-plane.js';
-import { within } from '../fixtures/store-helpers.js';
-import { type RawResponse, rawRequest } from '../fixtures/wire/raw-http.js';
+import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
+import type { LineChild } from '../../fixtures/processes/child-lines.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
+import { tempDir } from '../../fixtures/stacks/control-plane.js';
+import { within } from '../../fixtures/store-helpers.js';
+import { type RawResponse, rawRequest } from '../../fixtures/wire/raw-http.js';
 
 const SERVER = 'bin/proxima-server.js';
 const OPS_KEY = 'ops-key-0123456789abcdef';

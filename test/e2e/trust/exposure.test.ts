@@ -9,12 +9,12 @@ import net from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { hashPassword, hashToken } from '../../src/proto/service-access.js';
-import { startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
-import { startWebServer } from '../fixtures/fakes/web/web-server.js';
-import { logLine, startBin } from '../fixtures/processes/bin-process.js';
-import { runNode } from '../fixtures/processes/run-bin.js';
-import { rawRequest } from '../fixtures/wire/raw-http.js';
+import { hashPassword, hashToken } from '../../../src/proto/service-access.js';
+import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { startWebServer } from '../../fixtures/fakes/web/web-server.js';
+import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
+import { rawRequest } from '../../fixtures/wire/raw-http.js';
 
 const KEY = 'user-key-0123456789abcdef';
 const PASSWORD = 'correct horse battery staple';

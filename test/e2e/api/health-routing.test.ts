@@ -6,9 +6,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import t, { type Test } from 'tap';
-import { type FakeOllama, startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
-import { logLine } from '../fixtures/processes/bin-process.js';
-import { startProcessNetwork } from '../fixtures/stacks/process-network.js';
+import { type FakeOllama, startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { logLine } from '../../fixtures/processes/bin-process.js';
+import { startProcessNetwork } from '../../fixtures/stacks/process-network.js';
 
 const CHAT = { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] };
 

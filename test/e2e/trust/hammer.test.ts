@@ -9,11 +9,11 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { startWebServer } from '../fixtures/fakes/web/web-server.js';
-import { logLine, startBin } from '../fixtures/processes/bin-process.js';
-import { runNode } from '../fixtures/processes/run-bin.js';
-import { parseResponses, rawConnect } from '../fixtures/stacks/tunnel.js';
-import { within } from '../fixtures/store-helpers.js';
+import { startWebServer } from '../../fixtures/fakes/web/web-server.js';
+import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
+import { parseResponses, rawConnect } from '../../fixtures/stacks/tunnel.js';
+import { within } from '../../fixtures/store-helpers.js';
 
 const GOOD_KEY = 'sk-good-key-0123456789';
 const ADMIN = 'admin-token-0123456789abcdef';

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
-import { startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
-import { modelNames, startModelNode } from '../fixtures/stacks/model-node.js';
-import { lines, openRequest, rawRequest } from '../fixtures/wire/raw-http.js';
+import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { modelNames, startModelNode } from '../../fixtures/stacks/model-node.js';
+import { lines, openRequest, rawRequest } from '../../fixtures/wire/raw-http.js';
 
 t.test('proxima-client advertises exactly the shared models, with digests and maxConcurrent, and every change', async (t) => {
   const fake = await startFakeOllama();

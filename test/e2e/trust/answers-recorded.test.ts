@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import t from 'tap';
-import { readLedger, type SkippedLine } from '../../src/server/ledger/ledger-reader.js';
-import { startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
-import { logLine, startBin } from '../fixtures/processes/bin-process.js';
-import { runNode } from '../fixtures/processes/run-bin.js';
-import { rawRequest } from '../fixtures/wire/raw-http.js';
+import { readLedger, type SkippedLine } from '../../../src/server/ledger/ledger-reader.js';
+import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
+import { rawRequest } from '../../fixtures/wire/raw-http.js';
 
 const USERS = 32;
 /** The server is killed when this many answers have reached their users complete. */

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { type FakeModelSpec, type FakeOllama, startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
-import { logLine, startBin } from '../fixtures/processes/bin-process.js';
-import type { LineChild } from '../fixtures/processes/child-lines.js';
-import { runNode } from '../fixtures/processes/run-bin.js';
-import { tempDir } from '../fixtures/stacks/control-plane.js';
-import { type RawResponse, rawRequest, sendRequest } from '../fixtures/wire/raw-http.js';
+import { type FakeModelSpec, type FakeOllama, startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
+import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
+import type { LineChild } from '../../fixtures/processes/child-lines.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
+import { tempDir } from '../../fixtures/stacks/control-plane.js';
+import { type RawResponse, rawRequest, sendRequest } from '../../fixtures/wire/raw-http.js';
 
 const KEY = 'names-key-0123456789abcdef';
 
