@@ -1,0 +1,201 @@
+/**
+ * The Responses and Messages APIs through the real proxima-server and proxima-client, in front of a
+ * fake Ollama that serves both, spoken by the official clients: openai's `responses.create` (whole
+ * and streamed) and @anthropic-ai/sdk's `messages.create` and `messages.stream`. Each answer is the
+ * fake's own, its ledger record carries the usage the node reported, and errors come in each API's
+ * shape (unknown model 404, no key 401).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import t, { type Test } from 'tap';
+import { readLedger } from '../../src/server/ledger/ledger-reader.js';
+import type { RequestRecord } from '../../src/server/ledger/ledger-record.js';
+import { type FakeOllama, startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
+import { logLine, startBin } from '../fixtures/processes/bin-process.js';
+import { runNode } from '../fixtures/processes/run-bin.js';
+import { tempDir } from '../fixtures/stacks/control-plane.js';
+import { rawRequest } from '../fixtures/wire/raw-http.js';
+
+const KEY = 'user-key-0123456789abcdef';
+
+/** What the tests share: the API's base URL, the fake and the ledger's folder. */
+interface SurfaceStack {
+  base: string;
+  fake: FakeOllama;
+  dataDir: string;
+}
+
+/** The real server and node in front of a fake Ollama; api keys required. */
+async function startSurfaceStack(t: Test): Promise<SurfaceStack> {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'server.yaml');
+  fs.writeFileSync(
+    file,
+    [
+      'dataDir: ./data',
+      'domain: proxima.test',
+      'control: { listen: "127.0.0.1:0" }',
+      'http: { listen: "127.0.0.1:0" }',
+      `api: { keys: [{ id: user, key: ${KEY} }] }`,
+      'rewards: { canaryShare: 0, newNodeCanaryShare: 0 }',
+      '',
+    ].join('\n'),
+  );
+  const server = startBin(t, 'proxima-server', ['-c', file], dir);
+  const listening = await logLine(server, 'listening');
+  const fake = await startFakeOllama({ models: [{ name: 'llama3.2', answerTokens: 6 }, { name: 'all-minilm' }] });
+  t.teardown(() => fake.destroy());
+  const added = await runNode('bin/proxima-server.js', ['nodes', 'add', 'alpha', '--json', '-c', file]);
+  const { token } = JSON.parse(added.stdout) as { token: string };
+  const client = path.join(dir, 'client.yaml');
+  fs.writeFileSync(
+    client,
+    [
+      `server: 127.0.0.1:${listening.control.port}`,
+      'name: alpha',
+      `token: ${token}`,
+      'services:',
+      `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fake.port}", maxConcurrent: 4 }`,
+      'log: { level: warn }',
+      '',
+    ].join('\n'),
+  );
+  startBin(t, 'proxima-client', ['-c', client], dir);
+  await logLine(server, 'node online', (l) => l.node === 'alpha');
+  return { base: `http://127.0.0.1:${listening.http.port}`, fake, dataDir: path.join(dir, 'data') };
+}
+
+/** The ledger's request records, by id. */
+async function records(dataDir: string): Promise<Map<string, RequestRecord>> {
+  const byId = new Map<string, RequestRecord>();
+  for await (const r of readLedger({ dataDir })) if (r.type === 'request') byId.set(r.id, r);
+  return byId;
+}
+
+const HI = [{ role: 'user' as const, content: 'hi' }];
+
+t.test('Responses and Messages APIs with the official clients: answers, usage in the ledger, error shapes', async (t) => {
+  const { base, fake, dataDir } = await startSurfaceStack(t);
+  const openai = new OpenAI({ apiKey: KEY, baseURL: `${base}/v1`, maxRetries: 0 });
+  const anthropic = new Anthropic({ apiKey: KEY, baseURL: base, maxRetries: 0 });
+  // The fake's answer to "user: hi", as chat gives it (the same prompt on every route).
+  const direct = await rawRequest(`${fake.url}/api/chat`, {
+    method: 'POST',
+    body: JSON.stringify({ model: 'llama3.2', messages: HI, stream: false }),
+    agent: false,
+  });
+  const expected = (JSON.parse(direct.text) as { message: { content: string } }).message.content;
+  t.ok(expected.length > 0, 'the fake answers');
+  const ids: { route: string; id: string; input: number; output: number; stream: boolean }[] = [];
+
+  const whole = await openai.responses.create({ model: 'llama3.2', input: 'hi' }).withResponse();
+  t.equal(whole.data.output_text, expected, 'responses.create: the answer');
+  t.equal(whole.data.status, 'completed');
+  ids.push({
+    route: '/v1/responses',
+    id: whole.response.headers.get('x-request-id')!,
+    input: whole.data.usage!.input_tokens,
+    output: whole.data.usage!.output_tokens,
+    stream: false,
+  });
+
+  const streamed = await openai.responses.create({ model: 'llama3.2', input: 'hi', stream: true }).withResponse();
+  let text = '';
+  let completed: OpenAI.Responses.Response | undefined;
+  for await (const event of streamed.data) {
+    if (event.type === 'response.output_text.delta') text += event.delta;
+    if (event.type === 'response.completed') completed = event.response;
+  }
+  t.equal(text, expected, 'responses.create stream: the deltas make the answer');
+  t.ok(completed?.usage !== undefined && completed.usage !== null, 'response.completed arrived with its usage');
+  ids.push({
+    route: '/v1/responses',
+    id: streamed.response.headers.get('x-request-id')!,
+    input: completed!.usage!.input_tokens,
+    output: completed!.usage!.output_tokens,
+    stream: true,
+  });
+
+  const message = await anthropic.messages.create({ model: 'llama3.2', max_tokens: 64, messages: HI }).withResponse();
+  t.same(message.data.content, [{ type: 'text', text: expected }], 'messages.create: the answer');
+  t.equal(message.data.stop_reason, 'end_turn');
+  ids.push({
+    route: '/v1/messages',
+    id: message.response.headers.get('x-request-id')!,
+    input: message.data.usage.input_tokens,
+    output: message.data.usage.output_tokens,
+    stream: false,
+  });
+
+  const stream = anthropic.messages.stream({ model: 'llama3.2', max_tokens: 64, messages: HI });
+  let deltas = '';
+  stream.on('text', (delta) => (deltas += delta));
+  const final = await stream.finalMessage();
+  t.equal(deltas, expected, 'messages.stream: the text events make the answer');
+  t.same(final.content, [{ type: 'text', text: expected }]);
+  t.equal(final.stop_reason, 'end_turn');
+  const { response } = await stream.withResponse();
+  ids.push({
+    route: '/v1/messages',
+    id: response.headers.get('x-request-id')!,
+    input: final.usage.input_tokens,
+    output: final.usage.output_tokens,
+    stream: true,
+  });
+
+  const ledger = await records(dataDir);
+  for (const want of ids) {
+    const r = ledger.get(want.id);
+    t.ok(want.input > 0 && want.output > 0, `${want.route} stream=${want.stream}: the node reported usage`);
+    t.match(
+      r,
+      {
+        route: want.route,
+        stream: want.stream,
+        outcome: 'ok',
+        node: 'alpha',
+        model: 'llama3.2:latest',
+        keyId: 'user',
+        promptTokensReported: want.input,
+        completionTokensReported: want.output,
+      },
+      `${want.route} stream=${want.stream}: the ledger has the usage the user saw`,
+    );
+    if (want.stream) t.equal(r?.completionTokensObserved, want.output, 'one content event a token');
+  }
+
+  // Errors, each in its API's own shape.
+  const unknownOpenAi = await openai.responses.create({ model: 'nope', input: 'hi' }).catch((e: unknown) => e);
+  t.type(unknownOpenAi, OpenAI.NotFoundError, 'an unknown model: 404 to the openai client');
+  t.match(unknownOpenAi, { status: 404, code: 'model_not_found', type: 'invalid_request_error' });
+  const unknownAnthropic = await anthropic.messages.create({ model: 'nope', max_tokens: 8, messages: HI }).catch((e: unknown) => e);
+  t.type(unknownAnthropic, Anthropic.NotFoundError, 'an unknown model: 404 to the anthropic client');
+  t.match(unknownAnthropic, { status: 404, error: { type: 'error', error: { type: 'not_found_error', message: /nope/ } } });
+  const noKey = await new Anthropic({ apiKey: 'wrong-key', baseURL: base, maxRetries: 0 }).messages
+    .create({ model: 'llama3.2', max_tokens: 8, messages: HI })
+    .catch((e: unknown) => e);
+  t.type(noKey, Anthropic.AuthenticationError, 'a wrong x-api-key: 401');
+  t.match(noKey, { status: 401, error: { type: 'error', error: { type: 'authentication_error' } } });
+  const bare = await rawRequest(`${base}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'llama3.2', max_tokens: 8, messages: HI }),
+    agent: false,
+  });
+  t.equal(bare.status, 401, 'no key at all: 401');
+  t.match(JSON.parse(bare.text), { type: 'error', error: { type: 'authentication_error', message: String } });
+  const bearer = await rawRequest(`${base}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ model: 'llama3.2', max_tokens: 8, messages: HI }),
+    agent: false,
+  });
+  t.equal(bearer.status, 200, 'a Bearer key works on /v1/messages too');
+  const noKeyOpenAi = await new OpenAI({ apiKey: 'wrong-key', baseURL: `${base}/v1`, maxRetries: 0 }).responses
+    .create({ model: 'llama3.2', input: 'hi' })
+    .catch((e: unknown) => e);
+  t.type(noKeyOpenAi, OpenAI.AuthenticationError, 'a wrong key on /v1/responses: 401');
+  t.match(noKeyOpenAi, { status: 401, code: 'invalid_api_key' });
+});
