@@ -5,67 +5,13 @@
  * fake's own, its ledger record carries the usage the node reported, and errors come in each API's
  * shape (unknown model 404, no key 401).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { readLedger } from '../../src/server/ledger/ledger-reader.js';
 import type { RequestRecord } from '../../src/server/ledger/ledger-record.js';
-import { type FakeOllama, startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
-import { logLine, startBin } from '../fixtures/processes/bin-process.js';
-import { runNode } from '../fixtures/processes/run-bin.js';
-import { tempDir } from '../fixtures/stacks/control-plane.js';
+import { SURFACE_KEY as KEY, startSurfaceStack } from '../fixtures/stacks/api-node.js';
 import { rawRequest } from '../fixtures/wire/raw-http.js';
-
-const KEY = 'user-key-0123456789abcdef';
-
-/** What the tests share: the API's base URL, the fake and the ledger's folder. */
-interface SurfaceStack {
-  base: string;
-  fake: FakeOllama;
-  dataDir: string;
-}
-
-/** The real server and node in front of a fake Ollama; api keys required. */
-async function startSurfaceStack(t: Test): Promise<SurfaceStack> {
-  const dir = tempDir(t);
-  const file = path.join(dir, 'server.yaml');
-  fs.writeFileSync(
-    file,
-    [
-      'dataDir: ./data',
-      'domain: proxima.test',
-      'control: { listen: "127.0.0.1:0" }',
-      'http: { listen: "127.0.0.1:0" }',
-      `api: { keys: [{ id: user, key: ${KEY} }] }`,
-      'rewards: { canaryShare: 0, newNodeCanaryShare: 0 }',
-      '',
-    ].join('\n'),
-  );
-  const server = startBin(t, 'proxima-server', ['-c', file], dir);
-  const listening = await logLine(server, 'listening');
-  const fake = await startFakeOllama({ models: [{ name: 'llama3.2', answerTokens: 6 }, { name: 'all-minilm' }] });
-  t.teardown(() => fake.destroy());
-  const added = await runNode('bin/proxima-server.js', ['nodes', 'add', 'alpha', '--json', '-c', file]);
-  const { token } = JSON.parse(added.stdout) as { token: string };
-  const client = path.join(dir, 'client.yaml');
-  fs.writeFileSync(
-    client,
-    [
-      `server: 127.0.0.1:${listening.control.port}`,
-      'name: alpha',
-      `token: ${token}`,
-      'services:',
-      `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fake.port}", maxConcurrent: 4 }`,
-      'log: { level: warn }',
-      '',
-    ].join('\n'),
-  );
-  startBin(t, 'proxima-client', ['-c', client], dir);
-  await logLine(server, 'node online', (l) => l.node === 'alpha');
-  return { base: `http://127.0.0.1:${listening.http.port}`, fake, dataDir: path.join(dir, 'data') };
-}
 
 /** The ledger's request records, by id. */
 async function records(dataDir: string): Promise<Map<string, RequestRecord>> {
