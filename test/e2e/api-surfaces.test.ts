@@ -145,3 +145,37 @@ t.test('Responses and Messages APIs with the official clients: answers, usage in
   t.type(noKeyOpenAi, OpenAI.AuthenticationError, 'a wrong key on /v1/responses: 401');
   t.match(noKeyOpenAi, { status: 401, code: 'invalid_api_key' });
 });
+
+t.test("a node whose answer fails mid-stream: each client gets the node's error event, the ledger says node_error", async (t) => {
+  const { base, fake, dataDir } = await startSurfaceStack(t);
+  const openai = new OpenAI({ apiKey: KEY, baseURL: `${base}/v1`, maxRetries: 0 });
+  const anthropic = new Anthropic({ apiKey: KEY, baseURL: base, maxRetries: 0 });
+  fake.setFaults({ midStreamErrorAfterTokens: 2, midStreamErrorMessage: 'the runner died' });
+
+  const responses = await openai.responses.create({ model: 'llama3.2', input: 'hi', stream: true }).withResponse();
+  const seen: { type: string; message?: string }[] = [];
+  for await (const event of responses.data) seen.push(event as { type: string; message?: string });
+  // openai-node hands a Responses `error` event over as one of the stream's events; it does not throw.
+  t.match(seen.at(-1), { type: 'error', message: /the runner died/ }, "openai: the stream ends with the node's error event");
+  t.notOk(
+    seen.some((e) => e.type === 'response.completed'),
+    'and no response.completed came',
+  );
+
+  const stream = anthropic.messages.stream({ model: 'llama3.2', max_tokens: 64, messages: HI });
+  const failed = await stream.finalMessage().catch((e: unknown) => e);
+  t.type(failed, Anthropic.APIError, 'anthropic: the error event throws');
+  t.match(failed, { message: /the runner died/ });
+  const { response } = await stream.withResponse();
+
+  // A failed answer's record is not waited for by its user: wait for it here, reading the ledger again.
+  const ids = [responses.response.headers.get('x-request-id')!, response.headers.get('x-request-id')!];
+  let ledger = await records(dataDir);
+  for (let reads = 1; !ids.every((id) => ledger.has(id)) && reads < 500; reads++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    ledger = await records(dataDir);
+  }
+  for (const id of ids) {
+    t.match(ledger.get(id), { outcome: 'node_error', node: 'alpha' }, `${id}: recorded as the node's failure`);
+  }
+});
