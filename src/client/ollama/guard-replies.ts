@@ -1,7 +1,8 @@
 /**
  * The guard's own answers, in the shape the route's clients expect (docs/model-api.md
  * "Error shapes clients expect"): OpenAI's
- * `{"error":{"message","type","param","code"}}` on `/v1`, Ollama's `{"error":"..."}` elsewhere, the
+ * `{"error":{"message","type","param","code"}}` on `/v1`, Anthropic's `{"type":"error","error":{"type","message"}}`
+ * on `/v1/messages`, Ollama's `{"error":"..."}` elsewhere, the
  * code also in `Proxima-Error`. And the model listings, cut down to the shared models.
  */
 import type { ServerResponse } from 'node:http';
@@ -22,7 +23,7 @@ function openAiType(status: number): string {
 export function sendRefusal(res: ServerResponse, path: string, code: ErrorCode, message: string, close = false): void {
   const status = HTTP_STATUS[code] ?? UPSTREAM_FAILED_STATUS;
   const error = path.startsWith('/v1/') ? { message, type: openAiType(status), param: null, code } : message;
-  const body = JSON.stringify({ error });
+  const body = JSON.stringify(path === '/v1/messages' ? { type: 'error', error: { type: openAiType(status), message } } : { error });
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),

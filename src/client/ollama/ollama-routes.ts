@@ -35,6 +35,8 @@ const MODEL_ROUTES: ReadonlySet<string> = new Set([
   '/v1/chat/completions',
   '/v1/completions',
   '/v1/embeddings',
+  '/v1/responses',
+  '/v1/messages',
 ]);
 
 /** One path segment of a model id, as Ollama's router matches `/v1/models/:model`. */

@@ -2,8 +2,10 @@
  * Errors in the shape each client expects. On `/v1` the OpenAI shape,
  * `{"error":{"message","type","param","code"}}`, whose `code` openai-node exposes (`model_not_found`,
  * `invalid_api_key`, `rate_limit_exceeded`, ...); on `/api` Ollama's `{"error":"message"}`, a string,
- * as ollama-js reads it. Every answer also names the Proxima code in `Proxima-Error`. Once a stream
- * has begun, the same errors go in-band: an SSE `data: {"error":...}` event or an NDJSON line.
+ * as ollama-js reads it; on `/v1/messages` Anthropic's `{"type":"error","error":{"type","message"}}`,
+ * its type from the status (`not_found_error`, `overloaded_error`, ...). Every answer also names the Proxima code in `Proxima-Error`. Once a stream
+ * has begun, the same errors go in-band: an SSE `data: {"error":...}` event (Anthropic's `event: error`)
+ * or an NDJSON line.
  */
 import type { ServerResponse } from 'node:http';
 import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError, UPSTREAM_FAILED_STATUS } from '../../errors.js';
@@ -11,8 +13,8 @@ import type { Logger } from '../../log.js';
 import { ERROR_CODE_HEADER } from '../../proto/http/error.js';
 import { SECOND_MS } from '../../time.js';
 
-/** Which API a request came to: OpenAI's `/v1` or Ollama's `/api`. */
-export type Surface = 'openai' | 'ollama';
+/** Which API a request came to: OpenAI's `/v1`, Anthropic's `/v1/messages` or Ollama's `/api`. */
+export type Surface = 'openai' | 'anthropic' | 'ollama';
 
 /** An error as the user sees it. */
 export interface UserError {
@@ -76,16 +78,36 @@ export function userError(err: unknown, param: string | null = null): UserError 
   return { status, type, openaiCode, message: err.message, code: err.code, param: err instanceof BadFieldError ? err.param : param };
 }
 
+/** Anthropic's error type for a status, as its SDKs and docs name them. */
+const ANTHROPIC_TYPES: Readonly<Record<number, string>> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  503: 'overloaded_error',
+  504: 'timeout_error',
+};
+
+/** The type of an error in Anthropic's shape: by status; any other 4xx is the request's fault, 5xx ours. */
+export function anthropicType(status: number): string {
+  return ANTHROPIC_TYPES[status] ?? (status < 500 ? 'invalid_request_error' : 'api_error');
+}
+
 /** The JSON body of an error on `surface`. */
 export function errorBody(surface: Surface, e: UserError): string {
   if (surface === 'ollama') return JSON.stringify({ error: e.message });
+  if (surface === 'anthropic') return JSON.stringify({ type: 'error', error: { type: anthropicType(e.status), message: e.message } });
   return JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.openaiCode } });
 }
 
 /** The in-band form of an error in a stream that has begun: an SSE event, or an NDJSON line. */
 export function inBandError(surface: Surface, err: unknown): Buffer {
   const e = userError(err);
-  return Buffer.from(surface === 'openai' ? `data: ${errorBody(surface, e)}\n\n` : `${errorBody(surface, e)}\n`, 'utf8');
+  const body = errorBody(surface, e);
+  if (surface === 'anthropic') return Buffer.from(`event: error\ndata: ${body}\n\n`, 'utf8');
+  return Buffer.from(surface === 'openai' ? `data: ${body}\n\n` : `${body}\n`, 'utf8');
 }
 
 /** Options of {@link sendApiError}. */

@@ -1,5 +1,5 @@
 /**
- * The routes of the OpenAI (`/v1`) and Ollama (`/api`) endpoint. Inference routes go to a node
+ * The routes of the OpenAI (`/v1`), Anthropic (`/v1/messages`) and Ollama (`/api`) endpoint. Inference routes go to a node
  * chosen by the `model` of their body; listing routes are answered from the catalog; Ollama's
  * management routes (pull, push, create, copy, delete, blobs) are refused whatever the method: a
  * volunteer's models are not the users' to change.
@@ -8,7 +8,19 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { Surface } from './api-errors.js';
 
 /** What a route does. */
-export type RouteKind = 'chat' | 'completion' | 'generate' | 'embedding' | 'show' | 'models' | 'model' | 'tags' | 'version' | 'key';
+export type RouteKind =
+  | 'chat'
+  | 'completion'
+  | 'generate'
+  | 'embedding'
+  | 'responses'
+  | 'messages'
+  | 'show'
+  | 'models'
+  | 'model'
+  | 'tags'
+  | 'version'
+  | 'key';
 
 /** One route of the endpoint. */
 export interface ApiRoute {
@@ -31,6 +43,8 @@ const ROUTES: ReadonlyMap<string, ApiRoute> = new Map(
     route('openai', 'POST', '/v1/chat/completions', 'chat'),
     route('openai', 'POST', '/v1/completions', 'completion'),
     route('openai', 'POST', '/v1/embeddings', 'embedding'),
+    route('openai', 'POST', '/v1/responses', 'responses'),
+    route('anthropic', 'POST', '/v1/messages', 'messages'),
     route('ollama', 'GET', '/api/tags', 'tags'),
     route('ollama', 'GET', '/api/version', 'version'),
     route('ollama', 'POST', '/api/chat', 'chat'),
@@ -48,13 +62,21 @@ const MANAGEMENT = new Set(['/api/pull', '/api/push', '/api/create', '/api/copy'
 
 /** True for inference routes: those that go to a node and earn it credit. */
 export function isInference(kind: RouteKind): boolean {
-  return kind === 'chat' || kind === 'completion' || kind === 'generate' || kind === 'embedding';
+  return (
+    kind === 'chat' || kind === 'completion' || kind === 'generate' || kind === 'embedding' || kind === 'responses' || kind === 'messages'
+  );
 }
 
 /** Matches `method` and `path` (without the query); undefined for a path outside `/v1` and `/api`. */
 export function matchRoute(method: string, path: string): RouteMatch | undefined {
   const surface: Surface | undefined =
-    path === '/v1' || path.startsWith('/v1/') ? 'openai' : path === '/api' || path.startsWith('/api/') ? 'ollama' : undefined;
+    path === '/v1/messages'
+      ? 'anthropic'
+      : path === '/v1' || path.startsWith('/v1/')
+        ? 'openai'
+        : path === '/api' || path.startsWith('/api/')
+          ? 'ollama'
+          : undefined;
   if (surface === undefined) return undefined;
   if (MANAGEMENT.has(path) || path.startsWith('/api/blobs/')) {
     return {

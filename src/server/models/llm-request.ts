@@ -22,7 +22,7 @@ export interface LlmRequest {
   wantsUsage: boolean;
   /** What goes to the node. */
   body: Buffer;
-  /** `max_tokens` (OpenAI) or `options.num_predict` (Ollama); null when unbounded. */
+  /** `max_tokens` (OpenAI, Anthropic), `max_output_tokens` (Responses) or `options.num_predict` (Ollama); null when unbounded. */
   maxTokens: number | null;
   /** Characters of the prompt: messages, prompt, system, suffix, input. */
   promptChars: number;
@@ -47,10 +47,12 @@ export function parseLlmRequest(route: ApiRoute, raw: Buffer): LlmRequest {
   const key = modelKey(json.model);
   if (key === undefined)
     throw new BadFieldError('model', `model must be a model name such as "llama3.2", not ${JSON.stringify(json.model).slice(0, 80)}`);
-  const openai = route.surface === 'openai';
-  const streams = route.kind === 'chat' || route.kind === 'completion' || route.kind === 'generate';
+  const native = route.surface === 'ollama';
+  const streams = route.kind !== 'embedding' && route.kind !== 'show';
   // /v1 streams only when asked (a Go bool); Ollama's native chat and generate stream unless told not to.
-  const stream = streams && (openai ? json.stream === true : json.stream !== false);
+  const stream = streams && (native ? json.stream !== false : json.stream === true);
+  // Only chat and completion chunks need asking for usage: the Responses and Messages streams always end with it.
+  const openai = route.surface === 'openai' && (route.kind === 'chat' || route.kind === 'completion');
   const options = isObject(json.stream_options) ? json.stream_options : undefined;
   const wantsUsage = openai && stream && options?.include_usage === true;
   let body = raw;
@@ -62,7 +64,7 @@ export function parseLlmRequest(route: ApiRoute, raw: Buffer): LlmRequest {
     stream,
     wantsUsage,
     body,
-    maxTokens: maxTokensOf(json, openai),
+    maxTokens: maxTokensOf(json, route),
     promptChars: promptChars(json),
     conversation:
       route.kind === 'chat' || route.kind === 'generate' || route.kind === 'completion'
@@ -75,23 +77,30 @@ function count(v: unknown): number | null {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
 }
 
-function maxTokensOf(json: Json, openai: boolean): number | null {
-  if (openai) return count(json.max_tokens) ?? count(json.max_completion_tokens);
+function maxTokensOf(json: Json, route: ApiRoute): number | null {
+  if (route.kind === 'responses') return count(json.max_output_tokens);
+  if (route.surface !== 'ollama') return count(json.max_tokens) ?? count(json.max_completion_tokens);
   return isObject(json.options) ? count(json.options.num_predict) : null;
 }
 
-/** Characters of text in a string, a list of strings, or OpenAI content parts (`{type:"text",text}`). */
-function textChars(v: unknown): number {
+/**
+ * Characters of text in a string, a list of strings, content parts (`{type:"text",text}`), or the
+ * Responses API's input items (`{role, content}`).
+ */
+function textChars(v: unknown, depth = 0): number {
   if (typeof v === 'string') return v.length;
   if (!Array.isArray(v)) return 0;
   let n = 0;
-  for (const part of v)
-    n += typeof part === 'string' ? part.length : isObject(part) && typeof part.text === 'string' ? part.text.length : 0;
+  for (const part of v) {
+    if (typeof part === 'string') n += part.length;
+    else if (isObject(part) && typeof part.text === 'string') n += part.text.length;
+    else if (isObject(part) && depth === 0) n += textChars(part.content, 1);
+  }
   return n;
 }
 
 function promptChars(json: Json): number {
-  let n = textChars(json.prompt) + textChars(json.system) + textChars(json.suffix) + textChars(json.input);
+  let n = textChars(json.prompt) + textChars(json.system) + textChars(json.suffix) + textChars(json.input) + textChars(json.instructions);
   if (Array.isArray(json.messages)) for (const m of json.messages) if (isObject(m)) n += textChars(m.content);
   return n;
 }

@@ -133,7 +133,7 @@ export class ModelApi {
     }
     const { route } = match;
     const use = route.kind === 'key' ? 'self' : route.method === 'GET' ? 'listing' : 'node';
-    const decision = await this.#checkKey(req, clientAddress, use);
+    const decision = await this.#checkKey(req, clientAddress, use, route);
     if ('error' in decision) {
       sendApiError(res, route.surface, decision.error, { retryAfterMs: decision.retryAfterMs, logger });
       return true;
@@ -152,8 +152,13 @@ export class ModelApi {
    * The key's decision, after the client's address has passed the throttle of wrong keys: refused
    * (429) while it has too many recent failures; a wrong key counts one more and its 401 is held back.
    */
-  async #checkKey(req: IncomingMessage, clientAddress: string, use: Parameters<ApiKeys['check']>[1]): Promise<KeyDecision> {
-    const presented = bearerToken(req);
+  async #checkKey(
+    req: IncomingMessage,
+    clientAddress: string,
+    use: Parameters<ApiKeys['check']>[1],
+    route: ApiRoute,
+  ): Promise<KeyDecision> {
+    const presented = route.surface === 'anthropic' ? (bearerToken(req) ?? anthropicKey(req)) : bearerToken(req);
     try {
       if (presented !== undefined) admit(this.#throttle, clientAddress, 'API keys');
     } catch (err) {
@@ -207,4 +212,10 @@ export class ModelApi {
       throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'GET /v1/key describes the API key it is called with: give one');
     return { object: 'api_key', ...described };
   }
+}
+
+/** Anthropic's clients send the key as `x-api-key`, not as a Bearer token. */
+function anthropicKey(req: IncomingMessage): string | undefined {
+  const v = req.headers['x-api-key'];
+  return typeof v === 'string' ? v.trim() : undefined;
 }

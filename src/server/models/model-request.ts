@@ -75,7 +75,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     if (!res.destroyed) sendApiError(res, route.surface, err, { headers: idHeader, logger: ctx.logger });
     return;
   }
-  const framing: AnswerFraming = !request.stream ? 'whole' : route.surface === 'openai' ? 'sse' : 'ndjson';
+  const framing: AnswerFraming = !request.stream ? 'whole' : route.surface === 'ollama' ? 'ndjson' : 'sse';
   const writer = new AnswerWriter(res, { surface: route.surface, framing, headers: idHeader, logger: ctx.logger });
   const user = new AbortController();
   res.once('close', () => {

@@ -86,7 +86,7 @@ export async function callCanary(api: CanaryApi, call: CanaryCall): Promise<Cana
     relay.end();
     if (got.status === 200 && relay.complete) {
       outcome = 'ok';
-      answer = answerText(route.route.surface, request.stream, got.body);
+      answer = answerText(route.route.surface === 'ollama' ? 'ollama' : 'openai', request.stream, got.body);
     }
   } catch (err) {
     if (hasCode(err, ErrorCodes.NODE_TIMEOUT)) outcome = 'timeout';

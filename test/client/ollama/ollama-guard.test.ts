@@ -122,7 +122,7 @@ t.test('management and anything else is refused with 403 in the shape of its API
     ['POST', '/API/pull', { model: 'x' }],
     ['GET', '/api/status'],
     ['OPTIONS', '/api/chat'],
-    ['POST', '/v1/responses', { model: 'llama3.2', input: 'hi' }],
+    ['POST', '/v1/audio/transcriptions', { model: 'llama3.2' }],
     ['GET', '/v1/models/me/model'],
     ['GET', '/v1/models/..%2Fapi'],
   ];
@@ -156,13 +156,17 @@ t.test('a model not shared is refused before Ollama sees anything; listings show
     ['POST', '/api/show', { model: 'qwen2.5:0.5b', name: 'llama3.2' }],
     ['POST', '/v1/chat/completions', chat('qwen2.5:0.5b')],
     ['POST', '/v1/embeddings', { model: 'qwen2.5:0.5b', input: 'x' }],
+    ['POST', '/v1/responses', { model: 'qwen2.5:0.5b', input: 'x' }],
+    ['POST', '/v1/messages', { model: 'qwen2.5:0.5b', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }],
     ['GET', '/v1/models/qwen2.5:0.5b'],
   ];
   for (const [method, path, body] of refused) {
     const res = await call(method, path, body);
     t.same([res.status, res.headers['proxima-error']], [403, 'PRX_ERR_FORBIDDEN'], `${method} ${path} ${JSON.stringify(body)}`);
-    const error = (JSON.parse(res.text) as { error: string | { message: string } }).error;
+    const json = JSON.parse(res.text) as { type?: string; error: string | { message: string; type: string } };
+    const error = json.error;
     t.match(typeof error === 'string' ? error : error.message, /^model '(qwen|QWEN)2\.5:0\.5b' is not shared by this node$/);
+    if (path === '/v1/messages') t.match(json, { type: 'error', error: { type: 'permission_error' } }, "in Anthropic's shape");
   }
   const unclear: unknown[] = [
     { model: 'llama3.2', Model: 'qwen2.5:0.5b' },
@@ -192,6 +196,9 @@ t.test('a model not shared is refused before Ollama sees anything; listings show
   t.same([v1.object, v1.data.map((m) => m.id)], ['list', ['llama3.2:latest', 'all-minilm:latest']]);
   t.equal((await call('POST', '/api/chat', chat('llama3.2:latest'))).status, 200, 'a shared model passes, by any of its names');
   t.equal((await call('POST', '/api/show', { model: '', name: 'llama3.2' })).status, 200);
+  t.equal((await call('POST', '/v1/responses', { model: 'llama3.2', input: 'hi' })).status, 200, 'the Responses API passes');
+  const messages = { model: 'llama3.2', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] };
+  t.equal((await call('POST', '/v1/messages', messages)).status, 200, 'the Messages API passes');
 });
 
 t.test('bodies are bounded: 413 past maxBodyBytes, 408 when too slow; the connection closes; Ollama sees nothing', async (t) => {

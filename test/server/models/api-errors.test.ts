@@ -35,3 +35,43 @@ t.test('errors: OpenAI shape with types and codes, Ollama shape a string, bugs s
     'data: {"error":{"message":"slow","type":"server_error","param":null,"code":"timeout"}}\n\n',
   );
 });
+
+t.test("errors on /v1/messages: Anthropic's shape, its type from the status; in-band an error event", async (t) => {
+  const shaped = (code: (typeof ErrorCodes)[keyof typeof ErrorCodes]): unknown =>
+    JSON.parse(errorBody('anthropic', userError(new ProximaError(code, 'why'))));
+  const types = [
+    ErrorCodes.HTTP_BAD_REQUEST,
+    ErrorCodes.UNAUTHORIZED,
+    ErrorCodes.FORBIDDEN,
+    ErrorCodes.MODEL_NOT_FOUND,
+    ErrorCodes.HTTP_METHOD_NOT_ALLOWED,
+    ErrorCodes.HTTP_BODY_TOO_LARGE,
+    ErrorCodes.RATE_LIMITED,
+    ErrorCodes.NODES_BUSY,
+    ErrorCodes.MODEL_UNAVAILABLE,
+    ErrorCodes.NODE_TIMEOUT,
+    ErrorCodes.NODE_FAILED,
+  ].map((code) => (shaped(code) as { error: { type: string } }).error.type);
+  t.same(types, [
+    'invalid_request_error',
+    'authentication_error',
+    'permission_error',
+    'not_found_error',
+    'invalid_request_error',
+    'request_too_large',
+    'rate_limit_error',
+    'overloaded_error',
+    'overloaded_error',
+    'timeout_error',
+    'api_error',
+  ]);
+  t.same(shaped(ErrorCodes.MODEL_NOT_FOUND), { type: 'error', error: { type: 'not_found_error', message: 'why' } });
+  t.same(JSON.parse(errorBody('anthropic', userError(new Error('bug')))), {
+    type: 'error',
+    error: { type: 'api_error', message: 'internal error' },
+  });
+  t.equal(
+    inBandError('anthropic', new ProximaError(ErrorCodes.NODE_FAILED, 'gone')).toString(),
+    'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"gone"}}\n\n',
+  );
+});

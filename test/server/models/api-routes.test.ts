@@ -17,8 +17,11 @@ t.test('routes: /v1 and /api are ours; management is 403, unknown 404, wrong met
     error: { code: 'PRX_ERR_HTTP_METHOD_NOT_ALLOWED' },
   });
   t.match(matchRoute('POST', '/api/tags'), { allow: 'GET, HEAD' });
+  t.match(matchRoute('POST', '/v1/responses'), { route: { surface: 'openai', kind: 'responses', path: '/v1/responses' } });
+  t.match(matchRoute('POST', '/v1/messages'), { route: { surface: 'anthropic', kind: 'messages', path: '/v1/messages' } });
+  t.match(matchRoute('GET', '/v1/messages'), { surface: 'anthropic', allow: 'POST', error: { code: 'PRX_ERR_HTTP_METHOD_NOT_ALLOWED' } });
   t.same(
-    ['chat', 'completion', 'generate', 'embedding', 'show', 'models'].map((k) => isInference(k as never)),
-    [true, true, true, true, false, false],
+    ['chat', 'completion', 'generate', 'embedding', 'responses', 'messages', 'show', 'models'].map((k) => isInference(k as never)),
+    [true, true, true, true, true, true, false, false],
   );
 });

@@ -66,8 +66,13 @@ function contentOf(text: string): string {
   for (const raw of text.split('\n')) {
     const line = raw.startsWith('data: ') ? raw.slice(6) : raw;
     if (!line.startsWith('{')) continue;
-    const json = JSON.parse(line) as { choices?: { delta?: { content?: string } }[]; message?: { content?: string } };
-    out += json.choices?.[0]?.delta?.content ?? json.message?.content ?? '';
+    const json = JSON.parse(line) as {
+      choices?: { delta?: { content?: string } }[];
+      message?: { content?: string };
+      delta?: string | { text?: string };
+    };
+    const event = typeof json.delta === 'string' ? json.delta : json.delta?.text; // Responses, Anthropic
+    out += json.choices?.[0]?.delta?.content ?? json.message?.content ?? event ?? '';
   }
   return out;
 }
@@ -106,6 +111,22 @@ t.test("an answer's end waits for its usage record to be durable", async (t) => 
       contentDone: (text: string) => contentOf(text) === ANSWER,
       isTail: (text: string) => text.includes('"done":true'),
       complete: (text: string) => /"done":true[^\n]*\n$/.test(text),
+    },
+    {
+      name: 'Responses SSE: response.completed',
+      path: '/v1/responses',
+      body: { model: 'llama3.2', input: 'hi', stream: true },
+      contentDone: (text: string) => contentOf(text) === ANSWER,
+      isTail: (text: string) => text.includes('response.completed'),
+      complete: (text: string) => /event: response\.completed\ndata: [^\n]*"input_tokens":\d+[^\n]*\n\n$/.test(text),
+    },
+    {
+      name: 'Anthropic SSE: message_delta and message_stop',
+      path: '/v1/messages',
+      body: { model: 'llama3.2', max_tokens: 64, messages: HI, stream: true },
+      contentDone: (text: string) => contentOf(text) === ANSWER,
+      isTail: (text: string) => /message_delta|message_stop/.test(text),
+      complete: (text: string) => text.endsWith('event: message_stop\ndata: {"type":"message_stop"}\n\n'),
     },
     {
       name: 'a whole JSON answer: its closing brace',
@@ -162,8 +183,18 @@ t.test("an answer's end waits for its usage record to be durable", async (t) => 
     await t.rejects(whole.ended, 'a whole answer: the connection is cut');
     t.notOk(parses(whole.text()), 'and what came does not parse');
 
+    const messages = await send(cluster, '/v1/messages', { model: 'llama3.2', max_tokens: 64, messages: HI, stream: true });
+    (await ledger.next()).fail(diskFull());
+    await messages.ended;
+    t.match(
+      messages.text(),
+      /\nevent: error\ndata: \{"type":"error","error":\{"type":"overloaded_error","message":"the answer could not be recorded in the usage ledger"\}\}\n\n$/,
+      "Anthropic SSE: an error event in Anthropic's shape in place of message_delta and message_stop",
+    );
+    t.notMatch(messages.text(), /message_delta|message_stop/);
+
     const ids = new Set(await recordIds(cluster));
-    for (const answer of [sse, ndjson, whole]) t.notOk(ids.has(String(answer.open.headers['x-request-id'])), 'no record');
+    for (const answer of [sse, ndjson, whole, messages]) t.notOk(ids.has(String(answer.open.headers['x-request-id'])), 'no record');
   });
 });
 

@@ -4,6 +4,7 @@
  * here bounds them (docs/rewards.md "Credit"). A stream's observed tokens are its content-bearing chunks,
  * except that a tool call arrives whole in one chunk: it counts ceil(characters / 2).
  */
+import type { EventFrame } from '../../../proto/llm/event-frames.js';
 import type { OllamaFrame, OpenAiFrame } from '../../../proto/llm/frames.js';
 
 /** Counts for the ledger, filled as frames go by. */
@@ -50,6 +51,19 @@ export class AnswerMeter {
     this.evalDurationNs = frame.evalDurationNs > 0 ? frame.evalDurationNs : null;
   }
 
+  /**
+   * One event of a Responses or Messages stream, or a whole answer of either: usage as
+   * `input_tokens` / `output_tokens`, over as its last event says.
+   */
+  event(frame: EventFrame): void {
+    this.#content(frame);
+    this.error ??= frame.error;
+    if (frame.inputTokens !== undefined) this.promptTokensReported = frame.inputTokens;
+    if (frame.outputTokens !== undefined) this.completionTokensReported = frame.outputTokens;
+    if (frame.finishReason !== undefined) this.finishReason ??= frame.finishReason;
+    if (frame.step === 'last') this.finished = true;
+  }
+
   /** A whole embeddings answer: only prompt tokens (`usage.prompt_tokens` or `prompt_eval_count`). */
   embedding(promptTokens: number | undefined): void {
     this.finished = true;
@@ -59,7 +73,7 @@ export class AnswerMeter {
     }
   }
 
-  #content(frame: OpenAiFrame | OllamaFrame): void {
+  #content(frame: OpenAiFrame | OllamaFrame | EventFrame): void {
     if (frame.contentChars === 0) return;
     this.contentChars += frame.contentChars;
     this.contentBytes += frame.contentBytes;

@@ -10,12 +10,14 @@
  * cut one, so the caller writes it only once the answer's usage record is durable (node-call.ts).
  */
 import { ErrorCodes, ProximaError } from '../../../errors.js';
+import { readEventsObject } from '../../../proto/llm/event-frames.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../proto/llm/frames.js';
 import { NdjsonSplitter } from '../../../proto/llm/ndjson.js';
 import { SseParser } from '../../../proto/llm/sse.js';
 import type { ApiRoute } from '../api-routes.js';
 import type { LlmRequest } from '../llm-request.js';
 import { AnswerMeter } from './answer-meter.js';
+import { EventRelay } from './event-relay.js';
 
 /** One answer on its way: `push` each chunk from the node, `end` when it ends. */
 export interface AnswerRelay {
@@ -37,6 +39,7 @@ export const MAX_READ_ANSWER_BYTES = 16 * 1024 * 1024;
 /** The relay for the answer to `request` on `route`. */
 export function answerRelay(route: ApiRoute, request: LlmRequest): AnswerRelay {
   if (!request.stream) return new WholeRelay(route);
+  if (route.kind === 'responses' || route.kind === 'messages') return new EventRelay(route.kind);
   return route.surface === 'openai' ? new SseRelay(request.wantsUsage) : new NdjsonRelay();
 }
 
@@ -167,7 +170,9 @@ class WholeRelay implements AnswerRelay {
     }
     const json = parseJsonObject(Buffer.concat(this.#parts).toString('utf8'));
     this.#parts = [];
-    this.#read = json === undefined || json.error !== undefined ? 'bad' : 'ok';
+    // A Responses object carries `"error": null` when all is well.
+    const failed = json !== undefined && json.error !== undefined && json.error !== null;
+    this.#read = json === undefined || failed ? 'bad' : 'ok';
     if (json === undefined) return tail;
     const { surface, kind } = this.#route;
     if (kind === 'embedding') {
@@ -175,9 +180,10 @@ class WholeRelay implements AnswerRelay {
       const reported = surface === 'openai' ? usage?.prompt_tokens : json.prompt_eval_count;
       this.meter.embedding(typeof reported === 'number' ? reported : surface === 'ollama' ? 0 : undefined);
     } else if (kind === 'show') this.meter.finished = true;
+    else if (kind === 'responses' || kind === 'messages') this.meter.event(readEventsObject(kind, json));
     else if (surface === 'openai') this.meter.openai(readOpenAiFrame(json));
     else this.meter.ollama(readOllamaFrame(json));
-    if (json.error !== undefined) this.meter.error ??= String(typeof json.error === 'string' ? json.error : JSON.stringify(json.error));
+    if (failed) this.meter.error ??= String(typeof json.error === 'string' ? json.error : JSON.stringify(json.error));
     return tail;
   }
 }
