@@ -24,7 +24,8 @@ const served = (f: FakeOllama): number => f.requests.filter((r) => r.method === 
 t.test('a node failing every request: its breaker opens after 2, it gets nothing for the cooldown, then one trial', async (t) => {
   const fakes = { alpha: await fake(t), beta: await fake(t), gamma: await fake(t, { faults: { errorBeforeFirstByte: {} } }) };
   const net = await startProcessNetwork(t, fakes, [
-    'routing: { breaker: { failures: 2, cooldownMs: 5s, maxCooldownMs: 1m } }',
+    // Every request is the same conversation: without affinityEntries 0 it would stay on its first node.
+    'routing: { affinityEntries: 0, breaker: { failures: 2, cooldownMs: 5s, maxCooldownMs: 1m } }',
     'rewards: { canaryShare: 0, newNodeCanaryShare: 0, probeIntervalMs: 1h }',
   ]);
   const statuses = new Map<number, number>();
@@ -79,7 +80,10 @@ t.test('a node flagged by a canary gets no user requests; for a model only it sh
     beta: await fake(t, { models: honest }),
     cheat: await fake(t, { models: [...honest, { name: 'qwen2.5:0.5b', answerTokens: 4 }], faults: { serveModel: 'mistral:7b' } }),
   };
-  const net = await startProcessNetwork(t, fakes, ['rewards: { canaryShare: 1, newNodeCanaryShare: 1, probeIntervalMs: 1h }']);
+  const net = await startProcessNetwork(t, fakes, [
+    'routing: { affinityEntries: 0 }', // the same conversation each time: spread it over the nodes
+    'rewards: { canaryShare: 1, newNodeCanaryShare: 1, probeIntervalMs: 1h }',
+  ]);
   let flagged = false;
   const flag = logLine(net.server, 'node flagged: it failed a canary', (l) => l.node === 'cheat').then((l) => {
     flagged = true;
