@@ -22,7 +22,8 @@ const REQUESTS = Number(process.env.FAILING_REQUESTS ?? 4000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
 const here = fileURLToPath(import.meta.url);
 const repo = path.resolve(path.dirname(here), '../..');
-const WHOLE = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
+/** A new conversation each time (many users): prompt-cache affinity would keep one on its first node. */
+const chat = (n: number): string => JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: `hi ${n}` }] });
 const NODES = ['alpha', 'beta', 'failing'] as const;
 
 /** Inference requests a fake got. */
@@ -95,7 +96,7 @@ export async function failingNodeCell(): Promise<void> {
             dispatcher,
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: WHOLE,
+            body: chat(sent),
           });
           await body.text();
           sent++;
