@@ -1,12 +1,14 @@
 /**
  * Appends records to the ledger with group commit, with no timer: when the file is idle, the records
- * appended in one turn of the event loop go out at its end in one write and one fdatasync; while a
+ * appended in one turn of the event loop go out at its end in one write (the file is O_DSYNC: the
+ * write returns once the data is on disk, write + fdatasync in one trip); while a
  * batch is being written, new records wait and form the next batch, which starts the moment the
  * previous one is on disk (at most `maxBatchRecords` a batch). Each `append` resolves once its
  * record is durable. The file is opened O_APPEND and every batch is one write of
  * whole lines, so a crash can tear at most the last line: on the next start it is reported (file
  * and byte offset) and left where it is; the next batch starts on a fresh line, and readers skip it.
  */
+import { constants } from 'node:fs';
 import { type FileHandle, open, rename, stat } from 'node:fs/promises';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
@@ -17,7 +19,7 @@ import { checkRecord, type LedgerRecord } from './ledger-record.js';
 /** How a ledger writer batches and rotates. */
 export interface LedgerWriterOptions {
   dataDir: string;
-  /** The most records one batch (one write, one fdatasync) takes; more wait for the next. */
+  /** The most records one batch (one synchronous write) takes; more wait for the next. */
   maxBatchRecords?: number;
   /** Past this size the live file becomes a segment and a new one starts; 0 never rotates. */
   maxFileBytes?: number;
@@ -30,6 +32,8 @@ export const DEFAULT_MAX_BATCH_RECORDS = 4096;
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
+/** `a+` (read, append, create) with O_DSYNC: a write is durable when it returns. */
+const APPEND_DSYNC = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 const SCAN_BLOCK_BYTES = 64 * 1024;
 
 interface Waiting {
@@ -86,7 +90,7 @@ export class LedgerWriter {
         () => false,
       );
       // a+: appends go to the end whatever the position; reads are needed to find a torn tail.
-      const handle = await open(file, 'a+', 0o600);
+      const handle = await open(file, APPEND_DSYNC, 0o600);
       if (!existed) await syncFolder(options.dataDir);
       const { size } = await handle.stat();
       const tornAt = await tornLineOffset(handle, size);
@@ -98,7 +102,7 @@ export class LedgerWriter {
   }
 
   /**
-   * Appends `record`; resolves once it is on disk (fdatasync'd). PRX_ERR_LEDGER_RECORD_INVALID for a
+   * Appends `record`; resolves once it is on disk (its O_DSYNC write returned). PRX_ERR_LEDGER_RECORD_INVALID for a
    * record that does not check, PRX_ERR_STORE_IO when the write fails, PRX_ERR_SERVER_DRAINING after close.
    */
   append(record: LedgerRecord): Promise<void> {
@@ -173,10 +177,10 @@ export class LedgerWriter {
   async #write(batch: Waiting[]): Promise<void> {
     const data = Buffer.from((this.#midLine ? '\n' : '') + batch.map((w) => w.line).join(''), 'utf8');
     try {
+      // O_DSYNC: each write returns once its data is on disk, as write + fdatasync would, in one trip.
       for (let done = 0; done < data.length; ) done += (await this.#handle.write(data, done)).bytesWritten;
       this.#midLine = false;
       this.#size += data.length;
-      await this.#handle.datasync();
     } catch (err) {
       this.#midLine = true; // part of the batch may be in the file
       const failure = new ProximaError(ErrorCodes.STORE_IO, `cannot append to the ledger ${this.file}`, { cause: err });
@@ -206,7 +210,7 @@ export class LedgerWriter {
       return;
     }
     try {
-      const next = await open(this.file, 'a+', 0o600);
+      const next = await open(this.file, APPEND_DSYNC, 0o600);
       await syncFolder(this.#dataDir);
       const old = this.#handle;
       [this.#handle, this.#size, this.#midLine] = [next, 0, false];
