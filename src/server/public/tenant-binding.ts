@@ -58,7 +58,10 @@ export class TenantBinding {
   admit(upstream: Upstream, head: RequestHead): boolean {
     if (this.#admitting) return false;
     if (upstream === 'api') return true;
-    const verdict = this.#gate.check(upstream.service, head, remotePeer(head, this.#peer, this.#switching).address);
+    // The service as its node advertises it now: a keep-alive connection must not keep the exposure
+    // and credentials of the advert it was opened under (an operator who closes a door closes it now).
+    const { service } = refreshUpstream(upstream, this.#directory) as Exclude<Upstream, 'api'>;
+    const verdict = this.#gate.check(service, head, remotePeer(head, this.#peer, this.#switching).address);
     if (verdict === true) return true;
     this.#admitting = true;
     const settle = (err: unknown): void => {

@@ -203,3 +203,27 @@ t.test('an upgrade the service declines is an ordinary answer: requests after it
     'the bytes after the upgrade request were held, then read as HTTP',
   );
 });
+
+t.test('each request on a keep-alive connection is checked against the advert of now: a door closed since is closed', async (t) => {
+  const site = await web(t);
+  const tunnel = await startTunnel(t, { nodes: [{ name: 'alpha', services: [{ name: 'web', port: site.port }] }] });
+  const get = `GET /echo HTTP/1.1\r\nHost: ${tunnel.host('alpha')}\r\n\r\n`;
+  const user = await rawConnect(t, tunnel.port);
+  user.socket.write(get);
+  await user.waitFor('"connectionRequests"');
+  // The node advertises its service anew: now only the network's API may reach it.
+  const live = tunnel.directory.nodes.get('alpha')!.live as unknown as { services: unknown[] };
+  live.services = [{ name: 'web', kind: 'http', expose: 'network' }];
+  user.socket.write(get);
+  const { bytes } = await user.closed;
+  t.same(
+    parseResponses(bytes).map((r) => [r.status, r.header('proxima-error') ?? null]),
+    [
+      [200, null],
+      [403, 'PRX_ERR_SERVICE_NOT_PUBLIC'],
+    ],
+    'the second request is refused on the same connection',
+  );
+  t.equal(site.connections.length, 1);
+  t.equal(JSON.parse(parseResponses(bytes)[0]!.text).connectionRequests, 1, 'the node saw only the first request');
+});
