@@ -18,6 +18,7 @@ import type { ApiRoute } from '../api-routes.js';
 import type { LlmRequest } from '../llm-request.js';
 import { AnswerMeter } from './answer-meter.js';
 import { EventRelay } from './event-relay.js';
+import { checkHeldBytes, HeldTail } from './held-tail.js';
 
 /** One answer on its way: `push` each chunk from the node, `end` when it ends. */
 export interface AnswerRelay {
@@ -56,7 +57,7 @@ class SseRelay implements AnswerRelay {
   readonly #wantsUsage: boolean;
   #sawDone = false;
   /** The tail: every event from the one that finished the answer on. */
-  #held: string[] = [];
+  readonly #held = new HeldTail();
 
   constructor(wantsUsage: boolean) {
     this.#wantsUsage = wantsUsage;
@@ -86,13 +87,14 @@ class SseRelay implements AnswerRelay {
       }
       const lines = data.split('\n').map((line) => `data: ${line}\n`);
       const event = `${item.event === undefined ? '' : `event: ${item.event}\n`}${lines.join('')}\n`;
-      (this.meter.finished || this.#sawDone ? this.#held : out).push(event);
+      if (this.meter.finished || this.#sawDone) this.#held.push(event);
+      else out.push(event);
     }
     return joined(out);
   }
 
   end(): Buffer {
-    return joined(this.#held.splice(0));
+    return this.#held.take();
   }
 }
 
@@ -101,7 +103,7 @@ class NdjsonRelay implements AnswerRelay {
   readonly meter = new AnswerMeter();
   readonly #splitter = new NdjsonSplitter();
   /** The tail: every line from the one with `done: true` on. */
-  #held: string[] = [];
+  readonly #held = new HeldTail();
 
   get complete(): boolean {
     return this.meter.finished && this.meter.error === undefined;
@@ -115,14 +117,17 @@ class NdjsonRelay implements AnswerRelay {
 
   end(): Buffer {
     const last = this.#splitter.end();
-    if (last !== undefined) this.#line(last, this.#held);
-    return joined(this.#held.splice(0));
+    const rest: string[] = [];
+    if (last !== undefined) this.#line(last, rest); // a last line without its newline: sent now, held or not
+    return Buffer.concat([this.#held.take(), joined(rest)]);
   }
 
+  /** Reads `line`; it goes to `out`, or to the tail once the answer has finished. */
   #line(line: string, out: string[]): void {
     const json = parseJsonObject(line);
     if (json !== undefined) this.meter.ollama(readOllamaFrame(json));
-    (this.meter.finished ? this.#held : out).push(`${line}\n`);
+    if (this.meter.finished) this.#held.push(`${line}\n`);
+    else out.push(`${line}\n`);
   }
 }
 
@@ -152,6 +157,7 @@ class WholeRelay implements AnswerRelay {
     else this.#parts = [];
     const last = lastNonSpace(chunk);
     if (last < 0) {
+      checkHeldBytes(this.#held.length + chunk.length); // whitespace after the closing brace, without end
       this.#held = this.#held.length === 0 ? chunk : Buffer.concat([this.#held, chunk]);
       return EMPTY;
     }

@@ -11,6 +11,7 @@ import { type EventFrame, readMessagesEvent, readResponsesEvent } from '../../..
 import { parseJsonObject } from '../../../proto/llm/frames.js';
 import { SseParser } from '../../../proto/llm/sse.js';
 import { AnswerMeter } from './answer-meter.js';
+import { HeldTail } from './held-tail.js';
 
 type Json = Record<string, unknown>;
 
@@ -22,7 +23,7 @@ export class EventRelay {
   #finishing = false;
   #over = false;
   /** The tail: every event from the one that finished the answer on. */
-  #held: string[] = [];
+  readonly #held = new HeldTail();
 
   constructor(kind: 'responses' | 'messages') {
     this.#read = kind === 'responses' ? readResponsesEvent : readMessagesEvent;
@@ -45,13 +46,13 @@ export class EventRelay {
       }
       const lines = item.data.split('\n').map((line) => `data: ${line}\n`);
       const event = `${item.event === undefined ? '' : `event: ${item.event}\n`}${lines.join('')}\n`;
-      (this.#finishing ? this.#held : out).push(event);
+      if (this.#finishing) this.#held.push(event);
+      else out.push(event);
     }
     return out.length === 0 ? Buffer.alloc(0) : Buffer.from(out.join(''), 'utf8');
   }
 
   end(): Buffer {
-    const tail = this.#held.splice(0);
-    return tail.length === 0 ? Buffer.alloc(0) : Buffer.from(tail.join(''), 'utf8');
+    return this.#held.take();
   }
 }

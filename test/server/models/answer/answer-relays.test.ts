@@ -196,3 +196,31 @@ t.test('the tail is held until end(): from the finishing event or line on, a who
   }
   t.pass('every cutting');
 });
+
+t.test('a node that goes on sending after its answer finished is cut once the held tail passes its bound', async (t) => {
+  const filler = (n: number) => `data: {"pad":"${'x'.repeat(n)}"}\n\n`;
+  const cases: [string, () => AnswerRelay, string, string][] = [
+    ['SSE', () => relayFor('/v1/chat/completions', { model: 'm', stream: true }), chunk({}, 'stop'), filler(64 * 1024)],
+    ['NDJSON', () => relayFor('/api/chat', { model: 'm' }), '{"done":true,"done_reason":"stop"}\n', `{"pad":"${'x'.repeat(64 * 1024)}"}\n`],
+    [
+      'Anthropic events',
+      () => relayFor('/v1/messages', { model: 'm', stream: true, max_tokens: 8 }),
+      'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}\n\n',
+      `event: ping\n${filler(64 * 1024)}`,
+    ],
+    ['whole JSON', () => relayFor('/v1/chat/completions', { model: 'm' }), '{"choices":[]}', ' '.repeat(64 * 1024)],
+  ];
+  for (const [what, make, finish, more] of cases) {
+    const relay = make();
+    relay.push(Buffer.from(finish));
+    let pushed = 0;
+    let caught: unknown;
+    try {
+      for (; pushed < 200; pushed++) relay.push(Buffer.from(more));
+    } catch (err) {
+      caught = err;
+    }
+    t.match(caught, { code: 'PRX_ERR_NODE_FAILED' }, `${what}: cut`);
+    t.ok(pushed >= 60 && pushed < 70, `${what}: after about 4 MiB (${pushed} × 64 KiB)`);
+  }
+});
