@@ -1,11 +1,9 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import t, { type Test } from 'tap';
 import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { logLine, startBin } from '../../fixtures/processes/bin-process.js';
 import type { LineChild } from '../../fixtures/processes/child-lines.js';
 import { runNode } from '../../fixtures/processes/run-bin.js';
-import { tempDir } from '../../fixtures/stacks/control-plane.js';
+import { startProcessNetwork } from '../../fixtures/stacks/process-network.js';
 import { within } from '../../fixtures/store-helpers.js';
 import { type RawResponse, rawRequest } from '../../fixtures/wire/raw-http.js';
 
@@ -14,44 +12,15 @@ const OPS_KEY = 'ops-key-0123456789abcdef';
 
 /** The real proxima-server and proxima-client in front of a fake Ollama, all torn down with the test. */
 async function startStack(t: Test, extra: string[] = []): Promise<{ dir: string; file: string; server: LineChild; base: string }> {
-  const dir = tempDir(t);
-  const file = path.join(dir, 'server.yaml');
-  fs.writeFileSync(
-    file,
-    [
-      'dataDir: ./data',
-      'domain: proxima.test',
-      'control: { listen: "127.0.0.1:0" }',
-      'http: { listen: "127.0.0.1:0", drainTimeoutMs: 2000 }',
-      `api: { keys: [{ id: ops, key: ${OPS_KEY} }] }`,
-      'ledger: { flushIntervalMs: 5 }',
-      'rewards: { canaryShare: 0, newNodeCanaryShare: 0 }',
-      'log: { level: info }',
-      ...extra,
-      '',
-    ].join('\n'),
-  );
-  const server = startBin(t, 'proxima-server', ['-c', file], dir);
-  const listening = await logLine(server, 'listening');
   const fake = await startFakeOllama();
   t.teardown(() => fake.destroy());
-  const { token } = JSON.parse((await runNode(SERVER, ['nodes', 'add', 'alpha', '--json', '-c', file])).stdout) as { token: string };
-  const client = path.join(dir, 'client.yaml');
-  fs.writeFileSync(
-    client,
-    [
-      `server: 127.0.0.1:${listening.control.port}`,
-      'name: alpha',
-      `token: ${token}`,
-      'services:',
-      `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fake.port}", maxConcurrent: 4 }`,
-      'log: { level: warn }',
-      '',
-    ].join('\n'),
-  );
-  startBin(t, 'proxima-client', ['-c', client], dir);
-  await logLine(server, 'node online', (l) => l.node === 'alpha');
-  return { dir, file, server, base: `http://127.0.0.1:${listening.http.port}` };
+  const net = await startProcessNetwork(t, { alpha: fake }, [
+    'http: { listen: "127.0.0.1:0", drainTimeoutMs: 2000 }',
+    `api: { keys: [{ id: ops, key: ${OPS_KEY} }] }`,
+    'rewards: { canaryShare: 0, newNodeCanaryShare: 0 }',
+    ...extra,
+  ]);
+  return { dir: net.dir, file: net.serverFile, server: net.server, base: net.base };
 }
 
 /** The next log line with this `msg` after those already seen. */
