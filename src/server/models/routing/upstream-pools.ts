@@ -3,7 +3,8 @@
  * streams (`openStream` on the node's session), kept alive between requests. A pool lives as long as
  * the node session it was made for: it is closed (idle streams at once, busy ones after their answer)
  * when the node stops taking work, so a node that leaves is never held up by idle streams, and
- * destroyed when the session is gone.
+ * destroyed when the session is gone, a pool still closing included: undici's graceful close waits
+ * for its queue, and a request queued for a session that died would hold it forever.
  */
 import type { Socket } from 'node:net';
 import type { Pool } from 'undici';
@@ -25,15 +26,26 @@ export interface UpstreamPoolsOptions {
   logger: Logger;
 }
 
+/** A pool closing or being destroyed. */
+interface Retired {
+  node: ModelNode;
+  /** Resolves once the pool is done and forgotten. */
+  ending: Promise<void>;
+  settle(): void;
+}
+
 /** The pools, by node session and service. */
 export class UpstreamPools {
   readonly #options: UpstreamPoolsOptions;
   readonly #pools = new Map<ModelNode, Map<string, Pool>>();
-  /** Pools closing or being destroyed, until they are done. */
-  readonly #retired = new Map<Pool, Promise<void>>();
+  /** Pools closing or being destroyed, until they are done: their node, and what settles them. */
+  readonly #retired = new Map<Pool, Retired>();
   #closed = false;
   readonly #onDraining = (node: ModelNode): void => this.#end(node, (pool) => pool.close());
-  readonly #onClosed = (node: ModelNode): void => this.#end(node, (pool) => pool.destroy());
+  readonly #onClosed = (node: ModelNode): void => {
+    this.#end(node, (pool) => pool.destroy());
+    for (const [pool, retired] of this.#retired) if (retired.node === node) this.#cut(pool, retired);
+  };
   /** The first node to share a model loads undici, before the first request for it. */
   readonly #onAdvertised = (node: ModelNode): void => {
     if (node.services.some((s) => (s.models?.length ?? 0) > 0)) preloadUndici();
@@ -70,15 +82,18 @@ export class UpstreamPools {
   async close(): Promise<void> {
     this.#stop();
     for (const node of [...this.#pools.keys()]) this.#end(node, (pool) => pool.close());
+    // A session that ends meanwhile still destroys its pools: closing ones may wait on nothing else.
     await this.#settled();
+    this.#options.nodes.off('closed', this.#onClosed);
   }
 
   /** Cuts every stream now, those of pools still closing too. Idempotent. */
   async destroy(): Promise<void> {
     this.#stop();
     for (const node of [...this.#pools.keys()]) this.#end(node, (pool) => pool.destroy());
-    for (const pool of this.#retired.keys()) if (!pool.destroyed) void pool.destroy().catch(() => undefined);
+    for (const [pool, retired] of this.#retired) this.#cut(pool, retired);
     await this.#settled();
+    this.#options.nodes.off('closed', this.#onClosed);
   }
 
   #create(host: ModelHost): Pool {
@@ -110,22 +125,29 @@ export class UpstreamPools {
     if (services === undefined) return;
     this.#pools.delete(node);
     for (const pool of services.values()) {
-      const ending = how(pool)
+      let settle!: () => void;
+      const ending = new Promise<void>((resolve) => (settle = resolve)).then(() => void this.#retired.delete(pool));
+      this.#retired.set(pool, { node, ending, settle });
+      how(pool)
         .catch((err: unknown) => this.#options.logger.debug('closing a node pool failed', { node: node.name, err }))
-        .then(() => void this.#retired.delete(pool));
-      this.#retired.set(pool, ending);
+        .then(settle);
     }
+  }
+
+  /** Destroys a retired pool; that settles it even when its graceful close never will. */
+  #cut(pool: Pool, retired: Retired): void {
+    const destroying = pool.destroyed ? Promise.resolve() : pool.destroy();
+    void destroying.catch(() => undefined).then(retired.settle);
   }
 
   #stop(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#options.nodes.off('draining', this.#onDraining);
-    this.#options.nodes.off('closed', this.#onClosed);
     this.#options.nodes.off('advertised', this.#onAdvertised);
   }
 
   async #settled(): Promise<void> {
-    while (this.#retired.size > 0) await Promise.all([...this.#retired.values()]);
+    while (this.#retired.size > 0) await Promise.all([...this.#retired.values()].map((r) => r.ending));
   }
 }
