@@ -40,6 +40,7 @@ import { type LedgerConfig, ledgerSection } from './ledger/ledger-config.js';
 import { type ApiConfig, apiSection, type RoutingConfig, routingSection } from './models/api-config.js';
 import { type ModelNamesConfig, modelNamesSection } from './models/routing/model-names-config.js';
 import { type RewardsConfig, rewardsSection } from './rewards/rewards-config.js';
+import { type StoreConfig, storeSection, withDatabaseUrlFromEnv } from './storage/postgres/postgres-url.js';
 
 /** The control listener, where nodes dial in. */
 export interface ControlConfig {
@@ -91,6 +92,8 @@ export interface ServerConfig {
   /** Nodes are served at `<node>.<domain>`. */
   domain: string;
   dataDir: string;
+  /** Present when `store` is set: `store.postgres.url` (or PROXIMA_DATABASE_URL) puts shared state in PostgreSQL. */
+  store?: StoreConfig;
   control: ControlConfig;
   http: HttpConfig;
   registration: RegistrationConfig;
@@ -151,6 +154,7 @@ const adminSection = map(section(tokenFields(ADMIN_TOKEN_MIN_LENGTH), tokenRules
 const serverSchema: Schema<ServerConfig> = object({
   domain: withDefault(hostname(), 'localhost'),
   dataDir: withDefault(folderPath(), './data'),
+  store: optional(storeSection),
   control: controlSection,
   http: httpSection,
   registration: registrationSection,
@@ -181,8 +185,11 @@ function deepFreeze<T extends object>(value: T): T {
   return Object.freeze(value);
 }
 
-/** Reads and validates server.yaml; with no file, the embedded defaults with `dataDir` under the working directory. */
-export function loadServerConfig(file?: string): ServerConfig {
-  if (file === undefined) return parseServerConfig({});
-  return parseServerConfig(readYamlFile(file), { file });
+/**
+ * Reads and validates server.yaml; with no file, the embedded defaults with `dataDir` under the
+ * working directory. PROXIMA_DATABASE_URL in `env`, when set, is `store.postgres.url`.
+ */
+export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  if (file === undefined) return parseServerConfig(withDatabaseUrlFromEnv({}, env));
+  return parseServerConfig(withDatabaseUrlFromEnv(readYamlFile(file), env), { file });
 }

@@ -22,6 +22,11 @@ export const runCommand: CliCommand<{ config?: string }> = {
     const tuning = tuningMode(config.runtime.tuning);
     const applied = await applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level });
+    if (config.store?.postgres !== undefined) {
+      // Loaded only when configured: a super node on the data folder alone never loads pg.
+      const { prepareSharedStore } = await import('../storage/postgres/shared-store.js');
+      await prepareSharedStore(config.store.postgres.url, logger);
+    }
     const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
     logger.info('listening', {
       control: server.controlAddress(),
