@@ -21,7 +21,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
     const config = loadServerConfig(file);
     const tuning = tuningMode(config.runtime.tuning);
     const applied = await applyRuntimeTuning(tuning);
-    const logger = createLogger({ level: config.log.level });
+    const logger = createLogger({ level: config.log.level, format: config.log.format });
     const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
     logger.info('listening', {
       control: server.controlAddress(),
