@@ -11,6 +11,7 @@ import { loadServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
 import { ProximaServer } from '../server.js';
+import { logStartWarnings } from './start-warnings.js';
 
 /** The default command: run the super node. */
 export const runCommand: CliCommand<{ config?: string }> = {
@@ -29,6 +30,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
       domain: config.domain,
       dataDir: config.dataDir,
     });
+    logStartWarnings(logger, config, server.keys.current);
     logger.info('runtime tuning', { mode: tuning, applied });
     let stopListening = (): void => undefined;
     const failure = await new Promise<Error | undefined>((resolve) => {
