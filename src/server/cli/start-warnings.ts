@@ -25,7 +25,7 @@ export function startWarnings(config: ServerConfig, storedKeys: readonly { revok
   if (!config.api.open && working === 0) {
     out.push({
       msg: 'the API has no keys: every /v1 and /api call will be 401',
-      fix: 'add one with "proxima-server keys add NAME -c server.yaml" (taken while the server runs), or list keys under api.keys in server.yaml; api.open: true lets anyone in',
+      fix: "add one with 'proxima-server keys add NAME -c server.yaml' (taken while the server runs), or list keys under api.keys in server.yaml; api.open: true lets anyone in",
     });
   }
   if (config.admin.token === undefined) {
@@ -34,14 +34,14 @@ export function startWarnings(config: ServerConfig, storedKeys: readonly { revok
         config.registration.mode === 'open'
           ? 'no admin token: the admin endpoints (/nodes list and revoke, /keys, /rewards) are off'
           : 'no admin token: registration over HTTP and the admin endpoints (/nodes, /keys, /rewards) are off',
-      fix: 'set admin.tokenFile (a file with one line of at least 16 characters) or admin.token in server.yaml; "proxima-server nodes add NAME" works without it',
+      fix: "set admin.tokenFile (a file with one line of at least 16 characters) or admin.token in server.yaml; 'proxima-server nodes add NAME' works without it",
     });
   }
   const { host } = config.control.listen;
   if (config.control.tls === undefined && !isLoopback(host)) {
     out.push({
       msg: `control TLS is off on ${host}: logins are HMAC proofs, but the traffic between the nodes and the super node is in clear`,
-      fix: 'set control.tls: { cert, key } in server.yaml and tls: true (or tls: { ca }) in each client.yaml; see docs/operations.md "TLS on the control port"',
+      fix: "set control.tls: { cert, key } in server.yaml and tls: true (or tls: { ca }) in each client.yaml; see 'TLS on the control port' in docs/operations.md",
     });
   }
   return out;
