@@ -1,13 +1,20 @@
 /**
- * A small structured logger: one JSON object per line, to stderr by default.
- * Fields whose names look like secrets are redacted before they are written, so a token handed
- * to a log call by mistake never reaches a log file.
+ * A small structured logger, to stderr by default: one JSON object per line, or one readable line
+ * (`pretty`) for a person at a terminal. Fields whose names look like secrets are redacted before
+ * either is written, so a token handed to a log call by mistake never reaches a log file or a screen.
+ * Why not pino: docs/operations.md "Logs".
  */
 import type { Writable } from 'node:stream';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+/** `json`: one JSON object a line. `pretty`: `10:21:03.123 INFO  msg  key=value`. `auto`: pretty on a TTY, else json. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** The formats a config file may set. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const satisfies readonly LogFormat[];
 
 /** Names of fields whose values are never logged. */
 const SECRET_FIELD = /token|secret|password|authorization|apikey|api_key|^key$|cookie/i;
@@ -24,13 +31,20 @@ export interface Logger {
   readonly level: LogLevel;
 }
 
+/** Where lines go: a Writable; `isTTY` (as on process.stderr) decides `auto`. */
+export type LogStream = Pick<Writable, 'write'> & { isTTY?: boolean };
+
 export interface LoggerOptions {
   level?: LogLevel;
+  /** `auto` by default. */
+  format?: LogFormat;
   /** Where lines go; defaults to process.stderr. */
-  stream?: Pick<Writable, 'write'>;
+  stream?: LogStream;
   bindings?: LogFields;
   /** Injectable clock for tests. */
   now?: () => Date;
+  /** Injectable environment (NO_COLOR, PROXIMA_LOG) for tests; process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** True for the names `createLogger` accepts as a level. */
@@ -59,19 +73,29 @@ export function redact(value: unknown, depth = 0): unknown {
 
 /** Creates a logger. Without a level it takes PROXIMA_LOG, else info (the programs always give one: log.level). */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const envLevel = process.env.PROXIMA_LOG;
+  const env = options.env ?? process.env;
+  const envLevel = env.PROXIMA_LOG;
   const level: LogLevel = options.level ?? (isLogLevel(envLevel) ? envLevel : 'info');
   const stream = options.stream ?? process.stderr;
   const now = options.now ?? (() => new Date());
-  return makeLogger(level, stream, options.bindings ?? {}, now);
+  const pretty = options.format === 'pretty' || ((options.format ?? 'auto') === 'auto' && stream.isTTY === true);
+  // https://no-color.org: colours only on a terminal, and never when NO_COLOR is set to anything.
+  const colour = pretty && stream.isTTY === true && (env.NO_COLOR ?? '') === '';
+  const format: LineFormat = pretty ? (time, lvl, msg, fields) => prettyLine(time, lvl, msg, fields, colour) : jsonLine;
+  return makeLogger(level, stream, options.bindings ?? {}, now, format);
 }
 
-function makeLogger(level: LogLevel, stream: Pick<Writable, 'write'>, bindings: LogFields, now: () => Date): Logger {
+type EmitLevel = Exclude<LogLevel, 'silent'>;
+type LineFormat = (time: Date, level: EmitLevel, msg: string, fields: LogFields) => string;
+
+const jsonLine: LineFormat = (time, level, msg, fields) =>
+  JSON.stringify(Object.assign({ time: time.toISOString(), level, msg }, fields)) + '\n';
+
+function makeLogger(level: LogLevel, stream: LogStream, bindings: LogFields, now: () => Date, format: LineFormat): Logger {
   const min = LEVEL_RANK[level];
-  const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields): void => {
+  const emit = (lvl: EmitLevel, msg: string, fields?: LogFields): void => {
     if (LEVEL_RANK[lvl] < min) return;
-    const line = Object.assign({ time: now().toISOString(), level: lvl, msg }, redact(Object.assign({}, bindings, fields)));
-    stream.write(JSON.stringify(line) + '\n');
+    stream.write(format(now(), lvl, msg, redact(Object.assign({}, bindings, fields)) as LogFields));
   };
   return {
     level,
@@ -81,8 +105,84 @@ function makeLogger(level: LogLevel, stream: Pick<Writable, 'write'>, bindings: 
     error: (msg, fields) => emit('error', msg, fields),
     // Not `{ ...bindings, ...more }`: the node makes a child per stream, and on V8 11.3 a spread
     // that is extended gets a fresh hidden class each time (docs/performance-notes.md "Hidden classes per connection").
-    child: (more) => makeLogger(level, stream, Object.assign({}, bindings, more), now),
+    child: (more) => makeLogger(level, stream, Object.assign({}, bindings, more), now, format),
   };
+}
+
+const LEVEL_LABEL: Record<EmitLevel, string> = { debug: 'DEBUG', info: 'INFO ', warn: 'WARN ', error: 'ERROR' };
+/** SGR colours: grey, green, yellow, red; dim for field names. */
+const LEVEL_COLOUR: Record<EmitLevel, string> = { debug: '\x1b[90m', info: '\x1b[32m', warn: '\x1b[33m', error: '\x1b[31m' };
+const DIM = '\x1b[2m';
+const RESET = '\x1b[0m';
+
+/**
+ * What a terminal could take for something other than text: C0 and C1 controls (ESC starts colour and
+ * cursor sequences, CR and LF forge lines), line and paragraph separators, and bidirectional overrides
+ * (which reorder what follows). A model name or a header is shown with these as `\xHH` / `\u{HHHH}`.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\\]/g;
+/** The same in JSON text, whose backslashes are its own escapes. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the same
+const UNSAFE_IN_JSON = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` with every unsafe character (and the backslash that marks escapes) written as an escape. */
+export function escapeControl(text: string, pattern = UNSAFE): string {
+  return text.replace(pattern, (c) => {
+    if (c === '\\') return '\\\\';
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
+/** A value as `key=` shows it: plain when it is one safe word, quoted when it has spaces, `"` or `=`. */
+function prettyValue(value: unknown): string {
+  if (typeof value === 'string') {
+    const text = escapeControl(value);
+    return text === '' || /[\s"=]/.test(text) ? `"${text.replace(/"/g, '\\"')}"` : text;
+  }
+  if (value === null || typeof value !== 'object') return escapeControl(String(value));
+  if (isErrorShape(value)) return prettyValue(errorText(value));
+  // Other objects and arrays as JSON: strings in it have their controls escaped as \uXXXX already.
+  return escapeControl(JSON.stringify(value) ?? String(value), UNSAFE_IN_JSON);
+}
+
+interface ErrorShape {
+  name: string;
+  message: string;
+  code?: unknown;
+  cause?: unknown;
+}
+
+function isErrorShape(value: object): value is ErrorShape {
+  const v = value as Partial<ErrorShape>;
+  return typeof v.name === 'string' && typeof v.message === 'string';
+}
+
+/** `PRX_ERR_X: message <- cause` from a redacted error. */
+function errorText(err: ErrorShape): string {
+  const head = `${typeof err.code === 'string' ? err.code : err.name}: ${err.message}`;
+  const cause = err.cause;
+  if (cause === undefined || cause === null || typeof cause !== 'object' || !isErrorShape(cause)) return head;
+  return `${head} <- ${errorText(cause)}`;
+}
+
+/** `HH:MM:SS.mmm LEVEL msg  key=value ...` (UTC, like the JSON's `time`). */
+function prettyLine(time: Date, level: EmitLevel, msg: string, fields: LogFields, colour: boolean): string {
+  const clock = time.toISOString().slice(11, 23);
+  const label = colour ? `${LEVEL_COLOUR[level]}${LEVEL_LABEL[level]}${RESET}` : LEVEL_LABEL[level];
+  let line = `${clock} ${label} ${escapeControl(msg)}`;
+  let first = true;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const name = escapeControl(key);
+    line += `${first ? '  ' : ' '}${colour ? `${DIM}${name}=${RESET}` : `${name}=`}${prettyValue(value)}`;
+    first = false;
+  }
+  return line + '\n';
 }
 
 /** A logger that writes nothing; the default for library objects created without one. */

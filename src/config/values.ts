@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { LOG_FORMATS, type LogFormat } from '../log.js';
 import { TUNING_MODES, type TuningMode } from '../runtime/index.js';
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../time.js';
 import {
@@ -190,10 +191,15 @@ export const CONFIG_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 /** The `log` section both programs share. */
 export interface LogConfig {
   level: (typeof CONFIG_LOG_LEVELS)[number];
+  /** `auto`: readable lines on a terminal, JSON otherwise. */
+  format: LogFormat;
 }
 
 /** The schema of the `log` section. */
-export const logSection: Schema<LogConfig> = section({ level: withDefault(oneOf(CONFIG_LOG_LEVELS), 'info') });
+export const logSection: Schema<LogConfig> = section({
+  level: withDefault(oneOf(CONFIG_LOG_LEVELS), 'info'),
+  format: withDefault(oneOf(LOG_FORMATS), 'auto'),
+});
 
 /** The `runtime` section of both config files: the switch for the runtime tricks (src/runtime). */
 export interface RuntimeConfig {

@@ -169,7 +169,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         maxHandshakes: options.maxHandshakes ?? config.control.maxHandshakes,
         registry,
         publicUrl: (name) => publicUrl(name, config.domain, httpPort),
-        onSession: (name, session) => nodes.attach(name, session),
+        onSession: (name, session, login) => nodes.attach(name, session, login),
         logger,
       });
       server = new ProximaServer({

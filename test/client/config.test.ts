@@ -29,7 +29,7 @@ t.test('server, name and token are enough: the node shares the local Ollama', as
     ],
     reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
     models: { refreshIntervalMs: 30_000, maxBodyBytes: 32 * 1024 * 1024, bodyTimeoutMs: 60_000 },
-    log: { level: 'info' },
+    log: { level: 'info', format: 'auto' },
     runtime: { tuning: 'auto' },
   });
 });
@@ -57,7 +57,7 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
   ]);
   t.same(c.reconnect, { initialDelayMs: 1000, maxDelayMs: 300_000 });
   t.same(c.models, { refreshIntervalMs: 10_000, maxBodyBytes: 1_048_576, bodyTimeoutMs: 120_000 });
-  t.equal(c.log.level, 'warn');
+  t.same(c.log, { level: 'warn', format: 'json' });
 });
 
 t.test('tls: true trusts the system CAs; an ollama hostHeader follows its port', async (t) => {

@@ -57,7 +57,7 @@ t.test('the embedded defaults', async (t) => {
     models: { aliases: new Map(), fallbacks: new Map() },
     ledger: DEFAULT_SERVER_CONFIG.ledger,
     rewards: DEFAULT_SERVER_CONFIG.rewards,
-    log: { level: 'info' },
+    log: { level: 'info', format: 'auto' },
     runtime: { tuning: 'auto' },
   });
   t.notOk('tls' in DEFAULT_SERVER_CONFIG.control, 'no TLS by default');
@@ -99,7 +99,7 @@ t.test('a full file: values converted, paths resolved against the file folder, a
   });
   t.same(c.registration, { mode: 'open', openRatePerMinute: 60 });
   t.same(c.admin, { token: 'admin-0123456789abcdef' });
-  t.equal(c.log.level, 'debug');
+  t.same(c.log, { level: 'debug', format: 'pretty' });
 });
 
 t.test('listen addresses as :port, a bare port and [v6]:port; durations with units', async (t) => {
@@ -125,6 +125,16 @@ t.test('a relative dataDir means the config file folder; an absolute one stays',
   t.equal(loadServerConfig(path.join(dir, 'server.yaml')).dataDir, path.join(dir, 'state'));
   t.equal(loadServerConfig(path.join(dir, 'abs.yaml')).dataDir, elsewhere);
   t.equal(parseServerConfig({ dataDir: 'x' }, { baseDir: dir }).dataDir, path.join(dir, 'x'), 'parse takes a baseDir');
+});
+
+t.test('log.format: auto, json or pretty; anything else names the field', async (t) => {
+  t.equal(parseServerConfig({ log: { format: 'json' } }).log.format, 'json');
+  const err = t.throws(() => parseServerConfig({ log: { format: 'colour' } })) as ConfigError;
+  t.same(
+    err.problems.map((p) => p.path),
+    ['log.format'],
+  );
+  t.match(err.message, /log\.format/);
 });
 
 t.test('an admin token is never echoed in a problem', async (t) => {

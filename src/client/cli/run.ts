@@ -23,7 +23,7 @@ export const runCommand: CliCommand<{ config: string }> = {
     const config = loadClientConfig(file);
     const tuning = tuningMode(config.runtime.tuning);
     const applied = await applyRuntimeTuning(tuning);
-    const logger = createLogger({ level: config.log.level });
+    const logger = createLogger({ level: config.log.level, format: config.log.format });
     logger.info('runtime tuning', { mode: tuning, applied });
     // Streams live in the session: closing or destroying the client winds them down too.
     const { maxBodyBytes, bodyTimeoutMs } = config.models;

@@ -11,6 +11,7 @@ import { loadServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
 import { ProximaServer } from '../server.js';
+import { logStartWarnings } from './start-warnings.js';
 
 /** The default command: run the super node. */
 export const runCommand: CliCommand<{ config?: string }> = {
@@ -21,7 +22,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
     const config = loadServerConfig(file);
     const tuning = tuningMode(config.runtime.tuning);
     const applied = await applyRuntimeTuning(tuning);
-    const logger = createLogger({ level: config.log.level });
+    const logger = createLogger({ level: config.log.level, format: config.log.format });
     if (config.store?.postgres !== undefined) {
       // Loaded only when configured: a super node on the data folder alone never loads pg.
       const { prepareSharedStore } = await import('../storage/postgres/shared-store.js');
@@ -34,6 +35,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
       domain: config.domain,
       dataDir: config.dataDir,
     });
+    logStartWarnings(logger, config, server.keys.current);
     logger.info('runtime tuning', { mode: tuning, applied });
     let stopListening = (): void => undefined;
     const failure = await new Promise<Error | undefined>((resolve) => {

@@ -13,6 +13,33 @@ import { RateLimiter } from '../api-host/rate-limiter.js';
 import type { LiveNode, NodeStream, RemotePeer } from '../node-directory.js';
 import { LogBudget, type LogBudgetOptions } from './log-budget.js';
 
+/**
+ * Why a session ended, set where its end began: the node closed or its connection ended
+ * (`closed`), its keepalive went unanswered, a newer login replaced it, its token was revoked or
+ * rotated, the super node shut down, or something failed (bad framing, too many invalid messages,
+ * an abnormal GoAway from the node). A closed set: metrics use it as a label.
+ */
+export type SessionCloseReason = 'closed' | 'keepalive_timeout' | 'replaced' | 'revoked' | 'rotated' | 'shutdown' | 'error';
+
+/** Every {@link SessionCloseReason}, for metrics that list their labels up front. */
+export const SESSION_CLOSE_REASONS: readonly SessionCloseReason[] = [
+  'closed',
+  'keepalive_timeout',
+  'replaced',
+  'revoked',
+  'rotated',
+  'shutdown',
+  'error',
+];
+
+/** Where a node logged in from and what it runs, from its handshake. */
+export interface NodeLogin {
+  /** The remote address of its connection. */
+  address?: string;
+  /** The node's package version, from its login message. */
+  clientVersion?: string;
+}
+
 /** Opens a stream to a node's service: the data plane's part, injected. */
 export type OpenStream = (session: Session, service: string, remote: RemotePeer) => NodeStream;
 
@@ -28,6 +55,8 @@ export interface NodeSessionOptions {
   logBudget?: LogBudgetOptions;
   /** Invalid control messages tolerated: a burst, then a rate; past it the session is closed (tests). */
   invalidMessages?: { burst: number; perMinute: number };
+  /** Shown in the `node online` and `node offline` lines. */
+  login?: NodeLogin;
 }
 
 /** A node may send a few messages this server cannot use (a newer node's); a stream of them is abuse. */
@@ -37,6 +66,11 @@ export const DEFAULT_INVALID_MESSAGES = { burst: 20, perMinute: 10 };
 export class NodeSession implements LiveNode {
   readonly name: string;
   readonly session: Session;
+  /** Where the node connected from (`unknown` when the handshake did not say). */
+  readonly address: string;
+  readonly clientVersion: string | undefined;
+  #closeReason: SessionCloseReason | undefined;
+  readonly #startedMs = Date.now();
   #services: readonly ServiceAdvert[] = [];
   #advertised = false;
   #draining = false;
@@ -50,13 +84,15 @@ export class NodeSession implements LiveNode {
     this.name = name;
     this.session = session;
     this.#options = options;
+    this.address = options.login?.address ?? 'unknown';
+    this.clientVersion = options.login?.clientVersion;
     this.#warnings = new LogBudget(options.logger, options.logBudget);
     const invalid = options.invalidMessages ?? DEFAULT_INVALID_MESSAGES;
     this.#invalid = new RateLimiter({ ratePerMinute: invalid.perMinute, burst: invalid.burst, maxKeys: 1 });
     session.on('stream', this.#onStream);
-    session.once('close', () => this.#warnings.flush('control messages not logged', { node: name }));
+    session.once('close', (err) => this.#onClose(err));
     // The node sent GoAway: it is leaving. Let its streams finish, then the socket closes.
-    session.on('goaway', () => this.close());
+    session.on('goaway', () => this.close('closed'));
   }
 
   get services(): readonly ServiceAdvert[] {
@@ -66,6 +102,14 @@ export class NodeSession implements LiveNode {
   /** True when new streams may be sent to it: it advertised, is not draining, and its session is open. */
   get online(): boolean {
     return this.#advertised && !this.#draining && this.session.isOpen;
+  }
+
+  /**
+   * Why the session ended or is ending: set by the first close, destroy or failure (undefined while
+   * nothing ended it). Final once the session's 'close' has fired ({@link closed} resolved).
+   */
+  get closeReason(): SessionCloseReason | undefined {
+    return this.#closeReason;
   }
 
   /** Resolves when the session's socket is closed. */
@@ -80,30 +124,48 @@ export class NodeSession implements LiveNode {
   /** Sends `drain` (the super node is shutting down), then closes like {@link close}. */
   drain(reason: string): Promise<void> {
     this.#send({ type: 'drain', reason });
-    return this.close();
+    return this.close('shutdown');
   }
 
   /** Tells the node why with an `error` message, then closes like {@link close}. */
-  closeWith(code: ErrorCode, message: string): Promise<void> {
+  closeWith(code: ErrorCode, message: string, reason: SessionCloseReason): Promise<void> {
     this.#send({ type: 'error', code, message });
-    return this.close();
+    return this.close(reason);
   }
 
   /** Graceful: GoAway, open streams may finish (bounded by the session's close timeout). Idempotent. */
-  close(): Promise<void> {
+  close(reason: SessionCloseReason = 'closed'): Promise<void> {
+    this.#closeReason ??= reason;
     this.#stopTakingWork();
     this.#control?.end();
     return this.session.close();
   }
 
   /** Abrupt: every stream fails now. `err` (if any) is told to the node first. Idempotent. */
-  async destroy(err?: ProximaError): Promise<void> {
+  async destroy(err?: ProximaError, reason: SessionCloseReason = err === undefined ? 'closed' : 'error'): Promise<void> {
+    this.#closeReason ??= reason;
     this.#stopTakingWork();
     if (err !== undefined && this.#send({ type: 'error', code: err.code, message: err.message })) {
       // The session frames stream data on the next tick; cutting the streams now would drop it.
       await new Promise((resolve) => setImmediate(resolve));
     }
     return this.session.destroy(err);
+  }
+
+  /** Abrupt and silent, without the node being told: the super node stops at once. Idempotent. */
+  abort(reason: SessionCloseReason, err?: Error): Promise<void> {
+    this.#closeReason ??= reason;
+    return this.session.destroy(err);
+  }
+
+  /** The socket closed: the reason is final (from whoever ended it, else from how the session ended), and said. */
+  #onClose(err: Error | undefined): void {
+    this.#warnings.flush('control messages not logged', { node: this.name });
+    this.#closeReason ??= reasonOf(err);
+    const reason = this.#closeReason;
+    const fields = { node: this.name, address: this.address, reason, connectedMs: Date.now() - this.#startedMs, err };
+    if (reason === 'error') this.#options.logger.warn('node offline', fields);
+    else this.#options.logger.info('node offline', fields);
   }
 
   #stopTakingWork(): void {
@@ -155,8 +217,11 @@ export class NodeSession implements LiveNode {
       this.#services = message.services;
       this.#advertised = true;
       const services = message.services.map((s) => s.name);
-      if (first) this.#options.logger.info('node online', { node: this.name, services });
-      else this.#options.logger.debug('node advertised', { node: this.name, services });
+      if (first) {
+        const models = message.services.reduce((n, s) => n + (s.models?.length ?? 0), 0);
+        const version = this.clientVersion;
+        this.#options.logger.info('node online', { node: this.name, address: this.address, services, models, version });
+      } else this.#options.logger.debug('node advertised', { node: this.name, services });
       this.#options.onAdvertise(this);
     } else if (message.type === 'drain') {
       this.#stopTakingWork();
@@ -175,10 +240,20 @@ export class NodeSession implements LiveNode {
         'the node sent too many invalid control messages; the super node closed its session',
       );
       this.#options.logger.warn('node session closed: too many invalid control messages', { node: this.name, last: err });
-      void this.destroy(why);
+      void this.destroy(why, 'error');
       return;
     }
     this.#send({ type: 'error', code: err.code, message: err.message });
     this.#warnings.warn('bad control message', { node: this.name, err });
   }
+}
+
+/** How a session that nobody closed on purpose ended: from the error its 'close' carried. */
+function reasonOf(err: Error | undefined): SessionCloseReason {
+  if (err === undefined) return 'closed';
+  const code = (err as { code?: unknown }).code;
+  if (code === ErrorCodes.MUX_KEEPALIVE_TIMEOUT) return 'keepalive_timeout';
+  // The connection dropped (the node's process died, a network cut it): the node is gone, not at fault.
+  if (code === ErrorCodes.MUX_CONNECTION_LOST || code === ErrorCodes.MUX_SESSION_CLOSED) return 'closed';
+  return 'error';
 }

@@ -11,7 +11,7 @@ import { type Logger, silentLogger } from '../../log.js';
 import type { Session } from '../../mux/index.js';
 import type { LiveNode, NodeDirectory } from '../node-directory.js';
 import type { Registry } from '../registry/registry.js';
-import { NodeSession, type OpenStream } from './node-session.js';
+import { type NodeLogin, NodeSession, type OpenStream, type SessionCloseReason } from './node-session.js';
 
 /** What the directory is built from. */
 export interface NodeSessionsOptions {
@@ -45,9 +45,9 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
   readonly #onAdded = (name: string): void => void this.#registered.add(name);
   readonly #onRevoked = (name: string): void => {
     this.#registered.delete(name);
-    this.#drop(name, 'the node was revoked');
+    this.#drop(name, 'revoked', 'the node was revoked');
   };
-  readonly #onRotated = (name: string): void => this.#drop(name, 'the node was given a new token');
+  readonly #onRotated = (name: string): void => this.#drop(name, 'rotated', 'the node was given a new token');
 
   private constructor(options: NodeSessionsOptions) {
     super();
@@ -97,7 +97,7 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
   }
 
   /** Takes the session of a node that just logged in; replaces the node's previous session if any. */
-  attach(name: string, session: Session): NodeSession {
+  attach(name: string, session: Session, login?: NodeLogin): NodeSession {
     const node = new NodeSession(name, session, {
       openStream: this.#options.openStream,
       onAdvertise: (n) => {
@@ -109,6 +109,7 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
       },
       onDraining: (n) => this.emit('draining', n),
       logger: this.#logger,
+      login,
     });
     this.#all.add(node);
     void node.closed.then(() => {
@@ -117,14 +118,14 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
       this.emit('closed', node);
     });
     if (this.#stopping !== undefined) {
-      void node.closeWith(ErrorCodes.SERVER_DRAINING, 'the super node is shutting down');
+      void node.closeWith(ErrorCodes.SERVER_DRAINING, 'the super node is shutting down', 'shutdown');
       return node;
     }
     const previous = this.#current.get(name);
     this.#current.set(name, node);
     if (previous !== undefined) {
       this.#logger.info('session replaced by a new login', { node: name });
-      void previous.closeWith(ErrorCodes.SESSION_REPLACED, 'a newer session for this node replaced this one');
+      void previous.closeWith(ErrorCodes.SESSION_REPLACED, 'a newer session for this node replaced this one', 'replaced');
     }
     return node;
   }
@@ -141,7 +142,7 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
   /** Destroys every session at once. Idempotent. */
   async destroy(err?: Error): Promise<void> {
     this.#stopping ??= Promise.resolve();
-    await this.#stop((node) => node.session.destroy(err));
+    await this.#stop((node) => node.abort('shutdown', err));
     await this.#stopping;
   }
 
@@ -154,11 +155,11 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
   }
 
   /** Destroys every session of `name`: its credentials are no longer valid. */
-  #drop(name: string, why: string): void {
+  #drop(name: string, reason: SessionCloseReason, why: string): void {
     for (const node of this.#all) {
       if (node.name !== name) continue;
       this.#logger.info('closing the session of a node whose token is void', { node: name, why });
-      void node.destroy(new ProximaError(ErrorCodes.AUTH_FAILED, why));
+      void node.destroy(new ProximaError(ErrorCodes.AUTH_FAILED, why), reason);
     }
   }
 }

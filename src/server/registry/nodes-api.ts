@@ -111,8 +111,7 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
 
   const remove = async (req: IncomingMessage, res: ServerResponse, name: string, clientAddress: string): Promise<void> => {
     await requireAdmin(req, clientAddress);
-    await registry.revoke(name);
-    logger.info('node revoked', { node: name });
+    await registry.revoke(name); // the registry logs `node revoked`, whoever revoked it
     sendJson(res, 204, undefined);
   };
 

@@ -202,6 +202,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   #reportChange(change: StoreChange): void {
+    // Whoever made the change (the admin API, open registration, `proxima-server nodes ...` in
+    // another process), it is logged here, once.
+    for (const name of change.added) this.#logger.info('node added to the registry', { node: name });
+    for (const name of change.removed) this.#logger.info('node revoked', { node: name });
+    for (const name of change.rotated) this.#logger.info('node token rotated', { node: name });
     for (const name of change.added) this.emit('added', name);
     for (const name of change.removed) this.emit('revoked', name);
     for (const name of change.rotated) this.emit('rotated', name);

@@ -89,7 +89,7 @@ t.test('50,000 bad control messages: a few lines of log, then the session is clo
   const server = await startServer(t, { logger: log.logger });
   const token = await register(server, 'alpha');
   const connection = await connectNode(t, server, 'alpha', { token, services: GOOD });
-  await online(server, 'alpha');
+  const node = await online(server, 'alpha');
   for (let i = 0; i < 50_000; i++) connection.advertise([{ name: 'web', kind: 'ftp' as 'http' }]);
   const err = (await within(connection.closed, 10_000, 'session closed')) as { code?: string } | undefined;
   t.equal(err?.code, 'PRX_ERR_TOO_MANY_INVALID_MESSAGES', 'the node is told why');
@@ -103,6 +103,12 @@ t.test('50,000 bad control messages: a few lines of log, then the session is clo
   const bad = log.lines.filter((l) => l.msg === 'bad control message');
   t.ok(bad.length > 0 && bad.length <= 10, `warnings of bad messages are bounded (${bad.length})`);
   t.equal(log.lines.filter((l) => l.msg === 'node session closed: too many invalid control messages').length, 1);
+  await node.closed;
+  t.equal(node.closeReason, 'error', 'closed for an error');
+  t.match(
+    log.lines.filter((l) => l.msg === 'node offline'),
+    [{ level: 'warn', node: 'alpha', reason: 'error', err: { code: 'PRX_ERR_TOO_MANY_INVALID_MESSAGES' } }],
+  );
   t.ok(log.bytes() < 32 * 1024, `the server wrote ${log.bytes()} bytes of log`);
   t.comment(`log: ${log.lines.length} lines, ${log.bytes()} bytes for 50,000 bad messages`);
 });

@@ -118,6 +118,8 @@ t.test('a second login replaces the first at once; the old session closes cleanl
   const why = await closedWithin(old, 5_000);
   t.match(why, { code: 'PRX_ERR_SESSION_REPLACED' });
   await oldNode.closed;
+  t.equal(oldNode.closeReason, 'replaced');
+  t.equal(freshNode.closeReason, undefined, 'the live one has no close reason');
   t.equal(server.nodes.size, 1);
   t.equal(server.nodes.live('alpha'), freshNode);
 });
@@ -142,6 +144,7 @@ t.test('a half-open old session neither blocks the new login nor leaks (frp #539
   t.ok(Date.now() - started < 5_000, 'the new login was not held up');
   await within(relay.upstreamClosed, 5_000, 'the half-open session ended by keepalive');
   await deadNode.closed;
+  t.equal(deadNode.closeReason, 'replaced', 'the first reason stays: it was replaced before its keepalive gave up');
   t.equal(server.nodes.size, 1, 'only the live session is left');
   t.equal(server.nodes.live('alpha'), liveNode);
   await dead.destroy();
@@ -156,7 +159,7 @@ t.test('revoking or rotating from another process closes the live session within
   ] as const) {
     const token = await register(server, name);
     const connection = await connectNode(t, server, name, { token });
-    await online(server, name);
+    const node = await online(server, name);
     const cli = runFixture('registry-writer.js', [command, dataDir, name]);
     t.teardown(() => stopFixture(cli));
     await cli.waitForLine((line) => line.startsWith(command === 'revoke' ? 'revoked ' : 'rotated '));
@@ -164,5 +167,32 @@ t.test('revoking or rotating from another process closes the live session within
     t.match(why, { code: 'PRX_ERR_AUTH_FAILED' }, `${command}: the node is told why`);
     t.equal(server.nodes.live(name), undefined);
     t.equal(server.nodes.isRegistered(name), command === 'rotate', `${command}: registered afterwards`);
+    await node.closed;
+    t.equal(node.closeReason, command === 'revoke' ? 'revoked' : 'rotated');
   }
+});
+
+t.test('close reasons: the node closed, its keepalive went unanswered, the super node stopped', async (t) => {
+  const dataDir = tempDir(t);
+  const config = testServerConfig(dataDir, { control: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 300 } });
+  const server = await startServer(t, { dataDir, config });
+  const tokens = { alpha: await register(server, 'alpha'), beta: await register(server, 'beta'), gamma: await register(server, 'gamma') };
+  const alpha = await connectNode(t, server, 'alpha', { token: tokens.alpha });
+  const alphaNode = await online(server, 'alpha');
+  await alpha.close();
+  await within(alphaNode.closed, 5_000, 'alpha closed');
+  t.equal(alphaNode.closeReason, 'closed', 'the node closed its session');
+
+  const relay = await blackholeRelay(t, server.controlAddress().port);
+  const beta = await connectNode(t, server, 'beta', { token: tokens.beta, server: { host: '127.0.0.1', port: relay.port } });
+  const betaNode = await online(server, 'beta');
+  relay.freeze();
+  await within(betaNode.closed, 5_000, 'beta ended by keepalive');
+  t.equal(betaNode.closeReason, 'keepalive_timeout');
+  await beta.destroy();
+
+  await connectNode(t, server, 'gamma', { token: tokens.gamma });
+  const gammaNode = await online(server, 'gamma');
+  await server.close();
+  t.equal(gammaNode.closeReason, 'shutdown');
 });
