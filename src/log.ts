@@ -19,6 +19,11 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /**
+   * An info line whose fields are written as given, without the redaction walk: only for flat lines
+   * built from known values that are never secret (the access log, src/server/observe).
+   */
+  infoPlain(msg: string, fields: LogFields): void;
   /** A logger that adds `bindings` to every line. */
   child(bindings: LogFields): Logger;
   readonly level: LogLevel;
@@ -79,6 +84,10 @@ function makeLogger(level: LogLevel, stream: Pick<Writable, 'write'>, bindings: 
     info: (msg, fields) => emit('info', msg, fields),
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
+    infoPlain: (msg, fields) => {
+      if (LEVEL_RANK.info < min) return;
+      stream.write(JSON.stringify(Object.assign({ time: now().toISOString(), level: 'info', msg }, bindings, fields)) + '\n');
+    },
     // Not `{ ...bindings, ...more }`: the node makes a child per stream, and on V8 11.3 a spread
     // that is extended gets a fresh hidden class each time (docs/performance-notes.md "Hidden classes per connection").
     child: (more) => makeLogger(level, stream, Object.assign({}, bindings, more), now),

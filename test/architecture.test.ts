@@ -30,6 +30,7 @@ const ORDER: Record<string, readonly string[]> = {
   ],
   'src/server': [
     'node-directory.ts',
+    'observe',
     'storage',
     'api-host',
     'registry',

@@ -26,7 +26,7 @@ import {
   hostname,
   type LogConfig,
   listenAddress,
-  logSection,
+  logShape,
   type RuntimeConfig,
   readableFile,
   resolveToken,
@@ -105,9 +105,15 @@ export interface ServerConfig {
   ledger: LedgerConfig;
   /** The credit rules, and how probes and canaries run. */
   rewards: RewardsConfig;
-  log: LogConfig;
+  log: ServerLogConfig;
   /** Whether the runtime tricks apply (src/runtime). */
   runtime: RuntimeConfig;
+}
+
+/** The `log` section of server.yaml: the shared keys and the access log's switch. */
+export interface ServerLogConfig extends LogConfig {
+  /** One info line per finished request, tunnel and API (src/server/observe/access-log.ts). */
+  access: boolean;
 }
 
 const controlSection = section({
@@ -160,7 +166,7 @@ const serverSchema: Schema<ServerConfig> = object({
   models: modelNamesSection,
   ledger: ledgerSection,
   rewards: rewardsSection,
-  log: logSection,
+  log: section({ ...logShape, access: withDefault(boolean(), true) }),
   runtime: runtimeSection,
 });
 

@@ -18,6 +18,7 @@ import { openKeys } from './keys/open-keys.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import type { LedgerWriter } from './ledger/ledger-writer.js';
 import { ModelApi } from './models/model-api.js';
+import type { RequestObserver } from './observe/request-observer.js';
 import { createNodesApi } from './registry/nodes-api.js';
 import type { OpenRegistryOptions } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -48,6 +49,8 @@ export interface ServerApiOptions {
   random?: () => number;
   checksRandom?: () => number;
   logger: Logger;
+  /** Hears each finished API request (metrics, access log). */
+  observer?: RequestObserver;
   /** A routed request's record is durable. */
   onUsage(record: RequestRecord): void;
   onProbe(record: ProbeRecord): void;
@@ -93,6 +96,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
     now,
     random: o.random,
     authThrottle: o.throttles.apiKeys,
+    observer: o.observer,
     logger: logger.child({ component: 'api' }),
     usage: (record) =>
       ledger.append(record).then(

@@ -4,6 +4,7 @@
  * `publicListener`: it is given the directory of live nodes and the API handler, and closed first.
  */
 import { EventEmitter } from 'node:events';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import { type Logger, silentLogger } from '../log.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
@@ -16,6 +17,7 @@ import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
+import { requestObserver } from './observe/request-observer.js';
 import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
 import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -42,6 +44,8 @@ export interface ProximaServerOptions {
   random?: () => number;
   /** Jitters the probes' schedule, draws canaries and their prompts (tests). */
   checksRandom?: () => number;
+  /** Where the request metrics are registered; none are counted without one. */
+  metricsRegistry?: MetricsRegistry;
 }
 
 export interface ProximaServerEvents {
@@ -135,7 +139,14 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         logger.warn('ledger.flushIntervalMs has no effect: a batch is written as soon as the disk is free');
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
-      const { api, models, checks, keys } = await openServerApi(
+      let models: ModelApi | undefined;
+      const observer = requestObserver({
+        registry: options.metricsRegistry,
+        accessLog: config.log.access,
+        logger,
+        sources: { queueDepth: () => models?.router.queued ?? 0 },
+      });
+      const opened = await openServerApi(
         {
           config,
           registry,
@@ -147,13 +158,16 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
           random: options.random,
           checksRandom: options.checksRandom,
           logger,
+          observer,
           onUsage: (record) => server?.emit('usage', record),
           onProbe: (probe) => server?.emit('probe', probe),
           onCanary: (outcome) => server?.emit('canary', outcome),
         },
         started,
       );
-      const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
+      const { api, checks, keys } = opened;
+      models = opened.models;
+      const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger, observer });
       if (listener !== undefined) started.unshift(listener);
       const httpPort = listener?.address().port ?? config.http.listen.port;
       const control = await ControlListener.listen({
@@ -178,7 +192,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         nodes,
         api,
         ledger,
-        models,
+        models: opened.models,
         checks,
         keys,
         control,

@@ -57,7 +57,7 @@ t.test('the embedded defaults', async (t) => {
     models: { aliases: new Map(), fallbacks: new Map() },
     ledger: DEFAULT_SERVER_CONFIG.ledger,
     rewards: DEFAULT_SERVER_CONFIG.rewards,
-    log: { level: 'info' },
+    log: { level: 'info', access: true },
     runtime: { tuning: 'auto' },
   });
   t.notOk('tls' in DEFAULT_SERVER_CONFIG.control, 'no TLS by default');
