@@ -43,6 +43,7 @@ const ORDER: Record<string, readonly string[]> = {
     'config.ts',
     'access',
     'public',
+    'admin',
     'server-api.ts',
     'server.ts',
     'cli',
