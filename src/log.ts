@@ -21,7 +21,8 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
   /**
    * An info line whose fields are written as given, without the redaction walk: only for flat lines
-   * built from known values that are never secret (the access log, src/server/observe).
+   * built from known values that are never secret (the access log, src/server/observe). Such lines
+   * are gathered and written once per turn of the event loop (any other line writes them first).
    */
   infoPlain(msg: string, fields: LogFields): void;
   /** A logger that adds `bindings` to every line. */
@@ -68,16 +69,41 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level: LogLevel = options.level ?? (isLogLevel(envLevel) ? envLevel : 'info');
   const stream = options.stream ?? process.stderr;
   const now = options.now ?? (() => new Date());
-  return makeLogger(level, stream, options.bindings ?? {}, now);
+  return makeLogger(level, { stream, pending: '', scheduled: false }, options.bindings ?? {}, now);
 }
 
-function makeLogger(level: LogLevel, stream: Pick<Writable, 'write'>, bindings: LogFields, now: () => Date): Logger {
+/**
+ * A logger's stream and the plain lines waiting for it. One write per turn of the event loop, not
+ * one per request: on a pipe, stderr writes are synchronous system calls (docs/performance-notes.md,
+ * "Request metrics and the access log").
+ */
+interface Batch {
+  stream: Pick<Writable, 'write'>;
+  pending: string;
+  scheduled: boolean;
+}
+
+/** Past this, waiting plain lines are written at once. */
+const MAX_PENDING_CHARS = 64 * 1024;
+
+function flush(batch: Batch): void {
+  if (batch.pending === '') return;
+  const text = batch.pending;
+  batch.pending = '';
+  batch.stream.write(text);
+}
+
+function makeLogger(level: LogLevel, batch: Batch, bindings: LogFields, now: () => Date): Logger {
   const min = LEVEL_RANK[level];
+  const { stream } = batch;
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields): void => {
     if (LEVEL_RANK[lvl] < min) return;
     const line = Object.assign({ time: now().toISOString(), level: lvl, msg }, redact(Object.assign({}, bindings, fields)));
+    flush(batch); // lines keep their order
     stream.write(JSON.stringify(line) + '\n');
   };
+  /** The bindings as JSON members, made at the first plain line (children are made per stream). */
+  let bound: string | undefined;
   return {
     level,
     debug: (msg, fields) => emit('debug', msg, fields),
@@ -86,11 +112,21 @@ function makeLogger(level: LogLevel, stream: Pick<Writable, 'write'>, bindings: 
     error: (msg, fields) => emit('error', msg, fields),
     infoPlain: (msg, fields) => {
       if (LEVEL_RANK.info < min) return;
-      stream.write(JSON.stringify(Object.assign({ time: now().toISOString(), level: 'info', msg }, bindings, fields)) + '\n');
+      bound ??= JSON.stringify(bindings).slice(1, -1);
+      const members = JSON.stringify(fields);
+      batch.pending += `{"time":"${now().toISOString()}","level":"info","msg":${JSON.stringify(msg)}${bound === '' ? '' : `,${bound}`}${members === '{}' ? '}' : `,${members.slice(1)}`}\n`;
+      if (batch.pending.length > MAX_PENDING_CHARS) flush(batch);
+      else if (!batch.scheduled) {
+        batch.scheduled = true;
+        setImmediate(() => {
+          batch.scheduled = false;
+          flush(batch);
+        });
+      }
     },
     // Not `{ ...bindings, ...more }`: the node makes a child per stream, and on V8 11.3 a spread
     // that is extended gets a fresh hidden class each time (docs/performance-notes.md "Hidden classes per connection").
-    child: (more) => makeLogger(level, stream, Object.assign({}, bindings, more), now),
+    child: (more) => makeLogger(level, batch, Object.assign({}, bindings, more), now),
   };
 }
 

@@ -4,7 +4,7 @@
  * `publicListener`: it is given the directory of live nodes and the API handler, and closed first.
  */
 import { EventEmitter } from 'node:events';
-import type { Registry as MetricsRegistry } from 'prom-client';
+import { Registry as MetricsRegistry } from 'prom-client';
 import { type Logger, silentLogger } from '../log.js';
 import type { AdminListenerFactory, AdminListenerHandle } from './admin/admin-listener.js';
 import { adminParts, type ServerState } from './admin/admin-parts.js';
@@ -48,7 +48,10 @@ export interface ProximaServerOptions {
   random?: () => number;
   /** Jitters the probes' schedule, draws canaries and their prompts (tests). */
   checksRandom?: () => number;
-  /** Where the request metrics are registered; none are counted without one. */
+  /**
+   * Where the request metrics are registered (tests). Without it, a Registry of their own when
+   * metrics.enabled (until the admin listener's `server.metrics` Registry takes its place), else none.
+   */
   metricsRegistry?: MetricsRegistry;
 }
 
@@ -148,7 +151,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       started.unshift(nodes);
       let models: ModelApi | undefined;
       const observer = requestObserver({
-        registry: options.metricsRegistry,
+        registry: options.metricsRegistry ?? (config.metrics.enabled ? new MetricsRegistry() : undefined),
         accessLog: config.log.access,
         logger,
         sources: { queueDepth: () => models?.router.queued ?? 0 },

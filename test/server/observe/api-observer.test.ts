@@ -101,6 +101,7 @@ t.test('API requests: counted by route, model and outcome; tokens as the ledger 
   t.equal(await metricValue(registry, 'proxima_api_duration_seconds_count', { model }), 7);
   t.equal(await metricValue(registry, 'proxima_api_ttfb_seconds_count', { model }), 6, 'the busy one had no first byte');
 
+  await new Promise((resolve) => setImmediate(resolve)); // access lines go out once per turn of the loop
   const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'access' && l.kind === 'api');
   t.equal(access.length, 10, 'one access line per API request');
   const byId = new Map(access.map((l) => [l.requestId, l]));

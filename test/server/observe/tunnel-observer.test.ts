@@ -71,6 +71,7 @@ t.test('tunnel requests are counted once each, by status class, with their bytes
   t.equal(await metricValue(registry, 'proxima_tunnel_duration_seconds_count'), N + 2);
   t.equal(await metricValue(registry, 'proxima_tunnel_ttfb_seconds_count'), N + 2);
 
+  await new Promise((resolve) => setImmediate(resolve)); // access lines go out once per turn of the loop
   const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'access');
   t.equal(access.length, N + 2, 'one access line per request');
   const first = access[0]!;
@@ -106,6 +107,7 @@ t.test('the id a request came with is its id in the log, when it is one of ours'
   const id = `req_${'ab'.repeat(16)}`;
   await rawRequest(tunnel.url('/'), { agent: false, headers: { Host: tunnel.host('alpha'), 'X-Request-Id': id } });
   await rawRequest(tunnel.url('/'), { agent: false, headers: { Host: tunnel.host('alpha'), 'X-Request-Id': 'made-up <id>' } });
+  await new Promise((resolve) => setImmediate(resolve));
   const ids = lines.map((l) => JSON.parse(l).requestId as string);
   t.equal(ids[0], id);
   t.match(ids[1], /^req_[0-9a-f]{32}$/);
