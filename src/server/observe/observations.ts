@@ -6,8 +6,11 @@
 
 /** A request through the tunnel to a node's service, or refused by the super node on the way. */
 export class TunnelObservation {
-  /** The client's X-Request-Id when it is one of ours, else a new one; an error page's own id. */
-  requestId: string;
+  /**
+   * The client's X-Request-Id when it is one of ours, else a new one; an error page's own id. Taken
+   * only when the access log is on (the metrics need none): undefined otherwise.
+   */
+  requestId: string | undefined;
   /** The Host asked for (validated before routing; as sent when refused). */
   host: string | undefined;
   /** The node that answered; undefined when the super node refused the request itself. */
@@ -27,7 +30,7 @@ export class TunnelObservation {
   /** From the head read to the response's end (to the 101 for an upgrade). */
   durationMs = 0;
 
-  constructor(requestId: string, host: string | undefined, method: string, startMs: number) {
+  constructor(requestId: string | undefined, host: string | undefined, method: string, startMs: number) {
     this.requestId = requestId;
     this.host = host;
     this.node = undefined;

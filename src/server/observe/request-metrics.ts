@@ -1,13 +1,14 @@
 /**
  * The request paths' metrics (prefix `proxima_`), registered on the server's prom-client Registry.
- * The tunnel's counters are plain numbers added to per request and published to their prom-client
- * Counters only when scraped (`collect`): a labelled `inc` costs about a microsecond (it hashes its
- * labels), a tenth of a 1 KiB request's budget on the super node (docs/performance-notes.md,
- * 2026-12-07). Labels stay bounded: a status class, a route from the fixed list, a model of the
+ * The tunnel's counters and histograms are plain numbers added to per request and handed to
+ * prom-client only when scraped (`collect`, TallyHistogram): prom-client's `inc` and `observe` hash
+ * their labels and allocate per call, measured at about a microsecond for a request's four
+ * (docs/performance-notes.md, "Request metrics and the access log"). Labels stay bounded: a status class, a route from the fixed list, a model of the
  * catalog or `other`; never a host, a path or a node name a user could make up.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { API_OUTCOMES, type ApiObservation, STATUS_CLASSES, statusClassIndex, type TunnelObservation } from './observations.js';
+import { TallyHistogram } from './tally-histogram.js';
 
 /** What the metrics read at scrape time. */
 export interface MetricsSources {
@@ -25,8 +26,8 @@ export class RequestMetrics {
   /** Tunnel requests per status class (index: STATUS_CLASSES). */
   readonly #tunnelCounts = new Float64Array(STATUS_CLASSES.length);
   readonly #tunnelBytes = new Float64Array(2);
-  readonly #tunnelTtfb: Histogram;
-  readonly #tunnelDuration: Histogram;
+  readonly #tunnelTtfb: TallyHistogram;
+  readonly #tunnelDuration: TallyHistogram;
   readonly #apiRequests: Counter;
   readonly #apiBytes: Counter;
   readonly #apiTtfb: Histogram;
@@ -58,17 +59,17 @@ export class RequestMetrics {
         publish(this, { direction: 'out' }, bytes[1]!);
       },
     });
-    this.#tunnelTtfb = new Histogram({
+    this.#tunnelTtfb = new TallyHistogram({
       name: 'proxima_tunnel_ttfb_seconds',
       help: "From a tunnel request's head to the first byte of its response.",
       buckets: TUNNEL_SECONDS,
-      registers,
+      registry,
     });
-    this.#tunnelDuration = new Histogram({
+    this.#tunnelDuration = new TallyHistogram({
       name: 'proxima_tunnel_duration_seconds',
       help: "From a tunnel request's head to the end of its response.",
       buckets: TUNNEL_SECONDS,
-      registers,
+      registry,
     });
     this.#apiRequests = new Counter({
       name: 'proxima_api_requests_total',
@@ -128,8 +129,8 @@ export class RequestMetrics {
     this.#tunnelCounts[statusClassIndex(o.status)]!++;
     this.#tunnelBytes[0]! += o.bytesIn;
     this.#tunnelBytes[1]! += o.bytesOut;
-    if (o.ttfbMs >= 0) this.#tunnelTtfb.observe(o.ttfbMs / 1000);
-    this.#tunnelDuration.observe(o.durationMs / 1000);
+    if (o.ttfbMs >= 0) this.#tunnelTtfb.tally(o.ttfbMs / 1000);
+    this.#tunnelDuration.tally(o.durationMs / 1000);
   }
 
   /** Counts one finished API request. */

@@ -11,6 +11,8 @@ import { type MetricsSources, RequestMetrics } from './request-metrics.js';
 
 /** Hears each finished request once. */
 export interface RequestObserver {
+  /** True when the access log is on: tunnel observations carry a request id. */
+  readonly ids: boolean;
   tunnel(o: TunnelObservation): void;
   api(o: ApiObservation): void;
   /** A request left the router's queue after waiting `ms`. */
@@ -33,6 +35,7 @@ export function requestObserver(o: RequestObserverOptions): RequestObserver | un
   const log = o.accessLog && AccessLog.writes(o.logger) ? new AccessLog(o.logger) : undefined;
   if (metrics === undefined && log === undefined) return undefined;
   return {
+    ids: log !== undefined,
     tunnel(t) {
       metrics?.tunnel(t);
       log?.tunnel(t);

@@ -96,7 +96,7 @@ export class ConnectionLegs {
         serializeRequestHead(head, edits),
         head.method,
         head.upgrade,
-        this.#s.observer && observation(head, to.node.name, to.service.name),
+        this.#s.observer && observation(head, this.#s.observer.ids, to.node.name, to.service.name),
       );
     }
     return true;
@@ -202,9 +202,9 @@ export class ConnectionLegs {
   }
 }
 
-/** A tunnel request's observation, from its head: the id it came with when it is one of ours, else a new one. */
-function observation(head: RequestHead, node: string, service: string): TunnelObservation {
-  const requestId = requestIdOf(head.get(REQUEST_ID_HEADER)) ?? newRequestId();
+/** A tunnel request's observation, from its head; with `ids` (the access log is on), the id it came with when it is one of ours, else a new one. */
+function observation(head: RequestHead, ids: boolean, node: string, service: string): TunnelObservation {
+  const requestId = ids ? (requestIdOf(head.get(REQUEST_ID_HEADER)) ?? newRequestId()) : undefined;
   const obs = new TunnelObservation(requestId, head.host, head.method, performance.now());
   obs.node = node;
   obs.service = service;
