@@ -4,10 +4,11 @@
  * `publicListener`: it is given the directory of live nodes and the API handler, and closed first.
  */
 import { EventEmitter } from 'node:events';
-import { Registry as MetricsRegistry } from 'prom-client';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import { type Logger, silentLogger } from '../log.js';
 import type { AdminListenerFactory, AdminListenerHandle } from './admin/admin-listener.js';
 import { adminParts, type ServerState } from './admin/admin-parts.js';
+import { ServerMetrics } from './admin/metrics.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
@@ -19,7 +20,6 @@ import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
-import { requestObserver } from './observe/request-observer.js';
 import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
 import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -48,10 +48,7 @@ export interface ProximaServerOptions {
   random?: () => number;
   /** Jitters the probes' schedule, draws canaries and their prompts (tests). */
   checksRandom?: () => number;
-  /**
-   * Where the request metrics are registered (tests). Without it, a Registry of their own when
-   * metrics.enabled (until the admin listener's `server.metrics` Registry takes its place), else none.
-   */
+  /** Where the request metrics are registered (tests); by default `metrics.registry` (none when metrics.enabled is false). */
   metricsRegistry?: MetricsRegistry;
 }
 
@@ -82,6 +79,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly checks: NodeChecks;
   /** The API keys of `proxima-server keys` (server.yaml's are in the config). */
   readonly keys: JsonKeyStore;
+  /** The Prometheus metrics (served at the admin listener's /metrics); undefined when metrics.enabled is false. */
+  readonly metrics: ServerMetrics | undefined;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
@@ -100,6 +99,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
+    metrics: ServerMetrics | undefined;
     logger: Logger;
   }) {
     super();
@@ -114,6 +114,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#control = parts.control;
     this.#public = parts.public;
     this.#admin = parts.admin;
+    this.metrics = parts.metrics;
     this.registry.on('error', (err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
       else parts.logger.error('registry failed', { err });
@@ -135,13 +136,17 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       apiKeys: options.authThrottles?.apiKeys ?? new AuthThrottle(),
       admin: options.authThrottles?.admin ?? new AuthThrottle(),
       nodes: options.authThrottles?.nodes ?? new AuthThrottle(),
+      metrics: options.authThrottles?.metrics ?? new AuthThrottle(),
     };
+    // Off: nothing counts, and no request path pays for a metric.
+    const metrics = config.metrics.enabled ? new ServerMetrics() : undefined;
     try {
       const { now } = options;
       const ledger = await LedgerWriter.open({
         ...config.ledger,
         dataDir: config.dataDir,
         now,
+        onBatch: metrics?.ledgerBatch,
         logger: logger.child({ component: 'ledger' }),
       });
       started.unshift(ledger);
@@ -149,14 +154,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         logger.warn('ledger.flushIntervalMs has no effect: a batch is written as soon as the disk is free');
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
-      let models: ModelApi | undefined;
-      const observer = requestObserver({
-        registry: options.metricsRegistry ?? (config.metrics.enabled ? new MetricsRegistry() : undefined),
-        accessLog: config.log.access,
-        logger,
-        sources: { queueDepth: () => models?.router.queued ?? 0 },
-      });
-      const opened = await openServerApi(
+      metrics?.watchNodes(nodes);
+      const { api, models, checks, keys, observer } = await openServerApi(
         {
           config,
           registry,
@@ -168,20 +167,34 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
           random: options.random,
           checksRandom: options.checksRandom,
           logger,
-          observer,
+          metricsRegistry: options.metricsRegistry ?? metrics?.registry,
           onUsage: (record) => server?.emit('usage', record),
-          onProbe: (probe) => server?.emit('probe', probe),
-          onCanary: (outcome) => server?.emit('canary', outcome),
+          onProbe: (probe) => {
+            metrics?.probe(probe);
+            server?.emit('probe', probe);
+          },
+          onCanary: (outcome) => {
+            metrics?.canary(outcome);
+            server?.emit('canary', outcome);
+          },
         },
         started,
       );
-      const { api, checks, keys } = opened;
-      models = opened.models;
       const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger, observer });
       if (listener !== undefined) started.unshift(listener);
+      const publicStats = listener?.stats?.bind(listener);
+      if (publicStats !== undefined) metrics?.watchPublic(() => publicStats().open);
       const httpPort = listener?.address().port ?? config.http.listen.port;
       const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
-      const parts = adminParts({ state, registry, ledger, logger });
+      const parts = adminParts({
+        state,
+        registry,
+        ledger,
+        metrics,
+        metricsToken: config.metrics.token,
+        metricsThrottle: throttles.metrics,
+        logger,
+      });
       const admin = await options.adminListener?.({ config, parts, logger });
       if (admin !== undefined) started.unshift(admin);
       const control = await ControlListener.listen({
@@ -206,12 +219,13 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         nodes,
         api,
         ledger,
-        models: opened.models,
+        models,
         checks,
         keys,
         control,
         public: listener,
         admin,
+        metrics,
         logger,
       });
       return server;
