@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
-import { ownedTempDir, spawnOwned } from './children.js';
+import { observeLines, observeNote, ownedTempDir, spawnOwned } from './children.js';
 import { failingNodeCell } from './failing-node.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 5000);
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
         'control: { listen: "127.0.0.1:0" }',
         'http: { listen: "127.0.0.1:0" }',
         'api: { open: true }',
-        'log: { level: info }',
+        ...observeLines(),
         '',
       ].join('\n'),
     );
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     const addedRow = (name: string, a: number[], b: number[]): string =>
       `${name.padEnd(38)} p50 ${addedMs(a, b, 50)}   p99 ${addedMs(a, b, 99)}\n`;
     process.stdout.write(
-      `first byte of a streamed chat, ${REQUESTS} sequential requests each way after ${WARMUP} (Node ${process.version}, ${os.cpus().length} cores)\n`,
+      `first byte of a streamed chat, ${REQUESTS} sequential requests each way after ${WARMUP} (Node ${process.version}, ${os.cpus().length} cores; ${observeNote()})\n`,
     );
     process.stdout.write(
       row('straight to Ollama', direct) + row("the node's hostname (tunnel only)", tunnelled) + row('the API (routed by model)', through),

@@ -47,3 +47,23 @@ export function spawnOwned(command: string, args: readonly string[], options: Sp
   child.once('exit', () => running.delete(child));
   return child;
 }
+
+/**
+ * The server.yaml lines of the observability switches, from the environment: BENCH_METRICS=off sets
+ * `metrics.enabled: false`, BENCH_ACCESS_LOG=off sets `log.access: false` (both on by default, as a
+ * super node runs by default; its log level is info, so access lines are written). The admin
+ * listener takes any free port, so runs side by side do not fight over 7070.
+ */
+export function observeLines(): string[] {
+  const on = (name: string): boolean => process.env[name] !== 'off';
+  return [
+    'admin: { listen: "127.0.0.1:0" }',
+    `metrics: { enabled: ${on('BENCH_METRICS')} }`,
+    `log: { level: info, access: ${on('BENCH_ACCESS_LOG')} }`,
+  ];
+}
+
+/** What observeLines set, for a report's footer. */
+export function observeNote(): string {
+  return `metrics ${process.env.BENCH_METRICS === 'off' ? 'off' : 'on'}, access log ${process.env.BENCH_ACCESS_LOG === 'off' ? 'off' : 'on'}`;
+}

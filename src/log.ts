@@ -26,6 +26,12 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /**
+   * An info line whose fields are written as given, without the redaction walk: only for flat lines
+   * built from known values that are never secret (the access log, src/server/observe). Such lines
+   * are gathered and written once per turn of the event loop (any other line writes them first).
+   */
+  infoPlain(msg: string, fields: LogFields): void;
   /** A logger that adds `bindings` to every line. */
   child(bindings: LogFields): Logger;
   readonly level: LogLevel;
@@ -81,8 +87,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = options.format === 'pretty' || ((options.format ?? 'auto') === 'auto' && stream.isTTY === true);
   // https://no-color.org: colours only on a terminal, and never when NO_COLOR is set to anything.
   const colour = pretty && stream.isTTY === true && (env.NO_COLOR ?? '') === '';
-  const format: LineFormat = pretty ? (time, lvl, msg, fields) => prettyLine(time, lvl, msg, fields, colour) : jsonLine;
-  return makeLogger(level, stream, options.bindings ?? {}, now, format);
+  const format: LineFormat | undefined = pretty ? (time, lvl, msg, fields) => prettyLine(time, lvl, msg, fields, colour) : undefined;
+  return makeLogger(level, { stream, pending: '', scheduled: false }, options.bindings ?? {}, now, format);
 }
 
 type EmitLevel = Exclude<LogLevel, 'silent'>;
@@ -91,11 +97,43 @@ type LineFormat = (time: Date, level: EmitLevel, msg: string, fields: LogFields)
 const jsonLine: LineFormat = (time, level, msg, fields) =>
   JSON.stringify(Object.assign({ time: time.toISOString(), level, msg }, fields)) + '\n';
 
-function makeLogger(level: LogLevel, stream: LogStream, bindings: LogFields, now: () => Date, format: LineFormat): Logger {
+/**
+ * A logger's stream and the plain lines waiting for it. One write per turn of the event loop, not
+ * one per request: on a pipe, stderr writes are synchronous system calls (docs/performance-notes.md,
+ * "Request metrics and the access log").
+ */
+interface Batch {
+  stream: LogStream;
+  pending: string;
+  scheduled: boolean;
+}
+
+/** Past this, waiting plain lines are written at once. */
+const MAX_PENDING_CHARS = 64 * 1024;
+
+function flush(batch: Batch): void {
+  if (batch.pending === '') return;
+  const text = batch.pending;
+  batch.pending = '';
+  batch.stream.write(text);
+}
+
+/** `pretty` formats readable lines; without it, lines are JSON (and plain lines are built as JSON text). */
+function makeLogger(level: LogLevel, batch: Batch, bindings: LogFields, now: () => Date, pretty: LineFormat | undefined): Logger {
   const min = LEVEL_RANK[level];
+  const format = pretty ?? jsonLine;
   const emit = (lvl: EmitLevel, msg: string, fields?: LogFields): void => {
     if (LEVEL_RANK[lvl] < min) return;
-    stream.write(format(now(), lvl, msg, redact(Object.assign({}, bindings, fields)) as LogFields));
+    flush(batch); // lines keep their order
+    batch.stream.write(format(now(), lvl, msg, redact(Object.assign({}, bindings, fields)) as LogFields));
+  };
+  /** The bindings as JSON members, made at the first plain line (children are made per stream). */
+  let bound: string | undefined;
+  const plainLine = (msg: string, fields: LogFields): string => {
+    if (pretty !== undefined) return pretty(now(), 'info', msg, Object.assign({}, bindings, fields));
+    bound ??= JSON.stringify(bindings).slice(1, -1);
+    const members = JSON.stringify(fields);
+    return `{"time":"${now().toISOString()}","level":"info","msg":${JSON.stringify(msg)}${bound === '' ? '' : `,${bound}`}${members === '{}' ? '}' : `,${members.slice(1)}`}\n`;
   };
   return {
     level,
@@ -103,9 +141,21 @@ function makeLogger(level: LogLevel, stream: LogStream, bindings: LogFields, now
     info: (msg, fields) => emit('info', msg, fields),
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
+    infoPlain: (msg, fields) => {
+      if (LEVEL_RANK.info < min) return;
+      batch.pending += plainLine(msg, fields);
+      if (batch.pending.length > MAX_PENDING_CHARS) flush(batch);
+      else if (!batch.scheduled) {
+        batch.scheduled = true;
+        setImmediate(() => {
+          batch.scheduled = false;
+          flush(batch);
+        });
+      }
+    },
     // Not `{ ...bindings, ...more }`: the node makes a child per stream, and on V8 11.3 a spread
     // that is extended gets a fresh hidden class each time (docs/performance-notes.md "Hidden classes per connection").
-    child: (more) => makeLogger(level, stream, Object.assign({}, bindings, more), now, format),
+    child: (more) => makeLogger(level, batch, Object.assign({}, bindings, more), now, pretty),
   };
 }
 

@@ -30,6 +30,7 @@ const ORDER: Record<string, readonly string[]> = {
   ],
   'src/server': [
     'node-directory.ts',
+    'observe',
     'storage',
     'api-host',
     'registry',
@@ -42,6 +43,7 @@ const ORDER: Record<string, readonly string[]> = {
     'config.ts',
     'access',
     'public',
+    'admin',
     'server-api.ts',
     'server.ts',
     'cli',

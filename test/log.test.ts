@@ -65,3 +65,33 @@ t.test('a child adds to its parent bindings, a line overrides both, and time, le
     'the parent keeps its own bindings',
   );
 });
+
+t.test('plain lines: fields as given, written together once per turn of the loop, and before any other line', async (t) => {
+  const writes: string[] = [];
+  const root = createLogger({ level: 'info', stream: { write: (text: string) => writes.push(text) > 0 }, now: () => new Date(0) });
+  const access = root.child({ component: 'access' });
+  access.infoPlain('request', { status: 200, host: 'a"b' });
+  access.infoPlain('request', { status: 404 });
+  t.same(writes, [], 'nothing written yet');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(writes.length, 1, 'one write for both');
+  t.same(
+    writes[0]!
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+    [
+      { time: '1970-01-01T00:00:00.000Z', level: 'info', msg: 'request', component: 'access', status: 200, host: 'a"b' },
+      { time: '1970-01-01T00:00:00.000Z', level: 'info', msg: 'request', component: 'access', status: 404 },
+    ],
+  );
+  access.infoPlain('request', { status: 500 });
+  root.warn('after');
+  t.equal(writes.length, 3, 'a warning writes the waiting plain line first');
+  t.match(writes[1], /"status":500/);
+  t.match(writes[2], /"msg":"after"/);
+  const quiet: string[] = [];
+  createLogger({ level: 'warn', stream: { write: (text: string) => quiet.push(text) > 0 } }).infoPlain('request', { status: 200 });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(quiet, [], 'below info: nothing');
+});

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ownedTempDir, spawnOwned } from '../children.js';
+import { observeLines, ownedTempDir, spawnOwned } from '../children.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = (name: string): string => path.join(ROOT, 'bin', `${name}.js`);
@@ -43,7 +43,14 @@ export async function startTunnel(originPort: number, ssePort: number): Promise<
   const serverFile = path.join(dir, 'server.yaml');
   fs.writeFileSync(
     serverFile,
-    'domain: proxima.bench\ndataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\nlog: { level: info }\n',
+    [
+      'domain: proxima.bench',
+      'dataDir: ./data',
+      'control: { listen: "127.0.0.1:0" }',
+      'http: { listen: "127.0.0.1:0" }',
+      ...observeLines(),
+      '',
+    ].join('\n'),
   );
   const added = await promisify(execFile)(process.execPath, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile]);
   const { token } = JSON.parse(added.stdout) as { token: string };
@@ -87,6 +94,13 @@ export async function startTunnel(originPort: number, ssePort: number): Promise<
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** CPU time a process has used (user and system), in ms, from /proc (10 ms ticks). */
+export function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 /** Resident memory of a process, from /proc. */

@@ -4,6 +4,8 @@ import { promisify } from 'node:util';
 
 export interface WrkResult {
   requestsPerSecond: number;
+  /** Requests completed in the run. */
+  requests: number;
   mibPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -34,6 +36,7 @@ export async function wrk(
   if (!rps || !transfer) throw new Error(`unexpected wrk output:\n${stdout}`);
   return {
     requestsPerSecond: Math.round(Number(rps[1])),
+    requests: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0),
     mibPerSecond: Math.round(Number(transfer[1]) * UNIT_MIB[transfer[2]!]!),
     p50Ms: latencyMs(stdout, '50'),
     p99Ms: latencyMs(stdout, '99'),

@@ -195,11 +195,11 @@ export interface LogConfig {
   format: LogFormat;
 }
 
+/** The keys of the `log` section both programs share (a program adds its own to them). */
+export const logShape = { level: withDefault(oneOf(CONFIG_LOG_LEVELS), 'info'), format: withDefault(oneOf(LOG_FORMATS), 'auto') };
+
 /** The schema of the `log` section. */
-export const logSection: Schema<LogConfig> = section({
-  level: withDefault(oneOf(CONFIG_LOG_LEVELS), 'info'),
-  format: withDefault(oneOf(LOG_FORMATS), 'auto'),
-});
+export const logSection: Schema<LogConfig> = section(logShape);
 
 /** The `runtime` section of both config files: the switch for the runtime tricks (src/runtime). */
 export interface RuntimeConfig {

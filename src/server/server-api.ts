@@ -4,6 +4,7 @@
  * parts are asked in this order by the API router; the ledger gets the model API's records, and the
  * server hears of each once it is durable.
  */
+import type { Registry as MetricsRegistry } from 'prom-client';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type ApiPart, createApiRouter, refusingPart } from './api-host/api-router.js';
@@ -18,6 +19,7 @@ import { openKeys } from './keys/open-keys.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import type { LedgerWriter } from './ledger/ledger-writer.js';
 import { ModelApi } from './models/model-api.js';
+import { type RequestObserver, requestObserver } from './observe/request-observer.js';
 import { createNodesApi } from './registry/nodes-api.js';
 import type { OpenRegistryOptions } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -33,6 +35,8 @@ export interface AuthThrottles {
   admin: AuthThrottle;
   /** Node tokens at the control handshake. */
   nodes: AuthThrottle;
+  /** metrics.token on the admin listener's /metrics. */
+  metrics: AuthThrottle;
 }
 
 /** What the API is built on, and whom it tells of durable records. */
@@ -48,6 +52,8 @@ export interface ServerApiOptions {
   random?: () => number;
   checksRandom?: () => number;
   logger: Logger;
+  /** Where the request metrics go (the server's `metrics.registry`); none are counted without one. */
+  metricsRegistry?: MetricsRegistry;
   /** A routed request's record is durable. */
   onUsage(record: RequestRecord): void;
   onProbe(record: ProbeRecord): void;
@@ -60,6 +66,8 @@ export interface ServerApi {
   models: ModelApi;
   checks: NodeChecks;
   keys: JsonKeyStore;
+  /** Hears each finished request, API and tunnel (metrics, access log); undefined when nothing observes. */
+  observer: RequestObserver | undefined;
 }
 
 /** Opens the parts, pushing each to the front of `started` as it opens (so a failure can close them). */
@@ -84,7 +92,14 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
   });
   started.unshift({ destroy: () => keys.store.close() });
   let checks: NodeChecks | undefined;
-  const models = await ModelApi.open({
+  let models: ModelApi | undefined;
+  const observer = requestObserver({
+    registry: o.metricsRegistry,
+    accessLog: config.log.access,
+    logger,
+    sources: { queueDepth: () => models?.router.queued ?? 0 },
+  });
+  models = await ModelApi.open({
     keyStore: keys.store,
     keyUsage: keys.usage,
     nodes: o.nodes,
@@ -93,6 +108,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
     now,
     random: o.random,
     authThrottle: o.throttles.apiKeys,
+    observer,
     logger: logger.child({ component: 'api' }),
     usage: (record) =>
       ledger.append(record).then(
@@ -135,7 +151,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
     withCors(models.handle, config.api.cors, ['/v1', '/api']),
   ];
   const api = createApiRouter({ parts, trustProxy: config.http.trustProxy, logger });
-  return { api, models, checks, keys: keys.store };
+  return { api, models, checks, keys: keys.store, observer };
 }
 
 /** `/nodes`: open registration, or admin-only, or off when admin mode has no admin token. */

@@ -4,7 +4,11 @@
  * `publicListener`: it is given the directory of live nodes and the API handler, and closed first.
  */
 import { EventEmitter } from 'node:events';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import { type Logger, silentLogger } from '../log.js';
+import type { AdminListenerFactory, AdminListenerHandle } from './admin/admin-listener.js';
+import { adminParts, type ServerState } from './admin/admin-parts.js';
+import { ServerMetrics } from './admin/metrics.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
@@ -29,6 +33,8 @@ export interface ProximaServerOptions {
   /** The data plane's stream opener (see node-session.ts). */
   openStream: OpenStream;
   publicListener?: PublicListenerFactory;
+  /** The admin listener (health, metrics): the CLI passes one; without it there is none. */
+  adminListener?: AdminListenerFactory;
   logger?: Logger;
   /** Registry tuning: clock, nonce limits, store polling (tests). */
   registry?: Partial<Omit<OpenRegistryOptions, 'dataDir' | 'logger'>>;
@@ -42,6 +48,8 @@ export interface ProximaServerOptions {
   random?: () => number;
   /** Jitters the probes' schedule, draws canaries and their prompts (tests). */
   checksRandom?: () => number;
+  /** Where the request metrics are registered (tests); by default `metrics.registry` (none when metrics.enabled is false). */
+  metricsRegistry?: MetricsRegistry;
 }
 
 export interface ProximaServerEvents {
@@ -71,8 +79,11 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly checks: NodeChecks;
   /** The API keys of `proxima-server keys` (server.yaml's are in the config). */
   readonly keys: JsonKeyStore;
+  /** The Prometheus metrics (served at the admin listener's /metrics); undefined when metrics.enabled is false. */
+  readonly metrics: ServerMetrics | undefined;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
+  readonly #admin: AdminListenerHandle | undefined;
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
 
@@ -87,6 +98,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     keys: JsonKeyStore;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
+    admin: AdminListenerHandle | undefined;
+    metrics: ServerMetrics | undefined;
     logger: Logger;
   }) {
     super();
@@ -100,6 +113,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.keys = parts.keys;
     this.#control = parts.control;
     this.#public = parts.public;
+    this.#admin = parts.admin;
+    this.metrics = parts.metrics;
     this.registry.on('error', (err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
       else parts.logger.error('registry failed', { err });
@@ -121,13 +136,17 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       apiKeys: options.authThrottles?.apiKeys ?? new AuthThrottle(),
       admin: options.authThrottles?.admin ?? new AuthThrottle(),
       nodes: options.authThrottles?.nodes ?? new AuthThrottle(),
+      metrics: options.authThrottles?.metrics ?? new AuthThrottle(),
     };
+    // Off: nothing counts, and no request path pays for a metric.
+    const metrics = config.metrics.enabled ? new ServerMetrics() : undefined;
     try {
       const { now } = options;
       const ledger = await LedgerWriter.open({
         ...config.ledger,
         dataDir: config.dataDir,
         now,
+        onBatch: metrics?.ledgerBatch,
         logger: logger.child({ component: 'ledger' }),
       });
       started.unshift(ledger);
@@ -135,7 +154,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         logger.warn('ledger.flushIntervalMs has no effect: a batch is written as soon as the disk is free');
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
-      const { api, models, checks, keys } = await openServerApi(
+      metrics?.watchNodes(nodes);
+      const { api, models, checks, keys, observer } = await openServerApi(
         {
           config,
           registry,
@@ -147,15 +167,36 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
           random: options.random,
           checksRandom: options.checksRandom,
           logger,
+          metricsRegistry: options.metricsRegistry ?? metrics?.registry,
           onUsage: (record) => server?.emit('usage', record),
-          onProbe: (probe) => server?.emit('probe', probe),
-          onCanary: (outcome) => server?.emit('canary', outcome),
+          onProbe: (probe) => {
+            metrics?.probe(probe);
+            server?.emit('probe', probe);
+          },
+          onCanary: (outcome) => {
+            metrics?.canary(outcome);
+            server?.emit('canary', outcome);
+          },
         },
         started,
       );
-      const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
+      const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger, observer });
       if (listener !== undefined) started.unshift(listener);
+      const publicStats = listener?.stats?.bind(listener);
+      if (publicStats !== undefined) metrics?.watchPublic(() => publicStats().open);
       const httpPort = listener?.address().port ?? config.http.listen.port;
+      const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
+      const parts = adminParts({
+        state,
+        registry,
+        ledger,
+        metrics,
+        metricsToken: config.metrics.token,
+        metricsThrottle: throttles.metrics,
+        logger,
+      });
+      const admin = await options.adminListener?.({ config, parts, logger });
+      if (admin !== undefined) started.unshift(admin);
       const control = await ControlListener.listen({
         ...config.control.listen,
         tls: config.control.tls,
@@ -183,6 +224,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         keys,
         control,
         public: listener,
+        admin,
+        metrics,
         logger,
       });
       return server;
@@ -207,6 +250,11 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     return this.#public?.address();
   }
 
+  /** Where the admin listener (health, metrics) listens, when there is one. */
+  adminAddress(): BoundAddress | undefined {
+    return this.#admin?.address();
+  }
+
   /**
    * Drains: the control port stops accepting, the public listener finishes its requests, every node
    * is told `drain` and its session closed with GoAway once its streams are done (each bounded by
@@ -221,6 +269,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.keys.close();
       await this.registry.close();
       await this.#control.closed;
+      // Last: /readyz says 503 while the rest drains.
+      await this.#admin?.close();
     })();
     return this.#closing;
   }
@@ -234,6 +284,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.keys.close();
       await this.registry.destroy(err);
       await this.#control.closed;
+      await this.#admin?.destroy();
     })();
     return this.#destroying;
   }

@@ -15,10 +15,12 @@ import { bearerToken } from '../api-host/http-json.js';
 import type { KeyRecord } from '../keys/key-record.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { KeyUsage } from '../keys/key-usage.js';
+import { ApiObservation, OTHER_ROUTE } from '../observe/observations.js';
+import type { RequestObserver } from '../observe/request-observer.js';
 import type { ApiConfig, RoutingConfig } from './api-config.js';
 import { sendApiError } from './api-errors.js';
 import { type ApiCaller, ApiKeys, type KeyDecision } from './api-keys.js';
-import { type ApiRoute, matchRoute } from './api-routes.js';
+import { type ApiRoute, matchRoute, type RouteMatch } from './api-routes.js';
 import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, sendListing } from './catalog-routes.js';
 import { type ModelRequestContext, serveModelRequest } from './model-request.js';
 import { Affinity } from './routing/affinity.js';
@@ -52,6 +54,8 @@ export interface ModelApiOptions {
   keyUsage?: KeyUsage;
   /** Wrong keys per client address: slowed, then refused (429). */
   authThrottle?: AuthThrottle;
+  /** Hears each finished request and each wait in the router's queue (metrics, access log). */
+  observer?: RequestObserver;
 }
 
 /** The endpoint. Open it with {@link ModelApi.open}; `handle` is its part of the API router. */
@@ -68,6 +72,7 @@ export class ModelApi {
   readonly #keys: ApiKeys;
   readonly #context: ModelRequestContext;
   readonly #throttle: AuthThrottle | undefined;
+  readonly #observer: RequestObserver | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(catalog: ModelCatalog, options: ModelApiOptions) {
@@ -75,7 +80,15 @@ export class ModelApi {
     this.catalog = catalog;
     this.names = new ModelNames(catalog, config.models);
     this.health = new RouteHealth({ ...config.routing, now: options.now, logger });
-    this.router = new ModelRouter({ catalog: this.names, ...config.routing, random: options.random, health: this.health });
+    const observer = options.observer;
+    this.#observer = observer;
+    this.router = new ModelRouter({
+      catalog: this.names,
+      ...config.routing,
+      random: options.random,
+      health: this.health,
+      onQueueWait: observer && ((ms) => observer.queueWait(ms)),
+    });
     this.#listed = {
       online: () => this.names.online().filter(({ hosts }) => this.health.listable(hosts)),
       lookup: (key) => this.names.lookup(key),
@@ -126,27 +139,48 @@ export class ModelApi {
     if (match === undefined) return false;
     const requestId = newRequestId();
     res.setHeader('x-request-id', requestId);
+    const obs = this.#observer && new ApiObservation(requestId, 'route' in match ? match.route.path : OTHER_ROUTE, performance.now());
+    await this.#serve(req, res, clientAddress, match, requestId, obs);
+    if (obs !== undefined) this.#observed(obs, res);
+    return true;
+  };
+
+  async #serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    clientAddress: string,
+    match: RouteMatch,
+    requestId: string,
+    obs: ApiObservation | undefined,
+  ): Promise<void> {
     const logger = this.#context.logger;
     if ('error' in match) {
       sendApiError(res, match.surface, match.error, { headers: match.allow === undefined ? {} : { allow: match.allow }, logger });
-      return true;
+      return;
     }
     const { route } = match;
     const use = route.kind === 'key' ? 'self' : route.method === 'GET' ? 'listing' : 'node';
     const decision = await this.#checkKey(req, clientAddress, use, route);
     if ('error' in decision) {
       sendApiError(res, route.surface, decision.error, { retryAfterMs: decision.retryAfterMs, logger });
-      return true;
+      return;
     }
     try {
       if (route.method === 'GET') this.#list(route, match.id, req, res, decision.caller);
-      else await serveModelRequest(this.#context, { route, req, res, caller: decision.caller, requestId });
+      else await serveModelRequest(this.#context, { route, req, res, caller: decision.caller, requestId, obs });
     } catch (err) {
       if (!res.headersSent) sendApiError(res, route.surface, err, { retryAfterMs: this.#context.routing.retryAfterMs, logger });
       else res.destroy();
     }
-    return true;
-  };
+  }
+
+  /** A request is over: what its response says, to the observer. */
+  #observed(obs: ApiObservation, res: ServerResponse): void {
+    obs.status = res.headersSent ? res.statusCode : 0;
+    if (obs.bytesOut === 0) obs.bytesOut = Number(res.getHeader('content-length') ?? 0) || 0;
+    obs.durationMs = performance.now() - obs.startMs;
+    this.#observer!.api(obs);
+  }
 
   /**
    * The key's decision, after the client's address has passed the throttle of wrong keys: refused

@@ -11,6 +11,8 @@ import type { Logger } from '../../log.js';
 import { withModel } from '../../proto/llm/model-field.js';
 import { displayName } from '../../proto/llm/model-name.js';
 import { PACKAGE_VERSION } from '../../version.js';
+import type { RequestRecord } from '../ledger/ledger-record.js';
+import type { ApiObservation } from '../observe/observations.js';
 import { type AnswerFraming, AnswerWriter } from './answer/answer-writer.js';
 import { type CallResult, callNode } from './answer/node-call.js';
 import type { ApiConfig, RoutingConfig } from './api-config.js';
@@ -51,6 +53,8 @@ export interface ModelRequest {
   res: ServerResponse;
   caller: ApiCaller;
   requestId: string;
+  /** Filled in as the request goes, when requests are observed (metrics, access log). */
+  obs?: ApiObservation;
 }
 
 /** The user agent of every request the super node sends a node (canaries too, so they look alike). */
@@ -60,12 +64,13 @@ export const SUPER_NODE_USER_AGENT = `proxima-server/${PACKAGE_VERSION}`;
 export async function serveModelRequest(ctx: ModelRequestContext, r: ModelRequest): Promise<void> {
   const startMs = performance.now();
   const startedAtMs = ctx.now();
-  const { route, res } = r;
+  const { route, res, obs } = r;
   const idHeader = { 'x-request-id': r.requestId };
   let raw: Buffer;
   let request: LlmRequest;
   try {
     raw = await readRequestBody(r.req, ctx.api);
+    if (obs !== undefined) obs.bytesIn = raw.length;
     request = parseLlmRequest(route, raw);
     // A model the key may not use does not exist for it: the router's own words for an unknown model.
     if (r.caller.models != null && !r.caller.models.has(request.key)) {
@@ -86,22 +91,22 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
   let last: { host: ModelHost; result: CallResult } | undefined;
   const record = async (host: ModelHost, result: CallResult, tailBytes = 0): Promise<void> => {
     if (!isInference(route.kind)) return; // /api/show is metadata: nothing to meter
-    await ctx.usage(
-      usageRecord({
-        id: r.requestId,
-        startedAtMs,
-        host,
-        caller: r.caller,
-        route,
-        request,
-        outcome: result.outcome,
-        meter: result.meter,
-        ttftMs: result.ttftMs,
-        durationMs: performance.now() - startMs,
-        bytesIn: raw.length,
-        bytesOut: writer.bytesOut + tailBytes,
-      }),
-    );
+    const usage = usageRecord({
+      id: r.requestId,
+      startedAtMs,
+      host,
+      caller: r.caller,
+      route,
+      request,
+      outcome: result.outcome,
+      meter: result.meter,
+      ttftMs: result.ttftMs,
+      durationMs: performance.now() - startMs,
+      bytesIn: raw.length,
+      bytesOut: writer.bytesOut + tailBytes,
+    });
+    if (obs !== undefined) observeUsage(obs, usage);
+    await ctx.usage(usage);
   };
   // Nobody waits for the record of an answer that did not end complete; the ledger logs a failure.
   const recordLater = (host: ModelHost, result: CallResult): void => void record(host, result).catch(() => undefined);
@@ -117,11 +122,19 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
       }));
     } catch (err) {
       if (user.signal.aborted) return;
+      if (obs !== undefined) {
+        if (hasCode(err, ErrorCodes.NODES_BUSY)) obs.outcome = 'busy';
+        if (ctx.names.lookup(request.key).status !== 'unknown') obs.model = displayName(request.key).slice(0, 256);
+      }
       // Past a failed attempt, "no other node" is that node's failure; anything else (busy) is itself.
       const shown = last?.result.retry !== undefined && hasCode(err, ErrorCodes.MODEL_UNAVAILABLE) ? last.result.retry : err;
       writer.fail(shown, ctx.routing.retryAfterMs);
       if (last !== undefined) recordLater(last.host, { ...last.result, outcome: 'node_error' });
       return;
+    }
+    if (obs !== undefined) {
+      obs.node = host.node.name;
+      obs.model = displayName(host.key).slice(0, 256); // as the ledger names it
     }
     writer.setHeader('x-proxima-node', host.node.name);
     writer.setHeader('x-proxima-model', displayName(host.key));
@@ -155,6 +168,11 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     } finally {
       release();
     }
+    if (obs !== undefined && result.retry === undefined) {
+      obs.outcome = result.outcome;
+      obs.ttfbMs = result.ttftMs ?? -1;
+      obs.bytesOut = Math.max(obs.bytesOut, writer.bytesOut);
+    }
     if (result.retry === undefined) {
       if (result.committed !== true) recordLater(host, result);
       return;
@@ -167,4 +185,13 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     exclude.add(host.node.name);
     last = { host, result };
   }
+}
+
+/** What the ledger recorded, for the metrics and the access log: the same model, outcome and tokens. */
+function observeUsage(obs: ApiObservation, usage: RequestRecord): void {
+  obs.outcome = usage.outcome;
+  obs.tokensIn = usage.promptTokensReported ?? 0;
+  obs.tokensOut = usage.completionTokensReported ?? usage.completionTokensObserved;
+  obs.ttfbMs = usage.ttftMs ?? -1;
+  obs.bytesOut = usage.bytesOut;
 }

@@ -9,11 +9,14 @@
  * still answer.
  */
 import type { AddressList } from '../../config/access.js';
+import { newRequestId, REQUEST_ID_HEADER, requestIdOf } from '../../http/request-id.js';
 import type { Logger } from '../../log.js';
 import { serializeRequestHead } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
 import { type ServiceGate, takesCredentials } from '../access/service-gate.js';
 import type { NodeDirectory, NodeStream, SocketPeer } from '../node-directory.js';
+import { TunnelObservation } from '../observe/observations.js';
+import type { RequestObserver } from '../observe/request-observer.js';
 import { forwardedEdits, remotePeer } from './forwarded-headers.js';
 import { type LegOwner, NodeLeg } from './node-leg.js';
 import { refreshUpstream, sameUpstream, type Upstream } from './tenant-binding.js';
@@ -33,6 +36,8 @@ export interface LegSettings {
   logger: Logger;
   /** Opens a stream to the API server (ApiServer.openStream). */
   openApi(peer: SocketPeer): NodeStream;
+  /** Hears each finished tunnel request (metrics, access log); absent when nothing observes. */
+  observer?: RequestObserver;
 }
 
 /** What every connection of a listener shares. */
@@ -87,7 +92,12 @@ export class ConnectionLegs {
       const edits = forwardedEdits(head, this.#peer, this.#trusted, to.service.hostHeader);
       // The credential was for the super node (ServiceGate), not for the service behind it.
       if (takesCredentials(to.service)) edits.remove = ['Authorization'];
-      leg.send(serializeRequestHead(head, edits), head.method, head.upgrade);
+      leg.send(
+        serializeRequestHead(head, edits),
+        head.method,
+        head.upgrade,
+        this.#s.observer && observation(head, this.#s.observer.ids, to.node.name, to.service.name),
+      );
     }
     return true;
   }
@@ -180,6 +190,7 @@ export class ConnectionLegs {
       },
       this.#s.logger,
       upstream === 'api' ? 'api' : upstream.node.name,
+      upstream === 'api' ? undefined : this.#s.observer,
     );
     return leg;
   }
@@ -189,4 +200,13 @@ export class ConnectionLegs {
     const i = this.#parked.findIndex((p) => p.leg === leg);
     if (i >= 0) this.#parked.splice(i, 1);
   }
+}
+
+/** A tunnel request's observation, from its head; with `ids` (the access log is on), the id it came with when it is one of ours, else a new one. */
+function observation(head: RequestHead, ids: boolean, node: string, service: string): TunnelObservation {
+  const requestId = ids ? (requestIdOf(head.get(REQUEST_ID_HEADER)) ?? newRequestId()) : undefined;
+  const obs = new TunnelObservation(requestId, head.host, head.method, performance.now());
+  obs.node = node;
+  obs.service = service;
+  return obs;
 }

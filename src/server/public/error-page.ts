@@ -102,7 +102,7 @@ export function errorPage(err: unknown, ctx: PageContext, headRequest = false): 
 }
 
 /** The page for `err`, logged under its request id: a failure on the node's side as a warning, with its detail. */
-export function loggedPage(err: unknown, ctx: PageContext, headRequest: boolean, logger: Logger): Buffer {
+export function loggedPage(err: unknown, ctx: PageContext, headRequest: boolean, logger: Logger): RenderedPage {
   const page = errorPage(err, ctx, headRequest);
   const fields = {
     requestId: page.requestId,
@@ -115,5 +115,5 @@ export function loggedPage(err: unknown, ctx: PageContext, headRequest: boolean,
   };
   if (page.status >= 500) logger.warn('tenant request failed', fields);
   else logger.debug('request refused', fields);
-  return page.bytes;
+  return page;
 }

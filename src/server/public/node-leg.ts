@@ -10,6 +10,8 @@ import type { Logger } from '../../log.js';
 import { noteBytesRead } from '../../runtime/index.js';
 import { abortStream, closedCleanly } from '../../streams/stream-relay.js';
 import type { NodeStream } from '../node-directory.js';
+import type { TunnelObservation } from '../observe/observations.js';
+import type { RequestObserver } from '../observe/request-observer.js';
 import { type ResponseSink, ResponseTracker } from './response-tracker.js';
 
 /** How long a retired stream may take to finish once our end is sent, before it is reset. */
@@ -33,13 +35,15 @@ export class NodeLeg {
   /** The last write filled the stream's buffer: stop reading the client until `drained`. */
   full = false;
   readonly #tracker: ResponseTracker;
+  /** The observation of the request whose bytes are being sent (its body follows its head). */
+  #sending: TunnelObservation | undefined;
 
   /** Takes over a stream just opened; `upstream` names it in the debug log (a node, or 'api'). */
   readonly #owner: LegOwner;
 
-  constructor({ stream, opened }: NodeStream, owner: LegOwner, logger: Logger, upstream: string) {
+  constructor({ stream, opened }: NodeStream, owner: LegOwner, logger: Logger, upstream: string, observer?: RequestObserver) {
     this.#owner = owner;
-    this.#tracker = new ResponseTracker(owner);
+    this.#tracker = new ResponseTracker(owner, observer);
     this.stream = stream;
     stream.on('error', (err) => logger.debug('tunnel stream failed', { err, node: upstream }));
     stream.on('drain', this.#onDrain);
@@ -64,13 +68,16 @@ export class NodeLeg {
     return this.#tracker.awaitedMethod;
   }
 
-  /** Sends a request head; its response is awaited after those before it. */
-  send(head: Buffer, method: string, upgrade: boolean): void {
-    this.#tracker.expect(method, upgrade);
+  /** Sends a request head; its response is awaited after those before it. `obs`: its observation, when observed. */
+  send(head: Buffer, method: string, upgrade: boolean, obs?: TunnelObservation): void {
+    this.#tracker.expect(method, upgrade, obs);
+    this.#sending = obs;
     this.write(head);
   }
 
   write(bytes: Buffer): void {
+    const obs = this.#sending;
+    if (obs !== undefined) obs.bytesIn += bytes.length;
     if (!this.stream.write(bytes)) this.full = true;
   }
 
@@ -78,6 +85,7 @@ export class NodeLeg {
   abort(): void {
     this.done = true;
     abortStream(this.stream);
+    this.#tracker.abandon();
   }
 
   /**

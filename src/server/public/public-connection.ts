@@ -14,10 +14,11 @@ import type { RequestHead } from '../../proto/http/request-head.js';
 import { noteBytesRead } from '../../runtime/index.js';
 import { relay } from '../../streams/stream-relay.js';
 import type { SocketPeer } from '../node-directory.js';
+import { TunnelObservation } from '../observe/observations.js';
 import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type ConnectionSettings } from './connection-legs.js';
 import { bodyTimeoutError, ConnectionTimer } from './connection-timer.js';
-import { loggedPage } from './error-page.js';
+import { loggedPage, type RenderedPage } from './error-page.js';
 import type { NodeLeg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
 import { TenantBinding } from './tenant-binding.js';
@@ -238,14 +239,13 @@ export class PublicConnection {
     else this.#closeGracefully();
   }
 
-  /**
-   * Refuses at a request boundary (the refused head never reached the node): the page goes out
-   * after the responses still due, then the connection closes. Returns false for the reader.
-   */
+  /** Refuses at a request boundary (the head never reached the node): the page goes out after the responses due, then the connection closes. */
   #refuse(err: unknown, head?: RequestHead): false {
     if (this.#state !== 'serving') return false;
     this.#reader.stop();
-    this.#finalPage = this.#page(err, head, head?.method === 'HEAD');
+    const page = this.#page(err, head, head?.method === 'HEAD');
+    this.#finalPage = page.bytes;
+    this.#s.observer?.tunnel(TunnelObservation.refused(page.requestId, head?.host, head?.method, page.status, page.bytes.length));
     if (this.#outstanding === 0) this.#answerAndClose(undefined);
     return false;
   }
@@ -264,11 +264,11 @@ export class PublicConnection {
   /** Writes the pending final page, or the page for `err`, then closes. */
   #answerAndClose(err: unknown): void {
     if (this.#state !== 'serving') return;
-    this.#client.write(this.#finalPage ?? this.#page(err, undefined, this.#leg?.awaitedMethod === 'HEAD'));
+    this.#client.write(this.#finalPage ?? this.#page(err, undefined, this.#leg?.awaitedMethod === 'HEAD').bytes);
     this.#closeGracefully();
   }
 
-  #page(err: unknown, head: RequestHead | undefined, headRequest: boolean): Buffer {
+  #page(err: unknown, head: RequestHead | undefined, headRequest: boolean): RenderedPage {
     return loggedPage(err, this.#binding.pageContext(head, this.#legs.upstream), headRequest, this.#s.logger);
   }
 

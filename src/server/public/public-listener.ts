@@ -14,6 +14,7 @@ import { type ApiHandler, ApiServer } from '../api-host/api-server.js';
 import { DEFAULT_SERVER_CONFIG, type HttpConfig, type ServerConfig } from '../config.js';
 import type { LedgerWriter } from '../ledger/ledger-writer.js';
 import type { NodeDirectory } from '../node-directory.js';
+import type { RequestObserver } from '../observe/request-observer.js';
 import type { ConnectionSettings } from './connection-legs.js';
 import { PublicConnection } from './public-connection.js';
 
@@ -29,6 +30,8 @@ export interface PublicListenerHandle {
   /** Stops accepting and lets requests in flight finish (bounded by http.drainTimeoutMs). */
   close(): Promise<void>;
   destroy(err?: Error): Promise<void>;
+  /** Counts for metrics (`open`: connections open now). */
+  stats?(): Pick<PublicListenerStats, 'open'>;
 }
 
 /** What the public listener is built from. */
@@ -40,6 +43,8 @@ export interface PublicListenerContext {
   /** Where the API appends one record per routed request. */
   ledger: LedgerWriter;
   logger: Logger;
+  /** Hears each finished tunnel request (metrics, access log); absent when nothing observes. */
+  observer?: RequestObserver;
 }
 
 export type PublicListenerFactory = (context: PublicListenerContext) => Promise<PublicListenerHandle>;
@@ -52,6 +57,7 @@ export interface PublicListenerOptions extends Partial<Omit<HttpConfig, 'listen'
   /** Serves requests for the API host (the bare domain, `api.<domain>`, any other host). */
   api: ApiHandler;
   logger?: Logger;
+  observer?: RequestObserver;
 }
 
 /** Connection counts, for metrics. */
@@ -110,6 +116,7 @@ export class PublicListener {
       bodyTimeoutMs: o.bodyTimeoutMs,
       logger,
       openApi: (peer) => this.#api.openStream(peer),
+      observer: options.observer,
     };
     this.#server = net.createServer(ACCEPT, (socket) => this.#onConnection(socket));
     this.#server.maxConnections = o.maxConnections;
@@ -202,9 +209,9 @@ function definedOnly<T extends object>(options: T): T {
  * Builds and starts the public listener of a super node from its config: the `publicListener`
  * factory of ProximaServer.start.
  */
-export async function startPublicListener({ config, directory, api, logger }: PublicListenerContext): Promise<PublicListener> {
+export async function startPublicListener({ config, directory, api, logger, observer }: PublicListenerContext): Promise<PublicListener> {
   const { listen, ...http } = config.http;
-  const listener = new PublicListener({ ...http, domain: config.domain, directory, api, logger });
+  const listener = new PublicListener({ ...http, domain: config.domain, directory, api, logger, observer });
   await listener.listen(listen);
   return listener;
 }

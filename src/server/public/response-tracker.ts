@@ -8,6 +8,8 @@ import { CloseFramer, createBodyFramer } from '../../proto/http/body.js';
 import { RESPONSE_SIDE } from '../../proto/http/error.js';
 import type { BodyFramer } from '../../proto/http/framing.js';
 import { ResponseHeadParser } from '../../proto/http/response-head.js';
+import type { TunnelObservation } from '../observe/observations.js';
+import type { RequestObserver } from '../observe/request-observer.js';
 
 /** Where a tracker sends what it finds. */
 export interface ResponseSink {
@@ -26,6 +28,8 @@ export type StreamEnd = 'between' | 'complete' | 'truncated';
 interface Awaited {
   method: string;
   upgrade: boolean;
+  /** Filled in as its response goes by, when requests are observed. */
+  obs: TunnelObservation | undefined;
 }
 
 /** The largest response head relayed; Node's own client allows 16 KiB, some servers send more. */
@@ -39,9 +43,11 @@ export class ResponseTracker {
   #body: BodyFramer | undefined;
   #keepAlive = true;
   #stopped = false;
+  readonly #observer: RequestObserver | undefined;
 
-  constructor(sink: ResponseSink) {
+  constructor(sink: ResponseSink, observer?: RequestObserver) {
     this.#sink = sink;
+    this.#observer = observer;
   }
 
   /** Requests sent whose final response is not complete. */
@@ -60,8 +66,25 @@ export class ResponseTracker {
   }
 
   /** A request was sent on the stream: its response comes after those of earlier requests. */
-  expect(method: string, upgrade: boolean): void {
-    this.#awaited.push({ method, upgrade });
+  expect(method: string, upgrade: boolean, obs?: TunnelObservation): void {
+    this.#awaited.push({ method, upgrade, obs });
+  }
+
+  /**
+   * The stream was cut or reset: the requests still awaited are observed as failed (status 0), once.
+   * Their responses will not come; they stay in `outstanding` for the connection to answer or cut.
+   */
+  abandon(): void {
+    const observer = this.#observer;
+    if (observer === undefined) return;
+    for (const awaited of this.#awaited) {
+      const { obs } = awaited;
+      if (obs === undefined) continue;
+      awaited.obs = undefined; // still awaited (the connection reads `outstanding`), no longer observed
+      obs.status = 0;
+      obs.durationMs = performance.now() - obs.startMs;
+      observer.tunnel(obs);
+    }
   }
 
   /** Stops tracking: later bytes are ignored (the connection is closing or no longer HTTP). */
@@ -84,7 +107,9 @@ export class ResponseTracker {
         const { head } = got;
         const awaited = this.#awaited[0]!;
         const framing = head.framing(awaited.method);
+        const { obs } = awaited;
         if (framing.kind === 'interim') {
+          if (obs !== undefined) relayed(obs, head.raw.length);
           this.#sink.relay(head.raw);
           continue;
         }
@@ -92,18 +117,30 @@ export class ResponseTracker {
           if (!awaited.upgrade) throw RESPONSE_SIDE.syntax(`status ${head.status} switches protocols, but no upgrade was asked for`);
           this.#awaited.shift();
           this.#stopped = true;
+          if (obs !== undefined) {
+            relayed(obs, head.raw.length);
+            this.#observe(obs, head.status);
+          }
           this.#sink.relay(head.raw);
           this.#sink.upgrade(data);
           return;
         }
         this.#keepAlive = head.keepAlive && framing.kind !== 'close';
         this.#body = createBodyFramer(framing, { side: RESPONSE_SIDE });
+        if (obs !== undefined) {
+          relayed(obs, head.raw.length);
+          obs.status = head.status;
+        }
         this.#sink.relay(head.raw);
         if (this.#body.done) this.#finish();
         continue;
       }
       const part = this.#body.push(data);
-      if (part.bytes.length > 0) this.#sink.relay(part.bytes);
+      if (part.bytes.length > 0) {
+        const { obs } = this.#awaited[0]!;
+        if (obs !== undefined) obs.bytesOut += part.bytes.length;
+        this.#sink.relay(part.bytes);
+      }
       data = part.rest;
       if (part.done) this.#finish();
     }
@@ -125,7 +162,20 @@ export class ResponseTracker {
 
   #finish(): void {
     this.#body = undefined;
-    this.#awaited.shift();
+    const { obs } = this.#awaited.shift()!;
+    if (obs !== undefined) this.#observe(obs, obs.status);
     this.#sink.complete(this.#keepAlive);
   }
+
+  #observe(obs: TunnelObservation, status: number): void {
+    obs.status = status;
+    obs.durationMs = performance.now() - obs.startMs;
+    this.#observer!.tunnel(obs);
+  }
+}
+
+/** Response bytes relayed for `obs`: the first of them are its first byte. */
+function relayed(obs: TunnelObservation, bytes: number): void {
+  if (obs.ttfbMs < 0) obs.ttfbMs = performance.now() - obs.startMs;
+  obs.bytesOut += bytes;
 }

@@ -49,6 +49,8 @@ export interface ModelRouterOptions {
   random?: () => number;
   /** Breakers and flags: hosts it refuses are passed over (route-health.ts). */
   health?: Pick<RouteHealth, 'admits' | 'leased' | 'released'>;
+  /** Hears how long each request that waited in the queue waited, granted a node or not (metrics). */
+  onQueueWait?: (ms: number) => void;
 }
 
 interface Waiter {
@@ -129,7 +131,9 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
+      const since = performance.now();
       const leave = (): void => {
+        this.#options.onQueueWait?.(performance.now() - since);
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         const at = this.#queue.indexOf(waiter);
