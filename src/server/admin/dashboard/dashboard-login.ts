@@ -21,13 +21,17 @@ export interface LoginCheck {
 }
 
 /**
- * PRX_ERR_FORBIDDEN unless the POST comes from a page of this origin: a browser says so with
- * Sec-Fetch-Site (same-origin) and Origin (this Host). A client that sends neither is not a browser
- * another site could drive, so it may post.
+ * PRX_ERR_FORBIDDEN unless the POST comes from a page of this origin. A browser says so with
+ * Sec-Fetch-Site: same-origin, which then decides (under Referrer-Policy no-referrer the page's own
+ * forms are sent with `Origin: null`). A browser too old to send it sends Origin, which must be this
+ * Host. A client that sends neither is not a browser another site could drive, so it may post.
  */
 export function checkSameOrigin(req: IncomingMessage): void {
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin') throw crossOrigin();
+  if (site !== undefined) {
+    if (site !== 'same-origin') throw crossOrigin();
+    return;
+  }
   const origin = req.headers.origin;
   if (origin === undefined) return;
   let host: string;

@@ -105,7 +105,7 @@ ${problem === undefined ? '' : `<p class="problem" role="alert">${escapeHtml(pro
       .join('\n');
     const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title>
+<meta name="referrer" content="no-referrer"><link rel="icon" href="data:,"><title>${escapeHtml(title)}</title>
 ${styles}</head>
 <body>${body}</body></html>
 `;

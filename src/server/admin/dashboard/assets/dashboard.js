@@ -14,7 +14,7 @@
     return node;
   };
   const ago = (ms, nowMs) => {
-    if (ms === null || ms === undefined) return '';
+    if (typeof ms !== 'number' || !Number.isFinite(ms)) return '';
     const s = Math.max(0, Math.round((nowMs - ms) / 1000));
     if (s < 90) return `${s} s ago`;
     if (s < 5400) return `${Math.round(s / 60)} min ago`;
@@ -57,7 +57,12 @@
   const drawNodes = (state) => {
     const rows = state.nodes.map((n) => {
       const status = el('span', n.online ? 'online' : 'offline', n.online ? 'status online' : 'status offline');
-      const since = n.online ? ago(n.onlineSinceMs, state.nowMs) : ago(n.offlineSinceMs ?? Date.parse(n.lastSeenAt ?? ''), state.nowMs);
+      const lastSeen = n.lastSeenAt === null ? 'never connected' : ago(Date.parse(n.lastSeenAt), state.nowMs);
+      const since = n.online
+        ? ago(n.onlineSinceMs, state.nowMs)
+        : n.offlineSinceMs === null
+          ? lastSeen
+          : ago(n.offlineSinceMs, state.nowMs);
       const services = list(n.services.map((s) => (s.kind === '' ? s.name : `${s.name} (${s.kind})`)));
       const models = list(n.services.flatMap((s) => s.models));
       const load = n.services
@@ -65,7 +70,7 @@
         .map((s) => `${s.inFlight} / ${s.maxConcurrent}`)
         .join(', ');
       const probe = n.lastProbe === null ? '' : `${n.lastProbe.ok ? 'ok' : 'failed'} ${ago(n.lastProbe.timeMs, state.nowMs)}`;
-      return [n.name, status, Number.isNaN(since) ? '' : since, services, models, load, probe];
+      return [n.name, status, since, services, models, load, probe];
     });
     fillTable($('nodes'), ['Node', 'Status', 'Since', 'Services', 'Models', 'In flight / max', 'Last probe'], rows, 'No nodes registered.');
   };
