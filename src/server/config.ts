@@ -6,6 +6,7 @@
 import { addressRanges, type TrustProxySetting } from '../config/access.js';
 import {
   boolean,
+  type Checked,
   type ConfigSource,
   INVALID,
   integer,
@@ -14,6 +15,7 @@ import {
   oneOf,
   optional,
   type Schema,
+  scalar,
   section,
   union,
   validate,
@@ -81,8 +83,18 @@ export interface RegistrationConfig {
   openRatePerMinute: number;
 }
 
-/** The admin credential; absent when neither `admin.token` nor `admin.tokenFile` is set. */
+/** The admin credential (absent when neither `admin.token` nor `admin.tokenFile` is set) and the admin listener. */
 export interface AdminConfig {
+  token?: string;
+  /** Where /healthz, /readyz and /metrics are served; false: no admin listener. */
+  listen: HostPort | false;
+}
+
+/** Prometheus metrics on the admin listener. */
+export interface MetricsConfig {
+  /** False: nothing is counted and /metrics is 404. */
+  enabled: boolean;
+  /** The bearer /metrics asks for; absent: /metrics is open (the admin listener is loopback by default). */
   token?: string;
 }
 
@@ -95,6 +107,7 @@ export interface ServerConfig {
   http: HttpConfig;
   registration: RegistrationConfig;
   admin: AdminConfig;
+  metrics: MetricsConfig;
   /** Who may use the OpenAI/Ollama endpoint, and its limits. */
   api: ApiConfig;
   /** How its requests wait for nodes and how long nodes may take. */
@@ -142,11 +155,34 @@ const registrationSection = section({
 /** At least 16 characters: an admin token is the key to the whole registry. */
 const ADMIN_TOKEN_MIN_LENGTH = 16;
 
-const adminSection = map(section(tokenFields(ADMIN_TOKEN_MIN_LENGTH), tokenRules(false)), (value, at, ctx) => {
-  const token = resolveToken(value, at, ctx, ADMIN_TOKEN_MIN_LENGTH);
-  if (token === INVALID) return INVALID;
-  return token === undefined ? {} : { token };
-});
+/** `host:port` or `false` (off). */
+function listenOrOff(example: string): Schema<HostPort | false> {
+  const address = listenAddress(example);
+  const off = scalar<false>('false', (v) => (v === false ? undefined : 'must be false'));
+  return union([off, address], `host:port, :port, a port, or false (off), e.g. ${example}`);
+}
+
+const adminSection = map(
+  section(
+    { ...tokenFields(ADMIN_TOKEN_MIN_LENGTH), listen: withDefault(listenOrOff('127.0.0.1:7070'), '127.0.0.1:7070') },
+    tokenRules(false),
+  ),
+  (value, at, ctx) => {
+    const token = resolveToken(value, at, ctx, ADMIN_TOKEN_MIN_LENGTH);
+    if (token === INVALID) return INVALID;
+    return token === undefined ? { listen: value.listen } : { token, listen: value.listen };
+  },
+);
+
+/** A scraper's token: 16 characters at least, like the admin's. */
+const metricsSection = map(
+  section({ enabled: withDefault(boolean(), true), ...tokenFields(ADMIN_TOKEN_MIN_LENGTH) }, tokenRules(false)),
+  (value, at, ctx): Checked<MetricsConfig> => {
+    const token = resolveToken(value, at, ctx, ADMIN_TOKEN_MIN_LENGTH);
+    if (token === INVALID) return INVALID;
+    return token === undefined ? { enabled: value.enabled } : { enabled: value.enabled, token };
+  },
+);
 
 const serverSchema: Schema<ServerConfig> = object({
   domain: withDefault(hostname(), 'localhost'),
@@ -155,6 +191,7 @@ const serverSchema: Schema<ServerConfig> = object({
   http: httpSection,
   registration: registrationSection,
   admin: adminSection,
+  metrics: metricsSection,
   api: apiSection,
   routing: routingSection,
   models: modelNamesSection,

@@ -5,6 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Logger, silentLogger } from '../log.js';
+import type { AdminListenerFactory, AdminListenerHandle } from './admin/admin-listener.js';
+import { adminParts, type ServerState } from './admin/admin-parts.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
@@ -29,6 +31,8 @@ export interface ProximaServerOptions {
   /** The data plane's stream opener (see node-session.ts). */
   openStream: OpenStream;
   publicListener?: PublicListenerFactory;
+  /** The admin listener (health, metrics): the CLI passes one; without it there is none. */
+  adminListener?: AdminListenerFactory;
   logger?: Logger;
   /** Registry tuning: clock, nonce limits, store polling (tests). */
   registry?: Partial<Omit<OpenRegistryOptions, 'dataDir' | 'logger'>>;
@@ -73,6 +77,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly keys: JsonKeyStore;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
+  readonly #admin: AdminListenerHandle | undefined;
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
 
@@ -87,6 +92,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     keys: JsonKeyStore;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
+    admin: AdminListenerHandle | undefined;
     logger: Logger;
   }) {
     super();
@@ -100,6 +106,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.keys = parts.keys;
     this.#control = parts.control;
     this.#public = parts.public;
+    this.#admin = parts.admin;
     this.registry.on('error', (err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
       else parts.logger.error('registry failed', { err });
@@ -156,6 +163,10 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
       if (listener !== undefined) started.unshift(listener);
       const httpPort = listener?.address().port ?? config.http.listen.port;
+      const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
+      const parts = adminParts({ state, registry, ledger, logger });
+      const admin = await options.adminListener?.({ config, parts, logger });
+      if (admin !== undefined) started.unshift(admin);
       const control = await ControlListener.listen({
         ...config.control.listen,
         tls: config.control.tls,
@@ -183,6 +194,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         keys,
         control,
         public: listener,
+        admin,
         logger,
       });
       return server;
@@ -207,6 +219,11 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     return this.#public?.address();
   }
 
+  /** Where the admin listener (health, metrics) listens, when there is one. */
+  adminAddress(): BoundAddress | undefined {
+    return this.#admin?.address();
+  }
+
   /**
    * Drains: the control port stops accepting, the public listener finishes its requests, every node
    * is told `drain` and its session closed with GoAway once its streams are done (each bounded by
@@ -221,6 +238,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.keys.close();
       await this.registry.close();
       await this.#control.closed;
+      // Last: /readyz says 503 while the rest drains.
+      await this.#admin?.close();
     })();
     return this.#closing;
   }
@@ -234,6 +253,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.keys.close();
       await this.registry.destroy(err);
       await this.#control.closed;
+      await this.#admin?.destroy();
     })();
     return this.#destroying;
   }

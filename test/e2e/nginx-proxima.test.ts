@@ -29,6 +29,7 @@ t.test('nginx -> proxima-server -> proxima-client -> web server', { skip }, asyn
       'domain: example.com',
       'dataDir: ./data',
       'control: { listen: "127.0.0.1:0" }',
+      'admin: { listen: "127.0.0.1:0" }',
       'http: { listen: "127.0.0.1:0", trustProxy: true, drainTimeoutMs: 5000 }',
       '',
     ].join('\n'),

@@ -21,6 +21,7 @@ t.test('the real programs: a node behind proxima-client is reachable through pro
       'domain: proxima.test',
       'dataDir: ./data',
       'control: { listen: "127.0.0.1:0" }',
+      'admin: { listen: "127.0.0.1:0" }',
       'http: { listen: "127.0.0.1:0", drainTimeoutMs: 5000 }',
       '',
     ].join('\n'),

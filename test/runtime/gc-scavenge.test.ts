@@ -31,7 +31,7 @@ async function tunnelBothWays(t: Test, env: NodeJS.ProcessEnv, runtimeSection = 
   const serverFile = path.join(dir, 'server.yaml');
   fs.writeFileSync(
     serverFile,
-    `domain: proxima.test\ndataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\n${runtimeSection}`,
+    `domain: proxima.test\ndataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\n${runtimeSection}`,
   );
   const { token } = JSON.parse((await runNode('bin/proxima-server.js', ['nodes', 'add', 'alpha', '--json', '-c', serverFile])).stdout) as {
     token: string;

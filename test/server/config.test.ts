@@ -32,7 +32,8 @@ t.test('the embedded defaults', async (t) => {
       maxConnections: 10_000,
     },
     registration: { mode: 'admin', openRatePerMinute: 10 },
-    admin: {},
+    admin: { listen: { host: '127.0.0.1', port: 7070 } },
+    metrics: { enabled: true },
     api: {
       open: false,
       keys: [],
@@ -98,7 +99,7 @@ t.test('a full file: values converted, paths resolved against the file folder, a
     maxConnections: 500,
   });
   t.same(c.registration, { mode: 'open', openRatePerMinute: 60 });
-  t.same(c.admin, { token: 'admin-0123456789abcdef' });
+  t.same(c.admin, { token: 'admin-0123456789abcdef', listen: { host: '127.0.0.1', port: 7070 } });
   t.equal(c.log.level, 'debug');
 });
 
@@ -116,7 +117,7 @@ t.test('listen addresses as :port, a bare port and [v6]:port; durations with uni
       { host: '::', port: 8080 },
     ],
   );
-  t.same(v6.admin, { token: '0123456789abcdef' });
+  t.same(v6.admin, { token: '0123456789abcdef', listen: { host: '127.0.0.1', port: 7070 } });
 });
 
 t.test('a relative dataDir means the config file folder; an absolute one stays', async (t) => {
@@ -167,4 +168,18 @@ t.test('http.trustProxy: true, false or a list of addresses and CIDR ranges; a b
       JSON.stringify(value),
     );
   }
+});
+
+t.test('admin.listen: host:port, a port, or false; metrics: on by default, an optional token', async (t) => {
+  t.same(parseServerConfig({ admin: { listen: false } }).admin, { listen: false });
+  t.same(parseServerConfig({ admin: { listen: 9100 } }).admin, { listen: { host: '0.0.0.0', port: 9100 } });
+  t.same(parseServerConfig({ admin: { listen: '[::1]:0' } }).admin.listen, { host: '::1', port: 0 });
+  const bad = t.throws(() => parseServerConfig({ admin: { listen: true } })) as ConfigError;
+  t.match(bad.message, /admin\.listen: must be host:port, :port, a port, or false/);
+  t.same(parseServerConfig({ metrics: { enabled: false } }).metrics, { enabled: false });
+  t.same(parseServerConfig({ metrics: { token: 'scrape-0123456789ab' } }).metrics, { enabled: true, token: 'scrape-0123456789ab' });
+  const short = t.throws(() => parseServerConfig({ metrics: { token: 'short' } })) as ConfigError;
+  t.match(short.message, /metrics\.token/);
+  const both = t.throws(() => parseServerConfig({ metrics: { token: 'scrape-0123456789ab', tokenFile: 'x' } })) as ConfigError;
+  t.match(both.message, /metrics\.tokenFile/);
 });

@@ -7,6 +7,7 @@ import { type CliCommand, ExitCode } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
 import { createLogger } from '../../log.js';
 import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
+import { startAdminListener } from '../admin/admin-listener.js';
 import { loadServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
@@ -22,10 +23,17 @@ export const runCommand: CliCommand<{ config?: string }> = {
     const tuning = tuningMode(config.runtime.tuning);
     const applied = await applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level });
-    const server = await ProximaServer.start({ config, openStream: openNodeStream, publicListener: startPublicListener, logger });
+    const server = await ProximaServer.start({
+      config,
+      openStream: openNodeStream,
+      publicListener: startPublicListener,
+      adminListener: startAdminListener,
+      logger,
+    });
     logger.info('listening', {
       control: server.controlAddress(),
       http: server.httpAddress() ?? null,
+      admin: server.adminAddress() ?? null,
       domain: config.domain,
       dataDir: config.dataDir,
     });

@@ -26,7 +26,12 @@ export interface LedgerWriterOptions {
   /** The clock, in milliseconds since the Unix epoch (names rotated segments). */
   now?: () => number;
   logger?: Logger;
+  /** Hears each batch once written (or failed): for metrics. Absent, no clock is read. */
+  onBatch?: LedgerBatchObserver;
 }
+
+/** A batch's size in records, how long its write took, and whether it is on disk. */
+export type LedgerBatchObserver = (records: number, durationMs: number, ok: boolean) => void;
 
 export const DEFAULT_MAX_BATCH_RECORDS = 4096;
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -63,6 +68,9 @@ export class LedgerWriter {
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
   #handleClosed: Promise<void> | undefined;
+  /** The last batch failed to write: the ledger is not writable until one succeeds. */
+  #lastFailure: ProximaError | undefined;
+  readonly #onBatch: LedgerBatchObserver | undefined;
 
   private constructor(options: LedgerWriterOptions, handle: FileHandle, size: number, midLine: boolean) {
     this.#dataDir = options.dataDir;
@@ -74,6 +82,13 @@ export class LedgerWriter {
     this.#handle = handle;
     this.#size = size;
     this.#midLine = midLine;
+    this.#onBatch = options.onBatch;
+  }
+
+  /** Why records cannot be written now (closed, or the last write failed), or undefined when they can. */
+  get problem(): string | undefined {
+    if (!this.#accepting) return 'the ledger is closed';
+    return this.#lastFailure === undefined ? undefined : `the last write failed (${this.#lastFailure.code})`;
   }
 
   /**
@@ -176,6 +191,7 @@ export class LedgerWriter {
   /** Writes and syncs one batch, settling each of its records; never rejects. */
   async #write(batch: Waiting[]): Promise<void> {
     const data = Buffer.from((this.#midLine ? '\n' : '') + batch.map((w) => w.line).join(''), 'utf8');
+    const startMs = this.#onBatch === undefined ? 0 : performance.now();
     try {
       // O_DSYNC: each write returns once its data is on disk, as write + fdatasync would, in one trip.
       for (let done = 0; done < data.length; ) done += (await this.#handle.write(data, done)).bytesWritten;
@@ -185,9 +201,13 @@ export class LedgerWriter {
       this.#midLine = true; // part of the batch may be in the file
       const failure = new ProximaError(ErrorCodes.STORE_IO, `cannot append to the ledger ${this.file}`, { cause: err });
       this.#logger.error('ledger: append failed', { err: failure });
+      this.#lastFailure = failure;
+      this.#onBatch?.(batch.length, performance.now() - startMs, false);
       for (const w of batch) w.reject(failure);
       return;
     }
+    this.#lastFailure = undefined;
+    this.#onBatch?.(batch.length, performance.now() - startMs, true);
     for (const w of batch) w.resolve();
     if (this.#maxFileBytes > 0 && this.#size >= this.#maxFileBytes) await this.#rotate();
   }

@@ -28,6 +28,7 @@ t.test('proxima-server: Keep-Alive timeout= as applied, and CORS preflights', as
     [
       'dataDir: ./data',
       'control: { listen: "127.0.0.1:0" }',
+      'admin: { listen: "127.0.0.1:0" }',
       'http: { listen: "127.0.0.1:0", idleTimeoutMs: 1500, drainTimeoutMs: 2000 }',
       `api: { cors: { origins: ["${PAGE}"] } }`,
       '',

@@ -28,6 +28,7 @@ async function startStack(t: Test) {
       'dataDir: ./data',
       'domain: proxima.test',
       'control: { listen: "127.0.0.1:0" }',
+      'admin: { listen: "127.0.0.1:0" }',
       'http: { listen: "127.0.0.1:0", drainTimeoutMs: 2000 }',
       `api: { keys: [{ id: ops, key: ${KEY} }] }`,
       'models:',

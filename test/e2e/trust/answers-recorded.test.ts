@@ -94,6 +94,7 @@ t.test('SIGKILL of the server under load: every answer a user received complete 
       'domain: proxima.test',
       'dataDir: ./data',
       'control: { listen: "127.0.0.1:0" }',
+      'admin: { listen: "127.0.0.1:0" }',
       'http: { listen: "127.0.0.1:0" }',
       'api: { open: true }',
       '',

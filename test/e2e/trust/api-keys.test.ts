@@ -155,7 +155,7 @@ t.test('keys managed by the CLI on a running server: in force within a second, l
 });
 
 t.test('the admin API manages keys too; a spent budget survives a restart (read back from the ledger)', async (t) => {
-  const { dir, file, server: again, base: url } = await startStack(t, ['admin: { token: admin-token-0123456789 }']);
+  const { dir, file, server: again, base: url } = await startStack(t, ['admin: { token: admin-token-0123456789, listen: "127.0.0.1:0" }']);
   const admin = (method: string, p: string, body?: unknown, token = 'admin-token-0123456789') =>
     rawRequest(`${url}${p}`, {
       method,

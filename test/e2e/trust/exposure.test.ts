@@ -30,6 +30,7 @@ async function startStack(t: Test, http: string, services: string[]) {
       'domain: proxima.test',
       'dataDir: ./data',
       'control: { listen: "127.0.0.1:0" }',
+      'admin: { listen: "127.0.0.1:0" }',
       `http: ${http}`,
       `api: { keys: [{ id: user, key: ${KEY} }] }`,
       '',

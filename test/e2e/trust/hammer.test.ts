@@ -62,7 +62,7 @@ t.test('the real programs hold against guessed credentials, idle connections and
       'control: { listen: "127.0.0.1:0" }',
       'http: { listen: "127.0.0.1:0", drainTimeoutMs: 5000, bodyTimeoutMs: 1000 }',
       `api: { keys: [{ id: k1, key: ${GOOD_KEY} }] }`,
-      `admin: { token: ${ADMIN} }`,
+      `admin: { token: ${ADMIN}, listen: "127.0.0.1:0" }`,
       '',
     ].join('\n'),
   );

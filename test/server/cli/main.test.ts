@@ -13,7 +13,10 @@ const BIN = 'bin/proxima-server.js';
 function serverYaml(t: Test): { dir: string; file: string } {
   const dir = tempDir(t);
   const file = path.join(dir, 'server.yaml');
-  fs.writeFileSync(file, 'dataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0", drainTimeoutMs: 5000 }\n');
+  fs.writeFileSync(
+    file,
+    'dataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0", drainTimeoutMs: 5000 }\n',
+  );
   return { dir, file };
 }
 
@@ -71,10 +74,13 @@ t.test('the server runs from the command line; nodes commands reach it; SIGTERM 
   t.match(listening, {
     control: { host: '127.0.0.1', port: Number },
     http: { host: '127.0.0.1', port: Number },
+    admin: { host: '127.0.0.1', port: Number },
     domain: 'localhost',
     dataDir: path.join(dir, 'data'),
   });
   const port = listening.control.port as number;
+  const health = await fetch(`http://127.0.0.1:${(listening.admin as { port: number }).port}/healthz`);
+  t.same([health.status, await health.json()], [200, { status: 'ok' }], 'the admin listener answers /healthz');
 
   const { token } = JSON.parse((await nodes(file, 'add', 'alpha', '--json')).stdout) as { token: string };
   const connect = () =>

@@ -13,7 +13,10 @@ const BIN = 'bin/proxima-server.js';
 function setup(t: Test, extra = '', tail = ''): { dir: string; file: string; ledger: string } {
   const dir = tempDir(t);
   const file = path.join(dir, 'server.yaml');
-  fs.writeFileSync(file, `dataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\n${extra}`);
+  fs.writeFileSync(
+    file,
+    `dataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\n${extra}`,
+  );
   fs.mkdirSync(path.join(dir, 'data'));
   const records = [
     request({ node: 'alpha' }),

@@ -1,0 +1,38 @@
+/**
+ * What the admin listener serves, in order: the health checks, then /metrics. Others add their
+ * parts (the dashboard, say) to the list {@link adminParts} returns.
+ */
+import type { Logger } from '../../log.js';
+import type { ApiPart } from '../api-host/api-router.js';
+import type { LedgerWriter } from '../ledger/ledger-writer.js';
+import type { Registry } from '../registry/registry.js';
+import { healthPart, type ReadinessCheck } from './health.js';
+
+/** Where the super node is in its life: /readyz is 503 unless 'ready'. */
+export type ServerState = 'starting' | 'ready' | 'draining';
+
+/** What the admin parts read. */
+export interface AdminPartsOptions {
+  state(): ServerState;
+  registry: Pick<Registry, 'list'>;
+  ledger: Pick<LedgerWriter, 'problem'>;
+  logger: Logger;
+}
+
+/** The readiness checks of /readyz, by name. */
+export function readinessChecks(o: AdminPartsOptions): Record<string, ReadinessCheck> {
+  return {
+    listeners: () => (o.state() === 'starting' ? 'the super node is starting' : undefined),
+    draining: () => (o.state() === 'draining' ? 'the super node is draining' : undefined),
+    store: async () => {
+      await o.registry.list();
+      return undefined;
+    },
+    ledger: () => o.ledger.problem,
+  };
+}
+
+/** The parts of the admin listener. */
+export function adminParts(o: AdminPartsOptions): ApiPart[] {
+  return [healthPart(readinessChecks(o), o.logger)];
+}
