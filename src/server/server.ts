@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { type Logger, silentLogger } from '../log.js';
 import type { AdminListenerFactory, AdminListenerHandle } from './admin/admin-listener.js';
 import { adminParts, type ServerState } from './admin/admin-parts.js';
+import { createServerDashboard, type Dashboard } from './admin/dashboard/dashboard.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
@@ -78,6 +79,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
+  readonly #dashboard: Dashboard | undefined;
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
 
@@ -93,6 +95,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
+    dashboard: Dashboard | undefined;
     logger: Logger;
   }) {
     super();
@@ -107,6 +110,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#control = parts.control;
     this.#public = parts.public;
     this.#admin = parts.admin;
+    this.#dashboard = parts.dashboard;
     this.registry.on('error', (err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
       else parts.logger.error('registry failed', { err });
@@ -164,7 +168,13 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       if (listener !== undefined) started.unshift(listener);
       const httpPort = listener?.address().port ?? config.http.listen.port;
       const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
-      const parts = adminParts({ state, registry, ledger, logger });
+      // The dashboard lives on the admin listener; without one (library use, tests) there is none.
+      const dashboard =
+        options.adminListener === undefined || config.admin.listen === false
+          ? undefined
+          : createServerDashboard({ config, registry, nodes, models, authThrottle: throttles.admin, now, logger });
+      if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
+      const parts = [...adminParts({ state, registry, ledger, logger }), ...(dashboard === undefined ? [] : [dashboard.part])];
       const admin = await options.adminListener?.({ config, parts, logger });
       if (admin !== undefined) started.unshift(admin);
       const control = await ControlListener.listen({
@@ -195,8 +205,10 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         control,
         public: listener,
         admin,
+        dashboard,
         logger,
       });
+      dashboard?.follow(server);
       return server;
     } catch (err) {
       for (const part of started) await part.destroy();
@@ -240,6 +252,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.#control.closed;
       // Last: /readyz says 503 while the rest drains.
       await this.#admin?.close();
+      this.#dashboard?.close();
     })();
     return this.#closing;
   }
@@ -254,6 +267,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.registry.destroy(err);
       await this.#control.closed;
       await this.#admin?.destroy();
+      this.#dashboard?.close();
     })();
     return this.#destroying;
   }

@@ -16,8 +16,11 @@ import type { Logger } from '../../../log.js';
 import type { ApiPart } from '../../api-host/api-router.js';
 import { type AuthThrottle, admit, failed } from '../../api-host/auth-throttle.js';
 import { sendError, sendJson } from '../../api-host/http-json.js';
+import type { ServerConfig } from '../../config.js';
+import type { ProbeRecord, RequestRecord } from '../../ledger/ledger-record.js';
 import type { NodeRecord } from '../../registry/node-store.js';
 import type { RewardRules } from '../../rewards/rules.js';
+import type { CanaryOutcome } from '../../verify/canaries.js';
 import { DashboardFeed, type DashboardFeedOptions, type FeedNodes } from './dashboard-feed.js';
 import { authenticate, checkSameOrigin, readLoginForm } from './dashboard-login.js';
 import { DashboardPages, SECURITY_HEADERS } from './dashboard-pages.js';
@@ -56,11 +59,20 @@ export interface DashboardOptions {
   logger: Logger;
 }
 
+/** The server's events the feed hears (ProximaServer). */
+export interface DashboardEvents {
+  on(event: 'usage', listener: (record: RequestRecord) => void): unknown;
+  on(event: 'probe', listener: (record: ProbeRecord) => void): unknown;
+  on(event: 'canary', listener: (outcome: CanaryOutcome) => void): unknown;
+}
+
 /** The dashboard: its router part, and the feed to tell of the server's events (usage, probe, canary). */
 export interface Dashboard {
   part: ApiPart;
   feed: DashboardFeed;
   sessions: DashboardSessions;
+  /** Feeds the dashboard from the server's durable records. */
+  follow(server: DashboardEvents): void;
   /** Stops the feed's timer and listeners. Idempotent. */
   close(): void;
 }
@@ -148,7 +160,41 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     return true;
   };
 
-  return { part, feed, sessions, close: () => feed.close() };
+  const follow = (server: DashboardEvents): void => {
+    server.on('usage', (record) => feed.usage(record));
+    server.on('probe', (record) => feed.probe(record));
+    server.on('canary', (outcome) => feed.canary(outcome));
+  };
+  return { part, feed, sessions, follow, close: () => feed.close() };
+}
+
+/** What the super node has that its dashboard reads. */
+export interface ServerDashboardParts {
+  config: ServerConfig;
+  registry: DashboardOptions['registry'];
+  nodes: DashboardOptions['nodes'];
+  models: DashboardOptions['models'];
+  /** The admin door's throttle of failed credentials. */
+  authThrottle: AuthThrottle;
+  now?: () => number;
+  logger: Logger;
+}
+
+/** The dashboard of a super node, from its config (admin.token, dataDir, rewards, http.trustProxy). */
+export function createServerDashboard(o: ServerDashboardParts): Dashboard {
+  const { config } = o;
+  return createDashboard({
+    registry: o.registry,
+    nodes: o.nodes,
+    models: o.models,
+    adminToken: config.admin.token,
+    dataDir: config.dataDir,
+    rules: config.rewards,
+    trustProxy: config.http.trustProxy,
+    authThrottle: o.authThrottle,
+    now: o.now,
+    logger: o.logger.child({ component: 'dashboard' }),
+  });
 }
 
 const notFound = (path: string): ProximaError => new ProximaError(ErrorCodes.HTTP_NOT_FOUND, `nothing here: ${path.slice(0, 200)}`);
