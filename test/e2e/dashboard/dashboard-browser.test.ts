@@ -12,6 +12,7 @@ import t from 'tap';
 import { haveChromium, launchChromium } from '../../fixtures/browser/chromium.js';
 import { startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { repoPath } from '../../fixtures/paths.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
 import { startProcessNetwork } from '../../fixtures/stacks/process-network.js';
 
 const ADMIN = 'admin-token-for-the-dashboard-browser-test';
@@ -163,6 +164,12 @@ t.test(
       t.notMatch(await own.textContent('main'), /beta|qwen/, "nothing of beta's on the page");
       t.equal(await own.locator('img').count(), 0);
       if (SCREENSHOTS) await own.screenshot({ path: repoPath('docs/images/dashboard-operator.png'), fullPage: true });
+      const revoked = await runNode('bin/proxima-server.js', ['nodes', 'revoke', 'alpha', '-c', net.serverFile], net.dir);
+      t.equal(revoked.code, 0);
+      await own.waitForSelector('form[action="/dashboard/login"]', WAIT);
+      t.pass("revoked: the operator's page went back to the login form");
+      const status = await own.evaluate(() => fetch('/dashboard/state').then((r) => r.status));
+      t.equal(status, 401, 'and the state is refused');
     });
 
     t.same(dialogs, [], 'no dialog ever fired');
