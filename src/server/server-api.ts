@@ -33,6 +33,8 @@ export interface AuthThrottles {
   admin: AuthThrottle;
   /** Node tokens at the control handshake. */
   nodes: AuthThrottle;
+  /** metrics.token on the admin listener's /metrics. */
+  metrics: AuthThrottle;
 }
 
 /** What the API is built on, and whom it tells of durable records. */

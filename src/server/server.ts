@@ -8,6 +8,7 @@ import { type Logger, silentLogger } from '../log.js';
 import type { AdminListenerFactory, AdminListenerHandle } from './admin/admin-listener.js';
 import { adminParts, type ServerState } from './admin/admin-parts.js';
 import { createServerDashboard, type Dashboard } from './admin/dashboard/dashboard.js';
+import { ServerMetrics } from './admin/metrics.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
@@ -76,6 +77,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly checks: NodeChecks;
   /** The API keys of `proxima-server keys` (server.yaml's are in the config). */
   readonly keys: JsonKeyStore;
+  /** The Prometheus metrics (served at the admin listener's /metrics); undefined when metrics.enabled is false. */
+  readonly metrics: ServerMetrics | undefined;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
@@ -96,6 +99,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
     dashboard: Dashboard | undefined;
+    metrics: ServerMetrics | undefined;
     logger: Logger;
   }) {
     super();
@@ -111,6 +115,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#public = parts.public;
     this.#admin = parts.admin;
     this.#dashboard = parts.dashboard;
+    this.metrics = parts.metrics;
     this.registry.on('error', (err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
       else parts.logger.error('registry failed', { err });
@@ -132,13 +137,17 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       apiKeys: options.authThrottles?.apiKeys ?? new AuthThrottle(),
       admin: options.authThrottles?.admin ?? new AuthThrottle(),
       nodes: options.authThrottles?.nodes ?? new AuthThrottle(),
+      metrics: options.authThrottles?.metrics ?? new AuthThrottle(),
     };
+    // Off: nothing counts, and no request path pays for a metric.
+    const metrics = config.metrics.enabled ? new ServerMetrics() : undefined;
     try {
       const { now } = options;
       const ledger = await LedgerWriter.open({
         ...config.ledger,
         dataDir: config.dataDir,
         now,
+        onBatch: metrics?.ledgerBatch,
         logger: logger.child({ component: 'ledger' }),
       });
       started.unshift(ledger);
@@ -146,6 +155,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         logger.warn('ledger.flushIntervalMs has no effect: a batch is written as soon as the disk is free');
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
+      metrics?.watchNodes(nodes);
       const { api, models, checks, keys } = await openServerApi(
         {
           config,
@@ -159,22 +169,30 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
           checksRandom: options.checksRandom,
           logger,
           onUsage: (record) => server?.emit('usage', record),
-          onProbe: (probe) => server?.emit('probe', probe),
-          onCanary: (outcome) => server?.emit('canary', outcome),
+          onProbe: (probe) => {
+            metrics?.probe(probe);
+            server?.emit('probe', probe);
+          },
+          onCanary: (outcome) => {
+            metrics?.canary(outcome);
+            server?.emit('canary', outcome);
+          },
         },
         started,
       );
       const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
       if (listener !== undefined) started.unshift(listener);
+      const publicStats = listener?.stats?.bind(listener);
+      if (publicStats !== undefined) metrics?.watchPublic(() => publicStats().open);
       const httpPort = listener?.address().port ?? config.http.listen.port;
       const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
       // The dashboard lives on the admin listener; without one (library use, tests) there is none.
-      const dashboard =
-        options.adminListener === undefined || config.admin.listen === false
-          ? undefined
-          : createServerDashboard({ config, registry, nodes, models, authThrottle: throttles.admin, now, logger });
+      const withAdmin = options.adminListener !== undefined && config.admin.listen !== false;
+      const dashboard = withAdmin ? createServerDashboard({ config, registry, nodes, models, throttles, now, logger }) : undefined;
       if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
-      const parts = [...adminParts({ state, registry, ledger, logger }), ...(dashboard === undefined ? [] : [dashboard.part])];
+      const metricsThrottle = throttles.metrics;
+      const parts = adminParts({ state, registry, ledger, metrics, metricsToken: config.metrics.token, metricsThrottle, logger });
+      if (dashboard !== undefined) parts.push(dashboard.part);
       const admin = await options.adminListener?.({ config, parts, logger });
       if (admin !== undefined) started.unshift(admin);
       const control = await ControlListener.listen({
@@ -206,6 +224,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         public: listener,
         admin,
         dashboard,
+        metrics,
         logger,
       });
       dashboard?.follow(server);

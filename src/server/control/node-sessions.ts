@@ -23,6 +23,8 @@ export interface NodeSessionsOptions {
 
 /** What happens to nodes, for metrics, logs and tests. */
 export interface NodeSessionsEvents {
+  /** A node logged in: its session is attached (it is online once it advertises). */
+  opened: [node: NodeSession];
   /** A node advertised its services (the first time after login, or again). */
   advertised: [node: NodeSession];
   /** A node takes no new work: it drains, leaves, or its session is closing (streams in flight may finish). */
@@ -91,6 +93,25 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
     return this.#all.size;
   }
 
+  /** Registered nodes, online or not. */
+  get registeredCount(): number {
+    return this.#registered.size;
+  }
+
+  /** Nodes online now: a current session that advertised and takes work. */
+  onlineCount(): number {
+    let online = 0;
+    for (const node of this.#current.values()) if (node.online) online++;
+    return online;
+  }
+
+  /** Streams open now on every session, replaced and closing ones included. */
+  streamCount(): number {
+    let streams = 0;
+    for (const node of this.#all) streams += node.session.streamCount;
+    return streams;
+  }
+
   /** Names with a current session (online or not yet advertised). */
   names(): string[] {
     return [...this.#current.keys()];
@@ -111,6 +132,7 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
       logger: this.#logger,
     });
     this.#all.add(node);
+    this.emit('opened', node);
     void node.closed.then(() => {
       this.#all.delete(node);
       if (this.#current.get(name) === node) this.#current.delete(name);

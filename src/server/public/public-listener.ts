@@ -29,6 +29,8 @@ export interface PublicListenerHandle {
   /** Stops accepting and lets requests in flight finish (bounded by http.drainTimeoutMs). */
   close(): Promise<void>;
   destroy(err?: Error): Promise<void>;
+  /** Counts for metrics (`open`: connections open now). */
+  stats?(): Pick<PublicListenerStats, 'open'>;
 }
 
 /** What the public listener is built from. */

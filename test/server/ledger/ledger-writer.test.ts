@@ -202,3 +202,39 @@ t.test(
     await t.rejects(writer.append(request()), { code: 'PRX_ERR_STORE_IO' }, 'and the next one, while the disk stays full');
   },
 );
+
+t.test('onBatch hears each batch (records, time, ok); a failed write sets problem until one succeeds', async (t) => {
+  const dataDir = t.testdir();
+  const batches: [number, number, boolean][] = [];
+  const writer = await openWriter(t, { dataDir, onBatch: (records, ms, ok) => batches.push([records, ms, ok]) });
+  t.equal(writer.problem, undefined);
+  await Promise.all([writer.append(request({ id: 'r1' })), writer.append(request({ id: 'r2' }))]);
+  await writer.append(request({ id: 'r3' }));
+  t.same(
+    batches.map(([records, , ok]) => [records, ok]),
+    [
+      [2, true],
+      [1, true],
+    ],
+  );
+  t.ok(
+    batches.every(([, ms]) => ms >= 0 && ms < 10_000),
+    'durations in milliseconds',
+  );
+  await writer.close();
+  t.equal(writer.problem, 'the ledger is closed');
+});
+
+t.test(
+  'a write that fails (the file is /dev/full: ENOSPC) is reported by problem and onBatch',
+  { skip: !fs.existsSync('/dev/full') },
+  async (t) => {
+    const dataDir = t.testdir();
+    fs.symlinkSync('/dev/full', path.join(dataDir, 'ledger.ndjson'));
+    const batches: boolean[] = [];
+    const writer = await openWriter(t, { dataDir, onBatch: (_records, _ms, ok) => batches.push(ok) });
+    await t.rejects(writer.append(request({ id: 'r1' })), { code: 'PRX_ERR_STORE_IO' });
+    t.equal(writer.problem, 'the last write failed (PRX_ERR_STORE_IO)');
+    t.same(batches, [false]);
+  },
+);

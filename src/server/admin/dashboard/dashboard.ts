@@ -174,8 +174,8 @@ export interface ServerDashboardParts {
   registry: DashboardOptions['registry'];
   nodes: DashboardOptions['nodes'];
   models: DashboardOptions['models'];
-  /** The admin door's throttle of failed credentials. */
-  authThrottle: AuthThrottle;
+  /** The throttles of failed credentials: the dashboard's login uses the admin door's. */
+  throttles: { admin: AuthThrottle };
   now?: () => number;
   logger: Logger;
 }
@@ -191,7 +191,7 @@ export function createServerDashboard(o: ServerDashboardParts): Dashboard {
     dataDir: config.dataDir,
     rules: config.rewards,
     trustProxy: config.http.trustProxy,
-    authThrottle: o.authThrottle,
+    authThrottle: o.throttles.admin,
     now: o.now,
     logger: o.logger.child({ component: 'dashboard' }),
   });
