@@ -48,6 +48,17 @@ const ORDER: Record<string, readonly string[]> = {
     'server.ts',
     'cli',
   ],
+  'src/server/admin/dashboard': [
+    'traffic-ring.ts',
+    'dashboard-feed.ts',
+    'dashboard-sessions.ts',
+    'dashboard-login.ts',
+    'dashboard-pages.ts',
+    'dashboard-rewards.ts',
+    'dashboard-state.ts',
+    'dashboard.ts',
+    'assets',
+  ],
   'src/server/models': [
     'api-errors.ts',
     'api-routes.ts',

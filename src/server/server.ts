@@ -8,6 +8,7 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import { type Logger, silentLogger } from '../log.js';
 import type { AdminListenerFactory, AdminListenerHandle } from './admin/admin-listener.js';
 import { adminParts, type ServerState } from './admin/admin-parts.js';
+import { createServerDashboard, type Dashboard } from './admin/dashboard/dashboard.js';
 import { ServerMetrics } from './admin/metrics.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
@@ -84,6 +85,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
+  readonly #dashboard: Dashboard | undefined;
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
 
@@ -99,6 +101,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
+    dashboard: Dashboard | undefined;
     metrics: ServerMetrics | undefined;
     logger: Logger;
   }) {
@@ -114,6 +117,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#control = parts.control;
     this.#public = parts.public;
     this.#admin = parts.admin;
+    this.#dashboard = parts.dashboard;
     this.metrics = parts.metrics;
     this.registry.on('error', (err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
@@ -186,15 +190,13 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       if (publicStats !== undefined) metrics?.watchPublic(() => publicStats().open);
       const httpPort = listener?.address().port ?? config.http.listen.port;
       const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
-      const parts = adminParts({
-        state,
-        registry,
-        ledger,
-        metrics,
-        metricsToken: config.metrics.token,
-        metricsThrottle: throttles.metrics,
-        logger,
-      });
+      // The dashboard lives on the admin listener; without one (library use, tests) there is none.
+      const withAdmin = options.adminListener !== undefined && config.admin.listen !== false;
+      const dashboard = withAdmin ? createServerDashboard({ config, registry, nodes, models, throttles, now, logger }) : undefined;
+      if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
+      const metricsThrottle = throttles.metrics;
+      const parts = adminParts({ state, registry, ledger, metrics, metricsToken: config.metrics.token, metricsThrottle, logger });
+      if (dashboard !== undefined) parts.push(dashboard.part);
       const admin = await options.adminListener?.({ config, parts, logger });
       if (admin !== undefined) started.unshift(admin);
       const control = await ControlListener.listen({
@@ -225,9 +227,11 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         control,
         public: listener,
         admin,
+        dashboard,
         metrics,
         logger,
       });
+      dashboard?.follow(server);
       return server;
     } catch (err) {
       for (const part of started) await part.destroy();
@@ -271,6 +275,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.#control.closed;
       // Last: /readyz says 503 while the rest drains.
       await this.#admin?.close();
+      this.#dashboard?.close();
     })();
     return this.#closing;
   }
@@ -285,6 +290,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.registry.destroy(err);
       await this.#control.closed;
       await this.#admin?.destroy();
+      this.#dashboard?.close();
     })();
     return this.#destroying;
   }

@@ -11,7 +11,9 @@ async function packedFiles(): Promise<string[]> {
 
 t.test('the package ships what a user runs: bin, the compiled src, config; no tests, benchmarks or maps', async (t) => {
   const files = await packedFiles();
-  const allowed = /^(bin\/proxima-(server|client)\.js|dist\/src\/.+\.js|config\/.+|package\.json|README\.md|LICENSE)$/;
+  // The dashboard's browser files (its script and style, uPlot's build) sit beside its compiled module.
+  const allowed =
+    /^(bin\/proxima-(server|client)\.js|dist\/src\/.+\.js|dist\/src\/server\/admin\/dashboard\/assets\/[\w.]+\.css|config\/.+|package\.json|README\.md|LICENSE)$/;
   t.same(
     files.filter((f) => !allowed.test(f)),
     [],
@@ -23,6 +25,10 @@ t.test('the package ships what a user runs: bin, the compiled src, config; no te
     'dist/src/server/cli/main.js',
     'dist/src/client/cli/main.js',
     'config/server.yaml',
+    'dist/src/server/admin/dashboard/assets/uPlot.iife.min.js',
+    'dist/src/server/admin/dashboard/assets/uPlot.min.css',
+    'dist/src/server/admin/dashboard/assets/dashboard.js',
+    'dist/src/server/admin/dashboard/assets/dashboard.css',
   ]) {
     t.ok(files.includes(needed), needed);
   }

@@ -90,6 +90,13 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     return this.#queue.length;
   }
 
+  /** Requests for the model `key` waiting for a slot (the dashboard's queue column). */
+  queuedFor(key: string): number {
+    let n = 0;
+    for (const waiter of this.#queue) if (waiter.key === key) n++;
+    return n;
+  }
+
   /** True when an online host of `key` is on a node not in `exclude` (busy or not). */
   hasOther(key: string, exclude: ReadonlySet<string>): boolean {
     const found = this.#options.catalog.lookup(key);
