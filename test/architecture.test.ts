@@ -34,6 +34,7 @@ const ORDER: Record<string, readonly string[]> = {
     'api-host',
     'registry',
     'control',
+    'presence',
     'ledger',
     'rewards',
     'keys',

@@ -39,6 +39,7 @@ import { HOUR_MS, MINUTE_MS } from '../time.js';
 import { type LedgerConfig, ledgerSection } from './ledger/ledger-config.js';
 import { type ApiConfig, apiSection, type RoutingConfig, routingSection } from './models/api-config.js';
 import { type ModelNamesConfig, modelNamesSection } from './models/routing/model-names-config.js';
+import { type PresenceConfig, presenceSection } from './presence/presence-config.js';
 import { type RewardsConfig, rewardsSection } from './rewards/rewards-config.js';
 
 /** The control listener, where nodes dial in. */
@@ -105,6 +106,8 @@ export interface ServerConfig {
   ledger: LedgerConfig;
   /** The credit rules, and how probes and canaries run. */
   rewards: RewardsConfig;
+  /** How the presence file (who is online) is written. */
+  presence: PresenceConfig;
   log: LogConfig;
   /** Whether the runtime tricks apply (src/runtime). */
   runtime: RuntimeConfig;
@@ -160,6 +163,7 @@ const serverSchema: Schema<ServerConfig> = object({
   models: modelNamesSection,
   ledger: ledgerSection,
   rewards: rewardsSection,
+  presence: presenceSection,
   log: logSection,
   runtime: runtimeSection,
 });

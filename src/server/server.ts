@@ -16,6 +16,8 @@ import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
+import { JsonPresenceStore } from './presence/json-presence-store.js';
+import { trackPresence } from './presence/presence-tracker.js';
 import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
 import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -71,6 +73,9 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly checks: NodeChecks;
   /** The API keys of `proxima-server keys` (server.yaml's are in the config). */
   readonly keys: JsonKeyStore;
+  /** Who is online, written for `nodes list` (presence.json). */
+  readonly presence: JsonPresenceStore;
+  readonly #untrack: () => void;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   #closing: Promise<void> | undefined;
@@ -85,6 +90,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     models: ModelApi;
     checks: NodeChecks;
     keys: JsonKeyStore;
+    presence: JsonPresenceStore;
+    untrack: () => void;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     logger: Logger;
@@ -98,6 +105,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.models = parts.models;
     this.checks = parts.checks;
     this.keys = parts.keys;
+    this.presence = parts.presence;
+    this.#untrack = parts.untrack;
     this.#control = parts.control;
     this.#public = parts.public;
     this.registry.on('error', (err) => {
@@ -135,12 +144,16 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         logger.warn('ledger.flushIntervalMs has no effect: a batch is written as soon as the disk is free');
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
+      const presence = await JsonPresenceStore.open({ ...config.presence, dataDir: config.dataDir, now, logger });
+      started.unshift({ destroy: () => presence.close() });
+      const untrack = trackPresence({ nodes, store: presence, now, onLeave: (name) => registry.touch(name) });
       const { api, models, checks, keys } = await openServerApi(
         {
           config,
           registry,
           nodes,
           ledger,
+          presence,
           throttles,
           watch: options.registry,
           now,
@@ -169,7 +182,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         maxHandshakes: options.maxHandshakes ?? config.control.maxHandshakes,
         registry,
         publicUrl: (name) => publicUrl(name, config.domain, httpPort),
-        onSession: (name, session) => nodes.attach(name, session),
+        onSession: (name, session, peer) => nodes.attach(name, session, peer),
         logger,
       });
       server = new ProximaServer({
@@ -181,6 +194,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         models,
         checks,
         keys,
+        presence,
+        untrack,
         control,
         public: listener,
         logger,
@@ -217,6 +232,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.checks.close();
       // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
       await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
+      this.#untrack();
+      await this.presence.close();
       await this.ledger.close();
       await this.keys.close();
       await this.registry.close();
@@ -230,6 +247,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#destroying ??= (async () => {
       await this.checks.destroy();
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
+      this.#untrack();
+      await this.presence.close();
       await this.ledger.destroy(err);
       await this.keys.close();
       await this.registry.destroy(err);

@@ -17,6 +17,7 @@ import { Session } from '../../mux/index.js';
 import type { AuthThrottle } from '../api-host/auth-throttle.js';
 import { type HandshakeOptions, ServerHandshake } from './handshake.js';
 import { LogBudget } from './log-budget.js';
+import type { LoginPeer } from './node-session.js';
 
 /** Where and how the control port listens. */
 export interface ControlListenerOptions extends Omit<HandshakeOptions, 'timeoutMs' | 'preambleTimeoutMs' | 'remoteAddress'> {
@@ -39,7 +40,7 @@ export interface ControlListenerOptions extends Omit<HandshakeOptions, 'timeoutM
   /** Wrong node tokens per address: slowed, then refused. */
   authThrottle?: AuthThrottle;
   /** A node logged in: its session is now the caller's. */
-  onSession(name: string, session: Session): void;
+  onSession(name: string, session: Session, peer: LoginPeer): void;
   logger?: Logger;
 }
 
@@ -180,7 +181,7 @@ export class ControlListener {
         });
         socket.resume(); // the handshake left it paused, with any early yamux bytes unshifted
         this.#logger.info('node logged in', { node: record.name, remote: raw.remoteAddress, version: login.clientVersion });
-        o.onSession(record.name, session);
+        o.onSession(record.name, session, { address, clientVersion: login.clientVersion });
       },
       (err: unknown) => {
         this.#logger.debug('handshake failed', { remote: raw.remoteAddress, err });

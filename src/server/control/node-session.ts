@@ -16,9 +16,18 @@ import { LogBudget, type LogBudgetOptions } from './log-budget.js';
 /** Opens a stream to a node's service: the data plane's part, injected. */
 export type OpenStream = (session: Session, service: string, remote: RemotePeer) => NodeStream;
 
+/** Where a node's control connection comes from, and what its login said. */
+export interface LoginPeer {
+  address: string;
+  /** Null when the client did not say (an older or foreign client). */
+  clientVersion: string | null;
+}
+
 /** What a node session is given. */
 export interface NodeSessionOptions {
   openStream: OpenStream;
+  /** Who logged in; unknown when not given (tests). */
+  peer?: LoginPeer;
   /** The node advertised its services (the registry records them as last seen). */
   onAdvertise(node: NodeSession): void;
   /** The node takes no new work from now on (it drains, leaves, or its session is closing). */
@@ -37,6 +46,9 @@ export const DEFAULT_INVALID_MESSAGES = { burst: 20, perMinute: 10 };
 export class NodeSession implements LiveNode {
   readonly name: string;
   readonly session: Session;
+  readonly peer: LoginPeer;
+  /** When the session was established. */
+  readonly connectedAt = new Date();
   #services: readonly ServiceAdvert[] = [];
   #advertised = false;
   #draining = false;
@@ -49,6 +61,7 @@ export class NodeSession implements LiveNode {
   constructor(name: string, session: Session, options: NodeSessionOptions) {
     this.name = name;
     this.session = session;
+    this.peer = options.peer ?? { address: 'unknown', clientVersion: null };
     this.#options = options;
     this.#warnings = new LogBudget(options.logger, options.logBudget);
     const invalid = options.invalidMessages ?? DEFAULT_INVALID_MESSAGES;

@@ -11,7 +11,7 @@ import { type Logger, silentLogger } from '../../log.js';
 import type { Session } from '../../mux/index.js';
 import type { LiveNode, NodeDirectory } from '../node-directory.js';
 import type { Registry } from '../registry/registry.js';
-import { NodeSession, type OpenStream } from './node-session.js';
+import { type LoginPeer, NodeSession, type OpenStream } from './node-session.js';
 
 /** What the directory is built from. */
 export interface NodeSessionsOptions {
@@ -97,9 +97,10 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
   }
 
   /** Takes the session of a node that just logged in; replaces the node's previous session if any. */
-  attach(name: string, session: Session): NodeSession {
+  attach(name: string, session: Session, peer?: LoginPeer): NodeSession {
     const node = new NodeSession(name, session, {
       openStream: this.#options.openStream,
+      peer,
       onAdvertise: (n) => {
         this.#options.registry.touch(
           n.name,
