@@ -7,7 +7,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../../errors.js';
@@ -153,12 +153,14 @@ export async function readPresence(dataDir: string): Promise<PresenceSnapshot | 
   const file = path.join(dataDir, PRESENCE_FILE);
   let text: string;
   try {
+    if ((await stat(file)).size > MAX_PRESENCE_BYTES)
+      throw new ProximaError(ErrorCodes.STORE_CORRUPT, `${file} is too large to be a presence file`);
     text = await readFile(file, 'utf8');
   } catch (err) {
+    if (err instanceof ProximaError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ProximaError(ErrorCodes.STORE_IO, `cannot read ${file}`, { cause: err });
   }
-  if (text.length > MAX_PRESENCE_BYTES) throw new ProximaError(ErrorCodes.STORE_CORRUPT, `${file} is too large to be a presence file`);
   let value: unknown;
   try {
     value = JSON.parse(text);
