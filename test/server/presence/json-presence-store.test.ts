@@ -31,20 +31,22 @@ t.test('heartbeats of many nodes cost no writes of their own: the lease renewal 
   for (let i = 0; i < 100; i++) store.put(row(`node-${i}`, store.instance));
   const started = Date.now();
   let beats = 0;
-  while (Date.now() - started < 1_000) {
-    for (let i = 0; i < 100; i++) store.seen(`node-${i}`, new Date());
+  let last = new Date();
+  // 50 rounds of a heartbeat from each node, 20 ms apart: about a second.
+  for (let round = 0; round < 50; round++) {
+    last = new Date();
+    for (let i = 0; i < 100; i++) store.seen(`node-${i}`, last);
     beats += 100;
-    await delay(10);
+    await delay(20);
   }
   const elapsed = Date.now() - started;
   await store.flush();
   const writes = store.writes;
   // The open, one write for the burst of 100 connects, one per lease interval, and the flush.
   t.ok(writes <= 3 + Math.ceil(elapsed / 200), `${writes} writes in ${elapsed} ms for ${beats} heartbeats`);
-  t.ok(beats >= 5_000);
   const file = await readPresence(dataDir);
   t.equal(file!.nodes.length, 100);
-  t.ok(Date.parse(file!.nodes[0]!.lastSeenAt) >= started + elapsed - 300, 'the file has the latest heartbeat');
+  t.equal(file!.nodes[0]!.lastSeenAt, last.toISOString(), 'the file has the latest heartbeat');
   t.equal(file!.leases[0]!.instance, store.instance);
   t.equal(file!.leases[0]!.pid, process.pid);
 });
