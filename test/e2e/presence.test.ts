@@ -124,5 +124,10 @@ t.test('nodes list: online with address, version, services and models; offline o
     ],
     'its lease is dead with its process: every node offline',
   );
+  const killedTable = await runNode('bin/proxima-server.js', ['nodes', 'list', '-c', net.serverFile], net.dir);
+  t.match(
+    killedTable.stdout,
+    /\nalpha +offline +- .*\nbeta +offline +- .*\nno super node is running on this data folder: every node is offline\n$/,
+  );
   t.ok(killed[0]!.lastSeenAt !== null && Date.parse(killed[0]!.lastSeenAt) >= Date.parse(later.lastSeenAt!), 'last seen kept');
 });

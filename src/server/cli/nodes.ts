@@ -64,9 +64,14 @@ async function perform(registry: Registry, { action, name, json }: NodesArgs, ou
       out.stderr.write(`proxima-server: warning: ${(err as Error).message}; every node is shown offline\n`);
       return { leases: [], nodes: [] };
     });
-    const nodes = nodeStatuses(await registry.list(), presence ?? { leases: [], nodes: [] }, leaseLiveAt(Date.now()));
+    const live = leaseLiveAt(Date.now());
+    const nodes = nodeStatuses(await registry.list(), presence ?? { leases: [], nodes: [] }, live);
+    const running = presence?.leases.some(live) === true;
     if (json) print({ nodes });
-    else out.stdout.write(table(nodes));
+    else
+      out.stdout.write(
+        table(nodes) + (running || nodes.length === 0 ? '' : 'no super node is running on this data folder: every node is offline\n'),
+      );
   } else if (action === 'revoke') {
     await registry.revoke(name!);
     if (json) print({ name, revoked: true });

@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
-import { ensureFolder, writeFileAtomic } from '../storage/atomic-file.js';
+import { ensureFolder, removeStaleTempFiles, writeFileAtomic } from '../storage/atomic-file.js';
+import { pidAlive } from '../storage/file-lock.js';
 import type { InstanceLease, NodePresence, PresenceSnapshot, PresenceStore } from './presence-store.js';
 
 export const PRESENCE_FILE = 'presence.json';
@@ -67,6 +68,8 @@ export class JsonPresenceStore implements PresenceStore {
   /** Writes a first file at once: no node online yet, whatever a killed predecessor left behind. */
   static async open(options: JsonPresenceOptions): Promise<JsonPresenceStore> {
     await ensureFolder(options.dataDir);
+    // A server killed mid-write left its temp file behind.
+    await removeStaleTempFiles(path.join(options.dataDir, PRESENCE_FILE), pidAlive);
     const store = new JsonPresenceStore(options);
     try {
       await store.flush();
@@ -171,5 +174,39 @@ export async function readPresence(dataDir: string): Promise<PresenceSnapshot | 
   if (typeof v !== 'object' || v === null || !Array.isArray(v.leases) || !Array.isArray(v.nodes)) {
     throw new ProximaError(ErrorCodes.STORE_CORRUPT, `${file} is not a presence file (it needs "leases" and "nodes" lists)`);
   }
-  return { leases: v.leases, nodes: v.nodes };
+  // Entries of another shape (a newer version's, a hand edit) are left out rather than trusted.
+  return { leases: v.leases.filter(isLease), nodes: v.nodes.filter(isNode) };
+}
+
+const isText = (v: unknown): v is string => typeof v === 'string';
+
+function isLease(v: unknown): v is InstanceLease {
+  const l = v as Partial<InstanceLease> | null;
+  return (
+    typeof l === 'object' &&
+    l !== null &&
+    isText(l.instance) &&
+    Number.isSafeInteger(l.pid) &&
+    l.pid! > 0 &&
+    isText(l.host) &&
+    isText(l.updatedAt) &&
+    typeof l.leaseIntervalMs === 'number' &&
+    (l.stoppedAt === undefined || isText(l.stoppedAt))
+  );
+}
+
+function isNode(v: unknown): v is NodePresence {
+  const n = v as Partial<NodePresence> | null;
+  return (
+    typeof n === 'object' &&
+    n !== null &&
+    isText(n.name) &&
+    isText(n.instance) &&
+    isText(n.connectedAt) &&
+    isText(n.lastSeenAt) &&
+    isText(n.address) &&
+    (n.clientVersion === null || isText(n.clientVersion)) &&
+    Array.isArray(n.services) &&
+    n.services.every((s) => isText(s?.name) && Array.isArray(s.models) && s.models.every(isText))
+  );
 }

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import type { NodeRecord } from '../registry/node-store.js';
+import { pidAlive } from '../storage/file-lock.js';
 import { type InstanceLease, leaseIsLive, type PresenceSnapshot } from './presence-store.js';
 
 /** One node, registered, online or not. */
@@ -65,11 +66,5 @@ export function leaseLiveAt(nowMs: number): (lease: InstanceLease) => boolean {
 }
 
 function processRuns(lease: InstanceLease): boolean {
-  if (lease.host !== os.hostname()) return true; // another machine: the lease's age decides alone
-  try {
-    process.kill(lease.pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // it runs, as another user
-  }
+  return lease.host !== os.hostname() || pidAlive(lease.pid); // another machine: the lease's age decides alone
 }

@@ -123,4 +123,17 @@ t.test('a presence file that is not one is PRX_ERR_STORE_CORRUPT; none at all is
   await t.rejects(readPresence(dataDir), { code: 'PRX_ERR_STORE_CORRUPT' });
   fs.writeFileSync(path.join(dataDir, 'presence.json'), '{"lea');
   await t.rejects(readPresence(dataDir), { code: 'PRX_ERR_STORE_CORRUPT' });
+  const good = row('alpha', 'i1');
+  fs.writeFileSync(
+    path.join(dataDir, 'presence.json'),
+    JSON.stringify({ leases: [{ instance: 'i1', pid: 0 }], nodes: [{ name: 7 }, { ...good, services: 'web' }, good] }),
+  );
+  t.same(await readPresence(dataDir), { leases: [], nodes: [good] }, 'entries of another shape are left out');
+});
+
+t.test('a temp file a killed server left behind is swept at open', async (t) => {
+  const dataDir = t.testdir({ '.presence.json.999999999.abcd1234.tmp': '{"half' });
+  const store = await JsonPresenceStore.open({ dataDir, leaseIntervalMs: 60_000, writeDelayMs: 100 });
+  t.teardown(() => store.close());
+  t.same(fs.readdirSync(dataDir), ['presence.json']);
 });
