@@ -35,6 +35,7 @@ const ORDER: Record<string, readonly string[]> = {
     'api-host',
     'registry',
     'control',
+    'presence',
     'ledger',
     'rewards',
     'keys',

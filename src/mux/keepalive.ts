@@ -17,6 +17,8 @@ export interface KeepaliveOptions {
   send(flags: number, opaque: number): void;
   /** The periodic ping went unanswered: the peer is gone. */
   onTimeout(): void;
+  /** A ping was answered. */
+  onAnswer?(rttMs: number): void;
 }
 
 /**
@@ -78,6 +80,7 @@ export class Keepalive {
     const rtt = performance.now() - p.startedAt;
     this.srttMs = this.srttMs === undefined ? rtt : 0.875 * this.srttMs + 0.125 * rtt;
     p.resolve(rtt);
+    this.#options.onAnswer?.(rtt);
   }
 
   /** Clears every timer and fails outstanding pings with `err`. Safe to call twice. */

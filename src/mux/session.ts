@@ -18,6 +18,7 @@ export interface SessionEvents {
   stream: [stream: MuxStream];
   /** The peer sent GoAway(normal): no new streams may be opened; open ones may finish. */
   goaway: [];
+  heartbeat: [rttMs: number]; // a ping was answered (keepalive or explicit): the peer is alive
   /** The socket is closed and every timer cleared; `err` is set when the end was abnormal. */
   close: [err: Error | undefined];
 }
@@ -58,6 +59,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       intervalMs: this.options.keepaliveIntervalMs,
       timeoutMs: this.options.keepaliveTimeoutMs,
       send: (flags, opaque) => this.#writer.writeControl(encodeHeader(FrameType.Ping, flags, 0, opaque)),
+      onAnswer: (rttMs) => this.emit('heartbeat', rttMs),
       onTimeout: () =>
         this.#fail(
           sessionEnded(ErrorCodes.MUX_KEEPALIVE_TIMEOUT, `peer did not answer a ping within ${this.options.keepaliveTimeoutMs} ms`),

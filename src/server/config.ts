@@ -41,6 +41,7 @@ import { HOUR_MS, MINUTE_MS } from '../time.js';
 import { type LedgerConfig, ledgerSection } from './ledger/ledger-config.js';
 import { type ApiConfig, apiSection, type RoutingConfig, routingSection } from './models/api-config.js';
 import { type ModelNamesConfig, modelNamesSection } from './models/routing/model-names-config.js';
+import { type PresenceConfig, presenceSection } from './presence/presence-config.js';
 import { type RewardsConfig, rewardsSection } from './rewards/rewards-config.js';
 import { type StoreConfig, storeSection, withDatabaseUrlFromEnv } from './storage/postgres/postgres-url.js';
 
@@ -121,6 +122,8 @@ export interface ServerConfig {
   ledger: LedgerConfig;
   /** The credit rules, and how probes and canaries run. */
   rewards: RewardsConfig;
+  /** How the presence file (who is online) is written. */
+  presence: PresenceConfig;
   log: ServerLogConfig;
   /** Whether the runtime tricks apply (src/runtime). */
   runtime: RuntimeConfig;
@@ -207,6 +210,7 @@ const serverSchema: Schema<ServerConfig> = object({
   models: modelNamesSection,
   ledger: ledgerSection,
   rewards: rewardsSection,
+  presence: presenceSection,
   log: section({ ...logShape, access: withDefault(boolean(), true) }),
   runtime: runtimeSection,
 });

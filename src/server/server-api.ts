@@ -20,6 +20,9 @@ import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import type { LedgerWriter } from './ledger/ledger-writer.js';
 import { ModelApi } from './models/model-api.js';
 import { type RequestObserver, requestObserver } from './observe/request-observer.js';
+import { nodeStatuses } from './presence/node-status.js';
+import type { PresenceStore } from './presence/presence-store.js';
+import type { NodeRecord } from './registry/node-store.js';
 import { createNodesApi } from './registry/nodes-api.js';
 import type { OpenRegistryOptions } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -45,6 +48,8 @@ export interface ServerApiOptions {
   registry: Registry;
   nodes: NodeSessions;
   ledger: LedgerWriter;
+  /** What this instance knows of who is online, for GET /nodes. */
+  presence?: Pick<PresenceStore, 'current'>;
   throttles: AuthThrottles;
   /** How the key store follows its folder (the registry's settings; tests shorten them). */
   watch?: Pick<OpenRegistryOptions, 'watch' | 'pollIntervalMs'>;
@@ -139,7 +144,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
   // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
   const parts = [
     rewards,
-    nodesPart(config, o.registry, logger, o.throttles.admin),
+    nodesPart(config, o, logger),
     createKeysApi({
       store: keys.store,
       adminToken: config.admin.token,
@@ -155,7 +160,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
 }
 
 /** `/nodes`: open registration, or admin-only, or off when admin mode has no admin token. */
-function nodesPart(config: ServerConfig, registry: Registry, logger: Logger, authThrottle: AuthThrottle): ApiPart {
+function nodesPart(config: ServerConfig, o: ServerApiOptions, logger: Logger): ApiPart {
   const { mode, openRatePerMinute } = config.registration;
   const adminToken = config.admin.token;
   if (mode === 'admin' && adminToken === undefined) {
@@ -165,5 +170,8 @@ function nodesPart(config: ServerConfig, registry: Registry, logger: Logger, aut
     );
     return refusingPart('/nodes', off, logger);
   }
-  return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger, authThrottle });
+  const { registry, presence } = o;
+  // This instance's own view: its lease is live while it answers.
+  const describe = presence && ((records: NodeRecord[]) => nodeStatuses(records, presence.current(), () => true));
+  return createNodesApi({ registry, mode, adminToken, openRatePerMinute, logger, authThrottle: o.throttles.admin, describe });
 }

@@ -21,6 +21,8 @@ import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
+import { JsonPresenceStore } from './presence/json-presence-store.js';
+import { trackPresence } from './presence/presence-tracker.js';
 import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
 import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -82,6 +84,9 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly keys: JsonKeyStore;
   /** The Prometheus metrics (served at the admin listener's /metrics); undefined when metrics.enabled is false. */
   readonly metrics: ServerMetrics | undefined;
+  /** Who is online, written for `nodes list` (presence.json). */
+  readonly presence: JsonPresenceStore;
+  readonly #untrack: () => void;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
@@ -98,6 +103,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     models: ModelApi;
     checks: NodeChecks;
     keys: JsonKeyStore;
+    presence: JsonPresenceStore;
+    untrack: () => void;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
@@ -114,6 +121,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.models = parts.models;
     this.checks = parts.checks;
     this.keys = parts.keys;
+    this.presence = parts.presence;
+    this.#untrack = parts.untrack;
     this.#control = parts.control;
     this.#public = parts.public;
     this.#admin = parts.admin;
@@ -159,12 +168,16 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
       metrics?.watchNodes(nodes);
+      const presence = await JsonPresenceStore.open({ ...config.presence, dataDir: config.dataDir, now, logger });
+      started.unshift({ destroy: () => presence.close() });
+      const untrack = trackPresence({ nodes, store: presence, now, onLeave: (name) => registry.touch(name) });
       const { api, models, checks, keys, observer } = await openServerApi(
         {
           config,
           registry,
           nodes,
           ledger,
+          presence,
           throttles,
           watch: options.registry,
           now,
@@ -212,7 +225,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         maxHandshakes: options.maxHandshakes ?? config.control.maxHandshakes,
         registry,
         publicUrl: (name) => publicUrl(name, config.domain, httpPort),
-        onSession: (name, session, login) => nodes.attach(name, session, login),
+        onSession: (name, session, peer) => nodes.attach(name, session, peer),
         logger,
       });
       server = new ProximaServer({
@@ -224,6 +237,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         models,
         checks,
         keys,
+        presence,
+        untrack,
         control,
         public: listener,
         admin,
@@ -269,6 +284,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.checks.close();
       // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
       await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
+      this.#untrack();
+      await this.presence.close();
       await this.ledger.close();
       await this.keys.close();
       await this.registry.close();
@@ -285,6 +302,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#destroying ??= (async () => {
       await this.checks.destroy();
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
+      this.#untrack();
+      await this.presence.close();
       await this.ledger.destroy(err);
       await this.keys.close();
       await this.registry.destroy(err);

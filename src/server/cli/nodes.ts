@@ -1,13 +1,17 @@
 /**
  * `proxima-server nodes add|list|rotate|revoke`: the registry from the command line. It works whether
  * the server runs or not: both go through the store's lock, and a running server notices the change
- * within a second (a revoked or rotated node's session is closed then).
+ * within a second (a revoked or rotated node's session is closed then). `list` tells online from
+ * offline by the running server's presence file (presence.json): a node is online while the server
+ * holding it renews its lease there and its process runs.
  */
 import type { Argv } from 'yargs';
 import { type CliCommand, type CliOutput, ExitCode, formatTable } from '../../cli/frame.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { loadServerConfig } from '../config.js';
-import type { NodeRecord } from '../registry/node-store.js';
+import { readPresence } from '../presence/json-presence-store.js';
+import { leaseLiveAt, type NodeStatus, nodeStatuses } from '../presence/node-status.js';
+import type { PresenceSnapshot } from '../presence/presence-store.js';
 import { openRegistry } from '../registry/open-registry.js';
 import type { IssuedToken, Registry } from '../registry/registry.js';
 
@@ -42,7 +46,7 @@ export const nodesCommand: CliCommand<NodesArgs> = {
     const config = loadServerConfig(args.config);
     const registry = await openRegistry({ dataDir: config.dataDir, watch: false, pollIntervalMs: 0 });
     try {
-      await perform(registry, args, out);
+      await perform(registry, args, out, config.dataDir);
       return ExitCode.OK;
     } catch (err) {
       if (err instanceof ProximaError && USAGE_CODES.has(err.code)) throw new ProximaError(ErrorCodes.USAGE, err.message, { cause: err });
@@ -53,18 +57,21 @@ export const nodesCommand: CliCommand<NodesArgs> = {
   },
 };
 
-async function perform(registry: Registry, { action, name, json }: NodesArgs, out: CliOutput): Promise<void> {
+async function perform(registry: Registry, { action, name, json }: NodesArgs, out: CliOutput, dataDir: string): Promise<void> {
   const print = (value: unknown): void => void out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   if (action === 'list') {
-    const nodes = (await registry.list()).map(({ name: n, keyId, createdAt, lastSeenAt, services }) => ({
-      name: n,
-      keyId,
-      createdAt,
-      lastSeenAt,
-      services,
-    }));
+    const presence = await readPresence(dataDir).catch((err: unknown): PresenceSnapshot => {
+      out.stderr.write(`proxima-server: warning: ${(err as Error).message}; every node is shown offline\n`);
+      return { leases: [], nodes: [] };
+    });
+    const live = leaseLiveAt(Date.now());
+    const nodes = nodeStatuses(await registry.list(), presence ?? { leases: [], nodes: [] }, live);
+    const running = presence?.leases.some(live) === true;
     if (json) print({ nodes });
-    else out.stdout.write(table(nodes));
+    else
+      out.stdout.write(
+        table(nodes) + (running || nodes.length === 0 ? '' : 'no super node is running on this data folder: every node is offline\n'),
+      );
   } else if (action === 'revoke') {
     await registry.revoke(name!);
     if (json) print({ name, revoked: true });
@@ -84,11 +91,20 @@ function tokenAnswer({ record, token }: IssuedToken): Record<string, string> {
   return { name: record.name, keyId: record.keyId, token, createdAt: record.createdAt };
 }
 
-function table(nodes: Pick<NodeRecord, 'name' | 'keyId' | 'createdAt' | 'lastSeenAt' | 'services'>[]): string {
+function table(nodes: NodeStatus[]): string {
   if (nodes.length === 0) return 'no nodes registered\n';
   const rows = [
-    ['NAME', 'KEY ID', 'CREATED', 'LAST SEEN', 'SERVICES'],
-    ...nodes.map((n) => [n.name, n.keyId, n.createdAt, n.lastSeenAt ?? 'never', n.services.join(',') || '-']),
+    ['NAME', 'STATE', 'SINCE', 'LAST SEEN', 'ADDRESS', 'VERSION', 'SERVICES', 'MODELS'],
+    ...nodes.map((n) => [
+      n.name,
+      n.online ? 'online' : 'offline',
+      n.connectedAt ?? '-',
+      n.lastSeenAt ?? 'never',
+      n.address ?? '-',
+      n.clientVersion ?? '-',
+      n.services.join(',') || '-',
+      n.models.join(',') || '-',
+    ]),
   ];
   return formatTable(rows);
 }

@@ -17,7 +17,7 @@ import { Session } from '../../mux/index.js';
 import type { AuthThrottle } from '../api-host/auth-throttle.js';
 import { type HandshakeOptions, ServerHandshake } from './handshake.js';
 import { LogBudget } from './log-budget.js';
-import type { NodeLogin } from './node-session.js';
+import type { LoginPeer } from './node-session.js';
 
 /** Where and how the control port listens. */
 export interface ControlListenerOptions extends Omit<HandshakeOptions, 'timeoutMs' | 'preambleTimeoutMs' | 'remoteAddress'> {
@@ -40,7 +40,7 @@ export interface ControlListenerOptions extends Omit<HandshakeOptions, 'timeoutM
   /** Wrong node tokens per address: slowed, then refused. */
   authThrottle?: AuthThrottle;
   /** A node logged in: its session is now the caller's. */
-  onSession(name: string, session: Session, login: NodeLogin): void;
+  onSession(name: string, session: Session, peer: LoginPeer): void;
   logger?: Logger;
 }
 

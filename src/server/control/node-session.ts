@@ -32,20 +32,21 @@ export const SESSION_CLOSE_REASONS: readonly SessionCloseReason[] = [
   'error',
 ];
 
-/** Where a node logged in from and what it runs, from its handshake. */
-export interface NodeLogin {
-  /** The remote address of its connection. */
-  address?: string;
-  /** The node's package version, from its login message. */
-  clientVersion?: string;
-}
-
 /** Opens a stream to a node's service: the data plane's part, injected. */
 export type OpenStream = (session: Session, service: string, remote: RemotePeer) => NodeStream;
+
+/** Where a node's control connection comes from, and what its login said. */
+export interface LoginPeer {
+  address: string;
+  /** Null when the client did not say (an older or foreign client). */
+  clientVersion: string | null;
+}
 
 /** What a node session is given. */
 export interface NodeSessionOptions {
   openStream: OpenStream;
+  /** Who logged in; unknown when not given (tests). */
+  peer?: LoginPeer;
   /** The node advertised its services (the registry records them as last seen). */
   onAdvertise(node: NodeSession): void;
   /** The node takes no new work from now on (it drains, leaves, or its session is closing). */
@@ -55,8 +56,6 @@ export interface NodeSessionOptions {
   logBudget?: LogBudgetOptions;
   /** Invalid control messages tolerated: a burst, then a rate; past it the session is closed (tests). */
   invalidMessages?: { burst: number; perMinute: number };
-  /** Shown in the `node online` and `node offline` lines. */
-  login?: NodeLogin;
 }
 
 /** A node may send a few messages this server cannot use (a newer node's); a stream of them is abuse. */
@@ -66,11 +65,10 @@ export const DEFAULT_INVALID_MESSAGES = { burst: 20, perMinute: 10 };
 export class NodeSession implements LiveNode {
   readonly name: string;
   readonly session: Session;
-  /** Where the node connected from (`unknown` when the handshake did not say). */
-  readonly address: string;
-  readonly clientVersion: string | undefined;
+  readonly peer: LoginPeer;
+  /** When the session was established. */
+  readonly connectedAt = new Date();
   #closeReason: SessionCloseReason | undefined;
-  readonly #startedMs = Date.now();
   #services: readonly ServiceAdvert[] = [];
   #advertised = false;
   #draining = false;
@@ -83,9 +81,8 @@ export class NodeSession implements LiveNode {
   constructor(name: string, session: Session, options: NodeSessionOptions) {
     this.name = name;
     this.session = session;
+    this.peer = options.peer ?? { address: 'unknown', clientVersion: null };
     this.#options = options;
-    this.address = options.login?.address ?? 'unknown';
-    this.clientVersion = options.login?.clientVersion;
     this.#warnings = new LogBudget(options.logger, options.logBudget);
     const invalid = options.invalidMessages ?? DEFAULT_INVALID_MESSAGES;
     this.#invalid = new RateLimiter({ ratePerMinute: invalid.perMinute, burst: invalid.burst, maxKeys: 1 });
@@ -163,7 +160,7 @@ export class NodeSession implements LiveNode {
     this.#warnings.flush('control messages not logged', { node: this.name });
     this.#closeReason ??= reasonOf(err);
     const reason = this.#closeReason;
-    const fields = { node: this.name, address: this.address, reason, connectedMs: Date.now() - this.#startedMs, err };
+    const fields = { node: this.name, address: this.peer.address, reason, connectedMs: Date.now() - this.connectedAt.getTime(), err };
     if (reason === 'error') this.#options.logger.warn('node offline', fields);
     else this.#options.logger.info('node offline', fields);
   }
@@ -219,8 +216,8 @@ export class NodeSession implements LiveNode {
       const services = message.services.map((s) => s.name);
       if (first) {
         const models = message.services.reduce((n, s) => n + (s.models?.length ?? 0), 0);
-        const version = this.clientVersion;
-        this.#options.logger.info('node online', { node: this.name, address: this.address, services, models, version });
+        const version = this.peer.clientVersion ?? undefined;
+        this.#options.logger.info('node online', { node: this.name, address: this.peer.address, services, models, version });
       } else this.#options.logger.debug('node advertised', { node: this.name, services });
       this.#options.onAdvertise(this);
     } else if (message.type === 'drain') {

@@ -11,7 +11,7 @@ import { type Logger, silentLogger } from '../../log.js';
 import type { Session } from '../../mux/index.js';
 import type { LiveNode, NodeDirectory } from '../node-directory.js';
 import type { Registry } from '../registry/registry.js';
-import { type NodeLogin, NodeSession, type OpenStream, type SessionCloseReason } from './node-session.js';
+import { type LoginPeer, NodeSession, type OpenStream, type SessionCloseReason } from './node-session.js';
 
 /** What the directory is built from. */
 export interface NodeSessionsOptions {
@@ -118,9 +118,10 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
   }
 
   /** Takes the session of a node that just logged in; replaces the node's previous session if any. */
-  attach(name: string, session: Session, login?: NodeLogin): NodeSession {
+  attach(name: string, session: Session, peer?: LoginPeer): NodeSession {
     const node = new NodeSession(name, session, {
       openStream: this.#options.openStream,
+      peer,
       onAdvertise: (n) => {
         this.#options.registry.touch(
           n.name,
@@ -130,7 +131,6 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
       },
       onDraining: (n) => this.emit('draining', n),
       logger: this.#logger,
-      login,
     });
     this.#all.add(node);
     this.emit('opened', node);

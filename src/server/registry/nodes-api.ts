@@ -1,7 +1,8 @@
 /**
  * The registration API on the super node's API host:
  *   POST   /nodes        {"name":"alpha"} -> 201 {"name","keyId","token","createdAt"}
- *   GET    /nodes        -> 200 {"nodes":[{"name","keyId","createdAt","lastSeenAt","services"}]}
+ *   GET    /nodes        -> 200 {"nodes":[{"name","keyId","createdAt","lastSeenAt","services", and with presence:
+ *                          "online","connectedAt","address","clientVersion","models"}]}
  *   DELETE /nodes/NAME   -> 204
  * Listing and deleting need the admin bearer token. Registering needs it too in 'admin' mode; in
  * 'open' mode anyone may register, rate limited per client address.
@@ -37,6 +38,8 @@ export interface NodesApiOptions {
   logger?: Logger;
   /** Wrong admin tokens per client address: slowed, then refused (429). */
   authThrottle?: AuthThrottle;
+  /** What GET /nodes shows of each record (its status, online or not); the record's public fields by default. */
+  describe?: (records: NodeRecord[]) => object[];
 }
 
 /** Handles a request if its path is the API's own; resolves false (untouched) otherwise. */
@@ -105,7 +108,8 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
 
   const list = async (req: IncomingMessage, res: ServerResponse, clientAddress: string): Promise<void> => {
     await requireAdmin(req, clientAddress);
-    const nodes = (await registry.list()).map(publicRecord);
+    const records = await registry.list();
+    const nodes = options.describe?.(records) ?? records.map(publicRecord);
     sendJson(res, 200, { nodes });
   };
 

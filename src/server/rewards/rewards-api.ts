@@ -2,7 +2,8 @@
  * The rewards report over HTTP, on the API host:
  *   GET /admin/rewards[?epoch=N | ?from=T&to=T]      the admin bearer token: every node
  *   GET /nodes/NAME/usage[?epoch=N | ?from=T&to=T]   that node's own token (or the admin's): its line
- * Both answer the JSON array of `proxima-server rewards --json`. A node's token is checked by
+ * Both answer the JSON array of `proxima-server rewards --json`.
+ *   GET /admin/usage[?by=node|key|model][&epoch=N]     the admin bearer token: `proxima-server usage --json` A node's token is checked by
  * re-deriving it from the server secret and the node's key id, in constant time.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -19,6 +20,7 @@ import type { NodeRewards } from './node-rewards.js';
 import { computeRewards, idleNodeRewards, type RewardsQuery, resolveWindow } from './rewards-query.js';
 import type { RewardsWindow } from './rewards-tally.js';
 import type { RewardRules } from './rules.js';
+import { computeUsage, parseGrouping, type UsageRow } from './usage-report.js';
 
 /** What the rewards API reads and whom it lets in. */
 export interface RewardsApiOptions {
@@ -40,8 +42,9 @@ const MAX_CACHED_REPORTS = 32;
 /** The longest span a report over HTTP may cover, in epochs (a quarter of daily epochs). */
 export const MAX_SPAN_EPOCHS = 92;
 const QUERY_KEYS: ReadonlySet<string> = new Set(['epoch', 'from', 'to']);
+const USAGE_KEYS: ReadonlySet<string> = new Set(['by', 'epoch']);
 
-type Route = { kind: 'admin' } | { kind: 'node'; name: string };
+type Route = { kind: 'admin' } | { kind: 'usage' } | { kind: 'node'; name: string };
 
 /** Builds the part of the API router that serves /admin/rewards and /nodes/NAME/usage. */
 export function createRewardsApi(options: RewardsApiOptions): ApiPart {
@@ -60,14 +63,24 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
     logger.warn('ledger: skipped a line that is not a record', { ...s });
   };
 
-  const report = (query: RewardsQuery): Promise<NodeRewards[]> => {
-    const nowMs = now();
-    let window: RewardsWindow;
+  const windowOf = (query: RewardsQuery, nowMs: number): RewardsWindow => {
     try {
-      window = resolveWindow(query, rules, nowMs);
+      return resolveWindow(query, rules, nowMs);
     } catch (err) {
       throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, (err as Error).message, { cause: err });
     }
+  };
+
+  /** One reading at a time: many windows asked at once queue instead of all reading the disk. */
+  const queued = <T>(read: () => Promise<T>): Promise<T> => {
+    const answer = readings.then(read);
+    readings = answer.catch(() => undefined);
+    return answer;
+  };
+
+  const report = (query: RewardsQuery): Promise<NodeRewards[]> => {
+    const nowMs = now();
+    const window = windowOf(query, nowMs);
     if (window.toMs - window.fromMs > MAX_SPAN_EPOCHS * rules.epochLengthMs) {
       throw new ProximaError(
         ErrorCodes.HTTP_BAD_REQUEST,
@@ -77,14 +90,25 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
     const key = `${window.fromMs}:${window.toMs}`;
     const cached = reports.get(key);
     if (cached !== undefined && nowMs - cached.atMs < cacheMs) return cached.answer;
-    // One reading at a time: many windows asked at once queue instead of all reading the disk.
-    const answer = readings.then(() => computeRewards({ dataDir, rules, window, nowMs, onSkip }));
-    readings = answer.catch(() => undefined);
+    const answer = queued(() => computeRewards({ dataDir, rules, window, nowMs, onSkip }));
     reports.delete(key);
     reports.set(key, { atMs: nowMs, answer });
     if (reports.size > MAX_CACHED_REPORTS) reports.delete(reports.keys().next().value!);
     answer.catch(() => reports.get(key)?.answer === answer && reports.delete(key));
     return answer;
+  };
+
+  /** `?by=node|key|model&epoch=N`: the window is an epoch, as for `proxima-server usage`. */
+  const usage = (query: Record<string, string>): Promise<UsageRow[]> => {
+    const nowMs = now();
+    let by;
+    try {
+      by = parseGrouping(query.by ?? 'node');
+    } catch (err) {
+      throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, (err as Error).message, { cause: err });
+    }
+    const window = windowOf({ epoch: query.epoch }, nowMs);
+    return queued(() => computeUsage({ dataDir, rules, window, by, nowMs, onSkip }));
   };
 
   const isAdmin = (presented: string | undefined): boolean =>
@@ -97,15 +121,16 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
   };
 
   const serve = async (req: IncomingMessage, res: ServerResponse, route: Route, clientAddress: string): Promise<void> => {
-    const query = rewardsQuery(req.url ?? '/');
     const presented = bearerToken(req);
     if (presented !== undefined) admit(options.authThrottle, clientAddress, 'tokens');
-    if (route.kind === 'admin') {
+    if (route.kind !== 'node') {
       if (adminToken === undefined) throw new ProximaError(ErrorCodes.FORBIDDEN, 'the admin API is off: the super node has no admin.token');
       if (!isAdmin(presented)) await refuse(presented, clientAddress, 'this needs the admin bearer token');
-      sendJson(res, 200, await report(query));
+      const query = queryOf(req.url ?? '/', route.kind === 'usage' ? USAGE_KEYS : QUERY_KEYS);
+      sendJson(res, 200, await (route.kind === 'usage' ? usage(query) : report(query)));
       return;
     }
+    const query = queryOf(req.url ?? '/', QUERY_KEYS);
     if (!isAdmin(presented)) {
       const owner = presented ? await registry.tokenOwner(presented) : undefined;
       if (owner === undefined) await refuse(presented, clientAddress, "this needs the node's token as bearer token");
@@ -136,6 +161,7 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
 function matchRoute(url: string): Route | 'bad' | undefined {
   const pathname = url.split('?', 1)[0]!;
   if (pathname === '/admin/rewards') return { kind: 'admin' };
+  if (pathname === '/admin/usage') return { kind: 'usage' };
   const match = /^\/nodes\/([^/]+)\/usage$/.exec(pathname);
   if (match === null) return undefined;
   try {
@@ -145,16 +171,16 @@ function matchRoute(url: string): Route | 'bad' | undefined {
   }
 }
 
-/** The query string as {@link RewardsQuery}: 400 for an unknown or repeated key, or a bad value. */
-function rewardsQuery(url: string): RewardsQuery {
+/** The query string: 400 for a key not in `keys`, or a repeated one. */
+function queryOf(url: string, keys: ReadonlySet<string>): Record<string, string> {
   const at = url.indexOf('?');
   const params = new URLSearchParams(at < 0 ? '' : url.slice(at + 1));
   const query: Record<string, string> = {};
   for (const [key, value] of params) {
-    if (!QUERY_KEYS.has(key) || key in query)
+    if (!keys.has(key) || key in query)
       throw new ProximaError(
         ErrorCodes.HTTP_BAD_REQUEST,
-        `unknown or repeated query parameter ${JSON.stringify(key.slice(0, 40))}; use epoch, or from and to`,
+        `unknown or repeated query parameter ${JSON.stringify(key.slice(0, 40))}; use ${[...keys].join(', ')}`,
       );
     query[key] = value;
   }

@@ -33,7 +33,7 @@ t.test('nodes add, list, rotate and revoke, with exit codes scripts can rely on'
   t.match(JSON.parse(json.stdout), { name: 'beta', keyId: /^[0-9a-f]{16}$/, token: /^prx_/, createdAt: /^\d{4}-/ });
 
   const table = await nodes(file, 'list');
-  t.match(table.stdout, /^NAME +KEY ID +CREATED +LAST SEEN +SERVICES\nalpha .* never +-\nbeta /);
+  t.match(table.stdout, /^NAME +STATE +SINCE +LAST SEEN +ADDRESS +VERSION +SERVICES +MODELS\nalpha +offline +- +never +- +- +- +-\nbeta /);
   const listed = JSON.parse((await nodes(file, 'list', '--json')).stdout) as { nodes: { name: string }[] };
   t.same(
     listed.nodes.map((n) => n.name),
