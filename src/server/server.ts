@@ -17,6 +17,7 @@ import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
 import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
+import { PublicUrls } from './public-urls.js';
 import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
 import { type AuthThrottles, openServerApi } from './server-api.js';
@@ -156,6 +157,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger });
       if (listener !== undefined) started.unshift(listener);
       const httpPort = listener?.address().port ?? config.http.listen.port;
+      const urls = new PublicUrls({ template: config.http.publicUrl, domain: config.domain, port: httpPort });
       const control = await ControlListener.listen({
         ...config.control.listen,
         tls: config.control.tls,
@@ -168,7 +170,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         closeTimeoutMs: config.http.drainTimeoutMs,
         maxHandshakes: options.maxHandshakes ?? config.control.maxHandshakes,
         registry,
-        publicUrl: (name) => publicUrl(name, config.domain, httpPort),
+        publicUrl: (name) => urls.node(name),
+        welcomeUrls: (name) => ({ apiUrl: urls.api(), serviceUrlTemplate: urls.serviceTemplate(name) }),
         onSession: (name, session) => nodes.attach(name, session),
         logger,
       });
@@ -237,9 +240,4 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     })();
     return this.#destroying;
   }
-}
-
-/** `http://<name>.<domain>[:port]`; port 80 is left out. */
-export function publicUrl(name: string, domain: string, port: number): string {
-  return `http://${name}.${domain}${port === 80 ? '' : `:${port}`}`;
 }

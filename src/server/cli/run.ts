@@ -10,6 +10,7 @@ import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { loadServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
+import { PublicUrls } from '../public-urls.js';
 import { ProximaServer } from '../server.js';
 
 /** The default command: run the super node. */
@@ -29,6 +30,8 @@ export const runCommand: CliCommand<{ config?: string }> = {
       domain: config.domain,
       dataDir: config.dataDir,
     });
+    const urls = new PublicUrls({ template: config.http.publicUrl, domain: config.domain, port: server.httpAddress()?.port ?? 0 });
+    logger.info(`the network's API is at ${urls.api()}`, { apiUrl: urls.api() });
     logger.info('runtime tuning', { mode: tuning, applied });
     let stopListening = (): void => undefined;
     const failure = await new Promise<Error | undefined>((resolve) => {

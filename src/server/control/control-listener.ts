@@ -171,6 +171,7 @@ export class ControlListener {
       preambleTimeoutMs: o.preambleTimeoutMs ?? DEFAULT_PREAMBLE_TIMEOUT_MS,
       heartbeatIntervalMs: o.heartbeatIntervalMs,
       publicUrl: o.publicUrl,
+      welcomeUrls: o.welcomeUrls,
       authThrottle: o.authThrottle,
       remoteAddress: address,
     });
