@@ -26,10 +26,12 @@ const ORDER: Record<string, readonly string[]> = {
     'control-connection.ts',
     'forwarder.ts',
     'client.ts',
+    'status',
     'cli',
   ],
   'src/server': [
     'node-directory.ts',
+    'public-urls.ts',
     'observe',
     'storage',
     'api-host',

@@ -13,6 +13,7 @@ import {
   decodePreamble,
   encodeMessage,
   encodePreamble,
+  looksLikeTls,
   MessageDecoder,
   PREAMBLE_BYTES,
   PROTOCOL_VERSION,
@@ -54,6 +55,10 @@ export async function clientHandshake(options: ClientHandshakeOptions): Promise<
   const { keyId } = parseToken(options.token); // a malformed token fails before any connection
   const timeout = new ProximaError(ErrorCodes.HANDSHAKE_TIMEOUT, `no answer from ${where(options)} within ${options.timeoutMs} ms`);
   const socket = dial(options);
+  let secured = false;
+  socket.once('secureConnect', () => {
+    secured = true;
+  });
   const reader = new SocketReader(
     socket,
     (cause) =>
@@ -71,7 +76,9 @@ export async function clientHandshake(options: ClientHandshakeOptions): Promise<
   if (options.signal?.aborted === true) onAbort();
   try {
     socket.write(encodePreamble());
-    const version = decodePreamble(await reader.bytes(PREAMBLE_BYTES));
+    const preamble = await reader.bytes(PREAMBLE_BYTES);
+    if (options.tls === false && looksLikeTls(preamble)) throw tlsMismatch(options);
+    const version = decodePreamble(preamble);
     if (version !== PROTOCOL_VERSION) throw versionMismatch(version, 'client');
     const decoder = new MessageDecoder();
     const { nonce } = parseChallenge(await reader.next(decoder));
@@ -94,11 +101,29 @@ export async function clientHandshake(options: ClientHandshakeOptions): Promise<
     socket.on('error', () => undefined);
     socket.destroy();
     if (!socket.closed) await new Promise((resolve) => socket.once('close', resolve));
-    throw err;
+    throw options.tls !== false && !secured && tlsRefused(err) ? tlsMismatch(options, err) : err;
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** What OpenSSL says when the peer's bytes are not TLS, and what Node says when the peer hangs up before its ServerHello. */
+const NOT_TLS_CODES: ReadonlySet<unknown> = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ECONNRESET']);
+
+/** True for a failed TLS dial that looks like a plain port on the other end. */
+function tlsRefused(err: unknown): boolean {
+  if (!(err instanceof ProximaError) || err.code !== ErrorCodes.CONNECT_FAILED) return false;
+  return err.cause === undefined || NOT_TLS_CODES.has((err.cause as { code?: unknown }).code);
+}
+
+/** PRX_ERR_TLS_MISMATCH, saying which way to set `tls`. */
+function tlsMismatch(options: ClientHandshakeOptions, cause?: unknown): ProximaError {
+  const message =
+    options.tls === false
+      ? `the super node speaks TLS on this port (${where(options)}): set tls: true`
+      : `the super node does not speak TLS on this port (${where(options)}): set tls: false`;
+  return new ProximaError(ErrorCodes.TLS_MISMATCH, message, { cause });
 }
 
 function where(options: ClientHandshakeOptions): string {

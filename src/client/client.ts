@@ -129,7 +129,9 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
       if (isFatal(why)) return this.#refused(why);
       // A super node that throttles this address says how long to wait: never sooner than that.
       const delayMs = Math.max(backoff.next(), askedWaitMs(why));
-      this.#logger.warn(`not connected; trying again in ${delayMs} ms`, { err: why, attempt: backoff.attempt });
+      // A TLS mismatch never heals by itself: the line says what to change.
+      const hint = why instanceof ProximaError && why.code === ErrorCodes.TLS_MISMATCH ? `: ${why.message}` : '';
+      this.#logger.warn(`not connected${hint}; trying again in ${delayMs} ms`, { err: why, attempt: backoff.attempt });
       this.emit('retry', { attempt: backoff.attempt, delayMs, err: why });
       this.#pause = pause(this.#clock, delayMs);
       await this.#pause.done;

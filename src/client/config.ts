@@ -32,6 +32,7 @@ import {
   hostname,
   hostPort,
   type LogConfig,
+  listenAddress,
   logSection,
   type RuntimeConfig,
   readableFile,
@@ -101,7 +102,17 @@ export interface ClientConfig {
   log: LogConfig;
   /** Whether the runtime tricks apply (src/runtime). */
   runtime: RuntimeConfig;
+  /** The local status page (src/client/status), or false for none. */
+  status: false | StatusConfig;
 }
+
+/** The local status page: where it listens; a taken port moves it up, at most to `listen.port + 9`. */
+export interface StatusConfig {
+  listen: HostPort;
+}
+
+/** Where the status page listens by default, as ngrok's inspector does. */
+export const DEFAULT_STATUS_LISTEN = '127.0.0.1:4040';
 
 /** Model sharing: how often the local Ollama's models are read, and the guard's limits on requests. */
 export interface ModelsConfig {
@@ -193,6 +204,14 @@ const modelsSection = section({
   bodyTimeoutMs: withDefault(duration(1, HOUR_MS), DEFAULT_BODY_TIMEOUT_MS),
 });
 
+const statusSection = map(
+  union(
+    [boolean(), section({ listen: withDefault(listenAddress(DEFAULT_STATUS_LISTEN), DEFAULT_STATUS_LISTEN) })],
+    'false, true or a mapping with key listen',
+  ),
+  (status): false | StatusConfig => (status === false ? false : status === true ? { listen: { host: '127.0.0.1', port: 4040 } } : status),
+);
+
 const clientSchema: Schema<ClientConfig> = map(
   object(
     {
@@ -205,6 +224,7 @@ const clientSchema: Schema<ClientConfig> = map(
       models: modelsSection,
       log: logSection,
       runtime: runtimeSection,
+      status: withDefault(statusSection, {}),
     },
     tokenRules(true),
   ),

@@ -44,8 +44,16 @@ export interface ForwarderOptions {
   /** How long dialing a local service may take before it counts as unreachable. */
   connectTimeoutMs?: number;
   /** Limits of the guards in front of ollama services. */
-  guard?: Omit<OllamaGuardOptions, 'service' | 'logger'>;
+  guard?: Omit<OllamaGuardOptions, 'service' | 'logger' | 'onRequest'>;
   logger?: Logger;
+  /** Told of the work done, for the status page. */
+  activity?: ForwardActivity;
+}
+
+/** What the forwarder reports as it works: requests (ollama) or connections (http) per service, and problems. */
+export interface ForwardActivity {
+  /** A request or connection for `service` begins; the function returned is told how it ended. */
+  begin(service: string): (outcome: { failed: boolean; problem?: string }) => void;
 }
 
 /** One stream being served, and its local connection once dialing starts. */
@@ -70,6 +78,7 @@ export class Forwarder {
   readonly #headerTimeoutMs: number;
   readonly #connectTimeoutMs: number;
   readonly #logger: Logger;
+  readonly #activity: ForwardActivity | undefined;
   readonly #active = new LiveList<{ job: Forwarding; done: Promise<void> }>();
   #closing = false;
 
@@ -78,10 +87,12 @@ export class Forwarder {
     this.#headerTimeoutMs = options.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#logger = options.logger ?? silentLogger;
+    this.#activity = options.activity;
     for (const s of this.#services) {
       if (s.kind !== 'ollama') continue;
       const service = { name: s.name, local: s.local, hostHeader: s.hostHeader ?? `localhost:${s.local.port}`, share: s.share ?? '*' };
-      this.#guards.set(s.name, new OllamaGuard({ ...options.guard, service, logger: this.#logger }));
+      const onRequest = options.activity === undefined ? undefined : () => options.activity!.begin(s.name);
+      this.#guards.set(s.name, new OllamaGuard({ ...options.guard, service, logger: this.#logger, onRequest }));
     }
   }
 
@@ -145,18 +156,21 @@ export class Forwarder {
       log.debug('serving through the guard');
       return guard.serve(stream);
     }
+    const ended = this.#activity?.begin(target.name);
     const socket = net.connect(connectOptions({ host: target.local.host, port: target.local.port, allowHalfOpen: true }));
     job.socket = socket;
     try {
       await this.#connected(socket, stream);
     } catch (err) {
       log.warn('local service unreachable', { err });
+      ended?.({ failed: true, problem: `${target.name}: local service unreachable: ${(err as Error).message}` });
       return this.#refuse(stream, ErrorCodes.TARGET_UNREACHABLE, `service ${target.name}: ${(err as Error).message}`);
     }
     socket.setNoDelay(true);
     stream.write(encodeMessage({ type: 'opened' }));
     log.debug('forwarding');
     const { clean } = await relay(stream, socket);
+    ended?.({ failed: !clean });
     if (!clean) log.debug('forwarding ended abruptly');
   }
 

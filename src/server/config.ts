@@ -42,6 +42,7 @@ import { type LedgerConfig, ledgerSection } from './ledger/ledger-config.js';
 import { type ApiConfig, apiSection, type RoutingConfig, routingSection } from './models/api-config.js';
 import { type ModelNamesConfig, modelNamesSection } from './models/routing/model-names-config.js';
 import { type PresenceConfig, presenceSection } from './presence/presence-config.js';
+import { publicUrlProblem } from './public-urls.js';
 import { type RewardsConfig, rewardsSection } from './rewards/rewards-config.js';
 import { type StoreConfig, storeSection, withDatabaseUrlFromEnv } from './storage/postgres/postgres-url.js';
 
@@ -63,6 +64,11 @@ export interface ControlConfig {
 /** The public HTTP listener, routed by Host. */
 export interface HttpConfig {
   listen: HostPort;
+  /**
+   * How users reach the public listener, as a template (`https://{host}`): shown to nodes and
+   * operators. Absent: `http://<host>[:port]` on the listener's own port.
+   */
+  publicUrl?: string;
   /**
    * The reverse proxies in front (nginx): `true` is loopback only, a list names addresses and CIDR
    * ranges. From those peers X-Forwarded-For/-Proto are believed and a connection may carry
@@ -148,6 +154,9 @@ const controlSection = section({
 
 const httpSection = section({
   listen: withDefault(listenAddress('0.0.0.0:8080'), '0.0.0.0:8080'),
+  publicUrl: optional(
+    scalar<string>('a URL template such as https://{host}', (v) => (typeof v === 'string' ? publicUrlProblem(v) : 'must be a string')),
+  ),
   trustProxy: withDefault(union([boolean(), addressRanges()], 'true, false or a list of addresses and CIDR ranges'), false),
   maxHeadBytes: withDefault(integer(1024, 1024 * 1024), 32_768),
   headTimeoutMs: withDefault(duration(1, 5 * MINUTE_MS), 10_000),

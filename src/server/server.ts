@@ -24,6 +24,7 @@ import type { NodeDirectory } from './node-directory.js';
 import { JsonPresenceStore } from './presence/json-presence-store.js';
 import { trackPresence } from './presence/presence-tracker.js';
 import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
+import { PublicUrls } from './public-urls.js';
 import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
 import { type AuthThrottles, openServerApi } from './server-api.js';
@@ -212,6 +213,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       if (dashboard !== undefined) parts.push(dashboard.part);
       const admin = await options.adminListener?.({ config, parts, logger });
       if (admin !== undefined) started.unshift(admin);
+      const urls = new PublicUrls({ template: config.http.publicUrl, domain: config.domain, port: httpPort });
       const control = await ControlListener.listen({
         ...config.control.listen,
         tls: config.control.tls,
@@ -224,7 +226,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         closeTimeoutMs: config.http.drainTimeoutMs,
         maxHandshakes: options.maxHandshakes ?? config.control.maxHandshakes,
         registry,
-        publicUrl: (name) => publicUrl(name, config.domain, httpPort),
+        publicUrl: (name) => urls.node(name),
+        welcomeUrls: (name) => ({ apiUrl: urls.api(), serviceUrlTemplate: urls.serviceTemplate(name) }),
         onSession: (name, session, peer) => nodes.attach(name, session, peer),
         logger,
       });
@@ -313,9 +316,4 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     })();
     return this.#destroying;
   }
-}
-
-/** `http://<name>.<domain>[:port]`; port 80 is left out. */
-export function publicUrl(name: string, domain: string, port: number): string {
-  return `http://${name}.${domain}${port === 80 ? '' : `:${port}`}`;
 }

@@ -3,6 +3,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import { type ClientHandshakeOptions, clientHandshake } from '../../src/client/client-handshake.js';
 import { ControlConnection } from '../../src/client/control-connection.js';
+import { createLogger } from '../../src/log.js';
 import { makeCertificate } from '../fixtures/processes/tls-files.js';
 import { nodeOptions, online, register, startServer, tempDir, testServerConfig } from '../fixtures/stacks/control-plane.js';
 import { frame, preambleBytes, rawListen } from '../fixtures/wire/raw-control.js';
@@ -47,7 +48,6 @@ t.test('TLS: an untrusted certificate, a wrong name, or TLS on one side only fai
   const cases: [string, Partial<ClientHandshakeOptions>, RegExp | undefined][] = [
     ['an untrusted self-signed certificate', { tls: {} }, /SELF_SIGNED/],
     ['a name the certificate does not carry', { tls: { ca, servername: 'example.com' } }, /ALTNAME/],
-    ['plain TCP to the TLS port', { tls: false }, undefined],
   ];
   for (const [why, extra, cause] of cases) {
     const err = await clientHandshake(options(port, { token, ...extra })).then(
@@ -57,12 +57,45 @@ t.test('TLS: an untrusted certificate, a wrong name, or TLS on one side only fai
     t.match(err, { code: 'PRX_ERR_CONNECT_FAILED' }, why);
     if (cause !== undefined) t.match((err as Error).cause, { code: cause }, `${why}: the cause says so`);
   }
-  const plain = await startServer(t);
-  const err = await clientHandshake(options(plain.controlAddress().port, { tls: { ca } })).then(
-    () => undefined,
-    (e: unknown) => e,
+});
+
+t.test('TLS on one side only: the node is told which way to set tls, and the super node logs a hint', async (t) => {
+  const dataDir = tempDir(t);
+  const files = makeCertificate(dataDir);
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'debug', stream: { write: (line: string) => lines.push(line) > 0 } });
+  const secure = await startServer(t, { dataDir, logger, config: testServerConfig(dataDir, { control: { tls: files } }) });
+  const token = await register(secure, 'alpha');
+  const plainToTls = await clientHandshake(options(secure.controlAddress().port, { token, tls: false })).catch((e: unknown) => e);
+  t.match(plainToTls, { code: 'PRX_ERR_TLS_MISMATCH', message: /speaks TLS on this port .*: set tls: true$/ }, 'plain TCP to the TLS port');
+  t.ok(
+    lines.some((l) => l.includes('connected without TLS to this TLS control port: set tls: true')),
+    'the TLS super node logs what the node should change',
   );
-  t.match(err, { code: 'PRX_ERR_CONNECT_FAILED' }, 'TLS to a plain port');
+  const plainDir = tempDir(t);
+  const plain = await startServer(t, { dataDir: plainDir, logger, config: testServerConfig(plainDir) });
+  const tlsToPlain = await clientHandshake(options(plain.controlAddress().port, { tls: { ca: files.cert } })).catch((e: unknown) => e);
+  t.match(
+    tlsToPlain,
+    { code: 'PRX_ERR_TLS_MISMATCH', message: /does not speak TLS on this port .*: set tls: false$/ },
+    'TLS to a plain port',
+  );
+  t.ok(
+    lines.some((l) => l.includes('spoke TLS to this plain control port: set tls: false')),
+    'the plain super node logs a hint',
+  );
+  t.notOk(
+    lines.some((l) => l.includes(token)),
+    'no token in the logs',
+  );
+});
+
+t.test('a TLS alert or a ClientHello read where the preamble should be means TLS on the other side', async (t) => {
+  for (const first of [Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]), Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])]) {
+    const port = await rawListen(t, (peer) => peer.socket.end(first));
+    const err = await clientHandshake(options(port)).catch((e: unknown) => e);
+    t.match(err, { code: 'PRX_ERR_TLS_MISMATCH', message: /set tls: true/ }, `first byte 0x${first[0]!.toString(16)}`);
+  }
 });
 
 t.test('what the node hears: refused token, other version, silence, nothing listening, abort', async (t) => {

@@ -263,3 +263,18 @@ t.test('advertised services carry name, kind, exposure, auth, hostHeader, and ma
     'with discovered models: each ollama service carries its own, none when nothing was found',
   );
 });
+
+t.test('TLS on one side only: the retry line says which way to set tls, and the client keeps trying', async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'warn', stream: { write: (line: string) => lines.push(line) > 0 } });
+  // A port that answers like a TLS server to a plain preamble: a fatal protocol_version alert.
+  const port = await rawListen(t, (peer) => peer.socket.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46])));
+  const client = start(t, port, `prx_0123456789abcdef_${'A'.repeat(43)}`, { logger });
+  const first = await nextEvent<Retry>(client, 'retry');
+  t.match(first.err, { code: 'PRX_ERR_TLS_MISMATCH' });
+  const second = await nextEvent<Retry>(client, 'retry');
+  t.equal(second.attempt, 2, 'not fatal: it tries again');
+  const line = JSON.parse(lines[0]!) as { msg: string; err: { code: string } };
+  t.match(line.msg, /^not connected: the super node speaks TLS on this port \(127\.0\.0\.1:\d+\): set tls: true; trying again in \d+ ms$/);
+  t.equal(line.err.code, 'PRX_ERR_TLS_MISMATCH');
+});

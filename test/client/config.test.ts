@@ -31,6 +31,7 @@ t.test('server, name and token are enough: the node shares the local Ollama', as
     models: { refreshIntervalMs: 30_000, maxBodyBytes: 32 * 1024 * 1024, bodyTimeoutMs: 60_000 },
     log: { level: 'info', format: 'auto' },
     runtime: { tuning: 'auto' },
+    status: { listen: { host: '127.0.0.1', port: 4040 } },
   });
 });
 
@@ -58,6 +59,20 @@ t.test('a full file: token read from its file and trimmed, paths absolute, servi
   t.same(c.reconnect, { initialDelayMs: 1000, maxDelayMs: 300_000 });
   t.same(c.models, { refreshIntervalMs: 10_000, maxBodyBytes: 1_048_576, bodyTimeoutMs: 120_000 });
   t.same(c.log, { level: 'warn', format: 'json' });
+  t.same(c.status, { listen: { host: '127.0.0.1', port: 4141 } });
+});
+
+t.test('the status page: 127.0.0.1:4040 by default, off with false, the default with true', async (t) => {
+  const base = { server: 'h:1', name: 'alpha', token: TOKEN };
+  t.same(parseClientConfig(base).status, { listen: { host: '127.0.0.1', port: 4040 } });
+  t.equal(parseClientConfig({ ...base, status: false }).status, false);
+  t.same(parseClientConfig({ ...base, status: true }).status, { listen: { host: '127.0.0.1', port: 4040 } });
+  t.same(parseClientConfig({ ...base, status: { listen: '127.0.0.1:0' } }).status, { listen: { host: '127.0.0.1', port: 0 } });
+  const err = t.throws(() => parseClientConfig({ ...base, status: 'on' })) as ConfigError;
+  t.same(
+    err.problems.map((p) => p.path),
+    ['status'],
+  );
 });
 
 t.test('tls: true trusts the system CAs; an ollama hostHeader follows its port', async (t) => {

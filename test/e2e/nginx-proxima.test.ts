@@ -45,6 +45,7 @@ t.test('nginx -> proxima-server -> proxima-client -> web server', { skip }, asyn
       `server: 127.0.0.1:${control.port}`,
       'name: node1',
       `token: ${token}`,
+      'status: { listen: "127.0.0.1:0" }',
       `services: [{ name: web, local: "127.0.0.1:${web.port}" }]`,
       '',
     ].join('\n'),

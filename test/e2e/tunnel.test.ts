@@ -39,6 +39,7 @@ t.test('the real programs: a node behind proxima-client is reachable through pro
       `server: 127.0.0.1:${control.port}`,
       'name: alpha',
       `token: ${token}`,
+      'status: { listen: "127.0.0.1:0" }',
       'services:',
       `  - { name: web, local: "127.0.0.1:${web.port}" }`,
       `  - { name: ollama, kind: ollama, local: "127.0.0.1:${ollama.port}", expose: public }`,

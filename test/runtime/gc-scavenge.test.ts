@@ -42,7 +42,7 @@ async function tunnelBothWays(t: Test, env: NodeJS.ProcessEnv, runtimeSection = 
   const clientFile = path.join(dir, 'client.yaml');
   fs.writeFileSync(
     clientFile,
-    `server: 127.0.0.1:${control.port}\nname: alpha\ntoken: ${token}\nservices:\n  - { name: web, local: "127.0.0.1:${web.port}" }\n${runtimeSection}`,
+    `server: 127.0.0.1:${control.port}\nname: alpha\ntoken: ${token}\nstatus: false\nservices:\n  - { name: web, local: "127.0.0.1:${web.port}" }\n${runtimeSection}`,
   );
   const client = startBin(t, 'proxima-client', ['-c', clientFile], dir, env, ['--trace-gc']);
   await logLine(server, 'node online', (line) => line.node === 'alpha');

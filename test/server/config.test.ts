@@ -91,6 +91,7 @@ t.test('a full file: values converted, paths resolved against the file folder, a
   t.same([c.control.preambleTimeoutMs, c.control.maxHandshakes, c.control.maxHandshakesPerAddress], [2000, 512, 8]);
   t.same(c.http, {
     listen: { host: '127.0.0.1', port: 8180 },
+    publicUrl: 'https://{node}.gpu.example.com/',
     trustProxy: true,
     maxHeadBytes: 16_384,
     headTimeoutMs: 7000,

@@ -8,10 +8,18 @@ import { loadClientConfig } from '../config.js';
 import { hashPasswordCommand, hashTokenCommand } from './hash.js';
 import { registerCommand } from './register.js';
 import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 
 const program: CliProgram = {
   name: 'proxima-client',
-  commands: [runCommand, registerCommand, verifyCommand('client.yaml', loadClientConfig), hashPasswordCommand(), hashTokenCommand()],
+  commands: [
+    runCommand,
+    registerCommand,
+    statusCommand,
+    verifyCommand('client.yaml', loadClientConfig),
+    hashPasswordCommand(),
+    hashTokenCommand(),
+  ],
 };
 
 /** Runs `proxima-client` with `argv` (the arguments after the program name); resolves to the exit code. */

@@ -6,12 +6,15 @@
 import type { Argv } from 'yargs';
 import { type CliCommand, ExitCode } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
-import { createLogger } from '../../log.js';
+import { createLogger, type Logger } from '../../log.js';
 import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { advertisedServices, ProximaClient } from '../client.js';
-import { loadClientConfig, type OllamaServiceConfig } from '../config.js';
+import { loadClientConfig, type OllamaServiceConfig, type ServiceConfig } from '../config.js';
 import { Forwarder } from '../forwarder.js';
 import { ModelDiscovery } from '../ollama/model-discovery.js';
+import { NodeStatus } from '../status/node-status.js';
+import { urlLines } from '../status/service-urls.js';
+import { StatusServer } from '../status/status-server.js';
 
 /** The default command: run the node. */
 export const runCommand: CliCommand<{ config: string }> = {
@@ -27,7 +30,8 @@ export const runCommand: CliCommand<{ config: string }> = {
     logger.info('runtime tuning', { mode: tuning, applied });
     // Streams live in the session: closing or destroying the client winds them down too.
     const { maxBodyBytes, bodyTimeoutMs } = config.models;
-    const forwarder = new Forwarder({ services: config.services, guard: { maxBodyBytes, bodyTimeoutMs }, logger });
+    const status = new NodeStatus({ ...config, tls: config.tls !== false });
+    const forwarder = new Forwarder({ services: config.services, guard: { maxBodyBytes, bodyTimeoutMs }, logger, activity: status });
     // The first read of every Ollama's models comes before the first login, so the node goes
     // online with its models rather than advertising none and then some.
     const discovery = await ModelDiscovery.start({
@@ -45,7 +49,17 @@ export const runCommand: CliCommand<{ config: string }> = {
       onStream: (stream) => forwarder.handle(stream),
       logger,
     });
-    discovery.on('change', (models) => client.advertise(advertisedServices(config.services, models)));
+    status.models = discovery.models;
+    discovery.on('change', (models) => {
+      status.models = models;
+      client.advertise(advertisedServices(config.services, models));
+    });
+    status.watch(client);
+    printUrls(client, config.services, logger);
+    const page =
+      config.status === false
+        ? undefined
+        : await StatusServer.listen({ ...config.status.listen, snapshot: () => status.snapshot(), logger });
     const stopListening = onStopSignals(
       (signal) => {
         logger.info('draining', { signal });
@@ -60,6 +74,7 @@ export const runCommand: CliCommand<{ config: string }> = {
       const refused = await client.done;
       await discovery.destroy();
       await forwarder.destroy(); // nothing is left by now; a stream that lingered is cut
+      await page?.close();
       if (refused !== undefined) throw refused;
       logger.info('stopped');
       return ExitCode.OK;
@@ -68,3 +83,14 @@ export const runCommand: CliCommand<{ config: string }> = {
     }
   },
 };
+
+/** Prints where each service is reached (and the network's API) once online, and again if that changes. */
+function printUrls(client: ProximaClient, services: readonly ServiceConfig[], logger: Logger): void {
+  let printed = '';
+  client.on('online', (welcome) => {
+    const lines = urlLines(welcome, services);
+    if (lines.join('\n') === printed) return;
+    printed = lines.join('\n');
+    for (const line of lines) logger.info(line);
+  });
+}

@@ -41,6 +41,8 @@ export interface OllamaGuardOptions {
   /** A stream with no request in progress this long (a head that never completes included) is ended. */
   idleTimeoutMs?: number;
   logger?: Logger;
+  /** Told when each request begins; the function it returns is told how it ended (the status page counts them). */
+  onRequest?: () => (outcome: { status: number; failed: boolean; problem?: string }) => void;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -82,6 +84,7 @@ export class OllamaGuard {
   readonly #limits: { maxBodyBytes: number; bodyTimeoutMs: number };
   readonly #idleTimeoutMs: number;
   readonly #logger: Logger;
+  readonly #onRequest: OllamaGuardOptions['onRequest'];
   /** The state of each stream served, weakly held: in a Map that churns, closed streams get promoted (see live-list.ts). */
   readonly #states = new WeakMap<Duplex, StreamState>();
   readonly #streams = new LiveList<Duplex>();
@@ -97,6 +100,7 @@ export class OllamaGuard {
     };
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_GUARD_IDLE_TIMEOUT_MS;
     this.#logger = (options.logger ?? silentLogger).child({ service: service.name });
+    this.#onRequest = options.onRequest;
     this.#server = http.createServer({ maxHeaderSize: MAX_HEAD_BYTES }, (req, res) => void this.#handle(req, res));
     // Never listening, the server keeps no timers of its own: the limits here are the guard's.
     this.#server.keepAliveTimeout = 0;
@@ -160,7 +164,10 @@ export class OllamaGuard {
     clearTimeout(state.idle);
     const abort = new AbortController();
     state.aborts.add(abort);
+    const ended = this.#onRequest?.();
+    let problem: string | undefined;
     res.once('close', () => {
+      ended?.({ status: res.statusCode, failed: !res.writableFinished || res.statusCode >= 500, problem });
       state.aborts.delete(abort);
       if (!res.writableFinished) abort.abort();
       if (--state.active === 0 && !stream.destroyed) this.#armIdle(stream, state);
@@ -173,6 +180,7 @@ export class OllamaGuard {
       // only the request id, the super node's when it sent one.
       const requestId = requestIdOf(req.headers[REQUEST_ID_HEADER]) ?? newRequestId();
       this.#logger.warn('ollama request failed', { requestId, upstream: this.#upstream.origin, err });
+      problem = `Ollama did not answer (request id ${requestId}): ${(err as Error).message}`;
       // A head already sent cannot be taken back: a reset tells the super node the answer is cut.
       if (res.headersSent) abortStream(stream);
       else sendRefusal(res, pathOf(req), ErrorCodes.TARGET_UNREACHABLE, `the node's Ollama did not answer (request id ${requestId})`);

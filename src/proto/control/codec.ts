@@ -33,11 +33,18 @@ export function encodePreamble(version = PROTOCOL_VERSION): Buffer {
  */
 export function decodePreamble(bytes: Buffer): number {
   if (bytes.length < PREAMBLE_BYTES || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
-    const looksTls = bytes[0] === 0x16;
-    const hint = looksTls ? ' (it looks like TLS: is tls set on one side only?)' : '';
+    const hint = looksLikeTls(bytes) ? ' (it looks like TLS: is tls set on one side only?)' : '';
     throw new ProximaError(ErrorCodes.HANDSHAKE_MAGIC, `the peer does not speak the Proxima control protocol${hint}`);
   }
   return bytes[MAGIC.length]!;
+}
+
+/**
+ * True when `bytes` start like a TLS record: a handshake (0x16, a ClientHello or ServerHello) or an
+ * alert (0x15, what a TLS server answers to bytes that are not TLS), then major version 3.
+ */
+export function looksLikeTls(bytes: Buffer): boolean {
+  return (bytes[0] === 0x16 || bytes[0] === 0x15) && (bytes.length < 2 || bytes[1] === 0x03);
 }
 
 /** The two ends of a control connection, as the programs users run. */

@@ -6,7 +6,8 @@
  * Handshake, on the raw connection after the preambles:
  *   server → client  challenge {nonce, serverVersion}
  *   client → server  login     {name, keyId, timeMs, proof, clientVersion}
- *   server → client  welcome   {name, publicUrl, heartbeatIntervalMs}  or  error {code, message}
+ *   server → client  welcome   {name, publicUrl, heartbeatIntervalMs, apiUrl?, serviceUrlTemplate?}
+ *                    or error  {code, message}
  * Then the connection carries a yamux session (the client is the yamux client). The client opens
  * stream 1 as the control stream:
  *   client → server  advertise {services}     whenever its services or shared models change
@@ -44,6 +45,10 @@ export interface WelcomeMessage {
   name: string;
   publicUrl: string;
   heartbeatIntervalMs: number;
+  /** The network's OpenAI/Ollama-compatible API (absent from older super nodes). */
+  apiUrl?: string;
+  /** A named service's URL with `{service}` in place of its name (absent from older super nodes). */
+  serviceUrlTemplate?: string;
 }
 export interface ErrorMessage {
   type: 'error';
@@ -174,7 +179,18 @@ export function parseWelcome(m: Raw): WelcomeMessage {
     name: str(m, 'welcome', 'name', 63),
     publicUrl: str(m, 'welcome', 'publicUrl', 512),
     heartbeatIntervalMs: int(m, 'welcome', 'heartbeatIntervalMs', 0, HOUR_MS),
+    ...optionalUrl(m, 'apiUrl'),
+    ...optionalUrl(m, 'serviceUrlTemplate', '{service}'),
   };
+}
+
+/** `{[field]: url}` when `field` is present: an http(s) URL (containing `mark`, when given); {} when absent. */
+function optionalUrl(m: Raw, field: string, mark?: string): Record<string, string> {
+  if (m[field] === undefined) return {};
+  const v = str(m, 'welcome', field, 512);
+  if (!/^https?:\/\/[^\s]+$/i.test(v) || (mark !== undefined && !v.includes(mark)))
+    throw invalid('welcome', field, `must be an http(s) URL${mark === undefined ? '' : ` containing ${mark}`}`);
+  return { [field]: v };
 }
 
 export function parseOpen(m: Raw): OpenMessage {

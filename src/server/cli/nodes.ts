@@ -12,6 +12,7 @@ import { loadServerConfig } from '../config.js';
 import { readPresence } from '../presence/json-presence-store.js';
 import { leaseLiveAt, type NodeStatus, nodeStatuses } from '../presence/node-status.js';
 import type { PresenceSnapshot } from '../presence/presence-store.js';
+import { PublicUrls } from '../public-urls.js';
 import { openRegistry } from '../registry/open-registry.js';
 import type { IssuedToken, Registry } from '../registry/registry.js';
 
@@ -46,7 +47,13 @@ export const nodesCommand: CliCommand<NodesArgs> = {
     const config = loadServerConfig(args.config);
     const registry = await openRegistry({ dataDir: config.dataDir, watch: false, pollIntervalMs: 0 });
     try {
-      await perform(registry, args, out, config.dataDir);
+      await perform(
+        registry,
+        args,
+        out,
+        config.dataDir,
+        new PublicUrls({ template: config.http.publicUrl, domain: config.domain, port: config.http.listen.port }),
+      );
       return ExitCode.OK;
     } catch (err) {
       if (err instanceof ProximaError && USAGE_CODES.has(err.code)) throw new ProximaError(ErrorCodes.USAGE, err.message, { cause: err });
@@ -57,7 +64,13 @@ export const nodesCommand: CliCommand<NodesArgs> = {
   },
 };
 
-async function perform(registry: Registry, { action, name, json }: NodesArgs, out: CliOutput, dataDir: string): Promise<void> {
+async function perform(
+  registry: Registry,
+  { action, name, json }: NodesArgs,
+  out: CliOutput,
+  dataDir: string,
+  urls: PublicUrls,
+): Promise<void> {
   const print = (value: unknown): void => void out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   if (action === 'list') {
     const presence = await readPresence(dataDir).catch((err: unknown): PresenceSnapshot => {
@@ -78,10 +91,12 @@ async function perform(registry: Registry, { action, name, json }: NodesArgs, ou
     else out.stdout.write(`node ${name} revoked: its token no longer works\n`);
   } else {
     const issued = action === 'add' ? await registry.add(name!) : await registry.rotate(name!);
-    if (json) print(tokenAnswer(issued));
+    const url = urls.node(name!);
+    if (json) print({ ...tokenAnswer(issued), url });
     else {
       const what = action === 'add' ? `node ${name} added` : `node ${name} has a new token; the old one no longer works`;
       out.stdout.write(`${what}. Its token, shown only this once (put it in the node's client.yaml):\n${issued.token}\n`);
+      out.stdout.write(`Its default service will be at ${url}; the network's API is at ${urls.api()}\n`);
     }
   }
 }

@@ -11,6 +11,7 @@ import { startAdminListener } from '../admin/admin-listener.js';
 import { loadServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
+import { PublicUrls } from '../public-urls.js';
 import { ProximaServer } from '../server.js';
 import { logStartWarnings } from './start-warnings.js';
 
@@ -44,6 +45,8 @@ export const runCommand: CliCommand<{ config?: string }> = {
       dataDir: config.dataDir,
     });
     logStartWarnings(logger, config, server.keys.current);
+    const urls = new PublicUrls({ template: config.http.publicUrl, domain: config.domain, port: server.httpAddress()?.port ?? 0 });
+    logger.info(`the network's API is at ${urls.api()}`, { apiUrl: urls.api() });
     logger.info('runtime tuning', { mode: tuning, applied });
     let stopListening = (): void => undefined;
     const failure = await new Promise<Error | undefined>((resolve) => {

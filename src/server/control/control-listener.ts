@@ -48,6 +48,16 @@ export const DEFAULT_MAX_HANDSHAKES = 1024;
 export const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS = 16;
 export const DEFAULT_PREAMBLE_TIMEOUT_MS = 3_000;
 
+/** OpenSSL's errors for a first record that is not TLS (a Proxima preamble, an HTTP request). */
+const NOT_TLS_CODES: ReadonlySet<unknown> = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_HTTP_REQUEST',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+]);
+
+/** A TLS record: fatal alert, protocol_version (70), in TLS 1.2 record framing. */
+const PROTOCOL_VERSION_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
+
 /** One handshake in progress. */
 interface Pending {
   raw: net.Socket;
@@ -155,14 +165,14 @@ export class ControlListener {
       return;
     }
     raw.on('error', () => undefined); // the socket's owner (TLS layer, handshake, session) reports errors
-    const socket: Duplex =
-      this.#secureContext === undefined ? raw : new tls.TLSSocket(raw, { isServer: true, secureContext: this.#secureContext });
+    const socket: Duplex = this.#secureContext === undefined ? raw : this.#tlsSocket(raw, address);
     const handshake = new ServerHandshake(socket, {
       registry: o.registry,
       timeoutMs: o.handshakeTimeoutMs,
       preambleTimeoutMs: o.preambleTimeoutMs ?? DEFAULT_PREAMBLE_TIMEOUT_MS,
       heartbeatIntervalMs: o.heartbeatIntervalMs,
       publicUrl: o.publicUrl,
+      welcomeUrls: o.welcomeUrls,
       authThrottle: o.authThrottle,
       remoteAddress: address,
     });
@@ -185,11 +195,30 @@ export class ControlListener {
       },
       (err: unknown) => {
         this.#logger.debug('handshake failed', { remote: raw.remoteAddress, err });
+        if (err instanceof ProximaError && err.code === ErrorCodes.HANDSHAKE_MAGIC && /looks like TLS/.test(err.message)) {
+          this.#refusals.warn('a node spoke TLS to this plain control port: set tls: false in its client.yaml, or give control.tls', {
+            remote: address,
+          });
+        }
         // Keep counting it until the refusal is flushed and the socket is gone.
         void gone.then(() => this.#forget(handshake));
       },
     );
   };
+
+  /**
+   * The TLS side of an accepted connection. A node that does not speak TLS gets a TLS alert
+   * (protocol_version) and the connection ends: its client sees the alert and says "set tls: true".
+   */
+  #tlsSocket(raw: net.Socket, address: string): tls.TLSSocket {
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.#secureContext! });
+    socket.once('error', (err: Error & { code?: string }) => {
+      if (!NOT_TLS_CODES.has(err.code)) return;
+      this.#refusals.warn('a node connected without TLS to this TLS control port: set tls: true in its client.yaml', { remote: address });
+      if (!raw.destroyed) raw.end(PROTOCOL_VERSION_ALERT);
+    });
+    return socket;
+  }
 
   /**
    * Why a connection from `address` cannot start a handshake now, or undefined when it can. At the

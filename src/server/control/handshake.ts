@@ -33,6 +33,8 @@ export interface HandshakeOptions {
   heartbeatIntervalMs: number;
   /** The node's public address, sent in `welcome`. */
   publicUrl(name: string): string;
+  /** The API's URL and the node's service URL template, sent in `welcome` too when given. */
+  welcomeUrls?(name: string): { apiUrl: string; serviceUrlTemplate: string };
   /** Wrong node tokens per address: slowed, then refused with PRX_ERR_RATE_LIMITED and the wait. */
   authThrottle?: AuthThrottle;
   /** The peer's address, as the throttle counts it. */
@@ -137,6 +139,7 @@ export class ServerHandshake {
         name: record.name,
         publicUrl: this.#options.publicUrl(record.name),
         heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+        ...this.#options.welcomeUrls?.(record.name),
       };
       this.#socket.write(encodeMessage(welcome));
       reader.release();

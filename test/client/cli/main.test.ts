@@ -34,6 +34,7 @@ function clientYaml(t: Test, port: number, name: string, token: string): { dir: 
     `server: 127.0.0.1:${port}`,
     `name: ${name}`,
     `token: ${token}`,
+    'status: { listen: "127.0.0.1:0" }',
     'services: [{ name: web, local: "127.0.0.1:9" }]',
     'reconnect: { initialDelayMs: 10, maxDelayMs: 100 }',
     '',

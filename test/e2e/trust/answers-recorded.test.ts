@@ -111,6 +111,7 @@ t.test('SIGKILL of the server under load: every answer a user received complete 
       `server: 127.0.0.1:${control.port}`,
       'name: alpha',
       `token: ${token}`,
+      'status: { listen: "127.0.0.1:0" }',
       'services:',
       `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fake.port}", maxConcurrent: ${USERS} }`,
       'log: { level: error }',

@@ -43,7 +43,15 @@ async function startStack(t: Test, http: string, services: string[]) {
   const clientFile = path.join(dir, 'client.yaml');
   fs.writeFileSync(
     clientFile,
-    [`server: 127.0.0.1:${control.port}`, 'name: alpha', `token: ${token}`, 'services:', ...services, ''].join('\n'),
+    [
+      `server: 127.0.0.1:${control.port}`,
+      'name: alpha',
+      `token: ${token}`,
+      'status: { listen: "127.0.0.1:0" }',
+      'services:',
+      ...services,
+      '',
+    ].join('\n'),
   );
   startBin(t, 'proxima-client', ['-c', clientFile], dir);
   await logLine(server, 'node online', (line) => line.node === 'alpha');

@@ -109,6 +109,7 @@ t.test('the real programs hold against guessed credentials, idle connections and
       `server: 127.0.0.1:${control.port}`,
       'name: alpha',
       `token: ${token}`,
+      'status: { listen: "127.0.0.1:0" }',
       'services:',
       `  - { name: web, local: "127.0.0.1:${web.port}" }`,
       '',
