@@ -50,6 +50,8 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
   readonly #clock: ReconnectClock;
   readonly #logger: Logger;
   readonly #servers: ServerList;
+  /** The server of the latest try, for the log. */
+  #server = '';
   #connection: ControlConnection | undefined;
   /** What the node advertises now: the options' services until {@link advertise} replaces them. */
   #services: readonly ServiceAdvert[];
@@ -122,7 +124,8 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
         const since = this.#clock.now();
         this.#connection = connection;
         if (this.#services !== advertised) connection.advertise(this.#services); // changed during the handshake
-        this.#logger.info(`online at ${connection.welcome.publicUrl}`, { publicUrl: connection.welcome.publicUrl });
+        const { publicUrl } = connection.welcome;
+        this.#logger.info(`online at ${publicUrl}`, { publicUrl, server: this.#server });
         this.emit('online', connection.welcome);
         if (this.#stopped) await connection.close(); // close() came while the handshake finished
         why = await connection.closed;
@@ -149,6 +152,7 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
     this.#attempt = new AbortController();
     const { handshakeTimeoutMs, servers: _, lookup: __, ...options } = this.#options;
     const server = await this.#servers.next();
+    this.#server = server.address === undefined ? `${server.host}:${server.port}` : `${server.host}:${server.port} (${server.address})`;
     return ControlConnection.open({
       ...options,
       server,

@@ -48,7 +48,7 @@ t.test('kill -9 or SIGSTOP of the super node in use: the node is back at the oth
       '',
     ].join('\n'),
   );
-  startBin(t, 'proxima-client', ['-c', clientFile], dir);
+  const client = startBin(t, 'proxima-client', ['-c', clientFile], dir);
   await nodeOnline(a.run);
 
   let began = performance.now();
@@ -56,6 +56,7 @@ t.test('kill -9 or SIGSTOP of the super node in use: the node is back at the oth
   await nodeOnline(b.run);
   const afterKillMs = performance.now() - began;
   t.ok(afterKillMs < 5_000, `online at b ${afterKillMs.toFixed(0)} ms after a was killed`);
+  t.ok(await logLine(client, /^online at /, (line) => line.server === `127.0.0.1:${b.port}`), 'the client logs where it is');
 
   const again = await superNode(t, dir, 'a-again', 'data-a', a.port);
   began = performance.now();
