@@ -1,6 +1,7 @@
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import { ProximaClient, type ProximaClientEvents, type ProximaClientOptions } from '../../src/client/client.js';
+import { systemLookup } from '../../src/client/server-list.js';
 import type { ProximaServer } from '../../src/server/server.js';
 import { nextEvent, online, register, startServer, tempDir, testServerConfig } from '../fixtures/stacks/control-plane.js';
 
@@ -120,6 +121,23 @@ t.test('a DNS name with several addresses: one that refuses, then one that answe
   await nextEvent(second, 'online');
   t.ok(await online(server, 'alpha'), 'logged in at the second address of the name');
   t.same(asked, ['proxima.test']);
+});
+
+t.test('a real name: localhost, through the system resolver, one try per address it has', async (t) => {
+  const dataDir = tempDir(t);
+  const server = await startServer(t, { dataDir });
+  const token = await register(server, 'alpha');
+  const port = server.controlAddress().port;
+  const addresses = await systemLookup('localhost');
+  const client = start(t, token, { servers: [{ host: 'localhost', port }] });
+  const tried: string[] = [];
+  client.on('retry', (r) => tried.push(r.err?.message ?? ''));
+  await nextEvent(client, 'online');
+  t.ok(await online(server, 'alpha'));
+  // The server listens on 127.0.0.1 only: an address before it in the resolver's answer (::1) was refused first.
+  const before = addresses.indexOf('127.0.0.1');
+  t.equal(tried.length, before, `localhost is ${addresses.join(', ')} here`);
+  t.ok(tried.every((m) => /^cannot connect to localhost:\d+ \(/.test(m)));
 });
 
 t.test('the keepalive timeout is honoured: a super node that stops answering pings is left', async (t) => {
