@@ -21,6 +21,7 @@ const ORDER: Record<string, readonly string[]> = {
     'ollama',
     'trusted-cas.ts',
     'reconnect.ts',
+    'server-list.ts',
     'config.ts',
     'client-handshake.ts',
     'control-connection.ts',

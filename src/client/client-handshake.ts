@@ -27,7 +27,8 @@ import { trustedContext } from './trusted-cas.js';
 
 /** Where to dial and who to log in as. */
 export interface ClientHandshakeOptions {
-  server: { host: string; port: number };
+  /** `address`, when set, is dialled instead of `host` (a resolved address of it); TLS still verifies `host`. */
+  server: { host: string; port: number; address?: string };
   /** false: plain TCP; {}: TLS trusting Node's and the system's CAs; `ca`: trust that CA file instead; `servername`: verify that name. */
   tls: false | ClientTlsConfig;
   name: string;
@@ -127,16 +128,19 @@ function tlsMismatch(options: ClientHandshakeOptions, cause?: unknown): ProximaE
 }
 
 function where(options: ClientHandshakeOptions): string {
-  return `${options.server.host}:${options.server.port}`;
+  const { host, port, address } = options.server;
+  return address === undefined || address === host ? `${host}:${port}` : `${host}:${port} (${address})`;
 }
 
 /** Opens the connection; its errors reach the SocketReader. Throws only for an unreadable CA file. */
 function dial(options: ClientHandshakeOptions): Duplex {
-  const { host, port } = options.server;
-  if (options.tls === false) return net.connect({ host, port, noDelay: true });
-  const { ca, servername } = options.tls;
+  const { host, port, address } = options.server;
+  if (options.tls === false) return net.connect({ host: address ?? host, port, noDelay: true });
+  // Dialling a resolved address, SNI and the certificate check still use the configured name.
+  const servername = options.tls.servername ?? (address !== undefined && net.isIP(host) === 0 ? host : undefined);
+  const { ca } = options.tls;
   const socket = tls.connect({
-    host,
+    host: address ?? host,
     port,
     // A `ca` file is read at each dial, so a renewed one is picked up.
     ...(ca === undefined ? { secureContext: trustedContext() } : { ca: readCa(ca) }),

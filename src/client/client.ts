@@ -11,14 +11,19 @@ import type { ServiceConfig } from './config.js';
 import { ControlConnection, type ControlConnectionOptions } from './control-connection.js';
 import { fitAdvertise } from './ollama/model-adverts.js';
 import { askedWaitMs, Backoff, isFatal, type Pause, pause, type ReconnectClock, systemClock } from './reconnect.js';
+import { type LookupAll, type ServerEntry, ServerList } from './server-list.js';
 
 /** How the client connects and reconnects. */
 export interface ProximaClientOptions extends Omit<ControlConnectionOptions, 'timeoutMs' | 'signal' | 'logger'> {
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   /** The handshake, dial included. */
   handshakeTimeoutMs?: number;
-  /** A session that lived this long resets the backoff. */
+  /** A session that lived this long resets the backoff; by default any session that logged in does. */
   stableAfterMs?: number;
+  /** Every super node to try, in turn (each name's addresses one by one); default: just `server`. */
+  servers?: readonly ServerEntry[];
+  /** Resolves a name in `servers` to its addresses; tests pass their own. */
+  lookup?: LookupAll;
   /** Tests pass their own clock, random numbers and timers. */
   clock?: Partial<ReconnectClock>;
   logger?: Logger;
@@ -35,7 +40,7 @@ export interface ProximaClientEvents {
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-export const DEFAULT_STABLE_AFTER_MS = 30_000;
+export const DEFAULT_STABLE_AFTER_MS = 0;
 
 /** A running node. Start it with {@link ProximaClient.start}. */
 export class ProximaClient extends EventEmitter<ProximaClientEvents> {
@@ -44,6 +49,9 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
   readonly #options: ProximaClientOptions;
   readonly #clock: ReconnectClock;
   readonly #logger: Logger;
+  readonly #servers: ServerList;
+  /** The server of the latest try, for the log. */
+  #server = '';
   #connection: ControlConnection | undefined;
   /** What the node advertises now: the options' services until {@link advertise} replaces them. */
   #services: readonly ServiceAdvert[];
@@ -57,6 +65,7 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
     this.#clock = { ...systemClock, ...options.clock };
     this.#logger = (options.logger ?? silentLogger).child({ node: options.name });
     this.#services = this.#fit(options.services);
+    this.#servers = new ServerList(options.servers ?? [options.server], options.lookup);
     this.done = this.#run();
   }
 
@@ -115,7 +124,8 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
         const since = this.#clock.now();
         this.#connection = connection;
         if (this.#services !== advertised) connection.advertise(this.#services); // changed during the handshake
-        this.#logger.info(`online at ${connection.welcome.publicUrl}`, { publicUrl: connection.welcome.publicUrl });
+        const { publicUrl } = connection.welcome;
+        this.#logger.info(`online at ${publicUrl}`, { publicUrl, server: this.#server });
         this.emit('online', connection.welcome);
         if (this.#stopped) await connection.close(); // close() came while the handshake finished
         why = await connection.closed;
@@ -139,11 +149,15 @@ export class ProximaClient extends EventEmitter<ProximaClientEvents> {
     return undefined;
   }
 
-  #connect(services: readonly ServiceAdvert[]): Promise<ControlConnection> {
+  /** Logs in at the next server of the list: after a failure or a lost session, the next one is tried. */
+  async #connect(services: readonly ServiceAdvert[]): Promise<ControlConnection> {
     this.#attempt = new AbortController();
-    const { handshakeTimeoutMs, ...options } = this.#options;
+    const { handshakeTimeoutMs, servers: _, lookup: __, ...options } = this.#options;
+    const server = await this.#servers.next();
+    this.#server = server.address === undefined ? `${server.host}:${server.port}` : `${server.host}:${server.port} (${server.address})`;
     return ControlConnection.open({
       ...options,
+      server,
       services,
       timeoutMs: handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       signal: this.#attempt.signal,

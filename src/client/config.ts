@@ -87,8 +87,10 @@ export interface ClientTlsConfig {
 
 /** A validated client.yaml with every default filled and every path absolute. */
 export interface ClientConfig {
-  /** The super node's control address. */
+  /** The super node's control address: the first of `servers`. */
   server: HostPort;
+  /** Every control address to try in turn (`server` as one host:port or a list). */
+  servers: HostPort[];
   name: string;
   /** The node's token, from `token` or read from `tokenFile`. Never log it. */
   token: string;
@@ -98,6 +100,8 @@ export interface ClientConfig {
   /** Never empty; the first is the node's default service, served at `<node>.<domain>`. */
   services: ServiceConfig[];
   reconnect: { initialDelayMs: number; maxDelayMs: number };
+  /** Pings to the super node: every intervalMs (default: the super node's), unanswered for timeoutMs ends the session. */
+  heartbeat: { intervalMs?: number; timeoutMs: number };
   models: ModelsConfig;
   log: LogConfig;
   /** Whether the runtime tricks apply (src/runtime). */
@@ -198,6 +202,17 @@ const reconnectSection = map(
   (r, at, ctx) => (r.maxDelayMs >= r.initialDelayMs ? r : fail(ctx, `${at}.maxDelayMs`, 'must not be less than initialDelayMs')),
 );
 
+const heartbeatSection = section({
+  intervalMs: optional(duration(100, HOUR_MS)),
+  timeoutMs: withDefault(duration(100, HOUR_MS), 10 * SECOND_MS),
+});
+
+/** One host:port, or a list of them tried in turn. */
+const serverSetting = union(
+  [map(hostPort('proxima.example.com:7000'), (one) => [one]), list(hostPort('proxima.example.com:7000'), 1)],
+  'host:port or a list of host:port, e.g. proxima.example.com:7000',
+);
+
 const modelsSection = section({
   refreshIntervalMs: withDefault(duration(100, DAY_MS), 30 * SECOND_MS),
   maxBodyBytes: withDefault(integer(1024, 1024 * 1024 * 1024), DEFAULT_MAX_BODY_BYTES),
@@ -215,12 +230,13 @@ const statusSection = map(
 const clientSchema: Schema<ClientConfig> = map(
   object(
     {
-      server: hostPort('proxima.example.com:7000'),
+      server: serverSetting,
       name: label(checkNodeName),
       ...tokenFields(TOKEN_MIN_LENGTH),
       tls: withDefault(tlsSetting, false),
       services: withDefault(servicesList, DEFAULT_SERVICES),
       reconnect: reconnectSection,
+      heartbeat: heartbeatSection,
       models: modelsSection,
       log: logSection,
       runtime: runtimeSection,
@@ -231,10 +247,15 @@ const clientSchema: Schema<ClientConfig> = map(
   (c, at, ctx) => {
     const token = resolveToken(c, at, ctx, TOKEN_MIN_LENGTH);
     if (token === INVALID || token === undefined) return INVALID;
-    const { tokenFile, ...rest } = c;
+    const { tokenFile, server: servers, heartbeat, ...others } = c;
+    const rest = { ...others, server: servers[0]!, servers, heartbeat: withoutUndefined(heartbeat) };
     return tokenFile === undefined ? { ...rest, token } : { ...rest, token, tokenFile };
   },
 );
+
+function withoutUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
 
 /** Validates a parsed document; throws ConfigError (PRX_ERR_CONFIG_INVALID) listing every problem. */
 export function parseClientConfig(raw: unknown, source: ConfigSource = {}): ClientConfig {

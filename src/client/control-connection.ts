@@ -19,6 +19,8 @@ export interface ControlConnectionOptions extends ClientHandshakeOptions {
   onStream(stream: MuxStream): void;
   /** How long a ping may go unanswered before the super node counts as gone. */
   keepaliveTimeoutMs?: number;
+  /** How often to ping; default: the interval the super node's welcome gives. */
+  keepaliveIntervalMs?: number;
   /** close(): how long streams in flight may take to finish. */
   drainTimeoutMs?: number;
   logger?: Logger;
@@ -63,7 +65,7 @@ export class ControlConnection {
     const { socket, welcome } = await clientHandshake(options);
     const session = new Session(socket, {
       role: 'client',
-      keepaliveIntervalMs: welcome.heartbeatIntervalMs,
+      keepaliveIntervalMs: options.keepaliveIntervalMs ?? welcome.heartbeatIntervalMs,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
       closeTimeoutMs: options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
       logger: options.logger ?? silentLogger,

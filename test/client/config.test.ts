@@ -13,6 +13,7 @@ testConfigFixtures('client', loadClientConfig);
 t.test('server, name and token are enough: the node shares the local Ollama', async (t) => {
   t.same(loadClientConfig(fixture('valid/minimal.yaml')), {
     server: { host: 'proxima.example.com', port: 7000 },
+    servers: [{ host: 'proxima.example.com', port: 7000 }],
     name: 'my-gpu',
     token: TOKEN,
     tls: false,
@@ -28,11 +29,22 @@ t.test('server, name and token are enough: the node shares the local Ollama', as
       },
     ],
     reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
+    heartbeat: { timeoutMs: 10_000 },
     models: { refreshIntervalMs: 30_000, maxBodyBytes: 32 * 1024 * 1024, bodyTimeoutMs: 60_000 },
     log: { level: 'info', format: 'auto' },
     runtime: { tuning: 'auto' },
     status: { listen: { host: '127.0.0.1', port: 4040 } },
   });
+});
+
+t.test('server as a list: every address in order, the first also as `server`; heartbeat as given', async (t) => {
+  const c = loadClientConfig(fixture('valid/servers.yaml'));
+  t.same(c.servers, [
+    { host: 'a.example.com', port: 7000 },
+    { host: '198.51.100.7', port: 7443 },
+  ]);
+  t.same(c.server, { host: 'a.example.com', port: 7000 });
+  t.same(c.heartbeat, { intervalMs: 2_000, timeoutMs: 3_000 });
 });
 
 t.test('a full file: token read from its file and trimmed, paths absolute, services in order', async (t) => {

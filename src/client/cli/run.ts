@@ -41,6 +41,9 @@ export const runCommand: CliCommand<{ config: string }> = {
     });
     const client = ProximaClient.start({
       server: config.server,
+      servers: config.servers,
+      keepaliveTimeoutMs: config.heartbeat.timeoutMs,
+      ...(config.heartbeat.intervalMs === undefined ? {} : { keepaliveIntervalMs: config.heartbeat.intervalMs }),
       tls: config.tls,
       name: config.name,
       token: config.token,
