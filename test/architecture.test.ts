@@ -49,6 +49,7 @@ const ORDER: Record<string, readonly string[]> = {
     'public',
     'admin',
     'server-api.ts',
+    'server-options.ts',
     'server.ts',
     'cli',
   ],

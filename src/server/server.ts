@@ -4,9 +4,8 @@
  * `publicListener`: it is given the directory of live nodes and the API handler, and closed first.
  */
 import { EventEmitter } from 'node:events';
-import type { Registry as MetricsRegistry } from 'prom-client';
 import { type Logger, silentLogger } from '../log.js';
-import type { AdminListenerFactory, AdminListenerHandle } from './admin/admin-listener.js';
+import type { AdminListenerHandle } from './admin/admin-listener.js';
 import { adminParts, type ServerState } from './admin/admin-parts.js';
 import { createServerDashboard, type Dashboard } from './admin/dashboard/dashboard.js';
 import { ServerMetrics } from './admin/metrics.js';
@@ -14,58 +13,23 @@ import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
-import type { OpenStream } from './control/node-session.js';
 import { NodeSessions } from './control/node-sessions.js';
 import type { JsonKeyStore } from './keys/json-key-store.js';
-import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
 import { JsonPresenceStore } from './presence/json-presence-store.js';
 import { trackPresence } from './presence/presence-tracker.js';
-import type { BoundAddress, PublicListenerFactory, PublicListenerHandle } from './public/public-listener.js';
+import type { BoundAddress, PublicListenerHandle } from './public/public-listener.js';
 import { PublicUrls } from './public-urls.js';
-import { type OpenRegistryOptions, openRegistry } from './registry/open-registry.js';
+import { openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
 import { type AuthThrottles, openServerApi } from './server-api.js';
-import type { CanaryOutcome } from './verify/canaries.js';
+
+export type { ProximaServerEvents, ProximaServerOptions } from './server-options.js';
+
+import type { ProximaServerEvents, ProximaServerOptions } from './server-options.js';
 import type { NodeChecks } from './verify/node-checks.js';
-
-/** How to start a super node. */
-export interface ProximaServerOptions {
-  config: ServerConfig;
-  /** The data plane's stream opener (see node-session.ts). */
-  openStream: OpenStream;
-  publicListener?: PublicListenerFactory;
-  /** The admin listener (health, metrics): the CLI passes one; without it there is none. */
-  adminListener?: AdminListenerFactory;
-  logger?: Logger;
-  /** Registry tuning: clock, nonce limits, store polling (tests). */
-  registry?: Partial<Omit<OpenRegistryOptions, 'dataDir' | 'logger'>>;
-  /** Handshakes in progress at most on the control port (overrides control.maxHandshakes). */
-  maxHandshakes?: number;
-  /** The throttles of failed credentials per client address (tests shorten them). */
-  authThrottles?: Partial<AuthThrottles>;
-  /** The clock of the ledger and the rewards reports (which epoch is current, which have closed). */
-  now?: () => number;
-  /** Breaks ties when the API routes a request among equally busy nodes (tests). */
-  random?: () => number;
-  /** Jitters the probes' schedule, draws canaries and their prompts (tests). */
-  checksRandom?: () => number;
-  /** Where the request metrics are registered (tests); by default `metrics.registry` (none when metrics.enabled is false). */
-  metricsRegistry?: MetricsRegistry;
-}
-
-export interface ProximaServerEvents {
-  /** The registry failed (its file went corrupt, say): the server should stop. */
-  error: [err: Error];
-  /** A routed API request's record is durable in the ledger. */
-  usage: [record: RequestRecord];
-  /** A probe's record is durable in the ledger. */
-  probe: [record: ProbeRecord];
-  /** A canary's records (request, verdict, flag) are durable in the ledger. */
-  canary: [outcome: CanaryOutcome];
-}
 
 /** A running super node. Start it with {@link ProximaServer.start}. */
 export class ProximaServer extends EventEmitter<ProximaServerEvents> {
