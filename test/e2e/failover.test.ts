@@ -18,6 +18,7 @@ async function superNode(t: Test, dir: string, name: string, data: string, port 
     `dataDir: ./${data}`,
     `control: { listen: "127.0.0.1:${port}" }`,
     'http: { listen: "127.0.0.1:0" }',
+    'admin: { listen: false }',
     '',
   ];
   fs.writeFileSync(file, lines.join('\n'));
@@ -45,6 +46,7 @@ t.test('kill -9 or SIGSTOP of the super node in use: the node is back at the oth
       `token: ${token}`,
       'services: [{ name: web, kind: http, local: "127.0.0.1:9" }]',
       'heartbeat: { intervalMs: 200, timeoutMs: 500 }',
+      'status: false',
       '',
     ].join('\n'),
   );
