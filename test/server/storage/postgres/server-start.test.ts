@@ -12,7 +12,10 @@ const cluster: TestPostgres | undefined = skip === false ? await startPostgres(t
 function serverDir(t: Test, url: string): { dir: string; file: string; env: NodeJS.ProcessEnv } {
   const dir = t.testdir();
   const file = path.join(dir, 'server.yaml');
-  fs.writeFileSync(file, 'dataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0", drainTimeoutMs: 5000 }\nadmin: { listen: false }\n');
+  fs.writeFileSync(
+    file,
+    'dataDir: ./data\ncontrol: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0", drainTimeoutMs: 5000 }\nadmin: { listen: false }\n',
+  );
   return { dir, file, env: { ...process.env, PROXIMA_DATABASE_URL: url } };
 }
 
