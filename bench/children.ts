@@ -54,13 +54,23 @@ export function spawnOwned(command: string, args: readonly string[], options: Sp
  * super node runs by default; its log level is info, so access lines are written). The admin
  * listener takes any free port, so runs side by side do not fight over 7070.
  */
-export function observeLines(): string[] {
-  const on = (name: string): boolean => process.env[name] !== 'off';
+export function observeLines(observe: Observe = observeFromEnv()): string[] {
   return [
     'admin: { listen: "127.0.0.1:0" }',
-    `metrics: { enabled: ${on('BENCH_METRICS')} }`,
-    `log: { level: info, access: ${on('BENCH_ACCESS_LOG')} }`,
+    `metrics: { enabled: ${observe.metrics} }`,
+    `log: { level: info, access: ${observe.accessLog} }`,
   ];
+}
+
+/** The observability switches of one super node in a benchmark. */
+export interface Observe {
+  metrics: boolean;
+  accessLog: boolean;
+}
+
+/** BENCH_METRICS and BENCH_ACCESS_LOG (`off` switches one off). */
+export function observeFromEnv(): Observe {
+  return { metrics: process.env.BENCH_METRICS !== 'off', accessLog: process.env.BENCH_ACCESS_LOG !== 'off' };
 }
 
 /** What observeLines set, for a report's footer. */

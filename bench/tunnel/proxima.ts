@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { observeLines, ownedTempDir, spawnOwned } from '../children.js';
+import { type Observe, observeLines, ownedTempDir, spawnOwned } from '../children.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = (name: string): string => path.join(ROOT, 'bin', `${name}.js`);
@@ -37,8 +37,11 @@ function waitLog(child: ChildProcess, msg: string): Promise<Record<string, any>>
   });
 }
 
-/** A super node with one node `bench` whose services `web` and `sse` are the origin's. */
-export async function startTunnel(originPort: number, ssePort: number): Promise<Tunnel> {
+/**
+ * A super node with one node `bench` whose services `web` and `sse` are the origin's; its metrics
+ * and access log as `observe` says (default: BENCH_METRICS, BENCH_ACCESS_LOG).
+ */
+export async function startTunnel(originPort: number, ssePort: number, observe?: Observe): Promise<Tunnel> {
   const dir = ownedTempDir('prx-bench-tunnel-');
   const serverFile = path.join(dir, 'server.yaml');
   fs.writeFileSync(
@@ -48,7 +51,7 @@ export async function startTunnel(originPort: number, ssePort: number): Promise<
       'dataDir: ./data',
       'control: { listen: "127.0.0.1:0" }',
       'http: { listen: "127.0.0.1:0" }',
-      ...observeLines(),
+      ...observeLines(observe),
       '',
     ].join('\n'),
   );
