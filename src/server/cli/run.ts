@@ -13,6 +13,7 @@ import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
 import { PublicUrls } from '../public-urls.js';
 import { ProximaServer } from '../server.js';
+import { openShared } from './open-shared.js';
 import { logStartWarnings } from './start-warnings.js';
 
 /** The default command: run the super node. */
@@ -25,18 +26,21 @@ export const runCommand: CliCommand<{ config?: string }> = {
     const tuning = tuningMode(config.runtime.tuning);
     const applied = await applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level, format: config.log.format });
-    if (config.store?.postgres !== undefined) {
-      // Loaded only when configured: a super node on the data folder alone never loads pg.
-      const { prepareSharedStore } = await import('../storage/postgres/shared-store.js');
-      await prepareSharedStore(config.store.postgres.url, logger);
+    const shared = await openShared(config, logger);
+    let server: ProximaServer;
+    try {
+      server = await ProximaServer.start({
+        config,
+        openStream: openNodeStream,
+        publicListener: startPublicListener,
+        adminListener: startAdminListener,
+        logger,
+        shared,
+      });
+    } catch (err) {
+      await shared?.close();
+      throw err;
     }
-    const server = await ProximaServer.start({
-      config,
-      openStream: openNodeStream,
-      publicListener: startPublicListener,
-      adminListener: startAdminListener,
-      logger,
-    });
     logger.info('listening', {
       control: server.controlAddress(),
       http: server.httpAddress() ?? null,
@@ -65,9 +69,11 @@ export const runCommand: CliCommand<{ config?: string }> = {
     try {
       if (failure !== undefined) {
         await server.destroy(failure);
+        await shared?.close();
         throw failure;
       }
       await server.close();
+      await shared?.close();
       logger.info('stopped');
       return ExitCode.OK;
     } finally {

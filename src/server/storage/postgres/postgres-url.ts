@@ -4,7 +4,8 @@
  * at load without ever being echoed, and shown anywhere (logs, errors) only as {@link redactUrl} makes it.
  */
 
-import { isMapping, object, optional, type Schema, scalar, section } from '../../../config/schema.js';
+import { isMapping, object, optional, type Schema, scalar, section, withDefault } from '../../../config/schema.js';
+import { duration } from '../../../config/values.js';
 import { ConfigError } from '../../../errors.js';
 
 /** The environment variable that sets (and overrides) `store.postgres.url`. */
@@ -15,7 +16,8 @@ export const URL_FIELD = 'store.postgres.url';
 
 /** Where the shared state lives; absent: the JSON files of the data folder, as for a single super node. */
 export interface StoreConfig {
-  postgres?: { url: string };
+  /** `pollIntervalMs`: while the change-notice connection is down, reload shared state this often (default 1000). */
+  postgres?: { url: string; pollIntervalMs: number };
 }
 
 const EXAMPLE = 'postgres://proxima:PASSWORD@127.0.0.1:5432/proxima';
@@ -43,7 +45,7 @@ export function postgresUrl(): Schema<string> {
 
 /** The schema of `store`. */
 export const storeSection: Schema<StoreConfig> = section({
-  postgres: optional(object({ url: postgresUrl() })),
+  postgres: optional(object({ url: postgresUrl(), pollIntervalMs: withDefault(duration(100, 60_000), 1000) })),
 });
 
 /**
