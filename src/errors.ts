@@ -80,6 +80,7 @@ export const ErrorCodes = {
   // usage ledger
   LEDGER_RECORD_INVALID: 'PRX_ERR_LEDGER_RECORD_INVALID',
   USAGE_NOT_RECORDED: 'PRX_ERR_USAGE_NOT_RECORDED',
+  LEDGER_BUFFER_FULL: 'PRX_ERR_LEDGER_BUFFER_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -129,6 +130,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCodes.STORE_IO]: 503,
   [ErrorCodes.STORE_UNAVAILABLE]: 503,
   [ErrorCodes.USAGE_NOT_RECORDED]: 503,
+  [ErrorCodes.LEDGER_BUFFER_FULL]: 503,
   [ErrorCodes.NODE_TIMEOUT]: 504,
 };
 
