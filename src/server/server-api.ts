@@ -17,7 +17,7 @@ import type { JsonKeyStore } from './keys/json-key-store.js';
 import { createKeysApi } from './keys/keys-api.js';
 import { openKeys } from './keys/open-keys.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
-import type { LedgerWriter } from './ledger/ledger-writer.js';
+import type { Ledger, LedgerSource } from './ledger/ledger.js';
 import { ModelApi } from './models/model-api.js';
 import { type RequestObserver, requestObserver } from './observe/request-observer.js';
 import { nodeStatuses } from './presence/node-status.js';
@@ -47,7 +47,9 @@ export interface ServerApiOptions {
   config: ServerConfig;
   registry: Registry;
   nodes: NodeSessions;
-  ledger: LedgerWriter;
+  ledger: Ledger;
+  /** Where the ledger's readers read (open-ledger.ts): rewards, usage, key budgets, flags. */
+  source: LedgerSource;
   /** What this instance knows of who is online, for GET /nodes. */
   presence?: Pick<PresenceStore, 'current'>;
   throttles: AuthThrottles;
@@ -78,8 +80,10 @@ export interface ServerApi {
 /** Opens the parts, pushing each to the front of `started` as it opens (so a failure can close them). */
 export async function openServerApi(o: ServerApiOptions, started: { destroy(): Promise<unknown> }[]): Promise<ServerApi> {
   const { config, ledger, logger, now } = o;
+  const { source } = o;
   const rewards = createRewardsApi({
     dataDir: config.dataDir,
+    source,
     rules: config.rewards,
     registry: o.registry,
     adminToken: config.admin.token,
@@ -89,6 +93,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
   });
   const keys = await openKeys({
     dataDir: config.dataDir,
+    source,
     rules: config.rewards,
     now,
     watch: o.watch?.watch,
@@ -140,7 +145,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
   });
   started.unshift(checks);
   // Flags of unsettled epochs, read back before any node can log in: a flagged node gets no users back by a restart.
-  await seedFlags({ dataDir: config.dataDir, rules: config.rewards, now: (now ?? Date.now)(), sink: models.health, logger });
+  await seedFlags({ dataDir: config.dataDir, source, rules: config.rewards, now: (now ?? Date.now)(), sink: models.health, logger });
   // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
   const parts = [
     rewards,

@@ -5,7 +5,7 @@
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-host/api-router.js';
 import type { AuthThrottle } from '../api-host/auth-throttle.js';
-import type { LedgerWriter } from '../ledger/ledger-writer.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { Registry } from '../registry/registry.js';
 import { healthPart, type ReadinessCheck } from './health.js';
 import type { ServerMetrics } from './metrics.js';
@@ -18,7 +18,7 @@ export type ServerState = 'starting' | 'ready' | 'draining';
 export interface AdminPartsOptions {
   state(): ServerState;
   registry: Pick<Registry, 'list'>;
-  ledger: Pick<LedgerWriter, 'problem'>;
+  ledger: Pick<Ledger, 'problem' | 'notice'>;
   /** Absent when metrics.enabled is false: /metrics is then 404. */
   metrics: ServerMetrics | undefined;
   /** metrics.token: what /metrics asks for. */
@@ -37,7 +37,8 @@ export function readinessChecks(o: AdminPartsOptions): Record<string, ReadinessC
       await o.registry.list();
       return undefined;
     },
-    ledger: () => o.ledger.problem,
+    // Buffering while PostgreSQL is down is still ready (200, with the note): see docs/storage.md.
+    ledger: () => o.ledger.problem ?? (o.ledger.notice === undefined ? undefined : { ready: true, note: o.ledger.notice }),
   };
 }
 

@@ -12,11 +12,11 @@ import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { ensureFolder, syncFolder } from '../storage/atomic-file.js';
+import { DEFAULT_BUFFER_MAX_BYTES } from '../storage/postgres/postgres-url.js';
 
 /** The buffer's folder inside the data folder, and its file. */
 export const LEDGER_BUFFER_FOLDER = 'ledger-buffer';
 export const LEDGER_BUFFER_FILE = 'buffer.ndjson';
-export const DEFAULT_BUFFER_MAX_BYTES = 256 * 1024 * 1024;
 
 const APPEND_DSYNC = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 const NEWLINE = 0x0a;

@@ -3,7 +3,6 @@
  * (ledger-writer.ts) or PostgreSQL with its buffer on disk (postgres-ledger.ts); open-ledger.ts
  * picks one from the config. And what the readers (rewards, usage, key budgets, flags) read.
  */
-import type { SkippedLine } from './ledger-reader.js';
 import type { LedgerRecord } from './ledger-record.js';
 
 /** The usage ledger as the server writes it. */
@@ -23,6 +22,14 @@ export interface Ledger {
   close(): Promise<void>;
   /** Fails the waiting records with `err` and releases files. Idempotent. */
   destroy(err?: Error): Promise<void>;
+}
+
+/** A line of a file ledger the reader passed over. */
+export interface SkippedLine {
+  file: string;
+  /** Where the line starts, in bytes from the start of the file. */
+  offset: number;
+  reason: string;
 }
 
 /** What to read of a ledger. */

@@ -4,7 +4,7 @@
  * at load without ever being echoed, and shown anywhere (logs, errors) only as {@link redactUrl} makes it.
  */
 
-import { isMapping, object, optional, type Schema, scalar, section } from '../../../config/schema.js';
+import { integer, isMapping, object, optional, type Schema, scalar, section, withDefault } from '../../../config/schema.js';
 import { ConfigError } from '../../../errors.js';
 
 /** The environment variable that sets (and overrides) `store.postgres.url`. */
@@ -15,8 +15,15 @@ export const URL_FIELD = 'store.postgres.url';
 
 /** Where the shared state lives; absent: the JSON files of the data folder, as for a single super node. */
 export interface StoreConfig {
-  postgres?: { url: string };
+  postgres?: {
+    url: string;
+    /** The most bytes the ledger's buffer on disk holds while PostgreSQL is unreachable. */
+    bufferMaxBytes: number;
+  };
 }
+
+/** store.postgres.bufferMaxBytes by default: 256 MiB, about 500,000 records. */
+export const DEFAULT_BUFFER_MAX_BYTES = 256 * 1024 * 1024;
 
 const EXAMPLE = 'postgres://proxima:PASSWORD@127.0.0.1:5432/proxima';
 const MAX_URL_LENGTH = 4096;
@@ -43,7 +50,7 @@ export function postgresUrl(): Schema<string> {
 
 /** The schema of `store`. */
 export const storeSection: Schema<StoreConfig> = section({
-  postgres: optional(object({ url: postgresUrl() })),
+  postgres: optional(object({ url: postgresUrl(), bufferMaxBytes: withDefault(integer(65_536, 2 ** 40), DEFAULT_BUFFER_MAX_BYTES) })),
 });
 
 /**
