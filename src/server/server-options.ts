@@ -11,6 +11,7 @@ import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import type { PublicListenerFactory } from './public/public-listener.js';
 import type { OpenRegistryOptions } from './registry/open-registry.js';
 import type { AuthThrottles } from './server-api.js';
+import type { SharedStore } from './storage/postgres/shared-store.js';
 import type { CanaryOutcome } from './verify/canaries.js';
 
 /** How to start a super node. */
@@ -36,6 +37,11 @@ export interface ProximaServerOptions {
   checksRandom?: () => number;
   /** Where the request metrics are registered (tests); by default `metrics.registry` (none when metrics.enabled is false). */
   metricsRegistry?: MetricsRegistry;
+  /**
+   * The shared PostgreSQL store (registry, keys, canary passes...), opened by the caller (run.ts when
+   * `store.postgres` is set) and closed by it after server.close(); absent: the data folder alone.
+   */
+  shared?: SharedStore;
 }
 
 export interface ProximaServerEvents {

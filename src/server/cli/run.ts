@@ -5,15 +5,23 @@
 import type { Argv } from 'yargs';
 import { type CliCommand, ExitCode } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
-import { createLogger } from '../../log.js';
+import { createLogger, type Logger } from '../../log.js';
 import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { startAdminListener } from '../admin/admin-listener.js';
-import { loadServerConfig } from '../config.js';
+import { loadServerConfig, type ServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
 import { PublicUrls } from '../public-urls.js';
 import { ProximaServer } from '../server.js';
+import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { logStartWarnings } from './start-warnings.js';
+
+/** The shared PostgreSQL store when `store.postgres` is configured; loaded only then, so a data-folder-only node never loads pg. */
+async function openShared(config: ServerConfig, logger: Logger): Promise<SharedStore | undefined> {
+  if (config.store?.postgres === undefined) return undefined;
+  const { openSharedStore } = await import('../storage/postgres/shared-store.js');
+  return openSharedStore(config.store.postgres.url, { logger, pollIntervalMs: config.store.postgres.pollIntervalMs });
+}
 
 /** The default command: run the super node. */
 export const runCommand: CliCommand<{ config?: string }> = {
@@ -25,18 +33,21 @@ export const runCommand: CliCommand<{ config?: string }> = {
     const tuning = tuningMode(config.runtime.tuning);
     const applied = await applyRuntimeTuning(tuning);
     const logger = createLogger({ level: config.log.level, format: config.log.format });
-    if (config.store?.postgres !== undefined) {
-      // Loaded only when configured: a super node on the data folder alone never loads pg.
-      const { prepareSharedStore } = await import('../storage/postgres/shared-store.js');
-      await prepareSharedStore(config.store.postgres.url, logger);
+    const shared = await openShared(config, logger);
+    let server: ProximaServer;
+    try {
+      server = await ProximaServer.start({
+        config,
+        openStream: openNodeStream,
+        publicListener: startPublicListener,
+        adminListener: startAdminListener,
+        logger,
+        shared,
+      });
+    } catch (err) {
+      await shared?.close();
+      throw err;
     }
-    const server = await ProximaServer.start({
-      config,
-      openStream: openNodeStream,
-      publicListener: startPublicListener,
-      adminListener: startAdminListener,
-      logger,
-    });
     logger.info('listening', {
       control: server.controlAddress(),
       http: server.httpAddress() ?? null,
@@ -65,9 +76,11 @@ export const runCommand: CliCommand<{ config?: string }> = {
     try {
       if (failure !== undefined) {
         await server.destroy(failure);
+        await shared?.close();
         throw failure;
       }
       await server.close();
+      await shared?.close();
       logger.info('stopped');
       return ExitCode.OK;
     } finally {

@@ -5,6 +5,7 @@
  */
 
 import { integer, isMapping, object, optional, type Schema, scalar, section, withDefault } from '../../../config/schema.js';
+import { duration } from '../../../config/values.js';
 import { ConfigError } from '../../../errors.js';
 
 /** The environment variable that sets (and overrides) `store.postgres.url`. */
@@ -17,6 +18,8 @@ export const URL_FIELD = 'store.postgres.url';
 export interface StoreConfig {
   postgres?: {
     url: string;
+    /** While the change-notice connection is down, reload shared state this often (default 1000). */
+    pollIntervalMs: number;
     /** The most bytes the ledger's buffer on disk holds while PostgreSQL is unreachable. */
     bufferMaxBytes: number;
   };
@@ -50,7 +53,13 @@ export function postgresUrl(): Schema<string> {
 
 /** The schema of `store`. */
 export const storeSection: Schema<StoreConfig> = section({
-  postgres: optional(object({ url: postgresUrl(), bufferMaxBytes: withDefault(integer(65_536, 2 ** 40), DEFAULT_BUFFER_MAX_BYTES) })),
+  postgres: optional(
+    object({
+      url: postgresUrl(),
+      pollIntervalMs: withDefault(duration(100, 60_000), 1000),
+      bufferMaxBytes: withDefault(integer(65_536, 2 ** 40), DEFAULT_BUFFER_MAX_BYTES),
+    }),
+  ),
 });
 
 /**

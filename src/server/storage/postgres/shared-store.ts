@@ -1,25 +1,64 @@
 /**
- * What `proxima-server` does at start when `store.postgres.url` (or PROXIMA_DATABASE_URL) is set:
- * connect, bring the schema up to date under the migration lock, disconnect. This is the first step
- * of issue 20: the registry, the keys and the ledger still live in the data folder; only the schema
- * is in PostgreSQL so far, and the log says so.
+ * The one handle on the shared PostgreSQL store a super node instance holds when `store.postgres.url`
+ * (or PROXIMA_DATABASE_URL) is set: the pool, the change notifier, and this instance's id. Opening it
+ * brings the schema up to date (under the migration lock) before anything reads a table.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../../log.js';
-import { type MigrateResult, migrate } from './migrate.js';
-import { openPostgres } from './postgres-pool.js';
+import { migrate } from './migrate.js';
+import { PgNotifier } from './notifier.js';
+import { openPostgres, type PostgresStore } from './postgres-pool.js';
+
+/** What the registry, keys, ledger and presence of one instance share. */
+export interface SharedStore {
+  store: PostgresStore;
+  notifier: PgNotifier;
+  /** A random id per start: this instance in notices (`from`) and in its lease row. */
+  instance: string;
+  /** Closes the notifier, then the pool. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface SharedStoreOptions {
+  logger: Logger;
+  /** Default: a new random id ({@link newInstanceId}). */
+  instance?: string;
+  /** `store.postgres.pollIntervalMs`: how often consumers resync while the notice connection is down. */
+  pollIntervalMs?: number;
+}
+
+/** A random instance id, e.g. `i-3f9a0c2d7b1e`. */
+export function newInstanceId(): string {
+  return `i-${randomBytes(6).toString('hex')}`;
+}
 
 /**
- * Migrates the schema at `url`; PRX_ERR_STORE_UNAVAILABLE or PRX_ERR_STORE_SCHEMA (the URL redacted)
- * when that fails, which stops the start.
+ * Opens the pool, migrates the schema and starts listening for changes; PRX_ERR_STORE_UNAVAILABLE or
+ * PRX_ERR_STORE_SCHEMA (the URL redacted) when any of that fails, which stops the start.
  */
-export async function prepareSharedStore(url: string, logger: Logger): Promise<MigrateResult> {
-  const store = await openPostgres({ url, max: 1, logger });
+export async function openSharedStore(url: string, options: SharedStoreOptions): Promise<SharedStore> {
+  const { logger } = options;
+  const instance = options.instance ?? newInstanceId();
+  const store = await openPostgres({ url, logger });
+  let notifier: PgNotifier;
   try {
     const result = await migrate(store, { logger });
     logger.info('store: PostgreSQL schema ready', { url: store.redactedUrl, version: result.version, applied: result.applied });
-    logger.warn('store: only the schema is in PostgreSQL so far; the registry, keys and ledger stay in dataDir');
-    return result;
-  } finally {
+    notifier = await PgNotifier.open({ store, instance, logger, pollIntervalMs: options.pollIntervalMs });
+  } catch (err) {
     await store.close();
+    throw err;
   }
+  logger.info('store: listening for changes', { instance });
+  logger.warn('store: only the schema is in PostgreSQL so far; the registry, keys and ledger stay in dataDir');
+  let closed: Promise<void> | undefined;
+  return {
+    store,
+    notifier,
+    instance,
+    close() {
+      closed ??= notifier.close().then(() => store.close());
+      return closed;
+    },
+  };
 }

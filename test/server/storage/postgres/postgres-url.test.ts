@@ -31,6 +31,16 @@ t.test('store.postgres.url: a postgres: or postgresql: URL, kept as written', as
   t.equal(parseServerConfig({ store: { postgres: { url: socket } } }).store?.postgres?.url, socket, 'a Unix socket by ?host=');
 });
 
+t.test('store.postgres.pollIntervalMs: 1000 by default, 100 ms .. 60 s, a bad one named', async (t) => {
+  t.equal(parseServerConfig({ store: { postgres: { url: GOOD } } }).store?.postgres?.pollIntervalMs, 1000);
+  t.equal(parseServerConfig({ store: { postgres: { url: GOOD, pollIntervalMs: 250 } } }).store?.postgres?.pollIntervalMs, 250);
+  const err = configError(t, () => parseServerConfig({ store: { postgres: { url: GOOD, pollIntervalMs: 5 } } }));
+  t.same(
+    err.problems.map((p) => p.path),
+    ['store.postgres.pollIntervalMs'],
+  );
+});
+
 t.test('a bad URL names store.postgres.url and never echoes the value', async (t) => {
   const bad = [
     `mysql://proxima:${SECRET}@db:3306/x`,
