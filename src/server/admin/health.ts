@@ -44,7 +44,10 @@ export function healthPart(checks: Readonly<Record<string, ReadinessCheck>>, log
 }
 
 /** Every check's result: 'ok', its note, or its reason (and then its name joins `failed`). */
-export async function runChecks(checks: Readonly<Record<string, ReadinessCheck>>, failed = new Set<string>()): Promise<Record<string, string>> {
+export async function runChecks(
+  checks: Readonly<Record<string, ReadinessCheck>>,
+  failed = new Set<string>(),
+): Promise<Record<string, string>> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       const result = await bounded(check);

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import t, { type Test } from 'tap';
 import { ErrorCodes, ProximaError } from '../../../src/errors.js';
 import { readLedger } from '../../../src/server/ledger/ledger-reader.js';
