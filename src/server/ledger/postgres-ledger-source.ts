@@ -37,11 +37,11 @@ async function* readPostgresLedger(store: PostgresStore, query: LedgerQuery, pag
   if (bounds.min === null || bounds.max === null) return;
   let last = (BigInt(bounds.min) - 1n).toString();
   for (;;) {
-    let rows: { seq: string; record: LedgerRecord }[];
+    let rows: { at: string; record: LedgerRecord }[];
     try {
-      ({ rows } = await store.pool.query<{ seq: string; record: LedgerRecord }>({
+      ({ rows } = await store.pool.query<{ at: string; record: LedgerRecord }>({
         name: 'proxima-ledger-page',
-        text: `SELECT seq::text AS seq, record FROM proxima_ledger
+        text: `SELECT seq::text AS at, record FROM proxima_ledger
                WHERE seq > $3::bigint AND seq <= $4::bigint AND ${range} ORDER BY seq LIMIT $5`,
         values: [from, to, last, bounds.max, pageRows],
       }));
@@ -50,6 +50,6 @@ async function* readPostgresLedger(store: PostgresStore, query: LedgerQuery, pag
     }
     for (const row of rows) yield row.record;
     if (rows.length < pageRows) return;
-    last = rows[rows.length - 1]!.seq;
+    last = rows[rows.length - 1]!.at; // `at`, not `seq`: ORDER BY would sort a text alias named seq as text
   }
 }
