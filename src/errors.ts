@@ -61,6 +61,7 @@ export const ErrorCodes = {
   STORE_IO: 'PRX_ERR_STORE_IO',
   STORE_UNAVAILABLE: 'PRX_ERR_STORE_UNAVAILABLE',
   STORE_SCHEMA: 'PRX_ERR_STORE_SCHEMA',
+  STORE_CONFLICT: 'PRX_ERR_STORE_CONFLICT',
   NAME_INVALID: 'PRX_ERR_NAME_INVALID',
   NAME_RESERVED: 'PRX_ERR_NAME_RESERVED',
   NAME_TAKEN: 'PRX_ERR_NAME_TAKEN',
@@ -80,6 +81,7 @@ export const ErrorCodes = {
   // usage ledger
   LEDGER_RECORD_INVALID: 'PRX_ERR_LEDGER_RECORD_INVALID',
   USAGE_NOT_RECORDED: 'PRX_ERR_USAGE_NOT_RECORDED',
+  LEDGER_BUFFER_FULL: 'PRX_ERR_LEDGER_BUFFER_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -129,6 +131,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCodes.STORE_IO]: 503,
   [ErrorCodes.STORE_UNAVAILABLE]: 503,
   [ErrorCodes.USAGE_NOT_RECORDED]: 503,
+  [ErrorCodes.LEDGER_BUFFER_FULL]: 503,
   [ErrorCodes.NODE_TIMEOUT]: 504,
 };
 

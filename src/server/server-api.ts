@@ -16,8 +16,8 @@ import type { NodeSessions } from './control/node-sessions.js';
 import type { LiveKeyStore } from './keys/key-store.js';
 import { createKeysApi } from './keys/keys-api.js';
 import { openKeys } from './keys/open-keys.js';
+import type { Ledger, LedgerSource } from './ledger/ledger.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
-import type { LedgerWriter } from './ledger/ledger-writer.js';
 import { ModelApi } from './models/model-api.js';
 import { type RequestObserver, requestObserver } from './observe/request-observer.js';
 import { nodeStatuses } from './presence/node-status.js';
@@ -49,7 +49,9 @@ export interface ServerApiOptions {
   config: ServerConfig;
   registry: Registry;
   nodes: NodeSessions;
-  ledger: LedgerWriter;
+  ledger: Ledger;
+  /** Where the ledger's readers read (open-ledger.ts): rewards, usage, key budgets, flags. */
+  source: LedgerSource;
   /** What this instance knows of who is online, for GET /nodes. */
   presence?: Pick<PresenceStore, 'current'>;
   throttles: AuthThrottles;
@@ -82,8 +84,10 @@ export interface ServerApi {
 /** Opens the parts, pushing each to the front of `started` as it opens (so a failure can close them). */
 export async function openServerApi(o: ServerApiOptions, started: { destroy(): Promise<unknown> }[]): Promise<ServerApi> {
   const { config, ledger, logger, now } = o;
+  const { source } = o;
   const rewards = createRewardsApi({
     dataDir: config.dataDir,
+    source,
     rules: config.rewards,
     registry: o.registry,
     adminToken: config.admin.token,
@@ -93,6 +97,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
   });
   const keys = await openKeys({
     dataDir: config.dataDir,
+    source,
     rules: config.rewards,
     now,
     watch: o.watch?.watch,
@@ -148,7 +153,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
   });
   started.unshift(checks);
   // Flags of unsettled epochs, read back before any node can log in: a flagged node gets no users back by a restart.
-  await seedFlags({ dataDir: config.dataDir, rules: config.rewards, now: (now ?? Date.now)(), sink: models.health, logger });
+  await seedFlags({ dataDir: config.dataDir, source, rules: config.rewards, now: (now ?? Date.now)(), sink: models.health, logger });
   // Rewards first: /nodes/NAME/usage lies under /nodes, which a closed registration refuses whole.
   const parts = [
     rewards,

@@ -15,7 +15,8 @@ import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
 import { NodeSessions } from './control/node-sessions.js';
 import type { LiveKeyStore } from './keys/key-store.js';
-import { LedgerWriter } from './ledger/ledger-writer.js';
+import type { Ledger } from './ledger/ledger.js';
+import { openLedger } from './ledger/open-ledger.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
 import { JsonPresenceStore } from './presence/json-presence-store.js';
@@ -41,7 +42,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   /** The handler of the super node's own API. */
   readonly api: ApiHandler;
   /** The usage ledger: one record per routed request, probe, canary verdict and flag. */
-  readonly ledger: LedgerWriter;
+  readonly ledger: Ledger;
   /** The OpenAI/Ollama endpoint: its catalog of models, its router and its pools of node streams. */
   readonly models: ModelApi;
   /** The availability prober and the canaries. */
@@ -65,7 +66,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     registry: Registry;
     nodes: NodeSessions;
     api: ApiHandler;
-    ledger: LedgerWriter;
+    ledger: Ledger;
     models: ModelApi;
     checks: NodeChecks;
     keys: LiveKeyStore;
@@ -121,9 +122,11 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     const metrics = config.metrics.enabled ? new ServerMetrics() : undefined;
     try {
       const { now } = options;
-      const ledger = await LedgerWriter.open({
-        ...config.ledger,
+      const { ledger, source } = await openLedger({
         dataDir: config.dataDir,
+        ledger: config.ledger,
+        store: options.shared?.store,
+        bufferMaxBytes: config.store?.postgres?.bufferMaxBytes,
         now,
         onBatch: metrics?.ledgerBatch,
         logger: logger.child({ component: 'ledger' }),
@@ -143,6 +146,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
           registry,
           nodes,
           ledger,
+          source,
           presence,
           throttles,
           watch: options.registry,
@@ -172,7 +176,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
       // The dashboard lives on the admin listener; without one (library use, tests) there is none.
       const withAdmin = options.adminListener !== undefined && config.admin.listen !== false;
-      const dashboard = withAdmin ? createServerDashboard({ config, registry, nodes, models, throttles, now, logger }) : undefined;
+      const dashboard = withAdmin ? createServerDashboard({ config, registry, nodes, models, throttles, source, now, logger }) : undefined;
       if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
       const metricsThrottle = throttles.metrics;
       const storeCheck = options.shared && storeReadiness(options.shared.store);

@@ -5,9 +5,9 @@
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-host/api-router.js';
 import type { AuthThrottle } from '../api-host/auth-throttle.js';
-import type { LedgerWriter } from '../ledger/ledger-writer.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { Registry } from '../registry/registry.js';
-import { healthPart, type ReadinessCheck } from './health.js';
+import { healthPart, type ReadinessCheck, type ReadyWithNote } from './health.js';
 import type { ServerMetrics } from './metrics.js';
 import { metricsPart } from './metrics-part.js';
 
@@ -18,7 +18,7 @@ export type ServerState = 'starting' | 'ready' | 'draining';
 export interface AdminPartsOptions {
   state(): ServerState;
   registry: Pick<Registry, 'list'>;
-  ledger: Pick<LedgerWriter, 'problem'>;
+  ledger: Pick<Ledger, 'problem' | 'notice'>;
   /** Absent when metrics.enabled is false: /metrics is then 404. */
   metrics: ServerMetrics | undefined;
   /** metrics.token: what /metrics asks for. */
@@ -35,13 +35,20 @@ export function readinessChecks(o: AdminPartsOptions): Record<string, ReadinessC
   return {
     listeners: () => (o.state() === 'starting' ? 'the super node is starting' : undefined),
     draining: () => (o.state() === 'draining' ? 'the super node is draining' : undefined),
-    store:
-      o.storeCheck ??
-      (async () => {
-        await o.registry.list();
-        return undefined;
-      }),
-    ledger: () => o.ledger.problem,
+    // PostgreSQL unreachable is still ready (200, with the note), like the ledger's buffering: every
+    // instance shares it, so failing here would take the whole network out of its load balancer
+    // while each instance can still serve the nodes it holds (docs/storage.md).
+    store: o.storeCheck
+      ? async () => {
+          const problem = await o.storeCheck!();
+          return problem === undefined ? undefined : { ready: true, note: noteOf(problem) };
+        }
+      : async () => {
+          await o.registry.list();
+          return undefined;
+        },
+    // Buffering while PostgreSQL is down is still ready (200, with the note): see docs/storage.md.
+    ledger: () => o.ledger.problem ?? (o.ledger.notice === undefined ? undefined : { ready: true, note: o.ledger.notice }),
   };
 }
 
@@ -51,4 +58,10 @@ export function adminParts(o: AdminPartsOptions): ApiPart[] {
   const parts = [healthPart(readinessChecks(o), logger)];
   if (metrics !== undefined) parts.push(metricsPart({ metrics, token: o.metricsToken, authThrottle: o.metricsThrottle, logger }));
   return parts;
+}
+
+/** The store check's note while PostgreSQL does not answer. */
+function noteOf(problem: string | ReadyWithNote): string {
+  const why = typeof problem === 'string' ? problem : problem.note;
+  return `${why}; serving the nodes held here from the last known registry`;
 }

@@ -9,11 +9,20 @@ import { keysCommand } from './keys.js';
 import { nodesCommand } from './nodes.js';
 import { rewardsCommand } from './rewards.js';
 import { runCommand } from './run.js';
+import { storeCommand } from './store.js';
 import { usageCommand } from './usage.js';
 
 const program: CliProgram = {
   name: 'proxima-server',
-  commands: [runCommand, nodesCommand, keysCommand, rewardsCommand, usageCommand, verifyCommand('server.yaml', loadServerConfig)],
+  commands: [
+    runCommand,
+    nodesCommand,
+    keysCommand,
+    rewardsCommand,
+    usageCommand,
+    storeCommand,
+    verifyCommand('server.yaml', loadServerConfig),
+  ],
 };
 
 /** Runs `proxima-server` with `argv` (the arguments after the program name); resolves to the exit code. */

@@ -1,6 +1,6 @@
 /**
  * `proxima-server rewards [--epoch N | --from T [--to T]] [--json] [-c FILE]`: what each node earned,
- * read from the ledger in the data folder. It only reads, so it works whether the server runs or not.
+ * read from the ledger (the data folder's, or PostgreSQL's when `store.postgres` is set). It only reads, so it works whether the server runs or not.
  */
 import type { Argv } from 'yargs';
 import { type CliCommand, ExitCode, formatTable } from '../../cli/frame.js';
@@ -9,6 +9,7 @@ import { Epochs } from '../rewards/epochs.js';
 import type { NodeRewards } from '../rewards/node-rewards.js';
 import { computeRewards, type ResolvedWindow, resolveWindow } from '../rewards/rewards-query.js';
 import type { RewardRules } from '../rewards/rules.js';
+import { withLedgerSource } from './ledger-source.js';
 
 interface RewardsArgs {
   epoch?: string;
@@ -41,13 +42,16 @@ export const rewardsCommand: CliCommand<RewardsArgs> = {
     const rules = config.rewards;
     const nowMs = Date.now();
     const window = resolveWindow(args, rules, nowMs);
-    const rows = await computeRewards({
-      dataDir: config.dataDir,
-      rules,
-      window,
-      nowMs,
-      onSkip: (s) => out.stderr.write(`proxima-server: warning: ${s.file} byte ${s.offset}: skipped a line (${s.reason})\n`),
-    });
+    const rows = await withLedgerSource(config, (source) =>
+      computeRewards({
+        dataDir: config.dataDir,
+        source,
+        rules,
+        window,
+        nowMs,
+        onSkip: (s) => out.stderr.write(`proxima-server: warning: ${s.file} byte ${s.offset}: skipped a line (${s.reason})\n`),
+      }),
+    );
     if (args.json) out.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     else out.stdout.write(`${heading(window, rules, nowMs)}\n${rows.length === 0 ? 'no activity\n' : table(rows)}`);
     return ExitCode.OK;

@@ -1,7 +1,7 @@
 /**
  * `proxima-server usage [--by node|key|model] [--epoch N] [--json] [-c FILE]`: the requests of an
  * epoch (the current one by default) grouped by node, API key id or model, read from the ledger in
- * the data folder. It only reads, so it works whether the server runs or not.
+ * the data folder (or PostgreSQL when `store.postgres` is set). It only reads, so it works whether the server runs or not.
  */
 import type { Argv } from 'yargs';
 import { type CliCommand, ExitCode, formatTable } from '../../cli/frame.js';
@@ -9,6 +9,7 @@ import { loadServerConfig } from '../config.js';
 import { Epochs } from '../rewards/epochs.js';
 import { resolveWindow } from '../rewards/rewards-query.js';
 import { computeUsage, parseGrouping, USAGE_GROUPINGS, type UsageGrouping, type UsageRow } from '../rewards/usage-report.js';
+import { withLedgerSource } from './ledger-source.js';
 
 interface UsageArgs {
   by: string;
@@ -38,14 +39,17 @@ export const usageCommand: CliCommand<UsageArgs> = {
     const rules = config.rewards;
     const nowMs = Date.now();
     const window = resolveWindow({ epoch: args.epoch }, rules, nowMs);
-    const rows = await computeUsage({
-      dataDir: config.dataDir,
-      rules,
-      window,
-      by,
-      nowMs,
-      onSkip: (s) => out.stderr.write(`proxima-server: warning: ${s.file} byte ${s.offset}: skipped a line (${s.reason})\n`),
-    });
+    const rows = await withLedgerSource(config, (source) =>
+      computeUsage({
+        dataDir: config.dataDir,
+        source,
+        rules,
+        window,
+        by,
+        nowMs,
+        onSkip: (s) => out.stderr.write(`proxima-server: warning: ${s.file} byte ${s.offset}: skipped a line (${s.reason})\n`),
+      }),
+    );
     if (args.json) {
       out.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return ExitCode.OK;

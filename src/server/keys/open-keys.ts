@@ -4,7 +4,8 @@
  * neither forgets spent budgets nor charges twice.
  */
 import type { Logger } from '../../log.js';
-import { readLedger } from '../ledger/ledger-reader.js';
+import type { LedgerSource } from '../ledger/ledger.js';
+import { fileLedgerSource } from '../ledger/ledger-reader.js';
 import type { FolderWatchOptions } from '../storage/folder-watch.js';
 import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { JsonKeyStore } from './json-key-store.js';
@@ -15,6 +16,8 @@ import { PostgresKeyStore } from './postgres-key-store.js';
 /** Where and how. */
 export interface OpenKeysOptions extends Omit<FolderWatchOptions, 'logger'> {
   dataDir: string;
+  /** Where the records are read: PostgreSQL's when configured (open-ledger.ts); the file ledger of dataDir by default. */
+  source?: LedgerSource;
   rules: PriceRules;
   now?: () => number;
   logger: Logger;
@@ -37,7 +40,7 @@ export async function openKeys(options: OpenKeysOptions): Promise<{ store: LiveK
     const usage = new KeyUsage(options.rules, now);
     const fromMs = periodStartMs(now(), 'month');
     const startedMs = performance.now();
-    const records = await seedKeyUsage(usage, readLedger({ dataDir, fromMs }));
+    const records = await seedKeyUsage(usage, (options.source ?? fileLedgerSource(dataDir)).read({ fromMs }));
     logger.info('API key usage of this month read from the ledger', { records, ms: Math.round(performance.now() - startedMs) });
     return { store, usage };
   } catch (err) {

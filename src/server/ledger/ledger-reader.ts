@@ -7,16 +7,11 @@
  */
 import { type FileHandle, open } from 'node:fs/promises';
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { LedgerSource, SkippedLine } from './ledger.js';
 import { listSegments, liveLedgerPath } from './ledger-files.js';
 import { type LedgerRecord, recordProblem, recordTimeMs } from './ledger-record.js';
 
-/** A line the reader passed over. */
-export interface SkippedLine {
-  file: string;
-  /** Where the line starts, in bytes from the start of the file. */
-  offset: number;
-  reason: string;
-}
+export type { SkippedLine } from './ledger.js';
 
 /** What to read. */
 export interface ReadLedgerOptions {
@@ -63,6 +58,11 @@ export async function* readLedger(options: ReadLedgerOptions): AsyncGenerator<Le
   } finally {
     await liveHandle?.close();
   }
+}
+
+/** The records of the file ledger in `dataDir`, as a {@link LedgerSource}. */
+export function fileLedgerSource(dataDir: string): LedgerSource {
+  return { where: dataDir, read: (query) => readLedger({ dataDir, ...query }) };
 }
 
 async function openIfExists(file: string): Promise<FileHandle | undefined> {

@@ -1,7 +1,7 @@
 /**
- * Appends records to the ledger with group commit, with no timer: when the file is idle, the records
- * appended in one turn of the event loop go out at its end in one write (the file is O_DSYNC: the
- * write returns once the data is on disk, write + fdatasync in one trip); while a
+ * Appends records to the ledger with group commit (group-commit.ts), with no timer: when the file is
+ * idle, the records appended in one turn of the event loop go out at its end in one write (the file
+ * is O_DSYNC: the write returns once the data is on disk, write + fdatasync in one trip); while a
  * batch is being written, new records wait and form the next batch, which starts the moment the
  * previous one is on disk (at most `maxBatchRecords` a batch). Each `append` resolves once its
  * record is durable. The file is opened O_APPEND and every batch is one write of
@@ -13,8 +13,12 @@ import { type FileHandle, open, rename, stat } from 'node:fs/promises';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { ensureFolder, syncFolder } from '../storage/atomic-file.js';
+import { GroupCommit, type LedgerBatchObserver } from './group-commit.js';
+import type { Ledger } from './ledger.js';
 import { liveLedgerPath, segmentPath } from './ledger-files.js';
 import { checkRecord, type LedgerRecord } from './ledger-record.js';
+
+export type { LedgerBatchObserver } from './group-commit.js';
 
 /** How a ledger writer batches and rotates. */
 export interface LedgerWriterOptions {
@@ -30,9 +34,6 @@ export interface LedgerWriterOptions {
   onBatch?: LedgerBatchObserver;
 }
 
-/** A batch's size in records, how long its write took, and whether it is on disk. */
-export type LedgerBatchObserver = (records: number, durationMs: number, ok: boolean) => void;
-
 export const DEFAULT_MAX_BATCH_RECORDS = 4096;
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
 
@@ -41,18 +42,11 @@ const NEWLINE = 0x0a;
 const APPEND_DSYNC = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 const SCAN_BLOCK_BYTES = 64 * 1024;
 
-interface Waiting {
-  line: string;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
 /** The one writer of a data folder's ledger. Open it with {@link LedgerWriter.open}. */
-export class LedgerWriter {
+export class LedgerWriter implements Ledger {
   /** The live file. */
   readonly file: string;
   readonly #dataDir: string;
-  readonly #maxBatchRecords: number;
   readonly #maxFileBytes: number;
   readonly #now: () => number;
   readonly #logger: Logger;
@@ -60,34 +54,32 @@ export class LedgerWriter {
   #size: number;
   /** The file does not end with a newline (a torn line, or a failed write): start the next batch with one. */
   #midLine: boolean;
-  #waiting: Waiting[] = [];
-  /** The end of this turn of the event loop, when an idle file's next batch goes out. */
-  #turnEnd: NodeJS.Immediate | undefined;
-  #writing: Promise<void> | undefined;
-  #accepting = true;
+  readonly #batches: GroupCommit<string>;
   #closing: Promise<void> | undefined;
-  #destroying: Promise<void> | undefined;
   #handleClosed: Promise<void> | undefined;
   /** The last batch failed to write: the ledger is not writable until one succeeds. */
   #lastFailure: ProximaError | undefined;
-  readonly #onBatch: LedgerBatchObserver | undefined;
 
   private constructor(options: LedgerWriterOptions, handle: FileHandle, size: number, midLine: boolean) {
     this.#dataDir = options.dataDir;
     this.file = liveLedgerPath(options.dataDir);
-    this.#maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS;
     this.#maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
     this.#handle = handle;
     this.#size = size;
     this.#midLine = midLine;
-    this.#onBatch = options.onBatch;
+    this.#batches = new GroupCommit({
+      maxBatchRecords: options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS,
+      commit: (lines) => this.#write(lines),
+      afterBatch: () => (this.#maxFileBytes > 0 && this.#size >= this.#maxFileBytes ? this.#rotate() : Promise.resolve()),
+      onBatch: options.onBatch,
+    });
   }
 
   /** Why records cannot be written now (closed, or the last write failed), or undefined when they can. */
   get problem(): string | undefined {
-    if (!this.#accepting) return 'the ledger is closed';
+    if (!this.#batches.accepting) return 'the ledger is closed';
     return this.#lastFailure === undefined ? undefined : `the last write failed (${this.#lastFailure.code})`;
   }
 
@@ -121,77 +113,39 @@ export class LedgerWriter {
    * record that does not check, PRX_ERR_STORE_IO when the write fails, PRX_ERR_SERVER_DRAINING after close.
    */
   append(record: LedgerRecord): Promise<void> {
-    if (!this.#accepting) return Promise.reject(new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger is closed'));
+    if (!this.#batches.accepting) return Promise.reject(new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger is closed'));
     let line: string;
     try {
       line = `${JSON.stringify(checkRecord(record))}\n`;
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ line, resolve, reject });
-      this.#schedule();
-    });
+    return this.#batches.push(line);
   }
 
   /** Writes what is waiting now; resolves once everything appended so far is on disk (or failed). */
-  async flush(): Promise<void> {
-    while (this.#writing !== undefined || this.#waiting.length > 0) {
-      this.#flushNow();
-      await this.#writing;
-    }
+  flush(): Promise<void> {
+    return this.#batches.flush();
   }
 
   /** Refuses new records, writes the waiting ones, closes the file. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#accepting = false;
-      await this.flush();
+      await this.#batches.close();
       await this.#closeHandle();
     })();
     return this.#closing;
   }
 
   /** Fails the waiting records with `err` (or PRX_ERR_SERVER_DRAINING) and closes the file. Idempotent. */
-  destroy(err?: Error): Promise<void> {
-    this.#destroying ??= (async () => {
-      this.#accepting = false;
-      clearImmediate(this.#turnEnd);
-      this.#turnEnd = undefined;
-      const failure = err ?? new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger was closed before the record was written');
-      for (const w of this.#waiting.splice(0)) w.reject(failure);
-      // A write under way cannot be called back; its records settle as it ends.
-      await this.#writing;
-      await this.#closeHandle();
-    })();
-    return this.#destroying;
+  async destroy(err?: Error): Promise<void> {
+    await this.#batches.destroy(err);
+    await this.#closeHandle();
   }
 
-  /** A record is waiting: an idle file writes at the end of this turn; a busy one when its write is done. */
-  #schedule(): void {
-    if (this.#writing !== undefined || this.#waiting.length === 0) return;
-    // Not a timer: the records other requests append in this same turn join the batch, and none waits longer.
-    this.#turnEnd ??= setImmediate(() => {
-      this.#turnEnd = undefined;
-      this.#flushNow();
-    });
-  }
-
-  #flushNow(): void {
-    clearImmediate(this.#turnEnd);
-    this.#turnEnd = undefined;
-    if (this.#writing !== undefined || this.#waiting.length === 0) return;
-    const batch = this.#waiting.splice(0, this.#maxBatchRecords);
-    this.#writing = this.#write(batch).then(() => {
-      this.#writing = undefined;
-      this.#flushNow(); // what arrived during the write is the next batch, at once
-    });
-  }
-
-  /** Writes and syncs one batch, settling each of its records; never rejects. */
-  async #write(batch: Waiting[]): Promise<void> {
-    const data = Buffer.from((this.#midLine ? '\n' : '') + batch.map((w) => w.line).join(''), 'utf8');
-    const startMs = this.#onBatch === undefined ? 0 : performance.now();
+  /** Writes and syncs one batch of whole lines; rejects (PRX_ERR_STORE_IO) when the write fails. */
+  async #write(lines: string[]): Promise<void> {
+    const data = Buffer.from((this.#midLine ? '\n' : '') + lines.join(''), 'utf8');
     try {
       // O_DSYNC: each write returns once its data is on disk, as write + fdatasync would, in one trip.
       for (let done = 0; done < data.length; ) done += (await this.#handle.write(data, done)).bytesWritten;
@@ -202,14 +156,9 @@ export class LedgerWriter {
       const failure = new ProximaError(ErrorCodes.STORE_IO, `cannot append to the ledger ${this.file}`, { cause: err });
       this.#logger.error('ledger: append failed', { err: failure });
       this.#lastFailure = failure;
-      this.#onBatch?.(batch.length, performance.now() - startMs, false);
-      for (const w of batch) w.reject(failure);
-      return;
+      throw failure;
     }
     this.#lastFailure = undefined;
-    this.#onBatch?.(batch.length, performance.now() - startMs, true);
-    for (const w of batch) w.resolve();
-    if (this.#maxFileBytes > 0 && this.#size >= this.#maxFileBytes) await this.#rotate();
   }
 
   /** Renames the live file to a segment named for now and starts a new live file. */

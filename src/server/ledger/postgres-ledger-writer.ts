@@ -19,8 +19,10 @@ import { createHash } from 'node:crypto';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import type { PostgresStore } from '../storage/postgres/postgres-pool.js';
+import { GroupCommit } from './group-commit.js';
+import type { Ledger } from './ledger.js';
 import { checkRecord, type LedgerRecord } from './ledger-record.js';
-import { DEFAULT_MAX_BATCH_RECORDS, type LedgerWriter } from './ledger-writer.js';
+import { DEFAULT_MAX_BATCH_RECORDS } from './ledger-writer.js';
 
 export interface PostgresLedgerWriterOptions {
   store: PostgresStore;
@@ -29,18 +31,13 @@ export interface PostgresLedgerWriterOptions {
   logger?: Logger;
 }
 
-interface Row {
+/** A record as one row of proxima_ledger. */
+export interface LedgerRow {
   id: string;
   type: string;
   time: string;
   node: string;
   json: string;
-}
-
-interface Waiting {
-  row: Row;
-  resolve: () => void;
-  reject: (err: Error) => void;
 }
 
 const INSERT = {
@@ -61,30 +58,62 @@ export function ledgerRecordId(record: LedgerRecord): string {
   return `${record.type}:${createHash('sha256').update(JSON.stringify(record), 'utf8').digest('hex')}`;
 }
 
-/** The ledger writer of a super node whose store is PostgreSQL. */
-export class PostgresLedgerWriter implements Pick<LedgerWriter, 'append' | 'flush' | 'close' | 'destroy'> {
+/** `record`, checked (PRX_ERR_LEDGER_RECORD_INVALID), as its row. */
+export function ledgerRow(record: LedgerRecord): LedgerRow {
+  const checked = checkRecord(record);
+  return {
+    id: ledgerRecordId(checked),
+    type: checked.type,
+    time: checked.time,
+    node: checked.node,
+    json: JSON.stringify(checked, storable),
+  };
+}
+
+/**
+ * Inserts `rows` in one statement (idempotent by id); rejects with the driver's error, unwrapped,
+ * so the caller decides what it means.
+ */
+export async function insertLedgerRows(store: PostgresStore, rows: readonly LedgerRow[]): Promise<number> {
+  const columns: [string[], string[], string[], string[], string[]] = [[], [], [], [], []];
+  for (const row of rows) {
+    columns[0].push(row.id);
+    columns[1].push(row.type);
+    columns[2].push(row.time);
+    columns[3].push(row.node);
+    columns[4].push(row.json);
+  }
+  const result = await store.pool.query({ ...INSERT, values: columns });
+  return result.rowCount ?? 0;
+}
+
+/** The ledger writer of a super node whose store is PostgreSQL, without a buffer (postgres-ledger.ts has one). */
+export class PostgresLedgerWriter implements Ledger {
   readonly #store: PostgresStore;
-  readonly #maxBatchRecords: number;
   readonly #logger: Logger;
-  #waiting: Waiting[] = [];
-  #turnEnd: NodeJS.Immediate | undefined;
-  #writing: Promise<void> | undefined;
-  #accepting = true;
-  #closing: Promise<void> | undefined;
-  #destroying: Promise<void> | undefined;
+  readonly #batches: GroupCommit<LedgerRow>;
   /** INSERT statements sent, and records in them (for metrics and tests). */
-  #batches = 0;
+  #sent = 0;
   #records = 0;
+  #lastFailure: ProximaError | undefined;
 
   constructor(options: PostgresLedgerWriterOptions) {
     this.#store = options.store;
-    this.#maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS;
     this.#logger = options.logger ?? silentLogger;
+    this.#batches = new GroupCommit({
+      maxBatchRecords: options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS,
+      commit: (rows) => this.#insert(rows),
+    });
   }
 
   /** INSERT statements sent so far and the records they carried. */
   get stats(): { batches: number; records: number } {
-    return { batches: this.#batches, records: this.#records };
+    return { batches: this.#sent, records: this.#records };
+  }
+
+  get problem(): string | undefined {
+    if (!this.#batches.accepting) return 'the ledger is closed';
+    return this.#lastFailure === undefined ? undefined : `the last INSERT failed (${this.#lastFailure.code})`;
   }
 
   /**
@@ -92,96 +121,43 @@ export class PostgresLedgerWriter implements Pick<LedgerWriter, 'append' | 'flus
    * that does not check, PRX_ERR_STORE_UNAVAILABLE when the INSERT fails, PRX_ERR_SERVER_DRAINING after close.
    */
   append(record: LedgerRecord): Promise<void> {
-    if (!this.#accepting) return Promise.reject(new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger is closed'));
-    let row: Row;
+    if (!this.#batches.accepting) return Promise.reject(new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger is closed'));
+    let row: LedgerRow;
     try {
-      const checked = checkRecord(record);
-      row = {
-        id: ledgerRecordId(checked),
-        type: checked.type,
-        time: checked.time,
-        node: checked.node,
-        json: JSON.stringify(checked, storable),
-      };
+      row = ledgerRow(record);
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ row, resolve, reject });
-      this.#schedule();
-    });
+    return this.#batches.push(row);
   }
 
   /** Sends what is waiting now; resolves once everything appended so far is committed (or failed). */
-  async flush(): Promise<void> {
-    while (this.#writing !== undefined || this.#waiting.length > 0) {
-      this.#flushNow();
-      await this.#writing;
-    }
+  flush(): Promise<void> {
+    return this.#batches.flush();
   }
 
   /** Refuses new records and writes the waiting ones. Idempotent. The pool is the caller's to close. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#accepting = false;
-      await this.flush();
-    })();
-    return this.#closing;
+    return this.#batches.close();
   }
 
   /** Fails the waiting records with `err` (or PRX_ERR_SERVER_DRAINING); an INSERT in flight settles as it ends. Idempotent. */
   destroy(err?: Error): Promise<void> {
-    this.#destroying ??= (async () => {
-      this.#accepting = false;
-      clearImmediate(this.#turnEnd);
-      this.#turnEnd = undefined;
-      const failure = err ?? new ProximaError(ErrorCodes.SERVER_DRAINING, 'the ledger was closed before the record was written');
-      for (const w of this.#waiting.splice(0)) w.reject(failure);
-      await this.#writing;
-    })();
-    return this.#destroying;
+    return this.#batches.destroy(err);
   }
 
-  #schedule(): void {
-    if (this.#writing !== undefined || this.#waiting.length === 0) return;
-    // Not a timer: the records other requests append in this same turn join the batch.
-    this.#turnEnd ??= setImmediate(() => {
-      this.#turnEnd = undefined;
-      this.#flushNow();
-    });
-  }
-
-  #flushNow(): void {
-    clearImmediate(this.#turnEnd);
-    this.#turnEnd = undefined;
-    if (this.#writing !== undefined || this.#waiting.length === 0) return;
-    const batch = this.#waiting.splice(0, this.#maxBatchRecords);
-    this.#writing = this.#insert(batch).then(() => {
-      this.#writing = undefined;
-      this.#flushNow(); // what arrived during the INSERT is the next batch, at once
-    });
-  }
-
-  /** One INSERT of the batch, settling each of its records; never rejects. */
-  async #insert(batch: Waiting[]): Promise<void> {
-    const columns: [string[], string[], string[], string[], string[]] = [[], [], [], [], []];
-    for (const { row } of batch) {
-      columns[0].push(row.id);
-      columns[1].push(row.type);
-      columns[2].push(row.time);
-      columns[3].push(row.node);
-      columns[4].push(row.json);
-    }
-    this.#batches++;
+  /** One INSERT of the batch; rejects with PRX_ERR_STORE_UNAVAILABLE. */
+  async #insert(batch: LedgerRow[]): Promise<void> {
+    this.#sent++;
     this.#records += batch.length;
     try {
-      await this.#store.pool.query({ ...INSERT, values: columns });
+      await insertLedgerRows(this.#store, batch);
+      this.#lastFailure = undefined;
     } catch (err) {
       const failure = this.#store.failure('cannot append to the ledger', err);
       this.#logger.error('ledger: append to PostgreSQL failed', { err: failure, records: batch.length });
-      for (const w of batch) w.reject(failure);
-      return;
+      this.#lastFailure = failure;
+      throw failure;
     }
-    for (const w of batch) w.resolve();
   }
 }

@@ -12,7 +12,7 @@ import { LiveList } from '../../streams/live-list.js';
 import { ServiceGate } from '../access/service-gate.js';
 import { type ApiHandler, ApiServer } from '../api-host/api-server.js';
 import { DEFAULT_SERVER_CONFIG, type HttpConfig, type ServerConfig } from '../config.js';
-import type { LedgerWriter } from '../ledger/ledger-writer.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { NodeDirectory } from '../node-directory.js';
 import type { RequestObserver } from '../observe/request-observer.js';
 import type { ConnectionSettings } from './connection-legs.js';
@@ -41,7 +41,7 @@ export interface PublicListenerContext {
   /** For requests to the API host (the bare domain, `api.<domain>`, an IP address). */
   api: ApiHandler;
   /** Where the API appends one record per routed request. */
-  ledger: LedgerWriter;
+  ledger: Ledger;
   logger: Logger;
   /** Hears each finished tunnel request (metrics, access log); absent when nothing observes. */
   observer?: RequestObserver;

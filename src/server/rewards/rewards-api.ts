@@ -6,6 +6,7 @@
  *   GET /admin/usage[?by=node|key|model][&epoch=N]     the admin bearer token: `proxima-server usage --json` A node's token is checked by
  * re-deriving it from the server secret and the node's key id, in constant time.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
@@ -14,6 +15,7 @@ import { constantTimeEqual } from '../../proto/control/auth.js';
 import type { ApiPart } from '../api-host/api-router.js';
 import { type AuthThrottle, admit, failed } from '../api-host/auth-throttle.js';
 import { bearerToken, sendError, sendJson } from '../api-host/http-json.js';
+import type { LedgerSource } from '../ledger/ledger.js';
 import type { SkippedLine } from '../ledger/ledger-reader.js';
 import type { Registry } from '../registry/registry.js';
 import type { NodeRewards } from './node-rewards.js';
@@ -25,6 +27,8 @@ import { computeUsage, parseGrouping, type UsageRow } from './usage-report.js';
 /** What the rewards API reads and whom it lets in. */
 export interface RewardsApiOptions {
   dataDir: string;
+  /** Where the records are read: PostgreSQL's when configured (open-ledger.ts); the file ledger of dataDir by default. */
+  source?: LedgerSource;
   rules: RewardRules;
   registry: Pick<Registry, 'tokenOwner'>;
   /** Without one, /admin/rewards is refused (403) and nodes see only their own line. */
@@ -48,7 +52,7 @@ type Route = { kind: 'admin' } | { kind: 'usage' } | { kind: 'node'; name: strin
 
 /** Builds the part of the API router that serves /admin/rewards and /nodes/NAME/usage. */
 export function createRewardsApi(options: RewardsApiOptions): ApiPart {
-  const { dataDir, rules, registry, adminToken } = options;
+  const { dataDir, source, rules, registry, adminToken } = options;
   const now = options.now ?? Date.now;
   const logger = options.logger ?? silentLogger;
   const cacheMs = options.cacheMs ?? DEFAULT_REWARDS_CACHE_MS;
@@ -90,7 +94,7 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
     const key = `${window.fromMs}:${window.toMs}`;
     const cached = reports.get(key);
     if (cached !== undefined && nowMs - cached.atMs < cacheMs) return cached.answer;
-    const answer = queued(() => computeRewards({ dataDir, rules, window, nowMs, onSkip }));
+    const answer = queued(() => computeRewards({ dataDir, source, rules, window, nowMs, onSkip }));
     reports.delete(key);
     reports.set(key, { atMs: nowMs, answer });
     if (reports.size > MAX_CACHED_REPORTS) reports.delete(reports.keys().next().value!);
@@ -108,7 +112,7 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
       throw new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, (err as Error).message, { cause: err });
     }
     const window = windowOf({ epoch: query.epoch }, nowMs);
-    return queued(() => computeUsage({ dataDir, rules, window, by, nowMs, onSkip }));
+    return queued(() => computeUsage({ dataDir, source, rules, window, by, nowMs, onSkip }));
   };
 
   const isAdmin = (presented: string | undefined): boolean =>

@@ -3,7 +3,8 @@
  * or a span of time, read from the ledger in the data folder and settled as of now.
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { readLedger, type SkippedLine } from '../ledger/ledger-reader.js';
+import type { LedgerSource } from '../ledger/ledger.js';
+import { fileLedgerSource, type SkippedLine } from '../ledger/ledger-reader.js';
 import { Epochs } from './epochs.js';
 import { emptyCounts, type NodeRewards, settleNode } from './node-rewards.js';
 import { RewardsTally, type RewardsWindow } from './rewards-tally.js';
@@ -59,6 +60,8 @@ export function resolveWindow(query: RewardsQuery, rules: RewardRules, nowMs: nu
 /** What {@link computeRewards} reads and how it settles. */
 export interface ComputeRewardsOptions {
   dataDir: string;
+  /** Where the records are read: PostgreSQL's when configured (open-ledger.ts); the file ledger of dataDir by default. */
+  source?: LedgerSource;
   rules: RewardRules;
   window: RewardsWindow;
   nowMs: number;
@@ -69,7 +72,8 @@ export interface ComputeRewardsOptions {
 /** Reads the ledger and settles the window: one entry per node, by name. */
 export async function computeRewards(options: ComputeRewardsOptions): Promise<NodeRewards[]> {
   const tally = new RewardsTally(options.rules, options.window);
-  for await (const record of readLedger({ dataDir: options.dataDir, fromMs: tally.fromMs, onSkip: options.onSkip })) tally.add(record);
+  for await (const record of (options.source ?? fileLedgerSource(options.dataDir)).read({ fromMs: tally.fromMs, onSkip: options.onSkip }))
+    tally.add(record);
   return tally.report(options.nowMs);
 }
 

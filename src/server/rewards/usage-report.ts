@@ -4,7 +4,8 @@
  * the credit of the rewards tally (read in the same pass over the ledger, never computed twice).
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
-import { readLedger, type SkippedLine } from '../ledger/ledger-reader.js';
+import type { LedgerSource } from '../ledger/ledger.js';
+import { fileLedgerSource, type SkippedLine } from '../ledger/ledger-reader.js';
 import type { LedgerRecord, RequestRecord } from '../ledger/ledger-record.js';
 import { round } from './node-rewards.js';
 import { billedTokens } from './request-credit.js';
@@ -118,6 +119,8 @@ export class UsageTally {
 /** What {@link computeUsage} reads. */
 export interface ComputeUsageOptions {
   dataDir: string;
+  /** Where the records are read: PostgreSQL's when configured (open-ledger.ts); the file ledger of dataDir by default. */
+  source?: LedgerSource;
   rules: RewardRules;
   window: RewardsWindow;
   by: UsageGrouping;
@@ -131,7 +134,7 @@ export async function computeUsage(options: ComputeUsageOptions): Promise<UsageR
   const usage = new UsageTally(by, rules, window);
   const rewards = by === 'node' ? new RewardsTally(rules, window) : undefined;
   const fromMs = rewards?.fromMs ?? window.fromMs;
-  for await (const record of readLedger({ dataDir: options.dataDir, fromMs, onSkip: options.onSkip })) {
+  for await (const record of (options.source ?? fileLedgerSource(options.dataDir)).read({ fromMs, onSkip: options.onSkip })) {
     usage.add(record);
     rewards?.add(record);
   }

@@ -4,7 +4,8 @@
  * are read back from the ledger, so a restart does not give a flagged node its users back.
  */
 import type { Logger } from '../../log.js';
-import { readLedger } from '../ledger/ledger-reader.js';
+import type { LedgerSource } from '../ledger/ledger.js';
+import { fileLedgerSource } from '../ledger/ledger-reader.js';
 import { Epochs } from '../rewards/epochs.js';
 import type { RewardRules } from '../rewards/rules.js';
 
@@ -21,11 +22,18 @@ export function flagUntilMs(rules: EpochRules, epoch: number): number {
 }
 
 /** Reads the flags of epochs not yet settled from the ledger into `sink`; resolves with how many it found. */
-export async function seedFlags(o: { dataDir: string; rules: EpochRules; now: number; sink: FlagSink; logger: Logger }): Promise<number> {
+export async function seedFlags(o: {
+  dataDir: string;
+  source?: LedgerSource;
+  rules: EpochRules;
+  now: number;
+  sink: FlagSink;
+  logger: Logger;
+}): Promise<number> {
   const epochs = new Epochs(o.rules);
   const fromMs = epochs.startMs(epochs.of(o.now - o.rules.settleMs));
   let found = 0;
-  for await (const record of readLedger({ dataDir: o.dataDir, fromMs })) {
+  for await (const record of (o.source ?? fileLedgerSource(o.dataDir)).read({ fromMs })) {
     if (record.type !== 'flag' || epochs.state(record.epoch, o.now) === 'closed') continue;
     o.sink.flag(record.node, flagUntilMs(o.rules, record.epoch));
     found++;

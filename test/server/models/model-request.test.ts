@@ -1,4 +1,3 @@
-import path from 'node:path';
 import t, { type Test } from 'tap';
 import { ErrorCodes, ProximaError } from '../../../src/errors.js';
 import { readLedger } from '../../../src/server/ledger/ledger-reader.js';
@@ -88,7 +87,7 @@ function parses(text: string): boolean {
 
 async function recordIds(cluster: ApiCluster): Promise<string[]> {
   const ids: string[] = [];
-  for await (const r of readLedger({ dataDir: path.dirname(cluster.server.ledger.file) })) if (r.type === 'request') ids.push(r.id);
+  for await (const r of readLedger({ dataDir: cluster.server.config.dataDir })) if (r.type === 'request') ids.push(r.id);
   return ids;
 }
 

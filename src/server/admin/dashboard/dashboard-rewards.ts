@@ -4,7 +4,9 @@
  * each report is kept for a while (the current epoch 10 s, past ones a minute) and a reading is
  * shared by everyone who asks meanwhile; one reading at a time.
  */
+
 import type { Logger } from '../../../log.js';
+import type { LedgerSource } from '../../ledger/ledger.js';
 import { Epochs } from '../../rewards/epochs.js';
 import type { NodeRewards } from '../../rewards/node-rewards.js';
 import { computeRewards } from '../../rewards/rewards-query.js';
@@ -21,6 +23,8 @@ export interface EpochRewards {
 
 export interface DashboardRewardsOptions {
   dataDir: string;
+  /** Where the records are read: PostgreSQL's when configured (open-ledger.ts); the file ledger of dataDir by default. */
+  source?: LedgerSource;
   rules: RewardRules;
   /** Past epochs shown besides the current one. */
   pastEpochs?: number;
@@ -67,7 +71,7 @@ export class DashboardRewards {
     if (cached !== undefined && nowMs - cached.atMs < cacheMs) return cached.answer;
     const window = { fromMs: this.#epochs.startMs(epoch), toMs: this.#epochs.endMs(epoch) };
     const answer = this.#readings
-      .then(() => computeRewards({ dataDir: this.#o.dataDir, rules: this.#o.rules, window, nowMs }))
+      .then(() => computeRewards({ dataDir: this.#o.dataDir, source: this.#o.source, rules: this.#o.rules, window, nowMs }))
       .catch((err: unknown) => {
         this.#o.logger.warn('dashboard: the rewards report could not be read', { err, epoch });
         this.#reports.delete(epoch);

@@ -9,6 +9,7 @@
  * over https); the token is never in a cookie or a URL. Failed logins are throttled per address. A
  * node's session ends as soon as its token is revoked or rotated.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type TrustProxySetting, trustedProxies } from '../../../config/access.js';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
@@ -17,6 +18,7 @@ import type { ApiPart } from '../../api-host/api-router.js';
 import { type AuthThrottle, admit, failed } from '../../api-host/auth-throttle.js';
 import { sendError, sendJson } from '../../api-host/http-json.js';
 import type { ServerConfig } from '../../config.js';
+import type { LedgerSource } from '../../ledger/ledger.js';
 import type { ProbeRecord, RequestRecord } from '../../ledger/ledger-record.js';
 import type { NodeRecord } from '../../registry/node-store.js';
 import type { RewardRules } from '../../rewards/rules.js';
@@ -46,6 +48,8 @@ export interface DashboardOptions {
   /** Without one, only operators can log in (with their node's token). */
   adminToken: string | undefined;
   dataDir: string;
+  /** Where the records are read: PostgreSQL's when configured (open-ledger.ts); the file ledger of dataDir by default. */
+  source?: LedgerSource;
   rules: RewardRules;
   /** Requests from these proxies are https when they say so in X-Forwarded-Proto (the cookie is then Secure). */
   trustProxy: TrustProxySetting;
@@ -84,7 +88,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   const pages = new DashboardPages(o.assetsDir);
   const sessions = new DashboardSessions({ now: o.now, ...o.sessions });
   const feed = new DashboardFeed({ now: o.now, ...o.feed, nodes: o.nodes });
-  const rewards = new DashboardRewards({ dataDir: o.dataDir, rules: o.rules, now: o.now, logger: o.logger });
+  const rewards = new DashboardRewards({ dataDir: o.dataDir, source: o.source, rules: o.rules, now: o.now, logger: o.logger });
   const sources: StateSources = { registry: o.registry, nodes: o.nodes, ...o.models, feed, rewards, now: o.now };
   const trusted = trustedProxies(o.trustProxy);
   const { logger } = o;
@@ -176,6 +180,8 @@ export interface ServerDashboardParts {
   models: DashboardOptions['models'];
   /** The throttles of failed credentials: the dashboard's login uses the admin door's. */
   throttles: { admin: AuthThrottle };
+  /** The ledger its rewards are read from (PostgreSQL's when configured). */
+  source?: LedgerSource;
   now?: () => number;
   logger: Logger;
 }
@@ -189,6 +195,7 @@ export function createServerDashboard(o: ServerDashboardParts): Dashboard {
     models: o.models,
     adminToken: config.admin.token,
     dataDir: config.dataDir,
+    source: o.source,
     rules: config.rewards,
     trustProxy: config.http.trustProxy,
     authThrottle: o.throttles.admin,

@@ -4,7 +4,7 @@
  * at load without ever being echoed, and shown anywhere (logs, errors) only as {@link redactUrl} makes it.
  */
 
-import { isMapping, object, optional, type Schema, scalar, section, withDefault } from '../../../config/schema.js';
+import { integer, isMapping, object, optional, type Schema, scalar, section, withDefault } from '../../../config/schema.js';
 import { duration } from '../../../config/values.js';
 import { ConfigError } from '../../../errors.js';
 
@@ -16,9 +16,17 @@ export const URL_FIELD = 'store.postgres.url';
 
 /** Where the shared state lives; absent: the JSON files of the data folder, as for a single super node. */
 export interface StoreConfig {
-  /** `pollIntervalMs`: while the change-notice connection is down, reload shared state this often (default 1000). */
-  postgres?: { url: string; pollIntervalMs: number };
+  postgres?: {
+    url: string;
+    /** While the change-notice connection is down, reload shared state this often (default 1000). */
+    pollIntervalMs: number;
+    /** The most bytes the ledger's buffer on disk holds while PostgreSQL is unreachable. */
+    bufferMaxBytes: number;
+  };
 }
+
+/** store.postgres.bufferMaxBytes by default: 256 MiB, about 500,000 records. */
+export const DEFAULT_BUFFER_MAX_BYTES = 256 * 1024 * 1024;
 
 const EXAMPLE = 'postgres://proxima:PASSWORD@127.0.0.1:5432/proxima';
 const MAX_URL_LENGTH = 4096;
@@ -45,7 +53,13 @@ export function postgresUrl(): Schema<string> {
 
 /** The schema of `store`. */
 export const storeSection: Schema<StoreConfig> = section({
-  postgres: optional(object({ url: postgresUrl(), pollIntervalMs: withDefault(duration(100, 60_000), 1000) })),
+  postgres: optional(
+    object({
+      url: postgresUrl(),
+      pollIntervalMs: withDefault(duration(100, 60_000), 1000),
+      bufferMaxBytes: withDefault(integer(65_536, 2 ** 40), DEFAULT_BUFFER_MAX_BYTES),
+    }),
+  ),
 });
 
 /**
