@@ -158,6 +158,7 @@ export class PgNotifier extends EventEmitter<{ change: [msg: ChangeMessage]; res
       err: err === undefined ? undefined : this.#store.failure('change notices', err),
       pollIntervalMs: this.#pollIntervalMs,
     });
+    clearInterval(this.#pollTimer);
     this.#pollTimer = setInterval(() => this.#emitSafely('resync'), this.#pollIntervalMs);
     this.#pollTimer.unref();
     this.#scheduleReconnect();
