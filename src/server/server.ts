@@ -18,8 +18,9 @@ import type { JsonKeyStore } from './keys/json-key-store.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
-import { JsonPresenceStore } from './presence/json-presence-store.js';
-import { trackPresence } from './presence/presence-tracker.js';
+import { openPresence, type PresenceParts } from './presence/open-presence.js';
+import type { PresenceStore } from './presence/presence-store.js';
+import type { RemotePresence } from './presence/remote-presence.js';
 import type { BoundAddress, PublicListenerHandle } from './public/public-listener.js';
 import { PublicUrls } from './public-urls.js';
 import { openRegistry } from './registry/open-registry.js';
@@ -49,9 +50,11 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly keys: JsonKeyStore;
   /** The Prometheus metrics (served at the admin listener's /metrics); undefined when metrics.enabled is false. */
   readonly metrics: ServerMetrics | undefined;
-  /** Who is online, written for `nodes list` (presence.json). */
-  readonly presence: JsonPresenceStore;
-  readonly #untrack: () => void;
+  /** Who is online, written for `nodes list` (presence.json, or PostgreSQL with `shared`). */
+  readonly presence: PresenceStore;
+  /** With `shared`: the nodes other instances hold (issue 20); undefined on the data folder alone. */
+  readonly remotePresence: RemotePresence | undefined;
+  readonly #stopPresence: () => Promise<void>;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
@@ -68,8 +71,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     models: ModelApi;
     checks: NodeChecks;
     keys: JsonKeyStore;
-    presence: JsonPresenceStore;
-    untrack: () => void;
+    presence: PresenceParts;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
@@ -86,8 +88,9 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.models = parts.models;
     this.checks = parts.checks;
     this.keys = parts.keys;
-    this.presence = parts.presence;
-    this.#untrack = parts.untrack;
+    this.presence = parts.presence.store;
+    this.remotePresence = parts.presence.remote;
+    this.#stopPresence = parts.presence.stop;
     this.#control = parts.control;
     this.#public = parts.public;
     this.#admin = parts.admin;
@@ -133,9 +136,17 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
       metrics?.watchNodes(nodes);
-      const presence = await JsonPresenceStore.open({ ...config.presence, dataDir: config.dataDir, now, logger });
-      started.unshift({ destroy: () => presence.close() });
-      const untrack = trackPresence({ nodes, store: presence, now, onLeave: (name) => registry.touch(name) });
+      const presenceParts = await openPresence({
+        config: config.presence,
+        dataDir: config.dataDir,
+        nodes,
+        shared: options.shared,
+        onLeave: (name) => registry.touch(name),
+        now,
+        logger,
+      });
+      started.unshift({ destroy: presenceParts.stop });
+      const presence = presenceParts.store;
       const { api, models, checks, keys, observer } = await openServerApi(
         {
           config,
@@ -204,8 +215,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         models,
         checks,
         keys,
-        presence,
-        untrack,
+        presence: presenceParts,
         control,
         public: listener,
         admin,
@@ -251,8 +261,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.checks.close();
       // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
       await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
-      this.#untrack();
-      await this.presence.close();
+      await this.#stopPresence();
       await this.ledger.close();
       await this.keys.close();
       await this.registry.close();
@@ -269,8 +278,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#destroying ??= (async () => {
       await this.checks.destroy();
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
-      this.#untrack();
-      await this.presence.close();
+      await this.#stopPresence();
       await this.ledger.destroy(err);
       await this.keys.close();
       await this.registry.destroy(err);

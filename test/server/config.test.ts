@@ -58,7 +58,7 @@ t.test('the embedded defaults', async (t) => {
     models: { aliases: new Map(), fallbacks: new Map() },
     ledger: DEFAULT_SERVER_CONFIG.ledger,
     rewards: DEFAULT_SERVER_CONFIG.rewards,
-    presence: { leaseIntervalMs: 5_000, writeDelayMs: 1_000 },
+    presence: { leaseIntervalMs: 5_000, writeDelayMs: 1_000, leaseExpiryMs: 10_000 },
     log: { level: 'info', format: 'auto', access: true },
     runtime: { tuning: 'auto' },
   });

@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import t, { type Test } from 'tap';
+import { silentLogger } from '../../../src/log.js';
+import { migrate } from '../../../src/server/storage/postgres/migrate.js';
+import { openPostgres } from '../../../src/server/storage/postgres/postgres-pool.js';
+import { openSharedStore, type SharedStore } from '../../../src/server/storage/postgres/shared-store.js';
+import { POSTGRES_SKIP, startPostgres, type TestPostgres } from '../../fixtures/postgres.js';
+import {
+  closedWithin,
+  connectNode,
+  online,
+  register,
+  startServer,
+  tempDir,
+  testServerConfig,
+} from '../../fixtures/stacks/control-plane.js';
+
+const skip = POSTGRES_SKIP;
+const cluster: TestPostgres | undefined = skip === false ? await startPostgres(t) : undefined;
+
+const SERVICES = [{ name: 'llm', kind: 'ollama' as const, maxConcurrent: 2, models: [{ name: 'llama3.2:latest', digest: 'sha256:abc' }] }];
+
+/** Polls `check` with a deadline (not a sleep to synchronise). */
+async function poll<T>(what: string, check: () => T | undefined | Promise<T | undefined>, deadlineMs = 5_000): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+async function shared(t: Test, url: string): Promise<SharedStore> {
+  const store = await openSharedStore(url, { logger: silentLogger });
+  t.teardown(() => store.close());
+  return store;
+}
+
+t.test('a node logging in at instance B has its session at A closed as replaced within a second', { skip }, async (t) => {
+  const url = await cluster!.createDatabase('takeover');
+  const admin = await openPostgres({ url, max: 1 });
+  t.teardown(() => admin.close());
+  await migrate(admin);
+  // The registry is still each instance's data folder: the node is in both (same secret) and in PostgreSQL.
+  await admin.pool.query(`INSERT INTO proxima_nodes (name, key_id, created_at, record) VALUES ('alpha', 'k', now(), '{}')`);
+  const presence = { leaseIntervalMs: 500, leaseExpiryMs: 2_000 };
+  const dirA = tempDir(t);
+  const a = await startServer(t, { dataDir: dirA, config: testServerConfig(dirA, { presence }), shared: await shared(t, url) });
+  const token = await register(a, 'alpha');
+  const dirB = tempDir(t);
+  for (const file of ['secret', 'nodes.json']) fs.copyFileSync(path.join(dirA, file), path.join(dirB, file));
+  const b = await startServer(t, { dataDir: dirB, config: testServerConfig(dirB, { presence }), shared: await shared(t, url) });
+
+  const first = await connectNode(t, a, 'alpha', { token, services: SERVICES });
+  const atA = await online(a, 'alpha');
+  const remote = await poll('alpha seen at B as held by A', () => b.remotePresence?.get('alpha'));
+  t.match(remote, { name: 'alpha', instance: a.presence.instance, services: SERVICES });
+
+  const closing = closedWithin(first, 2_000);
+  await connectNode(t, b, 'alpha', { token, services: SERVICES });
+  const atB = await online(b, 'alpha');
+  const started = Date.now();
+  const why = await closing;
+  const ms = Date.now() - started;
+  t.match(why, { code: 'PRX_ERR_SESSION_REPLACED' });
+  await atA.closed;
+  t.equal(atA.closeReason, 'replaced');
+  t.ok(ms < 1_000, `A closed its session ${ms} ms after B had the node online`);
+  t.comment(`takeover: A closed the old session ${ms} ms after B had it online`);
+  t.equal(b.nodes.live('alpha'), atB, 'B keeps the new session');
+  t.equal(atB.closeReason, undefined);
+  const row = await poll('the row held by B', async () => {
+    const { rows } = await admin.pool.query(`SELECT instance FROM proxima_presence WHERE node = 'alpha'`);
+    return rows[0]?.instance === b.presence.instance ? rows[0] : undefined;
+  });
+  t.ok(row, 'the presence row is B’s, not removed by A’s leave');
+  await poll('A sees alpha held by B', () => (a.remotePresence?.get('alpha')?.instance === b.presence.instance ? true : undefined));
+  await poll('B no longer lists alpha as remote', () => (b.remotePresence?.get('alpha') === undefined ? true : undefined));
+  t.pass('B does not list its own node as remote');
+});
