@@ -13,7 +13,7 @@ import type { AuthThrottle } from './api-host/auth-throttle.js';
 import { withCors } from './api-host/cors.js';
 import type { ServerConfig } from './config.js';
 import type { NodeSessions } from './control/node-sessions.js';
-import type { JsonKeyStore } from './keys/json-key-store.js';
+import type { LiveKeyStore } from './keys/key-store.js';
 import { createKeysApi } from './keys/keys-api.js';
 import { openKeys } from './keys/open-keys.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
@@ -27,7 +27,9 @@ import { createNodesApi } from './registry/nodes-api.js';
 import type { OpenRegistryOptions } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
 import { createRewardsApi } from './rewards/rewards-api.js';
+import type { SharedStore } from './storage/postgres/shared-store.js';
 import type { CanaryOutcome } from './verify/canaries.js';
+import { openPostgresCanaryPasses } from './verify/canary-passes.js';
 import { seedFlags } from './verify/flagged-nodes.js';
 import { NodeChecks } from './verify/node-checks.js';
 
@@ -59,6 +61,8 @@ export interface ServerApiOptions {
   logger: Logger;
   /** Where the request metrics go (the server's `metrics.registry`); none are counted without one. */
   metricsRegistry?: MetricsRegistry;
+  /** The shared PostgreSQL store: API keys and canary passes live there. */
+  shared?: SharedStore;
   /** A routed request's record is durable. */
   onUsage(record: RequestRecord): void;
   onProbe(record: ProbeRecord): void;
@@ -70,7 +74,7 @@ export interface ServerApi {
   api: ApiHandler;
   models: ModelApi;
   checks: NodeChecks;
-  keys: JsonKeyStore;
+  keys: LiveKeyStore;
   /** Hears each finished request, API and tunnel (metrics, access log); undefined when nothing observes. */
   observer: RequestObserver | undefined;
 }
@@ -94,6 +98,7 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
     watch: o.watch?.watch,
     pollIntervalMs: o.watch?.pollIntervalMs,
     logger: logger.child({ component: 'keys' }),
+    shared: o.shared,
   });
   started.unshift({ destroy: () => keys.store.close() });
   let checks: NodeChecks | undefined;
@@ -128,7 +133,10 @@ export async function openServerApi(o: ServerApiOptions, started: { destroy(): P
       ),
   });
   started.unshift(models);
+  // With the shared store, a restart forgets no node's passed canaries.
+  const passes = o.shared && (await openPostgresCanaryPasses(o.shared, logger.child({ component: 'checks' })));
   checks = new NodeChecks({
+    passes,
     api: models,
     rules: config.rewards,
     append: (record) => ledger.append(record),

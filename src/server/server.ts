@@ -14,7 +14,7 @@ import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
 import { NodeSessions } from './control/node-sessions.js';
-import type { JsonKeyStore } from './keys/json-key-store.js';
+import type { LiveKeyStore } from './keys/key-store.js';
 import { LedgerWriter } from './ledger/ledger-writer.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
@@ -26,6 +26,7 @@ import { PublicUrls } from './public-urls.js';
 import { openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
 import { type AuthThrottles, openServerApi } from './server-api.js';
+import { storeReadiness } from './storage/postgres/store-readiness.js';
 
 export type { ProximaServerEvents, ProximaServerOptions } from './server-options.js';
 
@@ -47,7 +48,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   /** The availability prober and the canaries. */
   readonly checks: NodeChecks;
   /** The API keys of `proxima-server keys` (server.yaml's are in the config). */
-  readonly keys: JsonKeyStore;
+  readonly keys: LiveKeyStore;
   /** The Prometheus metrics (served at the admin listener's /metrics); undefined when metrics.enabled is false. */
   readonly metrics: ServerMetrics | undefined;
   /** Who is online, written for `nodes list` (presence.json, or PostgreSQL with `shared`). */
@@ -70,7 +71,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     ledger: LedgerWriter;
     models: ModelApi;
     checks: NodeChecks;
-    keys: JsonKeyStore;
+    keys: LiveKeyStore;
     presence: PresenceParts;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
@@ -109,7 +110,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   static async start(options: ProximaServerOptions): Promise<ProximaServer> {
     const { config } = options;
     const logger = options.logger ?? silentLogger;
-    const registry = await openRegistry({ ...options.registry, dataDir: config.dataDir, logger });
+    const registry = await openRegistry({ ...options.registry, dataDir: config.dataDir, logger, shared: options.shared });
     const started: { destroy(): Promise<unknown> }[] = [registry];
     // Set before any request can be routed: nodes can log in only once the control port opens, last.
     let server: ProximaServer | undefined;
@@ -161,6 +162,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
           checksRandom: options.checksRandom,
           logger,
           metricsRegistry: options.metricsRegistry ?? metrics?.registry,
+          shared: options.shared,
           onUsage: (record) => server?.emit('usage', record),
           onProbe: (probe) => {
             metrics?.probe(probe);
@@ -184,7 +186,17 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const dashboard = withAdmin ? createServerDashboard({ config, registry, nodes, models, throttles, now, logger }) : undefined;
       if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
       const metricsThrottle = throttles.metrics;
-      const parts = adminParts({ state, registry, ledger, metrics, metricsToken: config.metrics.token, metricsThrottle, logger });
+      const storeCheck = options.shared && storeReadiness(options.shared.store);
+      const parts = adminParts({
+        state,
+        registry,
+        ledger,
+        metrics,
+        metricsToken: config.metrics.token,
+        metricsThrottle,
+        logger,
+        storeCheck,
+      });
       if (dashboard !== undefined) parts.push(dashboard.part);
       const admin = await options.adminListener?.({ config, parts, logger });
       if (admin !== undefined) started.unshift(admin);

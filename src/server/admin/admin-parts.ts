@@ -26,6 +26,8 @@ export interface AdminPartsOptions {
   /** Wrong metrics tokens per client address. */
   metricsThrottle: AuthThrottle;
   logger: Logger;
+  /** With the shared PostgreSQL store: its readiness (storage/postgres/store-readiness.ts) replaces the registry read. */
+  storeCheck?: ReadinessCheck;
 }
 
 /** The readiness checks of /readyz, by name. */
@@ -33,10 +35,12 @@ export function readinessChecks(o: AdminPartsOptions): Record<string, ReadinessC
   return {
     listeners: () => (o.state() === 'starting' ? 'the super node is starting' : undefined),
     draining: () => (o.state() === 'draining' ? 'the super node is draining' : undefined),
-    store: async () => {
-      await o.registry.list();
-      return undefined;
-    },
+    store:
+      o.storeCheck ??
+      (async () => {
+        await o.registry.list();
+        return undefined;
+      }),
     ledger: () => o.ledger.problem,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * `proxima-server keys add|list|set|revoke`: the API key store from the command line. Like `nodes`,
- * it works whether the server runs or not (both go through the store's lock), and a running server
+ * it works whether the server runs or not (both go through the store's lock, or PostgreSQL's
+ * transactions when server.yaml has store.postgres), and a running server
  * takes the change within a second. The clear key is printed once, by `add`, and kept nowhere.
  */
 import type { Argv } from 'yargs';
@@ -9,6 +10,9 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import { loadServerConfig } from '../config.js';
 import { JsonKeyStore } from '../keys/json-key-store.js';
 import { checkKeyPatch, checkNotConfigured, type KeyPatch, type KeyRecord, makeKey, shownKey } from '../keys/key-record.js';
+import type { KeyStore } from '../keys/key-store.js';
+import { PostgresKeyStore } from '../keys/postgres-key-store.js';
+import { openShared } from './open-shared.js';
 
 const ACTIONS = ['add', 'list', 'set', 'revoke'] as const;
 const CLEARABLE = ['rpm', 'tpm', 'budget', 'models', 'nodes'] as const;
@@ -58,7 +62,16 @@ export const keysCommand: CliCommand<KeysArgs> = {
     }
     const config = loadServerConfig(args.config);
     const configuredIds = config.api.keys.map((k) => k.id);
-    const store = await JsonKeyStore.open({ dataDir: config.dataDir, watch: false, pollIntervalMs: 0 });
+    const shared = await openShared(config);
+    let store: KeyStore;
+    try {
+      store = shared
+        ? await PostgresKeyStore.open({ shared })
+        : await JsonKeyStore.open({ dataDir: config.dataDir, watch: false, pollIntervalMs: 0 });
+    } catch (err) {
+      await shared?.close();
+      throw err;
+    }
     try {
       await perform(store, args, configuredIds, out);
       return ExitCode.OK;
@@ -69,6 +82,7 @@ export const keysCommand: CliCommand<KeysArgs> = {
       throw err;
     } finally {
       await store.close();
+      await shared?.close();
     }
   },
 };
@@ -113,7 +127,7 @@ const FLAG_OF: Record<string, string> = {
   name: '--name:',
 };
 
-async function perform(store: JsonKeyStore, args: KeysArgs, configuredIds: readonly string[], out: CliOutput): Promise<void> {
+async function perform(store: KeyStore, args: KeysArgs, configuredIds: readonly string[], out: CliOutput): Promise<void> {
   const print = (value: unknown): void => void out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   const { action, ref, json } = args;
   if (action === 'list') {

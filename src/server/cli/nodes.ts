@@ -1,7 +1,8 @@
 /**
  * `proxima-server nodes add|list|rotate|revoke`: the registry from the command line. It works whether
- * the server runs or not: both go through the store's lock, and a running server notices the change
- * within a second (a revoked or rotated node's session is closed then). `list` tells online from
+ * the server runs or not: both go through the store's lock (or PostgreSQL's transactions, when
+ * server.yaml has store.postgres), and a running server notices the change within a second (a
+ * revoked or rotated node's session is closed then). `list` tells online from
  * offline by the running server's presence file (presence.json): a node is online while the server
  * holding it renews its lease there and its process runs.
  */
@@ -15,6 +16,7 @@ import type { PresenceSnapshot } from '../presence/presence-store.js';
 import { PublicUrls } from '../public-urls.js';
 import { openRegistry } from '../registry/open-registry.js';
 import type { IssuedToken, Registry } from '../registry/registry.js';
+import { openShared } from './open-shared.js';
 
 const ACTIONS = ['add', 'list', 'rotate', 'revoke'] as const;
 
@@ -45,7 +47,14 @@ export const nodesCommand: CliCommand<NodesArgs> = {
       throw new ProximaError(ErrorCodes.USAGE, action === 'list' ? 'nodes list takes no NAME' : `nodes ${action} needs a NAME`);
     }
     const config = loadServerConfig(args.config);
-    const registry = await openRegistry({ dataDir: config.dataDir, watch: false, pollIntervalMs: 0 });
+    const shared = await openShared(config);
+    let registry: Registry;
+    try {
+      registry = await openRegistry({ dataDir: config.dataDir, watch: false, pollIntervalMs: 0, shared });
+    } catch (err) {
+      await shared?.close();
+      throw err;
+    }
     try {
       await perform(
         registry,
@@ -60,6 +69,7 @@ export const nodesCommand: CliCommand<NodesArgs> = {
       throw err;
     } finally {
       await registry.close();
+      await shared?.close();
     }
   },
 };

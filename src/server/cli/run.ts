@@ -5,23 +5,16 @@
 import type { Argv } from 'yargs';
 import { type CliCommand, ExitCode } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
-import { createLogger, type Logger } from '../../log.js';
+import { createLogger } from '../../log.js';
 import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
 import { startAdminListener } from '../admin/admin-listener.js';
-import { loadServerConfig, type ServerConfig } from '../config.js';
+import { loadServerConfig } from '../config.js';
 import { openNodeStream } from '../control/node-stream.js';
 import { startPublicListener } from '../public/public-listener.js';
 import { PublicUrls } from '../public-urls.js';
 import { ProximaServer } from '../server.js';
-import type { SharedStore } from '../storage/postgres/shared-store.js';
+import { openShared } from './open-shared.js';
 import { logStartWarnings } from './start-warnings.js';
-
-/** The shared PostgreSQL store when `store.postgres` is configured; loaded only then, so a data-folder-only node never loads pg. */
-async function openShared(config: ServerConfig, logger: Logger): Promise<SharedStore | undefined> {
-  if (config.store?.postgres === undefined) return undefined;
-  const { openSharedStore } = await import('../storage/postgres/shared-store.js');
-  return openSharedStore(config.store.postgres.url, { logger, pollIntervalMs: config.store.postgres.pollIntervalMs });
-}
 
 /** The default command: run the super node. */
 export const runCommand: CliCommand<{ config?: string }> = {

@@ -28,6 +28,11 @@ export interface KeyStore extends Pick<EventEmitter<KeyStoreEvents>, 'on' | 'off
   close(): Promise<void>;
 }
 
+/** A store the running server follows: it also has the records as last read, for the request path. */
+export interface LiveKeyStore extends KeyStore {
+  readonly current: readonly KeyRecord[];
+}
+
 /** The key `ref` names: an id (revoked keys too), else the working key of that name. */
 export function findKey(keys: readonly KeyRecord[], ref: string): KeyRecord {
   const found = isStoredKeyId(ref) ? keys.find((k) => k.id === ref) : keys.find((k) => k.name === ref && k.revokedAt === null);

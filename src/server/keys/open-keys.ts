@@ -6,8 +6,11 @@
 import type { Logger } from '../../log.js';
 import { readLedger } from '../ledger/ledger-reader.js';
 import type { FolderWatchOptions } from '../storage/folder-watch.js';
+import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { JsonKeyStore } from './json-key-store.js';
+import type { LiveKeyStore } from './key-store.js';
 import { KeyUsage, type PriceRules, periodStartMs, seedKeyUsage } from './key-usage.js';
+import { PostgresKeyStore } from './postgres-key-store.js';
 
 /** Where and how. */
 export interface OpenKeysOptions extends Omit<FolderWatchOptions, 'logger'> {
@@ -15,13 +18,21 @@ export interface OpenKeysOptions extends Omit<FolderWatchOptions, 'logger'> {
   rules: PriceRules;
   now?: () => number;
   logger: Logger;
+  /** The shared PostgreSQL store: the keys live there instead of `<dataDir>/keys.json`. */
+  shared?: SharedStore;
 }
 
-/** Opens the key store (PRX_ERR_STORE_CORRUPT naming the file if it does not parse) and seeds the usage. */
-export async function openKeys(options: OpenKeysOptions): Promise<{ store: JsonKeyStore; usage: KeyUsage }> {
-  const { dataDir, logger } = options;
+/**
+ * Opens the key store (PRX_ERR_STORE_CORRUPT naming the file if it does not parse; with `shared`,
+ * PRX_ERR_STORE_UNAVAILABLE when PostgreSQL does not answer) and seeds the usage.
+ */
+export async function openKeys(options: OpenKeysOptions): Promise<{ store: LiveKeyStore; usage: KeyUsage }> {
+  const { dataDir, logger, shared } = options;
   const now = options.now ?? Date.now;
-  const store = await JsonKeyStore.open({ dataDir, watch: options.watch, pollIntervalMs: options.pollIntervalMs, logger });
+  const store =
+    shared === undefined
+      ? await JsonKeyStore.open({ dataDir, watch: options.watch, pollIntervalMs: options.pollIntervalMs, logger })
+      : await PostgresKeyStore.open({ shared, logger });
   try {
     const usage = new KeyUsage(options.rules, now);
     const fromMs = periodStartMs(now(), 'month');

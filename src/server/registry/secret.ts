@@ -1,5 +1,6 @@
 /**
- * The server secret, `<dataDir>/secret`: 32 random bytes from which every node token is derived.
+ * The server secret, `<dataDir>/secret` (or a row of proxima_secrets when the state is shared in
+ * PostgreSQL): 32 random bytes from which every node token is derived.
  * Losing it invalidates every token; leaking it lets anyone mint tokens, so it is mode 0600.
  */
 import { randomBytes } from 'node:crypto';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { ensureFolder, syncFolder, tempPathFor } from '../storage/atomic-file.js';
+import type { PostgresStore } from '../storage/postgres/postgres-pool.js';
 
 /** Bytes in the server secret. */
 export const SECRET_BYTES = 32;
@@ -75,5 +77,34 @@ async function readSecret(secretPath: string, logger: Logger): Promise<Buffer | 
     return secret;
   } finally {
     await handle.close();
+  }
+}
+
+/** The row of proxima_secrets that holds the registry secret. */
+export const SHARED_SECRET_NAME = 'registry';
+
+/**
+ * The registry secret in the shared store (`proxima_secrets`): the first instance to start creates it
+ * (INSERT ... ON CONFLICT DO NOTHING) and every instance reads the winner, so all derive the same
+ * node tokens. PRX_ERR_STORE_UNAVAILABLE (URL redacted) when the store cannot be reached.
+ */
+export async function loadOrCreateSharedSecret(store: PostgresStore, logger: Logger = silentLogger): Promise<Buffer> {
+  try {
+    const created = await store.pool.query(
+      'INSERT INTO proxima_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING name',
+      [SHARED_SECRET_NAME, randomBytes(SECRET_BYTES)],
+    );
+    if (created.rowCount === 1) logger.info('created a new server secret in the shared store');
+    const { rows } = await store.pool.query<{ value: Buffer }>('SELECT value FROM proxima_secrets WHERE name = $1', [SHARED_SECRET_NAME]);
+    const secret = rows[0]?.value;
+    if (secret === undefined || secret.length !== SECRET_BYTES) {
+      throw new ProximaError(
+        ErrorCodes.STORE_CORRUPT,
+        `the server secret in proxima_secrets has ${secret?.length ?? 0} bytes, expected ${SECRET_BYTES}; it is left untouched`,
+      );
+    }
+    return secret;
+  } catch (err) {
+    throw store.failure('cannot read the server secret', err);
   }
 }

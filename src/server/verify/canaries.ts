@@ -1,6 +1,6 @@
 /**
  * Canaries: a share of user requests (`canaryShare`; `newNodeCanaryShare` for a node that has passed
- * fewer than `newNodeCanaries` since the super node started) is followed by a canary to the same
+ * fewer than `newNodeCanaries`: since the super node started, or ever with the shared store, canary-passes.ts) is followed by a canary to the same
  * node: a deterministic prompt in the shape of the user's route (canary-prompts.ts), whose answer is
  * compared (`judgeCanary`) with a reference node's answer on the same digest (reference-answers.ts).
  * A node is failed only on a disagreement a second reference confirms, or that a reference which
@@ -19,6 +19,7 @@ import { type CanaryVerdict, judgeCanary } from '../rewards/canary-judge.js';
 import { Epochs } from '../rewards/epochs.js';
 import type { RewardRules, VerifyRules } from '../rewards/rules.js';
 import { type CanaryApi, callCanary } from './canary-call.js';
+import { type CanaryPasses, memoryCanaryPasses } from './canary-passes.js';
 import { CANARY_PROMPTS, type CanaryRoute, canaryBody, isCanaryRoute } from './canary-prompts.js';
 import { type Reference, ReferenceAnswers } from './reference-answers.js';
 
@@ -44,6 +45,8 @@ export interface CanariesOptions {
   logger: Logger;
   now?: () => number;
   random?: () => number;
+  /** The counts of passed canaries (default: in memory, since the start); closed by the caller. */
+  passes?: CanaryPasses;
 }
 
 /** Chooses, sends and judges canaries. `consider` each user request record once it is durable. */
@@ -54,7 +57,7 @@ export class Canaries {
   readonly #epochs: Epochs;
   readonly #references: ReferenceAnswers;
   readonly #running = new Map<string, Promise<void>>();
-  readonly #passed = new Map<string, number>();
+  readonly #passes: CanaryPasses;
   /** Nodes that failed a canary or were outvoted as a reference, with the epoch it happened in. */
   readonly #suspects = new Map<string, number>();
   readonly #stop = new AbortController();
@@ -63,6 +66,7 @@ export class Canaries {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
+    this.#passes = options.passes ?? memoryCanaryPasses();
     this.#epochs = new Epochs(options.rules);
     this.#references = new ReferenceAnswers({
       api: options.api,
@@ -70,7 +74,7 @@ export class Canaries {
       now: this.#now,
       random: this.#random,
       distrusted: (node) => this.#suspect(node) || options.failing(node),
-      passed: (node) => this.#passed.get(node) ?? 0,
+      passed: (node) => this.#passes.get(node),
     });
   }
 
@@ -83,7 +87,7 @@ export class Canaries {
   consider(r: RequestRecord): void {
     if (this.#stop.signal.aborted || r.canary !== null || r.outcome !== 'ok' || r.digest === null || !isCanaryRoute(r.route)) return;
     const { rules } = this.#o;
-    const share = (this.#passed.get(r.node) ?? 0) < rules.newNodeCanaries ? rules.newNodeCanaryShare : rules.canaryShare;
+    const share = this.#passes.get(r.node) < rules.newNodeCanaries ? rules.newNodeCanaryShare : rules.canaryShare;
     if (this.#random() >= share) return;
     const key = modelKey(r.model);
     if (key === undefined || !this.#references.possible(key, r.digest, r.node)) return; // nothing to compare with
@@ -154,7 +158,7 @@ export class Canaries {
         epoch,
         reason: `failed a canary: ${verdict.reason}`.slice(0, 1024),
       };
-    } else if (verdict.passed === true) this.#passed.set(node, (this.#passed.get(node) ?? 0) + 1);
+    } else if (verdict.passed === true) this.#passes.passed(node);
     const records: LedgerRecord[] = [request];
     if (canary !== null) records.push(canary);
     if (flag !== null) records.push(flag);
@@ -175,7 +179,7 @@ export class Canaries {
     // A disagreement: a second reference decides who is wrong.
     const second: Reference | undefined = await this.#references.answer({ ...q, exclude: new Set([node, first.node]) });
     if (second === undefined) {
-      if ((this.#passed.get(first.node) ?? 0) > 0) return { verdict: v1, reference: first.node };
+      if (this.#passes.get(first.node) > 0) return { verdict: v1, reference: first.node };
       return {
         verdict: { passed: null, reason: `undecided: the only reference (${first.node}) disagrees: ${v1.reason}` },
         reference: first.node,

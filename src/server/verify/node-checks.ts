@@ -9,6 +9,7 @@ import type { RouteHealth } from '../models/routing/route-health.js';
 import type { RewardsConfig } from '../rewards/rewards-config.js';
 import { Canaries, type CanaryOutcome } from './canaries.js';
 import type { CanaryApi } from './canary-call.js';
+import type { CanaryPasses } from './canary-passes.js';
 import { flagUntilMs } from './flagged-nodes.js';
 import { type ProbedCatalog, Prober } from './prober.js';
 
@@ -25,16 +26,20 @@ export interface NodeChecksOptions {
   logger: Logger;
   now?: () => number;
   random?: () => number;
+  /** The counts of passed canaries (default: in memory); closed with the checks. */
+  passes?: CanaryPasses;
 }
 
 /** The prober and the canaries of one super node. */
 export class NodeChecks {
   readonly prober: Prober;
   readonly canaries: Canaries;
+  readonly #passes: CanaryPasses | undefined;
 
   constructor(o: NodeChecksOptions) {
     const { rules, now, random } = o;
     const logger = o.logger.child({ component: 'checks' });
+    this.#passes = o.passes;
     this.prober = new Prober({
       catalog: o.api.catalog,
       pools: o.api.pools,
@@ -56,6 +61,7 @@ export class NodeChecks {
       now,
       random,
       logger,
+      passes: o.passes,
       failing: (node) => this.prober.failing(node),
       onOutcome: o.onCanary,
       onFlag: (node, epoch) => {
@@ -74,6 +80,7 @@ export class NodeChecks {
   /** Stops both. Idempotent. */
   async close(): Promise<void> {
     await Promise.all([this.prober.close(), this.canaries.close()]);
+    await this.#passes?.close();
   }
 
   /** The same as close: nothing in flight is worth waiting for. */

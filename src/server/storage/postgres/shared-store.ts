@@ -49,8 +49,7 @@ export async function openSharedStore(url: string, options: SharedStoreOptions):
     await store.close();
     throw err;
   }
-  logger.info('store: listening for changes', { instance });
-  logger.warn('store: only the schema is in PostgreSQL so far; the registry, keys and ledger stay in dataDir');
+  logger.info('store: the registry, API keys and canary passes are in PostgreSQL', { instance });
   let closed: Promise<void> | undefined;
   return {
     store,

@@ -32,7 +32,7 @@ t.test('two proxima-server started together on one database: the schema is migra
   for (const r of ready)
     t.match(r, { version: MIGRATIONS.length, url: `postgres://postgres:***@127.0.0.1:${cluster!.port}/start_together` });
   for (const s of servers) {
-    await logLine(s, 'store: only the schema is in PostgreSQL so far; the registry, keys and ledger stay in dataDir');
+    await logLine(s, 'store: the registry, API keys and canary passes are in PostgreSQL');
     await logLine(s, 'listening');
   }
   const client = new pg.Client({ connectionString: url });
