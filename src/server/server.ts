@@ -137,15 +137,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
       metrics?.watchNodes(nodes);
-      const presenceParts = await openPresence({
-        config: config.presence,
-        dataDir: config.dataDir,
-        nodes,
-        shared: options.shared,
-        onLeave: (name) => registry.touch(name),
-        now,
-        logger,
-      });
+      const presenceParts = await openPresence({ config, nodes, shared: options.shared, onLeave: (n) => registry.touch(n), now, logger });
       started.unshift({ destroy: presenceParts.stop });
       const presence = presenceParts.store;
       const { api, models, checks, keys, observer } = await openServerApi(
@@ -183,7 +175,9 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
       // The dashboard lives on the admin listener; without one (library use, tests) there is none.
       const withAdmin = options.adminListener !== undefined && config.admin.listen !== false;
-      const dashboard = withAdmin ? createServerDashboard({ config, registry, nodes, models, throttles, now, logger }) : undefined;
+      const dashboard = withAdmin
+        ? createServerDashboard({ config, registry, nodes, models, throttles, now, logger, remote: presenceParts.remote })
+        : undefined;
       if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
       const metricsThrottle = throttles.metrics;
       const storeCheck = options.shared && storeReadiness(options.shared.store);

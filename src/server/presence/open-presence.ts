@@ -11,12 +11,12 @@ import { PostgresPresenceStore } from './postgres-presence-store.js';
 import type { PresenceConfig } from './presence-config.js';
 import type { PresenceStore } from './presence-store.js';
 import { trackPresence } from './presence-tracker.js';
-import { PgRemotePresence, type RemotePresence } from './remote-presence.js';
+import { PgRemotePresence } from './remote-presence.js';
 import { followTakeovers } from './takeover.js';
 
 export interface OpenPresenceOptions {
-  config: PresenceConfig;
-  dataDir: string;
+  /** server.yaml's `presence` and `dataDir`. */
+  config: { presence: PresenceConfig; dataDir: string };
   nodes: NodeSessions;
   /** With it, presence is in PostgreSQL. */
   shared?: SharedStore;
@@ -32,14 +32,15 @@ export interface OpenPresenceOptions {
 export interface PresenceParts {
   store: PresenceStore;
   /** Nodes other instances hold; undefined without a shared store. */
-  remote: RemotePresence | undefined;
+  remote: PgRemotePresence | undefined;
   stop(): Promise<void>;
 }
 
 export async function openPresence(o: OpenPresenceOptions): Promise<PresenceParts> {
-  const { config, nodes, logger, now } = o;
+  const { nodes, logger, now } = o;
+  const config = o.config.presence;
   if (o.shared === undefined) {
-    const store = await JsonPresenceStore.open({ ...config, dataDir: o.dataDir, now, logger });
+    const store = await JsonPresenceStore.open({ ...config, dataDir: o.config.dataDir, now, logger });
     const untrack = trackPresence({ nodes, store, now, onLeave: o.onLeave });
     const stop = once(() => {
       untrack();

@@ -5,8 +5,8 @@
  */
 import type { ServiceAdvert } from '../../proto/control/messages.js';
 import type { PostgresStore } from '../storage/postgres/postgres-pool.js';
-import type { InstanceLease, NodePresence, PresenceSnapshot } from './presence-store.js';
 import { type PresenceRow, SQL_ALL_ROWS, SQL_LEASES } from './presence-sql.js';
+import type { InstanceLease, NodePresence, PresenceSnapshot } from './presence-store.js';
 
 /** The snapshot and which instances are live now. */
 export interface SharedPresence {

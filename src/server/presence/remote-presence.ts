@@ -56,6 +56,8 @@ interface Known extends RemoteNode {
 
 /** RemotePresence on PostgreSQL. Create it with {@link PgRemotePresence.open}. */
 export class PgRemotePresence extends EventEmitter<RemotePresenceEvents> implements RemotePresence {
+  /** This instance's id (whose nodes are never here). */
+  readonly instance: string;
   readonly #o: RemotePresenceOptions;
   readonly #logger: Logger;
   readonly #nodes = new Map<string, Known>();
@@ -82,6 +84,7 @@ export class PgRemotePresence extends EventEmitter<RemotePresenceEvents> impleme
   private constructor(o: RemotePresenceOptions) {
     super();
     this.#o = o;
+    this.instance = o.instance;
     this.#logger = (o.logger ?? silentLogger).child({ component: 'presence' });
   }
 

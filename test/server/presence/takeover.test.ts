@@ -7,6 +7,7 @@ import { migrate } from '../../../src/server/storage/postgres/migrate.js';
 import { openPostgres } from '../../../src/server/storage/postgres/postgres-pool.js';
 import { openSharedStore, type SharedStore } from '../../../src/server/storage/postgres/shared-store.js';
 import { POSTGRES_SKIP, startPostgres, type TestPostgres } from '../../fixtures/postgres.js';
+import { runNode } from '../../fixtures/processes/run-bin.js';
 import {
   closedWithin,
   connectNode,
@@ -44,15 +45,14 @@ t.test('a node logging in at instance B has its session at A closed as replaced 
   const admin = await openPostgres({ url, max: 1 });
   t.teardown(() => admin.close());
   await migrate(admin);
-  // The registry is still each instance's data folder: the node is in both (same secret) and in PostgreSQL.
-  await admin.pool.query(`INSERT INTO proxima_nodes (name, key_id, created_at, record) VALUES ('alpha', 'k', now(), '{}')`);
   const presence = { leaseIntervalMs: 500, leaseExpiryMs: 2_000 };
   const dirA = tempDir(t);
   const a = await startServer(t, { dataDir: dirA, config: testServerConfig(dirA, { presence }), shared: await shared(t, url) });
-  const token = await register(a, 'alpha');
   const dirB = tempDir(t);
-  for (const file of ['secret', 'nodes.json']) fs.copyFileSync(path.join(dirA, file), path.join(dirB, file));
   const b = await startServer(t, { dataDir: dirB, config: testServerConfig(dirB, { presence }), shared: await shared(t, url) });
+  // One registry, in PostgreSQL: registered at A, known at B.
+  const token = await register(a, 'alpha');
+  await poll('alpha registered at B', () => (b.nodes.isRegistered('alpha') ? true : undefined));
 
   const first = await connectNode(t, a, 'alpha', { token, services: SERVICES });
   const atA = await online(a, 'alpha');
@@ -60,11 +60,13 @@ t.test('a node logging in at instance B has its session at A closed as replaced 
   t.match(remote, { name: 'alpha', instance: a.presence.instance, services: SERVICES });
 
   const closing = closedWithin(first, 2_000);
+  const login = Date.now();
   await connectNode(t, b, 'alpha', { token, services: SERVICES });
   const atB = await online(b, 'alpha');
   const started = Date.now();
   const why = await closing;
   const ms = Date.now() - started;
+  t.comment(`takeover: ${Date.now() - login} ms from the start of the login at B to the old session closed at A`);
   t.match(why, { code: 'PRX_ERR_SESSION_REPLACED' });
   await atA.closed;
   t.equal(atA.closeReason, 'replaced');
@@ -80,4 +82,31 @@ t.test('a node logging in at instance B has its session at A closed as replaced 
   await poll('A sees alpha held by B', () => (a.remotePresence?.get('alpha')?.instance === b.presence.instance ? true : undefined));
   await poll('B no longer lists alpha as remote', () => (b.remotePresence?.get('alpha') === undefined ? true : undefined));
   t.pass('B does not list its own node as remote');
+
+  // nodes list, another process on the same PostgreSQL: online, held by B.
+  const yaml = path.join(dirA, 'cli.yaml');
+  fs.writeFileSync(yaml, `dataDir: ./cli-data\nstore: { postgres: { url: "${url}" } }\n`);
+  const listed = await runNode('bin/proxima-server.js', ['nodes', 'list', '--json', '-c', yaml]);
+  t.equal(listed.code, 0, listed.stderr);
+  t.match(JSON.parse(listed.stdout), {
+    nodes: [
+      {
+        name: 'alpha',
+        online: true,
+        instance: b.presence.instance,
+        services: ['llm'],
+        models: ['llama3.2:latest'],
+        address: /127\.0\.0\.1/,
+      },
+    ],
+  });
+  const table = await runNode('bin/proxima-server.js', ['nodes', 'list', '-c', yaml]);
+  t.match(table.stdout, new RegExp(`^NAME .* INSTANCE\\nalpha +online .* ${b.presence.instance}\\n$`));
+
+  await b.close();
+  await poll('alpha offline once B stopped', async () => {
+    const after = JSON.parse((await runNode('bin/proxima-server.js', ['nodes', 'list', '--json', '-c', yaml])).stdout);
+    return after.nodes[0].online === false && after.nodes[0].instance === null ? true : undefined;
+  });
+  t.pass('offline everywhere once B stopped cleanly');
 });
