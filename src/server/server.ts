@@ -139,14 +139,13 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       metrics?.watchNodes(nodes);
       const presenceParts = await openPresence({ config, nodes, shared: options.shared, onLeave: (n) => registry.touch(n), now, logger });
       started.unshift({ destroy: presenceParts.stop });
-      const presence = presenceParts.store;
       const { api, models, checks, keys, observer } = await openServerApi(
         {
           config,
           registry,
           nodes,
           ledger,
-          presence,
+          presence: presenceParts.view,
           throttles,
           watch: options.registry,
           now,

@@ -9,7 +9,7 @@ import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { JsonPresenceStore } from './json-presence-store.js';
 import { PostgresPresenceStore } from './postgres-presence-store.js';
 import type { PresenceConfig } from './presence-config.js';
-import type { PresenceStore } from './presence-store.js';
+import type { PresenceSnapshot, PresenceStore } from './presence-store.js';
 import { trackPresence } from './presence-tracker.js';
 import { PgRemotePresence } from './remote-presence.js';
 import { followTakeovers } from './takeover.js';
@@ -33,6 +33,8 @@ export interface PresenceParts {
   store: PresenceStore;
   /** Nodes other instances hold; undefined without a shared store. */
   remote: PgRemotePresence | undefined;
+  /** What `GET /nodes` shows: this instance's nodes, and with a shared store the other instances' too. */
+  view: Pick<PresenceStore, 'current'>;
   stop(): Promise<void>;
 }
 
@@ -46,7 +48,7 @@ export async function openPresence(o: OpenPresenceOptions): Promise<PresencePart
       untrack();
       return store.close();
     });
-    return { store, remote: undefined, stop };
+    return { store, remote: undefined, view: store, stop };
   }
   const { store: pg, notifier, instance } = o.shared;
   const lease = { leaseIntervalMs: config.leaseIntervalMs, leaseExpiryMs: config.leaseExpiryMs };
@@ -61,9 +63,19 @@ export async function openPresence(o: OpenPresenceOptions): Promise<PresencePart
   const untrack = trackPresence({ nodes, store, now, onLeave: o.onLeave });
   const unfollow = followTakeovers(nodes, remote, store);
   logger.info('presence: in PostgreSQL', { instance, remoteNodes: remote.nodes().length, leaseExpiryMs: config.leaseExpiryMs });
+  const view = {
+    current: (): PresenceSnapshot => {
+      const local = store.current();
+      const rows = remote.rows();
+      // Only live instances' nodes are in the feed: their leases count as live here.
+      const leases = [...new Set(rows.map((r) => r.instance))].map((id) => ({ ...local.leases[0]!, instance: id, pid: 0, host: '' }));
+      return { leases: [...local.leases, ...leases], nodes: [...local.nodes, ...rows] };
+    },
+  };
   return {
     store,
     remote,
+    view,
     stop: once(async () => {
       unfollow();
       untrack();

@@ -12,6 +12,7 @@ import type { ServiceAdvert } from '../../proto/control/messages.js';
 import type { ChangeMessage, PgNotifier } from '../storage/postgres/notifier.js';
 import type { PostgresStore } from '../storage/postgres/postgres-pool.js';
 import { type PresenceRow, SQL_LEASES, SQL_NODE_ROWS, SQL_REMOTE_ROWS } from './presence-sql.js';
+import type { NodePresence } from './presence-store.js';
 
 /** A node another instance holds. */
 export interface RemoteNode {
@@ -52,6 +53,8 @@ const MIN_CHECK_MS = 20;
 
 interface Known extends RemoteNode {
   session: string;
+  address: string;
+  clientVersion: string | null;
 }
 
 /** RemotePresence on PostgreSQL. Create it with {@link PgRemotePresence.open}. */
@@ -115,6 +118,24 @@ export class PgRemotePresence extends EventEmitter<RemotePresenceEvents> impleme
 
   nodes(): RemoteNode[] {
     return [...this.#nodes.values()].map(publicOf);
+  }
+
+  /** The remote nodes as presence rows (`GET /nodes`): last seen is when they connected, heartbeats not being written. */
+  rows(): NodePresence[] {
+    return [...this.#nodes.values()].map((n) => ({
+      name: n.name,
+      instance: n.instance,
+      connectedAt: n.connectedAt,
+      lastSeenAt: n.connectedAt,
+      address: n.address,
+      clientVersion: n.clientVersion,
+      services: n.services.map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        models: (s.models ?? []).map((m) => m.name),
+        ...(s.maxConcurrent === undefined ? {} : { maxConcurrent: s.maxConcurrent }),
+      })),
+    }));
   }
 
   async close(): Promise<void> {
@@ -216,6 +237,8 @@ export class PgRemotePresence extends EventEmitter<RemotePresenceEvents> impleme
       connectedAt: row.connected_at.toISOString(),
       services,
       session: row.session,
+      address: row.address ?? '',
+      clientVersion: row.client_version,
     };
     const before = this.#nodes.get(row.node);
     if (before !== undefined && sameNode(before, node)) return;

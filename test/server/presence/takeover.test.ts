@@ -11,6 +11,7 @@ import { runNode } from '../../fixtures/processes/run-bin.js';
 import {
   closedWithin,
   connectNode,
+  httpListener,
   online,
   register,
   startServer,
@@ -42,12 +43,14 @@ async function shared(t: Test, url: string): Promise<SharedStore> {
 
 t.test('a node logging in at instance B has its session at A closed as replaced within a second', { skip }, async (t) => {
   const url = await cluster!.createDatabase('takeover');
-  const admin = await openPostgres({ url, max: 1 });
-  t.teardown(() => admin.close());
-  await migrate(admin);
+  const db = await openPostgres({ url, max: 1 });
+  t.teardown(() => db.close());
+  await migrate(db);
   const presence = { leaseIntervalMs: 500, leaseExpiryMs: 2_000 };
   const dirA = tempDir(t);
-  const a = await startServer(t, { dataDir: dirA, config: testServerConfig(dirA, { presence }), shared: await shared(t, url) });
+  const admin = { token: 'admin-token-0123456789abcdef' };
+  const configA = testServerConfig(dirA, { presence, admin });
+  const a = await startServer(t, { dataDir: dirA, config: configA, shared: await shared(t, url), publicListener: httpListener });
   const dirB = tempDir(t);
   const b = await startServer(t, { dataDir: dirB, config: testServerConfig(dirB, { presence }), shared: await shared(t, url) });
   // One registry, in PostgreSQL: registered at A, known at B.
@@ -75,13 +78,18 @@ t.test('a node logging in at instance B has its session at A closed as replaced 
   t.equal(b.nodes.live('alpha'), atB, 'B keeps the new session');
   t.equal(atB.closeReason, undefined);
   const row = await poll('the row held by B', async () => {
-    const { rows } = await admin.pool.query(`SELECT instance FROM proxima_presence WHERE node = 'alpha'`);
+    const { rows } = await db.pool.query(`SELECT instance FROM proxima_presence WHERE node = 'alpha'`);
     return rows[0]?.instance === b.presence.instance ? rows[0] : undefined;
   });
   t.ok(row, 'the presence row is B’s, not removed by A’s leave');
   await poll('A sees alpha held by B', () => (a.remotePresence?.get('alpha')?.instance === b.presence.instance ? true : undefined));
   await poll('B no longer lists alpha as remote', () => (b.remotePresence?.get('alpha') === undefined ? true : undefined));
   t.pass('B does not list its own node as remote');
+
+  // GET /nodes at A: the node online, held by B, seen through A's remote feed.
+  const res = await fetch(`http://127.0.0.1:${a.httpAddress()!.port}/nodes`, { headers: { authorization: `Bearer ${admin.token}` } });
+  t.equal(res.status, 200);
+  t.match(await res.json(), { nodes: [{ name: 'alpha', online: true, address: /127\.0\.0\.1/, models: ['llama3.2:latest'] }] });
 
   // nodes list, another process on the same PostgreSQL: online, held by B.
   const yaml = path.join(dirA, 'cli.yaml');
