@@ -157,16 +157,19 @@ export class PostgresPresenceStore extends EventEmitter<PostgresPresenceEvents> 
       try {
         await this.#writeRows(names);
       } catch (err) {
-        for (const name of names) if (!this.#dirty.has(name)) this.#dirty.add(name);
+        for (const name of names) this.#dirty.add(name);
         this.#retryLater = true;
         this.#failed('cannot write presence; it is retried at the next lease renewal', err);
         throw err;
       }
     })();
-    this.#writing = run.finally(() => {
-      this.#writing = undefined;
-      if (this.#dirty.size > 0 && this.#closing === undefined && !this.#retryLater) void this.#write().catch(() => undefined);
-    });
+    // Its failure is the caller's (flush) to see; the chain itself never rejects.
+    this.#writing = run
+      .catch(() => undefined)
+      .finally(() => {
+        this.#writing = undefined;
+        if (this.#dirty.size > 0 && this.#closing === undefined && !this.#retryLater) void this.#write().catch(() => undefined);
+      });
     return run;
   }
 
@@ -174,6 +177,7 @@ export class PostgresPresenceStore extends EventEmitter<PostgresPresenceEvents> 
     const puts = names.map((n) => [n, this.#held.get(n)] as const).filter((e): e is [string, Held] => e[1] !== undefined);
     const removes = names.filter((n) => !this.#held.has(n));
     const superseded: [string, Date][] = [];
+    const byName = new Map(puts);
     await this.#transaction(async (client) => {
       const touched: string[] = [];
       if (puts.length > 0) {
@@ -186,7 +190,7 @@ export class PostgresPresenceStore extends EventEmitter<PostgresPresenceEvents> 
         ]);
         for (const row of rows) {
           if (row.written) touched.push(row.node);
-          else if (row.registered) superseded.push([row.node, new Date(puts.find((p) => p[0] === row.node)![1].presence.connectedAt)]);
+          else if (row.registered) superseded.push([row.node, new Date(byName.get(row.node)!.presence.connectedAt)]);
           else this.#logger.debug('presence not written: the node is not in the registry', { node: row.node });
         }
       }
@@ -253,13 +257,18 @@ export class PostgresPresenceStore extends EventEmitter<PostgresPresenceEvents> 
     } catch (err) {
       throw this.#o.store.failure('presence', err);
     }
+    // A connection lost mid-transaction says so on the client too: the failed query reports it.
+    const ignore = (): void => undefined;
+    client.on('error', ignore);
     try {
       await client.query('BEGIN');
       await work(client);
       await client.query('COMMIT');
+      client.off('error', ignore);
       client.release();
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      client.off('error', ignore);
       client.release(true);
       throw this.#o.store.failure('presence', err);
     }

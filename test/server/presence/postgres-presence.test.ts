@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
 import t, { type Test } from 'tap';
 import type { ServiceAdvert } from '../../../src/proto/control/messages.js';
 import { PostgresPresenceStore } from '../../../src/server/presence/postgres-presence-store.js';
@@ -211,4 +212,41 @@ t.test('a burst of notices for one node is read in few queries; a resync reads e
   b.notifier.emit('resync');
   await poll('resync read', () => (b.remote.queries > reload ? true : undefined));
   t.ok(b.remote.get('alpha'));
+});
+
+t.test('PostgreSQL unreachable: the row stays pending and is written at a renewal once it is back', { skip }, async (t) => {
+  const { url, admin } = await database(t, ['alpha']);
+  const store = await openPostgres({ url, max: 2, connectTimeoutMs: 1_000 });
+  t.teardown(() => store.close());
+  const notifier = { notify: async () => undefined };
+  const presence = await PostgresPresenceStore.open({
+    store,
+    notifier,
+    instance: 'inst-a',
+    peer: null,
+    leaseIntervalMs: 200,
+    leaseExpiryMs: 5_000,
+  });
+  t.teardown(() => presence.close());
+  const database_ = new URL(url).pathname.slice(1);
+  // From another database: no new connections to this one, and its present ones ended.
+  const control = new pg.Client({ connectionString: cluster!.url() });
+  await control.connect();
+  t.teardown(() => control.end());
+  await control.query(`ALTER DATABASE "${database_}" ALLOW_CONNECTIONS false`);
+  await control.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database_]);
+  const failed = once(presence, 'failed');
+  presence.put(presenceOf('alpha', 'inst-a', new Date()), ADVERTS);
+  t.match((await failed)[0], { code: 'PRX_ERR_STORE_UNAVAILABLE' });
+  t.same(
+    presence.current().nodes.map((n) => n.name),
+    ['alpha'],
+    'the node is still held',
+  );
+  await t.rejects(presence.flush(), { code: 'PRX_ERR_STORE_UNAVAILABLE' }, 'flush says it is not written');
+  await control.query(`ALTER DATABASE "${database_}" ALLOW_CONNECTIONS true`);
+  // The test's own pool lost its connections too: a check that fails on one looks again.
+  const rows = async () => (await stat(admin, 'SELECT node FROM proxima_presence').catch(() => [])).length;
+  await poll('the row written after a renewal', async () => ((await rows()) === 1 ? true : undefined));
+  t.pass('written once PostgreSQL is back');
 });
