@@ -66,6 +66,7 @@ export class PgNotifier extends EventEmitter<{ change: [msg: ChangeMessage]; res
 
   private constructor(options: PgNotifierOptions) {
     super();
+    this.setMaxListeners(100); // every store of the instance follows it, twice (change, resync)
     this.instance = options.instance;
     this.#store = options.store;
     this.#logger = options.logger ?? silentLogger;
