@@ -19,8 +19,9 @@ import type { Ledger } from './ledger/ledger.js';
 import { openLedger } from './ledger/open-ledger.js';
 import type { ModelApi } from './models/model-api.js';
 import type { NodeDirectory } from './node-directory.js';
-import { JsonPresenceStore } from './presence/json-presence-store.js';
-import { trackPresence } from './presence/presence-tracker.js';
+import { openPresence, type PresenceParts } from './presence/open-presence.js';
+import type { PresenceStore } from './presence/presence-store.js';
+import type { RemotePresence } from './presence/remote-presence.js';
 import type { BoundAddress, PublicListenerHandle } from './public/public-listener.js';
 import { PublicUrls } from './public-urls.js';
 import { openRegistry } from './registry/open-registry.js';
@@ -51,9 +52,11 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   readonly keys: LiveKeyStore;
   /** The Prometheus metrics (served at the admin listener's /metrics); undefined when metrics.enabled is false. */
   readonly metrics: ServerMetrics | undefined;
-  /** Who is online, written for `nodes list` (presence.json). */
-  readonly presence: JsonPresenceStore;
-  readonly #untrack: () => void;
+  /** Who is online, written for `nodes list` (presence.json, or PostgreSQL with `shared`). */
+  readonly presence: PresenceStore;
+  /** With `shared`: the nodes other instances hold (issue 20); undefined on the data folder alone. */
+  readonly remotePresence: RemotePresence | undefined;
+  readonly #stopPresence: () => Promise<void>;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
@@ -70,8 +73,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     models: ModelApi;
     checks: NodeChecks;
     keys: LiveKeyStore;
-    presence: JsonPresenceStore;
-    untrack: () => void;
+    presence: PresenceParts;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
@@ -88,8 +90,9 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.models = parts.models;
     this.checks = parts.checks;
     this.keys = parts.keys;
-    this.presence = parts.presence;
-    this.#untrack = parts.untrack;
+    this.presence = parts.presence.store;
+    this.remotePresence = parts.presence.remote;
+    this.#stopPresence = parts.presence.stop;
     this.#control = parts.control;
     this.#public = parts.public;
     this.#admin = parts.admin;
@@ -137,9 +140,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
       metrics?.watchNodes(nodes);
-      const presence = await JsonPresenceStore.open({ ...config.presence, dataDir: config.dataDir, now, logger });
-      started.unshift({ destroy: () => presence.close() });
-      const untrack = trackPresence({ nodes, store: presence, now, onLeave: (name) => registry.touch(name) });
+      const presenceParts = await openPresence({ config, nodes, shared: options.shared, onLeave: (n) => registry.touch(n), now, logger });
+      started.unshift({ destroy: presenceParts.stop });
       const { api, models, checks, keys, observer } = await openServerApi(
         {
           config,
@@ -147,7 +149,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
           nodes,
           ledger,
           source,
-          presence,
+          presence: presenceParts.view,
           throttles,
           watch: options.registry,
           now,
@@ -176,7 +178,9 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
       // The dashboard lives on the admin listener; without one (library use, tests) there is none.
       const withAdmin = options.adminListener !== undefined && config.admin.listen !== false;
-      const dashboard = withAdmin ? createServerDashboard({ config, registry, nodes, models, throttles, source, now, logger }) : undefined;
+      const dashboard = withAdmin
+        ? createServerDashboard({ config, registry, nodes, models, throttles, source, now, logger, remote: presenceParts.remote })
+        : undefined;
       if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
       const metricsThrottle = throttles.metrics;
       const storeCheck = options.shared && storeReadiness(options.shared.store);
@@ -220,8 +224,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         models,
         checks,
         keys,
-        presence,
-        untrack,
+        presence: presenceParts,
         control,
         public: listener,
         admin,
@@ -267,8 +270,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       await this.checks.close();
       // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
       await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
-      this.#untrack();
-      await this.presence.close();
+      await this.#stopPresence();
       await this.ledger.close();
       await this.keys.close();
       await this.registry.close();
@@ -285,8 +287,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#destroying ??= (async () => {
       await this.checks.destroy();
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
-      this.#untrack();
-      await this.presence.close();
+      await this.#stopPresence();
       await this.ledger.destroy(err);
       await this.keys.close();
       await this.registry.destroy(err);

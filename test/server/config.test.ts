@@ -58,7 +58,7 @@ t.test('the embedded defaults', async (t) => {
     models: { aliases: new Map(), fallbacks: new Map() },
     ledger: DEFAULT_SERVER_CONFIG.ledger,
     rewards: DEFAULT_SERVER_CONFIG.rewards,
-    presence: { leaseIntervalMs: 5_000, writeDelayMs: 1_000 },
+    presence: { leaseIntervalMs: 5_000, writeDelayMs: 1_000, leaseExpiryMs: 10_000 },
     log: { level: 'info', format: 'auto', access: true },
     runtime: { tuning: 'auto' },
   });
@@ -195,4 +195,12 @@ t.test('admin.listen: host:port, a port, or false; metrics: on by default, an op
   t.match(short.message, /metrics\.token/);
   const both = t.throws(() => parseServerConfig({ metrics: { token: 'scrape-0123456789ab', tokenFile: 'x' } })) as ConfigError;
   t.match(both.message, /metrics\.tokenFile/);
+});
+
+t.test('presence.leaseExpiryMs: 10 s by default (2 intervals when those are longer), and longer than the interval', async (t) => {
+  t.equal(parseServerConfig({}).presence.leaseExpiryMs, 10_000);
+  t.equal(parseServerConfig({ presence: { leaseIntervalMs: '8s' } }).presence.leaseExpiryMs, 16_000, 'a long interval stays valid');
+  t.equal(parseServerConfig({ presence: { leaseExpiryMs: '3s', leaseIntervalMs: '1s' } }).presence.leaseExpiryMs, 3_000);
+  const err = t.throws(() => parseServerConfig({ presence: { leaseExpiryMs: '5s' } })) as ConfigError;
+  t.match(err.message, /presence\.leaseExpiryMs: must be longer than presence\.leaseIntervalMs \(5000 ms\)/);
 });

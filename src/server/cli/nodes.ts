@@ -4,7 +4,8 @@
  * server.yaml has store.postgres), and a running server notices the change within a second (a
  * revoked or rotated node's session is closed then). `list` tells online from
  * offline by the running server's presence file (presence.json): a node is online while the server
- * holding it renews its lease there and its process runs.
+ * holding it renews its lease there and its process runs; with store.postgres, by the instances'
+ * leases and the nodes' rows in PostgreSQL, with the instance holding each node.
  */
 import type { Argv } from 'yargs';
 import { type CliCommand, type CliOutput, ExitCode, formatTable } from '../../cli/frame.js';
@@ -12,10 +13,12 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import { loadServerConfig } from '../config.js';
 import { readPresence } from '../presence/json-presence-store.js';
 import { leaseLiveAt, type NodeStatus, nodeStatuses } from '../presence/node-status.js';
+import { readSharedPresence } from '../presence/postgres-presence-read.js';
 import type { PresenceSnapshot } from '../presence/presence-store.js';
 import { PublicUrls } from '../public-urls.js';
 import { openRegistry } from '../registry/open-registry.js';
 import type { IssuedToken, Registry } from '../registry/registry.js';
+import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { openShared } from './open-shared.js';
 
 const ACTIONS = ['add', 'list', 'rotate', 'revoke'] as const;
@@ -62,6 +65,7 @@ export const nodesCommand: CliCommand<NodesArgs> = {
         out,
         config.dataDir,
         new PublicUrls({ template: config.http.publicUrl, domain: config.domain, port: config.http.listen.port }),
+        shared,
       );
       return ExitCode.OK;
     } catch (err) {
@@ -80,9 +84,20 @@ async function perform(
   out: CliOutput,
   dataDir: string,
   urls: PublicUrls,
+  shared: SharedStore | undefined,
 ): Promise<void> {
   const print = (value: unknown): void => void out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-  if (action === 'list') {
+  if (action === 'list' && shared !== undefined) {
+    // Presence in PostgreSQL: online while its instance's lease is live, with the instance holding it.
+    const { snapshot, live } = await readSharedPresence(shared.store);
+    const nodes = nodeStatuses(await registry.list(), snapshot, (l) => live.has(l.instance), { withInstance: true });
+    if (json) print({ nodes });
+    else
+      out.stdout.write(
+        table(nodes, true) +
+          (live.size > 0 || nodes.length === 0 ? '' : 'no super node instance holds a live lease: every node is offline\n'),
+      );
+  } else if (action === 'list') {
     const presence = await readPresence(dataDir).catch((err: unknown): PresenceSnapshot => {
       out.stderr.write(`proxima-server: warning: ${(err as Error).message}; every node is shown offline\n`);
       return { leases: [], nodes: [] };
@@ -116,10 +131,10 @@ function tokenAnswer({ record, token }: IssuedToken): Record<string, string> {
   return { name: record.name, keyId: record.keyId, token, createdAt: record.createdAt };
 }
 
-function table(nodes: NodeStatus[]): string {
+function table(nodes: NodeStatus[], withInstance = false): string {
   if (nodes.length === 0) return 'no nodes registered\n';
   const rows = [
-    ['NAME', 'STATE', 'SINCE', 'LAST SEEN', 'ADDRESS', 'VERSION', 'SERVICES', 'MODELS'],
+    ['NAME', 'STATE', 'SINCE', 'LAST SEEN', 'ADDRESS', 'VERSION', 'SERVICES', 'MODELS', ...(withInstance ? ['INSTANCE'] : [])],
     ...nodes.map((n) => [
       n.name,
       n.online ? 'online' : 'offline',
@@ -129,6 +144,7 @@ function table(nodes: NodeStatus[]): string {
       n.clientVersion ?? '-',
       n.services.join(',') || '-',
       n.models.join(',') || '-',
+      ...(withInstance ? [n.instance ?? '-'] : []),
     ]),
   ];
   return formatTable(rows);

@@ -153,6 +153,23 @@ export class NodeSessions extends EventEmitter<NodeSessionsEvents> implements No
   }
 
   /**
+   * The node logged in at another super node instance at `at` (issue 20): its session here, when
+   * older, is closed as on a second login here (reason `replaced`). True when one was closed.
+   */
+  replacedElsewhere(name: string, at: Date): boolean {
+    const node = this.#current.get(name);
+    if (node === undefined || node.connectedAt.getTime() >= at.getTime()) return false;
+    this.#current.delete(name);
+    this.#logger.info('session replaced by a login at another instance', { node: name });
+    void node.closeWith(
+      ErrorCodes.SESSION_REPLACED,
+      'a newer session for this node at another super node instance replaced this one',
+      'replaced',
+    );
+    return true;
+  }
+
+  /**
    * Drains: every node is told `drain` and its session closed cleanly (GoAway; streams may finish,
    * bounded by the sessions' close timeout). Resolves when every session is gone. Idempotent.
    */

@@ -24,6 +24,8 @@ export interface NodeStatus {
   services: string[];
   /** While online: the models it shares. */
   models: string[];
+  /** With presence in PostgreSQL only: the instance holding its session while online, else null. */
+  instance?: string | null;
 }
 
 /** Joins records and presence; `liveLease` says whether an instance's nodes are online. */
@@ -31,7 +33,15 @@ export function nodeStatuses(
   records: NodeRecord[],
   presence: PresenceSnapshot,
   liveLease: (lease: InstanceLease) => boolean,
+  options: { withInstance?: boolean } = {},
 ): NodeStatus[] {
+  const statuses = joined(records, presence, liveLease);
+  if (options.withInstance !== true) return statuses;
+  const rows = new Map(presence.nodes.map((n) => [n.name, n.instance]));
+  return statuses.map((s) => ({ ...s, instance: s.online ? (rows.get(s.name) ?? null) : null }));
+}
+
+function joined(records: NodeRecord[], presence: PresenceSnapshot, liveLease: (lease: InstanceLease) => boolean): NodeStatus[] {
   const live = new Set(presence.leases.filter(liveLease).map((l) => l.instance));
   const rows = new Map(presence.nodes.map((n) => [n.name, n]));
   return records.map((record) => {

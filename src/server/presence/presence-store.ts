@@ -6,6 +6,8 @@
  * row says, so a killed instance's nodes go offline without anyone cleaning up after it.
  */
 
+import type { ServiceAdvert } from '../../proto/control/messages.js';
+
 /** A service as presence shows it: no credentials, just what it is and which models it shares. */
 export interface PresenceService {
   name: string;
@@ -57,8 +59,11 @@ export const LEASE_EXPIRY_INTERVALS = 3;
 export interface PresenceStore {
   /** This instance's id. */
   readonly instance: string;
-  /** A node connected or changed its adverts. */
-  put(node: NodePresence): void;
+  /**
+   * A node connected or changed its adverts; `adverts` are its services as it advertised them
+   * (credentials' hashes included): a shared store keeps them for the other instances, a file does not.
+   */
+  put(node: NodePresence, adverts?: readonly ServiceAdvert[]): void;
   /** A node was heard from: kept in memory and written with the next write (the lease's renewal at the latest). */
   seen(name: string, at: Date): void;
   /** A node left. */

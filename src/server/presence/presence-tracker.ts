@@ -27,7 +27,7 @@ export function trackPresence(options: PresenceTrackerOptions): () => void {
   const onAdvertised = (node: NodeSession): void => {
     if (!node.session.isOpen) return;
     held.set(node.name, node);
-    store.put(presenceOf(node, store.instance, new Date(now())));
+    store.put(presenceOf(node, store.instance, new Date(now())), node.services);
     if (!beats.has(node)) {
       const beat = (): void => {
         if (held.get(node.name) === node) store.seen(node.name, new Date(now()));

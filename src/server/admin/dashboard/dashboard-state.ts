@@ -21,6 +21,9 @@ export interface StateSources {
   feed: DashboardFeed;
   rewards: DashboardRewards;
   now?: () => number;
+  /** With presence in PostgreSQL: the nodes other instances hold, and this instance's id. */
+  remote?: { get(name: string): { instance: string; connectedAt: string; services: readonly ServiceAdvert[] } | undefined };
+  instance?: string;
 }
 
 export interface ServiceState {
@@ -36,6 +39,8 @@ export interface NodeState extends NodeLiveness {
   online: boolean;
   lastSeenAt: string | null;
   services: ServiceState[];
+  /** With presence in PostgreSQL: the instance holding its session while online (else null); absent otherwise. */
+  instance?: string | null;
 }
 
 export interface ModelState {
@@ -90,7 +95,10 @@ export async function dashboardState(sources: StateSources, viewer: DashboardVie
 }
 
 function nodeState(sources: StateSources, record: NodeRecord): NodeState {
-  const live = sources.nodes.live(record.name);
+  const local = sources.nodes.live(record.name);
+  // Held by another instance: online too; its requests in flight are that instance's to count.
+  const remote = local === undefined ? sources.remote?.get(record.name) : undefined;
+  const live = local ?? remote;
   const services: ServiceState[] = (live?.services ?? []).map((s) => ({
     name: s.name,
     kind: s.kind,
@@ -101,11 +109,14 @@ function nodeState(sources: StateSources, record: NodeRecord): NodeState {
   // Offline, the services are the names it advertised when last seen.
   if (live === undefined)
     for (const name of record.services) services.push({ name, kind: '', models: [], inFlight: 0, maxConcurrent: null });
-  return {
+  const state: NodeState = {
     name: record.name,
     online: live !== undefined,
     lastSeenAt: record.lastSeenAt,
     services,
     ...sources.feed.liveness(record.name),
   };
+  if (remote !== undefined) Object.assign(state, { onlineSinceMs: Date.parse(remote.connectedAt), offlineSinceMs: null });
+  if (sources.remote !== undefined) state.instance = local !== undefined ? (sources.instance ?? null) : (remote?.instance ?? null);
+  return state;
 }

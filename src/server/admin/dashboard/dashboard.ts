@@ -59,6 +59,9 @@ export interface DashboardOptions {
   feed?: Omit<DashboardFeedOptions, 'nodes'>;
   /** Where the assets are (tests); next to the compiled module by default. */
   assetsDir?: URL;
+  /** With presence in PostgreSQL: the nodes other instances hold, and this instance's id. */
+  remote?: StateSources['remote'];
+  instance?: string;
   now?: () => number;
   logger: Logger;
 }
@@ -89,7 +92,16 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   const sessions = new DashboardSessions({ now: o.now, ...o.sessions });
   const feed = new DashboardFeed({ now: o.now, ...o.feed, nodes: o.nodes });
   const rewards = new DashboardRewards({ dataDir: o.dataDir, source: o.source, rules: o.rules, now: o.now, logger: o.logger });
-  const sources: StateSources = { registry: o.registry, nodes: o.nodes, ...o.models, feed, rewards, now: o.now };
+  const sources: StateSources = {
+    registry: o.registry,
+    nodes: o.nodes,
+    ...o.models,
+    feed,
+    rewards,
+    now: o.now,
+    remote: o.remote,
+    instance: o.instance,
+  };
   const trusted = trustedProxies(o.trustProxy);
   const { logger } = o;
 
@@ -184,6 +196,8 @@ export interface ServerDashboardParts {
   source?: LedgerSource;
   now?: () => number;
   logger: Logger;
+  /** With presence in PostgreSQL: the nodes other instances hold, and (`instance`) this instance's id. */
+  remote?: DashboardOptions['remote'] & { readonly instance?: string };
 }
 
 /** The dashboard of a super node, from its config (admin.token, dataDir, rewards, http.trustProxy). */
@@ -199,6 +213,8 @@ export function createServerDashboard(o: ServerDashboardParts): Dashboard {
     rules: config.rewards,
     trustProxy: config.http.trustProxy,
     authThrottle: o.throttles.admin,
+    remote: o.remote,
+    instance: o.remote?.instance,
     now: o.now,
     logger: o.logger.child({ component: 'dashboard' }),
   });

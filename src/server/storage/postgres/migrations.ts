@@ -90,5 +90,13 @@ CREATE TABLE proxima_presence (
 CREATE INDEX proxima_presence_instance ON proxima_presence (instance);
 `;
 
+// Presence as `nodes list` shows it: where a node's control connection comes from, its client's version.
+const V2_PRESENCE_PEER = `
+ALTER TABLE proxima_presence ADD COLUMN address text, ADD COLUMN client_version text;
+`;
+
 /** Every migration, by version. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', sql: V1_INITIAL }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial schema', sql: V1_INITIAL },
+  { version: 2, name: 'presence address and client version', sql: V2_PRESENCE_PEER },
+];

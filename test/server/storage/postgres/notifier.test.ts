@@ -3,6 +3,7 @@ import t, { type Test } from 'tap';
 import { ErrorCodes, ProximaError } from '../../../../src/errors.js';
 import { silentLogger } from '../../../../src/log.js';
 import { migrate } from '../../../../src/server/storage/postgres/migrate.js';
+import { MIGRATIONS } from '../../../../src/server/storage/postgres/migrations.js';
 import { CHANGES_CHANNEL, type ChangeMessage, PgNotifier } from '../../../../src/server/storage/postgres/notifier.js';
 import { openPostgres, type PostgresStore } from '../../../../src/server/storage/postgres/postgres-pool.js';
 import { openSharedStore } from '../../../../src/server/storage/postgres/shared-store.js';
@@ -161,7 +162,7 @@ t.test('openSharedStore migrates, listens, and names this instance', { skip }, a
   t.match(shared.instance, /^i-[0-9a-f]{12}$/);
   t.equal(shared.notifier.instance, shared.instance);
   t.equal(shared.notifier.connected, true);
-  t.same(await migrate(shared.store), { applied: [], version: 1 }, 'already migrated');
+  t.same(await migrate(shared.store), { applied: [], version: MIGRATIONS.length }, 'already migrated');
   const other = await openSharedStore(url, { logger: silentLogger });
   t.not(other.instance, shared.instance, 'a random id per start');
   await other.close();

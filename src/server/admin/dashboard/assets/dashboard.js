@@ -70,9 +70,14 @@
         .map((s) => `${s.inFlight} / ${s.maxConcurrent}`)
         .join(', ');
       const probe = n.lastProbe === null ? '' : `${n.lastProbe.ok ? 'ok' : 'failed'} ${ago(n.lastProbe.timeMs, state.nowMs)}`;
-      return [n.name, status, since, services, models, load, probe];
+      const row = [n.name, status, since, services, models, load, probe];
+      // Several instances (presence in PostgreSQL): which one holds the node's session.
+      if (n.instance !== undefined) row.push(n.instance ?? '');
+      return row;
     });
-    fillTable($('nodes'), ['Node', 'Status', 'Since', 'Services', 'Models', 'In flight / max', 'Last probe'], rows, 'No nodes registered.');
+    const heads = ['Node', 'Status', 'Since', 'Services', 'Models', 'In flight / max', 'Last probe'];
+    if (state.nodes.some((n) => n.instance !== undefined)) heads.push('Instance');
+    fillTable($('nodes'), heads, rows, 'No nodes registered.');
   };
 
   const drawModels = (state) => {
