@@ -17,7 +17,7 @@ import { type Logger, silentLogger } from '../../log.js';
 import type { ServiceAdvert } from '../../proto/control/messages.js';
 import type { PgNotifier } from '../storage/postgres/notifier.js';
 import type { PostgresStore } from '../storage/postgres/postgres-pool.js';
-import { SQL_DROP_LEASE, SQL_OPEN_LEASE, SQL_PUT_NODES, SQL_REMOVE_NODES, SQL_RENEW_LEASE } from './presence-sql.js';
+import { capacityOf, SQL_DROP_LEASE, SQL_OPEN_LEASE, SQL_PUT_NODES, SQL_REMOVE_NODES, SQL_RENEW_LEASE } from './presence-sql.js';
 import type { NodePresence, PresenceSnapshot, PresenceStore } from './presence-store.js';
 
 /** Above this many rows in one write, one notice says "reload this instance" instead of one a node. */
@@ -292,10 +292,4 @@ function putColumns(instance: string, held: Held[]): unknown[][] {
     held.map((h) => h.presence.address),
     held.map((h) => h.presence.clientVersion),
   ];
-}
-
-/** Requests the node takes at once over its model services; null when none says. */
-function capacityOf(adverts: readonly ServiceAdvert[]): number | null {
-  const limits = adverts.map((s) => s.maxConcurrent).filter((n): n is number => n !== undefined);
-  return limits.length === 0 ? null : limits.reduce((a, b) => a + b, 0);
 }

@@ -4,6 +4,7 @@
  * clocks never decide whether a lease is live; `connected_at` (which login is newer) is the clock of
  * the instance that took the login.
  */
+import type { ServiceAdvert } from '../../proto/control/messages.js';
 
 /** This instance's lease: a new row at start (its nodes' rows are written after it). $1 id, $2 peer, $3 expiry ms. */
 export const SQL_OPEN_LEASE = `
@@ -77,6 +78,12 @@ SELECT id, peer, started_at, lease_until, (extract(epoch FROM lease_until - now(
 /** Every row with whether its instance's lease is live (for `nodes list` and the dashboard). */
 export const SQL_ALL_ROWS = `
 SELECT ${ROW_COLUMNS}, (i.lease_until >= now()) AS live FROM proxima_presence p JOIN proxima_instances i ON i.id = p.instance`;
+
+/** `capacity` of a row: requests the node takes at once over its services; null when none says. */
+export function capacityOf(adverts: readonly ServiceAdvert[]): number | null {
+  const limits = adverts.map((s) => s.maxConcurrent).filter((n): n is number => n !== undefined);
+  return limits.length === 0 ? null : limits.reduce((a, b) => a + b, 0);
+}
 
 /** A presence row as read. */
 export interface PresenceRow {
