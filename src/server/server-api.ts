@@ -12,13 +12,13 @@ import type { ApiHandler } from './api-host/api-server.js';
 import type { AuthThrottle } from './api-host/auth-throttle.js';
 import { withCors } from './api-host/cors.js';
 import type { ServerConfig } from './config.js';
-import type { NodeSessions } from './control/node-sessions.js';
 import type { JsonKeyStore } from './keys/json-key-store.js';
 import { createKeysApi } from './keys/keys-api.js';
 import { openKeys } from './keys/open-keys.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import type { LedgerWriter } from './ledger/ledger-writer.js';
 import { ModelApi } from './models/model-api.js';
+import type { CatalogNodes } from './models/routing/model-catalog.js';
 import { type RequestObserver, requestObserver } from './observe/request-observer.js';
 import { nodeStatuses } from './presence/node-status.js';
 import type { PresenceStore } from './presence/presence-store.js';
@@ -46,7 +46,8 @@ export interface AuthThrottles {
 export interface ServerApiOptions {
   config: ServerConfig;
   registry: Registry;
-  nodes: NodeSessions;
+  /** The live nodes the API routes to (NodeSessions, or a cluster's merged directory). */
+  nodes: CatalogNodes;
   ledger: LedgerWriter;
   /** What this instance knows of who is online, for GET /nodes. */
   presence?: Pick<PresenceStore, 'current'>;

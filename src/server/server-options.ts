@@ -8,6 +8,7 @@ import type { AdminListenerFactory } from './admin/admin-listener.js';
 import type { ServerConfig } from './config.js';
 import type { OpenStream } from './control/node-session.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
+import type { RemotePresence } from './presence/remote-presence.js';
 import type { PublicListenerFactory } from './public/public-listener.js';
 import type { OpenRegistryOptions } from './registry/open-registry.js';
 import type { AuthThrottles } from './server-api.js';
@@ -36,6 +37,10 @@ export interface ProximaServerOptions {
   checksRandom?: () => number;
   /** Where the request metrics are registered (tests); by default `metrics.registry` (none when metrics.enabled is false). */
   metricsRegistry?: MetricsRegistry;
+  /** The nodes other instances hold (cluster): with `cluster` configured, requests for them cross a peer link. */
+  remotePresence?: RemotePresence;
+  /** This instance's id in a cluster (the shared store's); a random one when absent. */
+  instance?: string;
 }
 
 export interface ProximaServerEvents {

@@ -11,6 +11,7 @@ import { createServerDashboard, type Dashboard } from './admin/dashboard/dashboa
 import { ServerMetrics } from './admin/metrics.js';
 import type { ApiHandler } from './api-host/api-server.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
+import { type Cluster, startCluster } from './cluster/cluster.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
 import { NodeSessions } from './control/node-sessions.js';
@@ -52,6 +53,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   /** Who is online, written for `nodes list` (presence.json). */
   readonly presence: JsonPresenceStore;
   readonly #untrack: () => void;
+  readonly cluster: Cluster | undefined;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
@@ -70,6 +72,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     keys: JsonKeyStore;
     presence: JsonPresenceStore;
     untrack: () => void;
+    cluster: Cluster | undefined;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
@@ -88,6 +91,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.keys = parts.keys;
     this.presence = parts.presence;
     this.#untrack = parts.untrack;
+    this.cluster = parts.cluster;
     this.#control = parts.control;
     this.#public = parts.public;
     this.#admin = parts.admin;
@@ -136,11 +140,19 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const presence = await JsonPresenceStore.open({ ...config.presence, dataDir: config.dataDir, now, logger });
       started.unshift({ destroy: () => presence.close() });
       const untrack = trackPresence({ nodes, store: presence, now, onLeave: (name) => registry.touch(name) });
+      let modelApi: ModelApi | undefined;
+      const cluster = await startCluster(config.cluster, {
+        ...{ nodes, remote: options.remotePresence, instance: options.instance },
+        acquire: (node, service, signal) => modelApi?.acquireForwarded(node, service, signal),
+        logger,
+      });
+      if (cluster !== undefined) started.unshift(cluster);
+      const directory = cluster?.directory ?? nodes;
       const { api, models, checks, keys, observer } = await openServerApi(
         {
           config,
           registry,
-          nodes,
+          nodes: directory,
           ledger,
           presence,
           throttles,
@@ -162,7 +174,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         },
         started,
       );
-      const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger, observer });
+      modelApi = models;
+      const listener = await options.publicListener?.({ config, directory, api, ledger, logger, observer });
       if (listener !== undefined) started.unshift(listener);
       const publicStats = listener?.stats?.bind(listener);
       if (publicStats !== undefined) metrics?.watchPublic(() => publicStats().open);
@@ -206,6 +219,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         keys,
         presence,
         untrack,
+        cluster,
         control,
         public: listener,
         admin,
@@ -223,7 +237,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
 
   /** The directory of live nodes, for the data plane. */
   get directory(): NodeDirectory {
-    return this.nodes;
+    return this.cluster?.directory ?? this.nodes;
   }
 
   /** Where the control port listens (the real port when 0 was configured). */
@@ -250,7 +264,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#closing ??= (async () => {
       await this.checks.close();
       // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
-      await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
+      await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close(), this.cluster?.close()]);
       this.#untrack();
       await this.presence.close();
       await this.ledger.close();
@@ -268,7 +282,9 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   destroy(err?: Error): Promise<void> {
     this.#destroying ??= (async () => {
       await this.checks.destroy();
+      const cluster = this.cluster?.destroy();
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
+      await cluster;
       this.#untrack();
       await this.presence.close();
       await this.ledger.destroy(err);
