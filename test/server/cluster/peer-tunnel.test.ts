@@ -154,3 +154,19 @@ t.test('a peer with the wrong secret is refused, with a clear line on both sides
     'the secret is never logged',
   );
 });
+
+t.test('a peer link that dies is dialed again by the next request', async (t) => {
+  const site = await web(t);
+  const pair = await startClusterPair(t);
+  await pair.connect('alpha', { web: site });
+  t.equal((await get(pair.url('b', '/echo'), pair.host('alpha'))).status, 200);
+  const peer = `127.0.0.1:${pair.a.cluster!.address().port}`;
+  const link = pair.b.cluster!.links.link(peer)!;
+  t.ok(link, 'B holds a link to A');
+  await link.destroy();
+  t.equal(pair.b.cluster!.links.link(peer), undefined, 'gone');
+  const res = await get(pair.url('b', '/echo'), pair.host('alpha'));
+  t.equal(res.status, 200, 'the next request dials a new link and is answered');
+  t.not(pair.b.cluster!.links.link(peer), link, 'a new link');
+  t.equal(pair.b.cluster!.links.size, 1);
+});
