@@ -149,6 +149,11 @@ export class ClusterDirectory extends EventEmitter<ClusterDirectoryEvents> imple
   }
 
   #put(node: RemoteNode): void {
+    // Its instance has no peer link (no `cluster` there): nothing here can reach the node.
+    if (node.peer === '') {
+      this.#remove(node.name, node.instance);
+      return;
+    }
     const known = this.#remote.get(node.name);
     if (known !== undefined && known.instance === node.instance) {
       known.update(node.services);
