@@ -39,7 +39,10 @@ function setup() {
   const dialed: string[] = [];
   const links = {
     link: () => undefined,
-    connect: (peer: string) => (dialed.push(peer), Promise.reject(new Error('no link in this test'))),
+    connect: (peer: string) => {
+      dialed.push(peer);
+      return Promise.reject(new Error('no link in this test'));
+    },
   };
   const directory = new ClusterDirectory({ local: local as unknown as NodeSessions, remote: feed, links, logger: silentish });
   const events: string[] = [];
