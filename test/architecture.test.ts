@@ -39,6 +39,7 @@ const ORDER: Record<string, readonly string[]> = {
     'registry',
     'control',
     'presence',
+    'cluster',
     'ledger',
     'rewards',
     'keys',

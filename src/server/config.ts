@@ -10,6 +10,7 @@ import {
   type ConfigSource,
   INVALID,
   integer,
+  isSet,
   map,
   object,
   oneOf,
@@ -38,6 +39,7 @@ import {
 } from '../config/values.js';
 import { readYamlFile } from '../config/yaml.js';
 import { HOUR_MS, MINUTE_MS } from '../time.js';
+import { type ClusterConfig, clusterSection } from './cluster/cluster-config.js';
 import { type LedgerConfig, ledgerSection } from './ledger/ledger-config.js';
 import { type ApiConfig, apiSection, type RoutingConfig, routingSection } from './models/api-config.js';
 import { type ModelNamesConfig, modelNamesSection } from './models/routing/model-names-config.js';
@@ -113,6 +115,8 @@ export interface ServerConfig {
   dataDir: string;
   /** Present when `store` is set: `store.postgres.url` (or PROXIMA_DATABASE_URL) puts shared state in PostgreSQL. */
   store?: StoreConfig;
+  /** Present when `cluster` is set: the peer link to the other instances (it requires `store.postgres`). */
+  cluster?: ClusterConfig;
   control: ControlConfig;
   http: HttpConfig;
   registration: RegistrationConfig;
@@ -205,24 +209,31 @@ const metricsSection = map(
   },
 );
 
-const serverSchema: Schema<ServerConfig> = object({
-  domain: withDefault(hostname(), 'localhost'),
-  dataDir: withDefault(folderPath(), './data'),
-  store: optional(storeSection),
-  control: controlSection,
-  http: httpSection,
-  registration: registrationSection,
-  admin: adminSection,
-  metrics: metricsSection,
-  api: apiSection,
-  routing: routingSection,
-  models: modelNamesSection,
-  ledger: ledgerSection,
-  rewards: rewardsSection,
-  presence: presenceSection,
-  log: section({ ...logShape, access: withDefault(boolean(), true) }),
-  runtime: runtimeSection,
-});
+const serverSchema: Schema<ServerConfig> = object(
+  {
+    domain: withDefault(hostname(), 'localhost'),
+    dataDir: withDefault(folderPath(), './data'),
+    store: optional(storeSection),
+    cluster: optional(clusterSection),
+    control: controlSection,
+    http: httpSection,
+    registration: registrationSection,
+    admin: adminSection,
+    metrics: metricsSection,
+    api: apiSection,
+    routing: routingSection,
+    models: modelNamesSection,
+    ledger: ledgerSection,
+    rewards: rewardsSection,
+    presence: presenceSection,
+    log: section({ ...logShape, access: withDefault(boolean(), true) }),
+    runtime: runtimeSection,
+  },
+  (raw, report) => {
+    // Instances share their nodes through PostgreSQL: without it, a peer would have nothing to forward.
+    if (isSet(raw, 'cluster') && !isSet(raw, 'store')) report('cluster', 'requires store.postgres (the instances share their state there)');
+  },
+);
 
 /** Validates a parsed document; throws ConfigError (PRX_ERR_CONFIG_INVALID) listing every problem. */
 export function parseServerConfig(raw: unknown, source: ConfigSource = {}): ServerConfig {

@@ -37,6 +37,11 @@ export interface LiveNode {
   readonly name: string;
   /** The services it advertised; the first is the default. */
   readonly services: readonly ServiceAdvert[];
+  /**
+   * True for a node another instance of a cluster holds: its streams cross a peer link, and an API
+   * stream carries one request (the holding instance counts each stream as one of the node's slots).
+   */
+  readonly remote?: boolean;
   /** Opens a stream to one of its services for a public connection from `remote`. */
   openStream(service: string, remote: RemotePeer): NodeStream;
 }

@@ -12,13 +12,13 @@ import type { ApiHandler } from './api-host/api-server.js';
 import type { AuthThrottle } from './api-host/auth-throttle.js';
 import { withCors } from './api-host/cors.js';
 import type { ServerConfig } from './config.js';
-import type { NodeSessions } from './control/node-sessions.js';
 import type { LiveKeyStore } from './keys/key-store.js';
 import { createKeysApi } from './keys/keys-api.js';
 import { openKeys } from './keys/open-keys.js';
 import type { Ledger, LedgerSource } from './ledger/ledger.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { ModelApi } from './models/model-api.js';
+import type { CatalogNodes } from './models/routing/model-catalog.js';
 import { type RequestObserver, requestObserver } from './observe/request-observer.js';
 import { nodeStatuses } from './presence/node-status.js';
 import type { PresenceStore } from './presence/presence-store.js';
@@ -48,7 +48,8 @@ export interface AuthThrottles {
 export interface ServerApiOptions {
   config: ServerConfig;
   registry: Registry;
-  nodes: NodeSessions;
+  /** The live nodes the API routes to (NodeSessions, or a cluster's merged directory). */
+  nodes: CatalogNodes;
   ledger: Ledger;
   /** Where the ledger's readers read (open-ledger.ts): rewards, usage, key budgets, flags. */
   source: LedgerSource;

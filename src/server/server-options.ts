@@ -5,10 +5,14 @@
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { AdminListenerFactory } from './admin/admin-listener.js';
+import { AuthThrottle } from './api-host/auth-throttle.js';
 import type { ServerConfig } from './config.js';
+import type { ControlListenerOptions } from './control/control-listener.js';
 import type { OpenStream } from './control/node-session.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
+import type { RemotePresence } from './presence/remote-presence.js';
 import type { PublicListenerFactory } from './public/public-listener.js';
+import type { PublicUrls } from './public-urls.js';
 import type { OpenRegistryOptions } from './registry/open-registry.js';
 import type { AuthThrottles } from './server-api.js';
 import type { SharedStore } from './storage/postgres/shared-store.js';
@@ -42,6 +46,13 @@ export interface ProximaServerOptions {
    * `store.postgres` is set) and closed by it after server.close(); absent: the data folder alone.
    */
   shared?: SharedStore;
+  /**
+   * The nodes other instances hold (cluster), when not the shared store's own feed (tests without
+   * PostgreSQL): with `cluster` configured, requests for them cross a peer link.
+   */
+  remotePresence?: RemotePresence;
+  /** This instance's id in a cluster; by default the shared store's, else a random one. */
+  instance?: string;
 }
 
 export interface ProximaServerEvents {
@@ -53,4 +64,41 @@ export interface ProximaServerEvents {
   probe: [record: ProbeRecord];
   /** A canary's records (request, verdict, flag) are durable in the ledger. */
   canary: [outcome: CanaryOutcome];
+}
+
+/** The throttles of failed credentials: those given (tests share them between servers), else new ones. */
+export function authThrottles(given: Partial<AuthThrottles> | undefined): AuthThrottles {
+  return {
+    apiKeys: given?.apiKeys ?? new AuthThrottle(),
+    admin: given?.admin ?? new AuthThrottle(),
+    nodes: given?.nodes ?? new AuthThrottle(),
+    metrics: given?.metrics ?? new AuthThrottle(),
+  };
+}
+
+/** The control listener's options from server.yaml's `control` (and `http.drainTimeoutMs`). */
+export function controlListenerOptions(
+  config: ServerConfig,
+  options: Pick<ProximaServerOptions, 'maxHandshakes'>,
+  o: Pick<ControlListenerOptions, 'authThrottle' | 'registry' | 'onSession' | 'logger'> & { urls: PublicUrls },
+): ControlListenerOptions {
+  const { control } = config;
+  const { urls } = o;
+  return {
+    ...control.listen,
+    tls: control.tls,
+    handshakeTimeoutMs: control.handshakeTimeoutMs,
+    preambleTimeoutMs: control.preambleTimeoutMs,
+    maxHandshakesPerAddress: control.maxHandshakesPerAddress,
+    authThrottle: o.authThrottle,
+    heartbeatIntervalMs: control.heartbeatIntervalMs,
+    heartbeatTimeoutMs: control.heartbeatTimeoutMs,
+    closeTimeoutMs: config.http.drainTimeoutMs,
+    maxHandshakes: options.maxHandshakes ?? control.maxHandshakes,
+    registry: o.registry,
+    publicUrl: (name) => urls.node(name),
+    welcomeUrls: (name) => ({ apiUrl: urls.api(), serviceUrlTemplate: urls.serviceTemplate(name) }),
+    onSession: o.onSession,
+    logger: o.logger,
+  };
 }

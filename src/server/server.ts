@@ -6,11 +6,12 @@
 import { EventEmitter } from 'node:events';
 import { type Logger, silentLogger } from '../log.js';
 import type { AdminListenerHandle } from './admin/admin-listener.js';
-import { adminParts, type ServerState } from './admin/admin-parts.js';
-import { createServerDashboard, type Dashboard } from './admin/dashboard/dashboard.js';
+import type { ServerState } from './admin/admin-parts.js';
+import type { Dashboard } from './admin/dashboard/dashboard.js';
 import { ServerMetrics } from './admin/metrics.js';
+import { openAdmin } from './admin/open-admin.js';
 import type { ApiHandler } from './api-host/api-server.js';
-import { AuthThrottle } from './api-host/auth-throttle.js';
+import { type Cluster, startCluster } from './cluster/cluster.js';
 import type { ServerConfig } from './config.js';
 import { ControlListener } from './control/control-listener.js';
 import { NodeSessions } from './control/node-sessions.js';
@@ -26,12 +27,12 @@ import type { BoundAddress, PublicListenerHandle } from './public/public-listene
 import { PublicUrls } from './public-urls.js';
 import { openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry.js';
-import { type AuthThrottles, openServerApi } from './server-api.js';
+import { openServerApi } from './server-api.js';
 import { storeReadiness } from './storage/postgres/store-readiness.js';
 
 export type { ProximaServerEvents, ProximaServerOptions } from './server-options.js';
 
-import type { ProximaServerEvents, ProximaServerOptions } from './server-options.js';
+import { authThrottles, controlListenerOptions, type ProximaServerEvents, type ProximaServerOptions } from './server-options.js';
 import type { NodeChecks } from './verify/node-checks.js';
 
 /** A running super node. Start it with {@link ProximaServer.start}. */
@@ -57,6 +58,8 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   /** With `shared`: the nodes other instances hold (issue 20); undefined on the data folder alone. */
   readonly remotePresence: RemotePresence | undefined;
   readonly #stopPresence: () => Promise<void>;
+  /** With `cluster` configured: the peer links and the directory merging local and remote nodes. */
+  readonly cluster: Cluster | undefined;
   readonly #control: ControlListener;
   readonly #public: PublicListenerHandle | undefined;
   readonly #admin: AdminListenerHandle | undefined;
@@ -74,6 +77,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     checks: NodeChecks;
     keys: LiveKeyStore;
     presence: PresenceParts;
+    cluster: Cluster | undefined;
     control: ControlListener;
     public: PublicListenerHandle | undefined;
     admin: AdminListenerHandle | undefined;
@@ -93,6 +97,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.presence = parts.presence.store;
     this.remotePresence = parts.presence.remote;
     this.#stopPresence = parts.presence.stop;
+    this.cluster = parts.cluster;
     this.#control = parts.control;
     this.#public = parts.public;
     this.#admin = parts.admin;
@@ -115,12 +120,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     const started: { destroy(): Promise<unknown> }[] = [registry];
     // Set before any request can be routed: nodes can log in only once the control port opens, last.
     let server: ProximaServer | undefined;
-    const throttles: AuthThrottles = {
-      apiKeys: options.authThrottles?.apiKeys ?? new AuthThrottle(),
-      admin: options.authThrottles?.admin ?? new AuthThrottle(),
-      nodes: options.authThrottles?.nodes ?? new AuthThrottle(),
-      metrics: options.authThrottles?.metrics ?? new AuthThrottle(),
-    };
+    const throttles = authThrottles(options.authThrottles);
     // Off: nothing counts, and no request path pays for a metric.
     const metrics = config.metrics.enabled ? new ServerMetrics() : undefined;
     try {
@@ -140,13 +140,31 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
       const nodes = await NodeSessions.open({ registry, openStream: options.openStream, logger });
       started.unshift(nodes);
       metrics?.watchNodes(nodes);
-      const presenceParts = await openPresence({ config, nodes, shared: options.shared, onLeave: (n) => registry.touch(n), now, logger });
+      const presenceParts = await openPresence({
+        config,
+        nodes,
+        shared: options.shared,
+        peer: config.cluster && `${config.cluster.advertise.host}:${config.cluster.advertise.port}`,
+        onLeave: (n) => registry.touch(n),
+        now,
+        logger,
+      });
       started.unshift({ destroy: presenceParts.stop });
+      let modelApi: ModelApi | undefined;
+      const cluster = await startCluster(config.cluster, {
+        nodes,
+        remote: options.remotePresence ?? presenceParts.remote,
+        instance: options.instance ?? options.shared?.instance,
+        acquire: (node, service, signal) => modelApi?.acquireForwarded(node, service, signal),
+        logger,
+      });
+      if (cluster !== undefined) started.unshift(cluster);
+      const directory = cluster?.directory ?? nodes;
       const { api, models, checks, keys, observer } = await openServerApi(
         {
           config,
           registry,
-          nodes,
+          nodes: directory,
           ledger,
           source,
           presence: presenceParts.view,
@@ -170,51 +188,27 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         },
         started,
       );
-      const listener = await options.publicListener?.({ config, directory: nodes, api, ledger, logger, observer });
+      modelApi = models;
+      const listener = await options.publicListener?.({ config, directory, api, ledger, logger, observer });
       if (listener !== undefined) started.unshift(listener);
       const publicStats = listener?.stats?.bind(listener);
       if (publicStats !== undefined) metrics?.watchPublic(() => publicStats().open);
       const httpPort = listener?.address().port ?? config.http.listen.port;
       const state = (): ServerState => (server === undefined ? 'starting' : server.#closing === undefined ? 'ready' : 'draining');
-      // The dashboard lives on the admin listener; without one (library use, tests) there is none.
-      const withAdmin = options.adminListener !== undefined && config.admin.listen !== false;
-      const dashboard = withAdmin
-        ? createServerDashboard({ config, registry, nodes, models, throttles, source, now, logger, remote: presenceParts.remote })
-        : undefined;
-      if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
-      const metricsThrottle = throttles.metrics;
       const storeCheck = options.shared && storeReadiness(options.shared.store);
-      const parts = adminParts({
-        state,
-        registry,
-        ledger,
-        metrics,
-        metricsToken: config.metrics.token,
-        metricsThrottle,
-        logger,
-        storeCheck,
-      });
-      if (dashboard !== undefined) parts.push(dashboard.part);
-      const admin = await options.adminListener?.({ config, parts, logger });
-      if (admin !== undefined) started.unshift(admin);
+      const remote = presenceParts.remote;
+      const adminOptions = { config, listener: options.adminListener, state, registry, nodes, models, ledger, metrics, storeCheck };
+      const { admin, dashboard } = await openAdmin({ ...adminOptions, throttles, source, now, logger, remote }, started);
       const urls = new PublicUrls({ template: config.http.publicUrl, domain: config.domain, port: httpPort });
-      const control = await ControlListener.listen({
-        ...config.control.listen,
-        tls: config.control.tls,
-        handshakeTimeoutMs: config.control.handshakeTimeoutMs,
-        preambleTimeoutMs: config.control.preambleTimeoutMs,
-        maxHandshakesPerAddress: config.control.maxHandshakesPerAddress,
-        authThrottle: throttles.nodes,
-        heartbeatIntervalMs: config.control.heartbeatIntervalMs,
-        heartbeatTimeoutMs: config.control.heartbeatTimeoutMs,
-        closeTimeoutMs: config.http.drainTimeoutMs,
-        maxHandshakes: options.maxHandshakes ?? config.control.maxHandshakes,
-        registry,
-        publicUrl: (name) => urls.node(name),
-        welcomeUrls: (name) => ({ apiUrl: urls.api(), serviceUrlTemplate: urls.serviceTemplate(name) }),
-        onSession: (name, session, peer) => nodes.attach(name, session, peer),
-        logger,
-      });
+      const control = await ControlListener.listen(
+        controlListenerOptions(config, options, {
+          authThrottle: throttles.nodes,
+          registry,
+          urls,
+          onSession: (name, session, peer) => nodes.attach(name, session, peer),
+          logger,
+        }),
+      );
       server = new ProximaServer({
         config,
         registry,
@@ -225,6 +219,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         checks,
         keys,
         presence: presenceParts,
+        cluster,
         control,
         public: listener,
         admin,
@@ -242,7 +237,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
 
   /** The directory of live nodes, for the data plane. */
   get directory(): NodeDirectory {
-    return this.nodes;
+    return this.cluster?.directory ?? this.nodes;
   }
 
   /** Where the control port listens (the real port when 0 was configured). */
@@ -269,7 +264,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
     this.#closing ??= (async () => {
       await this.checks.close();
       // The API closes its idle streams to nodes at once, so the nodes' sessions are not held up by them.
-      await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close()]);
+      await Promise.all([this.#control.close(), this.#public?.close(), this.models.close(), this.nodes.close(), this.cluster?.close()]);
       await this.#stopPresence();
       await this.ledger.close();
       await this.keys.close();
@@ -286,7 +281,9 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
   destroy(err?: Error): Promise<void> {
     this.#destroying ??= (async () => {
       await this.checks.destroy();
+      const cluster = this.cluster?.destroy();
       await Promise.all([this.#control.destroy(), this.#public?.destroy(err), this.models.destroy(), this.nodes.destroy(err)]);
+      await cluster;
       await this.#stopPresence();
       await this.ledger.destroy(err);
       await this.keys.close();

@@ -206,6 +206,17 @@ export class ModelApi {
   }
 
   /**
+   * A slot on `node`'s `service` for an API stream another instance forwards here (cluster): held
+   * until `release`, so the node's maxConcurrent counts every instance's requests. A service with no
+   * model hosts takes no slot.
+   */
+  async acquireForwarded(node: string, service: string, signal: AbortSignal): Promise<{ release(): void }> {
+    const host = this.catalog.hostOn(node, service);
+    if (host === undefined) return { release: () => undefined };
+    return this.router.acquireOn(host, { signal });
+  }
+
+  /**
    * Stops routing (waiting requests get 503 PRX_ERR_SERVER_DRAINING), lets calls in flight finish, and
    * closes every tunnel stream to nodes. Idempotent.
    */

@@ -151,11 +151,12 @@ export class Prober {
     }
   }
 
-  /** Online nodes sharing models: node → service → its hosts. */
+  /** Online nodes sharing models: node → service → its hosts. A node another instance holds is that instance's to probe. */
   #targets(): Map<string, Map<string, ModelHost[]>> {
     const out = new Map<string, Map<string, ModelHost[]>>();
     for (const { hosts } of this.#o.catalog.online()) {
       for (const host of hosts) {
+        if (host.node.remote === true) continue;
         let services = out.get(host.node.name);
         if (services === undefined) out.set(host.node.name, (services = new Map()));
         const list = services.get(host.service);

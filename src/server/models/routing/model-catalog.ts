@@ -101,6 +101,11 @@ export class ModelCatalog extends EventEmitter<{ change: [] }> {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
+  /** A host of `node`'s `service` as it advertised last (any of its models: they share the service's slots). */
+  hostOn(node: string, service: string): ModelHost | undefined {
+    return this.#current.get(node)?.hosts.find((h) => h.service === service);
+  }
+
   /** Stops following the nodes. Idempotent. */
   close(): void {
     this.#nodes.off('advertised', this.#onAdvertised);

@@ -56,6 +56,8 @@ export interface ModelRouterOptions {
 interface Waiter {
   key: string;
   options: AcquireOptions;
+  /** The hosts it may take: the model's online hosts, or the one host of a forwarded request. */
+  hosts(): ModelHost[];
   grant(host: ModelHost): void;
   fail(err: unknown): void;
 }
@@ -127,6 +129,19 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     return this.#wait(key, options);
   }
 
+  /**
+   * A slot on one host (a request another instance of a cluster routed to a node held here): at
+   * once when it has room, else after waiting in the queue like any request, so the node's
+   * maxConcurrent holds across instances. Rejects like {@link acquire}.
+   */
+  acquireOn(host: ModelHost, options: Pick<AcquireOptions, 'signal'> = {}): Promise<Lease> {
+    if (this.#closed) return Promise.reject(draining());
+    if (this.inFlight(host.node.name, host.service) < host.maxConcurrent) return Promise.resolve(this.#lease(host));
+    const { maxQueued, maxQueueWaitMs } = this.#options;
+    if (this.#queue.length >= maxQueued || maxQueueWaitMs === 0) return Promise.reject(busy(host.key, 'the wait queue is full'));
+    return this.#wait(host.key, options, () => (host.node.online ? [host] : []));
+  }
+
   /** Refuses new requests; fails every waiting one with PRX_ERR_SERVER_DRAINING. Idempotent. */
   close(): void {
     this.#closed = true;
@@ -134,7 +149,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
     for (const waiter of this.#queue.splice(0)) waiter.fail(draining());
   }
 
-  #wait(key: string, options: AcquireOptions): Promise<Lease> {
+  #wait(key: string, options: AcquireOptions, hosts = (): ModelHost[] => this.#onlineHosts(key, options)): Promise<Lease> {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
@@ -149,6 +164,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
       const waiter: Waiter = {
         key,
         options,
+        hosts,
         grant: (host) => {
           leave();
           resolve(this.#lease(host));
@@ -165,6 +181,12 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
       this.#queue.push(waiter);
       this.emit('queued', key);
     });
+  }
+
+  /** The online hosts of `key` a waiter may take. */
+  #onlineHosts(key: string, options: AcquireOptions): ModelHost[] {
+    const found = this.#options.catalog.lookup(key);
+    return found.status === 'online' ? found.hosts.filter((h) => !options.exclude?.has(h.node.name)) : [];
   }
 
   /** The hosts the health view admits (all of them without one). */
@@ -213,9 +235,7 @@ export class ModelRouter extends EventEmitter<{ queued: [key: string] }> {
   #grantWaiters(): void {
     for (let i = 0; i < this.#queue.length; ) {
       const waiter = this.#queue[i]!;
-      const found = this.#options.catalog.lookup(waiter.key);
-      const hosts = found.status === 'online' ? found.hosts.filter((h) => !waiter.options.exclude?.has(h.node.name)) : [];
-      const host = this.#pick(this.#healthy(hosts), false, waiter.options.prefer);
+      const host = this.#pick(this.#healthy(waiter.hosts()), false, waiter.options.prefer);
       if (host === undefined) i++;
       else waiter.grant(host); // removes it from the queue: the same index is the next waiter
     }
