@@ -48,7 +48,9 @@ export class OllamaUpstream {
   readonly #agent: http.Agent;
   readonly #inFlight = new Set<http.ClientRequest>();
   #closed = false;
+  /** Resolves once no request is in flight after close() (or at destroy()). */
   #idle: (() => void) | undefined;
+  readonly #drained = new Promise<void>((resolve) => (this.#idle = resolve));
 
   /**
    * `keepAlive: false` for a request now and then (the model listing every minute): a kept-alive
@@ -83,7 +85,7 @@ export class OllamaUpstream {
       this.#inFlight.add(out);
       out.once('close', () => {
         this.#inFlight.delete(out);
-        if (this.#inFlight.size === 0) this.#idle?.();
+        if (this.#closed && this.#inFlight.size === 0) this.#idle?.();
       });
       out.once('socket', (socket) => {
         if (!socket.connecting) return;
@@ -108,7 +110,7 @@ export class OllamaUpstream {
   /** Lets requests in flight finish, then closes every connection. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#inFlight.size > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+    if (this.#inFlight.size > 0) await this.#drained;
     this.#agent.destroy();
   }
 
