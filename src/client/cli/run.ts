@@ -59,15 +59,6 @@ export const runCommand: CliCommand<{ config: string }> = {
     });
     status.watch(client);
     printUrls(client, config.services, logger);
-    // Loaded only when on: a node with `status: false` never loads the page, its HTML and earnings.
-    const page =
-      config.status === false
-        ? undefined
-        : await (await import('../status/status-server.js')).StatusServer.listen({
-            ...config.status.listen,
-            snapshot: () => status.snapshot(),
-            logger,
-          });
     const stopListening = onStopSignals(
       (signal) => {
         logger.info('draining', { signal });
@@ -78,7 +69,17 @@ export const runCommand: CliCommand<{ config: string }> = {
         void client.destroy();
       },
     );
+    let page: { close(): Promise<void> } | undefined;
     try {
+      // Loaded only when on: a node with `status: false` never loads the page, its HTML and earnings.
+      page =
+        config.status === false
+          ? undefined
+          : await (await import('../status/status-server.js')).StatusServer.listen({
+              ...config.status.listen,
+              snapshot: () => status.snapshot(),
+              logger,
+            });
       const refused = await client.done;
       await discovery.destroy();
       await forwarder.destroy(); // nothing is left by now; a stream that lingered is cut
