@@ -4,7 +4,7 @@
  * version stops it with exit code 3 or 1: retrying would not help.
  */
 import type { Argv } from 'yargs';
-import { type CliCommand, ExitCode } from '../../cli/frame.js';
+import { type CliCommand, configArgs, ExitCode } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
 import { createLogger, type Logger } from '../../log.js';
 import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
@@ -14,7 +14,6 @@ import { Forwarder } from '../forwarder.js';
 import { ModelDiscovery } from '../ollama/model-discovery.js';
 import { NodeStatus } from '../status/node-status.js';
 import { urlLines } from '../status/service-urls.js';
-import { StatusServer } from '../status/status-server.js';
 
 /** The default command: run the node. */
 export const runCommand: CliCommand<{ config: string }> = {
@@ -22,6 +21,7 @@ export const runCommand: CliCommand<{ config: string }> = {
   describe: 'Connect to the super node and share the services in client.yaml; SIGTERM or SIGINT drains, then exits 0',
   builder: (argv: Argv) =>
     argv.option('config', { alias: 'c', type: 'string', demandOption: true, requiresArg: true, describe: 'the client.yaml file' }),
+  quick: (argv) => configArgs(argv, false) as { config: string } | undefined,
   async run({ config: file }) {
     const config = loadClientConfig(file);
     const tuning = tuningMode(config.runtime.tuning);
@@ -59,10 +59,6 @@ export const runCommand: CliCommand<{ config: string }> = {
     });
     status.watch(client);
     printUrls(client, config.services, logger);
-    const page =
-      config.status === false
-        ? undefined
-        : await StatusServer.listen({ ...config.status.listen, snapshot: () => status.snapshot(), logger });
     const stopListening = onStopSignals(
       (signal) => {
         logger.info('draining', { signal });
@@ -73,7 +69,17 @@ export const runCommand: CliCommand<{ config: string }> = {
         void client.destroy();
       },
     );
+    let page: { close(): Promise<void> } | undefined;
     try {
+      // Loaded only when on: a node with `status: false` never loads the page, its HTML and earnings.
+      page =
+        config.status === false
+          ? undefined
+          : await (await import('../status/status-server.js')).StatusServer.listen({
+              ...config.status.listen,
+              snapshot: () => status.snapshot(),
+              logger,
+            });
       const refused = await client.done;
       await discovery.destroy();
       await forwarder.destroy(); // nothing is left by now; a stream that lingered is cut

@@ -7,8 +7,6 @@ import type { Argv } from 'yargs';
 import { type CliCommand, ExitCode } from '../../cli/frame.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { loadClientConfig } from '../config.js';
-import { PORT_TRIES } from '../status/status-server.js';
-import { findStatus, statusText } from '../status/status-text.js';
 
 export const statusCommand: CliCommand<{ config: string; json: boolean }> = {
   command: 'status',
@@ -24,6 +22,11 @@ export const statusCommand: CliCommand<{ config: string; json: boolean }> = {
     const config = loadClientConfig(file);
     if (config.status === false) throw new ProximaError(ErrorCodes.USAGE, `the status page is off in ${file} (status: false)`);
     const { host, port } = config.status.listen;
+    // Loaded here: `proxima-client -c` loads this command's module, never its work (nor the page's).
+    const [{ PORT_TRIES }, { findStatus, statusText }] = await Promise.all([
+      import('../status/status-server.js'),
+      import('../status/status-text.js'),
+    ]);
     const found = await findStatus(host, port, config.name);
     if (found === undefined) {
       const where =

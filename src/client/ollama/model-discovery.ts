@@ -74,7 +74,7 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
     super();
     this.#sources = options.services.map((service) => ({
       service,
-      upstream: new OllamaUpstream(service),
+      upstream: new OllamaUpstream(service, { keepAlive: false }),
       isShared: shareFilter(service.share),
       answering: undefined,
     }));

@@ -3,7 +3,7 @@
  * The first log line says where it listens, with the real ports (port 0 in a config picks a free one).
  */
 import type { Argv } from 'yargs';
-import { type CliCommand, ExitCode } from '../../cli/frame.js';
+import { type CliCommand, configArgs, ExitCode } from '../../cli/frame.js';
 import { onStopSignals } from '../../cli/signals.js';
 import { createLogger } from '../../log.js';
 import { applyRuntimeTuning, tuningMode } from '../../runtime/index.js';
@@ -21,6 +21,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
   command: '$0',
   describe: 'Run the super node (embedded defaults without -c); SIGTERM or SIGINT drains, then exits 0',
   builder: (argv: Argv) => argv.option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'the server.yaml file' }),
+  quick: (argv) => configArgs(argv, true),
   async run({ config: file }) {
     const config = loadServerConfig(file);
     const tuning = tuningMode(config.runtime.tuning);

@@ -1,0 +1,93 @@
+/**
+ * What the programs do not load: a node started with `-c client.yaml` and a super node with `-c
+ * server.yaml` load no yargs, and the node no undici (its connections to Ollama are node:http's) and
+ * no status page when it is off; the super node no pg without PostgreSQL. Each costs resident memory for as long as the process lives
+ * (docs/performance-notes.md, "Memory of the node and the super node").
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
+import { repoPath } from '../fixtures/paths.js';
+import { logLine, startBin } from '../fixtures/processes/bin-process.js';
+import type { LineChild } from '../fixtures/processes/child-lines.js';
+import { runNode } from '../fixtures/processes/run-bin.js';
+import { postJson } from '../fixtures/wire/raw-http.js';
+
+const MODULE_LOG = ['--import', repoPath('dist', 'test', 'fixtures', 'processes', 'module-log.js')];
+
+/** Stops a program with SIGTERM (it drains and exits 0) and returns the modules it had loaded. */
+async function loadedBy(run: LineChild, logFile: string): Promise<string[]> {
+  run.child.kill('SIGTERM');
+  const { code } = await run.exited;
+  if (code !== 0) throw new Error(`exited ${code}: ${run.lines.slice(-3).join('\n')}`);
+  return fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+}
+
+/** The loaded modules whose path contains `part`. */
+const matching = (modules: string[], part: string): string[] => modules.filter((m) => m.includes(part));
+
+async function startNetwork(t: Test) {
+  const dir = t.testdir();
+  const serverFile = path.join(dir, 'server.yaml');
+  fs.writeFileSync(
+    serverFile,
+    [
+      'domain: proxima.test',
+      'dataDir: ./data',
+      'control: { listen: "127.0.0.1:0" }',
+      'http: { listen: "127.0.0.1:0" }',
+      'admin: { listen: false }',
+      'api: { open: true }',
+      '',
+    ].join('\n'),
+  );
+  const tokens: Record<string, string> = {};
+  for (const name of ['web', 'gpu']) {
+    const added = await runNode('bin/proxima-server.js', ['nodes', 'add', name, '--json', '-c', serverFile], dir);
+    tokens[name] = (JSON.parse(added.stdout) as { token: string }).token;
+  }
+  const serverLog = path.join(dir, 'server-modules.txt');
+  const server = startBin(t, 'proxima-server', ['-c', serverFile], dir, { ...process.env, PROXIMA_MODULE_LOG: serverLog }, MODULE_LOG);
+  const { control, http } = (await logLine(server, 'listening')) as { control: { port: number }; http: { port: number } };
+  const startNode = async (name: string, services: string[]): Promise<{ run: LineChild; log: string }> => {
+    const file = path.join(dir, `client-${name}.yaml`);
+    fs.writeFileSync(
+      file,
+      [`server: 127.0.0.1:${control.port}`, `name: ${name}`, `token: ${tokens[name]}`, 'status: false', 'services:', ...services, ''].join(
+        '\n',
+      ),
+    );
+    const log = path.join(dir, `client-${name}-modules.txt`);
+    const run = startBin(t, 'proxima-client', ['-c', file], dir, { ...process.env, PROXIMA_MODULE_LOG: log }, MODULE_LOG);
+    await logLine(server, 'node online', (line) => line.node === name);
+    return { run, log };
+  };
+  return { dir, server, serverLog, startNode, base: `http://127.0.0.1:${http.port}` };
+}
+
+t.test('a node and a super node started with -c load only what their configuration uses', async (t) => {
+  const fake = await startFakeOllama({ models: [{ name: 'llama3.2' }] });
+  t.teardown(() => fake.destroy());
+  const net = await startNetwork(t);
+  const web = await net.startNode('web', ['  - { name: site, kind: http, local: "127.0.0.1:9" }']);
+  const gpu = await net.startNode('gpu', [`  - { name: ollama, kind: ollama, local: "127.0.0.1:${fake.port}" }`]);
+
+  const webModules = await loadedBy(web.run, web.log);
+  t.ok(matching(webModules, '/dist/src/client/forwarder.js').length > 0, 'the log holds what the node loaded');
+  for (const part of ['/node_modules/yargs', '/node_modules/undici/', '/client/status/status-server.js'])
+    t.same(matching(webModules, part), [], `a node sharing one web service, status page off: no ${part}`);
+
+  // A chat through the API: the node's guard and its connections to Ollama are in use, undici is still not.
+  const answer = await postJson(`${net.base}/v1/chat/completions`, { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
+  t.equal(answer.status, 200);
+  const gpuModules = await loadedBy(gpu.run, gpu.log);
+  t.ok(matching(gpuModules, '/client/ollama/model-discovery.js').length > 0, 'the Ollama node reads its models');
+  for (const part of ['/node_modules/yargs', '/node_modules/undici/', '/client/status/status-server.js'])
+    t.same(matching(gpuModules, part), [], `a node sharing its Ollama, status page off: no ${part}`);
+
+  const serverModules = await loadedBy(net.server, net.serverLog);
+  t.ok(matching(serverModules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
+  for (const part of ['/node_modules/yargs', '/node_modules/pg/'])
+    t.same(matching(serverModules, part), [], `a super node on its data folder: no ${part}`);
+});
