@@ -37,7 +37,10 @@ const doors = (cluster: Cluster): Door[] => [
 ];
 
 /** A streamed chat through `door`: status, x-request-id, and whether the stream ended with [DONE]. */
-async function streamChat(door: Door, model: string): Promise<{ status: number; id: string | undefined; done: boolean; error?: string }> {
+async function streamChat(
+  door: Door,
+  model: string,
+): Promise<{ status: number; id: string | undefined; done: boolean; error?: string; body?: string }> {
   const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'count' }] });
   try {
     const options = door.options('api.example.com');
@@ -48,7 +51,13 @@ async function streamChat(door: Door, model: string): Promise<{ status: number; 
       body,
     });
     const text = (await readAll(open.res)).toString('utf8');
-    return { status: open.status, id: open.headers['x-request-id'] as string | undefined, done: text.includes('data: [DONE]') };
+    const done = text.includes('data: [DONE]');
+    return {
+      status: open.status,
+      id: open.headers['x-request-id'] as string | undefined,
+      done,
+      ...(done ? {} : { body: text.slice(-300) }),
+    };
   } catch (err) {
     return { status: 0, id: undefined, done: false, error: (err as Error).message };
   }
@@ -73,7 +82,7 @@ t.test(
       for (const door of doors(cluster)) {
         for (const [i, name] of NODES.entries()) {
           const tags = await rawRequest(door.url(`${name}.example.com`, '/api/tags'), door.options(`${name}.example.com`));
-          t.equal(tags.status, 200, `${door.name}: ${name}'s hostname`);
+          t.equal(tags.status, 200, `${door.name}: ${name}'s hostname (${tags.headers['proxima-error'] ?? ''} ${tags.text.slice(0, 200)})`);
           t.match(tags.text, `"m${i + 1}:latest"`, `${door.name}: ${name}'s own Ollama answered`);
           const chat = await streamChat(door, `m${i + 1}`);
           t.same([chat.status, chat.done], [200, true], `${door.name}: model m${i + 1} (only ${name} has it)`);
@@ -100,7 +109,7 @@ t.test(
       );
       t.ok(held.length >= 2, `instance 1 holds ${held.join(', ')}`);
 
-      const results: { startedAt: number; endedAt: number; status: number; id: string | undefined; done: boolean; error?: string }[] = [];
+      const results: ({ startedAt: number; endedAt: number } & Awaited<ReturnType<typeof streamChat>>)[] = [];
       let loading = true;
       const worker = async (): Promise<void> => {
         while (loading) {
@@ -142,7 +151,7 @@ t.test(
         [],
         'no error for a request that was not in flight at the kill',
       );
-      t.comment(`${results.length} streamed requests, ${failed.length} failed, all in flight at the kill`);
+      t.comment(`${results.length} streamed requests, ${failed.length} failed, ${inFlight.length} of them in flight at the kill`);
 
       const list = await cluster.cli(['nodes', 'list', '--json']);
       for (const name of [...NODES, 'n7']) t.match(list.stdout, `"${name}"`, `${name}'s registration is still there`);
