@@ -14,11 +14,11 @@ import t from 'tap';
 import { type FakeOllama, startFakeOllama } from '../../fixtures/fakes/ollama/fake-ollama.js';
 import { POSTGRES_SKIP } from '../../fixtures/postgres.js';
 import { findNginx } from '../../fixtures/processes/nginx.js';
-import { type Cluster, type ClusterInstance, startCluster } from '../../fixtures/stacks/cluster.js';
+import { CLUSTER_SKIP, type Cluster, type ClusterInstance, startCluster } from '../../fixtures/stacks/cluster.js';
 import { openRequest, type RawRequestOptions, rawRequest, readAll } from '../../fixtures/wire/raw-http.js';
 
 const nginxBin = await findNginx();
-const skip = POSTGRES_SKIP || (nginxBin === undefined ? 'nginx not found and not installable here' : false);
+const skip = CLUSTER_SKIP || POSTGRES_SKIP || (nginxBin === undefined ? 'nginx not found and not installable here' : false);
 const NODES = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
 const SHARED = 'llama3.2:latest';
 

@@ -11,12 +11,12 @@ import { type FakeOllama, startFakeOllama } from '../../fixtures/fakes/ollama/fa
 import { POSTGRES_SKIP } from '../../fixtures/postgres.js';
 import { findNginx } from '../../fixtures/processes/nginx.js';
 import { runNode } from '../../fixtures/processes/run-bin.js';
-import { startCluster } from '../../fixtures/stacks/cluster.js';
+import { CLUSTER_SKIP, startCluster } from '../../fixtures/stacks/cluster.js';
 import { startProcessNetwork } from '../../fixtures/stacks/process-network.js';
 import { type RawRequestOptions, rawRequest } from '../../fixtures/wire/raw-http.js';
 
 const nginxBin = await findNginx();
-const skip = POSTGRES_SKIP || (nginxBin === undefined ? 'nginx not found and not installable here' : false);
+const skip = CLUSTER_SKIP || POSTGRES_SKIP || (nginxBin === undefined ? 'nginx not found and not installable here' : false);
 const NODES = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
 /** No probe within the test (the first comes after half an interval), no canary. */
 const QUIET = 'rewards: { probeIntervalMs: 1h, canaryShare: 0, newNodeCanaryShare: 0 }';
