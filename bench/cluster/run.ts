@@ -11,11 +11,15 @@
  *   byte and to the end, p50/p99, CPU per request;
  * - PostgreSQL rows written per second (inserted + updated + deleted, pg_stat_database) while the
  *   two instances and the node sit idle; then bench/cluster/presence-writes.ts (1,000 and 10,000
- *   simulated sessions) when it is there.
+ *   simulated sessions, run as its own process) when it is there.
  * Prints Markdown (docs/scaling.md). Needs wrk, nginx and PostgreSQL (Debian packages).
  */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../../test/fixtures/fakes/ollama/fake-ollama.js';
@@ -97,13 +101,22 @@ async function idleWrites(url: string, seconds: number): Promise<{ rows: number;
   return { rows: (b.rows - a.rows) / seconds, commits: (b.commits - a.commits - 2) / seconds };
 }
 
-/** h3's simulated sessions (bench/cluster/presence-writes.ts), when that file exists: its Markdown lines. */
+/**
+ * h3's simulated sessions: `node dist/bench/cluster/presence-writes.js` (its own PostgreSQL, 1,000 and
+ * 10,000 sessions), when it is there; one JSON line per count, as it prints them.
+ */
 async function presenceWrites(): Promise<string> {
+  const script = fileURLToPath(new URL('./presence-writes.js', import.meta.url));
+  if (!fs.existsSync(script)) return 'not measured: bench/cluster/presence-writes.ts is not there';
   try {
-    const mod = (await import(new URL('./presence-writes.js', import.meta.url).href)) as { run?: () => Promise<string> };
-    return mod.run === undefined ? 'presence-writes.ts exports no run()' : await mod.run();
+    const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 600_000, maxBuffer: 1 << 20 });
+    return `\n\n${stdout
+      .trim()
+      .split('\n')
+      .map((line) => `    ${line}`)
+      .join('\n')}`;
   } catch (err) {
-    return `not measured: bench/cluster/presence-writes.ts did not run (${(err as Error).message.split('\n')[0]})`;
+    return `not measured: presence-writes.js failed (${(err as Error).message.split('\n')[0]})`;
   }
 }
 
