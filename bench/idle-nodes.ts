@@ -49,7 +49,10 @@ function memory(): { rssBytes: number; heapBytes: number } {
 
 async function main(count: number): Promise<void> {
   const dataDir = ownedTempDir('proxima-bench-');
-  const config = parseServerConfig({ dataDir, control: { listen: '127.0.0.1:0' }, http: { listen: '127.0.0.1:0' } }, { baseDir: dataDir });
+  const config = parseServerConfig(
+    { dataDir, control: { listen: '127.0.0.1:0', maxHandshakesPerAddress: CONCURRENCY }, http: { listen: '127.0.0.1:0' } },
+    { baseDir: dataDir },
+  );
   const server = await ProximaServer.start({
     config,
     openStream: () => {
