@@ -17,7 +17,7 @@ import type { Test } from 'tap';
 import { startPostgres, type TestPostgres } from '../../test/fixtures/postgres.js';
 import { type NginxProcess, startNginx } from '../../test/fixtures/processes/nginx.js';
 import { deriveClusterConfig } from '../../test/fixtures/processes/nginx-cluster.js';
-import { guardPidFile } from '../../test/fixtures/processes/orphan-guard.js';
+import { reapPidFile } from '../../test/fixtures/processes/reaper.js';
 import { observeLines, ownedTempDir, spawnOwned } from '../children.js';
 import { freePort } from '../tunnel/origin.js';
 
@@ -68,7 +68,7 @@ export async function startBenchCluster(
   const cleanups: (() => Promise<void>)[] = [];
   // startPostgres needs only t.teardown of a tap Test.
   const pg = await startPostgres({ teardown: (fn: () => Promise<void>) => cleanups.push(fn) } as unknown as Test);
-  guardPidFile(path.join(pg.dir, 'data', 'postmaster.pid'), 'SIGQUIT');
+  reapPidFile(path.join(pg.dir, 'data', 'postmaster.pid'), 'SIGQUIT');
   const url = await pg.createDatabase('proxima');
   const secret = randomBytes(32).toString('hex');
   const files: string[] = [];
