@@ -13,7 +13,7 @@ function running(pid: number): boolean {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`a child of a test process killed by ${signal} is killed too`, async (t) => {
-    const parent = runFixture('reaped-parent.js', []);
+    const parent = runFixture('../reaped-parent.js', []);
     t.teardown(() => void parent.child.kill('SIGKILL'));
     const pid = Number(await parent.waitForLine((line) => /^\d+$/.test(line)));
     t.ok(running(pid), 'the grandchild runs while its parent does');
