@@ -32,6 +32,8 @@ import { type BenchCluster, startBenchCluster, startBenchNginx } from './instanc
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CHATS = Number(process.env.CHATS ?? 1000);
 const IDLE_SECONDS = Number(process.env.IDLE_SECONDS ?? 20);
+/** Longer than PostgreSQL's PGSTAT_IDLE_INTERVAL (10 s), after which an idle backend's counts are in. */
+const STATS_SETTLE_MS = 11_000;
 const CHAT = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: true });
 
 const pct = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
@@ -92,6 +94,10 @@ async function idleWrites(url: string, seconds: number): Promise<{ rows: number;
     );
     return { rows: Number(r.rows[0]!.rows), commits: Number(r.rows[0]!.commits) };
   };
+  // A backend that goes idle reports its counts to pg_stat_database up to 10 s later
+  // (PGSTAT_IDLE_INTERVAL): without this wait, the last chats' ledger rows were counted as idle
+  // writes (26 rows/s in the first quiet run).
+  await delay(STATS_SETTLE_MS);
   const a = await read();
   await delay(seconds * 1000);
   await client.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
