@@ -9,9 +9,10 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MuxStream, Session } from '../../mux/index.js';
 import { encodeMessage, MessageDecoder } from '../../proto/control/codec.js';
-import { parseOpen, parseOpened } from '../../proto/control/messages.js';
+import { parseOpen } from '../../proto/control/messages.js';
 import { readPrefix } from '../../streams/stream-prefix.js';
 import { abortStream, relay } from '../../streams/stream-relay.js';
+import { openAnswered } from '../control/node-stream.js';
 import type { NodeDirectory, NodeStream, RemotePeer } from '../node-directory.js';
 
 /** How long the holding instance waits for a stream's header. */
@@ -37,32 +38,12 @@ export function openForwardStream(
   remote: RemotePeer,
   timeoutMs = DEFAULT_FORWARD_OPEN_TIMEOUT_MS,
 ): NodeStream {
-  const stream = session.open();
   const { address: remoteAddress, port: remotePort, tls, via = 'public' } = remote;
-  stream.write(encodeMessage({ type: 'forward', node, service, remoteAddress, remotePort, tls, via }));
-  const decoder = new MessageDecoder();
-  const opened = readPrefix(
-    stream,
-    (chunk) => {
-      const [message] = decoder.push(chunk, 1);
-      if (message === undefined) return undefined;
-      parseOpened(message);
-      return { value: undefined, rest: decoder.takeRest() };
-    },
-    {
-      timeoutMs,
-      timeoutError: () =>
-        new ProximaError(ErrorCodes.NODE_TIMEOUT, `the instance holding node ${node} did not open ${service} within ${timeoutMs} ms`),
-      endedError: (cause) =>
-        cause instanceof ProximaError
-          ? cause
-          : new ProximaError(ErrorCodes.MUX_STREAM_RESET, `the instance holding node ${node} closed the stream without answering`, {
-              cause,
-            }),
-    },
-  );
-  opened.catch(() => stream.destroy());
-  return { stream, opened };
+  return openAnswered(session, encodeMessage({ type: 'forward', node, service, remoteAddress, remotePort, tls, via }), {
+    timeoutMs,
+    timeoutMessage: `the instance holding node ${node} did not open ${service} within ${timeoutMs} ms`,
+    endedMessage: `the instance holding node ${node} closed the stream without answering`,
+  });
 }
 
 /** What the holding instance serves forwarded streams with. */

@@ -29,9 +29,31 @@ export interface OpenNodeStreamOptions {
  */
 export function openNodeStream(session: Session, service: string, remote: RemotePeer, options: OpenNodeStreamOptions = {}): NodeStream {
   const openTimeoutMs = options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
-  const stream = session.open();
   const { address: remoteAddress, port: remotePort, tls, via = 'public' } = remote;
-  stream.write(encodeMessage({ type: 'open', service, remoteAddress, remotePort, tls, via }));
+  return openAnswered(session, encodeMessage({ type: 'open', service, remoteAddress, remotePort, tls, via }), {
+    timeoutMs: openTimeoutMs,
+    timeoutMessage: `the node did not open service ${service} within ${openTimeoutMs} ms`,
+    endedMessage: `the node closed the stream for service ${service} without answering`,
+  });
+}
+
+/** What {@link openAnswered} says when no answer comes. */
+export interface AnsweredOptions {
+  timeoutMs: number;
+  /** PRX_ERR_NODE_TIMEOUT's message. */
+  timeoutMessage: string;
+  /** PRX_ERR_MUX_STREAM_RESET's message, when the stream ends before an answer. */
+  endedMessage: string;
+}
+
+/**
+ * Opens a stream on `session` that starts with `header` (a node stream's `open`, a peer link's
+ * `forward`) and is usable once the far end answers `opened`: the stream, and the promise of that
+ * answer, as openNodeStream describes them.
+ */
+export function openAnswered(session: Session, header: Buffer, o: AnsweredOptions): NodeStream {
+  const stream = session.open();
+  stream.write(header);
   const decoder = new MessageDecoder();
   const opened = readPrefix(
     stream,
@@ -42,12 +64,10 @@ export function openNodeStream(session: Session, service: string, remote: Remote
       return { value: undefined, rest: decoder.takeRest() };
     },
     {
-      timeoutMs: openTimeoutMs,
-      timeoutError: () => new ProximaError(ErrorCodes.NODE_TIMEOUT, `the node did not open service ${service} within ${openTimeoutMs} ms`),
+      timeoutMs: o.timeoutMs,
+      timeoutError: () => new ProximaError(ErrorCodes.NODE_TIMEOUT, o.timeoutMessage),
       endedError: (cause) =>
-        cause instanceof ProximaError
-          ? cause
-          : new ProximaError(ErrorCodes.MUX_STREAM_RESET, `the node closed the stream for service ${service} without answering`, { cause }),
+        cause instanceof ProximaError ? cause : new ProximaError(ErrorCodes.MUX_STREAM_RESET, o.endedMessage, { cause }),
     },
   );
   opened.catch(() => stream.destroy());
