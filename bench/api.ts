@@ -17,11 +17,10 @@ import fs from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
-import { observeLines, observeNote, ownedTempDir, spawnOwned } from './children.js';
+import { observeLines, observeNote, ownedTempDir, startLine } from './children.js';
 import { failingNodeCell } from './failing-node.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 5000);
@@ -41,22 +40,6 @@ async function fakeMode(): Promise<void> {
   process.stdout.write(`${fake.port}\n`);
   process.stdin.resume();
   process.stdin.once('end', () => void fake.destroy());
-}
-
-/** Runs `args` with node; resolves with the first line of `stream` that `match` accepts. */
-function start(
-  args: string[],
-  stream: 'stdout' | 'stderr',
-  match: (line: string) => boolean,
-): { child: ChildProcess; line: Promise<string> } {
-  const child = spawnOwned(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: repo });
-  const lines = createInterface({ input: child[stream]! });
-  const line = new Promise<string>((resolve, reject) => {
-    lines.on('line', (l) => match(l) && resolve(l));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) first`)));
-  });
-  line.catch(() => undefined); // a program whose line nobody awaits may exit at the end
-  return { child, line };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -117,7 +100,7 @@ async function main(): Promise<void> {
   const dir = ownedTempDir('proxima-bench-api-');
   const children: ChildProcess[] = [];
   try {
-    const fake = start([here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
+    const fake = startLine(repo, [here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
     children.push(fake.child);
     const fakePort = Number(await fake.line);
     const serverFile = path.join(dir, 'server.yaml');
@@ -139,7 +122,7 @@ async function main(): Promise<void> {
     added.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
     await once(added, 'exit');
     const { token } = JSON.parse(printed) as { token: string };
-    const server = start([bin('proxima-server'), '-c', serverFile], 'stderr', (l) => l.includes('"msg":"listening"'));
+    const server = startLine(repo, [bin('proxima-server'), '-c', serverFile], 'stderr', (l) => l.includes('"msg":"listening"'));
     children.push(server.child);
     const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
     const clientFile = path.join(dir, 'client.yaml');
@@ -156,7 +139,7 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
-    const client = start([bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
+    const client = startLine(repo, [bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
     children.push(client.child);
 
     const superNode = `http://127.0.0.1:${http.port}`;

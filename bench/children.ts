@@ -9,6 +9,7 @@ import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 
 const running = new Set<ChildProcess>();
 const folders = new Set<string>();
@@ -76,4 +77,26 @@ export function observeFromEnv(): Observe {
 /** What observeLines set, for a report's footer. */
 export function observeNote(): string {
   return `metrics ${process.env.BENCH_METRICS === 'off' ? 'off' : 'on'}, access log ${process.env.BENCH_ACCESS_LOG === 'off' ? 'off' : 'on'}`;
+}
+
+/**
+ * Runs node with `args` in `cwd`; `line` resolves with the first line of `stream` that `match`
+ * accepts (and rejects if the program exits first). The other output is drained, so a chatty
+ * program never blocks on a full pipe.
+ */
+export function startLine(
+  cwd: string,
+  args: string[],
+  stream: 'stdout' | 'stderr',
+  match: (line: string) => boolean,
+): { child: ChildProcess; line: Promise<string> } {
+  const child = spawnOwned(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd });
+  const lines = createInterface({ input: child[stream]! });
+  const line = new Promise<string>((resolve, reject) => {
+    lines.on('line', (l) => match(l) && resolve(l));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) first`)));
+  });
+  line.catch(() => undefined); // a program whose line nobody awaits may exit at the end
+  (stream === 'stdout' ? child.stderr : child.stdout)!.resume();
+  return { child, line };
 }

@@ -13,11 +13,10 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
-import { ownedTempDir, spawnOwned } from './children.js';
+import { ownedTempDir, startLine } from './children.js';
 
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
@@ -38,24 +37,6 @@ async function fakeMode(): Promise<void> {
   process.stdout.write(`${fake.port}\n`);
   process.stdin.resume();
   process.stdin.once('end', () => void fake.destroy());
-}
-
-/** Runs node with `args`; resolves with the first line of `stream` that `match` accepts. */
-function start(
-  args: string[],
-  stream: 'stdout' | 'stderr',
-  match: (line: string) => boolean,
-): { child: ChildProcess; line: Promise<string> } {
-  const child = spawnOwned(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: repo });
-  const lines = createInterface({ input: child[stream]! });
-  const line = new Promise<string>((resolve, reject) => {
-    lines.on('line', (l) => match(l) && resolve(l));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) first`)));
-  });
-  line.catch(() => undefined);
-  if (stream === 'stdout') child.stderr!.resume();
-  else child.stdout!.resume();
-  return { child, line };
 }
 
 /** VmRSS and VmHWM of a process, in bytes. */
@@ -101,7 +82,7 @@ async function main(): Promise<void> {
   const dir = ownedTempDir('proxima-bench-memory-');
   const children: ChildProcess[] = [];
   try {
-    const fake = start([here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
+    const fake = startLine(repo, [here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
     children.push(fake.child);
     const fakePort = Number(await fake.line);
     const serverFile = path.join(dir, 'server.yaml');
@@ -116,12 +97,12 @@ async function main(): Promise<void> {
       [...serverLines, 'admin: { listen: false }', 'api: { open: true }', 'log: { level: info, access: false }', ''].join('\n'),
     );
     const bin = (name: string): string => path.join(repo, 'bin', `${name}.js`);
-    const added = start([bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile], 'stdout', () => false);
+    const added = startLine(repo, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile], 'stdout', () => false);
     let printed = '';
     added.child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
     await once(added.child, 'exit');
     const { token } = JSON.parse(printed) as { token: string };
-    const server = start([bin('proxima-server'), '-c', serverFile], 'stderr', (l) => l.includes('"msg":"listening"'));
+    const server = startLine(repo, [bin('proxima-server'), '-c', serverFile], 'stderr', (l) => l.includes('"msg":"listening"'));
     children.push(server.child);
     const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
     const clientFile = path.join(dir, 'client.yaml');
@@ -137,7 +118,7 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
-    const client = start([bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
+    const client = startLine(repo, [bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
     children.push(client.child);
     const origin = `http://127.0.0.1:${http.port}`;
     const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 60_000, bodyTimeout: 120_000, headersTimeout: 120_000 });
