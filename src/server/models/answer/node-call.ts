@@ -84,7 +84,10 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
   };
   const ended = (outcome: RequestOutcome, meter?: AnswerMeter): CallResult => ({ outcome, meter, ttftMs });
   const failed = (err: unknown, meter?: AnswerMeter): CallResult => {
-    if (stopped?.why === 'user') return ended('client_abort', meter);
+    // The user left after the node's own in-band error reached them (an SDK stops reading at an
+    // error event): the answer failed at the node, whichever end the proxy noticed first.
+    if (stopped?.why === 'user')
+      return meter?.error === undefined ? ended('client_abort', meter) : { ...ended('node_error', meter), fault: true };
     if (stopped?.why === 'timeout') {
       writer.fail(stopped.err);
       return { ...ended('timeout', meter), fault: true };
