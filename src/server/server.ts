@@ -155,7 +155,7 @@ export class ProximaServer extends EventEmitter<ProximaServerEvents> {
         nodes,
         remote: options.remotePresence ?? presenceParts.remote,
         instance: options.instance ?? options.shared?.instance,
-        acquire: (node, service, signal) => modelApi?.acquireForwarded(node, service, signal),
+        serveApi: (stream, node, service) => void (modelApi ? modelApi.serveForwarded(stream, node, service) : stream.destroy()),
         logger,
       });
       if (cluster !== undefined) started.unshift(cluster);

@@ -77,6 +77,12 @@ export interface ErrorResponseOptions {
 /** The header that carries the error code of an answer the super node writes itself. */
 export const ERROR_CODE_HEADER = 'Proxima-Error';
 
+/**
+ * The header of a refusal by the instance holding a node, for a request another instance forwarded
+ * (docs/protocol.md "Peer link"): the code the entry instance answers with, as if it had refused.
+ */
+export const FORWARD_REFUSED_HEADER = 'Proxima-Forward-Refused';
+
 const ERROR_CODE = /^PRX_ERR_[A-Z_]+$/;
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const FIELD_VALUE = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/;

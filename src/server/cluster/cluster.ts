@@ -11,7 +11,7 @@ import type { NodeSessions } from '../control/node-sessions.js';
 import type { RemotePresence } from '../presence/remote-presence.js';
 import type { ClusterConfig } from './cluster-config.js';
 import { ClusterDirectory } from './cluster-directory.js';
-import { type AcquireSlot, serveForwardStream } from './forwarding.js';
+import { type ServeApi, serveForwardStream } from './forwarding.js';
 import { PeerLinks } from './peer-links.js';
 
 /** What a cluster part is built from. */
@@ -23,8 +23,8 @@ export interface ClusterOptions {
   nodes: NodeSessions;
   /** The nodes the other instances hold. */
   remote: RemotePresence;
-  /** A slot for each forwarded API stream (the model API's router), so a node's maxConcurrent holds across instances. */
-  acquire?: AcquireSlot;
+  /** Serves forwarded API streams (the model API's ForwardedCalls), a slot per request, so a node's maxConcurrent holds across instances. */
+  serveApi?: ServeApi;
   /** Failed peer proofs per address. */
   throttle?: AuthThrottle;
   logger: Logger;
@@ -49,7 +49,7 @@ export class Cluster {
       throttle: o.throttle ?? new AuthThrottle(),
       logger,
       onStream: (stream) =>
-        void serveForwardStream(stream, { nodes: o.nodes, acquire: o.acquire, logger }).catch((err: unknown) =>
+        void serveForwardStream(stream, { nodes: o.nodes, serveApi: o.serveApi, logger }).catch((err: unknown) =>
           logger.warn('forwarded stream failed', { err }),
         ),
     });

@@ -1,9 +1,11 @@
 /**
- * Requests crossing instances, one peer-link stream each (docs/protocol.md "Peer link"). The entry
+ * Requests crossing instances, over peer-link streams (docs/protocol.md "Peer link"). The entry
  * instance writes a `forward` header (the node, then what a node stream's `open` says) and the
- * request at once; the holding instance opens the stream through its own sessions, so the node's
- * own session, capacity and guards apply, answers `opened` or the node's coded `error`, and then
- * pipes raw bytes both ways. A reset on either side resets the other.
+ * request at once. For a tunnel connection the holding instance opens the node's stream through its
+ * own sessions, so the node's own session and guards apply, answers `opened` or the node's coded
+ * `error`, and then pipes raw bytes both ways; a reset on either side resets the other. A stream of
+ * the model API (`via: api`) is answered `opened` at once and then carries HTTP requests, kept alive
+ * between them, each served by the holder's model API (ForwardedCalls) with a slot of its own.
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -27,8 +29,8 @@ export const DEFAULT_FORWARD_OPEN_TIMEOUT_MS = 120_000;
 /** The header is small: a node name, a service and the user's address. */
 const MAX_FORWARD_HEADER_BYTES = 1024;
 
-/** A slot on a node's service for an API request another instance forwards (the holder's router). */
-export type AcquireSlot = (node: string, service: string, signal: AbortSignal) => Promise<{ release(): void }> | undefined;
+/** Serves the API requests of a forwarded stream for `node`'s `service` (the model API's ForwardedCalls). */
+export type ServeApi = (stream: MuxStream, node: string, service: string) => void;
 
 /** Opens a stream over a peer link to `node`'s `service`, held by the instance at the other end. */
 export function openForwardStream(
@@ -50,8 +52,8 @@ export function openForwardStream(
 export interface ServeForwardOptions {
   /** This instance's own nodes (NodeSessions): never the cluster directory, so a stream is never forwarded twice. */
   nodes: Pick<NodeDirectory, 'live'>;
-  /** Takes a slot for a forwarded API stream: the node's maxConcurrent holds across instances. */
-  acquire?: AcquireSlot;
+  /** Serves streams with `via: api` as HTTP, a slot per request: the node's maxConcurrent holds across instances. */
+  serveApi?: ServeApi;
   logger: Logger;
 }
 
@@ -89,29 +91,16 @@ export async function serveForwardStream(stream: MuxStream, o: ServeForwardOptio
     refuse(stream, new ProximaError(ErrorCodes.NODE_OFFLINE, `node ${node} is offline`));
     return;
   }
-  let lease: { release(): void } | undefined;
-  if (remote.via === 'api' && o.acquire !== undefined) {
-    const gone = new AbortController();
-    const onClose = (): void => gone.abort(new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the peer closed the stream'));
-    stream.once('close', onClose);
-    try {
-      lease = await o.acquire(node, service, gone.signal);
-    } catch (err) {
-      refuse(stream, err);
-      return;
-    } finally {
-      stream.off('close', onClose);
-    }
-    if (stream.destroyed) {
-      lease?.release();
-      return;
-    }
+  if (remote.via === 'api' && o.serveApi !== undefined) {
+    // API requests: HTTP on this stream, kept alive, each with a slot and this instance's pool.
+    stream.write(encodeMessage({ type: 'opened' }));
+    o.serveApi(stream, node, service);
+    return;
   }
   let opening: NodeStream;
   try {
     opening = live.openStream(service, remote);
   } catch (err) {
-    lease?.release();
     refuse(stream, err);
     return;
   }
@@ -122,19 +111,16 @@ export async function serveForwardStream(stream: MuxStream, o: ServeForwardOptio
     await opening.opened;
   } catch (err) {
     stream.off('close', onEarlyClose);
-    lease?.release();
     refuse(stream, err);
     return;
   }
   stream.off('close', onEarlyClose);
   if (stream.destroyed) {
     abortStream(opening.stream);
-    lease?.release();
     return;
   }
   stream.write(encodeMessage({ type: 'opened' }));
   await relay(stream, opening.stream);
-  lease?.release();
 }
 
 /** Answers the peer with the error's code (what the node or this instance said), then ends the stream. */

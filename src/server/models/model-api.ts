@@ -6,6 +6,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { newRequestId } from '../../http/request-id.js';
 import type { Logger } from '../../log.js';
@@ -22,6 +23,7 @@ import { sendApiError } from './api-errors.js';
 import { type ApiCaller, ApiKeys, type KeyDecision } from './api-keys.js';
 import { type ApiRoute, matchRoute, type RouteMatch } from './api-routes.js';
 import { listOllamaTags, listOpenAiModels, ollamaVersion, retrieveOpenAiModel, sendListing } from './catalog-routes.js';
+import { ForwardedCalls } from './forwarded-calls.js';
 import { type ModelRequestContext, serveModelRequest } from './model-request.js';
 import { Affinity } from './routing/affinity.js';
 import { type CatalogNodes, ModelCatalog, type ModelMemory } from './routing/model-catalog.js';
@@ -73,6 +75,7 @@ export class ModelApi {
   readonly #context: ModelRequestContext;
   readonly #throttle: AuthThrottle | undefined;
   readonly #observer: RequestObserver | undefined;
+  readonly #forwarded: ForwardedCalls;
   #closing: Promise<void> | undefined;
 
   private constructor(catalog: ModelCatalog, options: ModelApiOptions) {
@@ -94,6 +97,7 @@ export class ModelApi {
       lookup: (key) => this.names.lookup(key),
     };
     this.pools = new UpstreamPools({ nodes: options.nodes, keepAliveMs: options.keepAliveMs, logger });
+    this.#forwarded = new ForwardedCalls({ catalog, router: this.router, pools: this.pools, logger });
     this.#keys = new ApiKeys(config.api, options.now, options.keyUsage);
     const store = options.keyStore;
     if (store !== undefined) {
@@ -206,14 +210,11 @@ export class ModelApi {
   }
 
   /**
-   * A slot on `node`'s `service` for an API stream another instance forwards here (cluster): held
-   * until `release`, so the node's maxConcurrent counts every instance's requests. A service with no
-   * model hosts takes no slot.
+   * Serves the API requests another instance forwards here (cluster) for `node`'s `service` on
+   * `stream`, each with a slot on it, so the node's maxConcurrent counts every instance's requests.
    */
-  async acquireForwarded(node: string, service: string, signal: AbortSignal): Promise<{ release(): void }> {
-    const host = this.catalog.hostOn(node, service);
-    if (host === undefined) return { release: () => undefined };
-    return this.router.acquireOn(host, { signal });
+  serveForwarded(stream: Duplex, node: string, service: string): void {
+    this.#forwarded.serve(stream, node, service);
   }
 
   /**
@@ -223,6 +224,7 @@ export class ModelApi {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.router.close();
+      this.#forwarded.close();
       this.catalog.close();
       await this.pools.close();
     })();
@@ -232,6 +234,7 @@ export class ModelApi {
   /** Cuts every call to a node now. Idempotent. */
   async destroy(): Promise<void> {
     this.router.close();
+    this.#forwarded.destroy();
     this.catalog.close();
     await this.pools.destroy();
   }

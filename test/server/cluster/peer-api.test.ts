@@ -143,3 +143,59 @@ t.test('a node busy at A: B answers 503 PRX_ERR_NODES_BUSY as A does', async (t)
   await first.text();
   t.equal(fake.requests.length, 1, 'neither refused request reached the node');
 });
+
+t.test('chats through B reuse one kept-alive stream to the node, as chats at A do', async (t) => {
+  const fake = await fakeOllama(t);
+  const pair = await startClusterPair(t, { extra: QUIET });
+  await pair.connect('alpha', { ollama: fake });
+  const before = pair.nodeStreams();
+  for (let i = 0; i < 3; i++) {
+    const res = await chat(pair, 'b', i % 2 === 1);
+    t.equal(res.status, 200);
+    t.match(await res.text(), i % 2 === 1 ? /\[DONE\]/ : /"completion_tokens":6/);
+  }
+  t.equal(fake.requests.length, 3, 'the node served all three');
+  t.equal(pair.nodeStreams() - before, 1, 'one stream to the node served the three (each request opened one before)');
+});
+
+t.test('through B: a user who leaves mid-answer cancels it at the node and frees its slot at A', async (t) => {
+  const fake = await fakeOllama(t, 50);
+  const pair = await startClusterPair(t, { extra: QUIET });
+  await pair.connect('alpha', { ollama: fake, maxConcurrent: 1 });
+  const recorded = nextUsage(pair, 'b');
+  const left = new Promise<void>((resolve, reject) => {
+    const req = http.request(pair.url('b', '/v1/chat/completions'), {
+      method: 'POST',
+      headers: { host: `api.${CLUSTER_DOMAIN}`, 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      agent: false,
+    });
+    req.once('response', (res) => res.once('data', () => resolve(void req.destroy())));
+    req.once('error', (err) => (req.destroyed ? undefined : reject(err)));
+    req.end(JSON.stringify({ model: 'llama3.2', stream: true, messages: [{ role: 'user', content: 'hello' }] }));
+  });
+  const record = await fake.nextRequest();
+  await left;
+  await fake.closedByClient(record);
+  t.pass('the node saw its request cancelled');
+  t.match(await recorded, { node: 'alpha', outcome: 'client_abort', stream: true });
+  // maxConcurrent 1: A's next request gets the slot the forwarded one held.
+  const next = await chat(pair, 'a', false);
+  t.equal(next.status, 200);
+  await next.text();
+  t.equal(fake.requests.length, 2);
+});
+
+t.test("the node's model service down: B answers with A's status and code", async (t) => {
+  const fake = await fakeOllama(t);
+  const pair = await startClusterPair(t, { extra: QUIET });
+  await pair.connect('alpha', { ollama: fake });
+  await fake.close();
+  const viaA = await chat(pair, 'a', false);
+  const viaB = await chat(pair, 'b', false);
+  const [bodyA, bodyB] = (await Promise.all([viaA.json(), viaB.json()])) as { error: { code: string; type: string } }[];
+  t.equal(viaA.status, 503, "A's answer: the model is unavailable");
+  t.equal(viaB.status, viaA.status, 'the same status');
+  t.equal(viaB.headers.get('proxima-error'), viaA.headers.get('proxima-error'), 'the same Proxima-Error header');
+  t.equal(bodyB!.error.code, bodyA!.error.code, 'the same error code');
+  t.equal(viaB.headers.get('proxima-forward-refused'), undefined, 'the refusal between instances stays between them');
+});

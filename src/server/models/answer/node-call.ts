@@ -8,8 +8,8 @@
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { ErrorCodes, ProximaError } from '../../../errors.js';
-import { ERROR_CODE_HEADER } from '../../../proto/http/error.js';
+import { type ErrorCode, ErrorCodes, hasCode, ProximaError } from '../../../errors.js';
+import { ERROR_CODE_HEADER, FORWARD_REFUSED_HEADER } from '../../../proto/http/error.js';
 import type { RequestOutcome } from '../../ledger/ledger-record.js';
 import type { ApiRoute } from '../api-routes.js';
 import type { LlmRequest } from '../llm-request.js';
@@ -93,9 +93,11 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
       return { ...ended('timeout', meter), fault: true };
     }
     const nodeErr = asNodeError(err, host);
-    if (o.canRetry && !writer.started && meter === undefined) return { outcome: 'node_error', retry: nodeErr, ttftMs, fault: true };
-    writer.fail(nodeErr);
-    return { ...ended('node_error', meter), fault: true };
+    // Busy or shutting down at the instance holding the node is no fault of the node's.
+    const fault = !hasCode(nodeErr, ErrorCodes.NODES_BUSY) && !hasCode(nodeErr, ErrorCodes.SERVER_DRAINING);
+    if (o.canRetry && !writer.started && meter === undefined) return { outcome: 'node_error', retry: nodeErr, ttftMs, fault };
+    writer.fail(nodeErr, fault ? undefined : o.retryAfterMs);
+    return { ...ended('node_error', meter), fault };
   };
   try {
     let response: Dispatcher.ResponseData;
@@ -111,6 +113,9 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
       return failed(err);
     }
     const { statusCode: status, body } = response;
+    // Refused by the instance holding a node another instance holds: as if refused here.
+    const refused = host.node.remote === true ? headerValue(response.headers[FORWARD_REFUSED_HEADER.toLowerCase()]) : undefined;
+    if (refused !== undefined) return failed(await refusal(refused, body));
     const contentType = headerValue(response.headers['content-type']) ?? 'application/json; charset=utf-8';
     const serviceDown = headerValue(response.headers[ERROR_CODE_HEADER.toLowerCase()]) === ErrorCodes.TARGET_UNREACHABLE;
     if (status >= 500 && (o.canRetry || serviceDown) && !writer.started) {
@@ -218,22 +223,14 @@ function pipeBody(body: Readable, writer: AnswerWriter, transform: (chunk: Buffe
 
 /** The message of a node's JSON error answer (`{"error":"..."}` or `{"error":{"message":...}}`), if it has one. */
 async function readErrorBody(body: Readable): Promise<string | undefined> {
-  const parts: Buffer[] = [];
-  let bytes = 0;
+  const text = await readText(body, MAX_ERROR_BODY_BYTES);
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > MAX_ERROR_BODY_BYTES) break;
-      parts.push(chunk);
-    }
-    const json = JSON.parse(Buffer.concat(parts).toString('utf8')) as { error?: unknown };
+    const json = JSON.parse(text ?? '') as { error?: unknown };
     const e = json.error as { message?: unknown } | string | undefined;
-    const text = typeof e === 'string' ? e : typeof e?.message === 'string' ? e.message : undefined;
-    return text?.slice(0, 512);
+    const said = typeof e === 'string' ? e : typeof e?.message === 'string' ? e.message : undefined;
+    return said?.slice(0, 512);
   } catch {
     return undefined;
-  } finally {
-    discard(body);
   }
 }
 
@@ -241,6 +238,31 @@ async function readErrorBody(body: Readable): Promise<string | undefined> {
 function discard(body: Readable): void {
   body.on('error', () => undefined);
   body.destroy();
+}
+
+/** The coded error a refusal from the instance holding the node stands for; its body is the message. */
+async function refusal(code: string, body: Readable): Promise<ProximaError> {
+  const known = (Object.values(ErrorCodes) as string[]).includes(code) ? (code as ErrorCode) : ErrorCodes.NODE_FAILED;
+  const said = await readText(body, 1024);
+  return new ProximaError(known, said ?? 'the instance holding the node refused the request');
+}
+
+/** Up to `max` bytes of `body` as text (undefined when it failed), the rest dropped. */
+async function readText(body: Readable, max: number): Promise<string | undefined> {
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      parts.push(chunk);
+      if (bytes > max) break;
+    }
+    return Buffer.concat(parts).toString('utf8').slice(0, max);
+  } catch {
+    return undefined;
+  } finally {
+    discard(body);
+  }
 }
 
 /** A failure on the way to or from a node, as a coded error naming the node. */

@@ -103,8 +103,6 @@ export class UpstreamPools {
       headersTimeout: 0,
       bodyTimeout: 0,
       keepAliveTimeout: this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
-      // A node another instance holds: one request per stream, the slot it holds there ends with it.
-      ...(node.remote === true ? { pipelining: 0 } : {}),
       connect: (_options, callback) => {
         let opening;
         try {
