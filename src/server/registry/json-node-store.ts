@@ -93,6 +93,12 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
     return record === undefined ? undefined : structuredClone(record);
   }
 
+  async byKeyId(keyId: string): Promise<NodeRecord | undefined> {
+    await this.#refresh();
+    for (const record of this.#state.nodes.values()) if (record.keyId === keyId) return structuredClone(record);
+    return undefined;
+  }
+
   async list(): Promise<NodeRecord[]> {
     await this.#refresh();
     return [...this.#state.nodes.keys()].sort().map((name) => structuredClone(this.#state.nodes.get(name)!));

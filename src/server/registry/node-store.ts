@@ -46,6 +46,8 @@ export interface NodeStore extends Pick<EventEmitter<NodeStoreEvents>, 'on' | 'o
   get(name: string): Promise<NodeRecord | undefined>;
   /** Every record, sorted by name. */
   list(): Promise<NodeRecord[]>;
+  /** The record whose key id is `keyId` (a token names it), or undefined. */
+  byKeyId(keyId: string): Promise<NodeRecord | undefined>;
   /** Stores a new record; PRX_ERR_NAME_TAKEN when the name exists. */
   add(record: NodeRecord): Promise<NodeRecord>;
   /** Changes fields of a record; PRX_ERR_NODE_NOT_FOUND when there is none. */

@@ -101,6 +101,19 @@ export class PostgresNodeStore extends EventEmitter<NodeStoreEvents> implements 
     }
   }
 
+  /** Read from PostgreSQL by its index; the last known records when it is down. */
+  async byKeyId(keyId: string): Promise<NodeRecord | undefined> {
+    const store = this.#shared.store;
+    try {
+      const { rows } = await store.pool.query<NodeRow>(`SELECT ${COLUMNS} FROM proxima_nodes WHERE key_id = $1`, [keyId]);
+      return rows[0] === undefined ? undefined : recordOf(rows[0]);
+    } catch (err) {
+      this.#logger.debug('registry: PostgreSQL did not answer; the last known records are searched', { err });
+      for (const record of this.#known.values()) if (record.keyId === keyId) return structuredClone(record);
+      return undefined;
+    }
+  }
+
   async list(): Promise<NodeRecord[]> {
     try {
       return await this.#select(undefined);

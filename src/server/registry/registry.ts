@@ -131,7 +131,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     } catch {
       return undefined;
     }
-    const record = (await this.#store.list()).find((r) => r.keyId === keyId);
+    const record = await this.#store.byKeyId(keyId);
     if (record === undefined) return undefined;
     return constantTimeEqual(deriveToken(this.#secret, record.name, record.keyId), token) ? record : undefined;
   }

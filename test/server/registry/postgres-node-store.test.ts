@@ -59,6 +59,26 @@ t.test('a change at one instance is a change event at the other, as soon as it c
   t.same(await atA.list(), []);
 });
 
+t.test('a node found by its key id (a token names it), by the index, at every instance', { skip }, async (t) => {
+  const [a, b] = await twoInstances(t);
+  const atA = await nodeStore(t, a);
+  const atB = await nodeStore(t, b);
+  await atA.add(record('gpu-1'));
+  const rotated = await atA.update('gpu-1', { keyId: 'fedcba9876543210' });
+  await atA.add(record('gpu-2', 'aaaabbbbccccdddd'));
+  t.same(await atB.byKeyId('fedcba9876543210'), rotated, 'the rotated key id, read at the other instance');
+  t.equal(await atB.byKeyId(record('gpu-1').keyId), undefined, 'the old key id finds nothing');
+  t.equal((await atA.byKeyId('aaaabbbbccccdddd'))?.name, 'gpu-2');
+  const { rows } = await a.store.pool.query<{ indexname: string }>(
+    "SELECT indexname FROM pg_indexes WHERE tablename = 'proxima_nodes' AND indexdef LIKE '%(key_id)%'",
+  );
+  t.same(
+    rows.map((r) => r.indexname),
+    ['proxima_nodes_key_id'],
+    'an index on key_id (migration 3)',
+  );
+});
+
 t.test('fields the store does not know survive; records come back in the order nodes.json has', { skip }, async (t) => {
   const [a] = await twoInstances(t);
   const store = await nodeStore(t, a);

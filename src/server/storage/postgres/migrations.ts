@@ -95,8 +95,14 @@ const V2_PRESENCE_PEER = `
 ALTER TABLE proxima_presence ADD COLUMN address text, ADD COLUMN client_version text;
 `;
 
+// A node token names its key id: the registry finds its node by it (tokens presented over HTTP).
+const V3_NODES_KEY_ID = `
+CREATE INDEX proxima_nodes_key_id ON proxima_nodes (key_id);
+`;
+
 /** Every migration, by version. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: V1_INITIAL },
   { version: 2, name: 'presence address and client version', sql: V2_PRESENCE_PEER },
+  { version: 3, name: 'nodes by key id', sql: V3_NODES_KEY_ID },
 ];
