@@ -123,8 +123,8 @@ export class ForwardedCalls {
     } catch (err) {
       return refuse(res, err);
     }
+    if (gone.signal.aborted) return lease.release();
     res.once('close', () => lease.release());
-    if (gone.signal.aborted) return;
     let answer: Dispatcher.ResponseData;
     try {
       answer = await this.#o.pools.pool(host).request({
