@@ -76,6 +76,7 @@ const ORDER: Record<string, readonly string[]> = {
     'usage-record.ts',
     'catalog-routes.ts',
     'model-request.ts',
+    'forwarded-calls.ts',
     'model-api.ts',
   ],
 };

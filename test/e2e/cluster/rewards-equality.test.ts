@@ -30,9 +30,9 @@ async function fakes(t: Test): Promise<Record<string, FakeOllama>> {
   return out;
 }
 
-/** The fixed workload, sent one request after the other through `url(path)`; the statuses. */
-async function workload(url: (p: string) => string, options: RawRequestOptions): Promise<number[]> {
-  const statuses: number[] = [];
+/** The fixed workload, sent one request after the other through `url(path)`; the statuses (with the error code of any other than 200). */
+async function workload(url: (p: string) => string, options: RawRequestOptions): Promise<string[]> {
+  const statuses: string[] = [];
   const post = async (p: string, body: unknown): Promise<void> => {
     const res = await rawRequest(url(p), {
       ...options,
@@ -40,7 +40,7 @@ async function workload(url: (p: string) => string, options: RawRequestOptions):
       headers: { ...options.headers, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    statuses.push(res.status);
+    statuses.push(res.status === 200 ? '200' : `${res.status} ${res.headers['proxima-error']} ${res.text.slice(0, 200)}`);
   };
   for (const [i] of NODES.entries()) {
     const model = `m${i + 1}`;
@@ -67,7 +67,7 @@ async function rewards(file: string, cwd: string, from: string, requests: number
 }
 
 t.test('the same workload: one instance on JSON and three on PostgreSQL give the same rewards', { skip, timeout: 240_000 }, async (t) => {
-  const expected = Array(NODES.length * 4).fill(200);
+  const expected = Array(NODES.length * 4).fill('200');
   let single: { node: string; requests: number }[] = [];
   await t.test('one instance, JSON data folder', async (t) => {
     const from = new Date().toISOString();
