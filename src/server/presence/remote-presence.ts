@@ -64,6 +64,12 @@ export class PgRemotePresence extends EventEmitter<RemotePresenceEvents> impleme
   readonly #o: RemotePresenceOptions;
   readonly #logger: Logger;
   readonly #nodes = new Map<string, Known>();
+  /**
+   * Instances whose nodes were dropped on a lease seen expired while its row was still there: one
+   * that renews it late (a long pause) is not taken for dead by anyone and writes nothing again, so
+   * its nodes are read again here when its lease is seen live.
+   */
+  readonly #lapsed = new Set<string>();
   #pending = new Set<string>();
   #reload = false;
   #checkLeases = false;
@@ -210,10 +216,19 @@ export class PgRemotePresence extends EventEmitter<RemotePresenceEvents> impleme
     const { rows } = await this.#o.store.pool.query<{ id: string; left_ms: number }>(SQL_LEASES);
     const left = new Map(rows.map((r) => [r.id, r.left_ms]));
     let next = this.#o.leaseIntervalMs;
+    for (const id of this.#lapsed) {
+      const ms = left.get(id);
+      if (ms !== undefined && ms < 0) continue;
+      this.#lapsed.delete(id);
+      // Renewed late: its nodes are back. Gone: its rows went with its lease.
+      if (ms !== undefined) this.#reload = true;
+    }
     for (const [name, known] of this.#nodes) {
       const ms = left.get(known.instance);
-      if (ms === undefined || ms < 0) this.#drop(name, known);
-      else next = Math.min(next, ms + MIN_CHECK_MS);
+      if (ms === undefined || ms < 0) {
+        if (ms !== undefined) this.#lapsed.add(known.instance);
+        this.#drop(name, known);
+      } else next = Math.min(next, ms + MIN_CHECK_MS);
     }
     this.#schedule(Math.max(MIN_CHECK_MS, next), false);
   }

@@ -10,6 +10,7 @@ import { migrate } from '../../../src/server/storage/postgres/migrate.js';
 import { PgNotifier } from '../../../src/server/storage/postgres/notifier.js';
 import { openPostgres, type PostgresStore } from '../../../src/server/storage/postgres/postgres-pool.js';
 import { POSTGRES_SKIP, startPostgres, type TestPostgres } from '../../fixtures/postgres.js';
+import { within } from '../../fixtures/store-helpers.js';
 
 const skip = POSTGRES_SKIP;
 const cluster: TestPostgres | undefined = skip === false ? await startPostgres(t) : undefined;
@@ -163,6 +164,35 @@ t.test("a killed instance's nodes go offline everywhere once its lease expires, 
     (await stat(admin, `SELECT id FROM proxima_instances WHERE id = 'inst-dead'`)).length === 0 ? true : undefined,
   );
   t.same(await stat(admin, 'SELECT node FROM proxima_presence'), [], 'its rows went with it');
+});
+
+t.test('an instance that renews its lease late: its nodes come back where they were dropped', { skip }, async (t) => {
+  const { url, admin } = await database(t, ['alpha']);
+  // Only the feed at b: nobody reaps the lapsed lease (an instance paused past its expiry whose row is still there).
+  const store = await openPostgres({ url, max: 2 });
+  const notifier = await PgNotifier.open({ store, instance: 'inst-b' });
+  const remote = await PgRemotePresence.open({ store, notifier, instance: 'inst-b', leaseIntervalMs: 100 });
+  t.teardown(async () => {
+    await remote.close();
+    await notifier.close();
+    await store.close();
+  });
+  await admin.pool.query(
+    `INSERT INTO proxima_instances (id, peer, lease_until) VALUES ('inst-slow', 'x:1', now() + interval '300 milliseconds')`,
+  );
+  await admin.pool.query(
+    `INSERT INTO proxima_presence (node, instance, session, connected_at, services) VALUES ('alpha', 'inst-slow', 's', now(), '[]')`,
+  );
+  await admin.pool.query(
+    `SELECT pg_notify('proxima_changes', '{"kind":"presence","node":"alpha","instance":"inst-slow","from":"inst-slow"}')`,
+  );
+  await poll('alpha remote at b', () => remote.get('alpha'));
+  t.same(await once(remote, 'remove'), ['alpha', 'inst-slow'], 'dropped once the lease was seen expired');
+  // The renewal comes late, as a paused instance's does: an UPDATE of its lease, no notice.
+  const back = once(remote, 'put');
+  await admin.pool.query(`UPDATE proxima_instances SET lease_until = now() + interval '10 seconds' WHERE id = 'inst-slow'`);
+  const [node] = (await within(back, 5_000, 'alpha put again')) as [{ name: string; instance: string }];
+  t.match(node, { name: 'alpha', instance: 'inst-slow' }, 'read again at the next lease check');
 });
 
 t.test('a newer login elsewhere wins the row; the older instance is told it was superseded', { skip }, async (t) => {
