@@ -108,5 +108,6 @@ export async function withCpu<T>(pids: readonly number[], work: () => Promise<T>
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN; // a cell left out with BENCH_ONLY
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }

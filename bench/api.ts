@@ -49,6 +49,10 @@ const CHAT = streamBody('llama3.2');
 const WHOLE = wholeBody('llama3.2');
 const LONG = streamBody('bench-200');
 const JSON_HEADERS = { 'content-type': 'application/json' };
+/** Flags for node before proxima-server and proxima-client (`--cpu-prof --cpu-prof-dir=/tmp/p` to profile them). */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/** Only these cells (`first`, `streams`, `whole`, `tokens`, `failing`, comma-separated); all by default. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'first,streams,whole,tokens,failing').split(','));
 
 /** Child mode: a fake Ollama whose port goes to stdout; it stops when stdin closes. */
 async function fakeMode(): Promise<void> {
@@ -93,7 +97,9 @@ async function main(): Promise<void> {
     added.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
     await once(added, 'exit');
     const { token } = JSON.parse(printed) as { token: string };
-    const server = startLine(repo, [bin('proxima-server'), '-c', serverFile], 'stderr', (l) => l.includes('"msg":"listening"'));
+    const server = startLine(repo, [...NODE_ARGS, bin('proxima-server'), '-c', serverFile], 'stderr', (l) =>
+      l.includes('"msg":"listening"'),
+    );
     children.push(server.child);
     const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
     const clientFile = path.join(dir, 'client.yaml');
@@ -110,7 +116,7 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
-    const client = startLine(repo, [bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
+    const client = startLine(repo, [...NODE_ARGS, bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
     children.push(client.child);
 
     const superNode = `http://127.0.0.1:${http.port}`;
@@ -136,7 +142,7 @@ async function main(): Promise<void> {
     const disk = await open(path.join(dir, 'fdatasync-probe'), 'a');
     const line = Buffer.from(`${'x'.repeat(529)}\n`);
     const syncs: number[] = [];
-    for (let i = 0; i < WARMUP + REQUESTS; i++) {
+    for (let i = 0; ONLY.has('first') && i < WARMUP + REQUESTS; i++) {
       const got = {
         direct: await streamedChat(dispatcher, ollama, CHAT),
         tunnelled: await streamedChat(tenant, superNode, CHAT, tunnel),
@@ -181,6 +187,7 @@ async function main(): Promise<void> {
       ['direct', ollama],
       ['through', superNode],
     ] as const) {
+      if (!ONLY.has('streams')) break;
       const list = concurrent[way]!;
       const chat = async (keep: boolean): Promise<void> => {
         const times = await streamedChat(dispatcher, origin, CHAT);
@@ -203,6 +210,7 @@ async function main(): Promise<void> {
       ['direct', ollama],
       ['through', superNode],
     ] as const) {
+      if (!ONLY.has('whole')) break;
       await loop(CONCURRENCY, WARMUP_SECONDS, () => wholeChat(dispatcher, origin, WHOLE));
       const measured = await withCpu(pids, () => loop(CONCURRENCY, SECONDS, () => wholeChat(dispatcher, origin, WHOLE)));
       perSecond[way] = (measured.value.rounds * 1000) / measured.value.ms;
@@ -216,6 +224,7 @@ async function main(): Promise<void> {
       ['long', LONG],
       ['short', CHAT],
     ] as const) {
+      if (!ONLY.has('tokens')) break;
       await loop(4, 1, async () => void (await streamedChat(dispatcher, superNode, chat)));
       const measured = await withCpu(pids, () => loop(4, SECONDS / 2, async () => void (await streamedChat(dispatcher, superNode, chat))));
       perStream[name] = measured.cpuUs / measured.value.rounds;
@@ -258,5 +267,5 @@ async function main(): Promise<void> {
 if (process.argv[2] === 'fake') await fakeMode();
 else {
   await main();
-  await failingNodeCell(); // bench/failing-node.ts: the router when one of three nodes fails every request
+  if (ONLY.has('failing')) await failingNodeCell(); // bench/failing-node.ts: the router when one of three nodes fails every request
 }
