@@ -9,7 +9,7 @@
 
 import { once } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import { type Duplex, finished, type Readable } from 'node:stream';
 import type { HostPort } from '../../config/values.js';
 import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
 import { readRequestBody } from '../../http/request-body.js';
@@ -243,16 +243,29 @@ export class OllamaGuard {
 }
 
 /**
- * Copies Ollama's answer chunk by chunk as it arrives, with backpressure. A body that fails throws
+ * Copies Ollama's answer chunk by chunk as it arrives, with backpressure. A body that fails rejects
  * and leaves `res` as it is (the caller resets the stream, so the cut shows); `signal` fires when
- * the user left, and the request to Ollama is aborted with it.
+ * the user left, and the request to Ollama is aborted with it. Events rather than `for await`: the
+ * async iterator made a promise and a microtask per chunk, on the path of every token.
  */
-async function copyBody(body: Readable, res: ServerResponse, signal: AbortSignal): Promise<void> {
-  body.on('error', () => undefined); // the loop below sees the error; leaving it destroys the body
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (!res.write(chunk)) await once(res, 'drain', { signal });
-  }
-  res.end();
+function copyBody(body: Readable, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const resume = (): void => void body.resume();
+    const onAbort = (): void => void body.destroy();
+    body.on('data', (chunk: Buffer) => {
+      if (res.write(chunk)) return;
+      body.pause();
+      res.once('drain', resume);
+    });
+    signal.addEventListener('abort', onAbort, { once: true });
+    finished(body, (err) => {
+      signal.removeEventListener('abort', onAbort);
+      res.off('drain', resume);
+      if (err !== undefined && err !== null) return reject(err);
+      res.end();
+      resolve();
+    });
+  });
 }
 
 function pathOf(req: IncomingMessage): string {

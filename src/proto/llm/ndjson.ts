@@ -2,6 +2,7 @@
  * Newline-delimited JSON, incrementally: Ollama's native streams are one JSON object per line.
  * Lines are split on LF (a CR before it is dropped); blank lines are skipped.
  */
+import { isUtf8 } from 'node:buffer';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 
 /** Largest line the splitter holds. */
@@ -22,17 +23,29 @@ export class NdjsonSplitter {
     return this.#partialBytes;
   }
 
-  /** Returns the complete lines in `chunk` (as strings), keeping the rest. */
-  push(chunk: Buffer): string[] {
+  /**
+   * Returns the complete lines in `chunk` (as strings), keeping the rest. With `raws`, one entry per
+   * line is pushed to it: the line's own bytes in `chunk` with its LF when they are exactly the
+   * line and `\n` in valid UTF-8 (no CR, not begun in an earlier chunk), else undefined.
+   */
+  push(chunk: Buffer, raws?: (Buffer | undefined)[]): string[] {
     const out: string[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
       const piece = chunk.subarray(start, nl);
-      const line = this.#partialBytes === 0 ? piece : Buffer.concat([...this.#partial, piece]);
+      const whole = this.#partialBytes === 0;
+      const line = whole ? piece : Buffer.concat([...this.#partial, piece]);
       this.#partial = [];
       this.#partialBytes = 0;
-      const text = line.toString('utf8').replace(/\r$/, '');
-      if (text.trim() !== '') out.push(text);
+      const cr = line.length > 0 && line[line.length - 1] === 0x0d;
+      const text = line.toString('utf8', 0, cr ? line.length - 1 : line.length);
+      if (text.trim() !== '') {
+        out.push(text);
+        if (raws !== undefined) {
+          const raw = whole && !cr ? chunk.subarray(start, nl + 1) : undefined;
+          raws.push(raw !== undefined && isUtf8(raw) ? raw : undefined);
+        }
+      }
       start = nl + 1;
     }
     if (start < chunk.length) {

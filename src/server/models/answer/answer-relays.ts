@@ -46,8 +46,16 @@ export function answerRelay(route: ApiRoute, request: LlmRequest): AnswerRelay {
 
 const EMPTY = Buffer.alloc(0);
 
-function joined(parts: string[]): Buffer {
-  return parts.length === 0 ? EMPTY : Buffer.from(parts.join(''), 'utf8');
+/** `parts` as one buffer: the one part itself when there is one (most chunks carry one event or line). */
+function joined(parts: Buffer[]): Buffer {
+  if (parts.length === 0) return EMPTY;
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** An SSE event with `data` (one `data:` line per line of it) and `event`, if any. */
+function sseText(data: string, event: string | undefined): string {
+  const lines = data.split('\n').map((line) => `data: ${line}\n`);
+  return `${event === undefined ? '' : `event: ${event}\n`}${lines.join('')}\n`;
 }
 
 /** OpenAI's SSE: `data: <json>` events and `data: [DONE]`. */
@@ -68,10 +76,12 @@ class SseRelay implements AnswerRelay {
   }
 
   push(chunk: Buffer): Buffer {
-    const out: string[] = [];
-    for (const item of this.#parser.push(chunk)) {
+    const out: Buffer[] = [];
+    const raws: (Buffer | undefined)[] = [];
+    for (const [k, item] of this.#parser.push(chunk, raws).entries()) {
       if (item.kind === 'comment') continue; // the node's own keep-alives are the node's business
       let data = item.data;
+      let raw = raws[k];
       if (data === '[DONE]') this.#sawDone = true;
       else {
         const json = parseJsonObject(data);
@@ -82,13 +92,13 @@ class SseRelay implements AnswerRelay {
           if (!this.#wantsUsage && 'usage' in json) {
             delete json.usage;
             data = JSON.stringify(json);
+            raw = undefined;
           }
         }
       }
-      const lines = data.split('\n').map((line) => `data: ${line}\n`);
-      const event = `${item.event === undefined ? '' : `event: ${item.event}\n`}${lines.join('')}\n`;
-      if (this.meter.finished || this.#sawDone) this.#held.push(event);
-      else out.push(event);
+      // An event as the node sent it goes on as its own bytes; any other is written out again.
+      if (this.meter.finished || this.#sawDone) this.#held.push(raw === undefined ? sseText(data, item.event) : raw.toString('utf8'));
+      else out.push(raw ?? Buffer.from(sseText(data, item.event), 'utf8'));
     }
     return joined(out);
   }
@@ -110,24 +120,25 @@ class NdjsonRelay implements AnswerRelay {
   }
 
   push(chunk: Buffer): Buffer {
-    const out: string[] = [];
-    for (const line of this.#splitter.push(chunk)) this.#line(line, out);
+    const out: Buffer[] = [];
+    const raws: (Buffer | undefined)[] = [];
+    for (const [k, line] of this.#splitter.push(chunk, raws).entries()) this.#line(line, out, raws[k]);
     return joined(out);
   }
 
   end(): Buffer {
     const last = this.#splitter.end();
-    const rest: string[] = [];
-    if (last !== undefined) this.#line(last, rest); // a last line without its newline: sent now, held or not
+    const rest: Buffer[] = [];
+    if (last !== undefined) this.#line(last, rest, undefined); // a last line without its newline: sent now, held or not
     return Buffer.concat([this.#held.take(), joined(rest)]);
   }
 
-  /** Reads `line`; it goes to `out`, or to the tail once the answer has finished. */
-  #line(line: string, out: string[]): void {
+  /** Reads `line`; it goes to `out` (as `raw`, its own bytes, when given), or to the tail once the answer has finished. */
+  #line(line: string, out: Buffer[], raw: Buffer | undefined): void {
     const json = parseJsonObject(line);
     if (json !== undefined) this.meter.ollama(readOllamaFrame(json));
     if (this.meter.finished) this.#held.push(`${line}\n`);
-    else out.push(`${line}\n`);
+    else out.push(raw ?? Buffer.from(`${line}\n`, 'utf8'));
   }
 }
 

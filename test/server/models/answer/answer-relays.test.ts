@@ -224,3 +224,51 @@ t.test('a node that goes on sending after its answer finished is cut once the he
     t.ok(pushed >= 60 && pushed < 70, `${what}: after about 4 MiB (${pushed} × 64 KiB)`);
   }
 });
+
+t.test('events and lines pass as their own bytes only when writing them out again gives the same bytes', async (t) => {
+  // Odd spellings a node might send: CRLF, `data:` without its space, two data lines, an event name,
+  // a comment inside an event, bytes that are not UTF-8. Each is written out again as before.
+  const odd = Buffer.concat([
+    Buffer.from(`${chunk({ content: 'a' })}data:${chunk({ content: 'b' }).slice(5).replace('\n\n', '\r\n\r\n')}`),
+    Buffer.from(`data: {"choices":[{"index":0,"delta":{"content":"c"},\ndata: "finish_reason":null}]}\n\n`),
+    Buffer.from(`event: x\n${chunk({ content: 'd' })}: note\n${chunk({ content: 'e' })}`),
+    Buffer.from('data: {"choices":[{"index":0,"delta":{"content":"'),
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from(`"},"finish_reason":null}]}\n\n${chunk({}, 'stop')}data: [DONE]\n\n`),
+  ]);
+  const rebuilt = (data: string, event?: string): string =>
+    `${event === undefined ? '' : `event: ${event}\n`}${data
+      .split('\n')
+      .map((l) => `data: ${l}\n`)
+      .join('')}\n`;
+  const expected =
+    chunk({ content: 'a' }) +
+    chunk({ content: 'b' }) +
+    rebuilt('{"choices":[{"index":0,"delta":{"content":"c"},\n"finish_reason":null}]}') +
+    rebuilt(chunk({ content: 'd' }).slice(6, -2), 'x') +
+    chunk({ content: 'e' }) +
+    rebuilt(`{"choices":[{"index":0,"delta":{"content":"${Buffer.from([0xff, 0xfe]).toString('utf8')}"},"finish_reason":null}]}`) +
+    chunk({}, 'stop') +
+    'data: [DONE]\n\n';
+  let seen = 0;
+  for (const { name, chunks } of chunkings(odd, { randomRuns: 20, everySplit: true })) {
+    const { out } = run(
+      () => relayFor('/v1/chat/completions', { model: 'm', stream: true, stream_options: { include_usage: true } }),
+      chunks,
+    );
+    if (out !== expected) t.fail(`${name}: ${JSON.stringify(out)}`);
+    else seen++;
+  }
+  const nd = Buffer.concat([
+    Buffer.from('{"message":{"content":"a"},"done":false}\n{"message":{"content":"b"},"done":false}\r\n\n{"message":{"content":"'),
+    Buffer.from([0xc3]),
+    Buffer.from('"},"done":false}\n{"done":true,"eval_count":3}\n'),
+  ]);
+  const ndExpected = `{"message":{"content":"a"},"done":false}\n{"message":{"content":"b"},"done":false}\n{"message":{"content":"${Buffer.from([0xc3]).toString('utf8')}"},"done":false}\n{"done":true,"eval_count":3}\n`;
+  for (const { name, chunks } of chunkings(nd, { randomRuns: 20, everySplit: true })) {
+    const { out, relay } = run(() => relayFor('/api/chat', { model: 'm' }), chunks);
+    if (out !== ndExpected) t.fail(`${name}: ${JSON.stringify(out)}`);
+    if (relay.meter.completionTokensReported !== 3 || !relay.complete) t.fail(`${name}: metered ${JSON.stringify(relay.meter)}`);
+  }
+  t.ok(seen > odd.length, `${seen} cuttings of the SSE stream`);
+});
