@@ -64,6 +64,20 @@ async function instance(t: Test, url: string, id: string, lease = { leaseInterva
   return { store, notifier, presence, remote };
 }
 
+/** Instance `id`'s lease, `ms` from now and renewed by nobody, with node alpha's row, announced. */
+async function leaseNobodyRenews(admin: PostgresStore, id: string, ms: number): Promise<void> {
+  await admin.pool.query(
+    `INSERT INTO proxima_instances (id, peer, lease_until) VALUES ($1, 'x:1', now() + $2::int * interval '1 millisecond')`,
+    [id, ms],
+  );
+  await admin.pool.query(
+    `INSERT INTO proxima_presence (node, instance, session, connected_at, services) VALUES ('alpha', $1, 's', now(), '[]')`,
+    [id],
+  );
+  const notice = JSON.stringify({ kind: 'presence', node: 'alpha', instance: id, from: id });
+  await admin.pool.query(`SELECT pg_notify('proxima_changes', $1)`, [notice]);
+}
+
 function presenceOf(name: string, instance: string, connectedAt: Date): NodePresence {
   return {
     name,
@@ -145,15 +159,7 @@ t.test("a killed instance's nodes go offline everywhere once its lease expires, 
   const { url, admin } = await database(t, ['alpha']);
   const b = await instance(t, url, 'inst-b', { leaseIntervalMs: 100, leaseExpiryMs: 500 });
   // A dead instance: a lease nobody renews, and its node's row.
-  await admin.pool.query(
-    `INSERT INTO proxima_instances (id, peer, lease_until) VALUES ('inst-dead', 'x:1', now() + interval '600 milliseconds')`,
-  );
-  await admin.pool.query(
-    `INSERT INTO proxima_presence (node, instance, session, connected_at, services) VALUES ('alpha', 'inst-dead', 's', now(), '[]')`,
-  );
-  await admin.pool.query(
-    `SELECT pg_notify('proxima_changes', '{"kind":"presence","node":"alpha","instance":"inst-dead","from":"inst-dead"}')`,
-  );
+  await leaseNobodyRenews(admin, 'inst-dead', 600);
   await poll('alpha remote at b', () => b.remote.get('alpha'));
   const started = Date.now();
   const [name, inst] = await once(b.remote, 'remove');
@@ -177,15 +183,7 @@ t.test('an instance that renews its lease late: its nodes come back where they w
     await notifier.close();
     await store.close();
   });
-  await admin.pool.query(
-    `INSERT INTO proxima_instances (id, peer, lease_until) VALUES ('inst-slow', 'x:1', now() + interval '300 milliseconds')`,
-  );
-  await admin.pool.query(
-    `INSERT INTO proxima_presence (node, instance, session, connected_at, services) VALUES ('alpha', 'inst-slow', 's', now(), '[]')`,
-  );
-  await admin.pool.query(
-    `SELECT pg_notify('proxima_changes', '{"kind":"presence","node":"alpha","instance":"inst-slow","from":"inst-slow"}')`,
-  );
+  await leaseNobodyRenews(admin, 'inst-slow', 300);
   await poll('alpha remote at b', () => remote.get('alpha'));
   t.same(await once(remote, 'remove'), ['alpha', 'inst-slow'], 'dropped once the lease was seen expired');
   // The renewal comes late, as a paused instance's does: an UPDATE of its lease, no notice.
