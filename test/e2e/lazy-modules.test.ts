@@ -91,6 +91,20 @@ t.test('a node and a super node started with -c load only what their configurati
   t.ok(matching(serverModules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
   for (const part of ['/node_modules/yargs', '/node_modules/pg/', '/node_modules/prom-client/'])
     t.same(matching(serverModules, part), [], `a super node on its data folder, metrics on but never scraped: no ${part}`);
+  t.ok(matching(serverModules, '/admin/dashboard/dashboard.js').length > 0, 'with an admin listener, the dashboard');
+});
+
+t.test('a super node with no admin listener loads no dashboard', async (t) => {
+  const dir = t.testdir();
+  const file = path.join(dir, 'server.yaml');
+  const lines = ['domain: proxima.test', 'dataDir: ./data', 'control: { listen: "127.0.0.1:0" }', 'http: { listen: "127.0.0.1:0" }'];
+  fs.writeFileSync(file, [...lines, 'admin: { listen: false }', ''].join('\n'));
+  const log = path.join(dir, 'server-modules.txt');
+  const server = startBin(t, 'proxima-server', ['-c', file], dir, { ...process.env, PROXIMA_MODULE_LOG: log }, MODULE_LOG);
+  await logLine(server, 'listening');
+  const modules = await loadedBy(server, log);
+  t.ok(matching(modules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
+  for (const part of ['/admin/dashboard/', '/node_modules/prom-client/']) t.same(matching(modules, part), [], `no ${part}`);
 });
 
 t.test('a super node loads prom-client at the first scrape of /metrics', async (t) => {
