@@ -1,8 +1,8 @@
 /**
  * What the programs do not load: a node started with `-c client.yaml` and a super node with `-c
  * server.yaml` load no yargs, and the node no undici (its connections to Ollama are node:http's) and
- * no status page when it is off; the super node no pg without PostgreSQL, and no prom-client until
- * /metrics is scraped. Each costs resident memory for as long as the process lives
+ * no status page when it is off; the super node no pg and no PostgreSQL stores without PostgreSQL,
+ * no dashboard without an admin listener, and no prom-client until /metrics is scraped. Each costs resident memory for as long as the process lives
  * (docs/performance-notes.md, "Memory of the node and the super node").
  */
 import fs from 'node:fs';
@@ -89,7 +89,13 @@ t.test('a node and a super node started with -c load only what their configurati
 
   const serverModules = await loadedBy(net.server, net.serverLog);
   t.ok(matching(serverModules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
-  for (const part of ['/node_modules/yargs', '/node_modules/pg/', '/node_modules/prom-client/'])
+  const stores = [
+    '/keys/postgres-key-store.js',
+    '/ledger/postgres-ledger.js',
+    '/presence/postgres-presence-store.js',
+    '/registry/postgres-node-store.js',
+  ];
+  for (const part of ['/node_modules/yargs', '/node_modules/pg/', '/node_modules/prom-client/', ...stores])
     t.same(matching(serverModules, part), [], `a super node on its data folder, metrics on but never scraped: no ${part}`);
   t.ok(matching(serverModules, '/admin/dashboard/dashboard.js').length > 0, 'with an admin listener, the dashboard');
 });
