@@ -3,7 +3,8 @@
  * so nothing goes in prom-client's global registry. Counters and histograms are fed by events
  * (sessions, probes, canaries, ledger batches) and counted in plain numbers (observe/tallies.ts);
  * gauges are read at scrape time. prom-client loads at the first scrape, which puts them in a
- * Registry for its text: a super node whose metrics nobody reads never loads it (11.5 MiB).
+ * Registry for its text: a super node whose metrics nobody reads never loads it (9.6–9.9 MiB to a
+ * bare Node; docs/performance-notes.md, "Memory of the node and the super node").
  * Process metrics (event-loop lag, GC, memory) are the process's, not a server's: one registry per
  * process collects them from the first scrape on, and each scrape appends it. Labels are bounded:
  * fixed lists of values only. The request-path metrics register themselves into `registry` too (see
@@ -43,7 +44,7 @@ const RECORDS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 4096];
 
 /** One super node's metrics. */
 export class ServerMetrics {
-  /** Where every metric of this server lives; others register theirs here (`registers: [metrics.registry]`). */
+  /** Where every metric of this server lives; others register theirs here (tallies.ts's `register`). */
   readonly registry = new MetricList();
   /** The Registry that formats them, made at the first scrape. */
   #formatter: Promise<Registry> | undefined;
