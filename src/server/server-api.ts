@@ -4,7 +4,6 @@
  * parts are asked in this order by the API router; the ledger gets the model API's records, and the
  * server hears of each once it is durable.
  */
-import type { Registry as MetricsRegistry } from 'prom-client';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type ApiPart, createApiRouter, refusingPart } from './api-host/api-router.js';
@@ -20,6 +19,7 @@ import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
 import { ModelApi } from './models/model-api.js';
 import type { CatalogNodes } from './models/routing/model-catalog.js';
 import { type RequestObserver, requestObserver } from './observe/request-observer.js';
+import type { MetricSink } from './observe/tallies.js';
 import { nodeStatuses } from './presence/node-status.js';
 import type { PresenceStore } from './presence/presence-store.js';
 import type { NodeRecord } from './registry/node-store.js';
@@ -63,7 +63,7 @@ export interface ServerApiOptions {
   checksRandom?: () => number;
   logger: Logger;
   /** Where the request metrics go (the server's `metrics.registry`); none are counted without one. */
-  metricsRegistry?: MetricsRegistry;
+  metricsRegistry?: MetricSink;
   /** The shared PostgreSQL store: API keys and canary passes live there. */
   shared?: SharedStore;
   /** A routed request's record is durable. */

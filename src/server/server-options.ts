@@ -2,7 +2,6 @@
  * How a super node is started and what it tells its owner: the options of ProximaServer.start and
  * the events of a running ProximaServer (server.ts).
  */
-import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { AdminListenerFactory } from './admin/admin-listener.js';
 import { AuthThrottle } from './api-host/auth-throttle.js';
@@ -10,6 +9,7 @@ import type { ServerConfig } from './config.js';
 import type { ControlListenerOptions } from './control/control-listener.js';
 import type { OpenStream } from './control/node-session.js';
 import type { ProbeRecord, RequestRecord } from './ledger/ledger-record.js';
+import type { MetricSink } from './observe/tallies.js';
 import type { RemotePresence } from './presence/remote-presence.js';
 import type { PublicListenerFactory } from './public/public-listener.js';
 import type { PublicUrls } from './public-urls.js';
@@ -40,7 +40,7 @@ export interface ProximaServerOptions {
   /** Jitters the probes' schedule, draws canaries and their prompts (tests). */
   checksRandom?: () => number;
   /** Where the request metrics are registered (tests); by default `metrics.registry` (none when metrics.enabled is false). */
-  metricsRegistry?: MetricsRegistry;
+  metricsRegistry?: MetricSink;
   /**
    * The shared PostgreSQL store (registry, keys, canary passes...), opened by the caller (run.ts when
    * `store.postgres` is set) and closed by it after server.close(); absent: the data folder alone.

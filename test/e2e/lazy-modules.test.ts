@@ -1,7 +1,8 @@
 /**
  * What the programs do not load: a node started with `-c client.yaml` and a super node with `-c
  * server.yaml` load no yargs, and the node no undici (its connections to Ollama are node:http's) and
- * no status page when it is off; the super node no pg without PostgreSQL. Each costs resident memory for as long as the process lives
+ * no status page when it is off; the super node no pg and no PostgreSQL stores without PostgreSQL,
+ * no dashboard without an admin listener, and no prom-client until /metrics is scraped. Each costs resident memory for as long as the process lives
  * (docs/performance-notes.md, "Memory of the node and the super node").
  */
 import fs from 'node:fs';
@@ -37,7 +38,7 @@ async function startNetwork(t: Test) {
       'dataDir: ./data',
       'control: { listen: "127.0.0.1:0" }',
       'http: { listen: "127.0.0.1:0" }',
-      'admin: { listen: false }',
+      'admin: { listen: "127.0.0.1:0" }',
       'api: { open: true }',
       '',
     ].join('\n'),
@@ -49,7 +50,7 @@ async function startNetwork(t: Test) {
   }
   const serverLog = path.join(dir, 'server-modules.txt');
   const server = startBin(t, 'proxima-server', ['-c', serverFile], dir, { ...process.env, PROXIMA_MODULE_LOG: serverLog }, MODULE_LOG);
-  const { control, http } = (await logLine(server, 'listening')) as { control: { port: number }; http: { port: number } };
+  const { control, http, admin } = (await logLine(server, 'listening')) as Record<'control' | 'http' | 'admin', { port: number }>;
   const startNode = async (name: string, services: string[]): Promise<{ run: LineChild; log: string }> => {
     const file = path.join(dir, `client-${name}.yaml`);
     fs.writeFileSync(
@@ -63,7 +64,7 @@ async function startNetwork(t: Test) {
     await logLine(server, 'node online', (line) => line.node === name);
     return { run, log };
   };
-  return { dir, server, serverLog, startNode, base: `http://127.0.0.1:${http.port}` };
+  return { dir, server, serverLog, startNode, base: `http://127.0.0.1:${http.port}`, admin: `http://127.0.0.1:${admin.port}` };
 }
 
 t.test('a node and a super node started with -c load only what their configuration uses', async (t) => {
@@ -88,6 +89,41 @@ t.test('a node and a super node started with -c load only what their configurati
 
   const serverModules = await loadedBy(net.server, net.serverLog);
   t.ok(matching(serverModules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
-  for (const part of ['/node_modules/yargs', '/node_modules/pg/'])
-    t.same(matching(serverModules, part), [], `a super node on its data folder: no ${part}`);
+  const stores = [
+    '/keys/postgres-key-store.js',
+    '/ledger/postgres-ledger.js',
+    '/presence/postgres-presence-store.js',
+    '/registry/postgres-node-store.js',
+  ];
+  for (const part of ['/node_modules/yargs', '/node_modules/pg/', '/node_modules/prom-client/', ...stores])
+    t.same(matching(serverModules, part), [], `a super node on its data folder, metrics on but never scraped: no ${part}`);
+  t.ok(matching(serverModules, '/admin/dashboard/dashboard.js').length > 0, 'with an admin listener, the dashboard');
+});
+
+t.test('a super node with no admin listener loads no dashboard', async (t) => {
+  const dir = t.testdir();
+  const file = path.join(dir, 'server.yaml');
+  const lines = ['domain: proxima.test', 'dataDir: ./data', 'control: { listen: "127.0.0.1:0" }', 'http: { listen: "127.0.0.1:0" }'];
+  fs.writeFileSync(file, [...lines, 'admin: { listen: false }', ''].join('\n'));
+  const log = path.join(dir, 'server-modules.txt');
+  const server = startBin(t, 'proxima-server', ['-c', file], dir, { ...process.env, PROXIMA_MODULE_LOG: log }, MODULE_LOG);
+  await logLine(server, 'listening');
+  const modules = await loadedBy(server, log);
+  t.ok(matching(modules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
+  for (const part of ['/admin/dashboard/', '/node_modules/prom-client/']) t.same(matching(modules, part), [], `no ${part}`);
+});
+
+t.test('a super node loads prom-client at the first scrape of /metrics', async (t) => {
+  const net = await startNetwork(t);
+  const first = await fetch(`${net.admin}/metrics`);
+  const text = await first.text();
+  t.equal(first.status, 200);
+  t.match(text, /^# HELP proxima_sessions_opened_total /, 'its own metrics first');
+  t.match(text, /\nproxima_sessions_closed_total\{reason="closed"\} 0\n/);
+  t.match(text, /\nproxima_tunnel_requests_total\{status_class="2xx"\} 0\n/);
+  t.match(text, /\nnodejs_heap_size_total_bytes \d+\n/, 'then the process metrics');
+  const again = await (await fetch(`${net.admin}/metrics`)).text();
+  t.match(again, /\nproxima_nodes_registered 2\n/, 'the second scrape reads the gauges again');
+  const serverModules = await loadedBy(net.server, net.serverLog);
+  t.ok(matching(serverModules, '/node_modules/prom-client/').length > 0, 'prom-client is loaded once scraped');
 });

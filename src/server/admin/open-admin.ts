@@ -1,13 +1,14 @@
 /**
  * The admin side of a super node, put together at start: the readiness checks and /metrics, the
- * dashboard (only with an admin listener: library use and most tests have none), and the listener.
+ * dashboard (only with an admin listener: library use and most tests have none; its modules load
+ * only then), and the listener.
  */
 import type { Logger } from '../../log.js';
 import type { AuthThrottle } from '../api-host/auth-throttle.js';
 import type { ServerConfig } from '../config.js';
 import type { AdminListenerFactory, AdminListenerHandle } from './admin-listener.js';
 import { type AdminPartsOptions, adminParts } from './admin-parts.js';
-import { createServerDashboard, type Dashboard, type ServerDashboardParts } from './dashboard/dashboard.js';
+import type { Dashboard, ServerDashboardParts } from './dashboard/dashboard.js';
 
 /** What the admin side reads. */
 export interface OpenAdminOptions
@@ -29,7 +30,7 @@ export async function openAdmin(
 ): Promise<{ admin: AdminListenerHandle | undefined; dashboard: Dashboard | undefined }> {
   const { config, logger } = o;
   const withAdmin = o.listener !== undefined && config.admin.listen !== false;
-  const dashboard = withAdmin ? createServerDashboard({ ...o, config, logger }) : undefined;
+  const dashboard = withAdmin ? (await import('./dashboard/dashboard.js')).createServerDashboard({ ...o, config, logger }) : undefined;
   if (dashboard !== undefined) started.unshift({ destroy: async () => dashboard.close() });
   const parts = adminParts({ ...o, metricsToken: config.metrics.token, metricsThrottle: o.throttles.metrics });
   if (dashboard !== undefined) parts.push(dashboard.part);

@@ -11,7 +11,6 @@ import { loadServerConfig } from '../config.js';
 import { JsonKeyStore } from '../keys/json-key-store.js';
 import { checkKeyPatch, checkNotConfigured, type KeyPatch, type KeyRecord, makeKey, shownKey } from '../keys/key-record.js';
 import type { KeyStore } from '../keys/key-store.js';
-import { PostgresKeyStore } from '../keys/postgres-key-store.js';
 import { openShared } from './open-shared.js';
 
 const ACTIONS = ['add', 'list', 'set', 'revoke'] as const;
@@ -66,7 +65,7 @@ export const keysCommand: CliCommand<KeysArgs> = {
     let store: KeyStore;
     try {
       store = shared
-        ? await PostgresKeyStore.open({ shared })
+        ? await (await import('../keys/postgres-key-store.js')).PostgresKeyStore.open({ shared })
         : await JsonKeyStore.open({ dataDir: config.dataDir, watch: false, pollIntervalMs: 0 });
     } catch (err) {
       await shared?.close();

@@ -13,7 +13,6 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import { loadServerConfig } from '../config.js';
 import { readPresence } from '../presence/json-presence-store.js';
 import { leaseLiveAt, type NodeStatus, nodeStatuses } from '../presence/node-status.js';
-import { readSharedPresence } from '../presence/postgres-presence-read.js';
 import type { PresenceSnapshot } from '../presence/presence-store.js';
 import { PublicUrls } from '../public-urls.js';
 import { openRegistry } from '../registry/open-registry.js';
@@ -89,6 +88,7 @@ async function perform(
   const print = (value: unknown): void => void out.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   if (action === 'list' && shared !== undefined) {
     // Presence in PostgreSQL: online while its instance's lease is live, with the instance holding it.
+    const { readSharedPresence } = await import('../presence/postgres-presence-read.js');
     const { snapshot, live } = await readSharedPresence(shared.store);
     const nodes = nodeStatuses(await registry.list(), snapshot, (l) => live.has(l.instance), { withInstance: true });
     if (json) print({ nodes });

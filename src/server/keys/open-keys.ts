@@ -11,7 +11,6 @@ import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { JsonKeyStore } from './json-key-store.js';
 import type { LiveKeyStore } from './key-store.js';
 import { KeyUsage, type PriceRules, periodStartMs, seedKeyUsage } from './key-usage.js';
-import { PostgresKeyStore } from './postgres-key-store.js';
 
 /** Where and how. */
 export interface OpenKeysOptions extends Omit<FolderWatchOptions, 'logger'> {
@@ -35,7 +34,7 @@ export async function openKeys(options: OpenKeysOptions): Promise<{ store: LiveK
   const store =
     shared === undefined
       ? await JsonKeyStore.open({ dataDir, watch: options.watch, pollIntervalMs: options.pollIntervalMs, logger })
-      : await PostgresKeyStore.open({ shared, logger });
+      : await (await import('./postgres-key-store.js')).PostgresKeyStore.open({ shared, logger });
   try {
     const usage = new KeyUsage(options.rules, now);
     const fromMs = periodStartMs(now(), 'month');

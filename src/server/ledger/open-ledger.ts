@@ -10,7 +10,6 @@ import type { Ledger, LedgerSource } from './ledger.js';
 import type { LedgerConfig } from './ledger-config.js';
 import { fileLedgerSource } from './ledger-reader.js';
 import { LedgerWriter } from './ledger-writer.js';
-import { PostgresLedger } from './postgres-ledger.js';
 import { postgresLedgerSource } from './postgres-ledger-source.js';
 
 /** What the ledger is opened from. */
@@ -38,6 +37,7 @@ export async function openLedger(o: OpenLedgerOptions): Promise<{ ledger: Ledger
     const ledger = await LedgerWriter.open({ ...o.ledger, dataDir: o.dataDir, now: o.now, onBatch: o.onBatch, logger: o.logger });
     return { ledger, source };
   }
+  const { PostgresLedger } = await import('./postgres-ledger.js');
   const ledger = await PostgresLedger.open({
     store: o.store,
     dataDir: o.dataDir,

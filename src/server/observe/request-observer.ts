@@ -3,11 +3,11 @@
  * switched on. With both off there is no observer at all, and a request path's whole cost is the
  * null check before it would have made an observation.
  */
-import type { Registry } from 'prom-client';
 import type { Logger } from '../../log.js';
 import { AccessLog } from './access-log.js';
 import { type ApiObservation, outcomeOf, type TunnelObservation } from './observations.js';
 import { type MetricsSources, RequestMetrics } from './request-metrics.js';
+import type { MetricSink } from './tallies.js';
 
 /** Hears each finished request once. */
 export interface RequestObserver {
@@ -21,8 +21,8 @@ export interface RequestObserver {
 
 /** What an observer is made of. */
 export interface RequestObserverOptions {
-  /** The server's Registry; undefined with `metrics.enabled: false`. */
-  registry: Registry | undefined;
+  /** The server's metric list (or a test's prom-client Registry); undefined with `metrics.enabled: false`. */
+  registry: MetricSink | undefined;
   /** `log.access`; lines are written only if the logger writes info lines. */
   accessLog: boolean;
   logger: Logger;

@@ -7,7 +7,6 @@ import type { Logger } from '../../log.js';
 import type { NodeSessions } from '../control/node-sessions.js';
 import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { JsonPresenceStore } from './json-presence-store.js';
-import { PostgresPresenceStore } from './postgres-presence-store.js';
 import type { PresenceConfig } from './presence-config.js';
 import type { PresenceSnapshot, PresenceStore } from './presence-store.js';
 import { trackPresence } from './presence-tracker.js';
@@ -52,6 +51,7 @@ export async function openPresence(o: OpenPresenceOptions): Promise<PresencePart
   }
   const { store: pg, notifier, instance } = o.shared;
   const lease = { leaseIntervalMs: config.leaseIntervalMs, leaseExpiryMs: config.leaseExpiryMs };
+  const { PostgresPresenceStore } = await import('./postgres-presence-store.js');
   const store = await PostgresPresenceStore.open({ store: pg, notifier, instance, peer: o.peer ?? null, ...lease, now, logger });
   let remote: PgRemotePresence;
   try {

@@ -5,7 +5,6 @@
 import type { Logger } from '../../log.js';
 import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { JsonNodeStore, type JsonNodeStoreOptions } from './json-node-store.js';
-import { PostgresNodeStore } from './postgres-node-store.js';
 import { Registry, type RegistryOptions } from './registry.js';
 import { loadOrCreateSecret, loadOrCreateSharedSecret } from './secret.js';
 
@@ -27,6 +26,7 @@ export async function openRegistry(options: OpenRegistryOptions): Promise<Regist
   const { shared } = options;
   if (shared !== undefined) {
     const secret = await loadOrCreateSharedSecret(shared.store, logger);
+    const { PostgresNodeStore } = await import('./postgres-node-store.js');
     const store = await PostgresNodeStore.open({ shared, logger, touchFlushMs: options.touchFlushMs });
     return new Registry({ ...options, store, secret, logger });
   }
