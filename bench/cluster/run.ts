@@ -84,15 +84,23 @@ async function chats(c: BenchCluster, port: number): Promise<{ first: number[]; 
   return { first, total, cpuUs };
 }
 
-/** Rows PostgreSQL wrote per second over `seconds` (inserted + updated + deleted), and commits per second. */
-async function idleWrites(url: string, seconds: number): Promise<{ rows: number; commits: number }> {
+/**
+ * Rows PostgreSQL wrote per second over `seconds` (inserted + updated + deleted): in the whole
+ * database (autovacuum's and autoanalyze's catalog writes included) and in Proxima's own tables,
+ * with the rows per table; and commits per second.
+ */
+async function idleWrites(url: string, seconds: number): Promise<{ rows: number; ours: number; tables: string; commits: number }> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  const read = async (): Promise<{ rows: number; commits: number }> => {
+  const read = async (): Promise<{ rows: number; commits: number; tables: Map<string, number> }> => {
     const r = await client.query<{ rows: string; commits: string }>(
       'SELECT tup_inserted + tup_updated + tup_deleted AS rows, xact_commit AS commits FROM pg_stat_database WHERE datname = current_database()',
     );
-    return { rows: Number(r.rows[0]!.rows), commits: Number(r.rows[0]!.commits) };
+    const t = await client.query<{ relname: string; rows: string }>(
+      "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del AS rows FROM pg_stat_user_tables WHERE relname LIKE 'proxima_%'",
+    );
+    const tables = new Map(t.rows.map((row) => [row.relname, Number(row.rows)]));
+    return { rows: Number(r.rows[0]!.rows), commits: Number(r.rows[0]!.commits), tables };
   };
   // A backend that goes idle reports its counts to pg_stat_database up to 10 s later
   // (PGSTAT_IDLE_INTERVAL): without this wait, the last chats' ledger rows were counted as idle
@@ -103,8 +111,11 @@ async function idleWrites(url: string, seconds: number): Promise<{ rows: number;
   await client.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
   const b = await read();
   await client.end();
-  // Our own two reads are commits too.
-  return { rows: (b.rows - a.rows) / seconds, commits: (b.commits - a.commits - 2) / seconds };
+  const written = [...b.tables].map(([name, rows]) => [name, rows - (a.tables.get(name) ?? 0)] as const).filter(([, n]) => n > 0);
+  const ours = written.reduce((sum, [, n]) => sum + n, 0);
+  const tables = written.map(([name, n]) => `${name} ${n}`).join(', ') || 'none';
+  // Our own four reads are commits too.
+  return { rows: (b.rows - a.rows) / seconds, ours: ours / seconds, tables, commits: (b.commits - a.commits - 4) / seconds };
 }
 
 /**
@@ -169,7 +180,7 @@ try {
       ...lines,
       '',
       `Added by a crossing (p50 / p99): 1 KiB tunnel ${ms(crossing.tunnel[0]!)} / ${ms(crossing.tunnel[1]!)} ms; chat first byte ${ms(crossing.chatFirst[0]!)} / ${ms(crossing.chatFirst[1]!)} ms.`,
-      `PostgreSQL at idle (2 instances, 1 node, ${IDLE_SECONDS} s): ${idle.rows.toFixed(2)} rows written/s, ${idle.commits.toFixed(2)} commits/s.`,
+      `PostgreSQL at idle (2 instances, 1 node, ${IDLE_SECONDS} s): ${idle.rows.toFixed(2)} rows written/s in the database, ${idle.ours.toFixed(2)}/s in Proxima's tables (${idle.tables}), ${idle.commits.toFixed(2)} commits/s.`,
       `Simulated sessions: ${await presenceWrites()}`,
       '',
       `wrk -t1, ${SECONDS} s per cell after 2 s of warm-up; ${CHATS} chats per column after 200; ${observeNote()}; ${
