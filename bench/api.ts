@@ -22,9 +22,6 @@
  * Run: `npm run bench:api`; WARMUP=2000 and REQUESTS=3000 rounds, BENCH_SECONDS=10 by default.
  */
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import fs from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
 import { loop, percentile, streamBody, streamedChat, wholeBody, wholeChat, withCpu } from './api-load.js';
-import { observeLines, observeNote, ownedTempDir, startLine } from './children.js';
+import { observeLines, observeNote, ownedTempDir, startBenchPair, startLine, stopChildren } from './children.js';
 import { failingNodeCell } from './failing-node.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 3000);
@@ -78,48 +75,20 @@ async function main(): Promise<void> {
     const fake = startLine(repo, [here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
     children.push(fake.child);
     const fakePort = Number(await fake.line);
-    const serverFile = path.join(dir, 'server.yaml');
-    fs.writeFileSync(
-      serverFile,
-      [
-        'domain: proxima.bench',
-        'dataDir: ./data',
-        'control: { listen: "127.0.0.1:0" }',
-        'http: { listen: "127.0.0.1:0" }',
-        'api: { open: true }',
-        ...observeLines(),
-        '',
-      ].join('\n'),
-    );
-    const bin = (name: string): string => path.join(repo, 'bin', `${name}.js`);
-    const added = spawn(process.execPath, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile], { cwd: repo });
-    let printed = '';
-    added.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-    await once(added, 'exit');
-    const { token } = JSON.parse(printed) as { token: string };
-    const server = startLine(repo, [...NODE_ARGS, bin('proxima-server'), '-c', serverFile], 'stderr', (l) =>
-      l.includes('"msg":"listening"'),
-    );
-    children.push(server.child);
-    const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
-    const clientFile = path.join(dir, 'client.yaml');
-    fs.writeFileSync(
-      clientFile,
-      [
-        `server: 127.0.0.1:${control.port}`,
-        'name: bench',
-        `token: ${token}`,
-        'services:',
+    const { server, client, httpPort } = await startBenchPair(
+      {
+        repo,
+        dir,
+        fakePort,
+        serverLines: ['api: { open: true }', ...observeLines()],
         // public: the tunnel-only row reaches the same Ollama on the node's hostname (network, the default, refuses it)
-        `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fakePort}", maxConcurrent: 64, expose: public }`,
-        'log: { level: warn }',
-        '',
-      ].join('\n'),
+        serviceExtra: ', expose: public',
+        nodeArgs: NODE_ARGS,
+      },
+      children,
     );
-    const client = startLine(repo, [...NODE_ARGS, bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
-    children.push(client.child);
 
-    const superNode = `http://127.0.0.1:${http.port}`;
+    const superNode = `http://127.0.0.1:${httpPort}`;
     const ollama = `http://127.0.0.1:${fakePort}`;
     const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 60_000 });
     for (;;) {
@@ -128,7 +97,7 @@ async function main(): Promise<void> {
       if (text.includes('llama3.2') && text.includes('bench-200')) break;
       await new Promise((resolve) => setTimeout(resolve, 50)); // the node is still logging in
     }
-    const pids = [server.child.pid!, client.child.pid!];
+    const pids = [server.pid!, client.pid!];
 
     // 1. One at a time. The node's own hostname: the data plane's tunnel to the same Ollama, without
     // the API's work (on connections of its own: a public connection serves one tenant).
@@ -255,12 +224,7 @@ async function main(): Promise<void> {
     );
     await Promise.all([dispatcher.close(), tenant.close()]);
   } finally {
-    for (const child of children.reverse()) {
-      child.stdin?.end();
-      child.kill('SIGTERM');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopChildren(children, dir);
   }
 }
 

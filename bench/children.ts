@@ -6,6 +6,7 @@
  * directory.
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,4 +100,67 @@ export function startLine(
   line.catch(() => undefined); // a program whose line nobody awaits may exit at the end
   (stream === 'stdout' ? child.stderr : child.stdout)!.resume();
   return { child, line };
+}
+
+/** What startBenchPair starts: a super node with `serverLines` and node `bench` sharing the fake Ollama at `fakePort`. */
+export interface BenchPairOptions {
+  repo: string;
+  dir: string;
+  /** server.yaml's lines after the listeners (the API, admin, log, observation settings). */
+  serverLines: string[];
+  fakePort: number;
+  /** Extra fields of the node's ollama service (`expose: public`, say). */
+  serviceExtra?: string;
+  /** Node options for both programs (`--cpu-prof`, say). */
+  nodeArgs?: string[];
+}
+
+/**
+ * Registers node `bench`, starts `proxima-server` and then `proxima-client` with one `ollama`
+ * service in front of the fake Ollama (maxConcurrent 64); resolves once the server listens, with
+ * both children (pushed onto `children` too, for stopChildren) and the server's HTTP port.
+ */
+export async function startBenchPair(
+  o: BenchPairOptions,
+  children: ChildProcess[],
+): Promise<{ server: ChildProcess; client: ChildProcess; httpPort: number }> {
+  const serverFile = path.join(o.dir, 'server.yaml');
+  const listeners = ['domain: proxima.bench', 'dataDir: ./data', 'control: { listen: "127.0.0.1:0" }', 'http: { listen: "127.0.0.1:0" }'];
+  fs.writeFileSync(serverFile, [...listeners, ...o.serverLines, ''].join('\n'));
+  const bin = (name: string): string => path.join(o.repo, 'bin', `${name}.js`);
+  const added = startLine(o.repo, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile], 'stdout', () => false);
+  let printed = '';
+  added.child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  await once(added.child, 'exit');
+  const { token } = JSON.parse(printed) as { token: string };
+  const nodeArgs = o.nodeArgs ?? [];
+  const server = startLine(o.repo, [...nodeArgs, bin('proxima-server'), '-c', serverFile], 'stderr', (l) =>
+    l.includes('"msg":"listening"'),
+  );
+  children.push(server.child);
+  const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
+  const clientFile = path.join(o.dir, 'client.yaml');
+  const service = `{ name: ollama, kind: ollama, local: "127.0.0.1:${o.fakePort}", maxConcurrent: 64${o.serviceExtra ?? ''} }`;
+  const clientLines = [
+    `server: 127.0.0.1:${control.port}`,
+    'name: bench',
+    `token: ${token}`,
+    'services:',
+    `  - ${service}`,
+    'log: { level: warn }',
+  ];
+  fs.writeFileSync(clientFile, [...clientLines, ''].join('\n'));
+  const client = startLine(o.repo, [...nodeArgs, bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
+  children.push(client.child);
+  return { server: server.child, client: client.child, httpPort: http.port };
+}
+
+/** Stops `children` newest first (SIGTERM, stdin ended: each drains), waits for each, then removes `dir`. */
+export async function stopChildren(children: ChildProcess[], dir: string): Promise<void> {
+  for (const child of [...children].reverse()) {
+    child.stdin?.end();
+    child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
 }

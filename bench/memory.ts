@@ -10,13 +10,12 @@
  * PROXIMA_RUNTIME_TUNING=off runs both programs without the runtime tricks.
  */
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
-import { ownedTempDir, startLine } from './children.js';
+import { ownedTempDir, startBenchPair, startLine, stopChildren } from './children.js';
 
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
@@ -85,42 +84,11 @@ async function main(): Promise<void> {
     const fake = startLine(repo, [here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
     children.push(fake.child);
     const fakePort = Number(await fake.line);
-    const serverFile = path.join(dir, 'server.yaml');
-    const serverLines = [
-      'domain: proxima.bench',
-      'dataDir: ./data',
-      'control: { listen: "127.0.0.1:0" }',
-      'http: { listen: "127.0.0.1:0" }',
-    ];
-    fs.writeFileSync(
-      serverFile,
-      [...serverLines, 'admin: { listen: false }', 'api: { open: true }', 'log: { level: info, access: false }', ''].join('\n'),
+    const { server, client, httpPort } = await startBenchPair(
+      { repo, dir, fakePort, serverLines: ['admin: { listen: false }', 'api: { open: true }', 'log: { level: info, access: false }'] },
+      children,
     );
-    const bin = (name: string): string => path.join(repo, 'bin', `${name}.js`);
-    const added = startLine(repo, [bin('proxima-server'), 'nodes', 'add', 'bench', '--json', '-c', serverFile], 'stdout', () => false);
-    let printed = '';
-    added.child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-    await once(added.child, 'exit');
-    const { token } = JSON.parse(printed) as { token: string };
-    const server = startLine(repo, [bin('proxima-server'), '-c', serverFile], 'stderr', (l) => l.includes('"msg":"listening"'));
-    children.push(server.child);
-    const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
-    const clientFile = path.join(dir, 'client.yaml');
-    fs.writeFileSync(
-      clientFile,
-      [
-        `server: 127.0.0.1:${control.port}`,
-        'name: bench',
-        `token: ${token}`,
-        'services:',
-        `  - { name: ollama, kind: ollama, local: "127.0.0.1:${fakePort}", maxConcurrent: 64 }`,
-        'log: { level: warn }',
-        '',
-      ].join('\n'),
-    );
-    const client = startLine(repo, [bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
-    children.push(client.child);
-    const origin = `http://127.0.0.1:${http.port}`;
+    const origin = `http://127.0.0.1:${httpPort}`;
     const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 60_000, bodyTimeout: 120_000, headersTimeout: 120_000 });
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -129,7 +97,7 @@ async function main(): Promise<void> {
       if (Date.now() > deadline) throw new Error('the node did not come online in 20 s');
       await settle(50); // the node is still logging in
     }
-    const pids = { server: server.child.pid!, client: client.child.pid! };
+    const pids = { server: server.pid!, client: client.pid! };
     const rows: string[] = [];
     const both = (): { server: number; client: number } => ({ server: memory(pids.server).rss, client: memory(pids.client).rss });
     const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
@@ -163,12 +131,7 @@ async function main(): Promise<void> {
       `memory of the programs (Node ${process.version}, runtime tuning ${tuning}, ${CONCURRENCY} users)\n${rows.join('\n')}\n`,
     );
   } finally {
-    for (const child of children.reverse()) {
-      child.stdin?.end();
-      child.kill('SIGTERM');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopChildren(children, dir);
   }
 }
 
