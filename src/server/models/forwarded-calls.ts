@@ -58,7 +58,8 @@ export class ForwardedCalls {
   readonly #o: ForwardedCallsOptions;
   readonly #server: http.Server;
   readonly #targets = new WeakMap<Duplex, Target>();
-  readonly #streams = new Set<Duplex>();
+  /** Open streams, with the requests each is answering now (0 or 1: the entry's pool sends one at a time). */
+  readonly #streams = new Map<Duplex, number>();
   #closed = false;
 
   constructor(o: ForwardedCallsOptions) {
@@ -83,25 +84,37 @@ export class ForwardedCalls {
       return;
     }
     this.#targets.set(stream, { node, service });
-    this.#streams.add(stream);
+    this.#streams.set(stream, 0);
     stream.once('close', () => this.#streams.delete(stream));
     this.#server.emit('connection', stream);
   }
 
-  /** New requests are refused (PRX_ERR_SERVER_DRAINING); those in flight finish. Idempotent. */
+  /**
+   * New requests are refused (PRX_ERR_SERVER_DRAINING); those in flight finish, and idle streams
+   * are ended now, so the peer link does not wait for the entry's keep-alive to close them. Idempotent.
+   */
   close(): void {
     this.#closed = true;
+    for (const [stream, active] of this.#streams) if (active === 0) stream.end();
   }
 
   /** Cuts every forwarded stream now. Idempotent. */
   destroy(): void {
     this.#closed = true;
-    for (const stream of this.#streams) abortStream(stream);
+    for (const stream of this.#streams.keys()) abortStream(stream);
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    const target = this.#targets.get(req.socket);
+    const stream = req.socket;
+    const target = this.#targets.get(stream);
     if (target === undefined) return void res.destroy();
+    this.#streams.set(stream, (this.#streams.get(stream) ?? 0) + 1);
+    res.once('close', () => {
+      const active = (this.#streams.get(stream) ?? 1) - 1;
+      if (!this.#streams.has(stream)) return;
+      this.#streams.set(stream, active);
+      if (active === 0 && this.#closed) stream.end();
+    });
     void this.#call(target, req, res).catch((err: unknown) => {
       this.#o.logger.debug('a forwarded call failed', { node: target.node, err });
       res.destroy();

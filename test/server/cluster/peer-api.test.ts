@@ -199,3 +199,20 @@ t.test("the node's model service down: B answers with A's status and code", asyn
   t.equal(bodyB!.error.code, bodyA!.error.code, 'the same error code');
   t.equal(viaB.headers.get('proxima-forward-refused'), undefined, 'the refusal between instances stays between them');
 });
+
+t.test('the holder shutting down ends idle forwarded streams at once, not after the entry keep-alive', async (t) => {
+  const fake = await fakeOllama(t);
+  const pair = await startClusterPair(t, { extra: QUIET });
+  await pair.connect('alpha', { ollama: fake });
+  const res = await chat(pair, 'b', false);
+  t.equal(res.status, 200);
+  await res.text();
+  const host = pair.b.models.catalog.hostOn('alpha', 'ollama');
+  t.ok(host, "B routes to alpha's ollama service");
+  // B's pool keeps its stream to A for 4 s (DEFAULT_KEEP_ALIVE_MS); A ending it is seen well before.
+  const disconnected = once(pair.b.models.pools.pool(host!), 'disconnect');
+  const closing = pair.a.models.close();
+  await within(disconnected, 2_000, "B's pool told its stream to A ended");
+  t.pass('the idle stream ended when A began to close');
+  await closing;
+});
