@@ -22,7 +22,7 @@ import {
 import { acquireFileLock, pidAlive } from '../storage/file-lock.js';
 import { type FolderWatch, type FolderWatchOptions, watchFileInFolder } from '../storage/folder-watch.js';
 import { emptyNodeFile, type NodeFileState, parseNodeFile, serializeNodeFile } from './node-file.js';
-import { addNode, applyTouches, type NodeMutation, type NodeTouch, removeNode, updateNode } from './node-mutations.js';
+import { addNode, applyTouches, type NodeMutation, PendingTouches, removeNode, updateNode } from './node-mutations.js';
 import { diffNodes, isEmptyChange, type NodeRecord, type NodeRecordPatch, type NodeStore, type NodeStoreEvents } from './node-store.js';
 
 /** Where the store lives and how it watches. */
@@ -55,18 +55,18 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
   #identity: FileIdentity | undefined;
   #failure: ProximaError | undefined;
   #queue: Pending[] = [];
-  #touches = new Map<string, NodeTouch>();
+  readonly #touches: PendingTouches;
   #tail: Promise<unknown> = Promise.resolve();
   #commitQueued = false;
   #checkQueued = false;
   #watch: FolderWatch | undefined;
-  #touchTimer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(options: JsonNodeStoreOptions) {
     super();
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
+    this.#touches = new PendingTouches(options.touchFlushMs ?? 10_000, () => this.#queueCommit());
     this.filePath = path.join(options.dataDir, options.fileName ?? 'nodes.json');
     this.#lockPath = `${this.filePath}.lock`;
   }
@@ -118,12 +118,7 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
 
   touch(name: string, seenAt: Date, services?: string[]): void {
     if (this.#stopping !== undefined) return;
-    const previous = this.#touches.get(name);
-    this.#touches.set(name, { lastSeenAt: seenAt.toISOString(), services: services ? [...services] : previous?.services });
-    this.#touchTimer ??= setTimeout(() => {
-      this.#touchTimer = undefined;
-      this.#queueCommit();
-    }, this.#options.touchFlushMs ?? 10_000).unref();
+    this.#touches.add(name, seenAt, services);
   }
 
   flush(): Promise<void> {
@@ -141,7 +136,7 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
   destroy(err?: Error): Promise<void> {
     return (this.#stopping ??= (async () => {
       this.#stopWatching();
-      this.#touches.clear();
+      this.#touches.take();
       const reason = err ?? new ProximaError(ErrorCodes.SERVER_DRAINING, 'the node store was destroyed');
       for (const pending of this.#queue.splice(0)) pending.reject(reason);
       await this.#tail;
@@ -176,10 +171,7 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
 
   async #commit(): Promise<void> {
     const batch = this.#queue.splice(0);
-    const touches = this.#touches;
-    this.#touches = new Map();
-    clearTimeout(this.#touchTimer);
-    this.#touchTimer = undefined;
+    const touches = this.#touches.take();
     if (batch.length === 0 && touches.size === 0) return;
     let lock;
     try {
@@ -261,7 +253,6 @@ export class JsonNodeStore extends EventEmitter<NodeStoreEvents> implements Node
 
   #stopWatching(): void {
     this.#watch?.close();
-    clearTimeout(this.#touchTimer);
-    this.#touchTimer = undefined;
+    this.#touches.stop();
   }
 }

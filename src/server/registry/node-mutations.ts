@@ -15,6 +15,45 @@ export interface NodeTouch {
   services: string[] | undefined;
 }
 
+/**
+ * Last-seen times waiting to be written, the newest per node (services kept from an earlier touch
+ * that named them); `due` is called `delayMs` after the first one since the last `take`.
+ */
+export class PendingTouches {
+  #touches = new Map<string, NodeTouch>();
+  #timer: NodeJS.Timeout | undefined;
+  readonly #delayMs: number;
+  readonly #due: () => void;
+
+  constructor(delayMs: number, due: () => void) {
+    this.#delayMs = delayMs;
+    this.#due = due;
+  }
+
+  add(name: string, seenAt: Date, services?: string[]): void {
+    const previous = this.#touches.get(name);
+    this.#touches.set(name, { lastSeenAt: seenAt.toISOString(), services: services ? [...services] : previous?.services });
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#due();
+    }, this.#delayMs).unref();
+  }
+
+  /** The pending touches, handed over: none is pending after, and the timer is stopped. */
+  take(): Map<string, NodeTouch> {
+    const touches = this.#touches;
+    this.#touches = new Map();
+    this.stop();
+    return touches;
+  }
+
+  /** Stops the timer; what is pending stays (for a last `take`). */
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
 function existing(nodes: Map<string, NodeRecord>, name: string): NodeRecord {
   const record = nodes.get(name);
   if (record === undefined) throw new ProximaError(ErrorCodes.NODE_NOT_FOUND, `no node named "${name}"`);

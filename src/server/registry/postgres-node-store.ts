@@ -12,7 +12,7 @@ import { type Logger, silentLogger } from '../../log.js';
 import type { ChangeMessage } from '../storage/postgres/notifier.js';
 import type { SharedStore } from '../storage/postgres/shared-store.js';
 import { inOrder, inTransaction } from '../storage/postgres/transaction.js';
-import type { NodeTouch } from './node-mutations.js';
+import { PendingTouches } from './node-mutations.js';
 import { diffNodes, isEmptyChange, type NodeRecord, type NodeRecordPatch, type NodeStore, type NodeStoreEvents } from './node-store.js';
 
 export interface PostgresNodeStoreOptions {
@@ -56,7 +56,6 @@ function namesOf(msg: ChangeMessage): string[] | undefined {
 export class PostgresNodeStore extends EventEmitter<NodeStoreEvents> implements NodeStore {
   readonly #shared: SharedStore;
   readonly #logger: Logger;
-  readonly #touchFlushMs: number;
   /** The view changes are reported against: what this instance last knew of each node. */
   #known = new Map<string, NodeRecord>();
   /** Own writes: in flight per name, and the sequence number of the last one done per name. */
@@ -65,8 +64,7 @@ export class PostgresNodeStore extends EventEmitter<NodeStoreEvents> implements 
   #writeSeq = 0;
   /** Reloads run one at a time, so an older answer never overwrites a newer one. */
   #reloads: Promise<unknown> = Promise.resolve();
-  #touches = new Map<string, NodeTouch>();
-  #touchTimer: NodeJS.Timeout | undefined;
+  readonly #touches: PendingTouches;
   #touchWrite: Promise<void> = Promise.resolve();
   #stopping: Promise<void> | undefined;
   readonly #onChange = (msg: ChangeMessage): void => {
@@ -78,7 +76,9 @@ export class PostgresNodeStore extends EventEmitter<NodeStoreEvents> implements 
     super();
     this.#shared = options.shared;
     this.#logger = options.logger ?? silentLogger;
-    this.#touchFlushMs = options.touchFlushMs ?? 10_000;
+    this.#touches = new PendingTouches(options.touchFlushMs ?? 10_000, () =>
+      this.flush().catch((err: unknown) => this.#logger.warn('registry: last-seen times were not written', { err })),
+    );
   }
 
   /** Loads every node and starts following changes; PRX_ERR_STORE_UNAVAILABLE when PostgreSQL does not answer. */
@@ -172,20 +172,12 @@ export class PostgresNodeStore extends EventEmitter<NodeStoreEvents> implements 
 
   touch(name: string, seenAt: Date, services?: string[]): void {
     if (this.#stopping !== undefined) return;
-    const previous = this.#touches.get(name);
-    this.#touches.set(name, { lastSeenAt: seenAt.toISOString(), services: services ? [...services] : previous?.services });
-    this.#touchTimer ??= setTimeout(() => {
-      this.#touchTimer = undefined;
-      this.flush().catch((err: unknown) => this.#logger.warn('registry: last-seen times were not written', { err }));
-    }, this.#touchFlushMs).unref();
+    this.#touches.add(name, seenAt, services);
   }
 
   /** Writes pending last-seen times: one UPDATE for all of them. */
   flush(): Promise<void> {
-    clearTimeout(this.#touchTimer);
-    this.#touchTimer = undefined;
-    const touches = [...this.#touches].map(([name, t]) => ({ name, seen: t.lastSeenAt, services: t.services ?? null }));
-    this.#touches.clear();
+    const touches = [...this.#touches.take()].map(([name, t]) => ({ name, seen: t.lastSeenAt, services: t.services ?? null }));
     const write = async (): Promise<void> => {
       if (touches.length === 0) return;
       const store = this.#shared.store;
@@ -214,8 +206,7 @@ export class PostgresNodeStore extends EventEmitter<NodeStoreEvents> implements 
   destroy(_err?: Error): Promise<void> {
     return (this.#stopping ??= (async () => {
       this.#detach();
-      this.#touches.clear();
-      clearTimeout(this.#touchTimer);
+      this.#touches.take();
       await this.#reloads;
     })());
   }
