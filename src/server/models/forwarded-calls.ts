@@ -47,19 +47,19 @@ export interface ForwardedCallsOptions {
   logger: Logger;
 }
 
-/** The node service a peer stream is bound to. */
+/** A peer stream: the node service it is bound to, and the requests it is answering now (0 or 1: the entry's pool sends one at a time). */
 interface Target {
   node: string;
   service: string;
+  active: number;
 }
 
 /** The forwarded calls of this instance. */
 export class ForwardedCalls {
   readonly #o: ForwardedCallsOptions;
   readonly #server: http.Server;
-  readonly #targets = new WeakMap<Duplex, Target>();
-  /** Open streams, with the requests each is answering now (0 or 1: the entry's pool sends one at a time). */
-  readonly #streams = new Map<Duplex, number>();
+  /** The open streams. */
+  readonly #streams = new Map<Duplex, Target>();
   #closed = false;
 
   constructor(o: ForwardedCallsOptions) {
@@ -83,8 +83,7 @@ export class ForwardedCalls {
       abortStream(stream);
       return;
     }
-    this.#targets.set(stream, { node, service });
-    this.#streams.set(stream, 0);
+    this.#streams.set(stream, { node, service, active: 0 });
     stream.once('close', () => this.#streams.delete(stream));
     this.#server.emit('connection', stream);
   }
@@ -95,7 +94,7 @@ export class ForwardedCalls {
    */
   close(): void {
     this.#closed = true;
-    for (const [stream, active] of this.#streams) if (active === 0) stream.end();
+    for (const [stream, { active }] of this.#streams) if (active === 0) stream.end();
   }
 
   /** Cuts every forwarded stream now. Idempotent. */
@@ -106,14 +105,11 @@ export class ForwardedCalls {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const stream = req.socket;
-    const target = this.#targets.get(stream);
-    if (target === undefined) return void res.destroy();
-    this.#streams.set(stream, (this.#streams.get(stream) ?? 0) + 1);
+    const target = this.#streams.get(stream);
+    if (target === undefined) return void res.destroy(); // parsed as the stream closed
+    target.active++;
     res.once('close', () => {
-      const active = (this.#streams.get(stream) ?? 1) - 1;
-      if (!this.#streams.has(stream)) return;
-      this.#streams.set(stream, active);
-      if (active === 0 && this.#closed) stream.end();
+      if (--target.active === 0 && this.#closed && !stream.destroyed) stream.end();
     });
     void this.#call(target, req, res).catch((err: unknown) => {
       this.#o.logger.debug('a forwarded call failed', { node: target.node, err });
