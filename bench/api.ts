@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
 import { loop, percentile, streamBody, streamedChat, wholeBody, wholeChat, withCpu } from './api-load.js';
-import { observeLines, observeNote, ownedTempDir, startBenchPair, startLine, stopChildren } from './children.js';
+import { observeLines, observeNote, ownedTempDir, startBenchPair, stopChildren } from './children.js';
 import { failingNodeCell } from './failing-node.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 3000);
@@ -72,14 +72,11 @@ async function main(): Promise<void> {
   const dir = ownedTempDir('proxima-bench-api-');
   const children: ChildProcess[] = [];
   try {
-    const fake = startLine(repo, [here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
-    children.push(fake.child);
-    const fakePort = Number(await fake.line);
-    const { server, client, httpPort } = await startBenchPair(
+    const { server, client, fakePort, httpPort } = await startBenchPair(
       {
         repo,
         dir,
-        fakePort,
+        fakeScript: here,
         serverLines: ['api: { open: true }', ...observeLines()],
         // public: the tunnel-only row reaches the same Ollama on the node's hostname (network, the default, refuses it)
         serviceExtra: ', expose: public',

@@ -102,13 +102,14 @@ export function startLine(
   return { child, line };
 }
 
-/** What startBenchPair starts: a super node with `serverLines` and node `bench` sharing the fake Ollama at `fakePort`. */
+/** What startBenchPair starts: a fake Ollama, a super node with `serverLines` and node `bench` sharing the fake. */
 export interface BenchPairOptions {
   repo: string;
   dir: string;
   /** server.yaml's lines after the listeners (the API, admin, log, observation settings). */
   serverLines: string[];
-  fakePort: number;
+  /** The benchmark's own script: run with `fake`, it starts the fake Ollama and prints its port. */
+  fakeScript: string;
   /** Extra fields of the node's ollama service (`expose: public`, say). */
   serviceExtra?: string;
   /** Node options for both programs (`--cpu-prof`, say). */
@@ -116,14 +117,18 @@ export interface BenchPairOptions {
 }
 
 /**
- * Registers node `bench`, starts `proxima-server` and then `proxima-client` with one `ollama`
- * service in front of the fake Ollama (maxConcurrent 64); resolves once the server listens, with
- * both children (pushed onto `children` too, for stopChildren) and the server's HTTP port.
+ * Starts the fake Ollama (in a process of its own), registers node `bench`, starts `proxima-server`
+ * and then `proxima-client` with one `ollama` service in front of the fake (maxConcurrent 64);
+ * resolves once the server listens, with the programs (each pushed onto `children` too, for
+ * stopChildren), the fake's port and the server's HTTP port.
  */
 export async function startBenchPair(
   o: BenchPairOptions,
   children: ChildProcess[],
-): Promise<{ server: ChildProcess; client: ChildProcess; httpPort: number }> {
+): Promise<{ server: ChildProcess; client: ChildProcess; fakePort: number; httpPort: number }> {
+  const fake = startLine(o.repo, [o.fakeScript, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
+  children.push(fake.child);
+  const fakePort = Number(await fake.line);
   const serverFile = path.join(o.dir, 'server.yaml');
   const listeners = ['domain: proxima.bench', 'dataDir: ./data', 'control: { listen: "127.0.0.1:0" }', 'http: { listen: "127.0.0.1:0" }'];
   fs.writeFileSync(serverFile, [...listeners, ...o.serverLines, ''].join('\n'));
@@ -140,7 +145,7 @@ export async function startBenchPair(
   children.push(server.child);
   const { control, http } = JSON.parse(await server.line) as { control: { port: number }; http: { port: number } };
   const clientFile = path.join(o.dir, 'client.yaml');
-  const service = `{ name: ollama, kind: ollama, local: "127.0.0.1:${o.fakePort}", maxConcurrent: 64${o.serviceExtra ?? ''} }`;
+  const service = `{ name: ollama, kind: ollama, local: "127.0.0.1:${fakePort}", maxConcurrent: 64${o.serviceExtra ?? ''} }`;
   const clientLines = [
     `server: 127.0.0.1:${control.port}`,
     'name: bench',
@@ -152,7 +157,7 @@ export async function startBenchPair(
   fs.writeFileSync(clientFile, [...clientLines, ''].join('\n'));
   const client = startLine(o.repo, [...nodeArgs, bin('proxima-client'), '-c', clientFile], 'stderr', () => false);
   children.push(client.child);
-  return { server: server.child, client: client.child, httpPort: http.port };
+  return { server: server.child, client: client.child, fakePort, httpPort: http.port };
 }
 
 /** Stops `children` newest first (SIGTERM, stdin ended: each drains), waits for each, then removes `dir`. */

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOllama } from '../test/fixtures/fakes/ollama/fake-ollama.js';
-import { ownedTempDir, startBenchPair, startLine, stopChildren } from './children.js';
+import { ownedTempDir, startBenchPair, stopChildren } from './children.js';
 
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
@@ -81,11 +81,13 @@ async function main(): Promise<void> {
   const dir = ownedTempDir('proxima-bench-memory-');
   const children: ChildProcess[] = [];
   try {
-    const fake = startLine(repo, [here, 'fake'], 'stdout', (l) => /^\d+$/.test(l));
-    children.push(fake.child);
-    const fakePort = Number(await fake.line);
     const { server, client, httpPort } = await startBenchPair(
-      { repo, dir, fakePort, serverLines: ['admin: { listen: false }', 'api: { open: true }', 'log: { level: info, access: false }'] },
+      {
+        repo,
+        dir,
+        fakeScript: here,
+        serverLines: ['admin: { listen: false }', 'api: { open: true }', 'log: { level: info, access: false }'],
+      },
       children,
     );
     const origin = `http://127.0.0.1:${httpPort}`;

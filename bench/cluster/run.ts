@@ -86,7 +86,7 @@ async function chats(c: BenchCluster, port: number): Promise<{ first: number[]; 
 
 /**
  * Rows PostgreSQL wrote per second over `seconds` (inserted + updated + deleted): in the whole
- * database (autovacuum's and autoanalyze's catalog writes included) and in Proxima's own tables,
+ * database (PostgreSQL's own catalogs included) and in Proxima's own tables,
  * with the rows per table; and commits per second.
  */
 async function idleWrites(url: string, seconds: number): Promise<{ rows: number; ours: number; tables: string; commits: number }> {
