@@ -3,10 +3,13 @@
  * server.yaml` load no yargs, and the node no undici (its connections to Ollama are node:http's) and
  * no status page when it is off; the super node no pg and no PostgreSQL stores without PostgreSQL,
  * no dashboard without an admin listener, and no prom-client until /metrics is scraped. Each costs resident memory for as long as the process lives
- * (docs/performance-notes.md, "Memory of the node and the super node").
+ * (docs/performance-notes.md, "Memory of the node and the super node"). The programs run from their
+ * bundles (scripts/bundle.js), where a lazy part is a chunk of its own: the chunks loaded are mapped back
+ * to the sources they hold through esbuild's metafile.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { startFakeOllama } from '../fixtures/fakes/ollama/fake-ollama.js';
 import { repoPath } from '../fixtures/paths.js';
@@ -17,12 +20,46 @@ import { postJson } from '../fixtures/wire/raw-http.js';
 
 const MODULE_LOG = ['--import', repoPath('dist', 'test', 'fixtures', 'processes', 'module-log.js')];
 
-/** Stops a program with SIGTERM (it drains and exits 0) and returns the modules it had loaded. */
-async function loadedBy(run: LineChild, logFile: string): Promise<string[]> {
+/** The sources (`dist/src/...js`) each file of a program's bundle holds, from esbuild's metafile (scripts/bundle.js). */
+function bundleSources(program: string): Map<string, string[]> {
+  const meta = JSON.parse(fs.readFileSync(repoPath('dist', `${program}.meta.json`), 'utf8')) as {
+    outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
+  };
+  const held = ([, input]: [string, { bytesInOutput: number }]): boolean => input.bytesInOutput > 0;
+  return new Map(
+    Object.entries(meta.outputs).map(([file, output]) => [
+      pathToFileURL(repoPath(file)).href,
+      Object.entries(output.inputs)
+        .filter(held)
+        .map(([source]) => pathToFileURL(repoPath(source)).href),
+    ]),
+  );
+}
+
+/**
+ * Stops a program with SIGTERM (it drains and exits 0) and returns the modules it had loaded: each
+ * file of its bundle it loaded (`esm <url>`) followed by the sources that file holds (`bundled <url>`).
+ */
+async function loadedBy(run: LineChild, logFile: string, program: string): Promise<string[]> {
   run.child.kill('SIGTERM');
   const { code } = await run.exited;
   if (code !== 0) throw new Error(`exited ${code}: ${run.lines.slice(-3).join('\n')}`);
-  return fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+  const sources = bundleSources(program);
+  return fs
+    .readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => [line, ...(sources.get(line.replace(/^esm /, '')) ?? []).map((url) => `bundled ${url}`)]);
+}
+
+/** Checks that `program` ran from its bundle: its entry file loaded, no compiled source loaded as a module of its own. */
+function ranBundled(t: Test, modules: string[], program: string): void {
+  t.ok(matching(modules, `/dist/${program}/${program}.js`).length > 0, `${program} ran from its bundle`);
+  t.same(
+    modules.filter((m) => m.startsWith('esm ') && m.includes('/dist/src/')),
+    [],
+    `${program} loaded no compiled source outside its bundle`,
+  );
 }
 
 /** The loaded modules whose path contains `part`. */
@@ -74,7 +111,8 @@ t.test('a node and a super node started with -c load only what their configurati
   const web = await net.startNode('web', ['  - { name: site, kind: http, local: "127.0.0.1:9" }']);
   const gpu = await net.startNode('gpu', [`  - { name: ollama, kind: ollama, local: "127.0.0.1:${fake.port}" }`]);
 
-  const webModules = await loadedBy(web.run, web.log);
+  const webModules = await loadedBy(web.run, web.log, 'proxima-client');
+  ranBundled(t, webModules, 'proxima-client');
   t.ok(matching(webModules, '/dist/src/client/forwarder.js').length > 0, 'the log holds what the node loaded');
   for (const part of ['/node_modules/yargs', '/node_modules/undici/', '/client/status/status-server.js'])
     t.same(matching(webModules, part), [], `a node sharing one web service, status page off: no ${part}`);
@@ -82,12 +120,13 @@ t.test('a node and a super node started with -c load only what their configurati
   // A chat through the API: the node's guard and its connections to Ollama are in use, undici is still not.
   const answer = await postJson(`${net.base}/v1/chat/completions`, { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] });
   t.equal(answer.status, 200);
-  const gpuModules = await loadedBy(gpu.run, gpu.log);
+  const gpuModules = await loadedBy(gpu.run, gpu.log, 'proxima-client');
   t.ok(matching(gpuModules, '/client/ollama/model-discovery.js').length > 0, 'the Ollama node reads its models');
   for (const part of ['/node_modules/yargs', '/node_modules/undici/', '/client/status/status-server.js'])
     t.same(matching(gpuModules, part), [], `a node sharing its Ollama, status page off: no ${part}`);
 
-  const serverModules = await loadedBy(net.server, net.serverLog);
+  const serverModules = await loadedBy(net.server, net.serverLog, 'proxima-server');
+  ranBundled(t, serverModules, 'proxima-server');
   t.ok(matching(serverModules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
   const stores = [
     '/keys/postgres-key-store.js',
@@ -108,7 +147,8 @@ t.test('a super node with no admin listener loads no dashboard', async (t) => {
   const log = path.join(dir, 'server-modules.txt');
   const server = startBin(t, 'proxima-server', ['-c', file], dir, { ...process.env, PROXIMA_MODULE_LOG: log }, MODULE_LOG);
   await logLine(server, 'listening');
-  const modules = await loadedBy(server, log);
+  const modules = await loadedBy(server, log, 'proxima-server');
+  ranBundled(t, modules, 'proxima-server');
   t.ok(matching(modules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
   for (const part of ['/admin/dashboard/', '/node_modules/prom-client/']) t.same(matching(modules, part), [], `no ${part}`);
 });
@@ -124,6 +164,6 @@ t.test('a super node loads prom-client at the first scrape of /metrics', async (
   t.match(text, /\nnodejs_heap_size_total_bytes \d+\n/, 'then the process metrics');
   const again = await (await fetch(`${net.admin}/metrics`)).text();
   t.match(again, /\nproxima_nodes_registered 2\n/, 'the second scrape reads the gauges again');
-  const serverModules = await loadedBy(net.server, net.serverLog);
+  const serverModules = await loadedBy(net.server, net.serverLog, 'proxima-server');
   t.ok(matching(serverModules, '/node_modules/prom-client/').length > 0, 'prom-client is loaded once scraped');
 });

@@ -9,11 +9,12 @@ async function packedFiles(): Promise<string[]> {
   return (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path).sort();
 }
 
-t.test('the package ships what a user runs: bin, the compiled src, config; no tests, benchmarks or maps', async (t) => {
+t.test('the package ships what a user runs: bin, the bundles, config; no tests, benchmarks, compiled sources or maps', async (t) => {
   const files = await packedFiles();
-  // The dashboard's browser files (its script and style, uPlot's build) sit beside its compiled module.
+  // Each program is one bundle and its lazy chunks (scripts/bundle.js); the dashboard's browser files
+  // (its script and style, uPlot's build) sit beside the super node's.
   const allowed =
-    /^(bin\/proxima-(server|client)\.js|dist\/src\/.+\.js|dist\/src\/server\/admin\/dashboard\/assets\/[\w.]+\.css|config\/.+|package\.json|README\.md|LICENSE)$/;
+    /^(bin\/proxima-(server|client)\.js|dist\/proxima-(server|client)\/[\w-]+\.js|dist\/proxima-server\/assets\/[\w.]+\.(js|css)|config\/.+|package\.json|README\.md|LICENSE)$/;
   t.same(
     files.filter((f) => !allowed.test(f)),
     [],
@@ -22,18 +23,18 @@ t.test('the package ships what a user runs: bin, the compiled src, config; no te
   for (const needed of [
     'bin/proxima-server.js',
     'bin/proxima-client.js',
-    'dist/src/server/cli/main.js',
-    'dist/src/client/cli/main.js',
+    'dist/proxima-server/proxima-server.js',
+    'dist/proxima-client/proxima-client.js',
     'config/server.yaml',
-    'dist/src/server/admin/dashboard/assets/uPlot.iife.min.js',
-    'dist/src/server/admin/dashboard/assets/uPlot.min.css',
-    'dist/src/server/admin/dashboard/assets/dashboard.js',
-    'dist/src/server/admin/dashboard/assets/dashboard.css',
+    'dist/proxima-server/assets/uPlot.iife.min.js',
+    'dist/proxima-server/assets/uPlot.min.css',
+    'dist/proxima-server/assets/dashboard.js',
+    'dist/proxima-server/assets/dashboard.css',
   ]) {
     t.ok(files.includes(needed), needed);
   }
   t.notOk(
-    files.some((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/')),
-    'no compiled tests or benchmarks',
+    files.some((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/') || f.startsWith('dist/src/')),
+    'no compiled tests, benchmarks or sources (the bundles hold them)',
   );
 });
