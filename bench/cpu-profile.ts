@@ -6,8 +6,10 @@
  * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" BENCH_ONLY=whole node dist/bench/api.js
  * node dist/bench/cpu-profile.js /tmp/prof/CPU.*.cpuprofile [top]
  * ```
- * A module is a file of the repository (src/…), a package (node_modules/<name>), `node:` for Node's
- * own JavaScript, or `(native)` for V8 and C++ (the garbage collector, `(program)`, `(idle)`).
+ * A module is a file of the repository (src/…; in the programs' bundles, the source a line comes from),
+ * a package (node_modules/<name>), `node:` for Node's own JavaScript, or `(native)` for V8 and C++
+ * (the garbage collector, `(program)`, `(idle)`). A function's line is its file's: the bundle's line
+ * for the programs (each source there starts after a `// dist/src/x.js` line).
  */
 import fs from 'node:fs';
 
@@ -22,11 +24,29 @@ interface Profile {
   timeDeltas: number[];
 }
 
-function moduleOf(url: string, name: string): string {
+/** Per file of a program's bundle (dist/proxima-*), the line each source starts at: esbuild marks it `// dist/src/x.js`. */
+const bundleMarks = new Map<string, { line: number; source: string }[]>();
+
+/** The source a line of a bundle's file comes from (`src/x.js`), or undefined before the first mark. */
+function bundledSource(url: string, line: number): string | undefined {
+  let marks = bundleMarks.get(url);
+  if (marks === undefined) {
+    marks = [];
+    for (const [i, text] of fs.readFileSync(new URL(url), 'utf8').split('\n').entries()) {
+      const mark = /^\/\/ dist\/(src\/\S+\.js)$/.exec(text);
+      if (mark) marks.push({ line: i, source: mark[1]! });
+    }
+    bundleMarks.set(url, marks);
+  }
+  return marks.findLast((m) => m.line <= line)?.source;
+}
+
+function moduleOf(url: string, name: string, line: number): string {
   if (url === '') return name.startsWith('(') ? name : '(native)';
   if (url.startsWith('node:')) return 'node:';
   const packaged = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (packaged) return `node_modules/${packaged[1]}`;
+  if (/\/dist\/proxima-(server|client)\/[\w-]+\.js$/.test(url)) return bundledSource(url, line) ?? url;
   const own = /\/dist\/(.*)$/.exec(url);
   return own ? own[1]! : url;
 }
@@ -50,7 +70,7 @@ function summarise(file: string, top: number): void {
       idle += us;
       continue;
     }
-    const mod = moduleOf(url, functionName);
+    const mod = moduleOf(url, functionName, lineNumber);
     const fn = `${functionName || '(anonymous)'} ${mod}${url === '' ? '' : `:${lineNumber + 1}`}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
     byModule.set(mod, (byModule.get(mod) ?? 0) + us);
