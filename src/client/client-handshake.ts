@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
 import { ErrorCodes, ProximaError } from '../errors.js';
 import { loginProof, parseToken } from '../proto/control/auth.js';
 import {
@@ -139,7 +138,8 @@ function dial(options: ClientHandshakeOptions): Duplex {
   // Dialling a resolved address, SNI and the certificate check still use the configured name.
   const servername = options.tls.servername ?? (address !== undefined && net.isIP(host) === 0 ? host : undefined);
   const { ca } = options.tls;
-  const socket = tls.connect({
+  // node:tls is loaded at the first TLS dial, not at start: a node dialling plain TCP never loads it.
+  const socket = process.getBuiltinModule('node:tls').connect({
     host: address ?? host,
     port,
     // A `ca` file is read at each dial, so a renewed one is picked up.

@@ -5,7 +5,6 @@
  * try keeps the entry's host name: TLS sends it as SNI and checks the certificate against it, never
  * against the address dialled.
  */
-import dns from 'node:dns';
 import net from 'node:net';
 
 /** One configured entry: a host name or address, and a port. */
@@ -22,9 +21,12 @@ export interface ServerTarget extends ServerEntry {
 /** A name's addresses, in the order the resolver gives them. */
 export type LookupAll = (host: string) => Promise<string[]>;
 
-/** The system resolver (getaddrinfo, so /etc/hosts counts), every address of both families. */
+/**
+ * The system resolver (getaddrinfo, so /etc/hosts counts), every address of both families. node:dns
+ * is loaded at the first lookup: a node given an address, not a name, never loads it.
+ */
 export const systemLookup: LookupAll = async (host) =>
-  (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+  (await process.getBuiltinModule('node:dns').promises.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /** Hands out the next target, round robin over every address of every entry. */
 export class ServerList {

@@ -4,7 +4,7 @@
  * the system store, so the usual bundle files are read; newer Node versions are asked directly.
  */
 import fs from 'node:fs';
-import tls from 'node:tls';
+import type { SecureContext } from 'node:tls';
 
 /** Where Linux distributions and macOS keep the system's CA bundle; the first readable one is used. */
 const SYSTEM_BUNDLES = [
@@ -16,22 +16,25 @@ const SYSTEM_BUNDLES = [
 
 type CaGetter = (type: 'default' | 'system') => string[];
 
-let context: tls.SecureContext | undefined;
+let context: SecureContext | undefined;
+
+/** node:tls, loaded when first asked for (only a TLS dial asks): a node on plain TCP never loads it. */
+const tls = () => process.getBuiltinModule('node:tls');
 
 /** The PEM certificates `tls: true` trusts. */
 export function trustedCas(): string[] {
-  const getCACertificates = (tls as unknown as { getCACertificates?: CaGetter }).getCACertificates;
+  const getCACertificates = (tls() as unknown as { getCACertificates?: CaGetter }).getCACertificates;
   if (getCACertificates !== undefined) return [...getCACertificates('default'), ...getCACertificates('system')];
   // Passing `ca` replaces Node's list, so it is passed along, with the extra file Node would have added.
   const extra = process.env.NODE_EXTRA_CA_CERTS;
   const system = SYSTEM_BUNDLES.find(readable);
   const files = [extra, system].filter((file): file is string => file !== undefined && file !== '');
-  return [...tls.rootCertificates, ...files.flatMap(readPem)];
+  return [...tls().rootCertificates, ...files.flatMap(readPem)];
 }
 
 /** A TLS context trusting {@link trustedCas}, made once: hundreds of certificates are parsed for it. */
-export function trustedContext(): tls.SecureContext {
-  context ??= tls.createSecureContext({ ca: trustedCas() });
+export function trustedContext(): SecureContext {
+  context ??= tls().createSecureContext({ ca: trustedCas() });
   return context;
 }
 

@@ -1,7 +1,7 @@
 /**
  * What the programs do not load: a node started with `-c client.yaml` and a super node with `-c
  * server.yaml` load no yargs, and the node no undici (its connections to Ollama are node:http's) and
- * no status page when it is off; the super node no pg and no PostgreSQL stores without PostgreSQL,
+ * no status page when it is off (nor node:tls, node:https or node:dns dialling an address in plain TCP); the super node no pg and no PostgreSQL stores without PostgreSQL,
  * no dashboard without an admin listener, and no prom-client until /metrics is scraped. Each costs resident memory for as long as the process lives
  * (docs/performance-notes.md, "Memory of the node and the super node"). The programs run from their
  * bundles (scripts/bundle.js), where a lazy part is a chunk of its own: the chunks loaded are mapped back
@@ -114,7 +114,15 @@ t.test('a node and a super node started with -c load only what their configurati
   const webModules = await loadedBy(web.run, web.log, 'proxima-client');
   ranBundled(t, webModules, 'proxima-client');
   t.ok(matching(webModules, '/dist/src/client/forwarder.js').length > 0, 'the log holds what the node loaded');
-  for (const part of ['/node_modules/yargs', '/node_modules/undici/', '/client/status/status-server.js'])
+  // node:tls, node:https and node:dns load at a TLS dial, an earnings read over https, a name to look up: this node dials an address in plain TCP.
+  for (const part of [
+    '/node_modules/yargs',
+    '/node_modules/undici/',
+    '/client/status/status-server.js',
+    'esm node:tls',
+    'esm node:https',
+    'esm node:dns',
+  ])
     t.same(matching(webModules, part), [], `a node sharing one web service, status page off: no ${part}`);
 
   // A chat through the API: the node's guard and its connections to Ollama are in use, undici is still not.

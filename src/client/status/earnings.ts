@@ -3,9 +3,8 @@
  * with the node's token as bearer token, never in the URL). Read at most once per refresh interval,
  * however often the status page asks; the answer is bounded in size and time.
  */
-import dns from 'node:dns';
+import type dns from 'node:dns';
 import http from 'node:http';
-import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 
 /** What the status page shows of the node's line in the rewards report. */
@@ -104,11 +103,12 @@ const lookup: LookupFunction = (hostname, options, callback) => {
       return void (callback as (e: null, a: dns.LookupAddress[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
     return void callback(null, '127.0.0.1', 4);
   }
-  dns.lookup(hostname, options, callback);
+  process.getBuiltinModule('node:dns').lookup(hostname, options, callback);
 };
 
 function getJson(url: URL, token: string): Promise<{ status: number; body: unknown }> {
-  const get = url.protocol === 'https:' ? https.get : http.get;
+  // node:https (and node:tls with it) loads at the first read over https, when the status page asks.
+  const get = url.protocol === 'https:' ? process.getBuiltinModule('node:https').get : http.get;
   return new Promise((resolve, reject) => {
     const req = get(
       url,
