@@ -61,11 +61,9 @@ for (const side of ['server', 'client'] as const) {
     }
   });
 
-  t.test(`${program}: the compiled CLI also runs when executed directly`, async (t) => {
-    t.same(await runNode(`dist/src/${side}/cli/main.js`, ['verify', '-c', example]), {
-      code: 0,
-      stdout: `${example} is valid\n`,
-      stderr: '',
-    });
+  t.test(`${program}: the compiled CLI and its bundle also run when executed directly`, async (t) => {
+    for (const script of [`dist/src/${side}/cli/main.js`, `dist/${program}/${program}.js`]) {
+      t.same(await runNode(script, ['verify', '-c', example]), { code: 0, stdout: `${example} is valid\n`, stderr: '' }, script);
+    }
   });
 }
