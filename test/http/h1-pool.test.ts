@@ -68,7 +68,8 @@ async function rawServer(t: Test) {
     return p;
   };
   const next = (): Promise<RawConnection> => new Promise((resolve) => waiting.push(resolve));
-  return { connections, pool, next };
+  const address = async (): Promise<{ port: number }> => ({ port });
+  return { connections, pool, next, address };
 }
 
 async function text(res: DispatchResponse): Promise<string> {
@@ -310,4 +311,32 @@ t.test('idle streams end after keepAliveMs; close() ends idle ones now and busy 
   await cut.destroy();
   await t.rejects(hanging, { name: 'ClientDestroyedError' });
   t.match(await c.closed, { ended: false }, 'destroy() cuts busy streams');
+});
+
+t.test('a request waits for its stream to open; a stream that ends before the answer rejects it', async (t) => {
+  const raw = await rawServer(t);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const { port } = await raw.address();
+  let opened: net.Socket | undefined;
+  const pool = new H1Pool({
+    hostHeader: 'h',
+    keepAliveMs: 4_000,
+    open: () => {
+      const socket = net.connect(port, '127.0.0.1');
+      opened = socket;
+      return { stream: socket, opened: once(socket, 'connect').then(() => gate) };
+    },
+  });
+  t.teardown(() => pool.destroy());
+  const arriving = raw.next();
+  const pending = pool.request({ method: 'POST', path: '/wait', body: 'x' });
+  const c = await arriving;
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(opened!.bytesWritten + opened!.writableLength, 0, 'connected, but nothing written before opened');
+  release();
+  await c.receivedText('\r\n\r\nx');
+  c.socket.end();
+  await t.rejects(pending, /ended the stream before the answer was complete/);
+  t.equal(pool.connections, 0);
 });
