@@ -1,7 +1,9 @@
 /**
  * What the programs do not load: a node started with `-c client.yaml` and a super node with `-c
- * server.yaml` load no yargs, and the node no undici (its connections to Ollama are node:http's) and
- * no status page when it is off (nor node:tls, node:https or node:dns dialling an address in plain TCP); the super node no pg and no PostgreSQL stores without PostgreSQL,
+ * server.yaml` load no yargs, neither loads undici (the node's connections to Ollama are node:http's,
+ * the super node's to nodes its own HTTP/1.1 client, even after serving a chat), the node no status
+ * page when it is off (nor node:tls, node:https or node:dns dialling an address in plain TCP); the
+ * super node no pg and no PostgreSQL stores without PostgreSQL,
  * no dashboard without an admin listener, and no prom-client until /metrics is scraped. Each costs resident memory for as long as the process lives
  * (docs/performance-notes.md, "Memory of the node and the super node"). The programs run from their
  * bundles (scripts/bundle.js), where a lazy part is a chunk of its own: the chunks loaded are mapped back
@@ -144,6 +146,8 @@ t.test('a node and a super node started with -c load only what their configurati
   ];
   for (const part of ['/node_modules/yargs', '/node_modules/pg/', '/node_modules/prom-client/', ...stores])
     t.same(matching(serverModules, part), [], `a super node on its data folder, metrics on but never scraped: no ${part}`);
+  t.ok(matching(serverModules, '/dist/src/http/h1-pool.js').length > 0, 'the super node sent the chat with its own HTTP client');
+  t.same(matching(serverModules, '/node_modules/undici/'), [], 'a super node that served an API chat: no undici');
   t.ok(matching(serverModules, '/admin/dashboard/dashboard.js').length > 0, 'with an admin listener, the dashboard');
 });
 

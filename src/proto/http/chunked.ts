@@ -62,10 +62,22 @@ export class ChunkedFramer implements BodyFramer {
   }
 
   push(chunk: Buffer): BodyChunk {
+    return this.#push(chunk, undefined);
+  }
+
+  /**
+   * As push, and also appends the chunk data found in `chunk` to `data`, without the chunked
+   * framing (subarrays of `chunk`, never copies): the body as its sender meant it.
+   */
+  decode(chunk: Buffer, data: Buffer[]): BodyChunk {
+    return this.#push(chunk, data);
+  }
+
+  #push(chunk: Buffer, data: Buffer[] | undefined): BodyChunk {
     if (this.#failed !== undefined) throw this.#failed;
     let pos = 0;
     try {
-      pos = this.#consume(chunk);
+      pos = this.#consume(chunk, data);
     } catch (err) {
       this.#failed = err as Error;
       throw err;
@@ -74,7 +86,7 @@ export class ChunkedFramer implements BodyFramer {
     return { bytes: chunk.subarray(0, pos), done, rest: pos === chunk.length ? EMPTY : chunk.subarray(pos) };
   }
 
-  #consume(chunk: Buffer): number {
+  #consume(chunk: Buffer, data: Buffer[] | undefined): number {
     let pos = 0;
     while (pos < chunk.length && this.#state !== State.Done) {
       switch (this.#state) {
@@ -84,6 +96,7 @@ export class ChunkedFramer implements BodyFramer {
           break;
         case State.Data: {
           const take = Math.min(this.#remaining, chunk.length - pos);
+          if (data !== undefined) data.push(chunk.subarray(pos, pos + take));
           pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#state = State.DataCr;

@@ -11,8 +11,8 @@
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
+import type { DispatchResponse } from '../../http/dispatcher.js';
 import type { Logger } from '../../log.js';
 import { FORWARD_REFUSED_HEADER } from '../../proto/http/error.js';
 import { abortStream } from '../../streams/stream-relay.js';
@@ -20,7 +20,7 @@ import type { ModelCatalog } from './routing/model-catalog.js';
 import type { ModelRouter } from './routing/model-router.js';
 import type { UpstreamPools } from './routing/upstream-pools.js';
 
-/** A forwarded request's head is what the entry's undici wrote: small. */
+/** A forwarded request's head is what the entry's pool wrote: small. */
 const MAX_HEAD_BYTES = 16 * 1024;
 
 /**
@@ -134,10 +134,10 @@ export class ForwardedCalls {
     }
     if (gone.signal.aborted) return lease.release();
     res.once('close', () => lease.release());
-    let answer: Dispatcher.ResponseData;
+    let answer: DispatchResponse;
     try {
       answer = await this.#o.pools.pool(host).request({
-        method: req.method as Dispatcher.HttpMethod,
+        method: req.method ?? 'GET',
         path: req.url ?? '/',
         headers: passed(req.headers),
         body: hasBody(req) ? req : undefined,
@@ -174,7 +174,7 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
-/** The end-to-end headers, as undici and node:http both take them. */
+/** The end-to-end headers, as the pool and node:http both take them. */
 function passed(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;

@@ -4,8 +4,9 @@
  * through the same pool with the same headers, and is metered like a user's answer, so its ledger
  * record is an ordinary request record (keyId null) that the canary step then marks.
  */
-import type { Dispatcher } from 'undici';
+
 import { ErrorCodes, hasCode } from '../../errors.js';
+import type { Dispatcher } from '../../http/dispatcher.js';
 import { type AnswerText, answerText } from '../../proto/llm/text.js';
 import type { RequestOutcome, RequestRecord } from '../ledger/ledger-record.js';
 import { answerRelay } from '../models/answer/answer-relays.js';

@@ -3,8 +3,8 @@
  * API's pool for that node's service, bounded in time and size, read whole.
  */
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { Dispatcher } from '../../http/dispatcher.js';
 import { SUPER_NODE_USER_AGENT } from '../models/model-request.js';
 
 /** One request of the super node's own. */

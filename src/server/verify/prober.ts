@@ -5,7 +5,7 @@
  * model it advertises (same name, same digest). A probe takes no router slot and writes no request
  * record: it is not user traffic. A node's first probe comes 0.5 to 1.5 intervals after it appears.
  */
-import type { Dispatcher } from 'undici';
+import type { Dispatcher } from '../../http/dispatcher.js';
 import type { Logger } from '../../log.js';
 import { modelKey } from '../../proto/llm/model-name.js';
 import type { ProbeRecord } from '../ledger/ledger-record.js';

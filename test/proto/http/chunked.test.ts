@@ -194,3 +194,28 @@ t.test('size lines and trailer sections are bounded, whatever the chunking', asy
     'the limit is on the whole section',
   );
 });
+
+t.test('decode() gives the chunk data without its framing, in every chunking, as subarrays', async (t) => {
+  const NEXT = 'HTTP/1.1 200 OK\r\n\r\n';
+  for (const body of VALID) {
+    const input = b(body + NEXT);
+    const payload = decodeChunked(b(body)).toString('latin1');
+    for (const { name, chunks } of chunkings(input, { randomRuns: 10 })) {
+      const framer = new ChunkedFramer(RESPONSE_SIDE);
+      const data: Buffer[] = [];
+      const rest: Buffer[] = [];
+      for (const chunk of chunks) {
+        const part = framer.decode(chunk, data);
+        rest.push(part.rest);
+        for (const d of data) if (d.buffer !== chunk.buffer && d.length > 0 && !chunks.some((c) => c.buffer === d.buffer)) t.fail('a copy');
+      }
+      const got = Buffer.concat(data).toString('latin1');
+      if (got !== payload || Buffer.concat(rest).toString('latin1') !== NEXT || !framer.done) {
+        t.fail(`${JSON.stringify(body)} ${name}: ${JSON.stringify(got)}`);
+      }
+    }
+    t.pass(JSON.stringify(body));
+  }
+  const framer = new ChunkedFramer(RESPONSE_SIDE);
+  t.throws(() => framer.decode(b('3\r\nabcd'), []), { code: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING' }, 'malformed framing still fails');
+});

@@ -7,8 +7,8 @@
  * record is durable, and a cut answer with PRX_ERR_USAGE_NOT_RECORDED if it cannot be made so.
  */
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { type ErrorCode, ErrorCodes, hasCode, ProximaError } from '../../../errors.js';
+import type { Dispatcher, DispatchResponse } from '../../../http/dispatcher.js';
 import { ERROR_CODE_HEADER, FORWARD_REFUSED_HEADER } from '../../../proto/http/error.js';
 import type { RequestOutcome } from '../../ledger/ledger-record.js';
 import type { ApiRoute } from '../api-routes.js';
@@ -100,7 +100,7 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
     return { ...ended('node_error', meter), fault };
   };
   try {
-    let response: Dispatcher.ResponseData;
+    let response: DispatchResponse;
     try {
       response = await o.pool.request({
         method: o.route.method,

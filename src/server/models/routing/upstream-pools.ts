@@ -1,14 +1,13 @@
 /**
- * The API's HTTP clients to nodes: an undici Pool per node service whose connections are tunnel
- * streams (`openStream` on the node's session), kept alive between requests. A pool lives as long as
- * the node session it was made for: it is closed (idle streams at once, busy ones after their answer)
- * when the node stops taking work, so a node that leaves is never held up by idle streams, and
- * destroyed when the session is gone, a pool still closing included: undici's graceful close waits
- * for its queue, and a request queued for a session that died would hold it forever.
+ * The API's HTTP clients to nodes: an H1Pool (src/http/h1-pool.ts) per node service whose
+ * connections are tunnel streams (`openStream` on the node's session), kept alive between requests.
+ * A pool lives as long as the node session it was made for: it is closed (idle streams at once, busy
+ * ones after their answer) when the node stops taking work, so a node that leaves is never held up
+ * by idle streams, and destroyed when the session is gone, a pool still closing included: a graceful
+ * close waits for the requests whose streams are opening, and one opening on a session that died
+ * would hold it forever.
  */
-import type { Socket } from 'node:net';
-import type { Pool } from 'undici';
-import { preloadUndici, undici } from '../../../http/undici-lazy.js';
+import { H1Pool } from '../../../http/h1-pool.js';
 import type { Logger } from '../../../log.js';
 import type { RemotePeer } from '../../node-directory.js';
 import type { CatalogNodes, ModelHost, ModelNode } from './model-catalog.js';
@@ -37,25 +36,20 @@ interface Retired {
 /** The pools, by node session and service. */
 export class UpstreamPools {
   readonly #options: UpstreamPoolsOptions;
-  readonly #pools = new Map<ModelNode, Map<string, Pool>>();
+  readonly #pools = new Map<ModelNode, Map<string, H1Pool>>();
   /** Pools closing or being destroyed, until they are done: their node, and what settles them. */
-  readonly #retired = new Map<Pool, Retired>();
+  readonly #retired = new Map<H1Pool, Retired>();
   #closed = false;
   readonly #onDraining = (node: ModelNode): void => this.#end(node, (pool) => pool.close());
   readonly #onClosed = (node: ModelNode): void => {
     this.#end(node, (pool) => pool.destroy());
     for (const [pool, retired] of this.#retired) if (retired.node === node) this.#cut(pool, retired);
   };
-  /** The first node to share a model loads undici, before the first request for it. */
-  readonly #onAdvertised = (node: ModelNode): void => {
-    if (node.services.some((s) => (s.models?.length ?? 0) > 0)) preloadUndici();
-  };
 
   constructor(options: UpstreamPoolsOptions) {
     this.#options = options;
     options.nodes.on('draining', this.#onDraining);
     options.nodes.on('closed', this.#onClosed);
-    options.nodes.on('advertised', this.#onAdvertised);
   }
 
   /** Open pools, for tests and metrics. */
@@ -66,7 +60,7 @@ export class UpstreamPools {
   }
 
   /** The pool for `host`'s node and service; made on first use. */
-  pool(host: ModelHost): Pool {
+  pool(host: ModelHost): H1Pool {
     const { node, service } = host;
     let services = this.#pools.get(node);
     if (services === undefined) this.#pools.set(node, (services = new Map()));
@@ -96,31 +90,17 @@ export class UpstreamPools {
     this.#options.nodes.off('closed', this.#onClosed);
   }
 
-  #create(host: ModelHost): Pool {
+  #create(host: ModelHost): H1Pool {
     const { node, service } = host;
-    return new (undici().Pool)(`http://${host.hostHeader}`, {
-      // The API keeps its own clocks (first byte, idle, total); undici's would race them.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      keepAliveTimeout: this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
-      connect: (_options, callback) => {
-        let opening;
-        try {
-          opening = node.openStream(service, API_PEER);
-        } catch (err) {
-          callback(err as Error, null);
-          return;
-        }
-        // Handed over once the node reached its Ollama: undici must read only HTTP from it.
-        opening.opened.then(
-          () => callback(null, opening.stream as Socket),
-          (err: Error) => callback(err, null),
-        );
-      },
+    return new H1Pool({
+      hostHeader: host.hostHeader,
+      keepAliveMs: this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
+      // Used once the node reached its Ollama: the pool then reads only HTTP from it.
+      open: () => node.openStream(service, API_PEER),
     });
   }
 
-  #end(node: ModelNode, how: (pool: Pool) => Promise<void>): void {
+  #end(node: ModelNode, how: (pool: H1Pool) => Promise<void>): void {
     const services = this.#pools.get(node);
     if (services === undefined) return;
     this.#pools.delete(node);
@@ -135,7 +115,7 @@ export class UpstreamPools {
   }
 
   /** Destroys a retired pool; that settles it even when its graceful close never will. */
-  #cut(pool: Pool, retired: Retired): void {
+  #cut(pool: H1Pool, retired: Retired): void {
     const destroying = pool.destroyed ? Promise.resolve() : pool.destroy();
     void destroying.catch(() => undefined).then(retired.settle);
   }
@@ -144,7 +124,6 @@ export class UpstreamPools {
     if (this.#closed) return;
     this.#closed = true;
     this.#options.nodes.off('draining', this.#onDraining);
-    this.#options.nodes.off('advertised', this.#onAdvertised);
   }
 
   async #settled(): Promise<void> {
