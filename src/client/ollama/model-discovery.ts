@@ -13,7 +13,8 @@ import { type Logger, silentLogger } from '../../log.js';
 import type { ModelAdvert } from '../../proto/control/messages.js';
 import { modelAdverts } from './model-adverts.js';
 import { type ModelShare, type ShareFilter, shareFilter } from './model-share.js';
-import { discard, OllamaUpstream, readBounded } from './ollama-upstream.js';
+import { OllamaCall } from './ollama-call.js';
+import { OllamaPool } from './ollama-pool.js';
 
 /** An ollama service as discovery needs it (an OllamaServiceConfig fits). */
 export interface DiscoveredService {
@@ -51,7 +52,9 @@ export const DEFAULT_MAX_TAGS_BYTES = 8 * 1024 * 1024;
 /** One service being watched. */
 interface Source {
   service: DiscoveredService;
-  upstream: OllamaUpstream;
+  upstream: OllamaPool;
+  /** The request for its model list, the same each time. */
+  request: Buffer;
   isShared: ShareFilter;
   /** Whether the last read worked; undefined before the first. */
   answering: boolean | undefined;
@@ -74,7 +77,13 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
     super();
     this.#sources = options.services.map((service) => ({
       service,
-      upstream: new OllamaUpstream(service, { keepAlive: false }),
+      // A connection per read, closed after it: a kept one Ollama closed meanwhile (it restarted)
+      // would fail the next read.
+      upstream: new OllamaPool(service, { maxIdleSockets: 0 }),
+      request: Buffer.from(
+        `GET /api/tags HTTP/1.1\r\nHost: ${service.hostHeader}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`,
+        'latin1',
+      ),
       isShared: shareFilter(service.share),
       answering: undefined,
     }));
@@ -151,12 +160,12 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
     const log = this.#logger.child({ service: source.service.name, ollama: source.upstream.origin });
     try {
       const signal = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(this.#requestTimeoutMs)]);
-      const res = await source.upstream.request({ method: 'GET', path: '/api/tags', headers: { accept: 'application/json' }, signal });
-      if (res.statusCode !== 200) {
-        discard(res.body);
-        throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `/api/tags answered HTTP ${res.statusCode}`);
+      const call = await OllamaCall.start(source.upstream, 'GET', source.request, signal);
+      if (call.head.status !== 200) {
+        call.destroy();
+        throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `/api/tags answered HTTP ${call.head.status}`);
       }
-      const models = modelAdverts(JSON.parse((await readBounded(res.body, this.#maxTagsBytes)).toString('utf8')), source.isShared);
+      const models = modelAdverts(JSON.parse((await call.readWhole(this.#maxTagsBytes)).toString('utf8')), source.isShared);
       if (source.answering === false) log.info('ollama answers again');
       source.answering = true;
       return models;
