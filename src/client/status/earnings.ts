@@ -4,8 +4,6 @@
  * however often the status page asks; the answer is bounded in size and time.
  */
 import dns from 'node:dns';
-import http from 'node:http';
-import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 
 /** What the status page shows of the node's line in the rewards report. */
@@ -107,8 +105,12 @@ const lookup: LookupFunction = (hostname, options, callback) => {
   dns.lookup(hostname, options, callback);
 };
 
-function getJson(url: URL, token: string): Promise<{ status: number; body: unknown }> {
-  const get = url.protocol === 'https:' ? https.get : http.get;
+/**
+ * node:http and node:https are imported here, at the first read: the status page (off by default)
+ * is their only user in the node, whose guard speaks HTTP on plain sockets.
+ */
+async function getJson(url: URL, token: string): Promise<{ status: number; body: unknown }> {
+  const get = url.protocol === 'https:' ? (await import('node:https')).get : (await import('node:http')).get;
   return new Promise((resolve, reject) => {
     const req = get(
       url,
