@@ -51,11 +51,11 @@ export class OllamaCall {
   }
 
   /**
-   * Writes `request` (a complete head, and the body) on a socket of `pool`; resolves with the call
+   * Writes `request` (a complete head, and the body; or its parts) on a socket of `pool`; resolves with the call
    * once Ollama's final response head has come. Rejects with the system's error when Ollama cannot
    * be reached, PRX_ERR_HTTP_BAD_RESPONSE for an answer that does not parse.
    */
-  static async start(pool: OllamaPool, method: string, request: Buffer, signal?: AbortSignal): Promise<OllamaCall> {
+  static async start(pool: OllamaPool, method: string, request: Buffer | readonly Buffer[], signal?: AbortSignal): Promise<OllamaCall> {
     if (signal?.aborted === true) throw cancelled(signal);
     const socket = await pool.acquire(signal);
     const call = new OllamaCall(pool, socket, method, signal);
@@ -64,7 +64,13 @@ export class OllamaCall {
       call.#onEnd = (err) => reject(err);
       socket.on('data', call.#onData).on('end', call.#onEnded).on('error', call.#onError).on('close', call.#onClose);
       signal?.addEventListener('abort', call.#onAbort, { once: true });
-      socket.write(request);
+      if (Buffer.isBuffer(request)) socket.write(request);
+      else {
+        // Parts written corked leave in one writev: a large body is not copied behind its head.
+        socket.cork();
+        for (const part of request) socket.write(part);
+        socket.uncork();
+      }
     });
   }
 

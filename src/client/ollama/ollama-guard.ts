@@ -72,6 +72,8 @@ const HOP_BY_HOP = [
 /** Of an answer: the fields of Ollama's connection. Its framing fields stay: the body passes as it came. */
 const ANSWER_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'upgrade'];
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
+/** Bodies below this are copied behind the head; larger ones are not copied (a 15 MiB chat was held twice). */
+const COPY_BODY_BELOW_BYTES = 64 * 1024;
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /** Serves tunnel streams for one ollama service. */
@@ -226,13 +228,15 @@ export class OllamaGuard {
   }
 
   /** The request for Ollama: its head without the connection's fields, with Ollama's Host, then the body. */
-  #requestBytes(head: RequestHead, body: Buffer | undefined): Buffer {
+  #requestBytes(head: RequestHead, body: Buffer | undefined): Buffer | Buffer[] {
     const remove = [...HOP_BY_HOP, ...head.connection.filter((name) => !FRAMING.has(name))];
     const set: Record<string, string> = { Host: this.#pool.hostHeader };
     if (body !== undefined) set['Content-Length'] = String(body.length);
     if (!this.#pool.keepsAlive) set.Connection = 'close';
     const bytes = serializeRequestHead(head, { remove, set });
-    return body === undefined || body.length === 0 ? bytes : Buffer.concat([bytes, body]);
+    if (body === undefined || body.length === 0) return bytes;
+    // A small body is copied behind its head, a large one written after it in the same writev.
+    return body.length < COPY_BODY_BELOW_BYTES ? Buffer.concat([bytes, body]) : [bytes, body];
   }
 
   /** Why a request may not reach Ollama: a body without a clear model, or a model not shared. */
