@@ -16,10 +16,32 @@ import type { BodyFramer } from '../../proto/http/framing.js';
 import { type RequestHead, RequestHeadParser } from '../../proto/http/request-head.js';
 import { abortStream } from '../../streams/stream-relay.js';
 import { WholeBody } from './chunked-body.js';
+import type { CancelSignal } from './ollama-pool.js';
 
 /** Bytes read ahead of the request being answered before the stream is paused. */
 const MAX_AHEAD_BYTES = 256 * 1024;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/** The cancellation of one request: an AbortSignal's shape, without an AbortController per request. */
+export class RequestCancel implements CancelSignal {
+  aborted = false;
+  readonly #listeners: (() => void)[] = [];
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.#listeners.indexOf(listener);
+    if (at >= 0) this.#listeners.splice(at, 1);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    for (const listener of this.#listeners.splice(0)) listener();
+  }
+}
 
 /** One request on a guarded stream, as the guard answers it. */
 export class GuardRequest {
@@ -27,7 +49,7 @@ export class GuardRequest {
   /** The target's path, without its query, as sent. */
   readonly path: string;
   /** Fires when the stream ends or closes before the answer did: the user left. */
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   readonly stream: Duplex;
   /** The status answered, once a head went out. */
   status = 0;
@@ -37,7 +59,7 @@ export class GuardRequest {
   closeAfter: boolean;
   readonly #readBody: (limits: BodyLimits) => Promise<Buffer>;
 
-  constructor(head: RequestHead, stream: Duplex, signal: AbortSignal, readBody: (limits: BodyLimits) => Promise<Buffer>) {
+  constructor(head: RequestHead, stream: Duplex, signal: CancelSignal, readBody: (limits: BodyLimits) => Promise<Buffer>) {
     this.head = head;
     this.path = head.target.split('?', 1)[0]!;
     this.stream = stream;
@@ -73,9 +95,10 @@ export class GuardConnection {
   readonly #logger: Logger;
   readonly #idleTimeoutMs: number;
   readonly #parser: RequestHeadParser;
-  #idle: NodeJS.Timeout | undefined;
+  /** One timer for the stream's life, refreshed after each answer; it does nothing while a request is in progress. */
+  readonly #idle: NodeJS.Timeout;
   /** The request in progress, from its head to the end of its answer. */
-  #current: { request: GuardRequest; abort: AbortController } | undefined;
+  #current: { request: GuardRequest; abort: RequestCancel } | undefined;
   /** Bytes received and not yet taken. */
   #ahead: Buffer[] = [];
   #aheadBytes = 0;
@@ -107,7 +130,8 @@ export class GuardConnection {
       stream.end();
     });
     stream.on('data', (chunk: Buffer) => this.#received(chunk));
-    this.#armIdle();
+    this.#idle = setTimeout(() => this.#idled(), this.#idleTimeoutMs);
+    this.#idle.unref();
   }
 
   /** Cuts the stream and the request in progress. */
@@ -115,13 +139,10 @@ export class GuardConnection {
     abortStream(this.#stream);
   }
 
-  #armIdle(): void {
-    clearTimeout(this.#idle);
-    this.#idle = setTimeout(() => {
-      this.#closed = true;
-      this.#stream.end();
-    }, this.#idleTimeoutMs);
-    this.#idle.unref();
+  #idled(): void {
+    if (this.#current !== undefined || this.#closed) return; // refreshed when the answer ends
+    this.#closed = true;
+    this.#stream.end();
   }
 
   #received(chunk: Buffer): void {
@@ -191,12 +212,11 @@ export class GuardConnection {
   }
 
   #begin(head: RequestHead): void {
-    clearTimeout(this.#idle);
-    const abort = new AbortController();
+    const abort = new RequestCancel();
     const framing = head.framing;
     if (framing.kind !== 'none') this.#body = { framer: createBodyFramer(framing, { side: REQUEST_SIDE }), take: undefined };
     if (framing.kind !== 'none' && head.expectContinue) this.#stream.write(CONTINUE);
-    const request = new GuardRequest(head, this.#stream, abort.signal, (limits) => this.#readBody(head, limits));
+    const request = new GuardRequest(head, this.#stream, abort, (limits) => this.#readBody(head, limits));
     this.#current = { request, abort };
     void this.#handle(request).then(() => this.#answered(request));
   }
@@ -211,7 +231,7 @@ export class GuardConnection {
     }
     // A body the guard did not read (a refused request, a GET with one) is skipped, not sent on.
     if (this.#body !== undefined) this.#body.take = () => undefined;
-    this.#armIdle();
+    this.#idle.refresh();
     this.#pump();
   }
 

@@ -158,9 +158,16 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
   /** The shared models of one service; none when its Ollama does not answer properly. */
   async #read(source: Source): Promise<ModelAdvert[]> {
     const log = this.#logger.child({ service: source.service.name, ollama: source.upstream.origin });
+    // A controller and a timer of its own, not AbortSignal.any with AbortSignal.timeout: that
+    // timeout signal is held weakly, and a read under a loaded test run once waited past it.
+    const cut = new AbortController();
+    const ms = this.#requestTimeoutMs;
+    const timer = setTimeout(() => cut.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
+    const stop = (): void => cut.abort(this.#stopping.signal.reason);
+    this.#stopping.signal.addEventListener('abort', stop, { once: true });
+    if (this.#stopping.signal.aborted) stop();
     try {
-      const signal = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(this.#requestTimeoutMs)]);
-      const call = await OllamaCall.start(source.upstream, 'GET', source.request, signal);
+      const call = await OllamaCall.start(source.upstream, 'GET', source.request, cut.signal);
       if (call.head.status !== 200) {
         call.destroy();
         throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `/api/tags answered HTTP ${call.head.status}`);
@@ -176,6 +183,9 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
         log.warn('cannot read the models of ollama: the last ones read stay advertised until it answers', { err, models: last.length });
       source.answering = false;
       return [...last];
+    } finally {
+      clearTimeout(timer);
+      this.#stopping.signal.removeEventListener('abort', stop);
     }
   }
 }

@@ -4,14 +4,13 @@
  * included), a framer finding where it ends so that the socket can serve the next request. No
  * time limit past the connect: a cold model takes minutes, and the caller aborts through `signal`.
  */
-import type net from 'node:net';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { createBodyFramer } from '../../proto/http/body.js';
 import { RESPONSE_SIDE } from '../../proto/http/error.js';
 import type { BodyFramer, ResponseFraming } from '../../proto/http/framing.js';
 import { type ResponseHead, ResponseHeadParser } from '../../proto/http/response-head.js';
 import { WholeBody } from './chunked-body.js';
-import { cancelled, type OllamaPool } from './ollama-pool.js';
+import { type CancelSignal, cancelled, type OllamaPool, type PooledSocket, type SocketUser } from './ollama-pool.js';
 
 /** Response heads as large as Ollama could send (its own limit is 1 MiB of request head). */
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
@@ -22,7 +21,7 @@ export type BodySink = (bytes: Buffer, done: boolean) => boolean;
 /** One request to Ollama and its answer. Start it with {@link OllamaCall.start}. */
 export class OllamaCall {
   readonly #pool: OllamaPool;
-  readonly #socket: net.Socket;
+  #pooled: PooledSocket | undefined;
   readonly #method: string;
   readonly #parser = new ResponseHeadParser({ maxHeadBytes: MAX_RESPONSE_HEAD_BYTES });
   #head: ResponseHead | undefined;
@@ -37,15 +36,17 @@ export class OllamaCall {
   /** Ollama ended a close-delimited body before relay() was called. */
   #endedEarly = false;
   readonly #onAbort = (): void => this.#fail(cancelled(this.#signal));
-  readonly #onData = (chunk: Buffer): void => this.#read(chunk);
-  readonly #onEnded = (): void => this.#ended();
-  readonly #onError = (err: Error): void => this.#fail(err);
-  readonly #onClose = (): void => this.#fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'Ollama closed the connection'));
-  readonly #signal: AbortSignal | undefined;
+  /** What the socket emits, while this call has it. */
+  readonly #user: SocketUser = {
+    data: (chunk) => this.#read(chunk),
+    end: () => this.#ended(),
+    error: (err) => this.#fail(err),
+    close: () => this.#fail(new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, 'Ollama closed the connection')),
+  };
+  readonly #signal: CancelSignal | undefined;
 
-  private constructor(pool: OllamaPool, socket: net.Socket, method: string, signal: AbortSignal | undefined) {
+  private constructor(pool: OllamaPool, method: string, signal: CancelSignal | undefined) {
     this.#pool = pool;
-    this.#socket = socket;
     this.#method = method;
     this.#signal = signal;
   }
@@ -55,22 +56,26 @@ export class OllamaCall {
    * once Ollama's final response head has come. Rejects with the system's error when Ollama cannot
    * be reached, PRX_ERR_HTTP_BAD_RESPONSE for an answer that does not parse.
    */
-  static async start(pool: OllamaPool, method: string, request: Buffer | readonly Buffer[], signal?: AbortSignal): Promise<OllamaCall> {
-    if (signal?.aborted === true) throw cancelled(signal);
-    const socket = await pool.acquire(signal);
-    const call = new OllamaCall(pool, socket, method, signal);
+  static start(pool: OllamaPool, method: string, request: Buffer | readonly Buffer[], signal?: CancelSignal): Promise<OllamaCall> {
+    if (signal?.aborted === true) return Promise.reject(cancelled(signal));
+    const call = new OllamaCall(pool, method, signal);
     return new Promise((resolve, reject) => {
       call.#onHead = resolve;
       call.#onEnd = (err) => reject(err);
-      socket.on('data', call.#onData).on('end', call.#onEnded).on('error', call.#onError).on('close', call.#onClose);
-      signal?.addEventListener('abort', call.#onAbort, { once: true });
-      if (Buffer.isBuffer(request)) socket.write(request);
-      else {
-        // Parts written corked leave in one writev: a large body is not copied behind its head.
-        socket.cork();
-        for (const part of request) socket.write(part);
-        socket.uncork();
-      }
+      // The socket's events reach the call from here on (acquire sets its user); none can come
+      // before this callback, which runs as a microtask.
+      pool.acquire(call.#user, signal).then((pooled) => {
+        call.#pooled = pooled;
+        signal?.addEventListener('abort', call.#onAbort, { once: true });
+        const { socket } = pooled;
+        if (Buffer.isBuffer(request)) socket.write(request);
+        else {
+          // Parts written corked leave in one writev: a large body is not copied behind its head.
+          socket.cork();
+          for (const part of request) socket.write(part);
+          socket.uncork();
+        }
+      }, reject);
     });
   }
 
@@ -96,7 +101,7 @@ export class OllamaCall {
       this.#pending = undefined;
       this.#body(first);
       if (this.#endedEarly) this.#ended();
-      if (!this.#settled) this.#socket.resume();
+      if (!this.#settled) this.#pooled!.socket.resume();
     });
   }
 
@@ -122,7 +127,7 @@ export class OllamaCall {
 
   /** Resumes reading after the sink returned false. */
   resume(): void {
-    if (!this.#settled) this.#socket.resume();
+    if (!this.#settled) this.#pooled!.socket.resume();
   }
 
   /** Cuts the request: the socket is closed (Ollama sees the user leave). */
@@ -154,7 +159,7 @@ export class OllamaCall {
       return this.#fail(err as Error);
     }
     this.#pending = rest;
-    this.#socket.pause(); // until the caller says where the body goes
+    this.#pooled!.socket.pause(); // until the caller says where the body goes
     const onHead = this.#onHead!;
     this.#onHead = undefined;
     onHead(this);
@@ -168,7 +173,7 @@ export class OllamaCall {
       return this.#fail(err as Error);
     }
     if (part.done) return this.#finish(part.bytes, part.rest.length === 0);
-    if (part.bytes.length > 0 && !this.#sink!(part.bytes, false)) this.#socket.pause();
+    if (part.bytes.length > 0 && !this.#sink!(part.bytes, false)) this.#pooled!.socket.pause();
   }
 
   /** Ollama ended its side: the end of a close-delimited body, else a cut answer. */
@@ -186,7 +191,7 @@ export class OllamaCall {
     this.#settled = true;
     this.#detach();
     const reusable = clean && this.#framing!.kind !== 'close' && this.#head!.keepAlive && this.#pool.keepsAlive;
-    this.#pool.release(this.#socket, reusable);
+    this.#pool.release(this.#pooled!, reusable);
     this.#sink!(last, true);
     this.#onEnd?.();
   }
@@ -195,8 +200,7 @@ export class OllamaCall {
     if (this.#settled) return;
     this.#settled = true;
     this.#detach();
-    this.#socket.on('error', () => undefined);
-    this.#pool.release(this.#socket, false);
+    if (this.#pooled !== undefined) this.#pool.release(this.#pooled, false);
     const onEnd = this.#onEnd;
     this.#onHead = undefined;
     onEnd?.(err);
@@ -204,6 +208,5 @@ export class OllamaCall {
 
   #detach(): void {
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#socket.off('data', this.#onData).off('end', this.#onEnded).off('error', this.#onError).off('close', this.#onClose);
   }
 }
