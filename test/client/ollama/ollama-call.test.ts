@@ -152,8 +152,11 @@ t.test('an abort cuts the request at once, before the head too; an Ollama that i
   t.pass("Ollama's connection closed");
   const down = pool(t, await freePort());
   await t.rejects(OllamaCall.start(down, 'GET', REQUEST), { code: 'ECONNREFUSED' });
-  const timeout = OllamaCall.start(p, 'GET', REQUEST, AbortSignal.timeout(50));
-  await t.rejects(timeout, { name: 'TimeoutError' }, "a time limit's reason is the error");
+  const limit = new AbortController();
+  const timer = setTimeout(() => limit.abort(new DOMException('too slow', 'TimeoutError')), 50);
+  t.teardown(() => clearTimeout(timer));
+  const timeout = OllamaCall.start(p, 'GET', REQUEST, limit.signal);
+  await t.rejects(timeout, { name: 'TimeoutError' }, "the signal's reason is the error");
 });
 
 t.test('close() waits for the requests in flight; a closed pool refuses new ones', async (t) => {
