@@ -1,9 +1,10 @@
 /**
  * What the programs do not load: a node started with `-c client.yaml` and a super node with `-c
- * server.yaml` load no yargs, neither loads undici (the node's connections to Ollama are node:http's,
- * the super node's to nodes its own HTTP/1.1 client, even after serving a chat), the node no status
- * page when it is off (nor node:tls, node:https or node:dns dialling an address in plain TCP); the
- * super node no pg and no PostgreSQL stores without PostgreSQL,
+ * server.yaml` load no yargs, neither loads undici (the node's guard and its connections to Ollama
+ * speak HTTP/1.1 with the project's own parsers on plain sockets, the super node's to nodes with its
+ * own HTTP/1.1 client, even after serving a chat), the node no node:http and no status page when it
+ * is off (nor node:tls, node:https or node:dns dialling an address in plain TCP); the super node no
+ * pg and no PostgreSQL stores without PostgreSQL,
  * no dashboard without an admin listener, and no prom-client until /metrics is scraped. Each costs resident memory for as long as the process lives
  * (docs/performance-notes.md, "Memory of the node and the super node"). The programs run from their
  * bundles (scripts/bundle.js), where a lazy part is a chunk of its own: the chunks loaded are mapped back
@@ -132,8 +133,9 @@ t.test('a node and a super node started with -c load only what their configurati
   t.equal(answer.status, 200);
   const gpuModules = await loadedBy(gpu.run, gpu.log, 'proxima-client');
   t.ok(matching(gpuModules, '/client/ollama/model-discovery.js').length > 0, 'the Ollama node reads its models');
-  for (const part of ['/node_modules/yargs', '/node_modules/undici/', '/client/status/status-server.js'])
+  for (const part of ['/node_modules/yargs', '/node_modules/undici/', '/client/status/status-server.js', 'node:http'])
     t.same(matching(gpuModules, part), [], `a node sharing its Ollama, status page off: no ${part}`);
+  t.ok(matching(gpuModules, 'node:net').length > 0, 'the log holds the built-in modules too');
 
   const serverModules = await loadedBy(net.server, net.serverLog, 'proxima-server');
   ranBundled(t, serverModules, 'proxima-server');

@@ -5,8 +5,8 @@
  * on `/v1/messages`, Ollama's `{"error":"..."}` elsewhere, the
  * code also in `Proxima-Error`. And the model listings, cut down to the shared models.
  */
-import type { ServerResponse } from 'node:http';
 import { type ErrorCode, HTTP_STATUS, UPSTREAM_FAILED_STATUS } from '../../errors.js';
+import { REASON_PHRASES } from '../../proto/http/error.js';
 import type { ShareFilter } from './model-share.js';
 
 /** OpenAI's error type for a status, as Ollama's compatibility layer and OpenAI name them. */
@@ -16,21 +16,32 @@ function openAiType(status: number): string {
   return status < 500 ? 'invalid_request_error' : 'api_error';
 }
 
+/** A refusal ready to send: its status, and the whole answer's bytes. */
+export interface Refusal {
+  status: number;
+  bytes: Buffer;
+}
+
 /**
  * Answers `code` (its status is HTTP_STATUS's) with `message` in the shape of `path`'s API. With
- * `close`, the connection ends after it: the rest of a refused body is not worth reading.
+ * `close`, the connection ends after it: the rest of a refused body is not worth reading. An answer
+ * to HEAD announces its body's length and leaves the body out.
  */
-export function sendRefusal(res: ServerResponse, path: string, code: ErrorCode, message: string, close = false): void {
+export function refusal(path: string, code: ErrorCode, message: string, options: { close?: boolean; headRequest?: boolean } = {}): Refusal {
   const status = HTTP_STATUS[code] ?? UPSTREAM_FAILED_STATUS;
   const error = path.startsWith('/v1/') ? { message, type: openAiType(status), param: null, code } : message;
-  const body = JSON.stringify(path === '/v1/messages' ? { type: 'error', error: { type: openAiType(status), message } } : { error });
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-    'Proxima-Error': code,
-    ...(close ? { Connection: 'close' } : {}),
-  });
-  res.end(body);
+  const body = Buffer.from(
+    JSON.stringify(path === '/v1/messages' ? { type: 'error', error: { type: openAiType(status), message } } : { error }),
+  );
+  const head =
+    `HTTP/1.1 ${status} ${REASON_PHRASES[status] ?? 'Error'}\r\n` +
+    'Content-Type: application/json; charset=utf-8\r\n' +
+    `Content-Length: ${body.length}\r\n` +
+    `Proxima-Error: ${code}\r\n` +
+    (options.close === true ? 'Connection: close\r\n' : '') +
+    '\r\n';
+  const bytes = options.headRequest === true ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
+  return { status, bytes };
 }
 
 type Json = Record<string, unknown>;

@@ -13,7 +13,8 @@ import { type Logger, silentLogger } from '../../log.js';
 import type { ModelAdvert } from '../../proto/control/messages.js';
 import { modelAdverts } from './model-adverts.js';
 import { type ModelShare, type ShareFilter, shareFilter } from './model-share.js';
-import { discard, OllamaUpstream, readBounded } from './ollama-upstream.js';
+import { OllamaCall } from './ollama-call.js';
+import { OllamaPool } from './ollama-pool.js';
 
 /** An ollama service as discovery needs it (an OllamaServiceConfig fits). */
 export interface DiscoveredService {
@@ -51,7 +52,9 @@ export const DEFAULT_MAX_TAGS_BYTES = 8 * 1024 * 1024;
 /** One service being watched. */
 interface Source {
   service: DiscoveredService;
-  upstream: OllamaUpstream;
+  upstream: OllamaPool;
+  /** The request for its model list, the same each time. */
+  request: Buffer;
   isShared: ShareFilter;
   /** Whether the last read worked; undefined before the first. */
   answering: boolean | undefined;
@@ -74,7 +77,13 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
     super();
     this.#sources = options.services.map((service) => ({
       service,
-      upstream: new OllamaUpstream(service, { keepAlive: false }),
+      // A connection per read, closed after it: a kept one Ollama closed meanwhile (it restarted)
+      // would fail the next read.
+      upstream: new OllamaPool(service, { maxIdleSockets: 0 }),
+      request: Buffer.from(
+        `GET /api/tags HTTP/1.1\r\nHost: ${service.hostHeader}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`,
+        'latin1',
+      ),
       isShared: shareFilter(service.share),
       answering: undefined,
     }));
@@ -149,14 +158,21 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
   /** The shared models of one service; none when its Ollama does not answer properly. */
   async #read(source: Source): Promise<ModelAdvert[]> {
     const log = this.#logger.child({ service: source.service.name, ollama: source.upstream.origin });
+    // A controller and a timer of its own, not AbortSignal.any with AbortSignal.timeout: that
+    // timeout signal is held weakly, and a read under a loaded test run once waited past it.
+    const cut = new AbortController();
+    const ms = this.#requestTimeoutMs;
+    const timer = setTimeout(() => cut.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
+    const stop = (): void => cut.abort(this.#stopping.signal.reason);
+    this.#stopping.signal.addEventListener('abort', stop, { once: true });
+    if (this.#stopping.signal.aborted) stop();
     try {
-      const signal = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(this.#requestTimeoutMs)]);
-      const res = await source.upstream.request({ method: 'GET', path: '/api/tags', headers: { accept: 'application/json' }, signal });
-      if (res.statusCode !== 200) {
-        discard(res.body);
-        throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `/api/tags answered HTTP ${res.statusCode}`);
+      const call = await OllamaCall.start(source.upstream, 'GET', source.request, cut.signal);
+      if (call.head.status !== 200) {
+        call.destroy();
+        throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `/api/tags answered HTTP ${call.head.status}`);
       }
-      const models = modelAdverts(JSON.parse((await readBounded(res.body, this.#maxTagsBytes)).toString('utf8')), source.isShared);
+      const models = modelAdverts(JSON.parse((await call.readWhole(this.#maxTagsBytes)).toString('utf8')), source.isShared);
       if (source.answering === false) log.info('ollama answers again');
       source.answering = true;
       return models;
@@ -167,6 +183,9 @@ export class ModelDiscovery extends EventEmitter<ModelDiscoveryEvents> {
         log.warn('cannot read the models of ollama: the last ones read stay advertised until it answers', { err, models: last.length });
       source.answering = false;
       return [...last];
+    } finally {
+      clearTimeout(timer);
+      this.#stopping.signal.removeEventListener('abort', stop);
     }
   }
 }

@@ -1,27 +1,30 @@
 /**
  * The node's guard in front of its Ollama. Ollama has no authentication and serves management on
  * the same port (pull, delete, create...), so the node protects it even from the super node: tunnel
- * streams for an ollama service are served as HTTP here (node:http, fed each stream as a
- * connection, keep-alive), and only inference and listing requests for shared models reach Ollama,
- * with the Host it wants. Answers stream back as they arrive, chunk by chunk; when the stream from
- * the super node ends or resets (the user went away), the request to Ollama is aborted at once.
+ * streams for an ollama service are served as HTTP here (guard-connection.ts: the project's own
+ * parsers, keep-alive), and only inference and listing requests for shared models reach Ollama,
+ * with the Host it wants, on kept-alive sockets (ollama-pool.ts). Answers go back as Ollama sent
+ * them, chunked framing included, part by part as they arrive; only their head is edited. When the
+ * stream from the super node ends or resets (the user went away), the request to Ollama is cut at once.
  */
 
-import { once } from 'node:events';
-import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { type Duplex, finished, type Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { HostPort } from '../../config/values.js';
 import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
-import { readRequestBody } from '../../http/request-body.js';
 import { newRequestId, REQUEST_ID_HEADER, requestIdOf } from '../../http/request-id.js';
 import { type Logger, silentLogger } from '../../log.js';
+import { type HeadEdits, serializeHead, serializeRequestHead } from '../../proto/http/head-edit.js';
+import type { RequestHead } from '../../proto/http/request-head.js';
+import type { ResponseHead } from '../../proto/http/response-head.js';
 import { LiveList } from '../../streams/live-list.js';
 import { abortStream } from '../../streams/stream-relay.js';
 import { MINUTE_MS } from '../../time.js';
-import { filterListing, sendRefusal } from './guard-replies.js';
+import { GuardConnection, type GuardRequest } from './guard-connection.js';
+import { filterListing, refusal } from './guard-replies.js';
 import { type ModelShare, type ShareFilter, shareFilter } from './model-share.js';
+import { OllamaCall } from './ollama-call.js';
+import { OllamaPool } from './ollama-pool.js';
 import { type GuardRoute, guardRoute, requestedModel } from './ollama-routes.js';
-import { OllamaUpstream, readBounded } from './ollama-upstream.js';
 
 /** The ollama service a guard stands in front of (an OllamaServiceConfig fits). */
 export interface GuardedService {
@@ -55,7 +58,7 @@ const MAX_LISTING_BYTES = 8 * 1024 * 1024;
 const MAX_HEAD_BYTES = 1024 * 1024;
 
 /** Fields that belong to one connection, never forwarded (RFC 9110 7.6.1); Host is the guard's to set. */
-const HOP_BY_HOP = new Set([
+const HOP_BY_HOP = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -64,34 +67,29 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'upgrade',
   'expect',
-  'host',
   'content-length',
-]);
-
-/** One stream being served: requests in progress, their aborts, the idle timer. */
-interface StreamState {
-  active: number;
-  aborts: Set<AbortController>;
-  idle: NodeJS.Timeout | undefined;
-}
+];
+/** Of an answer: the fields of Ollama's connection. Its framing fields stay: the body passes as it came. */
+const ANSWER_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'upgrade'];
+const FRAMING = new Set(['content-length', 'transfer-encoding']);
+/** Bodies below this are copied behind the head; larger ones are not copied (a 15 MiB chat was held twice). */
+const COPY_BODY_BELOW_BYTES = 64 * 1024;
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /** Serves tunnel streams for one ollama service. */
 export class OllamaGuard {
-  readonly #server: http.Server;
-  readonly #upstream: OllamaUpstream;
+  readonly #pool: OllamaPool;
   readonly #isShared: ShareFilter;
   readonly #shareAll: boolean;
   readonly #limits: { maxBodyBytes: number; bodyTimeoutMs: number };
   readonly #idleTimeoutMs: number;
   readonly #logger: Logger;
   readonly #onRequest: OllamaGuardOptions['onRequest'];
-  /** The state of each stream served, weakly held: in a Map that churns, closed streams get promoted (see live-list.ts). */
-  readonly #states = new WeakMap<Duplex, StreamState>();
-  readonly #streams = new LiveList<Duplex>();
+  readonly #connections = new LiveList<GuardConnection>();
 
   constructor(options: OllamaGuardOptions) {
     const { service } = options;
-    this.#upstream = new OllamaUpstream(service);
+    this.#pool = new OllamaPool(service);
     this.#isShared = shareFilter(service.share);
     this.#shareAll = service.share === '*';
     this.#limits = {
@@ -101,132 +99,144 @@ export class OllamaGuard {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_GUARD_IDLE_TIMEOUT_MS;
     this.#logger = (options.logger ?? silentLogger).child({ service: service.name });
     this.#onRequest = options.onRequest;
-    this.#server = http.createServer({ maxHeaderSize: MAX_HEAD_BYTES }, (req, res) => void this.#handle(req, res));
-    // Never listening, the server keeps no timers of its own: the limits here are the guard's.
-    this.#server.keepAliveTimeout = 0;
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      this.#logger.debug('bad request from the super node', { err });
-      if (!socket.writable) return void socket.destroy();
-      socket.end(
-        err.code === 'HPE_HEADER_OVERFLOW'
-          ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
-          : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
-      );
-    });
   }
 
   /** Serves HTTP on `stream` (the bytes after its `open` header); resolves once the stream has closed. */
   serve(stream: Duplex): Promise<void> {
     if (stream.closed) return Promise.resolve(); // reset by the super node before it was handed over
-    const state: StreamState = { active: 0, aborts: new Set(), idle: undefined };
-    this.#states.set(stream, state);
-    const entry = this.#streams.add(stream);
-    // The super node never ends a stream while an answer is due: an end then means the user left.
-    stream.on('end', () => {
-      if (state.active > 0) abortStream(stream);
+    const connection = new GuardConnection(stream, {
+      handle: (request) => this.#handle(request),
+      logger: this.#logger,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      maxHeadBytes: MAX_HEAD_BYTES,
     });
-    const closed = new Promise<void>((resolve) =>
-      stream.once('close', () => {
-        clearTimeout(state.idle);
-        for (const abort of state.aborts) abort.abort();
-        this.#states.delete(stream);
-        this.#streams.delete(entry);
-        resolve();
-      }),
-    );
-    this.#armIdle(stream, state);
-    this.#server.emit('connection', stream);
-    return closed;
+    const entry = this.#connections.add(connection);
+    return connection.done.then(() => this.#connections.delete(entry));
   }
 
   /** Lets requests to Ollama finish, then closes its connections. Idempotent. */
   async close(): Promise<void> {
-    await this.#upstream.close();
+    await this.#pool.close();
   }
 
   /** Cuts every stream and every request to Ollama now. Idempotent. */
   async destroy(): Promise<void> {
-    for (const stream of this.#streams.list()) abortStream(stream);
-    await this.#upstream.destroy();
+    for (const connection of this.#connections.list()) connection.destroy();
+    await this.#pool.destroy();
   }
 
-  #armIdle(stream: Duplex, state: StreamState): void {
-    clearTimeout(state.idle);
-    state.idle = setTimeout(() => stream.end(), this.#idleTimeoutMs);
-    state.idle.unref();
-  }
-
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const stream = req.socket as Duplex;
-    const state = this.#states.get(stream);
-    if (state === undefined) return void res.destroy(); // parsed as the stream closed: nobody to answer
-    state.active++;
-    clearTimeout(state.idle);
-    const abort = new AbortController();
-    state.aborts.add(abort);
+  async #handle(request: GuardRequest): Promise<void> {
     const ended = this.#onRequest?.();
     let problem: string | undefined;
-    res.once('close', () => {
-      ended?.({ status: res.statusCode, failed: !res.writableFinished || res.statusCode >= 500, problem });
-      state.aborts.delete(abort);
-      if (!res.writableFinished) abort.abort();
-      if (--state.active === 0 && !stream.destroyed) this.#armIdle(stream, state);
-    });
     try {
-      await this.#answer(req, res, abort.signal);
+      await this.#answer(request);
     } catch (err) {
-      if (abort.signal.aborted) return;
+      if (request.signal.aborted) return;
       // The detail (Ollama's local address, the system's error) stays in this log; the reply names
       // only the request id, the super node's when it sent one.
-      const requestId = requestIdOf(req.headers[REQUEST_ID_HEADER]) ?? newRequestId();
-      this.#logger.warn('ollama request failed', { requestId, upstream: this.#upstream.origin, err });
+      const requestId = requestIdOf(request.head.get(REQUEST_ID_HEADER)) ?? newRequestId();
+      this.#logger.warn('ollama request failed', { requestId, upstream: this.#pool.origin, err });
       problem = `Ollama did not answer (request id ${requestId}): ${(err as Error).message}`;
       // A head already sent cannot be taken back: a reset tells the super node the answer is cut.
-      if (res.headersSent) abortStream(stream);
-      else sendRefusal(res, pathOf(req), ErrorCodes.TARGET_UNREACHABLE, `the node's Ollama did not answer (request id ${requestId})`);
+      if (request.headSent) abortStream(request.stream);
+      else this.#refuse(request, ErrorCodes.TARGET_UNREACHABLE, `the node's Ollama did not answer (request id ${requestId})`);
+    } finally {
+      ended?.({ status: request.status, failed: !request.finished || request.status >= 500, problem });
     }
   }
 
-  async #answer(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const path = pathOf(req);
-    const route = guardRoute(req.method, path);
+  #refuse(request: GuardRequest, code: ErrorCode, message: string, close = false): void {
+    if (close) request.closeAfter = true;
+    const { status, bytes } = refusal(request.path, code, message, {
+      close: request.closeAfter,
+      headRequest: request.head.method === 'HEAD',
+    });
+    request.reply(status, bytes);
+  }
+
+  async #answer(request: GuardRequest): Promise<void> {
+    const { head, path } = request;
+    const route = guardRoute(head.method, path);
     if (route === undefined) {
-      return sendRefusal(
-        res,
-        path,
+      return this.#refuse(
+        request,
         ErrorCodes.FORBIDDEN,
-        `${req.method ?? '?'} ${path} is not served through Proxima: only inference and model listings are`,
+        `${head.method} ${path} is not served through Proxima: only inference and model listings are`,
       );
     }
-    const body = route.modelInBody === true ? await this.#readBody(req, res, path) : undefined;
-    if (body === null) return;
-    const refusal = this.#checkModel(route, path, body);
-    if (refusal !== undefined) return sendRefusal(res, path, refusal.code, refusal.message);
-    const up = await this.#upstream.request({ method: req.method!, path: req.url!, headers: forwardedHeaders(req.headers), body, signal });
-    if (route.listing !== undefined && !this.#shareAll && req.method === 'GET' && up.statusCode === 200) {
-      const listing = filterListing(route.listing, await readBounded(up.body, MAX_LISTING_BYTES), this.#isShared);
-      if (listing === undefined) throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `${path} did not answer a model list`);
-      res.writeHead(200, { ...responseHeaders(up.headers), 'content-length': listing.length });
-      return void res.end(listing);
+    let body: Buffer | undefined;
+    if (route.modelInBody === true) {
+      try {
+        body = await request.readBody(this.#limits);
+      } catch (err) {
+        const { code, message } = err as ProximaError;
+        if (!request.signal.aborted) this.#refuse(request, code, message, true);
+        return;
+      }
     }
-    res.writeHead(up.statusCode, responseHeaders(up.headers));
-    // What of the body came in with the head goes out with it, in one frame; with nothing yet, the
-    // head goes now, not with the first token, which may be minutes away.
-    const arrived = up.body.read() as Buffer | null;
-    if (arrived === null) res.flushHeaders();
-    else if (!res.write(arrived)) await once(res, 'drain', { signal });
-    await copyBody(up.body, res, signal);
+    const refused = this.#checkModel(route, path, body);
+    if (refused !== undefined) return this.#refuse(request, refused.code, refused.message);
+    const call = await OllamaCall.start(this.#pool, head.method, this.#requestBytes(head, body), request.signal);
+    const up = call.head;
+    if (route.listing !== undefined && !this.#shareAll && head.method === 'GET' && up.status === 200) {
+      const listing = filterListing(route.listing, await call.readWhole(MAX_LISTING_BYTES), this.#isShared);
+      if (listing === undefined) throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `${path} did not answer a model list`);
+      const edits = answerEdits(up, request, {
+        remove: ['transfer-encoding', 'trailer'],
+        set: { 'Content-Length': String(listing.length) },
+      });
+      return request.reply(200, Buffer.concat([serializeHead(up, edits, statusLine(up)), listing]));
+    }
+    await this.#relay(request, call);
   }
 
-  /** The body, or null once a refusal (413, 408, 400) has been sent and the connection is to close. */
-  async #readBody(req: IncomingMessage, res: ServerResponse, path: string): Promise<Buffer | null> {
-    try {
-      return await readRequestBody(req, this.#limits);
-    } catch (err) {
-      const { code, message } = err as ProximaError;
-      if (!res.destroyed) sendRefusal(res, path, code, message, true);
-      return null;
+  /**
+   * Passes Ollama's answer on as it came, part by part, with backpressure both ways. A body that
+   * runs until Ollama closes is re-framed as chunked for an HTTP/1.1 request, so that the super node
+   * finds its end and the stream stays open; an HTTP/1.0 request gets it as it came, then the end.
+   */
+  async #relay(request: GuardRequest, call: OllamaCall): Promise<void> {
+    const up = call.head;
+    const reframe = call.framing.kind === 'close' && request.head.version === '1.1';
+    if (call.framing.kind === 'close' && !reframe) request.closeAfter = true;
+    const head = serializeHead(up, answerEdits(up, request, reframe ? { append: { 'Transfer-Encoding': 'chunked' } } : {}), statusLine(up));
+    const { stream } = request;
+    let headOut = false;
+    const resume = (): void => call.resume();
+    stream.on('drain', resume);
+    const relayed = call.relay((bytes, done) => {
+      const out = reframe ? chunkOf(bytes, done) : bytes;
+      let flowing = true;
+      if (!headOut) {
+        headOut = true;
+        flowing = request.sendHead(up.status, head, out);
+      } else if (out.length > 0) flowing = stream.write(out);
+      if (done) request.finished = true;
+      return flowing;
+    });
+    // What of the body came in with the head went out with it, in one write; with nothing yet, the
+    // head goes now, not with the first token, which may be minutes away.
+    if (!headOut) {
+      headOut = true;
+      request.sendHead(up.status, head);
     }
+    try {
+      await relayed;
+    } finally {
+      stream.off('drain', resume);
+    }
+  }
+
+  /** The request for Ollama: its head without the connection's fields, with Ollama's Host, then the body. */
+  #requestBytes(head: RequestHead, body: Buffer | undefined): Buffer | Buffer[] {
+    const remove = [...HOP_BY_HOP, ...head.connection.filter((name) => !FRAMING.has(name))];
+    const set: Record<string, string> = { Host: this.#pool.hostHeader };
+    if (body !== undefined) set['Content-Length'] = String(body.length);
+    if (!this.#pool.keepsAlive) set.Connection = 'close';
+    const bytes = serializeRequestHead(head, { remove, set });
+    if (body === undefined || body.length === 0) return bytes;
+    // A small body is copied behind its head, a large one written after it in the same writev.
+    return body.length < COPY_BODY_BELOW_BYTES ? Buffer.concat([bytes, body]) : [bytes, body];
   }
 
   /** Why a request may not reach Ollama: a body without a clear model, or a model not shared. */
@@ -242,56 +252,21 @@ export class OllamaGuard {
   }
 }
 
-/**
- * Copies Ollama's answer chunk by chunk as it arrives, with backpressure. A body that fails rejects
- * and leaves `res` as it is (the caller resets the stream, so the cut shows); `signal` fires when
- * the user left, and the request to Ollama is aborted with it. Events rather than `for await`: the
- * async iterator made a promise and a microtask per chunk, on the path of every token.
- */
-function copyBody(body: Readable, res: ServerResponse, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const resume = (): void => void body.resume();
-    const onAbort = (): void => void body.destroy();
-    body.on('data', (chunk: Buffer) => {
-      if (res.write(chunk)) return;
-      body.pause();
-      res.once('drain', resume);
-    });
-    signal.addEventListener('abort', onAbort, { once: true });
-    finished(body, (err) => {
-      signal.removeEventListener('abort', onAbort);
-      res.off('drain', resume);
-      if (err !== undefined && err !== null) return reject(err);
-      res.end();
-      resolve();
-    });
-  });
+/** The edits of an answer's head: Ollama's connection fields out, `Connection: close` when the stream ends after it. */
+function answerEdits(up: ResponseHead, request: GuardRequest, more: HeadEdits): HeadEdits {
+  const remove = [...ANSWER_HOP_BY_HOP, ...up.connection.filter((name) => !FRAMING.has(name)), ...(more.remove ?? [])];
+  return { ...more, remove, set: { ...more.set, ...(request.closeAfter ? { Connection: 'close' } : {}) } };
 }
 
-function pathOf(req: IncomingMessage): string {
-  return (req.url ?? '').split('?', 1)[0]!;
+/** An HTTP/1.0 answer's status line as HTTP/1.1: the stream to the super node speaks 1.1. */
+function statusLine(up: ResponseHead): string | undefined {
+  return up.version === '1.0' ? `HTTP/1.1 ${up.status} ${up.reason}\r\n` : undefined;
 }
 
-/** The request's fields for Ollama: all but the connection's own (and Host, which the upstream sets). */
-function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const named = new Set(
-    String(headers.connection ?? '')
-      .toLowerCase()
-      .split(',')
-      .map((s) => s.trim()),
-  );
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name) && !named.has(name)) out[name] = value;
-  }
-  return out;
-}
-
-/** Ollama's response fields for the super node, but the connection's own; the length stays. */
-function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && (name === 'content-length' || !HOP_BY_HOP.has(name))) out[name] = value;
-  }
-  return out;
+/** Bytes as one chunk of the chunked coding; the last chunk after them when `done`. */
+function chunkOf(bytes: Buffer, done: boolean): Buffer {
+  if (bytes.length === 0) return done ? LAST_CHUNK : bytes;
+  const parts = [Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1'), bytes, Buffer.from('\r\n', 'latin1')];
+  if (done) parts.push(LAST_CHUNK);
+  return Buffer.concat(parts);
 }

@@ -4,7 +4,6 @@
  * however often the status page asks; the answer is bounded in size and time.
  */
 import type dns from 'node:dns';
-import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 
 /** What the status page shows of the node's line in the rewards report. */
@@ -106,9 +105,12 @@ const lookup: LookupFunction = (hostname, options, callback) => {
   process.getBuiltinModule('node:dns').lookup(hostname, options, callback);
 };
 
+/**
+ * node:http and node:https load here, at the first read: the status page (off by default) is their
+ * only user in the node, whose guard speaks HTTP on plain sockets (and node:tls comes with https).
+ */
 function getJson(url: URL, token: string): Promise<{ status: number; body: unknown }> {
-  // node:https (and node:tls with it) loads at the first read over https, when the status page asks.
-  const get = url.protocol === 'https:' ? process.getBuiltinModule('node:https').get : http.get;
+  const get = url.protocol === 'https:' ? process.getBuiltinModule('node:https').get : process.getBuiltinModule('node:http').get;
   return new Promise((resolve, reject) => {
     const req = get(
       url,
