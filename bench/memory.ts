@@ -20,6 +20,8 @@ import { ownedTempDir, startBenchPair, stopChildren } from './children.js';
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
 const BIG_BYTES = 15 * 1024 * 1024;
+/** Node flags for both programs (BENCH_NODE_ARGS, space-separated), as in bench:api. */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const here = fileURLToPath(import.meta.url);
 const repo = path.resolve(path.dirname(here), '../..');
 const HEADERS = { 'content-type': 'application/json' };
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
         repo,
         dir,
         fakeScript: here,
+        nodeArgs: NODE_ARGS,
         serverLines: ['admin: { listen: false }', 'api: { open: true }', 'log: { level: info, access: false }'],
       },
       children,
