@@ -11,9 +11,12 @@
  *   generation capped at 4 MiB"). A `--max-semi-space-size` of the user's is left to decide alone.
  * - A scavenge every SCAVENGE_EVERY_READ_BYTES read (noteBytesRead), so socket read buffers do not
  *   pile up to V8's own 32 MiB trigger ("A scavenge every 4 MiB read").
- * - One block of that size freed at start, which raises glibc's trim threshold so that it keeps what
- *   a scavenge frees for the next reads instead of returning it to the kernel page by page ("glibc
- *   keeps what a scavenge frees"). Other allocators ignore the block.
+ * - One block of that size freed by the first of those scavenges, which raises glibc's trim threshold
+ *   so that it keeps what a scavenge frees for the next reads instead of returning it to the kernel
+ *   page by page ("glibc keeps what a scavenge frees"). Other allocators ignore the block.
+ *
+ * gc() is fetched at that first scavenge, not at start: the context made to fetch it costs an idle
+ * program about 0.5 MiB, and a program that never reads 4 MiB never needs it.
  *
  * The flags are plain values V8 reads when it uses them, so they can change while the program runs
  * ("V8 flags set while the program runs"); flags that shape the heap or its threads cannot.
@@ -59,9 +62,13 @@ export function tuneGarbageCollector(tricks: GcTricks = ALL): () => void {
   const userSized = flags.some((flag) => flag.includes('semi-space-size'));
   const stopCapping = tricks.youngGenerationCap && !userSized ? capYoungGeneration(YOUNG_GENERATION_CAP_BYTES) : () => undefined;
   if (!tricks.scavengeOnReads) return stopCapping;
-  const gc = exposedGc();
-  if (tricks.glibcKeepFreed) keepFreedMemory(SCAVENGE_EVERY_READ_BYTES, gc);
-  const stopScavenging = scavengeEvery(SCAVENGE_EVERY_READ_BYTES, gc);
+  let gc: Gc | undefined;
+  const stopScavenging = collectEvery(SCAVENGE_EVERY_READ_BYTES, () => {
+    if (gc !== undefined) return gc({ type: 'minor' });
+    gc = exposedGc();
+    if (tricks.glibcKeepFreed) keepFreedMemory(SCAVENGE_EVERY_READ_BYTES, gc);
+    else gc({ type: 'minor' });
+  });
   return () => {
     stopScavenging();
     stopCapping();
@@ -70,17 +77,13 @@ export function tuneGarbageCollector(tricks: GcTricks = ALL): () => void {
 
 /**
  * Has glibc keep up to twice `bytes` of free memory at the top of its heap: a block of `bytes`,
- * mapped (it is past the 128 KiB mmap threshold) and freed at once by a scavenge, raises the trim
- * threshold to 2 × `bytes` and the mmap threshold to `bytes` (the file comment says why).
+ * mapped (it is past the 128 KiB mmap threshold) and freed at once by a scavenge (the first one the
+ * reads ask for), raises the trim threshold to 2 × `bytes` and the mmap threshold to `bytes` (the
+ * file comment says why).
  */
 function keepFreedMemory(bytes: number, gc: Gc): void {
   Buffer.allocUnsafeSlow(bytes);
   gc({ type: 'minor' });
-}
-
-/** Makes noteBytesRead collect every `bytes`; returns a function that stops it. */
-function scavengeEvery(bytes: number, gc: Gc): () => void {
-  return collectEvery(bytes, () => gc({ type: 'minor' }));
 }
 
 /**
