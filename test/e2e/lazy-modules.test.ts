@@ -165,6 +165,9 @@ t.test('a super node with no admin listener loads no dashboard', async (t) => {
   ranBundled(t, modules, 'proxima-server');
   t.ok(matching(modules, '/dist/src/server/server.js').length > 0, 'the log holds what the super node loaded');
   for (const part of ['/admin/dashboard/', '/node_modules/prom-client/']) t.same(matching(modules, part), [], `no ${part}`);
+  // node:tls (about 0.5 MiB) only with control.tls: imported where the control listener makes its TLS sockets.
+  t.same(matching(modules, 'node:tls'), [], 'no control.tls: no node:tls');
+  t.ok(matching(modules, 'node:net').length > 0, 'the log holds the built-in modules too');
 });
 
 t.test('a super node loads prom-client at the first scrape of /metrics', async (t) => {

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { Session } from '../../mux/index.js';
@@ -211,7 +211,7 @@ export class ControlListener {
    * (protocol_version) and the connection ends: its client sees the alert and says "set tls: true".
    */
   #tlsSocket(raw: net.Socket, address: string): tls.TLSSocket {
-    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.#secureContext! });
+    const socket = new (process.getBuiltinModule('node:tls').TLSSocket)(raw, { isServer: true, secureContext: this.#secureContext! });
     socket.once('error', (err: Error & { code?: string }) => {
       if (!NOT_TLS_CODES.has(err.code)) return;
       this.#refusals.warn('a node connected without TLS to this TLS control port: set tls: true in its client.yaml', { remote: address });
@@ -254,7 +254,7 @@ export class ControlListener {
 /** A TLS context from the configured PEM files; PRX_ERR_CONFIG_INVALID when they do not make one. */
 function secureContext(files: { cert: string; key: string }): tls.SecureContext {
   try {
-    return tls.createSecureContext({ cert: fs.readFileSync(files.cert), key: fs.readFileSync(files.key) });
+    return process.getBuiltinModule('node:tls').createSecureContext({ cert: fs.readFileSync(files.cert), key: fs.readFileSync(files.key) });
   } catch (err) {
     throw new ProximaError(ErrorCodes.CONFIG_INVALID, `control.tls: cannot use ${files.cert} and ${files.key}: ${(err as Error).message}`, {
       cause: err,
