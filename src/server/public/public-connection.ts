@@ -19,7 +19,7 @@ import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type ConnectionSettings } from './connection-legs.js';
 import { bodyTimeoutError, ConnectionTimer } from './connection-timer.js';
 import { loggedPage, type RenderedPage } from './error-page.js';
-import type { NodeLeg } from './node-leg.js';
+import type { Leg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
 import { TenantBinding } from './tenant-binding.js';
 
@@ -107,17 +107,17 @@ export class PublicConnection {
   }
 
   /** The leg requests go to now. */
-  get #leg(): NodeLeg | undefined {
+  get #leg(): Leg | undefined {
     return this.#legs.current;
   }
 
   readonly #onData = (chunk: Buffer): void => {
     noteBytesRead(chunk.length);
     if (this.#state !== 'serving') return; // closing: what the client still sends is dropped
-    const stream = this.#leg?.stream;
-    stream?.cork(); // a head and the body bytes after it go out together
+    const leg = this.#leg;
+    leg?.cork(); // a head and the body bytes after it go out together
     this.#guarded(() => this.#reader.push(chunk));
-    stream?.uncork();
+    leg?.uncork();
     if (this.#state !== 'serving') return;
     if (this.#reader.holding || this.#leg?.full === true) this.socket.pause();
     this.#updateTimer();
@@ -196,7 +196,7 @@ export class PublicConnection {
   }
 
   readonly #onClientDrain = (): void => {
-    if (this.#state === 'serving' && this.#leg !== undefined && !this.#leg.done) this.#leg.stream.resume();
+    if (this.#state === 'serving' && this.#leg !== undefined && !this.#leg.done) this.#leg.resume();
   };
 
   #onResponseComplete(keepAlive: boolean): void {
