@@ -7,7 +7,7 @@
  * says more than the rate on a machine shared with other work:
  *
  * - `tenant`: every request for one node's service (the hot path);
- * - `api`: every request for the API host (served by node:http behind the listener);
+ * - `api`: every request for the API host (handed to the API by the public connection itself);
  * - `switching` (trustProxy): each connection's requests cycle over two services of the node and
  *   the API, as a pool of nginx upstream connections would send them: every request switches.
  */

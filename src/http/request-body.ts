@@ -2,8 +2,9 @@
  * Reading a request body on node:http with a size cap and a time limit, for the super node's small
  * APIs and for the node's guard in front of Ollama alike: whatever comes from the network is bounded.
  */
-import type { IncomingMessage } from 'node:http';
+
 import { ErrorCodes, ProximaError } from '../errors.js';
+import type { HttpRequest } from './exchange.js';
 
 /** Limits on a request body. */
 export interface BodyLimits {
@@ -16,7 +17,7 @@ export interface BodyLimits {
  * PRX_ERR_HTTP_BODY_TIMEOUT when it is not all there within bodyTimeoutMs, PRX_ERR_HTTP_BAD_REQUEST
  * when the client goes away first. On failure the request is paused, never read further.
  */
-export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+export function readRequestBody(req: HttpRequest, limits: BodyLimits): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limits.maxBodyBytes) return Promise.reject(tooLarge(limits));
   // A declared length is the body's size (node:http enforces it): the chunks are copied into one

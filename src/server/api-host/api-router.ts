@@ -3,15 +3,16 @@
  * requests for the API host. Each part (`/nodes` today; `/v1`, `/api`, `/admin` later) is a
  * handler that claims its paths; a path no part claims is 404.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { type TrustProxySetting, trustedProxies } from '../../config/access.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import type { Logger } from '../../log.js';
 import type { ApiHandler } from './api-server.js';
 import { sendError } from './http-json.js';
 
 /** One part of the API: resolves true when it handled the request, false when the path is not its. */
-export type ApiPart = (req: IncomingMessage, res: ServerResponse, clientAddress: string) => Promise<boolean>;
+export type ApiPart = (req: HttpRequest, res: HttpResponse, clientAddress: string) => Promise<boolean>;
 
 /** How the router finds the client's address. */
 export interface ApiRouterOptions {
@@ -39,7 +40,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiHandler {
 }
 
 /** The client's address: the socket's peer, or when it is a trusted proxy, the proxy's last X-Forwarded-For entry. */
-export function clientAddressOf(req: IncomingMessage, trustProxy: boolean): string {
+export function clientAddressOf(req: HttpRequest, trustProxy: boolean): string {
   const forwarded = req.headers['x-forwarded-for'];
   if (trustProxy && forwarded !== undefined) {
     const last = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded).split(',').pop()!.trim();

@@ -1,25 +1,21 @@
 /**
- * The super node's own API behind the public listener: a node:http server that never listens
- * itself. A public connection reaches it the way it reaches a node: through a stream, here one end
- * of an in-memory pair whose other end node:http serves. The connection reads and routes each
- * request (only those for the API host come here), bounds its head in size and time, and follows
- * each response to its end, so one mechanism serves nodes and the API, and a connection from a
- * trusted proxy may carry both.
+ * The super node's own API behind the public listener. A public connection reads and routes each
+ * request (only those for the API host come here), bounds its head in size and time, and hands the
+ * parsed request and a response of its own straight to the handler (src/server/public/api/api-leg.ts):
+ * no node:http in between, no second parse of the head, no parse of the response to find its end.
+ * This class is what every such request passes through: the draining switch and a last guard
+ * against a handler that throws.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import type { Logger } from '../../log.js';
-import { duplexPair } from '../../streams/duplex-pair.js';
 import { SECOND_MS } from '../../time.js';
-import type { NodeStream, SocketPeer } from '../node-directory.js';
 
 /** The API: the control plane's handler for the API host (registration, /v1, /api, /metrics). */
-export type ApiHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
+export type ApiHandler = (req: HttpRequest, res: HttpResponse) => unknown;
 
 /** Options of an ApiServer. */
 export interface ApiServerOptions {
   api: ApiHandler;
-  /** The public connection checks this already; node:http must not refuse what it let through. */
-  maxHeadBytes: number;
   /**
    * How long the public connection keeps an idle keep-alive connection (http.idleTimeoutMs): what
    * `Keep-Alive: timeout=` tells clients, in whole seconds rounded down, so a client never reuses
@@ -29,37 +25,16 @@ export interface ApiServerOptions {
   logger: Logger;
 }
 
-/** Resolved for every API stream: there is nothing to dial. */
-const OPENED = Promise.resolve();
-
-/** A node:http server fed with in-memory streams by the public connections. */
+/** Serves the API's requests for the public connections. */
 export class ApiServer {
-  readonly #server: http.Server;
+  /** What `Keep-Alive: timeout=` says (0: nothing), as node:http's keepAliveTimeout did. */
+  readonly keepAliveSeconds: number;
   #draining = false;
   readonly #options: ApiServerOptions;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
-    // No deadlines of its own: heads arrive whole (the public connection timed them), idleness is
-    // the public connection's to end, bodies are the handlers' to bound, and streams may be long.
-    this.#server = http.createServer({ maxHeaderSize: options.maxHeadBytes, requestTimeout: 0, headersTimeout: 0 }, (req, res) =>
-      this.#onRequest(req, res),
-    );
-    // node:http only advertises this: an in-memory stream has no setTimeout, so node:http never
-    // arms it, and the public connection's idle timer is the one that closes (connection-timer.ts).
-    this.#server.keepAliveTimeout = options.idleTimeoutMs >= SECOND_MS ? options.idleTimeoutMs : 0;
-  }
-
-  /**
-   * A stream to the API for a public connection from `peer` (what `req.socket.remoteAddress` says):
-   * write requests into it, read responses out of it, end it when done.
-   */
-  openStream(peer: SocketPeer): NodeStream {
-    const [stream, served] = duplexPair();
-    served.remoteAddress = peer.address;
-    served.remotePort = peer.port;
-    this.#server.emit('connection', served);
-    return { stream, opened: OPENED };
+    this.keepAliveSeconds = options.idleTimeoutMs >= SECOND_MS ? Math.floor(options.idleTimeoutMs / SECOND_MS) : 0;
   }
 
   /** Answers from now on carry `Connection: close`; the public connections close after them. */
@@ -67,7 +42,8 @@ export class ApiServer {
     this.#draining = true;
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+  /** Hands one request to the API. */
+  serve(req: HttpRequest, res: HttpResponse): void {
     if (this.#draining) res.setHeader('Connection', 'close');
     let result: unknown;
     try {
@@ -79,7 +55,7 @@ export class ApiServer {
     if (result instanceof Promise) result.catch((err: unknown) => this.#fail(res, err));
   }
 
-  #fail(res: ServerResponse, err: unknown): void {
+  #fail(res: HttpResponse, err: unknown): void {
     this.#options.logger.error('API handler failed', { err });
     if (res.headersSent) res.destroy();
     else {

@@ -6,8 +6,9 @@
  * answers and errors alike (they are set before the part writes its head). The admin parts (`/nodes`,
  * `/keys`, rewards) get none: a web page has no business holding an admin token.
  */
-import type { ServerResponse } from 'node:http';
+
 import { list, map, type Schema, scalar, section, union, withDefault } from '../../config/schema.js';
+import type { HttpResponse } from '../../http/exchange.js';
 import type { ApiPart } from './api-router.js';
 
 /** `api.cors`: the origins allowed, or `'*'` for any; an empty list is off. */
@@ -89,7 +90,7 @@ export function withCors(part: ApiPart, cors: CorsConfig, prefixes: readonly str
  * 204 to a preflight. From an origin not allowed, it carries no Access-Control-Allow-Origin, and the
  * browser refuses the request itself; a header not allowed is left out, with the same effect.
  */
-function answerPreflight(res: ServerResponse, allowOrigin: string | undefined, requested: string | undefined): void {
+function answerPreflight(res: HttpResponse, allowOrigin: string | undefined, requested: string | undefined): void {
   const headers: Record<string, string> = { vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers' };
   if (allowOrigin !== undefined) {
     headers['access-control-allow-origin'] = allowOrigin;

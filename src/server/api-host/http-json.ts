@@ -2,8 +2,9 @@
  * JSON over node:http for the super node's own small APIs: bodies read with a size cap and a time
  * limit, answers and errors in one shape, `{"error":{"code":"PRX_ERR_...","message":"..."}}`.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
+import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import { type BodyLimits, readRequestBody } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
 import { SECOND_MS } from '../../time.js';
@@ -16,7 +17,7 @@ export type { BodyLimits } from '../../http/request-body.js';
  * PRX_ERR_HTTP_BODY_TIMEOUT when it is not all there within bodyTimeoutMs, PRX_ERR_HTTP_BAD_REQUEST
  * when it is not JSON.
  */
-export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+export async function readJsonBody(req: HttpRequest, limits: BodyLimits): Promise<unknown> {
   const body = await readRequestBody(req, limits);
   try {
     return JSON.parse(body.toString('utf8'));
@@ -28,14 +29,14 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /** The credential of `Authorization: Bearer <token>`; '' for another scheme or a malformed header; undefined without one. */
-export function bearerToken(req: IncomingMessage): string | undefined {
+export function bearerToken(req: HttpRequest): string | undefined {
   const header = req.headers.authorization;
   if (header === undefined) return undefined;
   return BEARER.exec(header)?.[1] ?? '';
 }
 
 /** Sends `body` as JSON. Answers of these APIs may carry tokens, so nothing may cache them. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = status === 204 ? '' : JSON.stringify(body);
   res.writeHead(status, {
     ...headers,
@@ -58,7 +59,7 @@ const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set([
  * message; server trouble gets a plain message, the details going to the log only (they name files).
  * An error that is not a ProximaError is a bug: 500, and its answer carries no code.
  */
-export function sendError(res: ServerResponse, err: unknown, logger: Logger, headers: Record<string, string> = {}): void {
+export function sendError(res: HttpResponse, err: unknown, logger: Logger, headers: Record<string, string> = {}): void {
   const code = err instanceof ProximaError ? err.code : undefined;
   const status = code === undefined ? 500 : (HTTP_STATUS[code] ?? 500);
   if (err instanceof ThrottledError) headers = { ...headers, 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / SECOND_MS))) };

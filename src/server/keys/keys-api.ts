@@ -6,8 +6,9 @@
  *   DELETE /keys/REF    -> 200 {...,"revokedAt":"..."}
  * REF is a key's id or the name of a working key. The clear key is in the answer of POST only.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import type { Logger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
 import { type ApiPart, refusingPart } from '../api-host/api-router.js';
@@ -40,7 +41,7 @@ export function createKeysApi(options: KeysApiOptions): ApiPart {
   }
   const now = options.now ?? Date.now;
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, ref: string | undefined, clientAddress: string): Promise<void> => {
+  const serve = async (req: HttpRequest, res: HttpResponse, ref: string | undefined, clientAddress: string): Promise<void> => {
     const presented = bearerToken(req);
     if (presented !== undefined) admit(options.authThrottle, clientAddress, 'admin tokens');
     if (presented === undefined || !constantTimeEqual(presented, adminToken)) {

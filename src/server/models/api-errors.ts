@@ -7,8 +7,9 @@
  * has begun, the same errors go in-band: an SSE `data: {"error":...}` event (Anthropic's `event: error`)
  * or an NDJSON line.
  */
-import type { ServerResponse } from 'node:http';
+
 import { type ErrorCode, ErrorCodes, HTTP_STATUS, ProximaError, UPSTREAM_FAILED_STATUS } from '../../errors.js';
+import type { HttpResponse } from '../../http/exchange.js';
 import type { Logger } from '../../log.js';
 import { ERROR_CODE_HEADER } from '../../proto/http/error.js';
 import { SECOND_MS } from '../../time.js';
@@ -121,7 +122,7 @@ export interface SendErrorOptions {
 }
 
 /** Answers with `err` in the shape of `surface`; a bug (no ProximaError) is logged. */
-export function sendApiError(res: ServerResponse, surface: Surface, err: unknown, options: SendErrorOptions): void {
+export function sendApiError(res: HttpResponse, surface: Surface, err: unknown, options: SendErrorOptions): void {
   const e = userError(err, options.param ?? null);
   if (e.code === undefined) options.logger.error('API request failed', { err });
   const body = errorBody(surface, e);

@@ -4,8 +4,9 @@
  * over online nodes, one entry per model (the first node's advertisement, by node name), and one per
  * alias with an online node model (listed by its configured name, with the first such node's advert).
  */
-import type { ServerResponse } from 'node:http';
+
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { HttpResponse } from '../../http/exchange.js';
 import { displayName, modelKey, modelOwner } from '../../proto/llm/model-name.js';
 import { SECOND_MS } from '../../time.js';
 import type { ModelHost } from './routing/model-catalog.js';
@@ -89,7 +90,7 @@ export function ollamaVersion(): unknown {
 }
 
 /** Sends a listing answer (a HEAD gets the head only). */
-export function sendListing(res: ServerResponse, body: unknown, headers: Record<string, string>, head: boolean): void {
+export function sendListing(res: HttpResponse, body: unknown, headers: Record<string, string>, head: boolean): void {
   const text = JSON.stringify(body);
   res.writeHead(200, {
     ...headers,

@@ -5,9 +5,9 @@
  * live nodes and the registry; closed with the server.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import { newRequestId } from '../../http/request-id.js';
 import type { Logger } from '../../log.js';
 import type { ApiPart } from '../api-host/api-router.js';
@@ -150,8 +150,8 @@ export class ModelApi {
   };
 
   async #serve(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: HttpRequest,
+    res: HttpResponse,
     clientAddress: string,
     match: RouteMatch,
     requestId: string,
@@ -179,7 +179,7 @@ export class ModelApi {
   }
 
   /** A request is over: what its response says, to the observer. */
-  #observed(obs: ApiObservation, res: ServerResponse): void {
+  #observed(obs: ApiObservation, res: HttpResponse): void {
     obs.status = res.headersSent ? res.statusCode : 0;
     if (obs.bytesOut === 0) obs.bytesOut = Number(res.getHeader('content-length') ?? 0) || 0;
     obs.durationMs = performance.now() - obs.startMs;
@@ -190,12 +190,7 @@ export class ModelApi {
    * The key's decision, after the client's address has passed the throttle of wrong keys: refused
    * (429) while it has too many recent failures; a wrong key counts one more and its 401 is held back.
    */
-  async #checkKey(
-    req: IncomingMessage,
-    clientAddress: string,
-    use: Parameters<ApiKeys['check']>[1],
-    route: ApiRoute,
-  ): Promise<KeyDecision> {
+  async #checkKey(req: HttpRequest, clientAddress: string, use: Parameters<ApiKeys['check']>[1], route: ApiRoute): Promise<KeyDecision> {
     const presented = route.surface === 'anthropic' ? (bearerToken(req) ?? anthropicKey(req)) : bearerToken(req);
     try {
       if (presented !== undefined) admit(this.#throttle, clientAddress, 'API keys');
@@ -239,7 +234,7 @@ export class ModelApi {
     await this.pools.destroy();
   }
 
-  #list(route: ApiRoute, id: string | undefined, req: IncomingMessage, res: ServerResponse, caller: ApiCaller): void {
+  #list(route: ApiRoute, id: string | undefined, req: HttpRequest, res: HttpResponse, caller: ApiCaller): void {
     const body =
       route.kind === 'models'
         ? listOpenAiModels(this.#listed, caller.models)
@@ -263,7 +258,7 @@ export class ModelApi {
 }
 
 /** Anthropic's clients send the key as `x-api-key`, not as a Bearer token. */
-function anthropicKey(req: IncomingMessage): string | undefined {
+function anthropicKey(req: HttpRequest): string | undefined {
   const v = req.headers['x-api-key'];
   return typeof v === 'string' ? v.trim() : undefined;
 }

@@ -4,8 +4,9 @@
  * byte try another node (at most `routing.maxAttempts` in all). When it is over, the ledger gets one
  * record naming the node that answered last; a complete answer's end waits for it to be durable.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { ErrorCodes, hasCode, ProximaError } from '../../errors.js';
+import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import { readRequestBody } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
 import { withModel } from '../../proto/llm/model-field.js';
@@ -49,8 +50,8 @@ export interface ModelRequestContext {
 /** One request to the API host that names a model; `requestId` is already in `x-request-id`. */
 export interface ModelRequest {
   route: ApiRoute;
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: HttpRequest;
+  res: HttpResponse;
   caller: ApiCaller;
   requestId: string;
   /** Filled in as the request goes, when requests are observed (metrics, access log). */

@@ -14,11 +14,12 @@ import type { Logger } from '../../log.js';
 import { serializeRequestHead } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
 import { type ServiceGate, takesCredentials } from '../access/service-gate.js';
-import type { NodeDirectory, NodeStream, SocketPeer } from '../node-directory.js';
+import type { NodeDirectory, SocketPeer } from '../node-directory.js';
 import { TunnelObservation } from '../observe/observations.js';
 import type { RequestObserver } from '../observe/request-observer.js';
+import { ApiLeg, type ApiService } from './api/api-leg.js';
 import { forwardedEdits, remotePeer } from './forwarded-headers.js';
-import { type LegOwner, NodeLeg } from './node-leg.js';
+import { type Leg, type LegOwner, NodeLeg } from './node-leg.js';
 import { refreshUpstream, sameUpstream, type Upstream } from './tenant-binding.js';
 
 /** Idle streams a connection keeps for upstreams it may come back to. */
@@ -34,8 +35,8 @@ export interface LegsOwner extends Omit<LegOwner, 'relay'> {
 export interface LegSettings {
   directory: NodeDirectory;
   logger: Logger;
-  /** Opens a stream to the API server (ApiServer.openStream). */
-  openApi(peer: SocketPeer): NodeStream;
+  /** Where requests for the API host go (ApiServer). */
+  api: ApiService;
   /** Hears each finished tunnel request (metrics, access log); absent when nothing observes. */
   observer?: RequestObserver;
 }
@@ -55,14 +56,14 @@ export interface ConnectionSettings extends LegSettings {
 }
 
 interface Parked {
-  leg: NodeLeg;
+  leg: Leg;
   upstream: Upstream;
 }
 
 /** The current leg of a connection and its parked ones. */
 export class ConnectionLegs {
   /** The leg requests go to now. */
-  current: NodeLeg | undefined;
+  current: Leg | undefined;
   /** Its upstream, as it was when the leg was opened. */
   upstream: Upstream | undefined;
   readonly #parked: Parked[] = [];
@@ -80,15 +81,15 @@ export class ConnectionLegs {
   }
 
   /**
-   * Sends the request `head` on to `upstream`, its head edited for a node (the API reads requests
-   * as they came); or returns 'hold' (see `legFor`). Throws as `legFor` does.
+   * Sends the request `head` on to `upstream`, its head edited for a node (the API takes the parsed
+   * head as it came); or returns 'hold' (see `legFor`). Throws as `legFor` does.
    */
   send(upstream: Upstream, head: RequestHead): true | 'hold' {
     const leg = this.#legFor(upstream, head);
     if (leg === 'hold') return leg;
     const to = this.upstream!;
-    if (to === 'api') leg.send(head.raw, head.method, head.upgrade);
-    else {
+    if (leg instanceof ApiLeg) leg.send(head);
+    else if (leg instanceof NodeLeg && to !== 'api') {
       const edits = forwardedEdits(head, this.#peer, this.#trusted, to.service.hostHeader);
       // The credential was for the super node (ServiceGate), not for the service behind it.
       if (takesCredentials(to.service)) edits.remove = ['Authorization'];
@@ -108,7 +109,7 @@ export class ConnectionLegs {
    * upstream, or a new one. Throws the directory's error (the node went offline) or the mux's
    * (its session takes no new stream).
    */
-  #legFor(upstream: Upstream, head: RequestHead): NodeLeg | 'hold' {
+  #legFor(upstream: Upstream, head: RequestHead): Leg | 'hold' {
     const { current } = this;
     if (current !== undefined) {
       if (sameUpstream(upstream, this.upstream!)) {
@@ -145,18 +146,18 @@ export class ConnectionLegs {
     for (const { leg } of this.#parked.splice(0)) leg.abort();
   }
 
-  #park(leg: NodeLeg, upstream: Upstream): void {
+  #park(leg: Leg, upstream: Upstream): void {
     this.current = undefined;
     this.upstream = undefined;
     if (leg.done) return;
     // Flowing, so that an end from the node (it closed an idle connection) is noticed.
-    leg.stream.resume();
+    leg.resume();
     this.#parked.push({ leg, upstream });
     if (this.#parked.length > MAX_PARKED_LEGS) this.#parked.shift()!.leg.retire();
   }
 
   /** The parked leg for `upstream`, made current; undefined if there is none still on the node's live session. */
-  #unpark(upstream: Upstream): NodeLeg | undefined {
+  #unpark(upstream: Upstream): Leg | undefined {
     const i = this.#parked.findIndex((p) => sameUpstream(p.upstream, upstream));
     if (i < 0) return undefined;
     const [{ leg, upstream: was }] = this.#parked.splice(i, 1) as [Parked];
@@ -169,34 +170,36 @@ export class ConnectionLegs {
     return leg;
   }
 
-  #openLeg(upstream: Upstream, head: RequestHead): NodeLeg {
+  #openLeg(upstream: Upstream, head: RequestHead): Leg {
     const owner = this.#owner;
     const peer = this.#peer;
-    const stream =
-      upstream === 'api' ? this.#s.openApi(peer) : upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.#trusted));
-    const leg: NodeLeg = new NodeLeg(
-      stream,
-      {
-        relay: (bytes) => {
-          if (!owner.relay(bytes)) leg.stream.pause();
-        },
-        complete: (keepAlive) => owner.complete(keepAlive),
-        upgrade: (rest) => owner.upgrade(rest),
-        idle: () => (leg === this.current ? owner.idle() : this.#drop(leg)),
-        failed: (err) => (leg === this.current ? owner.failed(err) : this.#drop(leg)),
-        drained: () => {
-          if (leg === this.current) owner.drained();
-        },
+    const legOwner: LegOwner = {
+      relay: (bytes) => {
+        if (!owner.relay(bytes)) leg.pause();
       },
-      this.#s.logger,
-      upstream === 'api' ? 'api' : upstream.node.name,
-      upstream === 'api' ? undefined : this.#s.observer,
-    );
+      complete: (keepAlive) => owner.complete(keepAlive),
+      upgrade: (rest) => owner.upgrade(rest),
+      idle: () => (leg === this.current ? owner.idle() : this.#drop(leg)),
+      failed: (err) => (leg === this.current ? owner.failed(err) : this.#drop(leg)),
+      drained: () => {
+        if (leg === this.current) owner.drained();
+      },
+    };
+    const leg: Leg =
+      upstream === 'api'
+        ? new ApiLeg(this.#s.api, peer, legOwner)
+        : new NodeLeg(
+            upstream.node.openStream(upstream.service.name, remotePeer(head, peer, this.#trusted)),
+            legOwner,
+            this.#s.logger,
+            upstream.node.name,
+            this.#s.observer,
+          );
     return leg;
   }
 
   /** A parked leg ended or failed: it is done, forget it. */
-  #drop(leg: NodeLeg): void {
+  #drop(leg: Leg): void {
     const i = this.#parked.findIndex((p) => p.leg === leg);
     if (i >= 0) this.#parked.splice(i, 1);
   }

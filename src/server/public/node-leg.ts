@@ -1,6 +1,6 @@
 /**
  * A stream behind one public connection and the responses on it: a tunnel stream to a node's
- * service, or an in-memory stream to the API server (ApiServer.openStream), handled alike. Written
+ * service (the API is an ApiLeg, src/server/public/api/api-leg.ts, with the same face: Leg). Written
  * with backpressure, read once the other end has said `opened`, each response followed to its end.
  * Once `done`, it reports nothing more.
  */
@@ -27,8 +27,37 @@ export interface LegOwner extends ResponseSink {
   drained(): void;
 }
 
+/** What a connection drives: a NodeLeg (a tunnel stream) or an ApiLeg (the API, in this process). */
+export interface Leg {
+  /** Nothing more is expected of it: it ended, failed, was aborted, retired or handed over. */
+  done: boolean;
+  /** The last write filled what takes the request's bytes: stop reading the client until `drained`. */
+  full: boolean;
+  /** Requests sent whose responses are not complete. */
+  readonly outstanding: number;
+  /** True while bytes of a response went to the client but not all of it. */
+  readonly midResponse: boolean;
+  /** The method of the request answered next. */
+  readonly awaitedMethod: string | undefined;
+  /** Bytes of the current request's body, as received. */
+  write(bytes: Buffer): void;
+  /** Cuts what is under way; reports nothing more. */
+  abort(): void;
+  /** Ends gracefully; reports nothing more. */
+  retire(): void;
+  /** Takes the stream away as a raw pipe (after a 101). */
+  detach(): Duplex;
+  /** Writes of one turn go together. */
+  cork(): void;
+  uncork(): void;
+  /** The client's socket is full: stop relaying responses until `resume`. */
+  pause(): void;
+  /** The client's socket takes more (or the leg is parked): relay again. */
+  resume(): void;
+}
+
 /** One tunnel stream and its responses. */
-export class NodeLeg {
+export class NodeLeg implements Leg {
   readonly stream: Duplex;
   /** Nothing more is expected of it: it ended, failed, was aborted, retired or handed over. */
   done = false;
@@ -100,6 +129,22 @@ export class NodeLeg {
     if (this.stream.closed) return;
     const timer = setTimeout(() => abortStream(this.stream), RETIRE_GRACE_MS).unref();
     this.stream.once('close', () => clearTimeout(timer));
+  }
+
+  cork(): void {
+    this.stream.cork();
+  }
+
+  uncork(): void {
+    this.stream.uncork();
+  }
+
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
   }
 
   /** Takes the stream away as a raw pipe: our listeners are removed. */

@@ -1,12 +1,12 @@
 /**
- * One public HTTP connection on the super node. Each request goes where its Host says (a node's
- * service through the tunnel, or the API server), on the stream of that upstream, pipelined, with
- * its head edited for a node and its body passed through as received. A direct client's connection
- * is bound by its first request (another upstream after it is 421); a trusted proxy's switches
- * between answers (see TenantBinding, ConnectionLegs). Responses are relayed untouched and followed
- * to their end, so that an error page, a close or the next request comes only between them. After
- * a 101 the connection is a plain two-way pipe. Its states and the events that move it are the table
- * in docs/architecture.md, "The public connection"; the handlers below are named after the events.
+ * One public HTTP connection on the super node. Each request goes where its Host says, pipelined: to
+ * a node's service on a tunnel stream (NodeLeg), its head edited and its body passed through as
+ * received, or to the API in this process (ApiLeg: the parsed head and the body handed over, the
+ * answer written by a response of ours). A direct client's connection is bound by its first request
+ * (another upstream after it is 421); a trusted proxy's switches between answers (see TenantBinding,
+ * ConnectionLegs). Responses are followed to their end, so that an error page, a close or the next
+ * request comes only between them. After a 101 it is a plain two-way pipe. Its states and events
+ * are the table in docs/architecture.md, "The public connection"; the handlers are named after them.
  */
 import type { Socket } from 'node:net';
 import { ErrorCodes, ProximaError } from '../../errors.js';
@@ -19,7 +19,7 @@ import { ClientSocket } from './client-socket.js';
 import { ConnectionLegs, type ConnectionSettings } from './connection-legs.js';
 import { bodyTimeoutError, ConnectionTimer } from './connection-timer.js';
 import { loggedPage, type RenderedPage } from './error-page.js';
-import type { NodeLeg } from './node-leg.js';
+import type { Leg } from './node-leg.js';
 import { RequestReader } from './request-reader.js';
 import { TenantBinding } from './tenant-binding.js';
 
@@ -107,17 +107,17 @@ export class PublicConnection {
   }
 
   /** The leg requests go to now. */
-  get #leg(): NodeLeg | undefined {
+  get #leg(): Leg | undefined {
     return this.#legs.current;
   }
 
   readonly #onData = (chunk: Buffer): void => {
     noteBytesRead(chunk.length);
     if (this.#state !== 'serving') return; // closing: what the client still sends is dropped
-    const stream = this.#leg?.stream;
-    stream?.cork(); // a head and the body bytes after it go out together
+    const leg = this.#leg;
+    leg?.cork(); // a head and the body bytes after it go out together
     this.#guarded(() => this.#reader.push(chunk));
-    stream?.uncork();
+    leg?.uncork();
     if (this.#state !== 'serving') return;
     if (this.#reader.holding || this.#leg?.full === true) this.socket.pause();
     this.#updateTimer();
@@ -196,7 +196,7 @@ export class PublicConnection {
   }
 
   readonly #onClientDrain = (): void => {
-    if (this.#state === 'serving' && this.#leg !== undefined && !this.#leg.done) this.#leg.stream.resume();
+    if (this.#state === 'serving' && this.#leg !== undefined && !this.#leg.done) this.#leg.resume();
   };
 
   #onResponseComplete(keepAlive: boolean): void {

@@ -104,7 +104,7 @@ export class PublicListener {
     const o = { ...DEFAULT_SERVER_CONFIG.http, ...definedOnly(options) };
     const logger = options.logger ?? silentLogger;
     this.#drainTimeoutMs = o.drainTimeoutMs;
-    this.#api = new ApiServer({ api: o.api, maxHeadBytes: o.maxHeadBytes, idleTimeoutMs: o.idleTimeoutMs, logger });
+    this.#api = new ApiServer({ api: o.api, idleTimeoutMs: o.idleTimeoutMs, logger });
     this.#settings = {
       domain: o.domain,
       directory: o.directory,
@@ -115,7 +115,7 @@ export class PublicListener {
       idleTimeoutMs: o.idleTimeoutMs,
       bodyTimeoutMs: o.bodyTimeoutMs,
       logger,
-      openApi: (peer) => this.#api.openStream(peer),
+      api: this.#api,
       observer: options.observer,
     };
     this.#server = net.createServer(ACCEPT, (socket) => this.#onConnection(socket));

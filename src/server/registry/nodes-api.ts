@@ -7,8 +7,9 @@
  * Listing and deleting need the admin bearer token. Registering needs it too in 'admin' mode; in
  * 'open' mode anyone may register, rate limited per client address.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
 import { SECOND_MS } from '../../time.js';
@@ -43,7 +44,7 @@ export interface NodesApiOptions {
 }
 
 /** Handles a request if its path is the API's own; resolves false (untouched) otherwise. */
-export type NodesApiHandler = (req: IncomingMessage, res: ServerResponse, clientAddress: string) => Promise<boolean>;
+export type NodesApiHandler = (req: HttpRequest, res: HttpResponse, clientAddress: string) => Promise<boolean>;
 
 export const DEFAULT_OPEN_RATE_PER_MINUTE = 5;
 export const DEFAULT_MAX_BODY_BYTES = 4096;
@@ -69,7 +70,7 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
   });
 
   /** Who is asking; a wrong token counts against the client's address, whose answer is held back. */
-  const credential = async (req: IncomingMessage, clientAddress: string): Promise<Credential> => {
+  const credential = async (req: HttpRequest, clientAddress: string): Promise<Credential> => {
     const presented = bearerToken(req);
     if (presented === undefined) return 'none';
     admit(options.authThrottle, clientAddress, 'admin tokens');
@@ -78,12 +79,12 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
     return 'wrong';
   };
 
-  const requireAdmin = async (req: IncomingMessage, clientAddress: string): Promise<void> => {
+  const requireAdmin = async (req: HttpRequest, clientAddress: string): Promise<void> => {
     if ((await credential(req, clientAddress)) !== 'admin')
       throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'this needs the admin bearer token');
   };
 
-  const register = async (req: IncomingMessage, res: ServerResponse, clientAddress: string): Promise<void> => {
+  const register = async (req: HttpRequest, res: HttpResponse, clientAddress: string): Promise<void> => {
     const who = await credential(req, clientAddress);
     if (who === 'wrong') throw new ProximaError(ErrorCodes.UNAUTHORIZED, 'the bearer token is not the admin token');
     if (who === 'none' && mode === 'admin') {
@@ -106,14 +107,14 @@ export function createNodesApi(options: NodesApiOptions): NodesApiHandler {
     sendJson(res, 201, answer, { location: `/nodes/${record.name}` });
   };
 
-  const list = async (req: IncomingMessage, res: ServerResponse, clientAddress: string): Promise<void> => {
+  const list = async (req: HttpRequest, res: HttpResponse, clientAddress: string): Promise<void> => {
     await requireAdmin(req, clientAddress);
     const records = await registry.list();
     const nodes = options.describe?.(records) ?? records.map(publicRecord);
     sendJson(res, 200, { nodes });
   };
 
-  const remove = async (req: IncomingMessage, res: ServerResponse, name: string, clientAddress: string): Promise<void> => {
+  const remove = async (req: HttpRequest, res: HttpResponse, name: string, clientAddress: string): Promise<void> => {
     await requireAdmin(req, clientAddress);
     await registry.revoke(name); // the registry logs `node revoked`, whoever revoked it
     sendJson(res, 204, undefined);
@@ -150,7 +151,7 @@ function matchRoute(url: string): Route | undefined {
   }
 }
 
-function notAllowed(res: ServerResponse, method: string | undefined, allow: string, logger: Logger): void {
+function notAllowed(res: HttpResponse, method: string | undefined, allow: string, logger: Logger): void {
   const err = new ProximaError(ErrorCodes.HTTP_METHOD_NOT_ALLOWED, `${method ?? 'this method'} is not allowed here; use ${allow}`);
   sendError(res, err, logger, { allow });
 }

@@ -7,9 +7,9 @@
  * re-deriving it from the server secret and the node's key id, in constant time.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual } from '../../proto/control/auth.js';
 import type { ApiPart } from '../api-host/api-router.js';
@@ -124,7 +124,7 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
     throw new ProximaError(ErrorCodes.UNAUTHORIZED, message);
   };
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, route: Route, clientAddress: string): Promise<void> => {
+  const serve = async (req: HttpRequest, res: HttpResponse, route: Route, clientAddress: string): Promise<void> => {
     const presented = bearerToken(req);
     if (presented !== undefined) admit(options.authThrottle, clientAddress, 'tokens');
     if (route.kind !== 'node') {

@@ -1,10 +1,10 @@
 /**
- * The API leg: requests for the API host reach node:http through an in-memory stream and are
- * served like a node's (same request reading, same response tracking), streaming included.
+ * The API leg: requests for the API host are read by the public connection and handed to the API
+ * with a response that writes to the user's socket, streaming included.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import t from 'tap';
+import type { HttpRequest, HttpResponse } from '../../../src/http/exchange.js';
 import { parseResponses, rawConnect, startTunnel } from '../../fixtures/stacks/tunnel.js';
 
 const get = (host: string, path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`;
@@ -13,7 +13,7 @@ const get = (host: string, path: string, extra = '') => `GET ${path} HTTP/1.1\r\
 function steppedApi() {
   let step: (() => void) | undefined;
   let closed!: (finished: boolean) => void;
-  const api = (req: IncomingMessage, res: ServerResponse): void => {
+  const api = (req: HttpRequest, res: HttpResponse): void => {
     const kind = req.url!.slice(1);
     res.writeHead(200, { 'Content-Type': kind === 'sse' ? 'text/event-stream' : 'application/x-ndjson' });
     res.once('close', () => closed(res.writableFinished));
@@ -70,8 +70,8 @@ t.test('a client that leaves mid-answer cancels the API request', async (t) => {
 });
 
 t.test("a client's end (FIN) cancels the API's work in flight, as node:http always did", async (t) => {
-  let arrived!: (res: ServerResponse) => void;
-  const waiting = new Promise<ServerResponse>((resolve) => (arrived = resolve));
+  let arrived!: (res: HttpResponse) => void;
+  const waiting = new Promise<HttpResponse>((resolve) => (arrived = resolve));
   const tunnel = await startTunnel(t, { api: (_req, res) => arrived(res) }); // answers nothing
   const conn = await rawConnect(t, tunnel.port);
   conn.socket.end(get(tunnel.domain, '/slow'));

@@ -4,9 +4,9 @@
  * errors, streams, the admin parts) is in test/e2e/api/api-host-http.test.ts.
  */
 
-import type { IncomingMessage } from 'node:http';
 import t, { type Test } from 'tap';
 import type { ConfigError } from '../../../src/errors.js';
+import type { HttpRequest } from '../../../src/http/exchange.js';
 import { silentLogger } from '../../../src/log.js';
 import { type ApiPart, createApiRouter } from '../../../src/server/api-host/api-router.js';
 import { allowedRequestHeaders, type CorsConfig, withCors } from '../../../src/server/api-host/cors.js';
@@ -62,7 +62,7 @@ t.test('the requested headers that are allowed, by name and by prefix', async (t
 /** A router whose only part is `part` behind CORS for /v1 and /api, behind a real listener. */
 async function serve(t: Test, cors: CorsConfig) {
   const seen: string[] = [];
-  const part: ApiPart = async (req: IncomingMessage, res) => {
+  const part: ApiPart = async (req: HttpRequest, res) => {
     if (!/^\/(v1|api)\//.test(req.url ?? '')) return false;
     seen.push(`${req.method} ${req.url}`);
     res.writeHead(req.url === '/v1/fail' ? 401 : 200, { 'x-request-id': 'r1' });

@@ -4,8 +4,9 @@
  * small and read within a time limit, and tokens are compared in constant time (the admin token
  * here, a node token by re-deriving it from the server secret, see Registry.tokenOwner).
  */
-import type { IncomingMessage } from 'node:http';
+
 import { ErrorCodes, ProximaError } from '../../../errors.js';
+import type { HttpRequest } from '../../../http/exchange.js';
 import { readRequestBody } from '../../../http/request-body.js';
 import { constantTimeEqual } from '../../../proto/control/auth.js';
 import type { NodeRecord } from '../../registry/node-store.js';
@@ -26,7 +27,7 @@ export interface LoginCheck {
  * forms are sent with `Origin: null`). A browser too old to send it sends Origin, which must be this
  * Host. A client that sends neither is not a browser another site could drive, so it may post.
  */
-export function checkSameOrigin(req: IncomingMessage): void {
+export function checkSameOrigin(req: HttpRequest): void {
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined) {
     if (site !== 'same-origin') throw crossOrigin();
@@ -46,7 +47,7 @@ export function checkSameOrigin(req: IncomingMessage): void {
 const crossOrigin = (): ProximaError => new ProximaError(ErrorCodes.FORBIDDEN, 'the dashboard accepts forms from its own pages only');
 
 /** The form's fields: `node` ('' for the admin) and `token`. PRX_ERR_HTTP_BAD_REQUEST for anything else. */
-export async function readLoginForm(req: IncomingMessage): Promise<{ node: string; token: string }> {
+export async function readLoginForm(req: HttpRequest): Promise<{ node: string; token: string }> {
   const type = String(req.headers['content-type'] ?? '')
     .split(';', 1)[0]!
     .trim()

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from '../../../http/exchange.js';
 
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -57,7 +57,7 @@ export class DashboardPages {
   }
 
   /** Answers GET /dashboard/assets/<name>; false when there is no such asset. */
-  serveAsset(name: string, ifNoneMatch: string | undefined, res: ServerResponse): boolean {
+  serveAsset(name: string, ifNoneMatch: string | undefined, res: HttpResponse): boolean {
     const asset = this.#assets.get(name);
     if (asset === undefined) return false;
     const headers = { ...SECURITY_HEADERS, 'cache-control': 'public, max-age=31536000, immutable', etag: asset.etag };
@@ -70,7 +70,7 @@ export class DashboardPages {
   }
 
   /** The login page; `problem` is a fixed sentence of ours, never user input. */
-  login(res: ServerResponse, status: number, problem?: string): void {
+  login(res: HttpResponse, status: number, problem?: string): void {
     const body = `<main class="login">
 <h1>Proxima dashboard</h1>
 ${problem === undefined ? '' : `<p class="problem" role="alert">${escapeHtml(problem)}</p>`}
@@ -84,7 +84,7 @@ ${problem === undefined ? '' : `<p class="problem" role="alert">${escapeHtml(pro
   }
 
   /** The dashboard itself: empty sections that the script fills from /dashboard/state. */
-  dashboard(res: ServerResponse): void {
+  dashboard(res: HttpResponse): void {
     const body = `<header><h1>Proxima dashboard</h1><span id="viewer"></span><span id="updated"></span>
 <form method="post" action="/dashboard/logout"><button type="submit">Log out</button></form></header>
 <main>
@@ -99,7 +99,7 @@ ${problem === undefined ? '' : `<p class="problem" role="alert">${escapeHtml(pro
     this.#page(res, 200, 'Proxima dashboard', body, true);
   }
 
-  #page(res: ServerResponse, status: number, title: string, body: string, charts: boolean): void {
+  #page(res: HttpResponse, status: number, title: string, body: string, charts: boolean): void {
     const styles = (charts ? ['uPlot.min.css', 'dashboard.css'] : ['dashboard.css'])
       .map((name) => `<link rel="stylesheet" href="${this.#url(name)}">`)
       .join('\n');

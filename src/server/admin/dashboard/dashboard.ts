@@ -10,9 +10,9 @@
  * node's session ends as soon as its token is revoked or rotated.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type TrustProxySetting, trustedProxies } from '../../../config/access.js';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
+import type { HttpRequest, HttpResponse } from '../../../http/exchange.js';
 import type { Logger } from '../../../log.js';
 import type { ApiPart } from '../../api-host/api-router.js';
 import { type AuthThrottle, admit, failed } from '../../api-host/auth-throttle.js';
@@ -105,17 +105,17 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   const trusted = trustedProxies(o.trustProxy);
   const { logger } = o;
 
-  const secure = (req: IncomingMessage): boolean =>
+  const secure = (req: HttpRequest): boolean =>
     'encrypted' in req.socket ||
     (trusted.has(req.socket.remoteAddress ?? '') &&
       String(req.headers['x-forwarded-proto'] ?? '')
         .split(',', 1)[0]!
         .trim() === 'https');
-  const cookie = (req: IncomingMessage, value: string, maxAgeS: number): string =>
+  const cookie = (req: HttpRequest, value: string, maxAgeS: number): string =>
     `${SESSION_COOKIE}=${value}; Path=${PREFIX}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure(req) ? '; Secure' : ''}`;
 
   /** The session's viewer; a node's session whose token was revoked or rotated is ended here. */
-  const viewerOf = async (req: IncomingMessage): Promise<DashboardViewer | undefined> => {
+  const viewerOf = async (req: HttpRequest): Promise<DashboardViewer | undefined> => {
     const id = sessionIdOf(req.headers.cookie);
     const viewer = sessions.viewer(id);
     if (viewer?.role !== 'node') return viewer;
@@ -125,7 +125,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     return undefined;
   };
 
-  const login = async (req: IncomingMessage, res: ServerResponse, clientAddress: string): Promise<void> => {
+  const login = async (req: HttpRequest, res: HttpResponse, clientAddress: string): Promise<void> => {
     checkSameOrigin(req);
     admit(o.authThrottle, clientAddress, 'dashboard logins');
     const form = await readLoginForm(req);

@@ -4,7 +4,7 @@
  * right form: a JSON error before the head, in-band once a stream has begun, a cut connection once
  * a whole JSON answer has begun (a short body must never pass for a complete one).
  */
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from '../../../http/exchange.js';
 import type { Logger } from '../../../log.js';
 import { sseComment } from '../../../proto/llm/sse.js';
 import { abortStream } from '../../../streams/stream-relay.js';
@@ -22,13 +22,13 @@ const KEEP_ALIVE = sseComment('keep-alive');
 export class AnswerWriter {
   /** Body bytes written (keep-alives and in-band errors included). */
   bytesOut = 0;
-  readonly #res: ServerResponse;
+  readonly #res: HttpResponse;
   readonly #surface: Surface;
   readonly #framing: AnswerFraming;
   readonly #headers: Record<string, string>;
   readonly #logger: Logger;
 
-  constructor(res: ServerResponse, options: { surface: Surface; framing: AnswerFraming; headers: Record<string, string>; logger: Logger }) {
+  constructor(res: HttpResponse, options: { surface: Surface; framing: AnswerFraming; headers: Record<string, string>; logger: Logger }) {
     this.#res = res;
     this.#surface = options.surface;
     this.#framing = options.framing;
