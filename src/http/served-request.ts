@@ -4,10 +4,12 @@
  * shape (IncomingMessage, Node 20): lower-case names; Set-Cookie an array; a few fields keep their
  * first line only (SINGLE below); Cookie joined with "; "; every other repeated field with ", ".
  * A chunked body arrives with its framing, already validated by the connection's reader: it is
- * decoded here, the handlers read the data only.
+ * decoded here (ChunkedFramer.decode: the data as slices of the bytes), the handlers read the data only.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
+import { ChunkedFramer } from '../proto/http/chunked.js';
+import { REQUEST_SIDE } from '../proto/http/error.js';
 import type { BodyFraming } from '../proto/http/framing.js';
 
 /** Fields node:http keeps the first line of, dropping repeats. */
@@ -67,7 +69,9 @@ export class ServedRequest extends Readable {
   readonly socket: { readonly remoteAddress: string };
   /** The whole body has arrived. */
   complete = false;
-  readonly #chunks: ChunkedDecoder | undefined;
+  readonly #chunks: ChunkedFramer | undefined;
+  /** The data `decode` found in the last bytes added (reused). */
+  readonly #decoded: Buffer[] = [];
   /** Bytes of a sized body still to come. */
   #left: number;
   readonly #onRead: (() => void) | undefined;
@@ -80,7 +84,7 @@ export class ServedRequest extends Readable {
     this.socket = { remoteAddress: init.remoteAddress };
     this.#onRead = init.onRead;
     const { body } = init;
-    this.#chunks = body.kind === 'chunked' ? new ChunkedDecoder() : undefined;
+    this.#chunks = body.kind === 'chunked' ? new ChunkedFramer(REQUEST_SIDE) : undefined;
     this.#left = body.kind === 'length' ? body.length : 0;
     if (body.kind === 'none' || (body.kind === 'length' && body.length === 0)) this.finish();
   }
@@ -95,7 +99,9 @@ export class ServedRequest extends Readable {
       if (!this.destroyed) room = this.push(bytes);
       if (this.#left <= 0) this.finish();
     } else {
-      for (const data of chunks.push(bytes)) if (!this.destroyed) room = this.push(data);
+      chunks.decode(bytes, this.#decoded);
+      for (const data of this.#decoded) if (!this.destroyed) room = this.push(data);
+      this.#decoded.length = 0;
       if (chunks.done) this.finish();
     }
     return room || this.complete;
@@ -111,81 +117,4 @@ export class ServedRequest extends Readable {
   override _read(): void {
     this.#onRead?.();
   }
-}
-
-// biome-ignore lint/suspicious/noConstEnum: tsc inlines it; the states are read per byte
-const enum Chunk {
-  Size,
-  Line,
-  Data,
-  DataEnd,
-  Trailer,
-  Done,
-}
-
-/**
- * The data of a chunked body whose framing was validated already (RFC 9112 7.1): sizes in hex,
- * extensions and trailers skipped. Not a validator: the connection's ChunkedFramer refuses bad bytes
- * before they get here.
- */
-export class ChunkedDecoder {
-  #state = Chunk.Size;
-  #size = 0;
-  /** Bytes of the current trailer line (0 at a line's start: an empty line ends the body). */
-  #lineBytes = 0;
-
-  get done(): boolean {
-    return this.#state === Chunk.Done;
-  }
-
-  /** The data in `bytes`, as subarrays of it. */
-  push(bytes: Buffer): Buffer[] {
-    const out: Buffer[] = [];
-    let i = 0;
-    while (i < bytes.length && this.#state !== Chunk.Done) {
-      const c = bytes[i]!;
-      switch (this.#state) {
-        case Chunk.Size:
-          if (c === 0x0a) this.#endSizeLine();
-          else if (c === 0x3b || c === 0x0d || c === 0x20 || c === 0x09) this.#state = Chunk.Line;
-          else this.#size = this.#size * 16 + hexValue(c);
-          i++;
-          break;
-        case Chunk.Line:
-          if (c === 0x0a) this.#endSizeLine();
-          i++;
-          break;
-        case Chunk.Data: {
-          const n = Math.min(this.#size, bytes.length - i);
-          out.push(bytes.subarray(i, i + n));
-          i += n;
-          this.#size -= n;
-          if (this.#size === 0) this.#state = Chunk.DataEnd;
-          break;
-        }
-        case Chunk.DataEnd:
-          if (c === 0x0a) this.#state = Chunk.Size;
-          i++;
-          break;
-        case Chunk.Trailer:
-          if (c === 0x0a) {
-            if (this.#lineBytes === 0) this.#state = Chunk.Done;
-            this.#lineBytes = 0;
-          } else if (c !== 0x0d) this.#lineBytes++;
-          i++;
-          break;
-      }
-    }
-    return out;
-  }
-
-  #endSizeLine(): void {
-    this.#state = this.#size === 0 ? Chunk.Trailer : Chunk.Data;
-    this.#lineBytes = 0;
-  }
-}
-
-function hexValue(c: number): number {
-  if (c <= 0x39) return c - 0x30;
-  return (c | 0x20) - 0x57;
 }

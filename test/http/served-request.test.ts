@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
-import { ChunkedDecoder, nodeHeaders, ServedRequest } from '../../src/http/served-request.js';
+import { nodeHeaders, ServedRequest } from '../../src/http/served-request.js';
 import { parseRequestHead } from '../../src/proto/http/request-head.js';
 
 const HEAD = [
@@ -64,9 +64,13 @@ t.test('a chunked body decodes the same at every cut, extensions and trailers dr
   const want = 'hello, 012345678';
   for (let a = 0; a <= wire.length; a++) {
     for (const b of [a, Math.min(wire.length, a + 1), Math.min(wire.length, a + 7)]) {
-      const decoder = new ChunkedDecoder();
-      const out = [wire.subarray(0, a), wire.subarray(a, b), wire.subarray(b)].flatMap((part) => decoder.push(part));
-      if (Buffer.concat(out).toString() !== want || !decoder.done) {
+      const req = new ServedRequest({ method: 'POST', url: '/', headers: {}, remoteAddress: '::1', body: { kind: 'chunked' } });
+      const out: Buffer[] = [];
+      req.on('data', (c: Buffer) => out.push(c));
+      const ended = once(req, 'end');
+      for (const part of [wire.subarray(0, a), wire.subarray(a, b), wire.subarray(b)]) req.add(part);
+      if (req.complete) await ended;
+      if (Buffer.concat(out).toString() !== want || !req.complete) {
         t.fail(`cut at ${a} and ${b}: ${JSON.stringify(Buffer.concat(out).toString())}`);
         return;
       }
