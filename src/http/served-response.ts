@@ -7,8 +7,9 @@
  * the connection may carry another: its sink hears both, nothing parses the bytes again.
  */
 import { EventEmitter } from 'node:events';
-import { type OutgoingHttpHeader, type OutgoingHttpHeaders, STATUS_CODES } from 'node:http';
+import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { asksChunked, BAD_VALUE, checkHeader, type HeaderValue, pairsOf, renderHead } from './served-head.js';
+import { STATUS_REASONS } from './status-reasons.js';
 
 /** Where a response goes. */
 export interface ResponseSink {
@@ -130,7 +131,7 @@ export class ServedResponse extends EventEmitter {
     let given = obj;
     if (typeof reason === 'string') this.statusMessage = reason;
     else {
-      if (this.statusMessage === '') this.statusMessage = STATUS_CODES[status] ?? 'unknown';
+      if (this.statusMessage === '') this.statusMessage = STATUS_REASONS[status] ?? 'unknown';
       given ??= reason;
     }
     this.statusCode = status;

@@ -167,6 +167,8 @@ t.test('a super node with no admin listener loads no dashboard', async (t) => {
   for (const part of ['/admin/dashboard/', '/node_modules/prom-client/']) t.same(matching(modules, part), [], `no ${part}`);
   // node:tls (about 0.5 MiB) only with control.tls: imported where the control listener makes its TLS sockets.
   t.same(matching(modules, 'node:tls'), [], 'no control.tls: no node:tls');
+  // node:http (about 1 MiB) only with an admin listener or peers: the API is served on the public connection.
+  t.same(matching(modules, 'node:http'), [], 'no admin listener, no cluster: no node:http');
   t.ok(matching(modules, 'node:net').length > 0, 'the log holds the built-in modules too');
 });
 

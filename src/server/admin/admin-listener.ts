@@ -4,7 +4,7 @@
  * /metrics, the dashboard...) through the API router. Bounded like any listener on the network:
  * head size and time, request time, idle keep-alive, connections at once.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../../log.js';
 import { SECOND_MS } from '../../time.js';
@@ -64,7 +64,7 @@ export class AdminListener implements AdminListenerHandle {
     this.#limits = l;
     // The admin listener is reached directly: the peer is the client, whatever X-Forwarded-For says.
     const router = createApiRouter({ parts, trustProxy: false, logger });
-    this.#server = http.createServer(
+    this.#server = process.getBuiltinModule('node:http').createServer(
       {
         maxHeaderSize: l.maxHeadBytes,
         headersTimeout: l.headTimeoutMs,

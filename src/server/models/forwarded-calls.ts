@@ -9,7 +9,7 @@
  * as a refusal: the error's status, its code in `Proxima-Forward-Refused`, its message as the body,
  * which the entry turns back into the same coded error (node-call.ts).
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 import type { DispatchResponse } from '../../http/dispatcher.js';
@@ -57,24 +57,14 @@ interface Target {
 /** The forwarded calls of this instance. */
 export class ForwardedCalls {
   readonly #o: ForwardedCallsOptions;
-  readonly #server: http.Server;
+  /** Made at the first forwarded stream: a super node without peers never loads node:http (about 1 MiB). */
+  #server: Server | undefined;
   /** The open streams. */
   readonly #streams = new Map<Duplex, Target>();
   #closed = false;
 
   constructor(o: ForwardedCallsOptions) {
     this.#o = o;
-    // No clocks of its own: the entry keeps the request's (first byte, idle, total) and closes an
-    // idle stream itself (its pool's keep-alive); a peer stream has no setTimeout for node:http to arm.
-    this.#server = http.createServer({ maxHeaderSize: MAX_HEAD_BYTES, requestTimeout: 0, headersTimeout: 0 }, (req, res) =>
-      this.#handle(req, res),
-    );
-    this.#server.keepAliveTimeout = 0;
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      o.logger.debug('a forwarded request did not parse', { err });
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
-    });
   }
 
   /** Serves the HTTP requests on `stream` (a peer stream, its header read and answered) for `node`'s `service`. */
@@ -85,7 +75,7 @@ export class ForwardedCalls {
     }
     this.#streams.set(stream, { node, service, active: 0 });
     stream.once('close', () => this.#streams.delete(stream));
-    this.#server.emit('connection', stream);
+    this.#httpServer().emit('connection', stream);
   }
 
   /**
@@ -95,6 +85,24 @@ export class ForwardedCalls {
   close(): void {
     this.#closed = true;
     for (const [stream, { active }] of this.#streams) if (active === 0) stream.end();
+  }
+
+  #httpServer(): Server {
+    if (this.#server !== undefined) return this.#server;
+    const o = this.#o;
+    // No clocks of its own: the entry keeps the request's (first byte, idle, total) and closes an
+    // idle stream itself (its pool's keep-alive); a peer stream has no setTimeout for node:http to arm.
+    const server = process
+      .getBuiltinModule('node:http')
+      .createServer({ maxHeaderSize: MAX_HEAD_BYTES, requestTimeout: 0, headersTimeout: 0 }, (req, res) => this.#handle(req, res));
+    server.keepAliveTimeout = 0;
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      o.logger.debug('a forwarded request did not parse', { err });
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    this.#server = server;
+    return server;
   }
 
   /** Cuts every forwarded stream now. Idempotent. */
