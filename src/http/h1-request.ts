@@ -4,6 +4,7 @@
  * head in one write; a streamed one with the caller's Content-Length, or chunked.
  */
 import type { Duplex, Readable } from 'node:stream';
+import { chunkParts, LAST_CHUNK } from '../proto/http/chunked.js';
 import { findBadFieldChar, findBadTargetChar, isToken } from '../proto/http/syntax.js';
 import type { DispatchRequest } from './dispatcher.js';
 
@@ -12,8 +13,6 @@ const OWN_FIELDS = new Set(['host', 'content-length', 'transfer-encoding', 'conn
 
 /** Below this, a body is copied behind its head (one buffer); above, both go in one corked write. */
 const COPY_BELOW = 64 * 1024;
-
-const CRLF = Buffer.from('\r\n', 'latin1');
 
 /** Methods whose request carries a body, so an absent one is sent as `Content-Length: 0` (as undici does). */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
@@ -107,10 +106,7 @@ function pipeBody(stream: Duplex, body: Readable, length: number | undefined, do
     sent += chunk.length;
     if (length !== undefined && sent > length) return settle(new Error('the request body is longer than its Content-Length'));
     if (chunk.length === 0) return;
-    const more =
-      length === undefined
-        ? stream.write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'), chunk, CRLF]))
-        : stream.write(chunk);
+    const more = length === undefined ? stream.write(Buffer.concat(chunkParts(chunk))) : stream.write(chunk);
     if (!more) body.pause();
   };
   body.on('data', onData);
@@ -119,7 +115,7 @@ function pipeBody(stream: Duplex, body: Readable, length: number | undefined, do
   body.once('error', (err: Error) => settle(err));
   body.once('end', () => {
     if (length !== undefined && sent !== length) return settle(new Error('the request body is shorter than its Content-Length'));
-    if (length === undefined) stream.write('0\r\n\r\n');
+    if (length === undefined) stream.write(LAST_CHUNK);
     settle();
   });
 }

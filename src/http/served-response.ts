@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+import { chunkParts, LAST_CHUNK } from '../proto/http/chunked.js';
 import { asksChunked, BAD_VALUE, checkHeader, type HeaderValue, pairsOf, renderHead } from './served-head.js';
 import { STATUS_REASONS } from './status-reasons.js';
 
@@ -35,9 +36,6 @@ export interface ServedResponseOptions {
 }
 
 type Value = HeaderValue;
-
-const CRLF = Buffer.from('\r\n');
-const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
 /** A response for one request of a public connection. */
 export class ServedResponse extends EventEmitter {
@@ -168,9 +166,9 @@ export class ServedResponse extends EventEmitter {
     const data = toBuffer(chunk);
     if (this.#chunked) {
       if (data.length === 0) return this.#flushHead();
-      this.#send(Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'));
-      this.#send(data);
-      return this.#send(CRLF);
+      let more = true;
+      for (const part of chunkParts(data)) more = this.#send(part);
+      return more;
     }
     return this.#send(data);
   }

@@ -13,6 +13,7 @@ import type { HostPort } from '../../config/values.js';
 import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
 import { newRequestId, REQUEST_ID_HEADER, requestIdOf } from '../../http/request-id.js';
 import { type Logger, silentLogger } from '../../log.js';
+import { chunkParts, LAST_CHUNK } from '../../proto/http/chunked.js';
 import { type HeadEdits, serializeHead, serializeRequestHead } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
 import type { ResponseHead } from '../../proto/http/response-head.js';
@@ -74,7 +75,6 @@ const ANSWER_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'upgr
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
 /** Bodies below this are copied behind the head; larger ones are not copied (a 15 MiB chat was held twice). */
 const COPY_BODY_BELOW_BYTES = 64 * 1024;
-const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /** Serves tunnel streams for one ollama service. */
 export class OllamaGuard {
@@ -266,7 +266,7 @@ function statusLine(up: ResponseHead): string | undefined {
 /** Bytes as one chunk of the chunked coding; the last chunk after them when `done`. */
 function chunkOf(bytes: Buffer, done: boolean): Buffer {
   if (bytes.length === 0) return done ? LAST_CHUNK : bytes;
-  const parts = [Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1'), bytes, Buffer.from('\r\n', 'latin1')];
+  const parts = chunkParts(bytes);
   if (done) parts.push(LAST_CHUNK);
   return Buffer.concat(parts);
 }

@@ -18,6 +18,17 @@ export interface ChunkedFramerOptions {
 }
 
 export const DEFAULT_MAX_CHUNK_LINE_BYTES = 4096;
+
+/** The last chunk of a chunked body, with no trailers. */
+export const LAST_CHUNK: Buffer = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** What follows each chunk's data. */
+export const CHUNK_END: Buffer = Buffer.from('\r\n', 'latin1');
+
+/** `bytes` as one chunk of the chunked coding: its size line, the data, CRLF (empty bytes give none). */
+export function chunkParts(bytes: Buffer): Buffer[] {
+  return bytes.length === 0 ? [] : [Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1'), bytes, CHUNK_END];
+}
 export const DEFAULT_MAX_TRAILER_BYTES = 16 * 1024;
 /** 13 hex digits reach 4 PiB and stay below Number.MAX_SAFE_INTEGER; leading zeros count too. */
 const MAX_SIZE_DIGITS = 13;
