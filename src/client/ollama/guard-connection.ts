@@ -119,6 +119,12 @@ export class GuardConnection {
       stream.once('close', () => {
         this.#closed = true;
         clearTimeout(this.#idle);
+        // A body still being read is given up now: its timer and what it gathered go with it.
+        const body = this.#body;
+        if (body?.fail !== undefined) {
+          body.take = () => undefined;
+          body.fail(new Error('the stream closed'));
+        }
         this.#current?.abort.abort();
         resolve();
       }),

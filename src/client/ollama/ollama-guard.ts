@@ -158,10 +158,13 @@ export class OllamaGuard {
     const { head, path } = request;
     const route = guardRoute(head.method, path);
     if (route === undefined) {
+      // A body comes with it: the stream ends after the refusal rather than read and drop it unbounded.
+      const body = head.framing.kind === 'chunked' || (head.framing.kind === 'length' && head.framing.length > 0);
       return this.#refuse(
         request,
         ErrorCodes.FORBIDDEN,
         `${head.method} ${path} is not served through Proxima: only inference and model listings are`,
+        body,
       );
     }
     let body: Buffer | undefined;
