@@ -74,6 +74,8 @@ export class H1Connection {
   readonly #heads = new ResponseHeadParser({ maxHeadBytes: MAX_RESPONSE_HEAD_BYTES });
   #exchange: Exchange | undefined;
   #gone = false;
+  /** The data `decode` found in the chunk just read (reused: the body keeps the slices, not the list). */
+  readonly #decoded: Buffer[] = [];
 
   constructor(stream: Duplex, events: H1ConnectionEvents) {
     this.stream = stream;
@@ -82,10 +84,6 @@ export class H1Connection {
     stream.on('end', () => this.#onEnd());
     stream.on('error', (err: Error) => this.#fail(failure(`the stream to the node failed: ${err.message}`, err)));
     stream.on('close', () => this.#fail(failure('the stream to the node closed before the answer was complete')));
-  }
-
-  get gone(): boolean {
-    return this.#gone;
   }
 
   /** Sends `request`, whose head is `head` (requestHead); resolves with the answer's head and body. One at a time. */
@@ -183,9 +181,10 @@ export class H1Connection {
       more = body.push(take === chunk.length ? chunk : chunk.subarray(0, take));
       if (exchange.remaining === 0) return this.#complete(exchange, take === chunk.length);
     } else {
-      const data: Buffer[] = [];
+      const data = this.#decoded;
       const part = exchange.chunked!.decode(chunk, data);
       for (const d of data) if (d.length > 0) more = body.push(d);
+      data.length = 0;
       if (part.done) return this.#complete(exchange, part.rest.length === 0);
     }
     if (!more) this.stream.pause();

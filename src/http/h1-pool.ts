@@ -65,10 +65,6 @@ export class H1Pool extends EventEmitter implements Dispatcher {
     return this.#destroyed;
   }
 
-  get closed(): boolean {
-    return this.#closing;
-  }
-
   /** Streams open or opening, for tests and metrics. */
   get connections(): number {
     return this.#idle.length + this.#busy.size + this.#opening.size;
@@ -88,7 +84,6 @@ export class H1Pool extends EventEmitter implements Dispatcher {
       return idle.send(head, request);
     }
     const connection = await this.#open(signal);
-    this.#busy.add(connection);
     return connection.send(head, request);
   }
 
@@ -126,9 +121,13 @@ export class H1Pool extends EventEmitter implements Dispatcher {
       signal?.addEventListener('abort', onAbort, { once: true });
       opened.then(
         () => {
+          // Closed as it opened: no 'close' would come again for the connection to see.
+          if (stream.destroyed) return fail(new Error('the stream to the node closed as it opened'));
           if (!this.#opening.delete(stream)) return;
           signal?.removeEventListener('abort', onAbort);
-          resolve(new H1Connection(stream, this.#events));
+          const connection = new H1Connection(stream, this.#events);
+          this.#busy.add(connection); // before the caller's turn: a destroy() meanwhile cuts it too
+          resolve(connection);
         },
         (err: Error) => fail(err),
       );

@@ -104,7 +104,10 @@ function pipeBody(stream: Duplex, body: Readable, length: number | undefined, do
   };
   const onData = (chunk: Buffer): void => {
     sent += chunk.length;
-    if (length !== undefined && sent > length) return settle(new Error('the request body is longer than its Content-Length'));
+    if (length !== undefined && sent > length) {
+      body.destroy(); // the rest is not read on
+      return settle(new Error('the request body is longer than its Content-Length'));
+    }
     if (chunk.length === 0) return;
     const more = length === undefined ? stream.write(Buffer.concat(chunkParts(chunk))) : stream.write(chunk);
     if (!more) body.pause();
