@@ -30,11 +30,6 @@ export class WholeBody {
     this.#sized = !options.chunked && length > 0 ? Buffer.allocUnsafe(length) : undefined;
   }
 
-  /** Body bytes gathered so far (decoded). */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
   /** Takes the next bytes the framer let through (already validated: decoding them cannot fail). */
   add(framed: Buffer): void {
     if (this.#decoder === undefined) return this.#data(framed);

@@ -23,7 +23,7 @@ const MAX_AHEAD_BYTES = 256 * 1024;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 /** The cancellation of one request: an AbortSignal's shape, without an AbortController per request. */
-export class RequestCancel implements CancelSignal {
+class RequestCancel implements CancelSignal {
   aborted = false;
   readonly #listeners: (() => void)[] = [];
 

@@ -43,11 +43,11 @@ export interface OllamaPoolOptions {
 }
 
 /** More idle sockets than requests in flight at once on a home GPU; the rest are closed. */
-export const DEFAULT_MAX_IDLE_SOCKETS = 16;
+const DEFAULT_MAX_IDLE_SOCKETS = 16;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** `http://host:port`, brackets around an IPv6 address. */
-export function originOf(local: HostPort): string {
+function originOf(local: HostPort): string {
   return `http://${local.host.includes(':') ? `[${local.host}]` : local.host}:${local.port}`;
 }
 
