@@ -11,13 +11,10 @@ import { Readable } from 'node:stream';
 import { ChunkedFramer } from '../proto/http/chunked.js';
 import { RESPONSE_SIDE } from '../proto/http/error.js';
 import type { ResponseHead } from '../proto/http/response-head.js';
-import { ResponseHeadParser } from '../proto/http/response-head.js';
+import { MAX_RESPONSE_HEAD_BYTES, ResponseHeadParser } from '../proto/http/response-head.js';
 import { abortStream } from '../streams/stream-relay.js';
 import type { DispatchRequest, DispatchResponse } from './dispatcher.js';
 import { writeRequest } from './h1-request.js';
-
-/** The largest answer head read: Ollama's are a few hundred bytes. */
-export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 
 /** What a connection tells its pool. */
 export interface H1ConnectionEvents {

@@ -8,12 +8,9 @@ import { ErrorCodes, ProximaError } from '../../errors.js';
 import { createBodyFramer } from '../../proto/http/body.js';
 import { RESPONSE_SIDE } from '../../proto/http/error.js';
 import type { BodyFramer, ResponseFraming } from '../../proto/http/framing.js';
-import { type ResponseHead, ResponseHeadParser } from '../../proto/http/response-head.js';
+import { MAX_RESPONSE_HEAD_BYTES, type ResponseHead, ResponseHeadParser } from '../../proto/http/response-head.js';
 import { WholeBody } from './chunked-body.js';
 import { type CancelSignal, cancelled, type OllamaPool, type PooledSocket, type SocketUser } from './ollama-pool.js';
-
-/** Response heads as large as Ollama could send (its own limit is 1 MiB of request head). */
-const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 
 /** Told of each part of the body as it comes: `done` with the last; false pauses Ollama until resume(). */
 export type BodySink = (bytes: Buffer, done: boolean) => boolean;
@@ -31,6 +28,8 @@ export class OllamaCall {
   #pending: Buffer | undefined;
   #sink: BodySink | undefined;
   #settled = false;
+  /** Why the call failed, for a relay() asked after it did. */
+  #failure: Error | undefined;
   #onHead: ((call: OllamaCall) => void) | undefined;
   #onEnd: ((err?: Error) => void) | undefined;
   /** Ollama ended a close-delimited body before relay() was called. */
@@ -94,6 +93,7 @@ export class OllamaCall {
    * call. Resolves after the last part; rejects (the socket destroyed) when the answer is cut.
    */
   relay(sink: BodySink): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#sink = sink;
       this.#onEnd = (err) => (err === undefined ? resolve() : reject(err));
@@ -199,6 +199,7 @@ export class OllamaCall {
   #fail(err: Error): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.#failure = err;
     this.#detach();
     if (this.#pooled !== undefined) this.#pool.release(this.#pooled, false);
     const onEnd = this.#onEnd;

@@ -106,6 +106,8 @@ export class OllamaPool {
   };
   #closed = false;
   #drained: (() => void) | undefined;
+  /** What close() callers wait for while requests are in flight. */
+  #closing: Promise<void> | undefined;
 
   constructor(target: OllamaTarget, options: OllamaPoolOptions = {}) {
     this.origin = originOf(target.local);
@@ -159,11 +161,13 @@ export class OllamaPool {
     if (this.#closed && this.#busy.size === 0) this.#drained?.();
   }
 
-  /** Lets the requests in flight finish, then closes every socket. */
-  async close(): Promise<void> {
+  /** Lets the requests in flight finish, then closes every socket. Idempotent: every caller waits for the same end. */
+  close(): Promise<void> {
     this.#closed = true;
     for (const pooled of this.#idle.splice(0)) pooled.destroy();
-    if (this.#busy.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    if (this.#busy.size === 0) return Promise.resolve();
+    this.#closing ??= new Promise<void>((resolve) => (this.#drained = resolve));
+    return this.#closing;
   }
 
   /** Closes every socket now, those in use included: their users hear of it as a close. */

@@ -9,6 +9,9 @@ import { HttpHead } from './head.js';
 import { type HeadParserOptions, HeadReader } from './head-reader.js';
 import { findBadFieldChar } from './syntax.js';
 
+/** The largest response head read (the proxy's relay, the super node's client, the node's guard); Node's own client allows 16 KiB, some servers send more. */
+export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9][0-9])(?: |$)/;
 
 /** A parsed response head; `raw` holds its exact bytes. */

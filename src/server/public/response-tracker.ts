@@ -7,7 +7,7 @@
 import { CloseFramer, createBodyFramer } from '../../proto/http/body.js';
 import { RESPONSE_SIDE } from '../../proto/http/error.js';
 import type { BodyFramer } from '../../proto/http/framing.js';
-import { ResponseHeadParser } from '../../proto/http/response-head.js';
+import { MAX_RESPONSE_HEAD_BYTES, ResponseHeadParser } from '../../proto/http/response-head.js';
 import type { TunnelObservation } from '../observe/observations.js';
 import type { RequestObserver } from '../observe/request-observer.js';
 
@@ -31,9 +31,6 @@ interface Awaited {
   /** Filled in as its response goes by, when requests are observed. */
   obs: TunnelObservation | undefined;
 }
-
-/** The largest response head relayed; Node's own client allows 16 KiB, some servers send more. */
-export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 
 /** Tracks the responses of one tunnel stream. */
 export class ResponseTracker {
