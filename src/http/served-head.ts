@@ -5,6 +5,7 @@
  * handler gave neither; and what that makes of the body's framing and of the connection.
  */
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+import { findBadFieldChar, isToken } from '../proto/http/syntax.js';
 
 /** A header value as setHeader takes it. */
 export type HeaderValue = number | string | readonly string[];
@@ -37,9 +38,6 @@ export interface RenderedHead {
 
 const CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
 const CLOSE = /(?:^|\W)close(?:$|\W)/i;
-/** What a header value may hold (node:http's checkInvalidHeaderChar): no CR, LF or other controls. */
-export const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** True when an HTTP/1.0 request's TE field lets the answer be chunked. */
 export function asksChunked(te: string | undefined): boolean {
@@ -130,10 +128,15 @@ export function pairsOf(headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | un
 
 /** Throws for a name that is not a token or a value with CR, LF or another control: no header injection. */
 export function checkHeader(name: string, value: HeaderValue | undefined): void {
-  if (!TOKEN.test(name)) throw new Error(`invalid header name ${JSON.stringify(name)}`);
+  if (!isToken(name)) throw new Error(`invalid header name ${JSON.stringify(name)}`);
   if (value === undefined) throw new Error(`no value for header ${name}`);
   const values = Array.isArray(value) ? value : [value];
-  for (const v of values) if (BAD_VALUE.test(String(v))) throw new Error(`invalid character in header ${name}`);
+  for (const v of values) if (hasBadFieldChar(String(v))) throw new Error(`invalid character in header ${name}`);
+}
+
+/** True when `text` holds a character a field value may not (node:http's checkInvalidHeaderChar: CR, LF, other controls). */
+export function hasBadFieldChar(text: string): boolean {
+  return findBadFieldChar(text, 0, text.length) >= 0;
 }
 
 let dateCache = '';

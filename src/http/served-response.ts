@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { chunkParts, LAST_CHUNK } from '../proto/http/chunked.js';
-import { asksChunked, BAD_VALUE, checkHeader, type HeaderValue, pairsOf, renderHead } from './served-head.js';
+import { asksChunked, checkHeader, type HeaderValue, hasBadFieldChar, pairsOf, renderHead } from './served-head.js';
 import { STATUS_REASONS } from './status-reasons.js';
 
 /** Where a response goes. */
@@ -141,7 +141,7 @@ export class ServedResponse extends EventEmitter {
       lines = pairsOf(given);
       for (const [name, value] of lines) checkHeader(name, value);
     }
-    if (BAD_VALUE.test(this.statusMessage)) throw new Error('invalid character in the status message');
+    if (hasBadFieldChar(this.statusMessage)) throw new Error('invalid character in the status message');
     if (status === 204 || status === 304 || status < 200) this.#hasBody = false;
     const o = this.#o;
     const head = renderHead(`HTTP/1.1 ${status} ${this.statusMessage}\r\n`, lines, {
