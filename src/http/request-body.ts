@@ -1,6 +1,6 @@
 /**
- * Reading a request body on node:http with a size cap and a time limit, for the super node's small
- * APIs and for the node's guard in front of Ollama alike: whatever comes from the network is bounded.
+ * Reading a request body with a size cap and a time limit, for the super node's API handlers:
+ * whatever comes from the network is bounded. BodyBuffer, the gathering, serves the node's guard too.
  */
 
 import { ErrorCodes, ProximaError } from '../errors.js';
@@ -50,7 +50,7 @@ export function readRequestBody(req: HttpRequest, limits: BodyLimits): Promise<B
 }
 
 /** A body gathered in one buffer of its declared size, or in chunks (chunked encoding) concatenated at the end. */
-class BodyBuffer {
+export class BodyBuffer {
   bytes = 0;
   /** Bytes copied into #sized; past its end (never, while node:http holds the length) chunks are kept. */
   #filled = 0;

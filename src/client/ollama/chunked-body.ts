@@ -5,6 +5,7 @@
  * whole bodies twice: a request's, to read its model, and a listing's, to filter it.
  */
 import { ErrorCodes, ProximaError } from '../../errors.js';
+import { BodyBuffer } from '../../http/request-body.js';
 import { ChunkedFramer } from '../../proto/http/chunked.js';
 import { REQUEST_SIDE } from '../../proto/http/error.js';
 
@@ -14,10 +15,8 @@ export class WholeBody {
   readonly #decoder: ChunkedFramer | undefined;
   readonly #maxBytes: number;
   readonly #tooLarge: () => ProximaError;
-  readonly #parts: Buffer[] = [];
-  #bytes = 0;
-  /** A declared length: one buffer of that size, filled as bytes come (no list, no concat). */
-  readonly #sized: Buffer | undefined;
+  /** What came: in one buffer of a declared length (no list, no concat), else in chunks. */
+  readonly #gathered: BodyBuffer;
   readonly #decoded: Buffer[] = [];
 
   constructor(options: { chunked: boolean; length?: number; maxBytes: number; tooLarge?: () => ProximaError }) {
@@ -27,7 +26,7 @@ export class WholeBody {
       options.tooLarge ?? (() => new ProximaError(ErrorCodes.HTTP_BODY_TOO_LARGE, `the body is larger than ${options.maxBytes} bytes`));
     const length = options.length ?? 0;
     if (length > options.maxBytes) throw this.#tooLarge();
-    this.#sized = !options.chunked && length > 0 ? Buffer.allocUnsafe(length) : undefined;
+    this.#gathered = new BodyBuffer(options.chunked ? 0 : length);
   }
 
   /** Takes the next bytes the framer let through (already validated: decoding them cannot fail). */
@@ -40,15 +39,12 @@ export class WholeBody {
 
   /** The body, once the framer said it is done. */
   whole(): Buffer {
-    if (this.#sized !== undefined) return this.#bytes === this.#sized.length ? this.#sized : this.#sized.subarray(0, this.#bytes);
-    return this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts, this.#bytes);
+    return this.#gathered.whole();
   }
 
   #data(bytes: Buffer): void {
     if (bytes.length === 0) return;
-    if (this.#bytes + bytes.length > this.#maxBytes) throw this.#tooLarge();
-    if (this.#sized !== undefined) bytes.copy(this.#sized, this.#bytes);
-    else this.#parts.push(bytes);
-    this.#bytes += bytes.length;
+    if (this.#gathered.bytes + bytes.length > this.#maxBytes) throw this.#tooLarge();
+    this.#gathered.add(bytes);
   }
 }
