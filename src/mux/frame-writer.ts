@@ -12,8 +12,10 @@ export interface Sendable {
 /**
  * Schedules frames onto the socket. Control frames (window updates, pings, SYN/ACK/FIN/RST) go
  * first; then ready streams take turns, one frame of at most `maxFrameBytes` each, so a bulk
- * upload cannot hold back a chat stream for more than a frame per competing stream. All writes
- * of one tick are corked into one writev; header and payload are written as separate buffers,
+ * upload cannot hold back a chat stream for more than a frame per competing stream. All frames
+ * queued in one turn of the event loop (every socket read and timer of it) go out corked in one
+ * writev, after that turn's I/O (setImmediate): fifty requests read in one turn cross the tunnel in
+ * one write, not fifty. Header and payload are written as separate buffers,
  * never copied together. When the socket's buffer passes `sendBufferBytes`, data waits for
  * 'drain': the socket's own backpressure reaches every stream's `write()`.
  */
@@ -80,7 +82,7 @@ export class FrameWriter {
   readonly #schedule = (): void => {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    process.nextTick(this.#flush);
+    setImmediate(this.#flush);
   };
 
   readonly #onDrain = (): void => {
