@@ -180,7 +180,11 @@ export class H1Connection {
     } else {
       const data = this.#decoded;
       const part = exchange.chunked!.decode(chunk, data);
-      for (const d of data) if (d.length > 0) more = body.push(d);
+      // One push per read, not per chunk: a streamed answer's tokens come a chunk each, often
+      // dozens in one read, and each push is a 'data' event the caller handles whole (one relay
+      // pass, one write to the user). Joining them copies the read once.
+      const bytes = data.length === 1 ? data[0]! : Buffer.concat(data);
+      if (bytes.length > 0) more = body.push(bytes);
       data.length = 0;
       if (part.done) return this.#complete(exchange, part.rest.length === 0);
     }

@@ -149,6 +149,23 @@ t.test('a chunked body is decoded for the caller, however the node cuts it', asy
   t.equal(await text(await second), 'ok', 'the stream is reused after a chunked answer');
 });
 
+t.test("the chunks of one read reach the caller as one piece: a stream's tokens, one 'data' each read", async (t) => {
+  const raw = await rawServer(t);
+  const pool = raw.pool();
+  const arriving = raw.next();
+  const pending = pool.request({ method: 'GET', path: '/s' });
+  const c = await arriving;
+  await c.receivedText('\r\n\r\n');
+  const events = ['data: a\n\n', 'data: bb\n\n', 'data: ccc\n\n'];
+  const chunks = events.map((e) => `${e.length.toString(16)}\r\n${e}\r\n`).join('');
+  c.socket.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n`); // one write, one read
+  const res = await pending;
+  const pieces: string[] = [];
+  res.body.on('data', (piece: Buffer) => pieces.push(piece.toString('utf8'))); // flowing: one entry per push
+  await once(res.body, 'end');
+  t.same(pieces, [events.join('')], 'three chunks, one piece');
+});
+
 t.test('a stream cut mid-body errors the body; an aborted request resets its stream', async (t) => {
   const raw = await rawServer(t);
   const pool = raw.pool();

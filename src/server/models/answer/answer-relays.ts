@@ -19,6 +19,7 @@ import type { LlmRequest } from '../llm-request.js';
 import { AnswerMeter } from './answer-meter.js';
 import { EventRelay } from './event-relay.js';
 import { checkHeldBytes, HeldTail } from './held-tail.js';
+import { OutBytes } from './out-bytes.js';
 
 /** One answer on its way: `push` each chunk from the node, `end` when it ends. */
 export interface AnswerRelay {
@@ -46,12 +47,6 @@ export function answerRelay(route: ApiRoute, request: LlmRequest): AnswerRelay {
 
 const EMPTY = Buffer.alloc(0);
 
-/** `parts` as one buffer: the one part itself when there is one (most chunks carry one event or line). */
-function joined(parts: Buffer[]): Buffer {
-  if (parts.length === 0) return EMPTY;
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
 /** An SSE event with `data` (one `data:` line per line of it) and `event`, if any. */
 function sseText(data: string, event: string | undefined): string {
   const lines = data.split('\n').map((line) => `data: ${line}\n`);
@@ -66,6 +61,7 @@ class SseRelay implements AnswerRelay {
   #sawDone = false;
   /** The tail: every event from the one that finished the answer on. */
   readonly #held = new HeldTail();
+  readonly #out = new OutBytes();
 
   constructor(wantsUsage: boolean) {
     this.#wantsUsage = wantsUsage;
@@ -76,7 +72,7 @@ class SseRelay implements AnswerRelay {
   }
 
   push(chunk: Buffer): Buffer {
-    const out: Buffer[] = [];
+    const out = this.#out;
     const raws: (Buffer | undefined)[] = [];
     for (const [k, item] of this.#parser.push(chunk, raws).entries()) {
       if (item.kind === 'comment') continue; // the node's own keep-alives are the node's business
@@ -98,9 +94,9 @@ class SseRelay implements AnswerRelay {
       }
       // An event as the node sent it goes on as its own bytes; any other is written out again.
       if (this.meter.finished || this.#sawDone) this.#held.push(raw === undefined ? sseText(data, item.event) : raw.toString('utf8'));
-      else out.push(raw ?? Buffer.from(sseText(data, item.event), 'utf8'));
+      else out.add(raw ?? Buffer.from(sseText(data, item.event), 'utf8'));
     }
-    return joined(out);
+    return out.take();
   }
 
   end(): Buffer {
@@ -114,31 +110,31 @@ class NdjsonRelay implements AnswerRelay {
   readonly #splitter = new NdjsonSplitter();
   /** The tail: every line from the one with `done: true` on. */
   readonly #held = new HeldTail();
+  readonly #out = new OutBytes();
 
   get complete(): boolean {
     return this.meter.finished && this.meter.error === undefined;
   }
 
   push(chunk: Buffer): Buffer {
-    const out: Buffer[] = [];
     const raws: (Buffer | undefined)[] = [];
-    for (const [k, line] of this.#splitter.push(chunk, raws).entries()) this.#line(line, out, raws[k]);
-    return joined(out);
+    for (const [k, line] of this.#splitter.push(chunk, raws).entries()) this.#line(line, raws[k]);
+    return this.#out.take();
   }
 
   end(): Buffer {
     const last = this.#splitter.end();
-    const rest: Buffer[] = [];
-    if (last !== undefined) this.#line(last, rest, undefined); // a last line without its newline: sent now, held or not
-    return Buffer.concat([this.#held.take(), joined(rest)]);
+    if (last !== undefined) this.#line(last, undefined); // a last line without its newline: sent now, held or not
+    const rest = this.#out.take();
+    return Buffer.concat([this.#held.take(), rest]);
   }
 
-  /** Reads `line`; it goes to `out` (as `raw`, its own bytes, when given), or to the tail once the answer has finished. */
-  #line(line: string, out: Buffer[], raw: Buffer | undefined): void {
+  /** Reads `line`; it goes out (as `raw`, its own bytes, when given), or to the tail once the answer has finished. */
+  #line(line: string, raw: Buffer | undefined): void {
     const json = parseJsonObject(line);
     if (json !== undefined) this.meter.ollama(readOllamaFrame(json));
     if (this.meter.finished) this.#held.push(`${line}\n`);
-    else out.push(raw ?? Buffer.from(`${line}\n`, 'utf8'));
+    else this.#out.add(raw ?? Buffer.from(`${line}\n`, 'utf8'));
   }
 }
 

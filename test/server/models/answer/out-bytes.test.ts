@@ -1,0 +1,50 @@
+import t from 'tap';
+import { answerRelay } from '../../../../src/server/models/answer/answer-relays.js';
+import { OutBytes } from '../../../../src/server/models/answer/out-bytes.js';
+import { matchRoute } from '../../../../src/server/models/api-routes.js';
+import { parseLlmRequest } from '../../../../src/server/models/llm-request.js';
+
+/** True when `view` lies inside `chunk`'s memory: passed on, not copied. */
+const viewOf = (view: Buffer, chunk: Buffer): boolean =>
+  view.buffer === chunk.buffer && view.byteOffset >= chunk.byteOffset && view.byteOffset + view.length <= chunk.byteOffset + chunk.length;
+
+t.test('adjacent slices of one chunk come out as one view of it', async (t) => {
+  const chunk = Buffer.from('aaaa|bbbb|cccc|');
+  const out = new OutBytes();
+  out.add(chunk.subarray(0, 5));
+  out.add(chunk.subarray(5, 10));
+  out.add(chunk.subarray(10, 15));
+  const got = out.take();
+  t.equal(got.toString(), 'aaaa|bbbb|cccc|');
+  t.ok(viewOf(got, chunk), 'no copy');
+  t.equal(out.take().length, 0, 'empty after take');
+});
+
+t.test('a gap, or bytes from elsewhere, make a join of the right bytes', async (t) => {
+  const chunk = Buffer.from('aaaa|skip|cccc|');
+  const out = new OutBytes();
+  out.add(chunk.subarray(0, 5));
+  out.add(chunk.subarray(10, 15));
+  out.add(Buffer.from('new|'));
+  out.add(Buffer.alloc(0));
+  const got = out.take();
+  t.equal(got.toString(), 'aaaa|cccc|new|');
+  t.notOk(viewOf(got, chunk), 'joined');
+  out.add(chunk.subarray(5, 10));
+  t.equal(out.take().toString(), 'skip|', 'usable again');
+});
+
+t.test("an SSE relay passes a chunk of whole events on as a view of the node's bytes", async (t) => {
+  const match = matchRoute('POST', '/v1/chat/completions');
+  if (match === undefined || !('route' in match)) throw new Error('no route');
+  const body = Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true }));
+  const relay = answerRelay(match.route, parseLlmRequest(match.route, body));
+  const event = (content: string): string =>
+    `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"${content}"},"finish_reason":null}]}\n\n`;
+  const text = ['one', ' two', ' three', ' four'].map(event).join('');
+  const chunk = Buffer.from(`${text}data: {"id":"c","obj`);
+  const got = relay.push(chunk);
+  t.equal(got.toString(), text, 'the four whole events, the partial one kept');
+  t.ok(viewOf(got, chunk), 'not copied');
+  t.equal(relay.meter.contentChars, 'one two three four'.length, 'and every event was read for the ledger');
+});
