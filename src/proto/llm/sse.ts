@@ -42,6 +42,11 @@ export class SseParser {
     this.#maxEventBytes = maxEventBytes;
   }
 
+  /** True between events: nothing of a line or an event is held, so the next byte starts a line. */
+  get idle(): boolean {
+    return this.#partialBytes === 0 && this.#lines === 0 && this.#data.length === 0 && this.#event === undefined && !this.#skipLf;
+  }
+
   /**
    * The events and comments completed by `chunk`. With `raws`, one entry per item is pushed to it:
    * the event's own bytes in `chunk` when they are exactly `data: <data>\n\n` in valid UTF-8 (what

@@ -1,0 +1,142 @@
+import { isUtf8 } from 'node:buffer';
+import t from 'tap';
+import { parseJsonObject, readOpenAiFrame } from '../../../src/proto/llm/frames.js';
+import { scanOpenAiChunk } from '../../../src/proto/llm/openai-scan.js';
+
+/** A seeded generator (mulberry32): the same chunks every run. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const rnd = random(21);
+const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
+const hex4 = (n: number): string => (rnd() < 0.5 ? n.toString(16).padStart(4, '0') : n.toString(16).toUpperCase().padStart(4, '0'));
+
+/** A JSON string literal's inside: plain text, raw UTF-8 of 1 to 4 bytes, and every kind of escape. */
+function text(): string {
+  const pieces = [
+    () => pick(['Hello', ' world', 'x', '', ' the', '42']),
+    () => pick(['é', 'ß', '中文', '😀', '𝄞', 'ÿ']),
+    () => pick(['\\n', '\\"', '\\\\', '\\/', '\\b', '\\f', '\\r', '\\t']),
+    () => `\\u${hex4(Math.floor(rnd() * 0xd800))}`,
+    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x400))}\\u${hex4(0xdc00 + Math.floor(rnd() * 0x400))}`, // a pair
+    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x800))}`, // a lone surrogate
+    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x400))}x`,
+  ];
+  let s = '';
+  for (let n = Math.floor(rnd() * 5); n > 0; n--) s += pick(pieces)();
+  return s;
+}
+
+/** Any JSON value, nested up to `depth`. */
+function value(depth: number): string {
+  const kinds = ['"s"', 'null', 'true', 'false', '0', '-1.5e+3', '12', `"${text()}"`];
+  if (depth > 0 && rnd() < 0.3) return `[${Array.from({ length: Math.floor(rnd() * 3) }, () => value(depth - 1)).join(',')}]`;
+  if (depth > 0 && rnd() < 0.3) return `{"k${Math.floor(rnd() * 3)}":${value(depth - 1)}}`;
+  return pick(kinds);
+}
+
+const space = (): string => (rnd() < 0.2 ? pick([' ', '\t', '\n', '  ', '\r\n']) : '');
+const members = (pairs: [string, string][]): string =>
+  `{${space()}${pairs.map(([k, v]) => `"${k}"${space()}:${space()}${v}`).join(`,${space()}`)}${space()}}`;
+
+function delta(): string {
+  const pairs: [string, string][] = [];
+  if (rnd() < 0.5) pairs.push(['role', '"assistant"']);
+  for (const key of ['content', 'reasoning', 'reasoning_content']) {
+    if (rnd() < (key === 'content' ? 0.9 : 0.2)) pairs.push([key, rnd() < 0.85 ? `"${text()}"` : value(1)]);
+  }
+  if (rnd() < 0.03) pairs.push(['tool_calls', '[{"function":{"name":"f","arguments":"{}"}}]']);
+  if (rnd() < 0.1) pairs.push(['extra', value(2)]);
+  if (rnd() < 0.03) pairs.push([pick(['content', 'reasoning']), '"again"']);
+  return members(pairs.sort(() => rnd() - 0.5));
+}
+
+function choice(): string {
+  const pairs: [string, string][] = [['index', '0']];
+  if (rnd() < 0.95) pairs.push(['delta', rnd() < 0.97 ? delta() : pick(['null', '"x"', '[]'])]);
+  if (rnd() < 0.9) pairs.push(['finish_reason', pick(['null', '"stop"', '"length"', '"tool_calls"', '"st\\u006fp"', '1'])]);
+  if (rnd() < 0.03) pairs.push([pick(['message', 'text']), rnd() < 0.5 ? '"hi"' : '{"content":"hi"}']);
+  if (rnd() < 0.03) pairs.push(['finish_reason', '"stop"']);
+  if (rnd() < 0.05) pairs.push(['logprobs', value(3)]);
+  return members(pairs.sort(() => rnd() - 0.5));
+}
+
+function chunk(): string {
+  const pairs: [string, string][] = [
+    ['id', '"chatcmpl-1"'],
+    ['object', '"chat.completion.chunk"'],
+    ['created', '1796677816'],
+    ['model', '"llama3.2"'],
+  ];
+  if (rnd() < 0.97) pairs.push(['choices', `[${Array.from({ length: pick([0, 1, 1, 1, 1, 2, 3]) }, choice).join(',')}]`]);
+  if (rnd() < 0.03) pairs.push(['usage', '{"prompt_tokens":3,"completion_tokens":4}']);
+  if (rnd() < 0.03) pairs.push(['error', '{"message":"boom"}']);
+  if (rnd() < 0.03) pairs.push([pick(['ch\\u006fices', 'us\\u0061ge']), '[]']);
+  if (rnd() < 0.02) pairs.push(['choices', '[]']);
+  if (rnd() < 0.05) pairs.push(['deep', '['.repeat(40) + ']'.repeat(40)]);
+  return members(pairs.sort(() => rnd() - 0.5));
+}
+
+/** A byte changed, dropped or added: mostly not JSON any more. */
+function mutate(bytes: Buffer): Buffer {
+  const at = Math.floor(rnd() * bytes.length);
+  const b = pick([0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x30, 0x65, 0x2d, 0x2e, 0x75, 0x01, 0x41]);
+  const how = rnd();
+  if (how < 0.33) return Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)]);
+  if (how < 0.66) return Buffer.concat([bytes.subarray(0, at), Buffer.from([b]), bytes.subarray(at)]);
+  const copy = Buffer.from(bytes);
+  copy[at] = b;
+  return copy;
+}
+
+t.test('on generated chunks, the scan gives what JSON.parse and readOpenAiFrame give, or gives up', async (t) => {
+  let scanned = 0;
+  let gaveUp = 0;
+  let wrong = 0;
+  const ROUNDS = 20_000;
+  for (let i = 0; i < ROUNDS; i++) {
+    let bytes: Buffer = Buffer.from(chunk(), 'utf8');
+    if (rnd() < 0.3) bytes = mutate(bytes);
+    if (!isUtf8(bytes)) continue;
+    // Bytes around the text: the scan reads only [start, end).
+    const framed = Buffer.concat([Buffer.from('data: '), bytes, Buffer.from('}\n\n')]);
+    const got = scanOpenAiChunk(framed, 6, 6 + bytes.length);
+    const parsed = parseJsonObject(bytes.toString('utf8'));
+    if (got === undefined) {
+      gaveUp++;
+      continue;
+    }
+    scanned++;
+    const want = parsed === undefined ? undefined : readOpenAiFrame(parsed);
+    if (JSON.stringify(got) !== JSON.stringify(want)) {
+      wrong++;
+      if (wrong <= 3) t.same(got, want, `chunk ${bytes.toString('utf8')}`);
+    }
+  }
+  t.equal(wrong, 0, `${scanned} scanned, ${gaveUp} given up, none read differently`);
+  t.ok(scanned > ROUNDS / 2, `most chunks take the scan (${scanned} of ${ROUNDS})`);
+  t.ok(gaveUp > ROUNDS / 10, `and the unusual ones do not (${gaveUp})`);
+});
+
+t.test('what it measures, by hand', async (t) => {
+  const scan = (s: string) => scanOpenAiChunk(Buffer.from(s), 0, Buffer.byteLength(s));
+  const c = (delta: string, finish = 'null') => `{"choices":[{"index":0,"delta":${delta},"finish_reason":${finish}}]}`;
+  t.match(scan(c('{"content":"héllo 😀"}')), { contentChars: 8, contentBytes: 11, finishReason: undefined });
+  t.match(scan(c('{"content":"a\\nb\\u00e9\\ud83d\\ude00\\udc00"}', '"stop"')), {
+    contentChars: 7,
+    contentBytes: 12,
+    finishReason: 'stop',
+  });
+  t.match(scan(c('{"reasoning":"ab","content":null}')), { contentChars: 2, contentBytes: 2 });
+  t.equal(scan(c('{"content":"a"}').replace('}]}', '}]} x')), undefined, 'text after the object');
+  t.equal(scan(c('{"content":"a","content":"b"}')), undefined, 'a key twice');
+  t.equal(scan('{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}'), undefined, 'usage');
+  t.equal(scan('[1]'), undefined, 'not an object');
+});
