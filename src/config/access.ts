@@ -39,6 +39,7 @@ export class AddressList {
   }
 
   has(address: string): boolean {
+    if (this.ranges.length === 0) return false;
     const family = net.isIP(address);
     return family !== 0 && this.#blocks.check(address, family === 4 ? 'ipv4' : 'ipv6');
   }

@@ -27,7 +27,9 @@ export function createApiRouter(options: ApiRouterOptions): ApiHandler {
   const { parts, logger } = options;
   const trusted = trustedProxies(options.trustProxy);
   return (req, res) => {
-    const clientAddress = clientAddressOf(req, trusted.has(req.socket.remoteAddress ?? ''));
+    // Whether the peer is a trusted proxy matters only when it forwards an address (BlockList.check costs an object).
+    const forwards = req.headers['x-forwarded-for'] !== undefined;
+    const clientAddress = clientAddressOf(req, forwards && trusted.has(req.socket.remoteAddress ?? ''));
     void (async () => {
       for (const part of parts) if (await part(req, res, clientAddress)) return;
       const path = (req.url ?? '/').split('?', 1)[0]!.slice(0, 200);
