@@ -11,10 +11,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
+import { scanOllamaLine, scanOpenAiChunk } from '../../../proto/llm/chunk-scan.js';
 import { readEventsObject } from '../../../proto/llm/event-frames.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../proto/llm/frames.js';
 import { NdjsonSplitter } from '../../../proto/llm/ndjson.js';
-import { scanOpenAiChunk } from '../../../proto/llm/openai-scan.js';
 import { SseParser } from '../../../proto/llm/sse.js';
 import type { ApiRoute } from '../api-routes.js';
 import type { LlmRequest } from '../llm-request.js';
@@ -156,9 +156,32 @@ class NdjsonRelay implements AnswerRelay {
   }
 
   push(chunk: Buffer): Buffer {
+    const from = this.#splitter.buffered === 0 ? this.#plainLines(chunk) : 0;
+    if (from === chunk.length) return this.#out.take();
     const raws: (Buffer | undefined)[] = [];
-    for (const [k, line] of this.#splitter.push(chunk, raws).entries()) this.#line(line, raws[k]);
+    for (const [k, line] of this.#splitter.push(from === 0 ? chunk : chunk.subarray(from), raws).entries()) this.#line(line, raws[k]);
     return this.#out.take();
+  }
+
+  /**
+   * The fast lane, as SseRelay's: the lines at the start of `chunk` that end in a bare LF, in UTF-8,
+   * of the plain shape scanOllamaLine reads (not the last line), are metered and passed on here.
+   * Returns where it stopped; the splitter, holding nothing, reads the rest.
+   */
+  #plainLines(chunk: Buffer): number {
+    let at = 0;
+    while (!this.meter.finished) {
+      const lf = chunk.indexOf(LF, at);
+      if (lf <= at || chunk[lf - 1] === CR) break;
+      const line = chunk.subarray(at, lf + 1);
+      if (!isUtf8(line)) break;
+      const frame = scanOllamaLine(chunk, at, lf);
+      if (frame === undefined) break;
+      this.meter.ollama(frame);
+      this.#out.add(line);
+      at = lf + 1;
+    }
+    return at;
   }
 
   end(): Buffer {

@@ -48,3 +48,17 @@ t.test("an SSE relay passes a chunk of whole events on as a view of the node's b
   t.ok(viewOf(got, chunk), 'not copied');
   t.equal(relay.meter.contentChars, 'one two three four'.length, 'and every event was read for the ledger');
 });
+
+t.test("an NDJSON relay passes a chunk of whole lines on as a view of the node's bytes", async (t) => {
+  const match = matchRoute('POST', '/api/chat');
+  if (match === undefined || !('route' in match)) throw new Error('no route');
+  const body = Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }));
+  const relay = answerRelay(match.route, parseLlmRequest(match.route, body));
+  const line = (content: string): string => `{"model":"m","message":{"role":"assistant","content":"${content}"},"done":false}\n`;
+  const text = ['one', ' two', ' three'].map(line).join('');
+  const chunk = Buffer.from(`${text}{"model":"m","mess`);
+  const got = relay.push(chunk);
+  t.equal(got.toString(), text, 'the three whole lines, the partial one kept');
+  t.ok(viewOf(got, chunk), 'not copied');
+  t.equal(relay.meter.contentChars, 'one two three'.length, 'and every line was read for the ledger');
+});

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import t from 'tap';
-import { parseJsonObject, readOpenAiFrame } from '../../../src/proto/llm/frames.js';
-import { scanOpenAiChunk } from '../../../src/proto/llm/openai-scan.js';
+import { scanOllamaLine, scanOpenAiChunk } from '../../../src/proto/llm/chunk-scan.js';
+import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../src/proto/llm/frames.js';
 
 /** A seeded generator (mulberry32): the same chunks every run. */
 function random(seed: number): () => number {
@@ -125,6 +125,57 @@ t.test('on generated chunks, the scan gives what JSON.parse and readOpenAiFrame 
   t.ok(gaveUp > ROUNDS / 10, `and the unusual ones do not (${gaveUp})`);
 });
 
+/** An Ollama line of /api/chat or /api/generate, mostly one of a stream's middle. */
+function ollamaLine(): string {
+  const pairs: [string, string][] = [
+    ['model', '"llama3.2"'],
+    ['created_at', '"2026-12-07T21:00:00.000Z"'],
+  ];
+  const message: [string, string][] = [['role', '"assistant"']];
+  for (const key of ['content', 'thinking'])
+    if (rnd() < (key === 'content' ? 0.9 : 0.2)) message.push([key, rnd() < 0.85 ? `"${text()}"` : value(1)]);
+  if (rnd() < 0.03) message.push(['tool_calls', '[{"function":{"name":"f","arguments":{}}}]']);
+  if (rnd() < 0.03) message.push(['content', '"again"']);
+  if (rnd() < 0.05) message.push(['images', value(2)]);
+  if (rnd() < 0.6) pairs.push(['message', rnd() < 0.97 ? members(message.sort(() => rnd() - 0.5)) : pick(['null', '"x"', '[]'])]);
+  else for (const key of ['response', 'thinking']) if (rnd() < 0.7) pairs.push([key, rnd() < 0.9 ? `"${text()}"` : value(1)]);
+  if (rnd() < 0.9) pairs.push(['done', pick(['false', 'false', 'false', 'false', 'false', 'false', 'true', 'null', '0', '"false"'])]);
+  if (rnd() < 0.03)
+    pairs.push([pick(['eval_count', 'prompt_eval_count', 'done_reason', 'error', 'total_duration']), pick(['3', '"stop"'])]);
+  if (rnd() < 0.03) pairs.push([pick(['d\u006fne', 'm\u0065ssage']), 'true']);
+  if (rnd() < 0.02) pairs.push(['done', 'false']);
+  if (rnd() < 0.05) pairs.push(['context', value(3)]);
+  return members(pairs.sort(() => rnd() - 0.5));
+}
+
+t.test('on generated Ollama lines, the scan gives what JSON.parse and readOllamaFrame give, or gives up', async (t) => {
+  let scanned = 0;
+  let gaveUp = 0;
+  let wrong = 0;
+  const ROUNDS = 20_000;
+  for (let i = 0; i < ROUNDS; i++) {
+    let bytes: Buffer = Buffer.from(ollamaLine(), 'utf8');
+    if (rnd() < 0.3) bytes = mutate(bytes);
+    if (!isUtf8(bytes)) continue;
+    const framed = Buffer.concat([Buffer.from('{"x":'), bytes, Buffer.from('}\n')]);
+    const got = scanOllamaLine(framed, 5, 5 + bytes.length);
+    if (got === undefined) {
+      gaveUp++;
+      continue;
+    }
+    scanned++;
+    const parsed = parseJsonObject(bytes.toString('utf8'));
+    const want = parsed === undefined ? undefined : readOllamaFrame(parsed);
+    if (JSON.stringify(got) !== JSON.stringify(want)) {
+      wrong++;
+      if (wrong <= 3) t.same(got, want, `line ${bytes.toString('utf8')}`);
+    }
+  }
+  t.equal(wrong, 0, `${scanned} scanned, ${gaveUp} given up, none read differently`);
+  t.ok(scanned > ROUNDS / 3, `a good share of lines take the scan (${scanned} of ${ROUNDS}; the generator makes many unusual ones)`);
+  t.ok(gaveUp > ROUNDS / 10, `and the unusual ones do not (${gaveUp})`);
+});
+
 t.test('what it measures, by hand', async (t) => {
   const scan = (s: string) => scanOpenAiChunk(Buffer.from(s), 0, Buffer.byteLength(s));
   const c = (delta: string, finish = 'null') => `{"choices":[{"index":0,"delta":${delta},"finish_reason":${finish}}]}`;
@@ -139,4 +190,13 @@ t.test('what it measures, by hand', async (t) => {
   t.equal(scan(c('{"content":"a","content":"b"}')), undefined, 'a key twice');
   t.equal(scan('{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}'), undefined, 'usage');
   t.equal(scan('[1]'), undefined, 'not an object');
+  const line = (s: string) => scanOllamaLine(Buffer.from(s), 0, Buffer.byteLength(s));
+  t.match(line('{"model":"m","message":{"role":"assistant","content":"héllo"},"done":false}'), {
+    done: false,
+    contentChars: 5,
+    contentBytes: 6,
+  });
+  t.match(line('{"model":"m","response":"ab","thinking":"c"}'), { contentChars: 3, contentBytes: 3 });
+  t.equal(line('{"model":"m","message":{"content":""},"done":true,"eval_count":3}'), undefined, 'the last line is parsed');
+  t.equal(line('{"done":{}}'), undefined, 'done that is not false');
 });
