@@ -208,3 +208,16 @@ t.test('a super node loads prom-client at the first scrape of /metrics', async (
   const serverModules = await loadedBy(net.server, net.serverLog, 'proxima-server');
   t.ok(matching(serverModules, '/node_modules/prom-client/').length > 0, 'prom-client is loaded once scraped');
 });
+
+t.test('the bundles are ASCII: V8 keeps a source with one non-Latin-1 character at two bytes a character', async (t) => {
+  for (const program of ['proxima-server', 'proxima-client']) {
+    for (const file of bundleSources(program).keys()) {
+      const bytes = fs.readFileSync(new URL(file));
+      t.equal(
+        bytes.findIndex((b) => b > 0x7f),
+        -1,
+        `${path.basename(file)} of ${program}`,
+      );
+    }
+  }
+});
