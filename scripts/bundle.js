@@ -3,8 +3,8 @@
 // it loads, and resolving a hundred of them makes its module loader hot enough to pull in TurboFan for
 // the process's life (docs/performance-notes.md, "One file per program"); bundled, the idle node held
 // 51.9 MiB instead of 58.1, the idle super node 69.7 instead of 73.7. Dynamic `import()`s stay lazy
-// (`splitting`: each becomes a chunk beside the entry); packages stay in node_modules (bundling them
-// measured the same). `import.meta.url` in a chunk is the chunk's own file: package.json is two folders
+// (`splitting`: each becomes a chunk beside the entry); packages stay in node_modules, but js-yaml (INSIDE
+// below). `import.meta.url` in a chunk is the chunk's own file: package.json is two folders
 // up as from dist/src/*.js, and the dashboard's assets are copied into dist/proxima-server/assets/.
 // The metafile (dist/proxima-*.meta.json) says which sources each chunk holds: lazy-modules.test.ts
 // maps the chunks a program loaded back to those.
@@ -60,6 +60,26 @@ async function checkDistinctExports(files) {
     }
   }
 }
+
+/**
+ * Packages bundled inside: js-yaml, which both programs load at start to read their config. Kept in
+ * node_modules it was one more module, its source held as a 208 KB two-byte string (the package has
+ * non-ASCII characters); inside, the idle super node and node held 0.3-0.6 MiB less. The other packages
+ * stay in node_modules: loaded lazily or not at all, inside they measured the same.
+ */
+const INSIDE = new Set(['js-yaml']);
+
+/** esbuild plugin: packages (bare imports) stay external but those of INSIDE. */
+const externalPackages = {
+  name: 'external-packages',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      const parts = args.path.split('/');
+      const name = args.path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+      return INSIDE.has(name) ? undefined : { path: args.path, external: true };
+    });
+  },
+};
 
 /** esbuild plugin: a dynamic import of a group's member imports the group's module instead. */
 function lazyGroups(groups) {
@@ -120,10 +140,9 @@ for (const side of ['server', 'client']) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
     metafile: true,
     logLevel: 'warning',
-    plugins: [lazyGroups(groups)],
+    plugins: [externalPackages, lazyGroups(groups)],
   });
   fs.writeFileSync(path.join(dist, `${name}.meta.json`), JSON.stringify(metafile));
   for (const file of Object.keys(metafile.outputs)) asciiOnly(path.join(root, file));

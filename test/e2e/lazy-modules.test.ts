@@ -172,6 +172,15 @@ t.test('a super node with no admin listener loads no dashboard', async (t) => {
   t.ok(matching(modules, 'node:net').length > 0, 'the log holds the built-in modules too');
   // Each file of the bundle loaded is an import Node's loader resolves: 17 files at start made it hot
   // enough for TurboFan, 4 MiB of the idle super node (scripts/bundle.js, LAZY_GROUPS).
+  t.same(
+    matching(modules, 'esm file:///').filter((m) => m.includes('/node_modules/js-yaml/')),
+    [],
+    'js-yaml is inside the bundle (scripts/bundle.js, INSIDE)',
+  );
+  t.ok(
+    matching(modules, 'bundled ').some((m) => m.includes('/node_modules/js-yaml/')),
+    'loaded from the bundle',
+  );
   const files = modules.filter((m) => m.startsWith('esm ') && m.includes('/dist/proxima-server/'));
   t.ok(files.length <= 6, `the idle super node loaded ${files.length} files of its bundle (at most 6)`);
 });
