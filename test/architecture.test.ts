@@ -31,6 +31,7 @@ const ORDER: Record<string, readonly string[]> = {
     'cli',
   ],
   'src/server': [
+    'lru-map.ts',
     'node-directory.ts',
     'public-urls.ts',
     'observe',

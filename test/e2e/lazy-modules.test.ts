@@ -170,6 +170,37 @@ t.test('a super node with no admin listener loads no dashboard', async (t) => {
   // node:http (about 1 MiB) only with an admin listener or peers: the API is served on the public connection.
   t.same(matching(modules, 'node:http'), [], 'no admin listener, no cluster: no node:http');
   t.ok(matching(modules, 'node:net').length > 0, 'the log holds the built-in modules too');
+  // Each file of the bundle loaded is an import Node's loader resolves: 17 files at start made it hot
+  // enough for TurboFan, 4 MiB of the idle super node (scripts/bundle.js, LAZY_GROUPS).
+  t.same(
+    matching(modules, 'esm file:///').filter((m) => m.includes('/node_modules/js-yaml/')),
+    [],
+    'js-yaml is inside the bundle (scripts/bundle.js, INSIDE)',
+  );
+  t.ok(
+    matching(modules, 'bundled ').some((m) => m.includes('/node_modules/js-yaml/')),
+    'loaded from the bundle',
+  );
+  const files = modules.filter((m) => m.startsWith('esm ') && m.includes('/dist/proxima-server/'));
+  t.ok(files.length <= 6, `the idle super node loaded ${files.length} files of its bundle (at most 6)`);
+});
+
+t.test("the super node's PostgreSQL parts are one lazy chunk", async (t) => {
+  const held = [...bundleSources('proxima-server').entries()].filter(([, sources]) =>
+    sources.some((s) => /\/postgres-(pool|node-store|key-store|presence-store|ledger)\.js$/.test(s)),
+  );
+  t.equal(held.length, 1, held.map(([file]) => file).join(', '));
+  const [file, sources] = held[0]!;
+  t.match(file, /\/postgres-[^/]*\.js$/, 'a chunk of its own, loaded by import()');
+  for (const part of [
+    '/storage/postgres/postgres-pool.js',
+    '/registry/postgres-node-store.js',
+    '/keys/postgres-key-store.js',
+    '/presence/postgres-presence-store.js',
+    '/ledger/postgres-ledger.js',
+    '/cli/store-migrate.js',
+  ])
+    t.equal(matching(sources, part).length, 1, `it holds ${part}`);
 });
 
 t.test('a super node loads prom-client at the first scrape of /metrics', async (t) => {
@@ -185,4 +216,17 @@ t.test('a super node loads prom-client at the first scrape of /metrics', async (
   t.match(again, /\nproxima_nodes_registered 2\n/, 'the second scrape reads the gauges again');
   const serverModules = await loadedBy(net.server, net.serverLog, 'proxima-server');
   t.ok(matching(serverModules, '/node_modules/prom-client/').length > 0, 'prom-client is loaded once scraped');
+});
+
+t.test('the bundles are ASCII: V8 keeps a source with one non-Latin-1 character at two bytes a character', async (t) => {
+  for (const program of ['proxima-server', 'proxima-client']) {
+    for (const file of bundleSources(program).keys()) {
+      const bytes = fs.readFileSync(new URL(file));
+      t.equal(
+        bytes.findIndex((b) => b > 0x7f),
+        -1,
+        `${path.basename(file)} of ${program}`,
+      );
+    }
+  }
 });
