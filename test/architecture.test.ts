@@ -31,7 +31,6 @@ const ORDER: Record<string, readonly string[]> = {
     'cli',
   ],
   'src/server': [
-    'lru-map.ts',
     'node-directory.ts',
     'public-urls.ts',
     'observe',

@@ -7,10 +7,10 @@
  * 429 (a stranger trying passwords cannot pin the CPU, whatever the rate).
  */
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { parseScryptHash, verifyPassword } from '../../proto/service-access.js';
 import { MINUTE_MS } from '../../time.js';
-import { LruMap } from '../lru-map.js';
 
 /** Limits of a PasswordChecks. */
 export interface PasswordCheckLimits {
@@ -35,20 +35,16 @@ export const DEFAULT_PASSWORD_CHECK_LIMITS: PasswordCheckLimits = {
 /** Verifies Basic passwords; see the file comment. */
 export class PasswordChecks {
   readonly #limits: PasswordCheckLimits;
-  /** Verdicts by key, each with the time (of `#now`) it is forgotten at. */
-  readonly #verdicts: LruMap<string, { ok: boolean; untilMs: number }>;
-  readonly #now: () => number;
+  readonly #verdicts: LRUCache<string, boolean>;
   readonly #inFlight = new Map<string, Promise<boolean>>();
   readonly #waiting: (() => void)[] = [];
   #running = 0;
   /** scrypt runs started, for tests and stats. */
   runs = 0;
 
-  /** `now`: a monotonic clock in ms (tests pass their own). */
-  constructor(limits: Partial<PasswordCheckLimits> = {}, now: () => number = () => performance.now()) {
+  constructor(limits: Partial<PasswordCheckLimits> = {}) {
     this.#limits = { ...DEFAULT_PASSWORD_CHECK_LIMITS, ...limits };
-    this.#verdicts = new LruMap(this.#limits.maxVerdicts);
-    this.#now = now;
+    this.#verdicts = new LRUCache({ max: this.#limits.maxVerdicts, ttl: this.#limits.okTtlMs });
   }
 
   /**
@@ -58,12 +54,11 @@ export class PasswordChecks {
   check(passwordHash: string, user: string, password: string): boolean | Promise<boolean> {
     const key = createHash('sha256').update(`${passwordHash}\0${user}\0${password}`, 'utf8').digest('base64');
     const known = this.#verdicts.get(key);
-    if (known !== undefined && known.untilMs > this.#now()) return known.ok;
-    if (known !== undefined) this.#verdicts.delete(key);
+    if (known !== undefined) return known;
     let pending = this.#inFlight.get(key);
     if (pending === undefined) {
       pending = this.#verify(passwordHash, password).then((ok) => {
-        this.#verdicts.set(key, { ok, untilMs: this.#now() + (ok ? this.#limits.okTtlMs : this.#limits.failTtlMs) });
+        this.#verdicts.set(key, ok, { ttl: ok ? this.#limits.okTtlMs : this.#limits.failTtlMs });
         return ok;
       });
       const forget = (): void => void this.#inFlight.delete(key);

@@ -7,6 +7,7 @@
  * re-deriving it from the server secret and the node's key id, in constant time.
  */
 
+import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import { type Logger, silentLogger } from '../../log.js';
@@ -16,7 +17,6 @@ import { type AuthThrottle, admit, failed } from '../api-host/auth-throttle.js';
 import { bearerToken, sendError, sendJson } from '../api-host/http-json.js';
 import type { LedgerSource } from '../ledger/ledger.js';
 import type { SkippedLine } from '../ledger/ledger-reader.js';
-import { LruMap } from '../lru-map.js';
 import type { Registry } from '../registry/registry.js';
 import type { NodeRewards } from './node-rewards.js';
 import { computeRewards, idleNodeRewards, type RewardsQuery, resolveWindow } from './rewards-query.js';
@@ -59,7 +59,7 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
   // Reading an epoch of ledger is the costly part: concurrent and repeated asks share one reading.
   const reports = new Map<string, { atMs: number; answer: Promise<NodeRewards[]> }>();
   let readings: Promise<unknown> = Promise.resolve();
-  const reported = new LruMap<string, true>(1000);
+  const reported = new LRUCache<string, true>({ max: 1000 });
   const onSkip = (s: SkippedLine): void => {
     const key = `${s.file}:${s.offset}`;
     if (reported.has(key)) return;

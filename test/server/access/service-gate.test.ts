@@ -146,39 +146,3 @@ t.test("the refusals' pages on a tenant host: status, code, challenge, Retry-Aft
   );
   t.match(page(new ProximaError(ErrorCodes.RATE_LIMITED, 'x')), /^HTTP\/1\.1 429 [\s\S]*\r\nRetry-After: 1\r\n/);
 });
-
-t.test('a verdict is forgotten after its time: a success after okTtlMs, a failure after failTtlMs', async (t) => {
-  let nowMs = 0;
-  const passwords = new PasswordChecks({ okTtlMs: 10_000, failTtlMs: 1_000 }, () => nowMs);
-  const gate = new ServiceGate(passwords);
-  const service = await protectedService();
-  t.equal(await outcome(gate, service, head(basic('alice', 'pw'))), 'ok');
-  t.match(await outcome(gate, service, head(basic('alice', 'bad'))), /^PRX_ERR_UNAUTHORIZED/);
-  t.equal(passwords.runs, 2);
-  nowMs = 999;
-  t.equal(gate.check(service, head(basic('alice', 'pw')), '10.0.0.1'), true, 'the success is known');
-  t.match(await outcome(gate, service, head(basic('alice', 'bad'))), /^PRX_ERR_UNAUTHORIZED/);
-  t.equal(passwords.runs, 2, 'both known just before the failure expires');
-  nowMs = 1_000;
-  t.match(await outcome(gate, service, head(basic('alice', 'bad'))), /^PRX_ERR_UNAUTHORIZED/);
-  t.equal(passwords.runs, 3, 'the failure expired: checked again');
-  nowMs = 10_000;
-  t.equal(await outcome(gate, service, head(basic('alice', 'pw'))), 'ok');
-  t.equal(passwords.runs, 4, 'the success expired: checked again');
-});
-
-t.test('at most maxVerdicts verdicts: the least recently used is forgotten', async (t) => {
-  const passwords = new PasswordChecks({ maxVerdicts: 2 });
-  const gate = new ServiceGate(passwords);
-  const service = await protectedService();
-  // Each from its own address: wrong passwords from one would be held back by the address's throttle.
-  await outcome(gate, service, head(basic('alice', 'x1')), '10.0.0.1');
-  await outcome(gate, service, head(basic('alice', 'x2')), '10.0.0.2');
-  await outcome(gate, service, head(basic('alice', 'x1')), '10.0.1.1'); // x1 used again: x2 is the oldest
-  await outcome(gate, service, head(basic('alice', 'x3')), '10.0.1.2');
-  t.equal(passwords.runs, 3);
-  await outcome(gate, service, head(basic('alice', 'x1')), '10.0.1.3');
-  t.equal(passwords.runs, 3, 'x1 is still known');
-  await outcome(gate, service, head(basic('alice', 'x2')), '10.0.1.4');
-  t.equal(passwords.runs, 4, 'x2 was forgotten');
-});
