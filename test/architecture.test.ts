@@ -31,6 +31,7 @@ const ORDER: Record<string, readonly string[]> = {
     'cli',
   ],
   'src/server': [
+    'lazy-lru.ts',
     'node-directory.ts',
     'public-urls.ts',
     'observe',

@@ -7,10 +7,10 @@
  * 429 (a stranger trying passwords cannot pin the CPU, whatever the rate).
  */
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { parseScryptHash, verifyPassword } from '../../proto/service-access.js';
 import { MINUTE_MS } from '../../time.js';
+import { LazyLru } from '../lazy-lru.js';
 
 /** Limits of a PasswordChecks. */
 export interface PasswordCheckLimits {
@@ -35,7 +35,7 @@ export const DEFAULT_PASSWORD_CHECK_LIMITS: PasswordCheckLimits = {
 /** Verifies Basic passwords; see the file comment. */
 export class PasswordChecks {
   readonly #limits: PasswordCheckLimits;
-  readonly #verdicts: LRUCache<string, boolean>;
+  readonly #verdicts: LazyLru<string, boolean>;
   readonly #inFlight = new Map<string, Promise<boolean>>();
   readonly #waiting: (() => void)[] = [];
   #running = 0;
@@ -44,7 +44,7 @@ export class PasswordChecks {
 
   constructor(limits: Partial<PasswordCheckLimits> = {}) {
     this.#limits = { ...DEFAULT_PASSWORD_CHECK_LIMITS, ...limits };
-    this.#verdicts = new LRUCache({ max: this.#limits.maxVerdicts, ttl: this.#limits.okTtlMs });
+    this.#verdicts = new LazyLru({ max: this.#limits.maxVerdicts, ttl: this.#limits.okTtlMs });
   }
 
   /**

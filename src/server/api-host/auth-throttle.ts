@@ -8,9 +8,10 @@
  * holding one good key must not be able to clear its record of guesses. Addresses live in a
  * bounded LRU map, so a flood of addresses cannot grow memory.
  */
-import { LRUCache } from 'lru-cache';
+
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { SECOND_MS } from '../../time.js';
+import { LazyLru } from '../lazy-lru.js';
 
 /** How many failures, how slowly answered, for how long remembered. */
 export interface AuthThrottleOptions {
@@ -53,12 +54,12 @@ interface Failures {
 export class AuthThrottle {
   readonly #o: AuthThrottleOptions;
   readonly #now: () => number;
-  readonly #records: LRUCache<string, Failures>;
+  readonly #records: LazyLru<string, Failures>;
 
   constructor(options: Partial<AuthThrottleOptions> = {}) {
     this.#o = { ...DEFAULT_AUTH_THROTTLE, ...options };
     this.#now = options.now ?? Date.now;
-    this.#records = new LRUCache({ max: this.#o.maxAddresses });
+    this.#records = new LazyLru({ max: this.#o.maxAddresses });
   }
 
   /** Before a credential from `address` is checked: refused while it has too many recent failures. */

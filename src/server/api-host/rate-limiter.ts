@@ -3,8 +3,9 @@
  * `burst` at once. Keys live in a bounded LRU map, so a flood of addresses cannot grow memory;
  * an address pushed out of the map starts again with a full bucket.
  */
-import { LRUCache } from 'lru-cache';
+
 import { MINUTE_MS } from '../../time.js';
+import { LazyLru } from '../lazy-lru.js';
 
 /** How fast and for how many clients. */
 export interface RateLimiterOptions {
@@ -30,14 +31,14 @@ export class RateLimiter {
   readonly #perMs: number;
   readonly #burst: number;
   readonly #now: () => number;
-  readonly #buckets: LRUCache<string, Bucket>;
+  readonly #buckets: LazyLru<string, Bucket>;
 
   constructor(options: RateLimiterOptions) {
     if (!(options.ratePerMinute > 0)) throw new RangeError('ratePerMinute must be positive');
     this.#perMs = options.ratePerMinute / MINUTE_MS;
     this.#burst = Math.max(1, options.burst ?? options.ratePerMinute);
     this.#now = options.now ?? Date.now;
-    this.#buckets = new LRUCache({ max: options.maxKeys ?? 10_000 });
+    this.#buckets = new LazyLru({ max: options.maxKeys ?? 10_000 });
   }
 
   /** Takes one token from `key`'s bucket if there is one. */

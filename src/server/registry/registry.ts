@@ -5,12 +5,12 @@
  * server secret when a node logs in.
  */
 import { EventEmitter } from 'node:events';
-import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { constantTimeEqual, deriveToken, isKeyId, newKeyId, newNonce, parseToken, verifyLoginProof } from '../../proto/control/auth.js';
 import type { ModelAdvert } from '../../proto/control/messages.js';
 import { checkNodeName } from '../../proto/names.js';
+import { LazyLru } from '../lazy-lru.js';
 import type { NodeRecord, NodeStore, StoreChange } from './node-store.js';
 
 /** What the registry is built from. The registry owns the store: closing one closes the other. */
@@ -68,7 +68,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   readonly #maxClockSkewMs: number;
   readonly #logger: Logger;
   /** Nonce -> when it expires. Deleting on use makes each nonce single-use. */
-  readonly #nonces: LRUCache<string, number>;
+  readonly #nonces: LazyLru<string, number>;
   readonly #onChange = (change: StoreChange): void => this.#reportChange(change);
   readonly #onError = (err: Error): void => {
     if (this.listenerCount('error') > 0) this.emit('error', err);
@@ -82,7 +82,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.#nonceTtlMs = options.nonceTtlMs ?? DEFAULT_NONCE_TTL_MS;
     this.#maxClockSkewMs = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     this.#logger = options.logger ?? silentLogger;
-    this.#nonces = new LRUCache({ max: options.maxNonces ?? DEFAULT_MAX_NONCES });
+    this.#nonces = new LazyLru({ max: options.maxNonces ?? DEFAULT_MAX_NONCES });
     this.#store.on('change', this.#onChange);
     this.#store.on('error', this.#onError);
   }

@@ -7,7 +7,6 @@
  * re-deriving it from the server secret and the node's key id, in constant time.
  */
 
-import { LRUCache } from 'lru-cache';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import { type Logger, silentLogger } from '../../log.js';
@@ -15,6 +14,7 @@ import { constantTimeEqual } from '../../proto/control/auth.js';
 import type { ApiPart } from '../api-host/api-router.js';
 import { type AuthThrottle, admit, failed } from '../api-host/auth-throttle.js';
 import { bearerToken, sendError, sendJson } from '../api-host/http-json.js';
+import { LazyLru } from '../lazy-lru.js';
 import type { LedgerSource } from '../ledger/ledger.js';
 import type { SkippedLine } from '../ledger/ledger-reader.js';
 import type { Registry } from '../registry/registry.js';
@@ -59,7 +59,7 @@ export function createRewardsApi(options: RewardsApiOptions): ApiPart {
   // Reading an epoch of ledger is the costly part: concurrent and repeated asks share one reading.
   const reports = new Map<string, { atMs: number; answer: Promise<NodeRewards[]> }>();
   let readings: Promise<unknown> = Promise.resolve();
-  const reported = new LRUCache<string, true>({ max: 1000 });
+  const reported = new LazyLru<string, true>({ max: 1000 });
   const onSkip = (s: SkippedLine): void => {
     const key = `${s.file}:${s.offset}`;
     if (reported.has(key)) return;

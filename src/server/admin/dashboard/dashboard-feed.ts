@@ -4,7 +4,7 @@
  * node that had traffic, the least recently busy forgotten first), when each node came online or went
  * offline, its last probe, and a bounded ring of recent errors.
  */
-import { LRUCache } from 'lru-cache';
+import { LazyLru } from '../../lazy-lru.js';
 import type { ProbeRecord, RequestRecord } from '../../ledger/ledger-record.js';
 import type { CanaryOutcome } from '../../verify/canaries.js';
 import { TrafficRing, type TrafficSeries } from './traffic-ring.js';
@@ -56,8 +56,8 @@ export class DashboardFeed {
   readonly #capacity: number;
   readonly #maxErrors: number;
   readonly #total: TrafficRing;
-  readonly #byNode: LRUCache<string, TrafficRing>;
-  readonly #liveness = new LRUCache<string, NodeLiveness>({ max: MAX_NODES_REMEMBERED });
+  readonly #byNode: LazyLru<string, TrafficRing>;
+  readonly #liveness = new LazyLru<string, NodeLiveness>({ max: MAX_NODES_REMEMBERED });
   readonly #errors: RecentError[] = [];
   readonly #timer: NodeJS.Timeout;
 
@@ -83,7 +83,7 @@ export class DashboardFeed {
     this.#capacity = Math.max(2, Math.ceil((options.historyMs ?? DEFAULT_HISTORY_MS) / intervalMs));
     this.#maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
     this.#total = new TrafficRing(this.#capacity, this.#now());
-    this.#byNode = new LRUCache({ max: options.maxNodeSeries ?? DEFAULT_MAX_NODE_SERIES });
+    this.#byNode = new LazyLru({ max: options.maxNodeSeries ?? DEFAULT_MAX_NODE_SERIES });
     this.#nodes.on('advertised', this.#onAdvertised);
     this.#nodes.on('closed', this.#onClosed);
     this.#timer = setInterval(() => this.sample(), intervalMs).unref();

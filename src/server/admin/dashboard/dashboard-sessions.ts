@@ -5,7 +5,7 @@
  * heap dump nor a timing of the lookup gives a usable id away.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { LazyLru } from '../../lazy-lru.js';
 
 /** Who a session belongs to: the admin, or the operator of one node (with the key id it logged in with). */
 export type DashboardViewer = { role: 'admin' } | { role: 'node'; node: string; keyId: string };
@@ -35,7 +35,7 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 /** The logged-in browsers. */
 export class DashboardSessions {
-  readonly #entries: LRUCache<string, Entry>;
+  readonly #entries: LazyLru<string, Entry>;
   readonly #now: () => number;
   readonly #maxAgeMs: number;
   readonly #idleMs: number;
@@ -45,7 +45,7 @@ export class DashboardSessions {
     this.#idleMs = options.idleMs ?? DEFAULT_SESSION_IDLE_MS;
     this.#maxAgeMs = options.maxAgeMs ?? DEFAULT_SESSION_MAX_AGE_MS;
     // The oldest-used session makes room for a new one: a flood of logins cannot grow memory.
-    this.#entries = new LRUCache({ max: options.maxSessions ?? DEFAULT_MAX_SESSIONS });
+    this.#entries = new LazyLru({ max: options.maxSessions ?? DEFAULT_MAX_SESSIONS });
   }
 
   /** Starts a session; returns its id, for the cookie only. */

@@ -5,7 +5,7 @@
  * router still never waits for the remembered node. Bounded: the least recently used entries go
  * past `maxEntries`.
  */
-import { LRUCache } from 'lru-cache';
+import { LazyLru } from '../../lazy-lru.js';
 import type { ModelHost } from './model-catalog.js';
 
 /** Where a conversation was served: a node's service and the model it ran there. */
@@ -17,12 +17,12 @@ interface Served {
 
 /** The memory of conversations. `maxEntries` 0 turns affinity off. */
 export class Affinity {
-  readonly #served: LRUCache<string, Served> | undefined;
+  readonly #served: LazyLru<string, Served> | undefined;
   #hits = 0;
   #misses = 0;
 
   constructor(maxEntries: number) {
-    this.#served = maxEntries > 0 ? new LRUCache({ max: maxEntries }) : undefined;
+    this.#served = maxEntries > 0 ? new LazyLru({ max: maxEntries }) : undefined;
   }
 
   /** Conversations remembered. */
