@@ -40,10 +40,20 @@ export interface OllamaPoolOptions {
   maxIdleSockets?: number;
   /** Dialing Ollama may take this long. */
   connectTimeoutMs?: number;
+  /** How often idle sockets no request took since the last time are closed (sweepIdle()). */
+  idleSweepMs?: number;
 }
 
-/** More idle sockets than requests in flight at once on a home GPU; the rest are closed. */
-const DEFAULT_MAX_IDLE_SOCKETS = 16;
+/**
+ * At most this many idle sockets (node:http's Agent keeps 256 too). The super node sends up to the
+ * service's maxConcurrent requests at once (1 to 1024) and a public hostname has no bound: a cap of
+ * 16 closed 34 of 50 sockets after each wave of a 50-connection load, and a quarter of the chats
+ * dialled Ollama again (docs/performance-notes.md, "The node's connections to Ollama kept").
+ * What a load stops using is closed by the sweep instead.
+ */
+const DEFAULT_MAX_IDLE_SOCKETS = 256;
+/** An idle socket left unused through a whole sweep, 15 to 30 s, is closed. */
+const DEFAULT_IDLE_SWEEP_MS = 15_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** `http://host:port`, brackets around an IPv6 address. */
@@ -97,13 +107,22 @@ export class OllamaPool {
   readonly #local: HostPort;
   readonly #maxIdle: number;
   readonly #connectTimeoutMs: number;
+  readonly #idleSweepMs: number;
   readonly #idle: PooledSocket[] = [];
   readonly #busy = new Set<PooledSocket>();
   readonly #onIdleEvent = (pooled: PooledSocket): void => {
     const at = this.#idle.indexOf(pooled);
     if (at >= 0) this.#idle.splice(at, 1);
+    if (at >= 0 && at < this.#unused) this.#unused--;
     pooled.destroy();
   };
+  /**
+   * The fewest idle sockets since the last sweep: the bottom of the stack this deep was not taken
+   * since (requests take from the top), so the sweep closes that many. One comparison per request,
+   * no clock read.
+   */
+  #unused = 0;
+  #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
   #drained: (() => void) | undefined;
   /** What close() callers wait for while requests are in flight. */
@@ -115,6 +134,7 @@ export class OllamaPool {
     this.#local = target.local;
     this.#maxIdle = options.maxIdleSockets ?? DEFAULT_MAX_IDLE_SOCKETS;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#idleSweepMs = options.idleSweepMs ?? DEFAULT_IDLE_SWEEP_MS;
   }
 
   /** Whether sockets are kept between requests (the request head says `Connection: close` otherwise). */
@@ -138,11 +158,13 @@ export class OllamaPool {
         pooled.destroy();
         continue;
       }
+      if (this.#idle.length < this.#unused) this.#unused = this.#idle.length;
       pooled.socket.ref();
       pooled.user = user;
       this.#busy.add(pooled);
       return Promise.resolve(pooled);
     }
+    this.#unused = 0;
     return this.#dial(user, signal);
   }
 
@@ -157,6 +179,10 @@ export class OllamaPool {
       pooled.socket.unref();
       pooled.socket.resume();
       this.#idle.push(pooled);
+      if (this.#sweeper === undefined) {
+        this.#sweeper = setInterval(() => this.sweepIdle(), this.#idleSweepMs);
+        this.#sweeper.unref();
+      }
     } else pooled.destroy();
     if (this.#closed && this.#busy.size === 0) this.#drained?.();
   }
@@ -164,6 +190,7 @@ export class OllamaPool {
   /** Lets the requests in flight finish, then closes every socket. Idempotent: every caller waits for the same end. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#stopSweeping();
     for (const pooled of this.#idle.splice(0)) pooled.destroy();
     if (this.#busy.size === 0) return Promise.resolve();
     this.#closing ??= new Promise<void>((resolve) => (this.#drained = resolve));
@@ -173,10 +200,23 @@ export class OllamaPool {
   /** Closes every socket now, those in use included: their users hear of it as a close. */
   async destroy(): Promise<void> {
     this.#closed = true;
+    this.#stopSweeping();
     for (const pooled of this.#idle.splice(0)) pooled.destroy();
     for (const pooled of this.#busy) pooled.socket.destroy();
     this.#busy.clear();
     this.#drained?.();
+  }
+
+  /** Closes the idle sockets no request took since the last sweep (a timer calls it while sockets are idle). */
+  sweepIdle(): void {
+    for (const pooled of this.#idle.splice(0, this.#unused)) pooled.destroy();
+    this.#unused = this.#idle.length;
+    if (this.#idle.length === 0) this.#stopSweeping();
+  }
+
+  #stopSweeping(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   #dial(user: SocketUser, signal: CancelSignal | undefined): Promise<PooledSocket> {
