@@ -77,7 +77,12 @@ export class GuardRequest {
   sendHead(status: number, head: Buffer, first?: Buffer): boolean {
     this.status = status;
     this.headSent = true;
-    return this.stream.write(first === undefined || first.length === 0 ? head : Buffer.concat([head, first]));
+    if (first === undefined || first.length === 0) return this.stream.write(head);
+    // Ollama's head passed as it came is followed in memory by the body read with it: one view, no copy.
+    if (head.buffer === first.buffer && head.byteOffset + head.length === first.byteOffset) {
+      return this.stream.write(Buffer.from(head.buffer, head.byteOffset, head.length + first.length));
+    }
+    return this.stream.write(Buffer.concat([head, first]));
   }
 
   /** Sends a whole answer in one write. */
