@@ -262,28 +262,35 @@ export class GuardConnection {
       } catch (err) {
         return reject(err);
       }
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
       body.fail = (err) => {
+        settled = true;
         clearTimeout(timer);
         reject(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body could not be read', { cause: err }));
       };
-      const timer = setTimeout(() => {
-        body.take = () => undefined;
-        reject(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, `the request body took longer than ${limits.bodyTimeoutMs} ms`));
-      }, limits.bodyTimeoutMs);
       body.take = (bytes, done) => {
         try {
           whole.add(bytes);
         } catch (err) {
+          settled = true;
           clearTimeout(timer);
           body.take = () => undefined;
           return reject(err);
         }
         if (!done) return;
+        settled = true;
         body.fail = undefined;
         clearTimeout(timer);
         resolve(whole.whole());
       };
       this.#pump();
+      // A body that came with its head (a chat's, nearly always) is read by now: no timer for it.
+      if (settled) return;
+      timer = setTimeout(() => {
+        body.take = () => undefined;
+        reject(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, `the request body took longer than ${limits.bodyTimeoutMs} ms`));
+      }, limits.bodyTimeoutMs);
     });
   }
 }

@@ -7,6 +7,7 @@
  * parsing (docs/performance-notes.md, "The node's connections to Ollama kept").
  */
 import { chunkParts, LAST_CHUNK } from '../../proto/http/chunked.js';
+import type { HttpHead } from '../../proto/http/head.js';
 import { type HeadEdits, serializeHead } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
 import type { ResponseHead } from '../../proto/http/response-head.js';
@@ -38,80 +39,104 @@ const COPY_BODY_BELOW_BYTES = 64 * 1024;
  * (HOST_HEADER_PATTERN: no control characters).
  */
 export function requestForOllama(head: RequestHead, hostHeader: string, body: Buffer | undefined, close: boolean): Buffer | Buffer[] {
-  const { raw, fields, connection } = head;
-  const names = fields.lowerNames;
-  const starts = fields.lineStarts;
-  const count = names.length;
+  const names = head.fields.lowerNames;
+  const { connection } = head;
   const length = body === undefined ? undefined : String(body.length);
-  // Pieces in order: a [from, to) range of raw, or a line to write.
-  const pieces: (number | string)[] = [0, head.startLineEnd];
-  let from = head.startLineEnd;
+  const lines: LineEdit[] = new Array(names.length);
   let seenHost = false;
   let seenLength = false;
   let seenConnection = false;
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
-    let value: string | undefined;
     if (name === 'host') {
-      value = seenHost ? '' : hostHeader;
+      lines[i] = seenHost ? '' : hostHeader;
       seenHost = true;
     } else if (name === 'content-length') {
-      value = seenLength ? '' : (length ?? '');
+      lines[i] = seenLength ? '' : (length ?? '');
       seenLength = true;
     } else if (name === 'connection') {
-      value = seenConnection || !close ? '' : 'close';
+      lines[i] = seenConnection || !close ? '' : 'close';
       seenConnection = true;
-    } else if (HOP_BY_HOP.has(name) || (connection.length > 0 && connection.includes(name))) value = '';
-    if (value === undefined) continue; // kept: its bytes join the range being copied
-    const start = starts[i]!;
-    if (start > from) pieces.push(from, start);
-    // A field set where it was keeps the name as received, its case included.
-    if (value !== '') pieces.push(`${fields.list[i]![0]}: ${value}\r\n`);
-    from = i + 1 < count ? starts[i + 1]! : fields.end;
+    } else if (HOP_BY_HOP.has(name) || (connection.length > 0 && connection.includes(name))) lines[i] = '';
   }
-  if (fields.end > from) pieces.push(from, fields.end);
-  if (close && !seenConnection) pieces.push('Connection: close\r\n');
-  if (length !== undefined && !seenLength) pieces.push(`Content-Length: ${length}\r\n`);
-  if (!seenHost) pieces.push(`Host: ${hostHeader}\r\n`);
-  pieces.push('\r\n');
-
-  let size = 0;
-  for (let i = 0; i < pieces.length; i++) {
-    const piece = pieces[i]!;
-    if (typeof piece === 'string') size += piece.length;
-    else size += (pieces[++i] as number) - piece;
-  }
-  const copyBody = body !== undefined && body.length < COPY_BODY_BELOW_BYTES;
-  const out = Buffer.allocUnsafe(size + (copyBody ? body.length : 0));
-  let at = 0;
-  for (let i = 0; i < pieces.length; i++) {
-    const piece = pieces[i]!;
-    if (typeof piece === 'string') at += out.write(piece, at, 'latin1');
-    else at += raw.copy(out, at, piece, pieces[++i] as number);
-  }
-  if (body === undefined || body.length === 0) return out;
-  if (copyBody) {
-    body.copy(out, at);
-    return out;
-  }
-  return [out, body];
+  const tail: string[] = [];
+  if (close && !seenConnection) tail.push('Connection: close\r\n');
+  if (length !== undefined && !seenLength) tail.push(`Content-Length: ${length}\r\n`);
+  if (!seenHost) tail.push(`Host: ${hostHeader}\r\n`);
+  const copyBody = body !== undefined && body.length > 0 && body.length < COPY_BODY_BELOW_BYTES;
+  const out = splice(head, lines, tail, copyBody ? body : undefined);
+  return body === undefined || body.length === 0 || copyBody ? out : [out, body];
 }
 
 /**
- * The head of Ollama's answer as the super node gets it: Ollama's connection fields out,
- * `Connection: close` when the stream ends after it, `Transfer-Encoding: chunked` added when a
- * close-delimited body is re-framed, an HTTP/1.1 status line for an HTTP/1.0 answer. With none
- * of these (Ollama's answers to keep-alive requests), the received bytes themselves.
+ * The head of Ollama's answer as the super node gets it: Ollama's connection fields out (those its
+ * Connection names too, but for the framing ones), `Connection: close` when the stream ends after
+ * it, `Transfer-Encoding: chunked` added when a close-delimited body is re-framed, an HTTP/1.1 status
+ * line for an HTTP/1.0 answer. With none of these (Go's server, Ollama, names no connection field
+ * in a keep-alive answer), the received bytes themselves.
  */
 export function answerHead(up: ResponseHead, closeAfter: boolean, reframe: boolean): Buffer {
-  if (!closeAfter && !reframe && up.version === '1.1' && !hasAnswerHopByHop(up)) return up.raw;
-  return serializeHead(up, answerEdits(up, closeAfter, reframe ? { append: { 'Transfer-Encoding': 'chunked' } } : {}), statusLine(up));
+  if (reframe || up.version === '1.0') {
+    // Rare (a body that runs until Ollama closes, an HTTP/1.0 server): the general editor.
+    return serializeHead(up, answerEdits(up, closeAfter, reframe ? { append: { 'Transfer-Encoding': 'chunked' } } : {}), statusLine(up));
+  }
+  const names = up.fields.lowerNames;
+  const { connection } = up;
+  let lines: LineEdit[] | undefined;
+  let seenConnection = false;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    let line: LineEdit;
+    if (name === 'connection') {
+      line = seenConnection || !closeAfter ? '' : 'close';
+      seenConnection = true;
+    } else if (ANSWER_HOP_BY_HOP.includes(name) || (connection.length > 0 && connection.includes(name) && !FRAMING.has(name))) line = '';
+    if (line === undefined) continue;
+    lines ??= new Array(names.length);
+    lines[i] = line;
+  }
+  const tail = closeAfter && !seenConnection ? ['Connection: close\r\n'] : [];
+  return lines === undefined && tail.length === 0 ? up.raw : splice(up, lines ?? [], tail, undefined);
 }
 
-/** Whether an answer's head has a field of Ollama's connection (the fields a Connection names come with one). */
-function hasAnswerHopByHop(up: ResponseHead): boolean {
-  for (const name of up.fields.lowerNames) if (ANSWER_HOP_BY_HOP.includes(name)) return true;
-  return false;
+/** What becomes of a field line: kept as received (undefined), dropped (''), else its value replaced. */
+type LineEdit = string | undefined;
+
+/**
+ * `head`'s bytes in one new buffer: its start line, then each field line kept as received (the
+ * kept lines between two edits copied as one range), dropped, or rewritten as `Name: value` with
+ * the name as received; then the `tail` lines, the empty line and `body`.
+ */
+function splice(head: HttpHead, lines: readonly LineEdit[], tail: readonly string[], body: Buffer | undefined): Buffer {
+  const { raw, fields } = head;
+  const starts = fields.lineStarts;
+  const count = starts.length;
+  // In order: a [from, to) range of raw, or a line to write.
+  const pieces: (number | string)[] = [];
+  let from = 0;
+  for (let i = 0; i < count; i++) {
+    const line = lines[i];
+    if (line === undefined) continue;
+    if (starts[i]! > from) pieces.push(from, starts[i]!);
+    if (line !== '') pieces.push(`${fields.list[i]![0]}: ${line}\r\n`);
+    from = i + 1 < count ? starts[i + 1]! : fields.end;
+  }
+  if (fields.end > from) pieces.push(from, fields.end);
+  for (const line of tail) pieces.push(line);
+  pieces.push('\r\n');
+  let size = body?.length ?? 0;
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    size += typeof piece === 'string' ? piece.length : (pieces[++i] as number) - piece;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    at += typeof piece === 'string' ? out.write(piece, at, 'latin1') : raw.copy(out, at, piece, pieces[++i] as number);
+  }
+  body?.copy(out, at);
+  return out;
 }
 
 /** The edits of an answer's head: Ollama's connection fields out, `Connection: close` when the stream ends after it. */

@@ -68,6 +68,9 @@ t.test("Ollama's usual answer head passes as received; any other is edited as se
     'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n',
     'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n',
     'HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\nproxy-connection: x\r\nUpgrade: y\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Mon, 07 Dec 2026 21:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nconnection: Content-Length, X-A\r\nX-A: 1\r\nContent-Length: 2\r\nCONNECTION: date\r\nDate: x\r\n\r\n',
+    'HTTP/1.1 204 No Content\r\n\r\n',
   ];
   for (const text of answers) {
     const up = parseResponseHead(Buffer.from(text, 'latin1'));
