@@ -66,21 +66,24 @@ export class OllamaCall {
     return new Promise((resolve, reject) => {
       call.#onHead = resolve;
       call.#onEnd = (err) => reject(err);
-      // The socket's events reach the call from here on (acquire sets its user); none can come
-      // before this callback, which runs as a microtask.
-      pool.acquire(call.#user, signal).then((pooled) => {
-        call.#pooled = pooled;
-        signal?.addEventListener('abort', call.#onAbort, { once: true });
-        const { socket } = pooled;
-        if (Buffer.isBuffer(request)) socket.write(request);
-        else {
-          // Parts written corked leave in one writev: a large body is not copied behind its head.
-          socket.cork();
-          for (const part of request) socket.write(part);
-          socket.uncork();
-        }
-      }, reject);
+      // The socket's events reach the call from here on (takeIdle and acquire set its user).
+      const idle = pool.takeIdle(call.#user);
+      if (idle === undefined) pool.acquire(call.#user, signal).then((pooled) => call.#send(pooled, request), reject);
+      else call.#send(idle, request);
     });
+  }
+
+  #send(pooled: PooledSocket, request: Buffer | readonly Buffer[]): void {
+    this.#pooled = pooled;
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+    const { socket } = pooled;
+    if (Buffer.isBuffer(request)) socket.write(request);
+    else {
+      // Parts written corked leave in one writev: a large body is not copied behind its head.
+      socket.cork();
+      for (const part of request) socket.write(part);
+      socket.uncork();
+    }
   }
 
   /** Ollama's final response head. */

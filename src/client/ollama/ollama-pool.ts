@@ -153,6 +153,13 @@ export class OllamaPool {
    */
   acquire(user: SocketUser, signal?: CancelSignal): Promise<PooledSocket> {
     if (this.#closed) return Promise.reject(new ProximaError(ErrorCodes.TARGET_UNREACHABLE, 'the connections to Ollama are closed'));
+    const idle = this.takeIdle(user);
+    return idle === undefined ? this.#dial(user, signal) : Promise.resolve(idle);
+  }
+
+  /** An idle socket still open, now `user`'s, without waiting for a turn of the microtask queue; else undefined. */
+  takeIdle(user: SocketUser): PooledSocket | undefined {
+    if (this.#closed) return undefined;
     for (let pooled = this.#idle.pop(); pooled !== undefined; pooled = this.#idle.pop()) {
       if (!pooled.open) {
         pooled.destroy();
@@ -162,10 +169,10 @@ export class OllamaPool {
       pooled.socket.ref();
       pooled.user = user;
       this.#busy.add(pooled);
-      return Promise.resolve(pooled);
+      return pooled;
     }
     this.#unused = 0;
-    return this.#dial(user, signal);
+    return undefined;
   }
 
   /** Takes a socket back: kept when `reusable` and there is room, else closed. */
