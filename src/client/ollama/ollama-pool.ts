@@ -22,6 +22,27 @@ export interface CancelSignal {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
+/** The cancellation of one request: an AbortSignal's shape, without an AbortController per request. */
+export class RequestCancel implements CancelSignal {
+  aborted = false;
+  readonly #listeners: (() => void)[] = [];
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.#listeners.indexOf(listener);
+    if (at >= 0) this.#listeners.splice(at, 1);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    for (const listener of this.#listeners.splice(0)) listener();
+  }
+}
+
 /** Why a request was cut: the signal's reason (a TimeoutError for a time limit), else a plain cancellation. */
 export function cancelled(signal: CancelSignal | undefined): Error {
   const reason: unknown = signal?.reason;
