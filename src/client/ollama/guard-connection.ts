@@ -16,32 +16,11 @@ import type { BodyFramer } from '../../proto/http/framing.js';
 import { type RequestHead, RequestHeadParser } from '../../proto/http/request-head.js';
 import { abortStream } from '../../streams/stream-relay.js';
 import { WholeBody } from './chunked-body.js';
-import type { CancelSignal } from './ollama-pool.js';
+import { type CancelSignal, RequestCancel } from './ollama-pool.js';
 
 /** Bytes read ahead of the request being answered before the stream is paused. */
 const MAX_AHEAD_BYTES = 256 * 1024;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
-
-/** The cancellation of one request: an AbortSignal's shape, without an AbortController per request. */
-class RequestCancel implements CancelSignal {
-  aborted = false;
-  readonly #listeners: (() => void)[] = [];
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    this.#listeners.push(listener);
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const at = this.#listeners.indexOf(listener);
-    if (at >= 0) this.#listeners.splice(at, 1);
-  }
-
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    for (const listener of this.#listeners.splice(0)) listener();
-  }
-}
 
 /** One request on a guarded stream, as the guard answers it. */
 export class GuardRequest {
@@ -77,7 +56,12 @@ export class GuardRequest {
   sendHead(status: number, head: Buffer, first?: Buffer): boolean {
     this.status = status;
     this.headSent = true;
-    return this.stream.write(first === undefined || first.length === 0 ? head : Buffer.concat([head, first]));
+    if (first === undefined || first.length === 0) return this.stream.write(head);
+    // Ollama's head passed as it came is followed in memory by the body read with it: one view, no copy.
+    if (head.buffer === first.buffer && head.byteOffset + head.length === first.byteOffset) {
+      return this.stream.write(Buffer.from(head.buffer, head.byteOffset, head.length + first.length));
+    }
+    return this.stream.write(Buffer.concat([head, first]));
   }
 
   /** Sends a whole answer in one write. */
@@ -197,6 +181,20 @@ export class GuardConnection {
     if (this.#aheadBytes <= MAX_AHEAD_BYTES && this.#stream.isPaused()) this.#stream.resume();
   }
 
+  /**
+   * A body of a declared length that came whole in the chunk after its head (a chat's, nearly
+   * always), taken at once without a WholeBody, a timer and their closures; copied out of the
+   * tunnel's chunk, which it would otherwise keep for the answer's life.
+   */
+  #bodyAhead(framer: BodyFramer, length: number): Buffer | undefined {
+    const chunk = this.#ahead[0];
+    if (chunk === undefined || chunk.length < length) return undefined;
+    const part = framer.push(this.#shift());
+    if (part.rest.length > 0) this.#unshift(part.rest);
+    this.#body = undefined;
+    return Buffer.from(part.bytes);
+  }
+
   #shift(): Buffer {
     const chunk = this.#ahead.shift()!;
     this.#aheadBytes -= chunk.length;
@@ -245,6 +243,10 @@ export class GuardConnection {
     const body = this.#body;
     if (body === undefined) return Promise.resolve(Buffer.alloc(0));
     const framing = head.framing;
+    if (framing.kind === 'length' && body.take === undefined && framing.length <= limits.maxBodyBytes) {
+      const ahead = this.#bodyAhead(body.framer, framing.length);
+      if (ahead !== undefined) return Promise.resolve(ahead);
+    }
     return new Promise((resolve, reject) => {
       let whole: WholeBody;
       try {
@@ -257,28 +259,35 @@ export class GuardConnection {
       } catch (err) {
         return reject(err);
       }
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
       body.fail = (err) => {
+        settled = true;
         clearTimeout(timer);
         reject(new ProximaError(ErrorCodes.HTTP_BAD_REQUEST, 'the request body could not be read', { cause: err }));
       };
-      const timer = setTimeout(() => {
-        body.take = () => undefined;
-        reject(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, `the request body took longer than ${limits.bodyTimeoutMs} ms`));
-      }, limits.bodyTimeoutMs);
       body.take = (bytes, done) => {
         try {
           whole.add(bytes);
         } catch (err) {
+          settled = true;
           clearTimeout(timer);
           body.take = () => undefined;
           return reject(err);
         }
         if (!done) return;
+        settled = true;
         body.fail = undefined;
         clearTimeout(timer);
         resolve(whole.whole());
       };
       this.#pump();
+      // A body that came with its head (a chat's, nearly always) is read by now: no timer for it.
+      if (settled) return;
+      timer = setTimeout(() => {
+        body.take = () => undefined;
+        reject(new ProximaError(ErrorCodes.HTTP_BODY_TIMEOUT, `the request body took longer than ${limits.bodyTimeoutMs} ms`));
+      }, limits.bodyTimeoutMs);
     });
   }
 }

@@ -12,6 +12,9 @@ import { MAX_RESPONSE_HEAD_BYTES, type ResponseHead, ResponseHeadParser } from '
 import { WholeBody } from './chunked-body.js';
 import { type CancelSignal, cancelled, type OllamaPool, type PooledSocket, type SocketUser } from './ollama-pool.js';
 
+/** Body bytes kept before relay() is called; beyond them Ollama's socket is paused. */
+const HOLD_BYTES = 64 * 1024;
+
 /** Told of each part of the body as it comes: `done` with the last; false pauses Ollama until resume(). */
 export type BodySink = (bytes: Buffer, done: boolean) => boolean;
 
@@ -27,6 +30,8 @@ export class OllamaCall {
   /** Bytes after the head, not yet handed on. */
   #pending: Buffer | undefined;
   #sink: BodySink | undefined;
+  /** The sink returned false: the socket stays paused until resume(). */
+  #sinkFull = false;
   #settled = false;
   /** Why the call failed, for a relay() asked after it did. */
   #failure: Error | undefined;
@@ -61,21 +66,24 @@ export class OllamaCall {
     return new Promise((resolve, reject) => {
       call.#onHead = resolve;
       call.#onEnd = (err) => reject(err);
-      // The socket's events reach the call from here on (acquire sets its user); none can come
-      // before this callback, which runs as a microtask.
-      pool.acquire(call.#user, signal).then((pooled) => {
-        call.#pooled = pooled;
-        signal?.addEventListener('abort', call.#onAbort, { once: true });
-        const { socket } = pooled;
-        if (Buffer.isBuffer(request)) socket.write(request);
-        else {
-          // Parts written corked leave in one writev: a large body is not copied behind its head.
-          socket.cork();
-          for (const part of request) socket.write(part);
-          socket.uncork();
-        }
-      }, reject);
+      // The socket's events reach the call from here on (takeIdle and acquire set its user).
+      const idle = pool.takeIdle(call.#user);
+      if (idle === undefined) pool.acquire(call.#user, signal).then((pooled) => call.#send(pooled, request), reject);
+      else call.#send(idle, request);
     });
+  }
+
+  #send(pooled: PooledSocket, request: Buffer | readonly Buffer[]): void {
+    this.#pooled = pooled;
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+    const { socket } = pooled;
+    if (Buffer.isBuffer(request)) socket.write(request);
+    else {
+      // Parts written corked leave in one writev: a large body is not copied behind its head.
+      socket.cork();
+      for (const part of request) socket.write(part);
+      socket.uncork();
+    }
   }
 
   /** Ollama's final response head. */
@@ -101,7 +109,8 @@ export class OllamaCall {
       this.#pending = undefined;
       this.#body(first);
       if (this.#endedEarly) this.#ended();
-      if (!this.#settled) this.#pooled!.socket.resume();
+      // Paused by #hold, the socket flows again, unless the sink has just asked for a pause.
+      if (!this.#settled && !this.#sinkFull) this.#pooled!.socket.resume();
     });
   }
 
@@ -127,6 +136,7 @@ export class OllamaCall {
 
   /** Resumes reading after the sink returned false. */
   resume(): void {
+    this.#sinkFull = false;
     if (!this.#settled) this.#pooled!.socket.resume();
   }
 
@@ -138,7 +148,19 @@ export class OllamaCall {
   #read(chunk: Buffer): void {
     if (this.#settled) return;
     if (this.#head === undefined) return this.#readHead(chunk);
+    if (this.#sink === undefined) return this.#hold(chunk);
     this.#body(chunk);
+  }
+
+  /**
+   * Keeps body bytes that came before relay() was called (a turn of the event loop at most: the
+   * caller relays as soon as it has the head); past HOLD_BYTES the socket is paused. Pausing after
+   * every head instead cost each chat a read stop and start (two epoll_ctl calls).
+   */
+  #hold(chunk: Buffer): void {
+    const pending = this.#pending;
+    this.#pending = pending === undefined || pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    if (this.#pending.length >= HOLD_BYTES) this.#pooled!.socket.pause();
   }
 
   #readHead(chunk: Buffer): void {
@@ -159,7 +181,7 @@ export class OllamaCall {
       return this.#fail(err as Error);
     }
     this.#pending = rest;
-    this.#pooled!.socket.pause(); // until the caller says where the body goes
+    if (rest.length >= HOLD_BYTES) this.#pooled!.socket.pause(); // until the caller says where the body goes
     const onHead = this.#onHead!;
     this.#onHead = undefined;
     onHead(this);
@@ -173,7 +195,10 @@ export class OllamaCall {
       return this.#fail(err as Error);
     }
     if (part.done) return this.#finish(part.bytes, part.rest.length === 0);
-    if (part.bytes.length > 0 && !this.#sink!(part.bytes, false)) this.#pooled!.socket.pause();
+    if (part.bytes.length > 0 && !this.#sink!(part.bytes, false)) {
+      this.#sinkFull = true;
+      this.#pooled!.socket.pause();
+    }
   }
 
   /** Ollama ended its side: the end of a close-delimited body, else a cut answer. */

@@ -13,14 +13,13 @@ import type { HostPort } from '../../config/values.js';
 import { type ErrorCode, ErrorCodes, ProximaError } from '../../errors.js';
 import { newRequestId, REQUEST_ID_HEADER, requestIdOf } from '../../http/request-id.js';
 import { type Logger, silentLogger } from '../../log.js';
-import { chunkParts, LAST_CHUNK } from '../../proto/http/chunked.js';
-import { type HeadEdits, serializeHead, serializeRequestHead } from '../../proto/http/head-edit.js';
+import { serializeHead } from '../../proto/http/head-edit.js';
 import type { RequestHead } from '../../proto/http/request-head.js';
-import type { ResponseHead } from '../../proto/http/response-head.js';
 import { LiveList } from '../../streams/live-list.js';
 import { abortStream } from '../../streams/stream-relay.js';
 import { MINUTE_MS } from '../../time.js';
 import { GuardConnection, type GuardRequest } from './guard-connection.js';
+import { answerEdits, answerHead, chunkOf, requestForOllama, statusLine } from './guard-heads.js';
 import { filterListing, refusal } from './guard-replies.js';
 import { type ModelShare, type ShareFilter, shareFilter } from './model-share.js';
 import { OllamaCall } from './ollama-call.js';
@@ -57,24 +56,6 @@ export const DEFAULT_GUARD_IDLE_TIMEOUT_MS = 300_000;
 const MAX_LISTING_BYTES = 8 * 1024 * 1024;
 /** Request heads as large as the super node lets through (its http.maxHeadBytes goes to 1 MiB). */
 const MAX_HEAD_BYTES = 1024 * 1024;
-
-/** Fields that belong to one connection, never forwarded (RFC 9110 7.6.1); Host is the guard's to set. */
-const HOP_BY_HOP = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'content-length',
-];
-/** Of an answer: the fields of Ollama's connection. Its framing fields stay: the body passes as it came. */
-const ANSWER_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'upgrade'];
-const FRAMING = new Set(['content-length', 'transfer-encoding']);
-/** Bodies below this are copied behind the head; larger ones are not copied (a 15 MiB chat was held twice). */
-const COPY_BODY_BELOW_BYTES = 64 * 1024;
 
 /** Serves tunnel streams for one ollama service. */
 export class OllamaGuard {
@@ -184,7 +165,7 @@ export class OllamaGuard {
     if (route.listing !== undefined && !this.#shareAll && head.method === 'GET' && up.status === 200) {
       const listing = filterListing(route.listing, await call.readWhole(MAX_LISTING_BYTES), this.#isShared);
       if (listing === undefined) throw new ProximaError(ErrorCodes.HTTP_BAD_RESPONSE, `${path} did not answer a model list`);
-      const edits = answerEdits(up, request, {
+      const edits = answerEdits(up, request.closeAfter, {
         remove: ['transfer-encoding', 'trailer'],
         set: { 'Content-Length': String(listing.length) },
       });
@@ -202,11 +183,15 @@ export class OllamaGuard {
     const up = call.head;
     const reframe = call.framing.kind === 'close' && request.head.version === '1.1';
     if (call.framing.kind === 'close' && !reframe) request.closeAfter = true;
-    const head = serializeHead(up, answerEdits(up, request, reframe ? { append: { 'Transfer-Encoding': 'chunked' } } : {}), statusLine(up));
+    const head = answerHead(up, request.closeAfter, reframe);
     const { stream } = request;
     let headOut = false;
-    const resume = (): void => call.resume();
-    stream.on('drain', resume);
+    // Listened to only while a write has asked to wait: a listener on and off per chat cost more.
+    let waiting = false;
+    const resume = (): void => {
+      waiting = false;
+      call.resume();
+    };
     const relayed = call.relay((bytes, done) => {
       const out = reframe ? chunkOf(bytes, done) : bytes;
       let flowing = true;
@@ -215,6 +200,10 @@ export class OllamaGuard {
         flowing = request.sendHead(up.status, head, out);
       } else if (out.length > 0) flowing = stream.write(out);
       if (done) request.finished = true;
+      else if (!flowing && !waiting) {
+        waiting = true;
+        stream.once('drain', resume);
+      }
       return flowing;
     });
     // What of the body came in with the head went out with it, in one write; with nothing yet, the
@@ -226,20 +215,13 @@ export class OllamaGuard {
     try {
       await relayed;
     } finally {
-      stream.off('drain', resume);
+      if (waiting) stream.off('drain', resume);
     }
   }
 
   /** The request for Ollama: its head without the connection's fields, with Ollama's Host, then the body. */
   #requestBytes(head: RequestHead, body: Buffer | undefined): Buffer | Buffer[] {
-    const remove = [...HOP_BY_HOP, ...head.connection.filter((name) => !FRAMING.has(name))];
-    const set: Record<string, string> = { Host: this.#pool.hostHeader };
-    if (body !== undefined) set['Content-Length'] = String(body.length);
-    if (!this.#pool.keepsAlive) set.Connection = 'close';
-    const bytes = serializeRequestHead(head, { remove, set });
-    if (body === undefined || body.length === 0) return bytes;
-    // A small body is copied behind its head, a large one written after it in the same writev.
-    return body.length < COPY_BODY_BELOW_BYTES ? Buffer.concat([bytes, body]) : [bytes, body];
+    return requestForOllama(head, this.#pool.hostHeader, body, !this.#pool.keepsAlive);
   }
 
   /** Why a request may not reach Ollama: a body without a clear model, or a model not shared. */
@@ -253,23 +235,4 @@ export class OllamaGuard {
     if (model === undefined || this.#isShared(model)) return undefined;
     return { code: ErrorCodes.FORBIDDEN, message: `model '${model}' is not shared by this node` };
   }
-}
-
-/** The edits of an answer's head: Ollama's connection fields out, `Connection: close` when the stream ends after it. */
-function answerEdits(up: ResponseHead, request: GuardRequest, more: HeadEdits): HeadEdits {
-  const remove = [...ANSWER_HOP_BY_HOP, ...up.connection.filter((name) => !FRAMING.has(name)), ...(more.remove ?? [])];
-  return { ...more, remove, set: { ...more.set, ...(request.closeAfter ? { Connection: 'close' } : {}) } };
-}
-
-/** An HTTP/1.0 answer's status line as HTTP/1.1: the stream to the super node speaks 1.1. */
-function statusLine(up: ResponseHead): string | undefined {
-  return up.version === '1.0' ? `HTTP/1.1 ${up.status} ${up.reason}\r\n` : undefined;
-}
-
-/** Bytes as one chunk of the chunked coding; the last chunk after them when `done`. */
-function chunkOf(bytes: Buffer, done: boolean): Buffer {
-  if (bytes.length === 0) return done ? LAST_CHUNK : bytes;
-  const parts = chunkParts(bytes);
-  if (done) parts.push(LAST_CHUNK);
-  return Buffer.concat(parts);
 }

@@ -22,6 +22,27 @@ export interface CancelSignal {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
+/** The cancellation of one request: an AbortSignal's shape, without an AbortController per request. */
+export class RequestCancel implements CancelSignal {
+  aborted = false;
+  readonly #listeners: (() => void)[] = [];
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.#listeners.indexOf(listener);
+    if (at >= 0) this.#listeners.splice(at, 1);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    for (const listener of this.#listeners.splice(0)) listener();
+  }
+}
+
 /** Why a request was cut: the signal's reason (a TimeoutError for a time limit), else a plain cancellation. */
 export function cancelled(signal: CancelSignal | undefined): Error {
   const reason: unknown = signal?.reason;
@@ -40,10 +61,20 @@ export interface OllamaPoolOptions {
   maxIdleSockets?: number;
   /** Dialing Ollama may take this long. */
   connectTimeoutMs?: number;
+  /** How often idle sockets no request took since the last time are closed (sweepIdle()). */
+  idleSweepMs?: number;
 }
 
-/** More idle sockets than requests in flight at once on a home GPU; the rest are closed. */
-const DEFAULT_MAX_IDLE_SOCKETS = 16;
+/**
+ * At most this many idle sockets (node:http's Agent keeps 256 too). The super node sends up to the
+ * service's maxConcurrent requests at once (1 to 1024) and a public hostname has no bound: a cap of
+ * 16 closed 34 of 50 sockets after each wave of a 50-connection load, and a quarter of the chats
+ * dialled Ollama again (docs/performance-notes.md, "The node's connections to Ollama kept").
+ * What a load stops using is closed by the sweep instead.
+ */
+const DEFAULT_MAX_IDLE_SOCKETS = 256;
+/** An idle socket left unused through a whole sweep, 15 to 30 s, is closed. */
+const DEFAULT_IDLE_SWEEP_MS = 15_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** `http://host:port`, brackets around an IPv6 address. */
@@ -97,13 +128,22 @@ export class OllamaPool {
   readonly #local: HostPort;
   readonly #maxIdle: number;
   readonly #connectTimeoutMs: number;
+  readonly #idleSweepMs: number;
   readonly #idle: PooledSocket[] = [];
   readonly #busy = new Set<PooledSocket>();
   readonly #onIdleEvent = (pooled: PooledSocket): void => {
     const at = this.#idle.indexOf(pooled);
     if (at >= 0) this.#idle.splice(at, 1);
+    if (at >= 0 && at < this.#unused) this.#unused--;
     pooled.destroy();
   };
+  /**
+   * The fewest idle sockets since the last sweep: the bottom of the stack this deep was not taken
+   * since (requests take from the top), so the sweep closes that many. One comparison per request,
+   * no clock read.
+   */
+  #unused = 0;
+  #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
   #drained: (() => void) | undefined;
   /** What close() callers wait for while requests are in flight. */
@@ -115,6 +155,7 @@ export class OllamaPool {
     this.#local = target.local;
     this.#maxIdle = options.maxIdleSockets ?? DEFAULT_MAX_IDLE_SOCKETS;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#idleSweepMs = options.idleSweepMs ?? DEFAULT_IDLE_SWEEP_MS;
   }
 
   /** Whether sockets are kept between requests (the request head says `Connection: close` otherwise). */
@@ -133,17 +174,26 @@ export class OllamaPool {
    */
   acquire(user: SocketUser, signal?: CancelSignal): Promise<PooledSocket> {
     if (this.#closed) return Promise.reject(new ProximaError(ErrorCodes.TARGET_UNREACHABLE, 'the connections to Ollama are closed'));
+    const idle = this.takeIdle(user);
+    return idle === undefined ? this.#dial(user, signal) : Promise.resolve(idle);
+  }
+
+  /** An idle socket still open, now `user`'s, without waiting for a turn of the microtask queue; else undefined. */
+  takeIdle(user: SocketUser): PooledSocket | undefined {
+    if (this.#closed) return undefined;
     for (let pooled = this.#idle.pop(); pooled !== undefined; pooled = this.#idle.pop()) {
       if (!pooled.open) {
         pooled.destroy();
         continue;
       }
+      if (this.#idle.length < this.#unused) this.#unused = this.#idle.length;
       pooled.socket.ref();
       pooled.user = user;
       this.#busy.add(pooled);
-      return Promise.resolve(pooled);
+      return pooled;
     }
-    return this.#dial(user, signal);
+    this.#unused = 0;
+    return undefined;
   }
 
   /** Takes a socket back: kept when `reusable` and there is room, else closed. */
@@ -157,6 +207,10 @@ export class OllamaPool {
       pooled.socket.unref();
       pooled.socket.resume();
       this.#idle.push(pooled);
+      if (this.#sweeper === undefined) {
+        this.#sweeper = setInterval(() => this.sweepIdle(), this.#idleSweepMs);
+        this.#sweeper.unref();
+      }
     } else pooled.destroy();
     if (this.#closed && this.#busy.size === 0) this.#drained?.();
   }
@@ -164,6 +218,7 @@ export class OllamaPool {
   /** Lets the requests in flight finish, then closes every socket. Idempotent: every caller waits for the same end. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#stopSweeping();
     for (const pooled of this.#idle.splice(0)) pooled.destroy();
     if (this.#busy.size === 0) return Promise.resolve();
     this.#closing ??= new Promise<void>((resolve) => (this.#drained = resolve));
@@ -173,10 +228,23 @@ export class OllamaPool {
   /** Closes every socket now, those in use included: their users hear of it as a close. */
   async destroy(): Promise<void> {
     this.#closed = true;
+    this.#stopSweeping();
     for (const pooled of this.#idle.splice(0)) pooled.destroy();
     for (const pooled of this.#busy) pooled.socket.destroy();
     this.#busy.clear();
     this.#drained?.();
+  }
+
+  /** Closes the idle sockets no request took since the last sweep (a timer calls it while sockets are idle). */
+  sweepIdle(): void {
+    for (const pooled of this.#idle.splice(0, this.#unused)) pooled.destroy();
+    this.#unused = this.#idle.length;
+    if (this.#idle.length === 0) this.#stopSweeping();
+  }
+
+  #stopSweeping(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   #dial(user: SocketUser, signal: CancelSignal | undefined): Promise<PooledSocket> {

@@ -41,6 +41,8 @@ const MODEL_ROUTES: ReadonlySet<string> = new Set([
   '/v1/messages',
 ]);
 
+const MODEL_IN_BODY: GuardRoute = Object.freeze({ modelInBody: true });
+
 /** One path segment of a model id, as Ollama's router matches `/v1/models/:model`. */
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const MODEL_PREFIX = '/v1/models/';
@@ -52,7 +54,7 @@ export function guardRoute(method: string | undefined, path: string): GuardRoute
     const id = path.startsWith(MODEL_PREFIX) ? path.slice(MODEL_PREFIX.length) : '';
     return MODEL_ID.test(id) ? { modelInPath: id } : undefined;
   }
-  if (method === 'POST' && MODEL_ROUTES.has(path)) return { modelInBody: true };
+  if (method === 'POST' && MODEL_ROUTES.has(path)) return MODEL_IN_BODY;
   return undefined;
 }
 
@@ -79,6 +81,9 @@ function parsedMembers(body: Buffer, names: readonly string[]): JsonMembers {
   return { kind: 'object', keys: Object.keys(fields), values };
 }
 
+const MODEL_NAMES: readonly string[] = ['model'];
+const SHOW_NAMES: readonly string[] = ['model', 'name'];
+
 /** The model a request body asks for, or why the body cannot be let through. */
 export type RequestedModel = { model: string } | { problem: string };
 
@@ -89,7 +94,7 @@ export type RequestedModel = { model: string } | { problem: string };
  * `/api/show` takes `name` when `model` is empty.
  */
 export function requestedModel(path: string, body: Buffer): RequestedModel {
-  const names = path === '/api/show' ? ['model', 'name'] : ['model'];
+  const names = path === '/api/show' ? SHOW_NAMES : MODEL_NAMES;
   const members = body.length > SCAN_FROM_BYTES ? jsonMembers(body, names) : parsedMembers(body, names);
   if (members.kind === 'invalid') return { problem: 'the request body is not valid JSON' };
   if (members.kind === 'not-object') return { problem: 'the request body is not a JSON object' };
@@ -97,6 +102,9 @@ export function requestedModel(path: string, body: Buffer): RequestedModel {
     const folded = key.toLowerCase();
     if (names.includes(folded) && key !== folded) return { problem: `the field "${key}" is ambiguous; send "${folded}"` };
   }
-  const model = names.map((n) => members.values.get(n)).find((v) => typeof v === 'string' && v !== '');
-  return typeof model === 'string' ? { model } : { problem: 'model is required' };
+  for (const name of names) {
+    const model = members.values.get(name);
+    if (typeof model === 'string' && model !== '') return { model };
+  }
+  return { problem: 'model is required' };
 }

@@ -94,6 +94,22 @@ t.test('pipelined requests are answered in order, on one kept Ollama connection'
   t.ok(all.indexOf('one') < all.indexOf('two') && all.indexOf('two') < all.indexOf('three'));
 });
 
+t.test('bodies reach Ollama byte for byte: whole behind their heads, pipelined, and in pieces', async (t) => {
+  const { ollama, stream, waitFor } = await guardedStream(t);
+  const bodies = ['{"model":"llama3.2","n":1}', '{"model":"llama3.2","n":22}', '{"model":"llama3.2","n":333}'];
+  stream.write(chat(bodies[0]) + chat(bodies[1]));
+  const pieces = chat(bodies[2]);
+  stream.write(pieces.slice(0, pieces.length - 10));
+  for (const [i, body] of bodies.entries()) {
+    const exchange = await ollama.next();
+    t.equal(exchange.body.toString(), body, `body ${i}`);
+    if (i === 1) stream.write(pieces.slice(pieces.length - 10)); // the third body's last bytes come later
+    exchange.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok-${i}`);
+  }
+  await waitFor('ok-2');
+  t.equal(ollama.connections, 1);
+});
+
 t.test('bad heads get 400 or 431 and the stream ends; Ollama sees nothing', async (t) => {
   const cases: [string, RegExp][] = [
     [

@@ -173,3 +173,63 @@ t.test('close() waits for the requests in flight; a closed pool refuses new ones
   await closing;
   await t.rejects(OllamaCall.start(p, 'GET', REQUEST), { code: 'PRX_ERR_TARGET_UNREACHABLE' });
 });
+
+t.test(
+  'a pool keeps every socket a load had in flight (more than 16), and a sweep closes those no request took since the last',
+  async (t) => {
+    const ollama = await startRawOllama(t);
+    const p = pool(t, ollama.port, { idleSweepMs: 3_600_000 });
+    const ok = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'latin1');
+    const wave = async (n: number): Promise<void> => {
+      const started = Array.from({ length: n }, () => OllamaCall.start(p, 'GET', REQUEST));
+      for (let i = 0; i < n; i++) (await ollama.next()).socket.write(ok);
+      for (const call of await Promise.all(started)) t.equal((await relayed(call)).toString(), 'ok');
+    };
+    await wave(40);
+    t.equal(ollama.connections, 40, '40 at once: 40 connections');
+    t.equal(p.idleSockets, 40, 'all 40 kept');
+    await wave(40);
+    t.equal(ollama.connections, 40, 'a second wave of 40 dials nothing');
+    p.sweepIdle();
+    t.equal(p.idleSockets, 40, 'every socket was taken since the last sweep: none closed');
+    await wave(3);
+    p.sweepIdle();
+    t.equal(p.idleSockets, 3, 'the 37 no request took since are closed');
+    const ended = (): number => ollama.sockets.filter((s) => s.readableEnded || s.destroyed).length;
+    await until(() => ended() >= 37);
+    t.equal(ended(), 37, 'Ollama saw those 37 close');
+    await wave(3);
+    t.equal(ollama.connections, 40, 'the 3 kept serve the next requests');
+    p.sweepIdle();
+    p.sweepIdle();
+    t.equal(p.idleSockets, 0, 'two sweeps without a request close the rest');
+  },
+);
+
+t.test('idle sockets are swept on a timer; the timer keeps no process alive and stops with the pool', async (t) => {
+  const ollama = await startRawOllama(t);
+  const p = pool(t, ollama.port, { idleSweepMs: 20 });
+  const ok = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'latin1');
+  const [call] = await Promise.all([OllamaCall.start(p, 'GET', REQUEST), answer(ollama, ok)]);
+  t.equal((await relayed(call)).toString(), 'ok');
+  t.equal(p.idleSockets, 1);
+  await until(() => p.idleSockets === 0);
+  await until(() => ollama.sockets[0]!.readableEnded || ollama.sockets[0]!.destroyed);
+  t.pass('closed by the sweep, and Ollama saw it');
+});
+
+t.test('a body that came whole before relay() was called is handed on whole, a large one too', async (t) => {
+  const ollama = await startRawOllama(t);
+  const p = pool(t, ollama.port);
+  for (const size of [10, 200 * 1024]) {
+    const body = Buffer.alloc(size, 'x');
+    const started = OllamaCall.start(p, 'GET', REQUEST);
+    const exchange = await ollama.next();
+    exchange.socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`, 'latin1'), body]));
+    const call = await started;
+    // Bytes keep arriving before relay(): past 64 KiB the socket is paused until it is called.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    t.ok((await relayed(call)).equals(body), `${size} bytes`);
+  }
+  t.equal(ollama.connections, 1, 'and the socket is kept for the next request');
+});
