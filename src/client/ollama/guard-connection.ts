@@ -73,11 +73,18 @@ export class GuardRequest {
     return this.#readBody(limits);
   }
 
-  /** Sends the answer's head, with the first bytes of its body in the same write. */
+  /**
+   * Sends the answer's head, then the first bytes of its body, in the same turn of the event loop:
+   * a tunnel stream sends both in one frame. Not copied into one buffer: that copy was the whole
+   * answer when it came with its head (a short one always does), through Node's 8 KiB pool
+   * (docs/performance-notes.md, "The node's memory after load").
+   */
   sendHead(status: number, head: Buffer, first?: Buffer): boolean {
     this.status = status;
     this.headSent = true;
-    return this.stream.write(first === undefined || first.length === 0 ? head : Buffer.concat([head, first]));
+    if (first === undefined || first.length === 0) return this.stream.write(head);
+    this.stream.write(head);
+    return this.stream.write(first);
   }
 
   /** Sends a whole answer in one write. */
