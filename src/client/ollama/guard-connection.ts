@@ -52,7 +52,12 @@ export class GuardRequest {
     return this.#readBody(limits);
   }
 
-  /** Sends the answer's head, with the first bytes of its body in the same write. */
+  /**
+   * Sends the answer's head, then the first bytes of its body, in the same turn of the event loop:
+   * a tunnel stream sends both in one frame. Not copied into one buffer: that copy was the whole
+   * answer when it came with its head (a short one always does), through Node's 8 KiB pool
+   * (docs/performance-notes.md, "The node's memory after load").
+   */
   sendHead(status: number, head: Buffer, first?: Buffer): boolean {
     this.status = status;
     this.headSent = true;
@@ -61,7 +66,9 @@ export class GuardRequest {
     if (head.buffer === first.buffer && head.byteOffset + head.length === first.byteOffset) {
       return this.stream.write(Buffer.from(head.buffer, head.byteOffset, head.length + first.length));
     }
-    return this.stream.write(Buffer.concat([head, first]));
+    // Otherwise two writes in one turn (the tunnel stream sends them in one frame), not a copy of both.
+    this.stream.write(head);
+    return this.stream.write(first);
   }
 
   /** Sends a whole answer in one write. */

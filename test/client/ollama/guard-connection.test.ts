@@ -1,6 +1,9 @@
 import { once } from 'node:events';
+import { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
+import { GuardRequest } from '../../../src/client/ollama/guard-connection.js';
 import { OllamaGuard } from '../../../src/client/ollama/ollama-guard.js';
+import { parseRequestHead } from '../../../src/proto/http/request-head.js';
 import { duplexPair } from '../../../src/streams/duplex-pair.js';
 import { startRawOllama } from '../../fixtures/fakes/ollama/raw-ollama.js';
 
@@ -167,4 +170,36 @@ t.test('backpressure: Ollama is not read further while the stream cannot take mo
   stream.resume();
   await waitFor('\r\n0\r\n\r\n');
   t.pass('all of it arrives once read');
+});
+
+t.test('an answer that came with its head goes out behind it as it came, not copied into one buffer', async (t) => {
+  const writes: Buffer[] = [];
+  // Each write completes on the next turn, and 4 bytes fill the stream: sendHead must report "wait".
+  const stream = new Duplex({
+    highWaterMark: 4,
+    read: () => undefined,
+    write: (chunk: Buffer, _enc, done) => {
+      writes.push(chunk);
+      setImmediate(done);
+    },
+  });
+  t.teardown(() => void stream.destroy());
+  const head = parseRequestHead(Buffer.from('POST /api/chat HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1'));
+  const cancel = { aborted: false, addEventListener: () => undefined, removeEventListener: () => undefined };
+  const request = new GuardRequest(head, stream, cancel, async () => Buffer.alloc(0));
+  const answerHead = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', 'latin1');
+  const first = Buffer.from('hello');
+  t.equal(request.sendHead(200, answerHead, first), false, 'the backpressure is reported');
+  t.equal(stream.writableLength, answerHead.length + first.length, 'both written in this turn of the event loop');
+  t.equal(request.status, 200);
+  t.ok(request.headSent);
+  await once(stream, 'drain');
+  t.equal(writes.length, 2);
+  t.equal(writes[0], answerHead, 'the head as serialised');
+  t.equal(writes[1], first, 'the body bytes themselves: no copy');
+  writes.length = 0;
+  const alone = new GuardRequest(head, stream, cancel, async () => Buffer.alloc(0));
+  alone.sendHead(200, answerHead, Buffer.alloc(0));
+  await once(stream, 'drain');
+  t.same(writes, [answerHead], 'without body bytes, the head alone');
 });
