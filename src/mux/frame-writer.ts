@@ -12,17 +12,28 @@ export interface Sendable {
 /**
  * Schedules frames onto the socket. Control frames (window updates, pings, SYN/ACK/FIN/RST) go
  * first; then ready streams take turns, one frame of at most `maxFrameBytes` each, so a bulk
- * upload cannot hold back a chat stream for more than a frame per competing stream. All frames
- * queued in one turn of the event loop (every socket read and timer of it) go out corked in one
- * writev, after that turn's I/O (setImmediate): fifty requests read in one turn cross the tunnel in
- * one write, not fifty. Header and payload are written as separate buffers,
- * never copied together. When the socket's buffer passes `sendBufferBytes`, data waits for
- * 'drain': the socket's own backpressure reaches every stream's `write()`.
+ * upload cannot hold back a chat stream for more than a frame per competing stream. Frames go out
+ * corked in one writev, header and payload as separate buffers, never copied together.
+ *
+ * When: small frames wait for the end of the turn of the event loop (setImmediate, after every
+ * socket read and timer of it), so that fifty requests read in one turn cross the tunnel in one
+ * write, not fifty. Once FLUSH_NOW_BYTES of data wait, they go at once (process.nextTick), as every
+ * write did before: bulk data reaches the socket read by read, and the socket's buffer, not the
+ * streams' queues, is what fills up. When the socket's buffer passes `sendBufferBytes`, data waits
+ * for 'drain': the socket's own backpressure reaches every stream's `write()` (a stream takes
+ * writes while this writer is not `congested`).
  */
+/** Data queued beyond this goes to the socket now instead of at the end of the turn: one read's worth. */
+export const FLUSH_NOW_BYTES = 64 * 1024;
+
 export class FrameWriter {
   readonly #control: Buffer[] = [];
   readonly #ready: Sendable[] = [];
+  /** A flush at the end of the turn, and one now (next tick), are scheduled. */
   #scheduled = false;
+  #urgent = false;
+  /** Data bytes queued since the last flush. */
+  #unflushed = 0;
   #waitingDrain = false;
   #closed = false;
   readonly #sink = (buf: Buffer): void => {
@@ -57,11 +68,14 @@ export class FrameWriter {
     this.#schedule();
   }
 
-  /** A stream has something to send. */
-  markReady(stream: Sendable): void {
-    if (this.#closed || stream.inReady) return;
-    stream.inReady = true;
-    this.#ready.push(stream);
+  /** A stream has something to send: `bytes` of data just queued (0 for a FIN or an opened window). */
+  markReady(stream: Sendable, bytes = 0): void {
+    if (this.#closed) return;
+    this.#unflushed += bytes;
+    if (!stream.inReady) {
+      stream.inReady = true;
+      this.#ready.push(stream);
+    }
     this.#schedule();
   }
 
@@ -80,9 +94,25 @@ export class FrameWriter {
   }
 
   readonly #schedule = (): void => {
+    if (this.#unflushed >= FLUSH_NOW_BYTES) {
+      if (this.#urgent) return;
+      this.#urgent = true;
+      process.nextTick(this.#flushUrgent);
+      return;
+    }
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(this.#flush);
+    setImmediate(this.#flushAtTurnEnd);
+  };
+
+  readonly #flushUrgent = (): void => {
+    this.#urgent = false;
+    this.#flush();
+  };
+
+  readonly #flushAtTurnEnd = (): void => {
+    this.#scheduled = false;
+    this.#flush();
   };
 
   readonly #onDrain = (): void => {
@@ -91,7 +121,7 @@ export class FrameWriter {
   };
 
   readonly #flush = (): void => {
-    this.#scheduled = false;
+    this.#unflushed = 0;
     if (this.#closed || this.#socket.destroyed || !this.#socket.writable) return;
     const done: Callback[] = [];
     this.#socket.cork();

@@ -156,8 +156,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     return this.#writer.congested;
   }
 
-  markReady(stream: MuxStream): void {
-    this.#writer.markReady(stream);
+  markReady(stream: MuxStream, bytes = 0): void {
+    this.#writer.markReady(stream, bytes);
   }
 
   forget(stream: MuxStream): void {

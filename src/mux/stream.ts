@@ -11,7 +11,8 @@ export interface StreamHost {
   /** Queues a frame without payload (window update, FIN, RST). */
   sendControl(type: FrameType, flags: number, streamId: number, length: number): void;
   /** The stream has data or a FIN to send. */
-  markReady(stream: MuxStream): void;
+  /** `stream` has something to send; `bytes` of data were just queued (0 for a FIN or a window opening). */
+  markReady(stream: MuxStream, bytes?: number): void;
   /** The stream is done on the wire; the session forgets it. */
   forget(stream: MuxStream): void;
   /** Smoothed round-trip time, once measured. */
@@ -212,7 +213,7 @@ export class MuxStream extends Duplex implements Sendable {
     } else {
       this.#outCallbacks.push(callback);
     }
-    this.#host.markReady(this);
+    this.#host.markReady(this, chunk.length);
   }
 
   /** @internal True when a frame can be written now. */

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import t from 'tap';
 import { FrameDecoder } from '../../src/mux/decoder.js';
 import { FrameType, INITIAL_WINDOW_BYTES } from '../../src/mux/frame.js';
+import { FLUSH_NOW_BYTES } from '../../src/mux/frame-writer.js';
 import type { MuxStream } from '../../src/mux/index.js';
 import { until } from '../fixtures/timers.js';
 import { closed, nextStream, patternBytes, readAll, sessionPair, writeRepeated } from '../fixtures/wire/mux-pair.js';
@@ -136,6 +137,36 @@ t.test("the socket's own backpressure reaches every stream's write()", async (t)
     got.map((g) => g.bytes),
     accepted,
     'each stream delivered all it accepted',
+  );
+  await client.close();
+});
+
+t.test("small frames wait for the end of the turn; a read's worth of data goes at once", async (t) => {
+  const { client, server, sockets } = await sessionPair(t);
+  const socket = sockets.client as Socket;
+  const done: Promise<{ bytes: number }>[] = [];
+  server.on('stream', (s) => {
+    done.push(readAll(s));
+    s.end();
+  });
+  const streams = Array.from({ length: 10 }, () => client.open());
+  await new Promise((r) => setImmediate(r)); // whatever opening them wrote is out
+  let before = socket.bytesWritten;
+  for (const s of streams) s.write(patternBytes(100));
+  await new Promise((r) => process.nextTick(r));
+  t.equal(socket.bytesWritten, before, 'ten small writes: nothing on the socket on the next tick');
+  await new Promise((r) => setImmediate(r));
+  t.ok(socket.bytesWritten - before >= 10 * (12 + 100), `all ten at the end of the turn (${socket.bytesWritten - before} bytes)`);
+  before = socket.bytesWritten;
+  streams[0]!.write(patternBytes(FLUSH_NOW_BYTES));
+  await new Promise((r) => process.nextTick(r));
+  t.ok(socket.bytesWritten - before >= FLUSH_NOW_BYTES, "a read's worth of data is on the socket on the next tick");
+  for (const s of streams) s.end();
+  await until(() => done.length === streams.length);
+  t.same(
+    (await Promise.all(done)).map((d) => d.bytes).sort((a, b) => b - a),
+    [FLUSH_NOW_BYTES + 100, ...Array(9).fill(100)],
+    'and every byte arrives',
   );
   await client.close();
 });
