@@ -53,20 +53,18 @@ export class GuardRequest {
   }
 
   /**
-   * Sends the answer's head, then the first bytes of its body, in the same turn of the event loop:
-   * a tunnel stream sends both in one frame. Not copied into one buffer: that copy was the whole
-   * answer when it came with its head (a short one always does), through Node's 8 KiB pool
-   * (docs/performance-notes.md, "The node's memory after load").
+   * Sends the answer's head, then the first bytes of its body, in one turn: one frame on the tunnel.
+   * Never copied into one buffer: that copy was the whole answer when it came with its head (a short
+   * one always does), through Node's 8 KiB pool (performance-notes.md, "The node's memory after load").
    */
   sendHead(status: number, head: Buffer, first?: Buffer): boolean {
     this.status = status;
     this.headSent = true;
     if (first === undefined || first.length === 0) return this.stream.write(head);
-    // Ollama's head passed as it came is followed in memory by the body read with it: one view, no copy.
+    // A head passed as Ollama sent it lies just before the body read with it: one view; else two writes.
     if (head.buffer === first.buffer && head.byteOffset + head.length === first.byteOffset) {
       return this.stream.write(Buffer.from(head.buffer, head.byteOffset, head.length + first.length));
     }
-    // Otherwise two writes in one turn (the tunnel stream sends them in one frame), not a copy of both.
     this.stream.write(head);
     return this.stream.write(first);
   }
