@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { scanOllamaLine, scanOpenAiChunk } from '../../../src/proto/llm/chunk-scan.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../src/proto/llm/frames.js';
 
@@ -96,33 +96,48 @@ function mutate(bytes: Buffer): Buffer {
   return copy;
 }
 
-t.test('on generated chunks, the scan gives what JSON.parse and readOpenAiFrame give, or gives up', async (t) => {
+const ROUNDS = 20_000;
+
+/**
+ * Runs `scan` on ROUNDS texts from `make` (30% of them mutated, kept when still UTF-8), each framed by
+ * other bytes it must not read, against `read(JSON.parse(text))`: returns how many it read and how
+ * many it gave up on; every one it read must read the same.
+ */
+function differential<F>(
+  t: Test,
+  make: () => string,
+  scan: (b: Buffer, start: number, end: number) => F | undefined,
+  read: (json: Record<string, unknown>) => F,
+): { scanned: number; gaveUp: number } {
   let scanned = 0;
   let gaveUp = 0;
   let wrong = 0;
-  const ROUNDS = 20_000;
   for (let i = 0; i < ROUNDS; i++) {
-    let bytes: Buffer = Buffer.from(chunk(), 'utf8');
+    let bytes: Buffer = Buffer.from(make(), 'utf8');
     if (rnd() < 0.3) bytes = mutate(bytes);
     if (!isUtf8(bytes)) continue;
-    // Bytes around the text: the scan reads only [start, end).
     const framed = Buffer.concat([Buffer.from('data: '), bytes, Buffer.from('}\n\n')]);
-    const got = scanOpenAiChunk(framed, 6, 6 + bytes.length);
-    const parsed = parseJsonObject(bytes.toString('utf8'));
+    const got = scan(framed, 6, 6 + bytes.length);
     if (got === undefined) {
       gaveUp++;
       continue;
     }
     scanned++;
-    const want = parsed === undefined ? undefined : readOpenAiFrame(parsed);
+    const parsed = parseJsonObject(bytes.toString('utf8'));
+    const want = parsed === undefined ? undefined : read(parsed);
     if (JSON.stringify(got) !== JSON.stringify(want)) {
       wrong++;
-      if (wrong <= 3) t.same(got, want, `chunk ${bytes.toString('utf8')}`);
+      if (wrong <= 3) t.same(got, want, `text ${bytes.toString('utf8')}`);
     }
   }
   t.equal(wrong, 0, `${scanned} scanned, ${gaveUp} given up, none read differently`);
+  t.ok(gaveUp > ROUNDS / 10, `and the unusual ones are given up (${gaveUp})`);
+  return { scanned, gaveUp };
+}
+
+t.test('on generated chunks, the scan gives what JSON.parse and readOpenAiFrame give, or gives up', async (t) => {
+  const { scanned } = differential(t, chunk, scanOpenAiChunk, readOpenAiFrame);
   t.ok(scanned > ROUNDS / 2, `most chunks take the scan (${scanned} of ${ROUNDS})`);
-  t.ok(gaveUp > ROUNDS / 10, `and the unusual ones do not (${gaveUp})`);
 });
 
 /** An Ollama line of /api/chat or /api/generate, mostly one of a stream's middle. */
@@ -149,31 +164,8 @@ function ollamaLine(): string {
 }
 
 t.test('on generated Ollama lines, the scan gives what JSON.parse and readOllamaFrame give, or gives up', async (t) => {
-  let scanned = 0;
-  let gaveUp = 0;
-  let wrong = 0;
-  const ROUNDS = 20_000;
-  for (let i = 0; i < ROUNDS; i++) {
-    let bytes: Buffer = Buffer.from(ollamaLine(), 'utf8');
-    if (rnd() < 0.3) bytes = mutate(bytes);
-    if (!isUtf8(bytes)) continue;
-    const framed = Buffer.concat([Buffer.from('{"x":'), bytes, Buffer.from('}\n')]);
-    const got = scanOllamaLine(framed, 5, 5 + bytes.length);
-    if (got === undefined) {
-      gaveUp++;
-      continue;
-    }
-    scanned++;
-    const parsed = parseJsonObject(bytes.toString('utf8'));
-    const want = parsed === undefined ? undefined : readOllamaFrame(parsed);
-    if (JSON.stringify(got) !== JSON.stringify(want)) {
-      wrong++;
-      if (wrong <= 3) t.same(got, want, `line ${bytes.toString('utf8')}`);
-    }
-  }
-  t.equal(wrong, 0, `${scanned} scanned, ${gaveUp} given up, none read differently`);
+  const { scanned } = differential(t, ollamaLine, scanOllamaLine, readOllamaFrame);
   t.ok(scanned > ROUNDS / 3, `a good share of lines take the scan (${scanned} of ${ROUNDS}; the generator makes many unusual ones)`);
-  t.ok(gaveUp > ROUNDS / 10, `and the unusual ones do not (${gaveUp})`);
 });
 
 t.test('what it measures, by hand', async (t) => {
