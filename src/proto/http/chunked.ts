@@ -7,7 +7,7 @@
 import type { HttpSide } from './error.js';
 import { parseFieldLines } from './fields.js';
 import type { BodyChunk, BodyFramer } from './framing.js';
-import { CR, LF, scanToken } from './syntax.js';
+import { CR, hexValue, LF, scanToken } from './syntax.js';
 
 /** Limits of a chunked framer. */
 export interface ChunkedFramerOptions {
@@ -185,13 +185,6 @@ export class ChunkedFramer implements BodyFramer {
     const name = fields.lowerNames[0]!;
     if (FORBIDDEN_TRAILERS.has(name)) throw this.#side.framing(`${name} in a trailer section`);
   }
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
 }
 
 /**

@@ -100,3 +100,11 @@ export function parseDecimalLength(value: string): number | undefined {
   }
   return n;
 }
+
+/** The value of a hex digit's character code (either case), or -1. */
+export function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}

@@ -2,7 +2,7 @@
  * Stream chunks read for metering without JSON.parse: OpenAI's SSE chunks and Ollama's NDJSON
  * lines. A chunk is a few hundred bytes of which the ledger needs a handful (the generated text's
  * size, a finish reason); parsing it whole builds a dozen strings and objects per token. This walks
- * the bytes once, checks the JSON grammar as it goes (json-grammar.ts), and measures the text in
+ * the bytes once, checks the JSON grammar as it goes (json-members.ts' scalarEnd for what it skips), and measures the text in
  * place, following the keys that matter (RULES) down to the text.
  *
  * It reads only the plain shape sent on every token and gives up (undefined: the caller parses the
@@ -12,24 +12,103 @@
  * returns is what `readOpenAiFrame` / `readOllamaFrame` return for the parsed text (a test compares
  * them on generated chunks). The bytes must be valid UTF-8 (the caller checks).
  */
+
+import { hexValue } from '../http/syntax.js';
 import type { OllamaFrame, OpenAiFrame } from './frames.js';
-import {
-  CLOSE_ARRAY,
-  CLOSE_OBJECT,
-  COLON,
-  COMMA,
-  keyIs,
-  measured,
-  measureString,
-  OPEN_ARRAY,
-  OPEN_OBJECT,
-  QUOTE,
-  scalarEnd,
-  skipSpace,
-} from './json-grammar.js';
+import { scalarEnd } from './json-members.js';
+
+// Module-local, not imported: V8 folds a module's own constants into hot loops, not imported or exported ones.
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
 
 /** Nesting the skipped values may have; deeper ones are left to JSON.parse. */
 const MAX_DEPTH = 32;
+
+/** The code unit of the four hex digits at `at` (before `end`), or -1. */
+function unitAt(b: Buffer, at: number, end: number): number {
+  let unit = 0;
+  for (let k = at; k < at + 4; k++) {
+    const d = k < end ? hexValue(b[k]!) : -1;
+    if (d < 0) return -1;
+    unit = unit * 16 + d;
+  }
+  return unit;
+}
+
+/** The key `b[from, to)` is `name`. */
+function keyIs(b: Buffer, from: number, to: number, name: Buffer): boolean {
+  if (to - from !== name.length) return false;
+  for (let k = 0; k < name.length; k++) if (b[from + k] !== name[k]) return false;
+  return true;
+}
+
+/** What the last measureString measured: UTF-16 units, UTF-8 bytes, and whether it held an escape. */
+const measured = { chars: 0, bytes: 0, escaped: false };
+
+/**
+ * Where the string whose opening quote is at `at` ends (past its closing quote), or -1 when it is
+ * not a JSON string; its size is left in `measured`, as String.length and
+ * Buffer.byteLength count it (raw UTF-8: a lead byte starts a character, a 4-byte one two UTF-16
+ * units; `\uXXXX` its code unit, a surrogate pair one 4-byte character, a lone surrogate U+FFFD).
+ */
+function measureString(b: Buffer, at: number, end: number): number {
+  let chars = 0;
+  let bytes = 0;
+  measured.escaped = false;
+  let i = at + 1;
+  for (;;) {
+    if (i >= end) return -1;
+    const c = b[i]!;
+    if (c === QUOTE) break;
+    if (c !== BACKSLASH) {
+      if (c < 0x20) return -1;
+      if (c < 0x80 || c >= 0xc0) chars += c >= 0xf0 ? 2 : 1;
+      bytes++;
+      i++;
+      continue;
+    }
+    measured.escaped = true;
+    const e = i + 1 < end ? b[i + 1]! : -1;
+    if (e !== 0x75) {
+      if (e !== 0x22 && e !== 0x5c && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) return -1;
+      chars++;
+      bytes++;
+      i += 2;
+      continue;
+    }
+    const unit = unitAt(b, i + 2, end);
+    if (unit < 0) return -1;
+    const low = unit >= 0xd800 && unit <= 0xdbff && b[i + 6] === BACKSLASH && b[i + 7] === 0x75 ? unitAt(b, i + 8, end) : -1;
+    if (low >= 0xdc00 && low <= 0xdfff) {
+      chars += 2;
+      bytes += 4;
+      i += 12;
+    } else {
+      chars++;
+      bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+      i += 6;
+    }
+  }
+  measured.chars = chars;
+  measured.bytes = bytes;
+  return i + 1;
+}
+
+function skipSpace(b: Buffer, at: number, end: number): number {
+  let i = at;
+  while (i < end) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i++;
+  }
+  return i;
+}
 
 /** What a value is, by where it sits: containers of the shape, values read, values skipped. */
 const OTHER = 0; // anything: checked and skipped
