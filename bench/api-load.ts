@@ -72,13 +72,13 @@ export async function loop(users: number, seconds: number, once: () => Promise<v
 }
 
 /** One non-streamed chat, read to the end. */
-export async function wholeChat(dispatcher: Agent, origin: string, body: string): Promise<void> {
-  const { statusCode, body: answer } = await request(`${origin}/v1/chat/completions`, {
-    dispatcher,
-    method: 'POST',
-    headers: JSON_HEADERS,
-    body,
-  });
+export async function wholeChat(
+  dispatcher: Agent,
+  origin: string,
+  body: string,
+  headers: Record<string, string> = JSON_HEADERS,
+): Promise<void> {
+  const { statusCode, body: answer } = await request(`${origin}/v1/chat/completions`, { dispatcher, method: 'POST', headers, body });
   await answer.text();
   if (statusCode !== 200) throw new Error(`status ${statusCode}`);
 }
