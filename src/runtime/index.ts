@@ -7,24 +7,28 @@
 import type net from 'node:net';
 import { type AcceptOptions, acceptWithSharedShapes } from './accept-sockets.js';
 import { socketOptions } from './socket-options.js';
-import { currentRuntime, plannedTricks, type RuntimeFacts, type Trick, type TuningMode } from './tuning.js';
+import { currentRuntime, type Program, plannedTricks, type RuntimeFacts, type Trick, type TuningMode } from './tuning.js';
 
 export type { AcceptOptions } from './accept-sockets.js';
 export { noteBytesRead } from './read-counter.js';
-export { TRICKS, type Trick, TUNING_ENV, TUNING_MODES, type TuningMode, tuningMode } from './tuning.js';
+export { type Program, TRICKS, type Trick, TUNING_ENV, TUNING_MODES, type TuningMode, tuningMode } from './tuning.js';
 
 const applied = new Set<Trick>();
 let decided = false;
 
 /**
- * Applies the tricks `mode` calls for on this runtime, once per process (a second call applies
+ * Applies the tricks `mode` calls for in `program` on this runtime, once per process (a second call applies
  * nothing more); resolves with the names of those applied now. The garbage-collector settings are
  * loaded only when one applies (they load node:v8).
  */
-export async function applyRuntimeTuning(mode: TuningMode, facts: RuntimeFacts = currentRuntime()): Promise<Trick[]> {
+export async function applyRuntimeTuning(
+  mode: TuningMode,
+  program: Program = 'node',
+  facts: RuntimeFacts = currentRuntime(),
+): Promise<Trick[]> {
   if (decided) return [];
   decided = true;
-  const tricks = plannedTricks(mode, facts);
+  const tricks = plannedTricks(mode, facts, program);
   for (const trick of tricks) applied.add(trick);
   const has = (trick: Trick): boolean => applied.has(trick);
   if (has('array-buffer-sweep') || has('young-generation-cap') || has('scavenge-on-reads')) {

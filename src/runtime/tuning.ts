@@ -37,16 +37,26 @@ export const TRICKS = {
 } as const;
 export type Trick = keyof typeof TRICKS;
 
+/** Which program applies the tricks: the node (`proxima-client`) or the super node (`proxima-server`). */
+export type Program = 'node' | 'super-node';
+
+/**
+ * Tricks for the node only. The super node's API path spent 16% of its CPU collecting garbage with
+ * the young generation capped and 5% without (docs/performance-notes.md, "The super node's young
+ * generation"); the cap is the node's memory target, which the super node does not share.
+ */
+const NODE_ONLY: readonly Trick[] = ['young-generation-cap'];
+
 /** Node 20's V8, where every trick was measured (Node 20.20, V8 11.3.244). */
 const MEASURED_NODE_MAJOR = 20;
 const MEASURED_V8 = '11.3.';
 
-/** The tricks `mode` applies on a runtime described by `facts`, in the order they are applied. */
-export function plannedTricks(mode: TuningMode, facts: RuntimeFacts): Trick[] {
+/** The tricks `mode` applies in `program` on a runtime described by `facts`, in the order they are applied. */
+export function plannedTricks(mode: TuningMode, facts: RuntimeFacts, program: Program = 'node'): Trick[] {
   if (mode === 'off') return [];
   const measured = Number.parseInt(facts.node, 10) === MEASURED_NODE_MAJOR && facts.v8.startsWith(MEASURED_V8);
   if (!measured) return [];
-  const tricks = Object.keys(TRICKS) as Trick[];
+  const tricks = (Object.keys(TRICKS) as Trick[]).filter((t) => program === 'node' || !NODE_ONLY.includes(t));
   // The block glibc is made to keep is sized for the scavenges' batches; other allocators ignore it.
   return facts.glibc ? tricks : tricks.filter((t) => t !== 'glibc-keep-freed');
 }

@@ -22,6 +22,12 @@ t.test('auto: every trick on Node 20 with V8 11.3 and glibc, none elsewhere; off
   t.same(plannedTricks('auto', { node: '18.20.4', v8: '10.2.154.26-node.36', glibc: true }), [], 'Node 18: not measured');
   t.same(plannedTricks('auto', { ...NODE_20, v8: '11.4.1' }), [], 'another V8 under Node 20');
   t.same(plannedTricks('off', NODE_20), []);
+  t.same(
+    plannedTricks('auto', NODE_20, 'super-node'),
+    ALL.filter((n) => n !== 'young-generation-cap'),
+    'the super node: every trick but the young-generation cap',
+  );
+  t.same(plannedTricks('off', NODE_20, 'super-node'), []);
 });
 
 t.test('PROXIMA_RUNTIME_TUNING wins over the file; a bad value names the variable', async (t) => {

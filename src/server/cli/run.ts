@@ -25,7 +25,7 @@ export const runCommand: CliCommand<{ config?: string }> = {
   async run({ config: file }) {
     const config = loadServerConfig(file);
     const tuning = tuningMode(config.runtime.tuning);
-    const applied = await applyRuntimeTuning(tuning);
+    const applied = await applyRuntimeTuning(tuning, 'super-node');
     const logger = createLogger({ level: config.log.level, format: config.log.format });
     const shared = await openShared(config, logger);
     let server: ProximaServer;
