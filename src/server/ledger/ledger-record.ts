@@ -126,8 +126,9 @@ const outcome: Check = [(v) => REQUEST_OUTCOMES.includes(v as RequestOutcome), `
 const epoch: Check = [(v) => Number.isSafeInteger(v), 'a whole number'];
 
 const CANARY_MARK: Record<keyof CanaryMark, Check> = { reference: nullable(nodeName), digest: text(128), passed: nullable(flag) };
+const CANARY_MARK_FIELDS = Object.entries(CANARY_MARK);
 const canaryMark: Check = [
-  (v) => v === null || (isObject(v) && fieldProblem(v, CANARY_MARK) === undefined),
+  (v) => v === null || (isObject(v) && fieldProblem(v, CANARY_MARK_FIELDS) === undefined),
   'null or {reference, digest, passed}',
 ];
 
@@ -177,8 +178,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function fieldProblem(value: Record<string, unknown>, fields: Record<string, Check>): string | undefined {
-  for (const [name, [test, expected]] of Object.entries(fields)) {
+/** Each type's checks as a list, made once: every record appended is checked (an entries array per record was garbage). */
+const FIELD_LISTS = new Map(Object.entries(FIELDS).map(([type, fields]) => [type, Object.entries(fields as Record<string, Check>)]));
+
+function fieldProblem(value: Record<string, unknown>, fields: readonly (readonly [string, Check])[]): string | undefined {
+  for (const [name, [test, expected]] of fields) {
     if (!test(value[name])) return `${name} must be ${expected}`;
   }
   return undefined;
@@ -188,8 +192,9 @@ function fieldProblem(value: Record<string, unknown>, fields: Record<string, Che
 export function recordProblem(value: unknown): string | undefined {
   if (!isObject(value)) return 'not a JSON object';
   const type = value.type;
-  if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) return `type must be one of ${Object.keys(FIELDS).join(', ')}`;
-  return fieldProblem(value, FIELDS[type as LedgerRecord['type']]);
+  const fields = typeof type === 'string' ? FIELD_LISTS.get(type) : undefined;
+  if (fields === undefined) return `type must be one of ${Object.keys(FIELDS).join(', ')}`;
+  return fieldProblem(value, fields);
 }
 
 /** Returns `value` as a record; PRX_ERR_LEDGER_RECORD_INVALID naming the first bad field otherwise. */
