@@ -91,20 +91,30 @@ const TICKS_PER_SECOND = (() => {
   }
 })();
 
-/** CPU time (user + system) of `pid` so far, in µs, from /proc/<pid>/stat (resolution: a clock tick, 10 ms). */
-export function cpuMicros(pid: number): number {
+/** CPU time of `pid` so far, in µs, user and system, from /proc/<pid>/stat (resolution: a clock tick, 10 ms). */
+export function cpuMicros(pid: number): { user: number; system: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5), utime and stime; `fields` starts at field 3.
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND;
+  return { user: (Number(fields[11]) * 1e6) / TICKS_PER_SECOND, system: (Number(fields[12]) * 1e6) / TICKS_PER_SECOND };
 }
 
-/** Runs `work` and returns its result with the CPU µs `pids` spent meanwhile, together. */
-export async function withCpu<T>(pids: readonly number[], work: () => Promise<T>): Promise<{ value: T; cpuUs: number }> {
-  const before = pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
+/** What `pids` spent while `work` ran: the CPU µs of all together, and user / system µs of each. */
+export interface CpuSpent<T> {
+  value: T;
+  cpuUs: number;
+  each: { user: number; system: number }[];
+}
+
+/** Runs `work` and returns its result with the CPU `pids` spent meanwhile. */
+export async function withCpu<T>(pids: readonly number[], work: () => Promise<T>): Promise<CpuSpent<T>> {
+  const before = pids.map(cpuMicros);
   const value = await work();
-  const after = pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
-  return { value, cpuUs: after - before };
+  const each = pids.map((pid, i) => {
+    const now = cpuMicros(pid);
+    return { user: now.user - before[i]!.user, system: now.system - before[i]!.system };
+  });
+  return { value, cpuUs: each.reduce((sum, e) => sum + e.user + e.system, 0), each };
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

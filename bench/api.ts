@@ -52,6 +52,8 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 /** Only these cells (`first`, `streams`, `whole`, `tokens`, `failing`, comma-separated); all by default. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'first,streams,whole,tokens,failing').split(','));
+/** Only this way of the `whole` cell (`direct`, `tunnelled`, `through`): a profile of one way alone. */
+const WAY = process.env.BENCH_WAY;
 
 /** Child mode: a fake Ollama whose port goes to stdout; it stops when stdin closes. */
 async function fakeMode(): Promise<void> {
@@ -181,13 +183,17 @@ async function main(): Promise<void> {
       ['through', dispatcher, superNode, JSON_HEADERS],
     ] as const) {
       if (!ONLY.has('whole')) break;
+      if (WAY !== undefined && WAY !== way) continue;
       const once = (): Promise<void> => wholeChat(agent, origin, WHOLE, headers);
       await loop(CONCURRENCY, WARMUP_SECONDS, once);
       const measured = await withCpu(pids, () => loop(CONCURRENCY, SECONDS, once));
       perSecond[way] = (measured.value.rounds * 1000) / measured.value.ms;
       wholeCpu[way] = measured.cpuUs / measured.value.rounds;
+      const [server, client] = measured.each.map(
+        (e) => `${whole(e.user / measured.value.rounds)} / ${whole(e.system / measured.value.rounds)}`,
+      );
       out(
-        `non-streamed chat, ${CONCURRENCY} connections, ${way}: ${whole(perSecond[way]!)} requests/s, ${whole(wholeCpu[way]!)} µs of CPU each\n`,
+        `non-streamed chat, ${CONCURRENCY} connections, ${way}: ${whole(perSecond[way]!)} requests/s, ${whole(wholeCpu[way]!)} µs of CPU each (user / system µs: super node ${server}, node ${client})\n`,
       );
     }
 
