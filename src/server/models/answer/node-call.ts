@@ -28,8 +28,13 @@ export interface NodeCallOptions {
   /** Headers for the node (request id, user agent, content type). */
   headers: Record<string, string>;
   writer: AnswerWriter;
-  /** Aborted when the user leaves. */
-  user: AbortSignal;
+  /**
+   * The request's signal: aborted when the user leaves, or by `abort` when this attempt times out
+   * (which ends the request: a timed-out attempt is never retried). One signal for both, since
+   * making an AbortController and listening to it cost microseconds per request.
+   */
+  signal: AbortSignal;
+  abort: (reason: Error) => void;
   timeouts: CallTimeouts;
   /** performance.now() when the request arrived: ttft and the total timeout count from there. */
   startMs: number;
@@ -63,18 +68,14 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** Runs one attempt to its end; never rejects. */
 export async function callNode(o: NodeCallOptions): Promise<CallResult> {
-  const { host, writer } = o;
-  const controller = new AbortController();
-  let stopped: { why: 'user' } | { why: 'timeout'; err: ProximaError } | undefined;
-  const stop = (why: NonNullable<typeof stopped>): void => {
-    if (stopped !== undefined) return;
-    stopped = why;
-    controller.abort(why.why === 'timeout' ? why.err : new ProximaError(ErrorCodes.NODE_FAILED, 'the user left'));
-  };
-  const onUserGone = (): void => stop({ why: 'user' });
-  if (o.user.aborted) return { outcome: 'client_abort', ttftMs: null };
-  o.user.addEventListener('abort', onUserGone, { once: true });
-  const clock = new CallClock(o.timeouts, o.startMs, host.node.name, (err) => stop({ why: 'timeout', err }));
+  const { host, writer, signal } = o;
+  if (signal.aborted) return { outcome: 'client_abort', ttftMs: null };
+  let timedOut: ProximaError | undefined;
+  const clock = new CallClock(o.timeouts, o.startMs, host.node.name, (err) => {
+    if (signal.aborted) return;
+    timedOut = err;
+    o.abort(err);
+  });
   clock.keepAlive(() => writer.keepAlive());
   let ttftMs: number | null = null;
   const firstByte = (): void => {
@@ -84,14 +85,13 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
   };
   const ended = (outcome: RequestOutcome, meter?: AnswerMeter): CallResult => ({ outcome, meter, ttftMs });
   const failed = (err: unknown, meter?: AnswerMeter): CallResult => {
-    // The user left after the node's own in-band error reached them (an SDK stops reading at an
-    // error event): the answer failed at the node, whichever end the proxy noticed first.
-    if (stopped?.why === 'user')
-      return meter?.error === undefined ? ended('client_abort', meter) : { ...ended('node_error', meter), fault: true };
-    if (stopped?.why === 'timeout') {
-      writer.fail(stopped.err);
+    if (timedOut !== undefined) {
+      writer.fail(timedOut);
       return { ...ended('timeout', meter), fault: true };
     }
+    // The user left after the node's own in-band error reached them (an SDK stops reading at an
+    // error event): the answer failed at the node, whichever end the proxy noticed first.
+    if (signal.aborted) return meter?.error === undefined ? ended('client_abort', meter) : { ...ended('node_error', meter), fault: true };
     const nodeErr = asNodeError(err, host);
     // Busy or shutting down at the instance holding the node is no fault of the node's.
     const fault = !hasCode(nodeErr, ErrorCodes.NODES_BUSY) && !hasCode(nodeErr, ErrorCodes.SERVER_DRAINING);
@@ -107,7 +107,7 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
         path: o.route.path,
         headers: o.headers,
         body: o.request.body,
-        signal: controller.signal,
+        signal,
       });
     } catch (err) {
       return failed(err);
@@ -163,7 +163,6 @@ export async function callNode(o: NodeCallOptions): Promise<CallResult> {
     return failed(err);
   } finally {
     clock.stop();
-    o.user.removeEventListener('abort', onUserGone);
   }
 }
 
