@@ -35,8 +35,15 @@ export class OllamaCall {
   #settled = false;
   /** Why the call failed, for a relay() asked after it did. */
   #failure: Error | undefined;
+  /**
+   * The promise of start() or relay(), settled through its own resolve and reject as given, never
+   * through an arrow function that captures them: such a closure on the call kept every call's
+   * objects alive through young-generation collections until a full one (docs/performance-notes.md,
+   * "Closures over a promise's resolvers").
+   */
   #onHead: ((call: OllamaCall) => void) | undefined;
-  #onEnd: ((err?: Error) => void) | undefined;
+  #resolveEnd: (() => void) | undefined;
+  #rejectEnd: ((err: Error) => void) | undefined;
   /** Ollama ended a close-delimited body before relay() was called. */
   #endedEarly = false;
   readonly #onAbort = (): void => this.#fail(cancelled(this.#signal));
@@ -65,7 +72,7 @@ export class OllamaCall {
     const call = new OllamaCall(pool, method, signal);
     return new Promise((resolve, reject) => {
       call.#onHead = resolve;
-      call.#onEnd = (err) => reject(err);
+      call.#rejectEnd = reject;
       // The socket's events reach the call from here on (takeIdle and acquire set its user).
       const idle = pool.takeIdle(call.#user);
       if (idle === undefined) pool.acquire(call.#user, signal).then((pooled) => call.#send(pooled, request), reject);
@@ -104,7 +111,8 @@ export class OllamaCall {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#sink = sink;
-      this.#onEnd = (err) => (err === undefined ? resolve() : reject(err));
+      this.#resolveEnd = resolve;
+      this.#rejectEnd = reject;
       const first = this.#pending ?? Buffer.alloc(0);
       this.#pending = undefined;
       this.#body(first);
@@ -218,7 +226,7 @@ export class OllamaCall {
     const reusable = clean && this.#framing!.kind !== 'close' && this.#head!.keepAlive && this.#pool.keepsAlive;
     this.#pool.release(this.#pooled!, reusable);
     this.#sink!(last, true);
-    this.#onEnd?.();
+    this.#resolveEnd?.();
   }
 
   #fail(err: Error): void {
@@ -227,9 +235,9 @@ export class OllamaCall {
     this.#failure = err;
     this.#detach();
     if (this.#pooled !== undefined) this.#pool.release(this.#pooled, false);
-    const onEnd = this.#onEnd;
+    const reject = this.#rejectEnd;
     this.#onHead = undefined;
-    onEnd?.(err);
+    reject?.(err);
   }
 
   #detach(): void {
