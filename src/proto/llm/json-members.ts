@@ -102,8 +102,10 @@ const decode = (bytes: Buffer, start: number, end: number): unknown => JSON.pars
  * The top-level members of the JSON text in `bytes` (UTF-8, as JSON.parse(bytes.toString()) reads
  * it: invalid sequences inside strings are accepted). `wanted` keys get their last value parsed;
  * only string values are (anything else is undefined), so no nested structure is ever built.
+ * `starts`, when given, maps top-level keys to -1: each key present gets the offset where its last
+ * value starts (read later with json-spans.ts, once the whole text is known to be valid).
  */
-export function jsonMembers(bytes: Buffer, wanted: readonly string[]): JsonMembers {
+export function jsonMembers(bytes: Buffer, wanted: readonly string[], starts?: Map<string, number>): JsonMembers {
   const keys: string[] = [];
   const values = new Map<string, unknown>();
   const stack: number[] = []; // OPEN_OBJECT or OPEN_ARRAY per open container
@@ -120,7 +122,9 @@ export function jsonMembers(bytes: Buffer, wanted: readonly string[]): JsonMembe
     const start = i;
     const b = bytes[i];
     // A direct member of the top object whose value was asked for; only a string value is kept.
-    const asked = member !== undefined && stack.length === 1 && wanted.includes(member);
+    const top = member !== undefined && stack.length === 1;
+    const asked = top && wanted.includes(member!);
+    if (top && starts?.has(member!) === true) starts.set(member!, start);
     let opened = false;
     if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
       if (asked) values.set(member!, undefined);
