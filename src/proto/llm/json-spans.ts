@@ -87,7 +87,7 @@ export function nextItem(b: Buffer, end: number): number {
 }
 
 /** True when the key token at [start, end) (quotes included) is `key` (ASCII), however escaped. */
-function keyIs(b: Buffer, start: number, end: number, key: string): boolean {
+export function keyIs(b: Buffer, start: number, end: number, key: string): boolean {
   const n = key.length;
   if (end - start === n + 2) {
     for (let k = 0; k < n; k++) if (b[start + 1 + k] !== key.charCodeAt(k)) return false;

@@ -6,45 +6,27 @@
  * parse: the body was parsed (or scanned) once already, and only a value's place is wanted.
  */
 
+import { keyIs, skipSpace, skipValue, stringEnd } from './json-spans.js';
+
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
 const COMMA = 0x2c;
 const OPEN_OBJECT = 0x7b;
-const OPEN = new Set([0x7b, 0x5b]); // { [
-const CLOSE = new Set([0x7d, 0x5d]); // } ]
+const CLOSE_OBJECT = 0x7d;
 const isSpace = (b: number | undefined): boolean => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 
-/** The index just past the string that starts at `start` (a quote). */
-function stringEnd(body: Buffer, start: number): number {
-  for (let i = start + 1; i < body.length; i++) {
-    if (body[i] === BACKSLASH) i++;
-    else if (body[i] === QUOTE) return i + 1;
-  }
-  return body.length;
-}
-
-/** The start of the value of every top-level member `key` of `body` (a JSON object, already known to be valid), in order. */
+/** The start of the value of every top-level member `key` (ASCII) of `body` (a JSON object, already known to be valid), in order. */
 export function memberStarts(body: Buffer, key: string): number[] {
   const starts: number[] = [];
-  let depth = 0;
-  for (let i = 0; i < body.length; i++) {
-    const b = body[i]!;
-    if (OPEN.has(b)) depth++;
-    else if (CLOSE.has(b)) depth--;
-    else if (b === QUOTE) {
-      const end = stringEnd(body, i);
-      let next = end;
-      while (isSpace(body[next])) next++;
-      if (depth === 1 && body[next] === COLON && isKey(body.subarray(i, end), key)) {
-        let value = next + 1;
-        while (isSpace(body[value])) value++;
-        starts.push(value);
-      }
-      i = end - 1;
-    }
+  let i = skipSpace(body, skipSpace(body, 0) + 1);
+  if (body[i] === CLOSE_OBJECT) return starts;
+  for (;;) {
+    const keyEnd = stringEnd(body, i);
+    const value = skipSpace(body, skipSpace(body, keyEnd) + 1);
+    if (keyIs(body, i, keyEnd, key)) starts.push(value);
+    i = skipSpace(body, skipValue(body, value));
+    if (body[i] !== COMMA) return starts;
+    i = skipSpace(body, i + 1);
   }
-  return starts;
 }
 
 /**
@@ -87,36 +69,7 @@ export function withUsage(body: Buffer, at: number): Buffer {
     while (isSpace(body[close])) close--;
     return member(close, '"stream_options":{"include_usage":true}');
   }
-  const end = valueEnd(body, at);
+  const end = skipValue(body, at);
   if (body[at] !== OPEN_OBJECT) return splice(at, end, '{"include_usage":true}');
   return member(end - 1, '"include_usage":true');
-}
-
-/** The index just past the value at `at` (valid JSON). */
-function valueEnd(body: Buffer, at: number): number {
-  const first = body[at]!;
-  if (first === QUOTE) return stringEnd(body, at);
-  let i = at;
-  if (!OPEN.has(first)) {
-    while (i < body.length && body[i] !== COMMA && !CLOSE.has(body[i]!) && !isSpace(body[i])) i++;
-    return i;
-  }
-  for (let depth = 0; i < body.length; i++) {
-    const b = body[i]!;
-    if (b === QUOTE) i = stringEnd(body, i) - 1;
-    else if (OPEN.has(b)) depth++;
-    else if (CLOSE.has(b) && --depth === 0) return i + 1;
-  }
-  return body.length;
-}
-
-/** True for the key token `"<key>"` (key in ASCII), however escaped. */
-function isKey(token: Buffer, key: string): boolean {
-  if (token.length === key.length + 2) return token.toString('latin1') === `"${key}"`;
-  if (token.length > 64 || !token.includes(BACKSLASH)) return false;
-  try {
-    return JSON.parse(token.toString('utf8')) === key;
-  } catch {
-    return false;
-  }
 }

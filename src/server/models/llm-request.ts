@@ -133,7 +133,7 @@ export function parseWithJson(route: ApiRoute, raw: Buffer): LlmRequest {
     model: json.model,
     stream: stream === true || stream === false ? stream : stream === undefined ? undefined : null,
     includeUsage: isObject(json.stream_options) && json.stream_options.include_usage === true,
-    streamOptionsAt: undefined,
+    streamOptionsAt: json.stream_options === undefined ? -1 : undefined, // looked for only when there is one
     maxTokens: maxTokensOf(json, route),
     promptChars: promptChars(json),
     conversation: () => conversationKeys(json, route.kind === 'chat' ? 'chat' : 'prompt'),
