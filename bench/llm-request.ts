@@ -57,7 +57,7 @@ function time(parse: Parse, route: unknown, body: Buffer): number {
 }
 
 const builds = [await load(path.join(here, '..'), true), ...(await Promise.all(process.argv.slice(2).map((d) => load(d, false))))];
-const sizes = [80, 1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 15 * 1024 * 1024];
+const sizes = (process.env.SIZES ?? '80,1024,4096,16384,65536,262144,1048576,15728640').split(',').map(Number);
 const out: string[] = [`µs per parse of a /v1/chat/completions body, median of ${ROUNDS} rounds (Node ${process.version})`];
 for (const stream of [false, true]) {
   for (const size of sizes) {
