@@ -102,8 +102,9 @@ const decode = (bytes: Buffer, start: number, end: number): unknown => JSON.pars
  * The top-level members of the JSON text in `bytes` (UTF-8, as JSON.parse(bytes.toString()) reads
  * it: invalid sequences inside strings are accepted). `wanted` keys get their last value parsed;
  * only string values are (anything else is undefined), so no nested structure is ever built.
- * `starts`, when given, maps top-level keys to -1: each key present gets the offset where its last
- * value starts (read later with json-spans.ts, once the whole text is known to be valid).
+ * With `starts`, the wanted keys' values are not parsed: each key present gets the offset where its
+ * last value starts in `starts` instead (read later with json-spans.ts, once the whole text is known
+ * to be valid), and `values` holds undefined for it.
  */
 export function jsonMembers(bytes: Buffer, wanted: readonly string[], starts?: Map<string, number>): JsonMembers {
   const keys: string[] = [];
@@ -122,12 +123,13 @@ export function jsonMembers(bytes: Buffer, wanted: readonly string[], starts?: M
     const start = i;
     const b = bytes[i];
     // A direct member of the top object whose value was asked for; only a string value is kept.
-    const top = member !== undefined && stack.length === 1;
-    const asked = top && wanted.includes(member!);
-    if (top && starts?.has(member!) === true) starts.set(member!, start);
+    const asked = member !== undefined && stack.length === 1 && wanted.includes(member);
     let opened = false;
     if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
-      if (asked) values.set(member!, undefined);
+      if (asked) {
+        values.set(member!, undefined);
+        starts?.set(member!, start);
+      }
       stack.push(b);
       i++;
       skip();
@@ -138,7 +140,10 @@ export function jsonMembers(bytes: Buffer, wanted: readonly string[], starts?: M
     } else {
       i = scalarEnd(bytes, i);
       if (i < 0) return { kind: 'invalid' };
-      if (asked) values.set(member!, b === QUOTE ? decode(bytes, start, i) : undefined);
+      if (asked) {
+        values.set(member!, b === QUOTE && starts === undefined ? decode(bytes, start, i) : undefined);
+        starts?.set(member!, start);
+      }
     }
     // After the value (or just inside an opened container): closers, then a comma or a key.
     for (;;) {

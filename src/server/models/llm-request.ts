@@ -149,7 +149,7 @@ export function parseWithJson(route: ApiRoute, raw: Buffer): LlmRequest {
  */
 export function parseOnBytes(route: ApiRoute, raw: Buffer): LlmRequest {
   for (const k of TOP) at.set(k, -1);
-  const members = jsonMembers(raw, [], at);
+  const members = jsonMembers(raw, TOP, at);
   if (members.kind === 'invalid') throw new BadFieldError('body', 'the request body is not valid JSON');
   if (members.kind === 'not-object') throw new BadFieldError('body', 'the request body must be a JSON object');
   const where = (k: Top): number => at.get(k)!;
