@@ -102,8 +102,11 @@ const decode = (bytes: Buffer, start: number, end: number): unknown => JSON.pars
  * The top-level members of the JSON text in `bytes` (UTF-8, as JSON.parse(bytes.toString()) reads
  * it: invalid sequences inside strings are accepted). `wanted` keys get their last value parsed;
  * only string values are (anything else is undefined), so no nested structure is ever built.
+ * With `starts`, the wanted keys' values are not parsed: each key present gets the offset where its
+ * last value starts in `starts` instead (read later with json-spans.ts, once the whole text is known
+ * to be valid), and `values` holds undefined for it.
  */
-export function jsonMembers(bytes: Buffer, wanted: readonly string[]): JsonMembers {
+export function jsonMembers(bytes: Buffer, wanted: readonly string[], starts?: Map<string, number>): JsonMembers {
   const keys: string[] = [];
   const values = new Map<string, unknown>();
   const stack: number[] = []; // OPEN_OBJECT or OPEN_ARRAY per open container
@@ -123,7 +126,10 @@ export function jsonMembers(bytes: Buffer, wanted: readonly string[]): JsonMembe
     const asked = member !== undefined && stack.length === 1 && wanted.includes(member);
     let opened = false;
     if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
-      if (asked) values.set(member!, undefined);
+      if (asked) {
+        values.set(member!, undefined);
+        starts?.set(member!, start);
+      }
       stack.push(b);
       i++;
       skip();
@@ -134,7 +140,10 @@ export function jsonMembers(bytes: Buffer, wanted: readonly string[]): JsonMembe
     } else {
       i = scalarEnd(bytes, i);
       if (i < 0) return { kind: 'invalid' };
-      if (asked) values.set(member!, b === QUOTE ? decode(bytes, start, i) : undefined);
+      if (asked) {
+        values.set(member!, b === QUOTE && starts === undefined ? decode(bytes, start, i) : undefined);
+        starts?.set(member!, start);
+      }
     }
     // After the value (or just inside an opened container): closers, then a comma or a key.
     for (;;) {

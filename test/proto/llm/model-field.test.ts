@@ -1,5 +1,5 @@
 import t from 'tap';
-import { withModel } from '../../../src/proto/llm/model-field.js';
+import { memberStarts, withModel, withUsage } from '../../../src/proto/llm/model-field.js';
 
 const swap = (text: string, model = 'llama3.1:8b'): string | undefined => withModel(Buffer.from(text, 'utf8'), model)?.toString('utf8');
 
@@ -31,4 +31,31 @@ t.test('the result parses to the same object but for model', async (t) => {
   const original = { model: 'Llama3', messages: [{ role: 'system', content: '{"model":"no"}' }], stream: false, n: [1, 2, { model: 'x' }] };
   const out = swap(JSON.stringify(original, null, 2), 'llama3.2:3b');
   t.same(JSON.parse(out!), { ...original, model: 'llama3.2:3b' });
+});
+
+t.test('usage asked for by splicing: one member added or one value replaced, every other byte as sent', async (t) => {
+  const usage = (text: string): string => {
+    const body = Buffer.from(text, 'utf8');
+    return withUsage(body, memberStarts(body, 'stream_options').pop() ?? -1).toString('utf8');
+  };
+  t.equal(usage('{"model":"m", "n" : 1.0 }'), '{"model":"m", "n" : 1.0 ,"stream_options":{"include_usage":true}}');
+  t.equal(usage('{"stream_options" : { } ,"model":"m"}'), '{"stream_options" : { "include_usage":true} ,"model":"m"}');
+  t.equal(
+    usage('{"stream_options":{"other":[1,"}"]}}'),
+    '{"stream_options":{"other":[1,"}"],"include_usage":true}}',
+    'after the last member of the object',
+  );
+  t.equal(
+    usage('{"stream_options":{"include_usage":false}}'),
+    '{"stream_options":{"include_usage":false,"include_usage":true}}',
+    'a duplicate: JSON.parse keeps the last',
+  );
+  t.equal(usage('{"stream_options":null,"model":"m"}'), '{"stream_options":{"include_usage":true},"model":"m"}', 'not an object: replaced');
+  t.equal(usage('{"stream_options":"x"}'), '{"stream_options":{"include_usage":true}}');
+  t.equal(
+    usage('{"stream_options":{"a":1},"stream_\u006fptions":[]}'),
+    '{"stream_options":{"a":1},"stream_\u006fptions":{"include_usage":true}}',
+    'the last of duplicates, however its key is escaped',
+  );
+  t.equal(usage('{}'), '{"stream_options":{"include_usage":true}}');
 });
