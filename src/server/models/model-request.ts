@@ -67,11 +67,13 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
   const startedAtMs = ctx.now();
   const { route, res, obs } = r;
   const idHeader = { 'x-request-id': r.requestId };
-  let raw: Buffer;
+  // The body's length, not the body: a body the node gets changed (usage asked for) is its own copy.
+  let bytesIn: number;
   let request: LlmRequest;
   try {
-    raw = await readRequestBody(r.req, ctx.api);
-    if (obs !== undefined) obs.bytesIn = raw.length;
+    const raw = await readRequestBody(r.req, ctx.api);
+    bytesIn = raw.length;
+    if (obs !== undefined) obs.bytesIn = bytesIn;
     request = parseLlmRequest(route, raw);
     // A model the key may not use does not exist for it: the router's own words for an unknown model.
     if (r.caller.models != null && !r.caller.models.has(request.key)) {
@@ -103,7 +105,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
       meter: result.meter,
       ttftMs: result.ttftMs,
       durationMs: performance.now() - startMs,
-      bytesIn: raw.length,
+      bytesIn,
       bytesOut: writer.bytesOut + tailBytes,
     });
     if (obs !== undefined) observeUsage(obs, usage);
