@@ -110,7 +110,12 @@ export class ChunkedFramer implements BodyFramer {
           if (data !== undefined) data.push(chunk.subarray(pos, pos + take));
           pos += take;
           this.#remaining -= take;
-          if (this.#remaining === 0) this.#state = State.DataCr;
+          if (this.#remaining > 0) break;
+          // The CRLF after the data, when both bytes are here: the next size line at once.
+          if (chunk[pos] === CR && chunk[pos + 1] === LF) {
+            pos += 2;
+            this.#state = State.Size;
+          } else this.#state = State.DataCr;
           break;
         }
         case State.DataCr:
