@@ -6,7 +6,6 @@ import { readEventsObject } from '../../../proto/llm/event-frames.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../proto/llm/frames.js';
 import type { ApiRoute } from '../api-routes.js';
 import { AnswerMeter } from './answer-meter.js';
-import type { AnswerRelay } from './answer-relays.js';
 import { checkHeldBytes } from './held-tail.js';
 
 /** The most of a whole (non-streamed) answer kept to be read for usage; larger ones pass unread. */
@@ -17,8 +16,9 @@ const EMPTY = Buffer.alloc(0);
 /**
  * A whole JSON answer: passed on as it comes, read once it is all there. Its last non-whitespace
  * byte (the closing brace) and what follows it are held, so the user cannot parse it before `end`.
+ * An AnswerRelay (answer-relays.ts), not declared so: that module imports this one.
  */
-export class WholeRelay implements AnswerRelay {
+export class WholeRelay {
   readonly meter = new AnswerMeter();
   readonly #route: ApiRoute;
   #parts: Buffer[] = [];
