@@ -110,7 +110,12 @@ export class ChunkedFramer implements BodyFramer {
           if (data !== undefined) data.push(chunk.subarray(pos, pos + take));
           pos += take;
           this.#remaining -= take;
-          if (this.#remaining === 0) this.#state = State.DataCr;
+          if (this.#remaining > 0) break;
+          // The CRLF after the data, when both bytes are here: the next size line at once.
+          if (chunk[pos] === CR && chunk[pos + 1] === LF) {
+            pos += 2;
+            this.#state = State.Size;
+          } else this.#state = State.DataCr;
           break;
         }
         case State.DataCr:
@@ -127,6 +132,10 @@ export class ChunkedFramer implements BodyFramer {
   }
 
   #readLine(chunk: Buffer, pos: number): number {
+    if (this.#state === State.Size && this.#line === '') {
+      const end = this.#plainSizeLine(chunk, pos);
+      if (end > 0) return end;
+    }
     const lf = chunk.indexOf(LF, pos);
     const end = lf < 0 ? chunk.length : lf + 1;
     const size = this.#state === State.Size;
@@ -143,6 +152,29 @@ export class ChunkedFramer implements BodyFramer {
       else this.#trailerLine(line);
     }
     return end;
+  }
+
+  /**
+   * A size line that lies whole in `chunk` at `pos` and is only hex digits and CRLF (a streamed
+   * answer has one per token) read from the bytes, without the latin1 string the general path
+   * builds; returns past it, or -1 for any other line (the general path reads it and its faults).
+   */
+  #plainSizeLine(chunk: Buffer, pos: number): number {
+    let size = 0;
+    let i = pos;
+    for (; i < chunk.length && i - pos <= MAX_SIZE_DIGITS; i++) {
+      const digit = hexValue(chunk[i]!);
+      if (digit < 0) break;
+      size = size * 16 + digit;
+    }
+    const digits = i - pos;
+    if (digits === 0 || digits > MAX_SIZE_DIGITS || digits + 2 > this.#maxLineBytes || chunk[i] !== CR || chunk[i + 1] !== LF) return -1;
+    if (size === 0) this.#state = State.Trailer;
+    else {
+      this.#remaining = size;
+      this.#state = State.Data;
+    }
+    return i + 2;
   }
 
   /** Fails on a bad size as soon as it is seen, not when its line ends (as llhttp does). */

@@ -49,7 +49,7 @@ function keyIs(b: Buffer, from: number, to: number, name: Buffer): boolean {
 }
 
 /** What the last measureString measured: UTF-16 units, UTF-8 bytes, and whether it held an escape. */
-const measured = { chars: 0, bytes: 0, escaped: false };
+export const measured = { chars: 0, bytes: 0, escaped: false };
 
 /**
  * Where the string whose opening quote is at `at` ends (past its closing quote), or -1 when it is
@@ -57,7 +57,7 @@ const measured = { chars: 0, bytes: 0, escaped: false };
  * Buffer.byteLength count it (raw UTF-8: a lead byte starts a character, a 4-byte one two UTF-16
  * units; `\uXXXX` its code unit, a surrogate pair one 4-byte character, a lone surrogate U+FFFD).
  */
-function measureString(b: Buffer, at: number, end: number): number {
+export function measureString(b: Buffer, at: number, end: number): number {
   let chars = 0;
   let bytes = 0;
   measured.escaped = false;
@@ -112,11 +112,11 @@ function skipSpace(b: Buffer, at: number, end: number): number {
 
 /** What a value is, by where it sits: containers of the shape, values read, values skipped. */
 const OTHER = 0; // anything: checked and skipped
-const CHUNK = 1; // an OpenAI chunk
+export const CHUNK = 1; // an OpenAI chunk
 const CHOICES = 2;
 const CHOICE = 3;
 const DELTA = 4;
-const LINE = 5; // an Ollama line
+export const LINE = 5; // an Ollama line
 const MESSAGE = 6;
 const TEXT = 7; // generated text: measured when a string
 const FINISH = 8; // OpenAI's finish_reason: kept when a string
@@ -158,17 +158,30 @@ function keyPlace(b: Buffer, from: number, to: number, depth: number): number {
   return OTHER;
 }
 
-/** What the last walk read. */
-const read = { chars: 0, bytes: 0, finishReason: undefined as string | undefined };
+/**
+ * What the last walk read, and where its last measured text string lay (`textAt`, its opening
+ * quote, -1 when none; `textEnd`, past its closing quote) with its own counts: chunk-scanner.ts
+ * keeps the bytes around it as a template for the stream's next chunks.
+ */
+export const read = {
+  chars: 0,
+  bytes: 0,
+  finishReason: undefined as string | undefined,
+  textAt: -1,
+  textEnd: -1,
+  textChars: 0,
+  textBytes: 0,
+};
 
 /** The element of an array sitting at `where`. */
 const elementOf = (where: number): number => (where === CHOICES ? CHOICE : OTHER);
 
 /** Walks the JSON text `b[start, end)`, an object of shape `top`; false when it gives up. */
-function walk(b: Buffer, start: number, end: number, top: number): boolean {
+export function walk(b: Buffer, start: number, end: number, top: number): boolean {
   read.chars = 0;
   read.bytes = 0;
   read.finishReason = undefined;
+  read.textAt = -1;
   let depth = -1;
   let where = top; // of the value at `i`
   let i = skipSpace(b, start, end);
@@ -203,6 +216,10 @@ function walk(b: Buffer, start: number, end: number, top: number): boolean {
         if (where === TEXT) {
           read.chars += measured.chars;
           read.bytes += measured.bytes;
+          read.textAt = i;
+          read.textEnd = after;
+          read.textChars = measured.chars;
+          read.textBytes = measured.bytes;
         } else if (where === FINISH && read.finishReason === undefined) {
           if (measured.escaped) return false; // JSON.parse would decode it
           read.finishReason = b.toString('utf8', i + 1, after - 1);

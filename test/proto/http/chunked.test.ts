@@ -48,6 +48,7 @@ const VALID = [
   '3\r\nabc\r\n0\r\nX-Checksum: 1\r\nX-Empty:\r\n\r\n',
   '4\r\n\r\n\r\n\r\n0\r\n\r\n', // CRLFs as data
   '0000003\r\nabc\r\n0\r\n\r\n',
+  '0000000000003\r\nabc\r\n0\r\n\r\n', // 13 digits, the most
 ];
 
 t.test('valid chunked bodies pass through untouched, in every chunking', async (t) => {
@@ -128,6 +129,7 @@ const INVALID = [
   '3\r\nabc\r0\r\n\r\n',
   '3\r\nabc0\r\n\r\n',
   '10000000000000\r\n',
+  '00000000000003\r\nabc\r\n0\r\n\r\n',
   '0\n\r\n',
   '0\r\n\n',
   '0\r\n\r\r\n',
@@ -173,6 +175,10 @@ t.test('size lines and trailer sections are bounded, whatever the chunking', asy
   for (const { name, chunks } of chunkings(tooLong, { randomRuns: 3 })) {
     t.equal(frame(chunks, new ChunkedFramer(REQUEST_SIDE, options)).error?.code, 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING', name);
   }
+  const short = { maxChunkLineBytes: 3 };
+  t.equal(frame([b('3\r\nabc\r\n0\r\n\r\n')], new ChunkedFramer(REQUEST_SIDE, short)).done, true, 'a bare size line of exactly the limit');
+  t.equal(frame([b('a\r\n0123456789\r\n')], new ChunkedFramer(REQUEST_SIDE, short)).error, undefined, 'one digit');
+  t.equal(frame([b('10\r\n')], new ChunkedFramer(REQUEST_SIDE, short)).error?.code, 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING', 'one past it');
   // A size line that never ends fails once it passes the limit, not at the end of the input.
   const endless = new ChunkedFramer(REQUEST_SIDE, { maxChunkLineBytes: 16 });
   t.throws(

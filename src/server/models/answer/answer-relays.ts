@@ -11,8 +11,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
-import { scanOllamaLine, scanOpenAiChunk } from '../../../proto/llm/chunk-scan.js';
-import { readEventsObject } from '../../../proto/llm/event-frames.js';
+import { ChunkScanner } from '../../../proto/llm/chunk-scanner.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../proto/llm/frames.js';
 import { NdjsonSplitter } from '../../../proto/llm/ndjson.js';
 import { SseParser } from '../../../proto/llm/sse.js';
@@ -20,8 +19,9 @@ import type { ApiRoute } from '../api-routes.js';
 import type { LlmRequest } from '../llm-request.js';
 import { AnswerMeter } from './answer-meter.js';
 import { EventRelay } from './event-relay.js';
-import { checkHeldBytes, HeldTail } from './held-tail.js';
+import { HeldTail } from './held-tail.js';
 import { OutBytes } from './out-bytes.js';
+import { WholeRelay } from './whole-relay.js';
 
 /** One answer on its way: `push` each chunk from the node, `end` when it ends. */
 export interface AnswerRelay {
@@ -37,17 +37,12 @@ export interface AnswerRelay {
   readonly complete: boolean;
 }
 
-/** The most of a whole (non-streamed) answer kept to be read for usage; larger ones pass unread. */
-export const MAX_READ_ANSWER_BYTES = 16 * 1024 * 1024;
-
 /** The relay for the answer to `request` on `route`. */
 export function answerRelay(route: ApiRoute, request: LlmRequest): AnswerRelay {
   if (!request.stream) return new WholeRelay(route);
   if (route.kind === 'responses' || route.kind === 'messages') return new EventRelay(route.kind);
   return route.surface === 'openai' ? new SseRelay(request.wantsUsage) : new NdjsonRelay();
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /** An SSE event with `data` (one `data:` line per line of it) and `event`, if any. */
 function sseText(data: string, event: string | undefined): string {
@@ -64,6 +59,7 @@ class SseRelay implements AnswerRelay {
   /** The tail: every event from the one that finished the answer on. */
   readonly #held = new HeldTail();
   readonly #out = new OutBytes();
+  readonly #scanner = new ChunkScanner();
 
   constructor(wantsUsage: boolean) {
     this.#wantsUsage = wantsUsage;
@@ -74,11 +70,25 @@ class SseRelay implements AnswerRelay {
   }
 
   push(chunk: Buffer): Buffer {
+    let at = 0;
+    // An event begun in an earlier chunk is the parser's to finish (up to its blank line: a bare LF
+    // first, else the first LF LF); then the fast lane goes on, rather than leaving every later
+    // event of the chunk to the parser (a read cuts an event nearly every time).
+    for (let tries = 0; tries < 2 && at < chunk.length && !this.#parser.idle; tries++) {
+      const end = chunk[at] === LF ? at + 1 : eventEnd(chunk, at);
+      this.#parsed(chunk.subarray(at, end));
+      at = end;
+    }
+    if (this.#parser.idle) at = this.#plainEvents(chunk, at);
+    if (at < chunk.length) this.#parsed(at === 0 ? chunk : chunk.subarray(at));
+    return this.#out.take();
+  }
+
+  /** What the parser reads of `bytes`: events metered, and passed on or held. */
+  #parsed(bytes: Buffer): void {
     const out = this.#out;
-    const from = this.#parser.idle ? this.#plainEvents(chunk) : 0;
-    if (from === chunk.length) return out.take();
     const raws: (Buffer | undefined)[] = [];
-    for (const [k, item] of this.#parser.push(from === 0 ? chunk : chunk.subarray(from), raws).entries()) {
+    for (const [k, item] of this.#parser.push(bytes, raws).entries()) {
       if (item.kind === 'comment') continue; // the node's own keep-alives are the node's business
       let data = item.data;
       let raw = raws[k];
@@ -100,7 +110,6 @@ class SseRelay implements AnswerRelay {
       if (this.meter.finished || this.#sawDone) this.#held.push(raw === undefined ? sseText(data, item.event) : raw.toString('utf8'));
       else out.add(raw ?? Buffer.from(sseText(data, item.event), 'utf8'));
     }
-    return out.take();
   }
 
   end(): Buffer {
@@ -108,39 +117,60 @@ class SseRelay implements AnswerRelay {
   }
 
   /**
-   * The fast lane, taken while the parser holds nothing: the events at the start of `chunk` that are
-   * one `data: <chunk JSON>` line ended by LF, in UTF-8, of the plain shape scanOpenAiChunk reads, are
-   * metered and passed on here without the parser or JSON.parse. Returns where it stopped: at the
-   * first other event (or the first one once the answer finished), which the parser then reads as
-   * it reads every event (the parser, idle, starts at an event's start either way).
+   * The fast lane, taken while the parser holds nothing: the events from `from` on that are one
+   * `data: <chunk JSON>` line ended by LF, in UTF-8, of the plain shape the scanner reads, are
+   * metered and passed on here without the parser or JSON.parse, as one view of the chunk. Returns
+   * where it stopped: at the first other event (or the first one once the answer finished), which
+   * the parser then reads as it reads every event (the parser, idle, starts at an event's start
+   * either way). UTF-8 is checked once for all the chunk's whole events; per event only if that fails.
    */
-  #plainEvents(chunk: Buffer): number {
-    let at = 0;
-    const cr = chunk.indexOf(CR);
+  #plainEvents(chunk: Buffer, from: number): number {
+    let at = from;
+    const cr = chunk.indexOf(CR, from);
+    const whole = chunk.lastIndexOf(LF_LF);
+    const allUtf8 = whole > from && isUtf8(chunk.subarray(from, whole));
     while (!this.meter.finished && !this.#sawDone && startsWithData(chunk, at)) {
-      const lf = chunk.indexOf(LF, at + DATA.length);
+      const lf = chunk.indexOf(LF, at + DATA_LENGTH);
       if (lf < 0 || chunk[lf + 1] !== LF) break;
       if (cr >= 0 && cr < lf) break; // a CR ends lines too: the parser's business
-      const event = chunk.subarray(at, lf + 2);
-      if (!isUtf8(event)) break;
-      const frame = scanOpenAiChunk(chunk, at + DATA.length, lf);
+      if (!allUtf8 && !isUtf8(chunk.subarray(at, lf))) break;
+      const frame = this.#scanner.openAi(chunk, at + DATA_LENGTH, lf);
       if (frame === undefined) break;
       this.meter.openai(frame);
-      if (this.meter.finished) this.#held.push(event.toString('utf8'));
-      else this.#out.add(event);
+      if (this.meter.finished) {
+        this.#out.add(chunk.subarray(from, at));
+        this.#held.push(chunk.toString('utf8', at, lf + 2));
+        return lf + 2;
+      }
       at = lf + 2;
     }
+    this.#out.add(chunk.subarray(from, at));
     return at;
   }
 }
 
 const CR = 0x0d;
 const LF = 0x0a;
-const DATA = Buffer.from('data: ', 'latin1');
+const LF_LF = Buffer.from('\n\n', 'latin1');
+const DATA_LENGTH = 6;
 
-/** True when `chunk` holds `data: ` at `at`. */
+/** Past the first LF LF of `chunk` from `at`; the chunk's end when there is none. */
+function eventEnd(chunk: Buffer, at: number): number {
+  const lfLf = chunk.indexOf(LF_LF, at);
+  return lfLf < 0 ? chunk.length : lfLf + 2;
+}
+
+/** True when `chunk` holds `data: ` at `at` (and more after it). */
 function startsWithData(chunk: Buffer, at: number): boolean {
-  return chunk.length - at > DATA.length && chunk.compare(DATA, 0, DATA.length, at, at + DATA.length) === 0;
+  return (
+    chunk.length - at > DATA_LENGTH &&
+    chunk[at] === 0x64 &&
+    chunk[at + 1] === 0x61 &&
+    chunk[at + 2] === 0x74 &&
+    chunk[at + 3] === 0x61 &&
+    chunk[at + 4] === 0x3a &&
+    chunk[at + 5] === 0x20
+  );
 }
 
 /** Ollama's NDJSON: one object a line, the last with `done: true`. */
@@ -150,37 +180,49 @@ class NdjsonRelay implements AnswerRelay {
   /** The tail: every line from the one with `done: true` on. */
   readonly #held = new HeldTail();
   readonly #out = new OutBytes();
+  readonly #scanner = new ChunkScanner();
 
   get complete(): boolean {
     return this.meter.finished && this.meter.error === undefined;
   }
 
   push(chunk: Buffer): Buffer {
-    const from = this.#splitter.buffered === 0 ? this.#plainLines(chunk) : 0;
-    if (from === chunk.length) return this.#out.take();
-    const raws: (Buffer | undefined)[] = [];
-    for (const [k, line] of this.#splitter.push(from === 0 ? chunk : chunk.subarray(from), raws).entries()) this.#line(line, raws[k]);
+    let at = 0;
+    if (this.#splitter.buffered > 0) {
+      // A line begun in an earlier chunk: the splitter finishes it, then the fast lane goes on.
+      const lf = chunk.indexOf(LF);
+      at = lf < 0 ? chunk.length : lf + 1;
+      this.#split(at === chunk.length ? chunk : chunk.subarray(0, at));
+    }
+    if (this.#splitter.buffered === 0) at = this.#plainLines(chunk, at);
+    if (at < chunk.length) this.#split(at === 0 ? chunk : chunk.subarray(at));
     return this.#out.take();
   }
 
+  #split(bytes: Buffer): void {
+    const raws: (Buffer | undefined)[] = [];
+    for (const [k, line] of this.#splitter.push(bytes, raws).entries()) this.#line(line, raws[k]);
+  }
+
   /**
-   * The fast lane, as SseRelay's: the lines at the start of `chunk` that end in a bare LF, in UTF-8,
-   * of the plain shape scanOllamaLine reads (not the last line), are metered and passed on here.
+   * The fast lane, as SseRelay's: the lines from `from` on that end in a bare LF, in UTF-8, of the
+   * plain shape the scanner reads (not the last line), are metered and passed on here, as one view.
    * Returns where it stopped; the splitter, holding nothing, reads the rest.
    */
-  #plainLines(chunk: Buffer): number {
-    let at = 0;
+  #plainLines(chunk: Buffer, from: number): number {
+    let at = from;
+    const whole = chunk.lastIndexOf(LF);
+    const allUtf8 = whole > from && isUtf8(chunk.subarray(from, whole));
     while (!this.meter.finished) {
       const lf = chunk.indexOf(LF, at);
       if (lf <= at || chunk[lf - 1] === CR) break;
-      const line = chunk.subarray(at, lf + 1);
-      if (!isUtf8(line)) break;
-      const frame = scanOllamaLine(chunk, at, lf);
+      if (!allUtf8 && !isUtf8(chunk.subarray(at, lf))) break;
+      const frame = this.#scanner.ollama(chunk, at, lf);
       if (frame === undefined) break;
       this.meter.ollama(frame);
-      this.#out.add(line);
       at = lf + 1;
     }
+    this.#out.add(chunk.subarray(from, at));
     return at;
   }
 
@@ -198,78 +240,6 @@ class NdjsonRelay implements AnswerRelay {
     if (this.meter.finished) this.#held.push(`${line}\n`);
     else this.#out.add(raw ?? Buffer.from(`${line}\n`, 'utf8'));
   }
-}
-
-/**
- * A whole JSON answer: passed on as it comes, read once it is all there. Its last non-whitespace
- * byte (the closing brace) and what follows it are held, so the user cannot parse it before `end`.
- */
-class WholeRelay implements AnswerRelay {
-  readonly meter = new AnswerMeter();
-  readonly #route: ApiRoute;
-  #parts: Buffer[] = [];
-  #bytes = 0;
-  #read: 'pending' | 'ok' | 'bad' = 'pending';
-  #held: Buffer = EMPTY;
-
-  constructor(route: ApiRoute) {
-    this.#route = route;
-  }
-
-  get complete(): boolean {
-    return this.#read === 'ok';
-  }
-
-  push(chunk: Buffer): Buffer {
-    this.#bytes += chunk.length;
-    if (this.#bytes <= MAX_READ_ANSWER_BYTES) this.#parts.push(chunk);
-    else this.#parts = [];
-    const last = lastNonSpace(chunk);
-    if (last < 0) {
-      checkHeldBytes(this.#held.length + chunk.length); // whitespace after the closing brace, without end
-      this.#held = this.#held.length === 0 ? chunk : Buffer.concat([this.#held, chunk]);
-      return EMPTY;
-    }
-    const out = this.#held.length === 0 ? chunk.subarray(0, last) : Buffer.concat([this.#held, chunk.subarray(0, last)]);
-    this.#held = chunk.subarray(last);
-    return out;
-  }
-
-  end(): Buffer {
-    const tail = this.#held;
-    this.#held = EMPTY;
-    if (this.#bytes > MAX_READ_ANSWER_BYTES) {
-      this.#read = 'ok'; // too large to read for usage; it is delivered whole
-      this.meter.finished = true;
-      return tail;
-    }
-    const json = parseJsonObject(Buffer.concat(this.#parts).toString('utf8'));
-    this.#parts = [];
-    // A Responses object carries `"error": null` when all is well.
-    const failed = json !== undefined && json.error !== undefined && json.error !== null;
-    this.#read = json === undefined || failed ? 'bad' : 'ok';
-    if (json === undefined) return tail;
-    const { surface, kind } = this.#route;
-    if (kind === 'embedding') {
-      const usage = json.usage as { prompt_tokens?: unknown } | undefined;
-      const reported = surface === 'openai' ? usage?.prompt_tokens : json.prompt_eval_count;
-      this.meter.embedding(typeof reported === 'number' ? reported : surface === 'ollama' ? 0 : undefined);
-    } else if (kind === 'show') this.meter.finished = true;
-    else if (kind === 'responses' || kind === 'messages') this.meter.event(readEventsObject(kind, json));
-    else if (surface === 'openai') this.meter.openai(readOpenAiFrame(json));
-    else this.meter.ollama(readOllamaFrame(json));
-    if (failed) this.meter.error ??= String(typeof json.error === 'string' ? json.error : JSON.stringify(json.error));
-    return tail;
-  }
-}
-
-/** The index of the last byte of `chunk` that is not JSON whitespace; -1 when there is none. */
-function lastNonSpace(chunk: Buffer): number {
-  for (let i = chunk.length - 1; i >= 0; i--) {
-    const b = chunk[i];
-    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return i;
-  }
-  return -1;
 }
 
 /** The error a node's answer ended with when it was not complete: the node's own, or "unfinished". */

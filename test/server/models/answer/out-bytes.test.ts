@@ -62,3 +62,40 @@ t.test("an NDJSON relay passes a chunk of whole lines on as a view of the node's
   t.ok(viewOf(got, chunk), 'not copied');
   t.equal(relay.meter.contentChars, 'one two three'.length, 'and every line was read for the ledger');
 });
+
+t.test('plain streams cut anywhere, CR and blank lines included: the same bytes out and the same counts as whole', async (t) => {
+  const sse = (content: string, finish = 'null'): string =>
+    `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"${content}"},"finish_reason":${finish}}]}\n\n`;
+  const nd = (content: string, done = false): string =>
+    `{"model":"m","message":{"role":"assistant","content":"${content}"},"done":${done}}\n`;
+  const words = ['one', ' twö', ' 日本', ' four', '', ' \\u00e9'];
+  const streams = [
+    {
+      path: '/v1/chat/completions',
+      text: `${words.map((w) => sse(w)).join('')}: ka\r\n\r\n${sse('x')}\n${sse('', '"stop"')}data: [DONE]\n\n`,
+    },
+    { path: '/api/chat', text: `${words.map((w) => nd(w)).join('')}\r\n${nd('x')}\n${nd('', true)}` },
+  ];
+  for (const { path, text } of streams) {
+    const match = matchRoute('POST', path);
+    if (match === undefined || !('route' in match)) throw new Error('no route');
+    const body = Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true }));
+    const input = Buffer.from(text);
+    const run = (chunks: Buffer[]): string => {
+      const relay = answerRelay(match.route, parseLlmRequest(match.route, body));
+      const out = Buffer.concat([...chunks.map((c) => relay.push(c)), relay.end()]).toString();
+      return `${out}|${JSON.stringify(relay.meter)}|${relay.complete}`;
+    };
+    const whole = run([input]);
+    let differ = 0;
+    for (let i = 1; i < input.length; i++) {
+      for (const j of [i + 1, i + 7, i + 230]) {
+        const cuts =
+          j < input.length ? [input.subarray(0, i), input.subarray(i, j), input.subarray(j)] : [input.subarray(0, i), input.subarray(i)];
+        if (run(cuts) !== whole) differ++;
+      }
+    }
+    t.equal(differ, 0, `${path}: every cut in two or three gives what the whole stream gives`);
+    t.match(whole, /"contentChars":\d+/, `${path}: metered`);
+  }
+});
