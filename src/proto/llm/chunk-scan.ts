@@ -14,7 +14,7 @@
  */
 
 import { hexValue } from '../http/syntax.js';
-import type { OllamaFrame, OpenAiFrame } from './frames.js';
+import { type OllamaFrame, type OpenAiFrame, plainOllamaFrame, plainOpenAiFrame } from './frames.js';
 import { scalarEnd } from './json-members.js';
 
 // Module-local, not imported: V8 folds a module's own constants into hot loops, not imported or exported ones.
@@ -270,8 +270,7 @@ const FALSE = Buffer.from('false');
  */
 export function scanOpenAiChunk(b: Buffer, start: number, end: number): OpenAiFrame | undefined {
   if (!walk(b, start, end, CHUNK)) return undefined;
-  const { chars, bytes, finishReason } = read;
-  return { finishReason, usage: undefined, contentChars: chars, contentBytes: bytes, toolCallChars: 0, usageOnly: false, error: undefined };
+  return plainOpenAiFrame(read.chars, read.bytes, read.finishReason);
 }
 
 /**
@@ -280,17 +279,5 @@ export function scanOpenAiChunk(b: Buffer, start: number, end: number): OpenAiFr
  */
 export function scanOllamaLine(b: Buffer, start: number, end: number): OllamaFrame | undefined {
   if (!walk(b, start, end, LINE)) return undefined;
-  const { chars, bytes } = read;
-  return {
-    done: false,
-    doneReason: undefined,
-    promptEvalCount: 0,
-    evalCount: 0,
-    evalDurationNs: 0,
-    totalDurationNs: 0,
-    contentChars: chars,
-    contentBytes: bytes,
-    toolCallChars: 0,
-    error: undefined,
-  };
+  return plainOllamaFrame(read.chars, read.bytes);
 }

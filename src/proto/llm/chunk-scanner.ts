@@ -12,7 +12,7 @@
  * The bytes must be valid UTF-8, as for chunk-scan.ts (the caller checks).
  */
 import { CHUNK, LINE, measured, measureString, read, walk } from './chunk-scan.js';
-import type { OllamaFrame, OpenAiFrame } from './frames.js';
+import { type OllamaFrame, type OpenAiFrame, plainOllamaFrame, plainOpenAiFrame } from './frames.js';
 
 const QUOTE = 0x22;
 
@@ -52,33 +52,13 @@ export class ChunkScanner {
   openAi(b: Buffer, start: number, end: number): OpenAiFrame | undefined {
     if (!this.#scan(b, start, end, CHUNK)) return undefined;
     const { chars, bytes, finishReason } = this.#got;
-    return {
-      finishReason,
-      usage: undefined,
-      contentChars: chars,
-      contentBytes: bytes,
-      toolCallChars: 0,
-      usageOnly: false,
-      error: undefined,
-    };
+    return plainOpenAiFrame(chars, bytes, finishReason);
   }
 
   /** As scanOllamaLine. */
   ollama(b: Buffer, start: number, end: number): OllamaFrame | undefined {
     if (!this.#scan(b, start, end, LINE)) return undefined;
-    const { chars, bytes } = this.#got;
-    return {
-      done: false,
-      doneReason: undefined,
-      promptEvalCount: 0,
-      evalCount: 0,
-      evalDurationNs: 0,
-      totalDurationNs: 0,
-      contentChars: chars,
-      contentBytes: bytes,
-      toolCallChars: 0,
-      error: undefined,
-    };
+    return plainOllamaFrame(this.#got.chars, this.#got.bytes);
   }
 
   #scan(b: Buffer, start: number, end: number, top: number): boolean {

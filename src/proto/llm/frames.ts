@@ -131,3 +131,24 @@ export function readOllamaFrame(o: Json): OllamaFrame {
     error: errorText(o.error),
   };
 }
+
+/** The frame of a plain OpenAI chunk that read `chars` (`bytes`) of content and `finishReason`. */
+export function plainOpenAiFrame(chars: number, bytes: number, finishReason: string | undefined): OpenAiFrame {
+  return { finishReason, usage: undefined, contentChars: chars, contentBytes: bytes, toolCallChars: 0, usageOnly: false, error: undefined };
+}
+
+/** The frame of a plain Ollama line (not the last) that read `chars` (`bytes`) of content. */
+export function plainOllamaFrame(chars: number, bytes: number): OllamaFrame {
+  return {
+    done: false,
+    doneReason: undefined,
+    promptEvalCount: 0,
+    evalCount: 0,
+    evalDurationNs: 0,
+    totalDurationNs: 0,
+    contentChars: chars,
+    contentBytes: bytes,
+    toolCallChars: 0,
+    error: undefined,
+  };
+}

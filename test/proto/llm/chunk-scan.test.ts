@@ -2,19 +2,9 @@ import { isUtf8 } from 'node:buffer';
 import t, { type Test } from 'tap';
 import { scanOllamaLine, scanOpenAiChunk } from '../../../src/proto/llm/chunk-scan.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../src/proto/llm/frames.js';
+import { seededRandom } from '../../fixtures/wire/chunkings.js';
 
-/** A seeded generator (mulberry32): the same chunks every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rnd = random(21);
+const rnd = seededRandom(21); // mulberry32: the same draws every run
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
 const hex4 = (n: number): string => (rnd() < 0.5 ? n.toString(16).padStart(4, '0') : n.toString(16).toUpperCase().padStart(4, '0'));
 

@@ -4,6 +4,7 @@ import { modelKey } from '../../../src/proto/llm/model-name.js';
 import { BadFieldError } from '../../../src/server/models/api-errors.js';
 import { type ApiRoute, matchRoute } from '../../../src/server/models/api-routes.js';
 import { type LlmRequest, parseOnBytes, parseWithJson } from '../../../src/server/models/llm-request.js';
+import { seededRandom } from '../../fixtures/wire/chunkings.js';
 
 // The parse as it was before the body was read on its bytes (commit 155e7ec), kept as the oracle:
 // JSON.parse of the whole body, and the whole object re-serialised to ask for usage.
@@ -52,17 +53,7 @@ function oracle(route: ApiRoute, raw: Buffer): Omit<LlmRequest, 'conversation'> 
   return { model: json.model as string, key, stream, wantsUsage, body, maxTokens, promptChars };
 }
 
-/** A seeded generator (mulberry32): the same bodies every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rnd = random(16);
+const rnd = seededRandom(16); // mulberry32: the same draws every run
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
 const maybe = (p: number): boolean => rnd() < p;
 const hex4 = (n: number): string => (maybe(0.5) ? n.toString(16).padStart(4, '0') : n.toString(16).toUpperCase().padStart(4, '0'));
