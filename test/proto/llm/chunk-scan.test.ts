@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import t, { type Test } from 'tap';
 import { scanOllamaLine, scanOpenAiChunk } from '../../../src/proto/llm/chunk-scan.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../src/proto/llm/frames.js';
-import { seededRandom } from '../../fixtures/wire/chunkings.js';
+import { mutated, seededRandom } from '../../fixtures/wire/chunkings.js';
 
 const rnd = seededRandom(21); // mulberry32: the same draws every run
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
@@ -74,18 +74,6 @@ function chunk(): string {
   return members(pairs.sort(() => rnd() - 0.5));
 }
 
-/** A byte changed, dropped or added: mostly not JSON any more. */
-function mutate(bytes: Buffer): Buffer {
-  const at = Math.floor(rnd() * bytes.length);
-  const b = pick([0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x30, 0x65, 0x2d, 0x2e, 0x75, 0x01, 0x41]);
-  const how = rnd();
-  if (how < 0.33) return Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)]);
-  if (how < 0.66) return Buffer.concat([bytes.subarray(0, at), Buffer.from([b]), bytes.subarray(at)]);
-  const copy = Buffer.from(bytes);
-  copy[at] = b;
-  return copy;
-}
-
 const ROUNDS = 20_000;
 
 /**
@@ -104,7 +92,7 @@ function differential<F>(
   let wrong = 0;
   for (let i = 0; i < ROUNDS; i++) {
     let bytes: Buffer = Buffer.from(make(), 'utf8');
-    if (rnd() < 0.3) bytes = mutate(bytes);
+    if (rnd() < 0.3) bytes = mutated(bytes, rnd);
     if (!isUtf8(bytes)) continue;
     const framed = Buffer.concat([Buffer.from('data: '), bytes, Buffer.from('}\n\n')]);
     const got = scan(framed, 6, 6 + bytes.length);

@@ -4,7 +4,7 @@ import { modelKey } from '../../../src/proto/llm/model-name.js';
 import { BadFieldError } from '../../../src/server/models/api-errors.js';
 import { type ApiRoute, matchRoute } from '../../../src/server/models/api-routes.js';
 import { type LlmRequest, parseOnBytes, parseWithJson } from '../../../src/server/models/llm-request.js';
-import { seededRandom } from '../../fixtures/wire/chunkings.js';
+import { mutated, seededRandom } from '../../fixtures/wire/chunkings.js';
 
 // The parse as it was before the body was read on its bytes (commit 155e7ec), kept as the oracle:
 // JSON.parse of the whole body, and the whole object re-serialised to ask for usage.
@@ -184,18 +184,6 @@ function streamOptions(): string {
   return obj(pairs);
 }
 
-/** A byte changed, dropped or added: mostly not JSON any more. */
-function mutate(bytes: Buffer): Buffer {
-  const at = Math.floor(rnd() * bytes.length);
-  const b = pick([0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x30, 0x65, 0x2d, 0x2e, 0x75, 0x01, 0x41]);
-  const how = rnd();
-  if (how < 0.33) return Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)]);
-  if (how < 0.66) return Buffer.concat([bytes.subarray(0, at), Buffer.from([b]), bytes.subarray(at)]);
-  const copy = Buffer.from(bytes);
-  copy[at] = b;
-  return copy;
-}
-
 const ROUTES = [
   '/v1/chat/completions',
   '/api/chat',
@@ -235,7 +223,7 @@ t.test('the bytes and JSON.parse read every generated body alike, and as the old
   let wrong = 0;
   for (let round = 0; round < ROUNDS; round++) {
     let raw: Buffer = Buffer.from(body(), 'utf8');
-    if (maybe(0.15)) raw = mutate(raw);
+    if (maybe(0.15)) raw = mutated(raw, rnd);
     if (maybe(0.02)) raw = Buffer.from(pick(['[1]', '"x"', '3', 'null', ' {"model":"m"} x', '{"model":"m"', '']));
     if (!isUtf8(raw)) continue;
     const route = pick(routes);
