@@ -5,6 +5,8 @@
  * fake's own, its ledger record carries the usage the node reported, and errors come in each API's
  * shape (unknown model 404, no key 401).
  */
+import { on } from 'node:events';
+import { watch } from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import t from 'tap';
@@ -18,6 +20,25 @@ async function records(dataDir: string): Promise<Map<string, RequestRecord>> {
   const byId = new Map<string, RequestRecord>();
   for await (const r of readLedger({ dataDir })) if (r.type === 'request') byId.set(r.id, r);
   return byId;
+}
+
+/**
+ * The ledger's records once every one of `ids` is among them: read again each time the data folder
+ * changes (the watcher starts before the first read, so no append goes unseen), for at most 60 s.
+ */
+async function recordsOnceWritten(dataDir: string, ids: string[]): Promise<Map<string, RequestRecord>> {
+  const watcher = watch(dataDir);
+  const changes = on(watcher, 'change', { signal: AbortSignal.timeout(60_000) });
+  try {
+    let ledger = await records(dataDir);
+    while (!ids.every((id) => ledger.has(id))) {
+      await changes.next();
+      ledger = await records(dataDir);
+    }
+    return ledger;
+  } finally {
+    watcher.close();
+  }
 }
 
 const HI = [{ role: 'user' as const, content: 'hi' }];
@@ -170,11 +191,7 @@ t.test("a node whose answer fails mid-stream: each client gets the node's error 
 
   // A failed answer's record is not waited for by its user: wait for it here, reading the ledger again.
   const ids = [responses.response.headers.get('x-request-id')!, response.headers.get('x-request-id')!];
-  let ledger = await records(dataDir);
-  for (let reads = 1; !ids.every((id) => ledger.has(id)) && reads < 500; reads++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    ledger = await records(dataDir);
-  }
+  const ledger = await recordsOnceWritten(dataDir, ids);
   for (const id of ids) {
     t.match(ledger.get(id), { outcome: 'node_error', node: 'alpha' }, `${id}: recorded as the node's failure`);
   }
