@@ -207,6 +207,10 @@ async function main(): Promise<void> {
       await loop(4, 1, async () => void (await streamedChat(dispatcher, superNode, chat)));
       const measured = await withCpu(pids, () => loop(4, SECONDS / 2, async () => void (await streamedChat(dispatcher, superNode, chat))));
       perStream[name] = measured.cpuUs / measured.value.rounds;
+      const [server, client] = measured.each.map(
+        (e) => `${whole(e.user / measured.value.rounds)} / ${whole(e.system / measured.value.rounds)}`,
+      );
+      out(`${name} streams: ${measured.value.rounds} (user / system µs each: super node ${server}, node ${client})\n`);
     }
     const perToken = perStream.long! / LONG_TOKENS;
     const slope = (perStream.long! - perStream.short!) / (LONG_TOKENS - SHORT_TOKENS);
