@@ -15,7 +15,22 @@ import { repoPath } from './fixtures/paths.js';
  * import only entries before it, never one after it. Every entry of such a level must be listed.
  */
 const ORDER: Record<string, readonly string[]> = {
-  src: ['errors.ts', 'time.ts', 'version.ts', 'log.ts', 'runtime', 'proto', 'config', 'streams', 'http', 'cli', 'mux', 'client', 'server'],
+  src: [
+    'errors.ts',
+    'time.ts',
+    'cancel.ts',
+    'version.ts',
+    'log.ts',
+    'runtime',
+    'proto',
+    'config',
+    'streams',
+    'http',
+    'cli',
+    'mux',
+    'client',
+    'server',
+  ],
   'src/proto': ['names.ts', 'service-access.ts', 'control', 'http', 'llm'],
   'src/client': [
     'ollama',

@@ -4,6 +4,7 @@
  * callers did not change when its own HTTP/1.1 client (h1-pool.ts) replaced undici's Pool.
  */
 import type { Readable } from 'node:stream';
+import type { CancelSignal } from '../cancel.js';
 
 /** Header values as callers give them: several values of one field as an array. */
 export type OutgoingHeaders = Record<string, string | string[]>;
@@ -19,8 +20,8 @@ export interface DispatchRequest {
    * with the caller's Content-Length when the headers carry one, else chunked).
    */
   body?: Buffer | string | Readable;
-  /** Aborting it rejects the request, or errors the answer's body, and resets the stream. */
-  signal?: AbortSignal;
+  /** Aborting it rejects the request, or errors the answer's body, and resets the stream (an AbortSignal or a Cancel). */
+  signal?: CancelSignal;
 }
 
 /** An answer: its final status (1xx heads are skipped), headers by lower-case name, and its body. */

@@ -8,6 +8,7 @@
 
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
+import type { CancelSignal } from '../cancel.js';
 import { ChunkedFramer } from '../proto/http/chunked.js';
 import { RESPONSE_SIDE } from '../proto/http/error.js';
 import type { ResponseHead } from '../proto/http/response-head.js';
@@ -50,7 +51,7 @@ interface Exchange {
   method: string;
   resolve(response: DispatchResponse): void;
   reject(err: Error): void;
-  signal: AbortSignal | undefined;
+  signal: CancelSignal | undefined;
   onAbort: () => void;
   /** Set once the final head is read. */
   body?: ResponseBody;

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import type { CancelSignal } from '../cancel.js';
 import { abortStream } from '../streams/stream-relay.js';
 import type { Dispatcher, DispatchRequest, DispatchResponse } from './dispatcher.js';
 import { H1Connection } from './h1-connection.js';
@@ -106,7 +107,7 @@ export class H1Pool extends EventEmitter implements Dispatcher {
   }
 
   /** Opens a stream and waits for `opened`; an abort or a destroy meanwhile resets it. */
-  #open(signal: AbortSignal | undefined): Promise<H1Connection> {
+  #open(signal: CancelSignal | undefined): Promise<H1Connection> {
     const { stream, opened } = this.#options.open();
     return new Promise<H1Connection>((resolve, reject) => {
       const fail = (err: Error): void => {

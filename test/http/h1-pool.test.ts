@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
+import { Cancel } from '../../src/cancel.js';
 import type { DispatchResponse } from '../../src/http/dispatcher.js';
 import { H1Pool } from '../../src/http/h1-pool.js';
 
@@ -188,8 +189,9 @@ t.test('a stream cut mid-body errors the body; an aborted request resets its str
   t.match(await c.closed, { ended: false }, 'the node sees its request cut, not ended');
 
   arriving = raw.next();
-  const mid = new AbortController();
-  const streaming = pool.request({ method: 'GET', path: '/stream', signal: mid.signal });
+  // A Cancel (what the API's requests carry) as well as an AbortSignal.
+  const mid = new Cancel();
+  const streaming = pool.request({ method: 'GET', path: '/stream', signal: mid });
   c = await arriving;
   await c.receivedText('\r\n\r\n');
   c.socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n');

@@ -11,6 +11,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { Cancel } from '../../cancel.js';
 import { ErrorCodes, HTTP_STATUS, ProximaError } from '../../errors.js';
 import type { DispatchResponse } from '../../http/dispatcher.js';
 import type { Logger } from '../../log.js';
@@ -130,17 +131,17 @@ export class ForwardedCalls {
     const host = this.#o.catalog.hostOn(node, service);
     if (host === undefined) return refuse(res, new ProximaError(ErrorCodes.NODE_OFFLINE, `node ${node} is offline`));
     // The entry gave up (the user left, its clock ran out): the slot, the queue and the node's request go.
-    const gone = new AbortController();
+    const gone = new Cancel();
     res.once('close', () => {
       if (!res.writableFinished) gone.abort(new ProximaError(ErrorCodes.MUX_STREAM_RESET, 'the entry instance closed the stream'));
     });
     let lease: { release(): void };
     try {
-      lease = await this.#o.router.acquireOn(host, { signal: gone.signal });
+      lease = await this.#o.router.acquireOn(host, { signal: gone });
     } catch (err) {
       return refuse(res, err);
     }
-    if (gone.signal.aborted) return lease.release();
+    if (gone.aborted) return lease.release();
     res.once('close', () => lease.release());
     let answer: DispatchResponse;
     try {
@@ -149,7 +150,7 @@ export class ForwardedCalls {
         path: req.url ?? '/',
         headers: passed(req.headers),
         body: hasBody(req) ? req : undefined,
-        signal: gone.signal,
+        signal: gone,
       });
     } catch (err) {
       return refuse(res, err);

@@ -5,6 +5,7 @@
  * record naming the node that answered last; a complete answer's end waits for it to be durable.
  */
 
+import { Cancel } from '../../cancel.js';
 import { ErrorCodes, hasCode, ProximaError } from '../../errors.js';
 import type { HttpRequest, HttpResponse } from '../../http/exchange.js';
 import { readRequestBody } from '../../http/request-body.js';
@@ -85,7 +86,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
   }
   const framing: AnswerFraming = !request.stream ? 'whole' : route.surface === 'ollama' ? 'ndjson' : 'sse';
   const writer = new AnswerWriter(res, { surface: route.surface, framing, headers: idHeader, logger: ctx.logger });
-  const user = new AbortController();
+  const user = new Cancel();
   res.once('close', () => {
     if (!res.writableFinished) user.abort(new Error('the user left'));
   });
@@ -118,13 +119,13 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
     let release: () => void;
     try {
       ({ host, release } = await acquireModel(ctx.router, ctx.names, request.key, {
-        signal: user.signal,
+        signal: user,
         exclude,
         ignoreCapacity: route.kind === 'show',
         prefer,
       }));
     } catch (err) {
-      if (user.signal.aborted) return;
+      if (user.aborted) return;
       if (obs !== undefined) {
         if (hasCode(err, ErrorCodes.NODES_BUSY)) obs.outcome = 'busy';
         if (ctx.names.lookup(request.key).status !== 'unknown') obs.model = displayName(request.key).slice(0, 256);
@@ -153,7 +154,7 @@ export async function serveModelRequest(ctx: ModelRequestContext, r: ModelReques
         route,
         request: sent,
         writer,
-        signal: user.signal,
+        signal: user,
         abort: (reason) => user.abort(reason),
         startMs,
         canRetry,

@@ -7,6 +7,7 @@
  * record is durable, and a cut answer with PRX_ERR_USAGE_NOT_RECORDED if it cannot be made so.
  */
 import type { Readable } from 'node:stream';
+import type { CancelSignal } from '../../../cancel.js';
 import { type ErrorCode, ErrorCodes, hasCode, ProximaError } from '../../../errors.js';
 import type { Dispatcher, DispatchResponse } from '../../../http/dispatcher.js';
 import { ERROR_CODE_HEADER, FORWARD_REFUSED_HEADER } from '../../../proto/http/error.js';
@@ -30,10 +31,9 @@ export interface NodeCallOptions {
   writer: AnswerWriter;
   /**
    * The request's signal: aborted when the user leaves, or by `abort` when this attempt times out
-   * (which ends the request: a timed-out attempt is never retried). One signal for both, since
-   * making an AbortController and listening to it cost microseconds per request.
+   * (which ends the request: a timed-out attempt is never retried). One Cancel for both (cancel.ts).
    */
-  signal: AbortSignal;
+  signal: CancelSignal;
   abort: (reason: Error) => void;
   timeouts: CallTimeouts;
   /** performance.now() when the request arrived: ttft and the total timeout count from there. */

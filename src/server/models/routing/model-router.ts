@@ -6,6 +6,7 @@
  * gives up (its user left) leaves the queue; one that waits too long gets PRX_ERR_NODES_BUSY.
  */
 import { EventEmitter } from 'node:events';
+import type { CancelSignal } from '../../../cancel.js';
 import { ErrorCodes, ProximaError } from '../../../errors.js';
 import { displayName } from '../../../proto/llm/model-name.js';
 import type { ModelHost, ModelLookup } from './model-catalog.js';
@@ -21,7 +22,7 @@ export interface Lease {
 /** What to ask of {@link ModelRouter.acquire}. */
 export interface AcquireOptions {
   /** Aborting it takes the request out of the queue; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** Node names not to use (they failed this request already). */
   exclude?: ReadonlySet<string>;
   /** Metadata requests (`/api/show`) take no slot: they go to the least busy host at once. */
