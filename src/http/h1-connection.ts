@@ -72,8 +72,6 @@ export class H1Connection {
   readonly #heads = new ResponseHeadParser({ maxHeadBytes: MAX_RESPONSE_HEAD_BYTES });
   #exchange: Exchange | undefined;
   #gone = false;
-  /** The data `decode` found in the chunk just read (reused: the body keeps the slices, not the list). */
-  readonly #decoded: Buffer[] = [];
 
   constructor(stream: Duplex, events: H1ConnectionEvents) {
     this.stream = stream;
@@ -179,14 +177,11 @@ export class H1Connection {
       more = body.push(take === chunk.length ? chunk : chunk.subarray(0, take));
       if (exchange.remaining === 0) return this.#complete(exchange, take === chunk.length);
     } else {
-      const data = this.#decoded;
-      const part = exchange.chunked!.decode(chunk, data);
       // One push per read, not per chunk: a streamed answer's tokens come a chunk each, often
       // dozens in one read, and each push is a 'data' event the caller handles whole (one relay
-      // pass, one write to the user). Joining them copies the read once.
-      const bytes = data.length === 1 ? data[0]! : Buffer.concat(data);
-      if (bytes.length > 0) more = body.push(bytes);
-      data.length = 0;
+      // pass, one write to the user). The read is ours alone: its chunk data is moved together in it.
+      const part = exchange.chunked!.decodeInPlace(chunk);
+      if (part.data.length > 0) more = body.push(part.data);
       if (part.done) return this.#complete(exchange, part.rest.length === 0);
     }
     if (!more) this.stream.pause();

@@ -46,6 +46,8 @@ const enum State {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The `data` of #push that says: move the chunk data together in place (decodeInPlace). */
+const COMPACT: Buffer[] = [];
 
 /** Finds the end of a chunked body and refuses any encoding two parsers could read differently. */
 export class ChunkedFramer implements BodyFramer {
@@ -60,6 +62,9 @@ export class ChunkedFramer implements BodyFramer {
   #line = '';
   #trailerBytes = 0;
   #failed: Error | undefined;
+  /** decodeInPlace's data: where the first chunk data starts in the input, and where what was moved after it ends. */
+  #compactFrom = -1;
+  #compactTo = 0;
 
   constructor(side: HttpSide, options: ChunkedFramerOptions = {}) {
     this.#side = side;
@@ -84,6 +89,20 @@ export class ChunkedFramer implements BodyFramer {
     return this.#push(chunk, data);
   }
 
+  /**
+   * As decode, for a caller that gives `chunk` up: the chunk data found in it is moved together
+   * over the framing between (TypedArray copyWithin, within `chunk`'s own bytes) and returned as
+   * one view, `data`. A streamed answer has a chunk per token, dozens in one read: this makes no
+   * slice per chunk and no join. `bytes` of the result no longer holds the framed bytes; `rest`,
+   * past them, is untouched.
+   */
+  decodeInPlace(chunk: Buffer): BodyChunk & { data: Buffer } {
+    this.#compactFrom = -1;
+    const part = this.#push(chunk, COMPACT);
+    const from = this.#compactFrom;
+    return { ...part, data: from < 0 ? EMPTY : chunk.subarray(from, this.#compactTo) };
+  }
+
   #push(chunk: Buffer, data: Buffer[] | undefined): BodyChunk {
     if (this.#failed !== undefined) throw this.#failed;
     let pos = 0;
@@ -97,6 +116,16 @@ export class ChunkedFramer implements BodyFramer {
     return { bytes: chunk.subarray(0, pos), done, rest: pos === chunk.length ? EMPTY : chunk.subarray(pos) };
   }
 
+  #compact(chunk: Buffer, pos: number, take: number): void {
+    if (this.#compactFrom < 0) {
+      this.#compactFrom = pos;
+      this.#compactTo = pos + take;
+      return;
+    }
+    chunk.copyWithin(this.#compactTo, pos, pos + take);
+    this.#compactTo += take;
+  }
+
   #consume(chunk: Buffer, data: Buffer[] | undefined): number {
     let pos = 0;
     while (pos < chunk.length && this.#state !== State.Done) {
@@ -107,7 +136,8 @@ export class ChunkedFramer implements BodyFramer {
           break;
         case State.Data: {
           const take = Math.min(this.#remaining, chunk.length - pos);
-          if (data !== undefined) data.push(chunk.subarray(pos, pos + take));
+          if (data === COMPACT) this.#compact(chunk, pos, take);
+          else if (data !== undefined) data.push(chunk.subarray(pos, pos + take));
           pos += take;
           this.#remaining -= take;
           if (this.#remaining > 0) break;

@@ -229,3 +229,38 @@ t.test('decode() gives the chunk data without its framing, in every chunking, as
   const framer = new ChunkedFramer(RESPONSE_SIDE);
   t.throws(() => framer.decode(b('3\r\nabcd'), []), { code: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING' }, 'malformed framing still fails');
 });
+
+t.test('decodeInPlace() moves the chunk data together inside each chunk, in every chunking; the rest is untouched', async (t) => {
+  const NEXT = 'HTTP/1.1 200 OK\r\n\r\n';
+  for (const body of VALID) {
+    const payload = decodeChunked(b(body)).toString('latin1');
+    for (const { name, chunks } of chunkings(b(body + NEXT), { randomRuns: 10 })) {
+      const framer = new ChunkedFramer(RESPONSE_SIDE);
+      const data: string[] = [];
+      const rest: Buffer[] = [];
+      // Each chunking's chunks are views of one input: each is copied, as decodeInPlace takes it over.
+      for (const chunk of chunks.map((c) => Buffer.from(c))) {
+        const { data: got, rest: after } = framer.decodeInPlace(chunk);
+        const inside =
+          got.buffer === chunk.buffer &&
+          got.byteOffset >= chunk.byteOffset &&
+          got.byteOffset + got.length <= chunk.byteOffset + chunk.length;
+        if (got.length > 0 && !inside) t.fail(`${name}: data outside its chunk`);
+        data.push(got.toString('latin1'));
+        rest.push(after);
+      }
+      if (data.join('') !== payload || Buffer.concat(rest).toString('latin1') !== NEXT || !framer.done) {
+        t.fail(`${JSON.stringify(body)} ${name}: ${JSON.stringify(data.join(''))}`);
+      }
+    }
+    t.pass(JSON.stringify(body));
+  }
+  // Three chunks in one read come out as one view over the first's place; what follows stays.
+  const read = b('3\r\nabc\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\nNEXT');
+  const part = new ChunkedFramer(RESPONSE_SIDE).decodeInPlace(read);
+  t.equal(part.data.toString('latin1'), 'abcdef');
+  t.equal(part.data.byteOffset, read.byteOffset + 3, 'where the first chunk data was');
+  t.equal(part.rest.toString('latin1'), 'NEXT');
+  t.ok(part.done);
+  t.throws(() => new ChunkedFramer(RESPONSE_SIDE).decodeInPlace(b('3\r\nabcd')), { code: 'PRX_ERR_HTTP_AMBIGUOUS_FRAMING' });
+});
