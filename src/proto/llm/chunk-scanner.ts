@@ -47,18 +47,30 @@ export class ChunkScanner {
   reused = 0;
   /** What the last scan read. */
   #got = { chars: 0, bytes: 0, finishReason: undefined as string | undefined };
+  /**
+   * The frames the scans return: one of each per scanner, filled anew by every scan (a new one per
+   * token was most of what the relay allocated per token). A frame is the caller's until its next scan.
+   */
+  readonly #openAiFrame = plainOpenAiFrame(0, 0, undefined);
+  readonly #ollamaFrame = plainOllamaFrame(0, 0);
 
-  /** As scanOpenAiChunk. */
+  /** As scanOpenAiChunk; the frame is valid until the next scan. */
   openAi(b: Buffer, start: number, end: number): OpenAiFrame | undefined {
     if (!this.#scan(b, start, end, CHUNK)) return undefined;
-    const { chars, bytes, finishReason } = this.#got;
-    return plainOpenAiFrame(chars, bytes, finishReason);
+    const frame = this.#openAiFrame;
+    frame.contentChars = this.#got.chars;
+    frame.contentBytes = this.#got.bytes;
+    frame.finishReason = this.#got.finishReason;
+    return frame;
   }
 
-  /** As scanOllamaLine. */
+  /** As scanOllamaLine; the frame is valid until the next scan. */
   ollama(b: Buffer, start: number, end: number): OllamaFrame | undefined {
     if (!this.#scan(b, start, end, LINE)) return undefined;
-    return plainOllamaFrame(this.#got.chars, this.#got.bytes);
+    const frame = this.#ollamaFrame;
+    frame.contentChars = this.#got.chars;
+    frame.contentBytes = this.#got.bytes;
+    return frame;
   }
 
   #scan(b: Buffer, start: number, end: number, top: number): boolean {

@@ -103,3 +103,18 @@ t.test('a template is only the bytes around its text: another token of another s
   t.equal(scan('"\u0001"'), undefined, 'a control character');
   t.match(scan('"b"'), { contentChars: 1 });
 });
+
+t.test("a scanner's frame is one object, filled anew by each scan", async (t) => {
+  const scanner = new ChunkScanner();
+  const chunk = (s: string): Buffer => Buffer.from(`{"choices":[{"delta":{"content":"${s}"},"finish_reason":null}]}`);
+  const first = scanner.openAi(chunk('a'), 0, chunk('a').length);
+  t.match(first, { contentChars: 1, finishReason: undefined });
+  const second = scanner.openAi(chunk('日本'), 0, chunk('日本').length);
+  t.equal(second, first, 'the same object');
+  t.match(second, { contentChars: 2, contentBytes: 6, usage: undefined, usageOnly: false, error: undefined });
+  const line = (s: string): Buffer => Buffer.from(`{"message":{"role":"assistant","content":"${s}"},"done":false}`);
+  const ollama = scanner.ollama(line('xyz'), 0, line('xyz').length);
+  t.match(ollama, { contentChars: 3, done: false });
+  t.equal(scanner.ollama(line('q'), 0, line('q').length), ollama);
+  t.match(ollama, { contentChars: 1 });
+});
