@@ -6,7 +6,9 @@
  * A head that does not parse gets 400 (431 when too long) and the stream ends. The super node never
  * ends a stream while an answer is due: an end then means the user left, and the request is cut.
  */
+
 import type { Duplex } from 'node:stream';
+import { Cancel, type CancelSignal } from '../../cancel.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import type { BodyLimits } from '../../http/request-body.js';
 import type { Logger } from '../../log.js';
@@ -16,7 +18,6 @@ import type { BodyFramer } from '../../proto/http/framing.js';
 import { type RequestHead, RequestHeadParser } from '../../proto/http/request-head.js';
 import { abortStream } from '../../streams/stream-relay.js';
 import { WholeBody } from './chunked-body.js';
-import { type CancelSignal, RequestCancel } from './ollama-pool.js';
 
 /** Bytes read ahead of the request being answered before the stream is paused. */
 const MAX_AHEAD_BYTES = 256 * 1024;
@@ -87,7 +88,7 @@ export class GuardConnection {
   /** One timer for the stream's life, refreshed after each answer; it does nothing while a request is in progress. */
   readonly #idle: NodeJS.Timeout;
   /** The request in progress, from its head to the end of its answer. */
-  #current: { request: GuardRequest; abort: RequestCancel } | undefined;
+  #current: { request: GuardRequest; abort: Cancel } | undefined;
   /** Bytes received and not yet taken. */
   #ahead: Buffer[] = [];
   #aheadBytes = 0;
@@ -114,7 +115,7 @@ export class GuardConnection {
           body.take = () => undefined;
           body.fail(new Error('the stream closed'));
         }
-        this.#current?.abort.abort();
+        this.#current?.abort.abort(new ProximaError(ErrorCodes.TARGET_UNREACHABLE, 'the request was cancelled'));
         resolve();
       }),
     );
@@ -221,7 +222,7 @@ export class GuardConnection {
   }
 
   #begin(head: RequestHead): void {
-    const abort = new RequestCancel();
+    const abort = new Cancel();
     const framing = head.framing;
     if (framing.kind !== 'none') this.#body = { framer: createBodyFramer(framing, { side: REQUEST_SIDE }), take: undefined };
     if (framing.kind !== 'none' && head.expectContinue) this.#stream.write(CONTINUE);

@@ -4,13 +4,14 @@
  * included), a framer finding where it ends so that the socket can serve the next request. No
  * time limit past the connect: a cold model takes minutes, and the caller aborts through `signal`.
  */
+import type { CancelSignal } from '../../cancel.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { createBodyFramer } from '../../proto/http/body.js';
 import { RESPONSE_SIDE } from '../../proto/http/error.js';
 import type { BodyFramer, ResponseFraming } from '../../proto/http/framing.js';
 import { MAX_RESPONSE_HEAD_BYTES, type ResponseHead, ResponseHeadParser } from '../../proto/http/response-head.js';
 import { WholeBody } from './chunked-body.js';
-import { type CancelSignal, cancelled, type OllamaPool, type PooledSocket, type SocketUser } from './ollama-pool.js';
+import { cancelled, type OllamaPool, type PooledSocket, type SocketUser } from './ollama-pool.js';
 
 /** Body bytes kept before relay() is called; beyond them Ollama's socket is paused. */
 const HOLD_BYTES = 64 * 1024;

@@ -7,41 +7,10 @@
  * (docs/performance-notes.md, "Memory of the node and the super node").
  */
 import net from 'node:net';
+import type { CancelSignal } from '../../cancel.js';
 import type { HostPort } from '../../config/values.js';
 import { ErrorCodes, ProximaError } from '../../errors.js';
 import { connectOptions } from '../../runtime/index.js';
-
-/**
- * What a request is cancelled with: an AbortSignal, or anything shaped like one (the guard's
- * requests use a lighter one: an AbortController per request was 3.5% of the guard's time).
- */
-export interface CancelSignal {
-  readonly aborted: boolean;
-  readonly reason?: unknown;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
-}
-
-/** The cancellation of one request: an AbortSignal's shape, without an AbortController per request. */
-export class RequestCancel implements CancelSignal {
-  aborted = false;
-  readonly #listeners: (() => void)[] = [];
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    this.#listeners.push(listener);
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const at = this.#listeners.indexOf(listener);
-    if (at >= 0) this.#listeners.splice(at, 1);
-  }
-
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    for (const listener of this.#listeners.splice(0)) listener();
-  }
-}
 
 /** Why a request was cut: the signal's reason (a TimeoutError for a time limit), else a plain cancellation. */
 export function cancelled(signal: CancelSignal | undefined): Error {

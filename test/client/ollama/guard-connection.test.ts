@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
+import { Cancel } from '../../../src/cancel.js';
 import { GuardRequest } from '../../../src/client/ollama/guard-connection.js';
 import { OllamaGuard } from '../../../src/client/ollama/ollama-guard.js';
 import { parseRequestHead } from '../../../src/proto/http/request-head.js';
@@ -185,7 +186,7 @@ t.test('an answer that came with its head goes out behind it as it came, not cop
   });
   t.teardown(() => void stream.destroy());
   const head = parseRequestHead(Buffer.from('POST /api/chat HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1'));
-  const cancel = { aborted: false, addEventListener: () => undefined, removeEventListener: () => undefined };
+  const cancel = new Cancel();
   const request = new GuardRequest(head, stream, cancel, async () => Buffer.alloc(0));
   const answerHead = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', 'latin1');
   const first = Buffer.from('hello');
