@@ -3,26 +3,13 @@ import t, { type Test } from 'tap';
 import { scanOllamaLine, scanOpenAiChunk } from '../../../src/proto/llm/chunk-scan.js';
 import { parseJsonObject, readOllamaFrame, readOpenAiFrame } from '../../../src/proto/llm/frames.js';
 import { mutated, seededRandom } from '../../fixtures/wire/chunkings.js';
+import { jsonStringInside } from '../../fixtures/wire/json-text.js';
 
 const rnd = seededRandom(21); // mulberry32: the same draws every run
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
-const hex4 = (n: number): string => (rnd() < 0.5 ? n.toString(16).padStart(4, '0') : n.toString(16).toUpperCase().padStart(4, '0'));
 
-/** A JSON string literal's inside: plain text, raw UTF-8 of 1 to 4 bytes, and every kind of escape. */
-function text(): string {
-  const pieces = [
-    () => pick(['Hello', ' world', 'x', '', ' the', '42']),
-    () => pick(['é', 'ß', '中文', '😀', '𝄞', 'ÿ']),
-    () => pick(['\\n', '\\"', '\\\\', '\\/', '\\b', '\\f', '\\r', '\\t']),
-    () => `\\u${hex4(Math.floor(rnd() * 0xd800))}`,
-    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x400))}\\u${hex4(0xdc00 + Math.floor(rnd() * 0x400))}`, // a pair
-    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x800))}`, // a lone surrogate
-    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x400))}x`,
-  ];
-  let s = '';
-  for (let n = Math.floor(rnd() * 5); n > 0; n--) s += pick(pieces)();
-  return s;
-}
+/** A JSON string literal's inside (the fixture's: plain text, raw UTF-8, every kind of escape). */
+const text = (): string => jsonStringInside(rnd);
 
 /** Any JSON value, nested up to `depth`. */
 function value(depth: number): string {

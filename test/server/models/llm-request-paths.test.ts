@@ -5,6 +5,7 @@ import { BadFieldError } from '../../../src/server/models/api-errors.js';
 import { type ApiRoute, matchRoute } from '../../../src/server/models/api-routes.js';
 import { type LlmRequest, parseOnBytes, parseWithJson } from '../../../src/server/models/llm-request.js';
 import { mutated, seededRandom } from '../../fixtures/wire/chunkings.js';
+import { jsonStringInside } from '../../fixtures/wire/json-text.js';
 
 // The parse as it was before the body was read on its bytes (commit 155e7ec), kept as the oracle:
 // JSON.parse of the whole body, and the whole object re-serialised to ask for usage.
@@ -56,24 +57,13 @@ function oracle(route: ApiRoute, raw: Buffer): Omit<LlmRequest, 'conversation'> 
 const rnd = seededRandom(16); // mulberry32: the same draws every run
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
 const maybe = (p: number): boolean => rnd() < p;
-const hex4 = (n: number): string => (maybe(0.5) ? n.toString(16).padStart(4, '0') : n.toString(16).toUpperCase().padStart(4, '0'));
 
 /** Long strings are made unless this is false: a `model` array or object of more than 64 KiB is shown otherwise (below). */
 let long = true;
 
-/** A JSON string literal's inside: plain text, raw UTF-8 of 1 to 4 bytes, every kind of escape, sometimes long. */
+/** A JSON string literal's inside: the fixture's (plain text, raw UTF-8, every kind of escape), sometimes long. */
 function text(): string {
-  const pieces = [
-    () => pick(['Hello', ' world', 'x', '', ' the', '42', 'user', 'model']),
-    () => pick(['é', 'ß', '中文', '😀', '𝄞', 'ÿ', '\u2028']),
-    () => pick(['\\n', '\\"', '\\\\', '\\/', '\\b', '\\f', '\\r', '\\t']),
-    () => `\\u${hex4(Math.floor(rnd() * 0xd800))}`,
-    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x400))}\\u${hex4(0xdc00 + Math.floor(rnd() * 0x400))}`, // a pair
-    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x800))}`, // a lone surrogate
-    () => `\\u${hex4(0xd800 + Math.floor(rnd() * 0x400))}x`,
-  ];
-  let s = '';
-  for (let n = Math.floor(rnd() * 6); n > 0; n--) s += pick(pieces)();
+  let s = jsonStringInside(rnd, { moreWords: ['user', 'model'], moreChars: ['\u2028'], maxPieces: 6 });
   if (long && maybe(0.02)) s += pick(['a', 'é', '😀', '\\u00e9', 'ab\\"']).repeat(1 + Math.floor(rnd() * 30_000)); // past the prefixes hashed
   return s;
 }
