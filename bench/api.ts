@@ -17,9 +17,9 @@
  *    proxima-server and proxima-client together (utime + stime from /proc; the fake Ollama and the
  *    load generator are not counted). The hostname's row is the tunnel alone carrying the same
  *    bytes: the floor under what the API's metering, routing and ledger can cost.
- * 4. 200-token streams (tokens at once, no interval), 4 at a time for BENCH_SECONDS / 2: the CPU of
- *    the two processes per token, as the whole stream's CPU / 200 and as the slope against 16-token
- *    streams (what one more token costs).
+ * 4. 200-token and 16-token streams (tokens at once, no interval), 4 at a time for BENCH_SECONDS / 2
+ *    each, in TOKEN_PHASES alternating phases of each: the CPU of the two processes per token, as
+ *    the whole stream's CPU / 200 and as the slope against 16-token streams (what one more token costs).
  * Then the cell of bench/failing-node.ts: one of three nodes failing every request.
  * Run: `npm run bench:api`; WARMUP=2000 and REQUESTS=3000 rounds, BENCH_SECONDS=10 by default.
  */
@@ -39,6 +39,8 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 50);
 const STREAMS = Number(process.env.STREAMS ?? 20);
 const WARMUP = Number(process.env.WARMUP ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+/** The per-token cell runs each length in this many phases, alternating long and short (ABBA). */
+const TOKEN_PHASES = 4;
 const WARMUP_SECONDS = 2;
 const LONG_TOKENS = 200;
 const SHORT_TOKENS = 16;
@@ -197,20 +199,30 @@ async function main(): Promise<void> {
       );
     }
 
-    // 4. CPU per token: 200-token and 16-token streams through the API, 4 at a time.
+    // 4. CPU per token: 200-token and 16-token streams through the API, 4 at a time, in TOKEN_PHASES
+    // phases of each, alternating (the order flipped each round): the machine's drift falls on both.
     const perStream: Record<string, number> = {};
-    for (const [name, chat] of [
-      ['long', LONG],
-      ['short', CHAT],
-    ] as const) {
-      if (!ONLY.has('tokens')) break;
-      await loop(4, 1, async () => void (await streamedChat(dispatcher, superNode, chat)));
-      const measured = await withCpu(pids, () => loop(4, SECONDS / 2, async () => void (await streamedChat(dispatcher, superNode, chat))));
-      perStream[name] = measured.cpuUs / measured.value.rounds;
-      const [server, client] = measured.each.map(
-        (e) => `${whole(e.user / measured.value.rounds)} / ${whole(e.system / measured.value.rounds)}`,
-      );
-      out(`${name} streams: ${measured.value.rounds} (user / system µs each: super node ${server}, node ${client})\n`);
+    const kinds = [
+      { name: 'long', chat: LONG, us: 0, rounds: 0, user: [0, 0], system: [0, 0] },
+      { name: 'short', chat: CHAT, us: 0, rounds: 0, user: [0, 0], system: [0, 0] },
+    ];
+    for (let phase = 0; ONLY.has('tokens') && phase < 2 * TOKEN_PHASES; phase++) {
+      const kind = kinds[(phase + (phase >> 1)) % 2]!; // long, short, short, long, long, short, …
+      const once = async (): Promise<void> => void (await streamedChat(dispatcher, superNode, kind.chat));
+      if (phase < 2) await loop(4, 1, once);
+      const measured = await withCpu(pids, () => loop(4, SECONDS / 2 / TOKEN_PHASES, once));
+      kind.us += measured.cpuUs;
+      kind.rounds += measured.value.rounds;
+      measured.each.forEach((e, i) => {
+        kind.user[i]! += e.user;
+        kind.system[i]! += e.system;
+      });
+    }
+    for (const kind of kinds) {
+      if (kind.rounds === 0) continue;
+      perStream[kind.name] = kind.us / kind.rounds;
+      const [server, client] = [0, 1].map((i) => `${whole(kind.user[i]! / kind.rounds)} / ${whole(kind.system[i]! / kind.rounds)}`);
+      out(`${kind.name} streams: ${kind.rounds} in ${TOKEN_PHASES} phases (user / system µs each: super node ${server}, node ${client})\n`);
     }
     const perToken = perStream.long! / LONG_TOKENS;
     const slope = (perStream.long! - perStream.short!) / (LONG_TOKENS - SHORT_TOKENS);
