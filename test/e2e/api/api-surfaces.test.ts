@@ -37,6 +37,7 @@ async function recordsOnceWritten(dataDir: string, ids: string[]): Promise<Map<s
     }
     return ledger;
   } finally {
+    await changes.return?.();
     watcher.close();
   }
 }
